@@ -1,0 +1,95 @@
+#include "dubbo/registry/registry_factory.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "internal/logging.h"
+
+namespace dubbo::registry {
+namespace {
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+std::string RegistryFactory::CacheKey(const URL& normalized_url) const {
+  return normalized_url.ToServiceString();
+}
+
+RegistryManager::RegistryManager(RegistryOptions options) : options_(options) {}
+
+RegistryManager::~RegistryManager() { DestroyAll(); }
+
+Status RegistryManager::RegisterFactory(std::unique_ptr<RegistryFactory> factory) {
+  if (factory == nullptr) return InvalidArgumentError("RegisterFactory: factory is null");
+  std::string protocol = Lower(factory->protocol());
+  if (protocol.empty()) return InvalidArgumentError("RegisterFactory: factory has an empty protocol");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (factories_.count(protocol) != 0) {
+    return AlreadyExistsError("a registry factory for protocol '" + protocol + "' is already registered");
+  }
+  factories_.emplace(std::move(protocol), std::move(factory));
+  return Status::Ok();
+}
+
+URL RegistryManager::Normalize(const URL& url) {
+  return url.WithPath(kRegistryServiceInterface)
+      .WithParameter(keys::kInterface, kRegistryServiceInterface)
+      .WithoutParameters({"export", "refer", keys::kTimestamp});
+}
+
+Result<std::shared_ptr<Registry>> RegistryManager::GetRegistry(const URL& url) {
+  const std::string protocol = Lower(url.protocol());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (destroyed_) return FailedPreconditionError("the registry manager has been destroyed");
+  auto factory = factories_.find(protocol);
+  if (factory == factories_.end()) {
+    std::string known;
+    for (const auto& [name, unused] : factories_) known += (known.empty() ? "" : ", ") + name;
+    return NotFoundError("no registry factory for protocol '" + protocol + "' (registered: " +
+                         (known.empty() ? std::string("none") : known) + ")");
+  }
+  const URL normalized = Normalize(url);
+  const std::string key = factory->second->CacheKey(normalized);
+  auto cached = registries_.find(key);
+  if (cached != registries_.end()) {
+    if (!cached->second->IsDestroyed()) return cached->second;
+    registries_.erase(cached);
+  }
+  // Created under the lock, as Dubbo does, so that two callers never build two registries for one key.
+  Result<std::shared_ptr<Registry>> created = factory->second->CreateRegistry(normalized, options_);
+  if (!created.ok()) return created.status().WithPrefix("creating registry " + normalized.ToRedactedString());
+  if (*created == nullptr) return InternalError("registry factory '" + protocol + "' returned null");
+  registries_.emplace(key, *created);
+  return created;
+}
+
+std::vector<std::shared_ptr<Registry>> RegistryManager::registries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Registry>> out;
+  for (const auto& [key, registry] : registries_) {
+    if (!registry->IsDestroyed()) out.push_back(registry);
+  }
+  return out;
+}
+
+void RegistryManager::DestroyAll() {
+  std::map<std::string, std::shared_ptr<Registry>, std::less<>> registries;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    destroyed_ = true;
+    registries.swap(registries_);
+  }
+  for (auto& [key, registry] : registries) registry->Destroy();
+}
+
+RegistryManager& RegistryManager::Default() {
+  static RegistryManager* manager = new RegistryManager();  // Never destroyed.
+  return *manager;
+}
+
+}  // namespace dubbo::registry

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The project's two entry points (see README.md):
+#   ./run.sh test   install what is missing, build in build/, run the whole ctest suite
+#   ./run.sh demo   install what is missing, build, run the Thrift demo end to end
+# Running either again installs nothing and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# Debian packages the build and the tests need.
+BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev)
+# Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes.
+CI_PACKAGES=(clang libclang-rt-dev)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_packages PKG...: installs the packages that are not installed yet (apt-get, via sudo when
+# not root). Does nothing, and touches no network, when everything is present.
+ensure_packages() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "error: missing packages (${missing[*]}) and not root, with no sudo to install them" >&2
+      exit 1
+    fi
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build DIR [CMAKE_ARGS...]
+configure_and_build() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    log "configuring $dir"
+    cmake -S . -B "$dir" -G Ninja "$@"
+  fi
+  log "building $dir"
+  cmake --build "$dir" -j "$JOBS"
+}
+
+cmd_test() {
+  ensure_packages "${BUILD_PACKAGES[@]}"
+  configure_and_build "$BUILD_DIR"
+  log "running tests"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+}
+
+cmd_demo() {
+  echo "The demo is not built yet: the naming server, the Nacos registry and the Thrift demo" >&2
+  echo "programs come in later issues (see README.md, 'Status')." >&2
+  exit 1
+}
+
+usage() {
+  cat <<USAGE
+usage: ./run.sh test | demo
+  test   install missing Debian packages, build in $BUILD_DIR/, run every test (ctest)
+  demo   run the Thrift demo (not built yet)
+USAGE
+}
+
+case "${1:-}" in
+  test) cmd_test ;;
+  demo) cmd_demo ;;
+  ci-deps) ensure_packages "${BUILD_PACKAGES[@]}" "${CI_PACKAGES[@]}" ;;  # used by .ci/run
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
