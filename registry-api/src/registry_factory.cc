@@ -37,7 +37,8 @@ Status RegistryManager::RegisterFactory(std::unique_ptr<RegistryFactory> factory
 }
 
 URL RegistryManager::Normalize(const URL& url) {
-  return url.WithPath(kRegistryServiceInterface)
+  return url.WithProtocol(Lower(url.protocol()))
+      .WithPath(kRegistryServiceInterface)
       .WithParameter(keys::kInterface, kRegistryServiceInterface)
       .WithoutParameters({"export", "refer", keys::kTimestamp});
 }

@@ -129,47 +129,42 @@ Status ParseHostPort(std::string_view authority, std::string* host, int* port) {
   return Status::Ok();
 }
 
-// Parses "k=v&k2=v2;k3" into sorted parameters (Dubbo 3.x rules, see url.h).
+// Sorts `pairs` (last value of a key wins), then lets each `default.X` set X where X is absent.
+URL::Parameters FinishParameters(URL::Parameters pairs) {
+  Canonicalize(&pairs);
+  URL::Parameters defaults;
+  for (const auto& [key, value] : pairs) {
+    if (key.size() > keys::kDefaultKeyPrefix.size() &&
+        key.compare(0, keys::kDefaultKeyPrefix.size(), keys::kDefaultKeyPrefix) == 0) {
+      defaults.emplace_back(key.substr(keys::kDefaultKeyPrefix.size()), value);
+    }
+  }
+  for (auto& entry : defaults) {
+    auto it = FindKey(pairs, entry.first);
+    if (it == pairs.end() || it->first != entry.first) pairs.emplace(it, std::move(entry));
+  }
+  return pairs;
+}
+
+// Parses "k=v&k2=v2;k3" (Dubbo 3.x rules, see url.h).
 URL::Parameters ParseQuery(std::string_view query) {
-  URL::Parameters explicit_params;
-  URL::Parameters defaults;  // From default.X keys.
+  URL::Parameters pairs;
   size_t start = 0;
   while (start <= query.size()) {
     size_t end = query.find_first_of("&;", start);
     if (end == std::string_view::npos) end = query.size();
     std::string_view pair = query.substr(start, end - start);
     start = end + 1;
-    if (pair.empty()) continue;
-    std::string_view key;
-    std::string_view value;
     const size_t eq = pair.find('=');
-    if (eq == std::string_view::npos) {
-      key = pair;
-    } else if (eq == 0) {
-      key = pair.substr(1);  // "=c": Dubbo 3.x reads the key c with an empty value.
+    if (eq == 0) {
+      pairs.emplace_back(std::string(pair.substr(1)), std::string());  // "=c": key c, value "".
+    } else if (eq == std::string_view::npos) {
+      pairs.emplace_back(std::string(pair), std::string());
     } else {
-      key = pair.substr(0, eq);
-      value = pair.substr(eq + 1);
-    }
-    if (key.empty()) continue;
-    explicit_params.emplace_back(std::string(key), std::string(value));
-    if (key.size() > keys::kDefaultKeyPrefix.size() &&
-        key.substr(0, keys::kDefaultKeyPrefix.size()) == keys::kDefaultKeyPrefix) {
-      defaults.emplace_back(std::string(key.substr(keys::kDefaultKeyPrefix.size())),
-                            std::string(value));
+      pairs.emplace_back(std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1)));
     }
   }
-  Canonicalize(&explicit_params);
-  if (!defaults.empty()) {
-    Canonicalize(&defaults);
-    for (auto& entry : defaults) {
-      auto it = FindKey(explicit_params, entry.first);
-      if (it == explicit_params.end() || it->first != entry.first) {
-        explicit_params.emplace(it, std::move(entry));
-      }
-    }
-  }
-  return explicit_params;
+  return FinishParameters(std::move(pairs));
 }
 
 int HexValue(char c) {
@@ -380,78 +375,54 @@ Result<URL> URL::ParseEncoded(std::string_view text) {
   if (!parsed.ok()) return parsed.status();
   if (query_start == std::string_view::npos) return parsed;
 
-  // Decode pair by pair, so that doubly encoded '&' and '=' inside values stay part of the value.
+  // Dubbo's parseEncodedParams: '&', ';' and '=' separate whether raw or percent-encoded; each key
+  // and value is then decoded on its own, so a doubly encoded "%2526" stays "%26".
   std::string_view raw = text.substr(query_start + 3);
   Parameters params;
-  Parameters defaults;
-  size_t start = 0;
-  // Separators are "%26" ('&') or ';' in the encoded text.
-  while (start <= raw.size()) {
-    size_t end = raw.size();
-    size_t sep_len = 0;
-    for (size_t i = start; i < raw.size(); ++i) {
-      if (raw[i] == ';') {
-        end = i;
-        sep_len = 1;
-        break;
-      }
-      if (raw[i] == '%' && i + 2 < raw.size() && raw[i + 1] == '2' &&
-          (raw[i + 2] == '6')) {
-        end = i;
-        sep_len = 3;
-        break;
-      }
-    }
-    std::string_view pair = raw.substr(start, end - start);
-    start = end + (sep_len == 0 ? 1 : sep_len);
-    if (pair.empty()) {
-      if (sep_len == 0) break;
-      continue;
-    }
-    // Key/value separator: "%3D" ('=') or a raw '='.
-    size_t eq = std::string_view::npos;
-    size_t eq_len = 0;
-    for (size_t i = 0; i < pair.size(); ++i) {
-      if (pair[i] == '=') {
-        eq = i;
-        eq_len = 1;
-        break;
-      }
-      if (pair[i] == '%' && i + 2 < pair.size() && pair[i + 1] == '3' &&
-          (pair[i + 2] == 'D' || pair[i + 2] == 'd')) {
-        eq = i;
-        eq_len = 3;
-        break;
-      }
-    }
-    std::string_view raw_key = eq == std::string_view::npos ? pair : pair.substr(0, eq);
-    std::string_view raw_value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + eq_len);
-    if (eq == 0) {
-      raw_key = raw_value;
-      raw_value = {};
-    }
+  Status pair_status;
+  auto add_pair = [&](size_t begin, size_t eq_begin, size_t eq_end, size_t end) {
+    std::string_view raw_key = raw.substr(begin, (eq_begin == std::string_view::npos ? end : eq_begin) - begin);
+    std::string_view raw_value =
+        eq_begin == std::string_view::npos ? std::string_view() : raw.substr(eq_end, end - eq_end);
     Result<std::string> key = Decode(raw_key);
-    if (!key.ok()) return key.status();
     Result<std::string> value = Decode(raw_value);
-    if (!value.ok()) return value.status();
-    if (key->empty()) {
-      if (sep_len == 0) break;
-      continue;
-    }
-    if (key->size() > keys::kDefaultKeyPrefix.size() &&
-        key->compare(0, keys::kDefaultKeyPrefix.size(), keys::kDefaultKeyPrefix) == 0) {
-      defaults.emplace_back(key->substr(keys::kDefaultKeyPrefix.size()), *value);
+    if (!key.ok() || !value.ok()) {
+      pair_status = key.ok() ? value.status() : key.status();
+      return;
     }
     params.emplace_back(std::move(*key), std::move(*value));
-    if (sep_len == 0) break;
+  };
+  size_t name_start = 0;
+  size_t eq_begin = std::string_view::npos;
+  size_t eq_end = 0;
+  for (size_t i = 0; i < raw.size();) {
+    char ch = raw[i];
+    size_t width = 1;
+    if (ch == '%') {
+      if (i + 2 >= raw.size() || HexValue(raw[i + 1]) < 0 || HexValue(raw[i + 2]) < 0) {
+        return InvalidArgumentError("invalid percent escape at offset " +
+                                    std::to_string(query_start + 3 + i));
+      }
+      ch = static_cast<char>(HexValue(raw[i + 1]) * 16 + HexValue(raw[i + 2]));
+      width = 3;
+    }
+    if (ch == '=') {
+      if (name_start == i) {
+        name_start = i + width;  // "=c": the key is c.
+      } else if (eq_begin == std::string_view::npos) {
+        eq_begin = i;
+        eq_end = i + width;
+      }
+    } else if (ch == '&' || ch == ';') {
+      add_pair(name_start, eq_begin, eq_end, i);
+      name_start = i + width;
+      eq_begin = std::string_view::npos;
+    }
+    i += width;
   }
-  Canonicalize(&params);
-  Canonicalize(&defaults);
-  for (auto& entry : defaults) {
-    auto it = FindKey(params, entry.first);
-    if (it == params.end() || it->first != entry.first) params.emplace(it, std::move(entry));
-  }
-  return parsed->WithParameters(params);
+  add_pair(name_start, eq_begin, eq_end, raw.size());
+  if (!pair_status.ok()) return pair_status;
+  return parsed->WithParameters(FinishParameters(std::move(params)));
 }
 
 std::string URL::Encode(std::string_view text) {

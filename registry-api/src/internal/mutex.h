@@ -56,18 +56,6 @@ class DUBBO_SCOPED_CAPABILITY MutexLock {
   Mutex* mu_;
 };
 
-// Releases a held lock for a scope (to call out without holding it).
-class DUBBO_SCOPED_CAPABILITY MutexUnlock {
- public:
-  explicit MutexUnlock(Mutex* mu) DUBBO_RELEASE(mu) : mu_(mu) { mu_->unlock(); }
-  ~MutexUnlock() DUBBO_ACQUIRE() { mu_->lock(); }
-  MutexUnlock(const MutexUnlock&) = delete;
-  MutexUnlock& operator=(const MutexUnlock&) = delete;
-
- private:
-  Mutex* mu_;
-};
-
 }  // namespace dubbo::registry::internal
 
 #endif  // DUBBO_REGISTRY_INTERNAL_MUTEX_H_

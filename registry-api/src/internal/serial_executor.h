@@ -24,7 +24,19 @@ class SerialExecutor {
   SerialExecutor& operator=(const SerialExecutor&) = delete;
 
   // Runs `fn` after everything submitted before it. Exceptions from `fn` are caught and logged.
+  // Same as Enqueue(fn) followed by Drain(): if no thread is draining, the calling thread runs `fn`
+  // (and whatever else is queued) before returning; otherwise it only queues. Called from inside a
+  // callback, `fn` runs after the current callback returns, never recursively.
   void Execute(std::function<void()> fn) DUBBO_EXCLUDES(mu_);
+
+  // Only queues `fn`; never runs anything, so callers may hold their own locks. They must call
+  // Drain() (or Execute()/Flush()) afterwards, once those locks are released, for `fn` to run.
+  void Enqueue(std::function<void()> fn) DUBBO_EXCLUDES(mu_);
+
+  // If no thread is draining, runs the queued callbacks on this thread until the queue is empty. If
+  // another thread (or, from inside a callback, this one) is draining, returns at once: that thread
+  // runs them.
+  void Drain() DUBBO_EXCLUDES(mu_);
 
   // Returns once every callback submitted before the call has finished. From inside a callback (the
   // draining thread) it returns at once: waiting there could never end.
@@ -41,6 +53,11 @@ class SerialExecutor {
   std::thread::id drainer_ DUBBO_GUARDED_BY(mu_);
   uint64_t submitted_ DUBBO_GUARDED_BY(mu_) = 0;
   uint64_t completed_ DUBBO_GUARDED_BY(mu_) = 0;
+
+  // Makes the calling thread the drainer. Returns false if a thread already is.
+  bool BecomeDrainer() DUBBO_EXCLUDES(mu_);
+  // Clears the drainer and wakes Flush() waiters. REQUIRES: the calling thread is the drainer.
+  void StopDrainingLocked() DUBBO_REQUIRES(mu_);
 };
 
 }  // namespace dubbo::registry::internal

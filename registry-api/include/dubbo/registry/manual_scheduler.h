@@ -14,6 +14,7 @@
 #ifndef DUBBO_REGISTRY_MANUAL_SCHEDULER_H_
 #define DUBBO_REGISTRY_MANUAL_SCHEDULER_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <map>
 #include <mutex>
@@ -37,7 +38,8 @@ class ManualScheduler final : public Clock, public Scheduler {
 
   // Scheduler.
   TaskId ScheduleAfter(Duration delay, std::function<void()> task) override;
-  // Tasks run on the test thread, so there is never a running task on another thread to wait for.
+  // As the Scheduler contract says: a task running on another thread (one driving AdvanceBy()) is
+  // waited for.
   bool Cancel(TaskId id) override;
   Clock* clock() override { return this; }
 
@@ -63,6 +65,9 @@ class ManualScheduler final : public Clock, public Scheduler {
   std::map<std::pair<TimePoint, TaskId>, std::function<void()>> tasks_;
   // id -> deadline of every pending task, to find it for Cancel().
   std::map<TaskId, TimePoint> deadlines_;
+  // Tasks running now, and the thread running each.
+  std::map<TaskId, std::thread::id> running_;
+  std::condition_variable finished_;
 };
 
 }  // namespace dubbo::registry
