@@ -51,21 +51,25 @@ auto FindKey(Params& params, std::string_view key) {
                           [](const auto& entry, std::string_view k) { return entry.first < k; });
 }
 
-// Sorts by key; for equal keys the entry that came last wins.
+// Sorts by key (stable, so that for equal keys the entry that came last wins) and drops empty keys.
+// In place; URLs printed by Dubbo or by us arrive sorted already, which skips the sort.
 void Canonicalize(URL::Parameters* params) {
-  std::stable_sort(params->begin(), params->end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  URL::Parameters out;
-  out.reserve(params->size());
-  for (auto& entry : *params) {
+  auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(params->begin(), params->end(), by_key)) {
+    std::stable_sort(params->begin(), params->end(), by_key);
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < params->size(); ++i) {
+    auto& entry = (*params)[i];
     if (entry.first.empty()) continue;
-    if (!out.empty() && out.back().first == entry.first) {
-      out.back().second = std::move(entry.second);
+    if (out > 0 && (*params)[out - 1].first == entry.first) {
+      (*params)[out - 1].second = std::move(entry.second);
     } else {
-      out.push_back(std::move(entry));
+      if (out != i) (*params)[out] = std::move(entry);
+      ++out;
     }
   }
-  *params = std::move(out);
+  params->resize(out);
 }
 
 void SetParameter(URL::Parameters* params, std::string_view key, std::string_view value) {
@@ -155,10 +159,12 @@ URL::Parameters ParseQuery(std::string_view query) {
     if (end == std::string_view::npos) end = query.size();
     std::string_view pair = query.substr(start, end - start);
     start = end + 1;
+    // Leading '=' are skipped, as Dubbo 3.x does: "=c" is the key c, "=c=d" is c=d.
+    const size_t key_start = pair.find_first_not_of('=');
+    if (key_start == std::string_view::npos) continue;
+    pair.remove_prefix(key_start);
     const size_t eq = pair.find('=');
-    if (eq == 0) {
-      pairs.emplace_back(std::string(pair.substr(1)), std::string());  // "=c": key c, value "".
-    } else if (eq == std::string_view::npos) {
+    if (eq == std::string_view::npos) {
       pairs.emplace_back(std::string(pair), std::string());
     } else {
       pairs.emplace_back(std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1)));
@@ -293,29 +299,37 @@ const URL::Rep& URL::rep() const {
 std::shared_ptr<URL::Rep> URL::Mutable() const { return std::make_shared<Rep>(rep()); }
 
 Result<URL> URL::Parse(std::string_view text) {
-  if (Trim(text).empty()) return InvalidArgumentError("empty URL");
   text = Trim(text);
+  if (text.empty()) return InvalidArgumentError("empty URL");
   auto rep = std::make_shared<Rep>();
-
   std::string_view body = text;
   const size_t question = text.find('?');
   if (question != std::string_view::npos) {
     body = text.substr(0, question);
     rep->parameters = ParseQuery(text.substr(question + 1));
   }
+  Status status = ParseBody(body, rep.get());
+  if (!status.ok()) return status;
+  return URL(std::move(rep));
+}
+
+Status URL::ParseBody(std::string_view body, Rep* rep) {
   const size_t hash = body.find('#');
   if (hash != std::string_view::npos) body = body.substr(0, hash);
+  const std::string_view original = body;  // For error messages.
 
   // Protocol.
   const size_t scheme_end = body.find("://");
-  if (scheme_end == 0) return InvalidArgumentError("url missing protocol: \"" + std::string(text) + "\"");
+  if (scheme_end == 0) {
+    return InvalidArgumentError("url missing protocol: \"" + std::string(original) + "\"");
+  }
   if (scheme_end != std::string_view::npos) {
     rep->protocol.assign(body.substr(0, scheme_end));
     body.remove_prefix(scheme_end + 3);
   } else {
     const size_t short_end = body.find(":/");
     if (short_end == 0) {
-      return InvalidArgumentError("url missing protocol: \"" + std::string(text) + "\"");
+      return InvalidArgumentError("url missing protocol: \"" + std::string(original) + "\"");
     }
     if (short_end != std::string_view::npos) {
       rep->protocol.assign(body.substr(0, short_end));
@@ -348,11 +362,8 @@ Result<URL> URL::Parse(std::string_view text) {
   }
 
   // Host and port.
-  if (!body.empty()) {
-    Status status = ParseHostPort(body, &rep->host, &rep->port);
-    if (!status.ok()) return status;
-  }
-  return URL(std::move(rep));
+  if (!body.empty()) return ParseHostPort(body, &rep->host, &rep->port);
+  return Status::Ok();
 }
 
 Result<URL> URL::ParseEncoded(std::string_view text) {
@@ -371,9 +382,9 @@ Result<URL> URL::ParseEncoded(std::string_view text) {
   if (body->find('?') != std::string::npos) {
     return InvalidArgumentError("encoded URL body holds a raw '?'");
   }
-  Result<URL> parsed = Parse(*body);
-  if (!parsed.ok()) return parsed.status();
-  if (query_start == std::string_view::npos) return parsed;
+  auto rep = std::make_shared<Rep>();
+  DUBBO_RETURN_IF_ERROR(ParseBody(*body, rep.get()));
+  if (query_start == std::string_view::npos) return URL(std::move(rep));
 
   // Dubbo's parseEncodedParams: '&', ';' and '=' separate whether raw or percent-encoded; each key
   // and value is then decoded on its own, so a doubly encoded "%2526" stays "%26".
@@ -422,7 +433,8 @@ Result<URL> URL::ParseEncoded(std::string_view text) {
   }
   add_pair(name_start, eq_begin, eq_end, raw.size());
   if (!pair_status.ok()) return pair_status;
-  return parsed->WithParameters(FinishParameters(std::move(params)));
+  rep->parameters = FinishParameters(std::move(params));
+  return URL(std::move(rep));
 }
 
 std::string URL::Encode(std::string_view text) {

@@ -191,6 +191,8 @@ class URL {
  private:
   struct Rep;
   explicit URL(std::shared_ptr<const Rep> rep);
+  // Parses everything before the query into `rep`.
+  static Status ParseBody(std::string_view body, Rep* rep);
   const Rep& rep() const;
   // Copies the representation for a builder.
   std::shared_ptr<Rep> Mutable() const;
