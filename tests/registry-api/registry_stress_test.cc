@@ -52,9 +52,10 @@ TEST(RegistryStressTest, ConcurrentOperationsWithFailuresSettleConsistently) {
 
   std::vector<std::shared_ptr<RecordingListener>> listeners;
   for (int t = 0; t < kThreads; ++t) listeners.push_back(std::make_shared<RecordingListener>());
-  // Final intended state, written only by the owning thread.
-  std::vector<std::vector<bool>> registered(kThreads, std::vector<bool>(kUrlsPerThread, false));
-  std::vector<bool> subscribed(kThreads, false);
+  // Final intended state, written only by the owning thread (char, not vector<bool>: its packed bits
+  // would make neighbouring threads' writes a data race).
+  std::vector<std::vector<char>> registered(kThreads, std::vector<char>(kUrlsPerThread, 0));
+  std::vector<char> subscribed(kThreads, 0);
 
   std::vector<std::thread> workers;
   for (int t = 0; t < kThreads; ++t) {
@@ -67,16 +68,16 @@ TEST(RegistryStressTest, ConcurrentOperationsWithFailuresSettleConsistently) {
         Status status;
         if (choice < 4) {
           status = registry.Register(ProviderUrl(t, index));
-          registered[t][index] = true;
+          registered[t][index] = 1;
         } else if (choice < 7) {
           status = registry.Unregister(ProviderUrl(t, index));
-          registered[t][index] = false;
+          registered[t][index] = 0;
         } else if (choice < 9) {
           status = registry.Subscribe(consumer, listeners[t]);
-          subscribed[t] = true;
+          subscribed[t] = 1;
         } else {
           status = registry.Unsubscribe(consumer, listeners[t]);
-          subscribed[t] = false;
+          subscribed[t] = 0;
         }
         EXPECT_TRUE(status.ok()) << status;
         if (i % 50 == 0) (void)registry.Lookup(consumer);
@@ -103,8 +104,8 @@ TEST(RegistryStressTest, ConcurrentOperationsWithFailuresSettleConsistently) {
       const URL url = ProviderUrl(t, k);
       const bool on_server = std::find(server.begin(), server.end(), url) != server.end();
       const bool in_local = std::find(local.begin(), local.end(), url) != local.end();
-      EXPECT_EQ(on_server, registered[t][k]) << url;
-      EXPECT_EQ(in_local, registered[t][k]) << url;
+      EXPECT_EQ(on_server, registered[t][k] != 0) << url;
+      EXPECT_EQ(in_local, registered[t][k] != 0) << url;
       expected += registered[t][k] ? 1 : 0;
     }
   }
