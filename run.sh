@@ -10,7 +10,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 # Debian packages the build and the tests need.
-BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev)
+BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev
+  rapidjson-dev zlib1g-dev libevent-dev)
 # Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes.
 CI_PACKAGES=(clang libclang-rt-dev)
 
@@ -46,7 +47,7 @@ ensure_packages() {
 configure_and_build() {
   local dir=$1
   shift
-  if [ ! -f "$dir/CMakeCache.txt" ]; then
+  if [ ! -f "$dir/build.ninja" ]; then
     log "configuring $dir"
     cmake -S . -B "$dir" -G Ninja "$@"
   fi
@@ -54,8 +55,23 @@ configure_and_build() {
   cmake --build "$dir" -j "$JOBS"
 }
 
+# ensure_interop_deps: node and npm (Debian's, unless the machine has its own), then the pinned
+# official Nacos Node.js SDK for tests/interop, reinstalled only when package-lock.json changes.
+ensure_interop_deps() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    ensure_packages nodejs npm
+  fi
+  local dir=tests/interop
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the interop test dependencies (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 cmd_test() {
   ensure_packages "${BUILD_PACKAGES[@]}"
+  ensure_interop_deps
   configure_and_build "$BUILD_DIR"
   log "running tests"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"

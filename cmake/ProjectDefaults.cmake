@@ -7,6 +7,9 @@ if(SANITIZE)
   # Applied globally so that every object in a test binary is instrumented the same way.
   add_compile_options(-fsanitize=${SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${SANITIZE})
+  if(SANITIZE MATCHES "undefined" AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    add_compile_options(-fsanitize-ignorelist=${CMAKE_CURRENT_LIST_DIR}/sanitizer-ignorelist.txt)
+  endif()
 endif()
 
 if(BUILD_FUZZERS)

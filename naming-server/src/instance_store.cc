@@ -1,0 +1,708 @@
+// InstanceStore implementation. See instance_store.h for the contracts.
+//
+// Thread-safety: not thread-safe; the caller serialises all calls.
+#include "instance_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "internal/logging.h"
+
+namespace dubbo::naming_server {
+
+using registry::InvalidArgumentError;
+using registry::NotFoundError;
+using registry::TimePoint;
+
+namespace {
+
+constexpr double kMaxWeight = 10000.0;
+constexpr double kMinPositiveWeight = 0.01;
+constexpr char kWeightRangeMessage[] =
+    "instance format invalid: The weights range from 0.0 to 10000.0";
+constexpr char kBadIpMessage[] = "instance format invalid: Your IP address is spelled incorrectly";
+constexpr char kHeartbeatRuleMessage[] =
+    "Instance 'heart beat interval' must less than 'heart beat timeout' and 'ip delete timeout'.";
+
+std::string Or(std::string_view value, std::string_view fallback) {
+  return std::string(value.empty() ? fallback : value);
+}
+
+Status RequiredError(std::string_view param) {
+  return InvalidArgumentError("Param '" + std::string(param) + "' is required.");
+}
+
+// Java String.split with a literal separator: no match -> {s}; otherwise trailing empty parts are
+// dropped.
+std::vector<std::string_view> JavaSplit(std::string_view s, std::string_view sep) {
+  if (s.find(sep) == std::string_view::npos) return {s};
+  std::vector<std::string_view> parts;
+  size_t begin = 0;
+  while (true) {
+    const size_t pos = s.find(sep, begin);
+    if (pos == std::string_view::npos) {
+      parts.push_back(s.substr(begin));
+      break;
+    }
+    parts.push_back(s.substr(begin, pos - begin));
+    begin = pos + sep.size();
+  }
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  return parts;
+}
+
+// ASCII only, whatever the locale.
+bool IsAsciiAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// [0-9a-zA-Z@.:_-]+
+bool IsValidGroupedName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return IsAsciiAlnum(c) || c == '@' || c == '.' || c == ':' || c == '_' || c == '-';
+  });
+}
+
+// [0-9a-zA-Z-]+
+bool IsValidClusterName(std::string_view name) {
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](char c) { return IsAsciiAlnum(c) || c == '-'; });
+}
+
+bool IsDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Nacos Instance.validate(): an ip of only digits and dots must make "<ip>:<port>" match
+// (\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):?(\d{1,5})?
+bool IpLooksValid(std::string_view ip, int port) {
+  const bool digits_and_dots = !ip.empty() && std::all_of(ip.begin(), ip.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.';
+  });
+  if (!digits_and_dots) return true;  // A host name: accepted as is.
+  const std::vector<std::string_view> parts = JavaSplit(ip, ".");
+  if (parts.size() != 4 || ip.back() == '.') return false;
+  for (std::string_view part : parts) {
+    if (part.empty() || part.size() > 3) return false;
+  }
+  return port >= 0 && port <= 99999;
+}
+
+double ClampWeight(double weight) {
+  if (!(weight > 0)) return 0.0;  // Also NaN.
+  if (weight < kMinPositiveWeight) return kMinPositiveWeight;
+  return std::min(weight, kMaxWeight);
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return AsciiLower(x) == AsciiLower(y);
+         });
+}
+
+// Nacos core Instance.toString(): "<datumKey>_<weight>_<healthy>_<marked>_<cluster>".
+std::string NacosInstanceString(const InstanceSpec& spec, const std::string& cluster) {
+  const std::string datum_key =
+      spec.port > 0 ? spec.ip + ":" + std::to_string(spec.port) + ":unknown:" + cluster
+                    : spec.ip + ":unknown:" + cluster;
+  return datum_key + "_" + JavaDoubleToString(spec.weight) + "_" +
+         (spec.healthy ? "true" : "false") + "_" + (spec.marked ? "true" : "false") + "_" + cluster;
+}
+
+// Comma-separated list (commons-lang StringUtils.split: no empty tokens), duplicates removed.
+std::vector<std::string> SplitClusters(std::string_view clusters) {
+  std::vector<std::string> names;
+  for (std::string_view token : JavaSplit(clusters, ",")) {
+    if (token.empty()) continue;
+    if (std::find(names.begin(), names.end(), token) == names.end()) names.emplace_back(token);
+  }
+  return names;
+}
+
+}  // namespace
+
+std::string GroupedServiceName(std::string_view service_name, std::string_view group_name) {
+  if (service_name.find(kGroupSeparator) != std::string_view::npos) {
+    return std::string(service_name);
+  }
+  return Or(group_name, kDefaultGroup) + std::string(kGroupSeparator) + std::string(service_name);
+}
+
+std::string_view UngroupedServiceName(std::string_view grouped) {
+  const size_t first = grouped.find(kGroupSeparator);
+  if (first == std::string_view::npos) return grouped;
+  std::string_view rest = grouped.substr(first + kGroupSeparator.size());
+  return rest.substr(0, rest.find(kGroupSeparator));
+}
+
+std::string_view GroupNameOf(std::string_view grouped) {
+  const size_t first = grouped.find(kGroupSeparator);
+  return first == std::string_view::npos ? kDefaultGroup : grouped.substr(0, first);
+}
+
+Status CheckServiceNameFormat(std::string_view grouped) {
+  const std::vector<std::string_view> parts = JavaSplit(grouped, kGroupSeparator);
+  if (parts.size() <= 1) {
+    return InvalidArgumentError(
+        "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'");
+  }
+  if (parts[0].empty()) {
+    return InvalidArgumentError("Param 'serviceName' is illegal, groupName can't be empty");
+  }
+  return Status::Ok();
+}
+
+std::string JavaDoubleToString(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
+  // Shortest round-trip digits, locale-independent: "[-]d[.ddd]e(+|-)xx".
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  if (ec != std::errc()) return "NaN";  // Cannot happen: the buffer is large enough.
+  std::string_view text(buf, static_cast<size_t>(end - buf));
+  std::string sign;
+  if (text[0] == '-') {
+    sign = "-";
+    text.remove_prefix(1);
+  }
+  const size_t e = text.find('e');
+  int exponent = 0;
+  std::from_chars(text.data() + e + (text[e + 1] == '+' ? 2 : 1), text.data() + text.size(),
+                  exponent);
+  std::string digits(text.substr(0, e));
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const double magnitude = std::fabs(v);
+  if (magnitude >= 1e-3 && magnitude < 1e7) {
+    if (exponent < 0) {
+      return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+    }
+    const size_t int_digits = static_cast<size_t>(exponent) + 1;
+    if (digits.size() < int_digits) digits.append(int_digits - digits.size(), '0');
+    const std::string fraction = digits.substr(int_digits);
+    return sign + digits.substr(0, int_digits) + "." + (fraction.empty() ? "0" : fraction);
+  }
+  const std::string fraction = digits.size() > 1 ? digits.substr(1) : "0";
+  return sign + digits.substr(0, 1) + "." + fraction + "E" + std::to_string(exponent);
+}
+
+size_t InstanceStore::Service::InstanceCount() const {
+  size_t count = 0;
+  for (const auto& [name, cluster] : clusters) count += cluster.size();
+  return count;
+}
+
+InstanceStore::InstanceStore(registry::Clock* clock, InstanceStoreOptions options)
+    : clock_(clock), options_(options) {}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+InstanceStore::Service* InstanceStore::FindService(std::string_view namespace_id,
+                                                   std::string_view service_name) {
+  auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
+  if (ns == namespaces_.end()) return nullptr;
+  auto it = ns->second.find(service_name);
+  return it == ns->second.end() ? nullptr : &it->second;
+}
+
+const InstanceStore::Service* InstanceStore::FindService(std::string_view namespace_id,
+                                                         std::string_view service_name) const {
+  return const_cast<InstanceStore*>(this)->FindService(namespace_id, service_name);
+}
+
+Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::string& namespace_id,
+                                                                  const std::string& service_name) {
+  if (Service* existing = FindService(namespace_id, service_name)) return existing;
+  if (!IsValidGroupedName(service_name)) {
+    return InvalidArgumentError(
+        "dom name can only have these characters: 0-9a-zA-Z-._:, current: " + service_name);
+  }
+  Service& service = namespaces_[namespace_id][service_name];
+  service.empty_since = clock_->Now();
+  Touch(service);
+  return &service;
+}
+
+void InstanceStore::Touch(Service& service) {
+  service.last_ref_time = std::max(clock_->WallMillis(), service.last_ref_time + 1);
+}
+
+void InstanceStore::Notify(const std::string& namespace_id, const std::string& service_name) const {
+  if (hook_) hook_(namespace_id, service_name);
+}
+
+std::chrono::milliseconds InstanceStore::MillisFromMetadata(
+    const Metadata& metadata, std::string_view key, std::chrono::milliseconds fallback) const {
+  auto it = metadata.find(std::string(key));
+  // At most 18 digits always fits in int64.
+  if (it == metadata.end() || !IsDigits(it->second) || it->second.size() > 18) return fallback;
+  return std::chrono::milliseconds(std::strtoll(it->second.c_str(), nullptr, 10));
+}
+
+std::string InstanceStore::NewInstanceId(const Service& service, const Instance& instance) const {
+  auto generator = instance.metadata.find(std::string(kInstanceIdGeneratorKey));
+  if (generator == instance.metadata.end() || !EqualsIgnoreCase(generator->second, "snowflake")) {
+    return instance.ip + "#" + std::to_string(instance.port) + "#" + instance.cluster_name + "#" +
+           instance.service_name;
+  }
+  std::set<std::string> used;
+  for (const auto& [name, cluster] : service.clusters) {
+    for (const auto& [id, existing] : cluster) used.insert(existing.instance_id);
+  }
+  int64_t candidate = 0;
+  while (used.count(std::to_string(candidate)) != 0) ++candidate;
+  return std::to_string(candidate);
+}
+
+Status InstanceStore::ValidateSpec(const InstanceSpec& spec) const {
+  if (spec.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
+  if (spec.ip.empty()) return RequiredError("ip");
+  if (!IpLooksValid(spec.ip, spec.port)) return InvalidArgumentError(kBadIpMessage);
+  if (!(spec.weight >= 0 && spec.weight <= kMaxWeight)) {
+    return InvalidArgumentError(kWeightRangeMessage);
+  }
+  // The 2.x rule judges what the instance asks for; keys it leaves out count as Nacos's constants
+  // (5 s / 15 s / 30 s), not as this server's configured timings, so a server started with short
+  // test timeouts still accepts ordinary instances.
+  const auto interval =
+      MillisFromMetadata(spec.metadata, kHeartBeatIntervalKey, std::chrono::milliseconds(5000));
+  const auto timeout =
+      MillisFromMetadata(spec.metadata, kHeartBeatTimeoutKey, std::chrono::milliseconds(15000));
+  const auto delete_timeout =
+      MillisFromMetadata(spec.metadata, kIpDeleteTimeoutKey, std::chrono::milliseconds(30000));
+  if (timeout < interval || delete_timeout < interval) {
+    return InvalidArgumentError(kHeartbeatRuleMessage);
+  }
+  return Status::Ok();
+}
+
+Status InstanceStore::Upsert(const InstanceSpec& spec) {
+  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
+  const std::string cluster_name = Or(spec.cluster_name, kDefaultCluster);
+  Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name);
+  if (!found.ok()) return found.status();
+  Service& service = **found;
+
+  auto cluster_it = service.clusters.find(cluster_name);
+  if (cluster_it == service.clusters.end()) {
+    if (!IsValidClusterName(cluster_name)) {
+      return InvalidArgumentError(
+          "cluster name can only have these characters: 0-9a-zA-Z-, current: " + cluster_name);
+    }
+    cluster_it = service.clusters.emplace(cluster_name, Cluster()).first;
+  }
+  Cluster& cluster = cluster_it->second;
+
+  Instance instance;
+  instance.ip = spec.ip;
+  instance.port = spec.port;
+  instance.weight = ClampWeight(spec.weight);
+  instance.healthy = spec.healthy;
+  instance.enabled = spec.enabled;
+  instance.ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  instance.marked = spec.marked;
+  instance.cluster_name = cluster_name;
+  instance.service_name = spec.service_name;
+  instance.app = Or(spec.app, kDefaultApp);
+  instance.metadata = spec.metadata;
+  instance.last_beat = clock_->Now();
+
+  const InstanceId id{instance.ip, instance.port, instance.ephemeral};
+  auto existing = cluster.find(id);
+  if (existing != cluster.end()) {
+    instance.instance_id = existing->second.instance_id;
+    if (!instance.marked) instance.healthy = existing->second.healthy;
+    existing->second = std::move(instance);
+  } else {
+    instance.instance_id = NewInstanceId(service, instance);
+    cluster.emplace(id, std::move(instance));
+  }
+  service.empty_since.reset();
+  Touch(service);
+  Notify(namespace_id, spec.service_name);
+  return Status::Ok();
+}
+
+// ---- instance operations ----------------------------------------------------------------------
+
+Status InstanceStore::Register(const InstanceSpec& spec) {
+  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec));
+  return Upsert(spec);
+}
+
+Status InstanceStore::Update(const InstanceSpec& spec, bool strict) {
+  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec));
+  if (!strict) return Upsert(spec);
+  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
+  const Service* service = FindService(namespace_id, spec.service_name);
+  if (service == nullptr) {
+    return InvalidArgumentError("service not found, namespace: " + namespace_id +
+                                ", service: " + spec.service_name);
+  }
+  const bool ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  bool exists = false;
+  for (const auto& [name, cluster] : service->clusters) {
+    for (const auto& [id, instance] : cluster) {
+      exists = exists || (instance.ip == spec.ip && instance.ephemeral == ephemeral &&
+                          (spec.port == 0 || instance.port == spec.port));
+    }
+  }
+  if (!exists) {
+    return InvalidArgumentError("instance not exist: " +
+                                NacosInstanceString(spec, Or(spec.cluster_name, kDefaultCluster)));
+  }
+  return Upsert(spec);
+}
+
+Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) {
+  if (key.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(key.service_name));
+  if (key.ip.empty()) return RequiredError("ip");
+  const std::string namespace_id = Or(key.namespace_id, kDefaultNamespace);
+  Service* service = FindService(namespace_id, key.service_name);
+  Instance* target = nullptr;
+  if (service != nullptr) {
+    auto cluster = service->clusters.find(Or(key.cluster_name, kDefaultCluster));
+    if (cluster != service->clusters.end()) {
+      for (auto& [id, instance] : cluster->second) {
+        if (instance.ip == key.ip && instance.port == key.port) {
+          target = &instance;
+          break;
+        }
+      }
+    }
+  }
+  if (target == nullptr) return InvalidArgumentError("instance not found");
+  if (patch.weight && !(*patch.weight >= 0 && *patch.weight <= kMaxWeight)) {
+    return InvalidArgumentError(kWeightRangeMessage);
+  }
+  if (patch.metadata) target->metadata = *patch.metadata;
+  if (patch.app) target->app = *patch.app;
+  if (patch.weight) target->weight = ClampWeight(*patch.weight);
+  if (patch.healthy) target->healthy = *patch.healthy;
+  if (patch.enabled) target->enabled = *patch.enabled;
+  target->last_beat = clock_->Now();
+  Touch(*service);
+  Notify(namespace_id, key.service_name);
+  return Status::Ok();
+}
+
+Status InstanceStore::Deregister(const InstanceKey& key) {
+  if (key.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(key.service_name));
+  if (key.ip.empty()) return RequiredError("ip");
+  const std::string namespace_id = Or(key.namespace_id, kDefaultNamespace);
+  Service* service = FindService(namespace_id, key.service_name);
+  if (service == nullptr) return Status::Ok();
+  auto cluster = service->clusters.find(Or(key.cluster_name, kDefaultCluster));
+  if (cluster == service->clusters.end()) return Status::Ok();
+  const InstanceId id{key.ip, key.port, key.ephemeral.value_or(options_.default_ephemeral)};
+  if (cluster->second.erase(id) == 0) return Status::Ok();
+  if (service->InstanceCount() == 0) service->empty_since = clock_->Now();
+  Touch(*service);
+  Notify(namespace_id, key.service_name);
+  return Status::Ok();
+}
+
+Result<Instance> InstanceStore::GetInstance(const InstanceKey& key) const {
+  if (key.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(key.service_name));
+  if (key.ip.empty()) return RequiredError("ip");
+  const Service* service = FindService(key.namespace_id, key.service_name);
+  if (service == nullptr) return NotFoundError("no service " + key.service_name + " found!");
+  const std::string cluster_name = Or(key.cluster_name, kDefaultCluster);
+  auto cluster = service->clusters.find(cluster_name);
+  if (cluster == service->clusters.end() || cluster->second.empty()) {
+    return NotFoundError("no ips found for cluster " + cluster_name + " in service " +
+                         key.service_name);
+  }
+  for (const auto& [id, instance] : cluster->second) {
+    if (instance.ip == key.ip && instance.port == key.port) return instance;
+  }
+  return NotFoundError("no matched ip found!");
+}
+
+Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
+  if (request.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(request.service_name));
+  const std::string namespace_id = Or(request.namespace_id, kDefaultNamespace);
+  std::string cluster_name = Or(request.cluster_name, kDefaultCluster);
+  std::string ip = request.ip;
+  int port = request.port;
+  if (request.beat) {
+    if (!request.beat->cluster.empty()) cluster_name = request.beat->cluster;
+    ip = request.beat->ip;
+    port = request.beat->port;
+  }
+
+  // Any instance with this address (persistent first), and the ephemeral one if any.
+  auto find = [&](bool ephemeral_only) -> Instance* {
+    Service* service = FindService(namespace_id, request.service_name);
+    if (service == nullptr) return nullptr;
+    auto cluster = service->clusters.find(cluster_name);
+    if (cluster == service->clusters.end()) return nullptr;
+    for (auto& [id, instance] : cluster->second) {
+      if (instance.ip == ip && instance.port == port && (!ephemeral_only || instance.ephemeral)) {
+        return &instance;
+      }
+    }
+    return nullptr;
+  };
+
+  BeatResult result;
+  result.client_beat_interval = options_.client_beat_interval;
+  result.light_beat_enabled = options_.light_beat_enabled;
+  if (find(false) == nullptr) {
+    if (!request.beat) {
+      result.found = false;
+      return result;
+    }
+    if (ip.empty()) return RequiredError("ip");
+    DUBBO_LOG(INFO) << "beat for unknown instance " << ip << ":" << port << " of "
+                    << request.service_name << ", re-registering it (data compensation)";
+    InstanceSpec spec;
+    spec.namespace_id = namespace_id;
+    spec.service_name = request.service_name;
+    spec.cluster_name = cluster_name;
+    spec.ip = ip;
+    spec.port = port;
+    spec.weight = request.beat->weight;
+    spec.metadata = request.beat->metadata;
+    spec.ephemeral = request.beat->ephemeral;
+    DUBBO_RETURN_IF_ERROR(Upsert(spec));
+  }
+
+  Instance* ephemeral = find(true);
+  const Instance* instance = ephemeral != nullptr ? ephemeral : find(false);
+  if (ephemeral != nullptr) {
+    ephemeral->last_beat = clock_->Now();
+    if (!ephemeral->marked && !ephemeral->healthy) {
+      ephemeral->healthy = true;
+      Touch(*FindService(namespace_id, request.service_name));
+      Notify(namespace_id, request.service_name);
+    }
+  }
+  result.client_beat_interval =
+      MillisFromMetadata(instance->metadata, kHeartBeatIntervalKey, options_.client_beat_interval);
+  return result;
+}
+
+Result<ServiceSnapshot> InstanceStore::List(const ListQuery& query) const {
+  if (query.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(query.service_name));
+  ServiceSnapshot snapshot;
+  snapshot.service_name = query.service_name;
+  snapshot.clusters = query.clusters;
+  const Service* service = FindService(query.namespace_id, query.service_name);
+  if (service == nullptr) return snapshot;
+  snapshot.found = true;
+  snapshot.protect_threshold = service->protect_threshold;
+  snapshot.last_ref_time = service->last_ref_time;
+  snapshot.metadata = service->metadata;
+
+  std::vector<std::string> cluster_names = SplitClusters(query.clusters);
+  if (cluster_names.empty()) {
+    for (const auto& [name, cluster] : service->clusters) cluster_names.push_back(name);
+  }
+  std::vector<const Instance*> selected;
+  for (const std::string& name : cluster_names) {
+    auto cluster = service->clusters.find(name);
+    if (cluster == service->clusters.end()) continue;
+    for (const auto& [id, instance] : cluster->second) selected.push_back(&instance);
+  }
+  if (selected.empty()) return snapshot;
+  snapshot.has_instances = true;
+
+  const size_t healthy = static_cast<size_t>(std::count_if(
+      selected.begin(), selected.end(), [](const Instance* i) { return i->healthy; }));
+  // Nacos: (float) healthy / total <= (float) protectThreshold, compared as doubles.
+  const float ratio = static_cast<float>(healthy) / static_cast<float>(selected.size());
+  snapshot.protect_threshold_reached =
+      static_cast<double>(ratio) <=
+      static_cast<double>(static_cast<float>(service->protect_threshold));
+
+  for (bool healthy_group : {true, false}) {
+    if (!healthy_group && (query.healthy_only || snapshot.protect_threshold_reached)) continue;
+    for (const Instance* instance : selected) {
+      const bool reported = snapshot.protect_threshold_reached || instance->healthy;
+      if (reported != healthy_group || !instance->enabled) continue;
+      snapshot.hosts.push_back(*instance);
+      snapshot.hosts.back().healthy = reported;
+    }
+  }
+  return snapshot;
+}
+
+HealthSweepResult InstanceStore::CheckHealth() {
+  const TimePoint now = clock_->Now();
+  HealthSweepResult result;
+  std::vector<std::pair<std::string, std::string>> changed;
+  for (auto ns = namespaces_.begin(); ns != namespaces_.end();) {
+    for (auto it = ns->second.begin(); it != ns->second.end();) {
+      Service& service = it->second;
+      bool service_changed = false;
+      for (auto& [cluster_name, cluster] : service.clusters) {
+        for (auto inst = cluster.begin(); inst != cluster.end();) {
+          Instance& instance = inst->second;
+          if (!instance.ephemeral || instance.marked) {
+            ++inst;
+            continue;
+          }
+          const auto silence = now - instance.last_beat;
+          if (instance.healthy &&
+              silence > MillisFromMetadata(instance.metadata, kHeartBeatTimeoutKey,
+                                           options_.heartbeat_timeout)) {
+            instance.healthy = false;
+            service_changed = true;
+            ++result.marked_unhealthy;
+            DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
+                            << it->first << ", marked unhealthy";
+          }
+          if (options_.expire_instances &&
+              silence > MillisFromMetadata(instance.metadata, kIpDeleteTimeoutKey,
+                                           options_.ip_delete_timeout)) {
+            DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
+                            << it->first << ", deleted";
+            inst = cluster.erase(inst);
+            service_changed = true;
+            ++result.deleted;
+            continue;
+          }
+          ++inst;
+        }
+      }
+      const bool empty = service.InstanceCount() == 0;
+      if (empty && !service.empty_since) service.empty_since = now;
+      if (service_changed) {
+        Touch(service);
+        changed.emplace_back(ns->first, it->first);
+      }
+      if (empty && !service.explicit_service && options_.empty_service_expiry.count() >= 0 &&
+          now - *service.empty_since > options_.empty_service_expiry) {
+        it = ns->second.erase(it);
+        ++result.services_removed;
+        continue;
+      }
+      ++it;
+    }
+    ns = ns->second.empty() ? namespaces_.erase(ns) : std::next(ns);
+  }
+  for (const auto& [namespace_id, service_name] : changed) Notify(namespace_id, service_name);
+  return result;
+}
+
+// ---- service operations -----------------------------------------------------------------------
+
+Status InstanceStore::CreateService(const ServiceSpec& spec) {
+  if (spec.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
+  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
+  if (FindService(namespace_id, spec.service_name) != nullptr) {
+    return InvalidArgumentError("specified service already exists, serviceName : " +
+                                spec.service_name);
+  }
+  Result<Service*> created = GetOrCreateService(namespace_id, spec.service_name);
+  if (!created.ok()) return created.status();
+  Service& service = **created;
+  service.explicit_service = true;
+  service.protect_threshold = spec.protect_threshold;
+  service.metadata = spec.metadata;
+  Notify(namespace_id, spec.service_name);
+  return Status::Ok();
+}
+
+Status InstanceStore::UpdateService(const ServiceSpec& spec) {
+  if (spec.service_name.empty()) return RequiredError("serviceName");
+  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
+  Service* service = FindService(namespace_id, spec.service_name);
+  if (service == nullptr) {
+    return InvalidArgumentError("service " + spec.service_name + " not found!");
+  }
+  service->explicit_service = true;
+  service->protect_threshold = spec.protect_threshold;
+  service->metadata = spec.metadata;
+  Touch(*service);
+  Notify(namespace_id, spec.service_name);
+  return Status::Ok();
+}
+
+Status InstanceStore::DeleteService(std::string_view namespace_id, std::string_view service_name) {
+  if (service_name.empty()) return RequiredError("serviceName");
+  const Service* service = FindService(namespace_id, service_name);
+  if (service == nullptr) {
+    return InvalidArgumentError("specified service not exist, serviceName : " +
+                                std::string(service_name));
+  }
+  if (service->InstanceCount() != 0) {
+    return InvalidArgumentError("Service " + std::string(service_name) +
+                                " is not empty, can't be delete. Please unregister instance first");
+  }
+  auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
+  ns->second.erase(ns->second.find(service_name));
+  if (ns->second.empty()) namespaces_.erase(ns);
+  return Status::Ok();
+}
+
+Result<ServiceInfo> InstanceStore::GetService(std::string_view namespace_id,
+                                              std::string_view service_name) const {
+  if (service_name.empty()) return RequiredError("serviceName");
+  const Service* service = FindService(namespace_id, service_name);
+  if (service == nullptr) {
+    return NotFoundError("service " + std::string(service_name) + " is not found!");
+  }
+  ServiceInfo info;
+  info.namespace_id = Or(namespace_id, kDefaultNamespace);
+  info.service_name = std::string(service_name);
+  info.protect_threshold = service->protect_threshold;
+  info.metadata = service->metadata;
+  for (const auto& [name, cluster] : service->clusters) info.clusters.push_back(name);
+  info.instance_count = service->InstanceCount();
+  info.last_ref_time = service->last_ref_time;
+  return info;
+}
+
+ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
+                                            std::string_view group_name, int page_no,
+                                            int page_size) const {
+  ServiceListPage page;
+  auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
+  if (ns == namespaces_.end()) return page;
+  const std::string prefix = Or(group_name, kDefaultGroup) + std::string(kGroupSeparator);
+  std::vector<std::string_view> names;
+  for (const auto& [name, service] : ns->second) {
+    if (std::string_view(name).substr(0, prefix.size()) == prefix) {
+      names.push_back(std::string_view(name).substr(prefix.size()));
+    }
+  }
+  page.count = names.size();
+  const int64_t size = static_cast<int64_t>(names.size());
+  const int64_t start =
+      std::clamp((static_cast<int64_t>(page_no) - 1) * page_size, int64_t{0}, size);
+  const int64_t end = std::clamp(start + page_size, start, size);
+  for (int64_t i = start; i < end; ++i) page.names.emplace_back(names[static_cast<size_t>(i)]);
+  return page;
+}
+
+size_t InstanceStore::ServiceCount() const {
+  size_t count = 0;
+  for (const auto& [id, ns] : namespaces_) count += ns.size();
+  return count;
+}
+
+size_t InstanceStore::InstanceCount() const {
+  size_t count = 0;
+  for (const auto& [id, ns] : namespaces_) {
+    for (const auto& [name, service] : ns) count += service.InstanceCount();
+  }
+  return count;
+}
+
+}  // namespace dubbo::naming_server

@@ -1,0 +1,386 @@
+// InstanceStore: the in-memory naming data of one Nacos-compatible server (v1 API, 1.4.x rules).
+//
+// State is keyed namespace -> grouped service name ("group@@name") -> cluster -> instance, where an
+// instance is identified within its cluster by (ip, port, ephemeral). Every operation of the v1
+// naming API that touches data (register, deregister, update, patch, detail, beat, list, service
+// CRUD, service list, metrics counts) and the heartbeat health sweep live here; the HTTP layer only
+// parses parameters, calls one method and renders the result with naming_json.h. Error statuses
+// carry the exact text real Nacos answers (spec nacos-naming-v1-protocol.md §2-§6, §11, §12):
+//   kInvalidArgument -> HTTP 400, kNotFound -> HTTP 404; the message is the response body.
+//
+// Time is read only through the injected Clock: Now() (monotonic) for beats and expiry,
+// WallMillis() for the per-service revision `lastRefTime`.
+//
+// Thread-safety: NOT thread-safe, by design. The caller serialises every call (the server holds one
+// mutex around each request and each CheckHealth()). The change hook runs synchronously inside the
+// mutating call, once the store is consistent again; it may call const methods (List() to build a
+// push, say) but must not mutate the store.
+#ifndef DUBBO_NAMING_SERVER_INSTANCE_STORE_H_
+#define DUBBO_NAMING_SERVER_INSTANCE_STORE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "dubbo/registry/clock.h"
+#include "dubbo/registry/result.h"
+#include "dubbo/registry/status.h"
+
+namespace dubbo::naming_server {
+
+using registry::Result;
+using registry::Status;
+
+// Defaults of the v1 API (§12).
+inline constexpr std::string_view kDefaultNamespace = "public";
+inline constexpr std::string_view kDefaultGroup = "DEFAULT_GROUP";
+inline constexpr std::string_view kDefaultCluster = "DEFAULT";
+inline constexpr std::string_view kDefaultApp = "DEFAULT";
+inline constexpr std::string_view kGroupSeparator = "@@";
+
+// Instance metadata keys the server interprets (values: milliseconds, all digits; anything else
+// means "use the default").
+inline constexpr std::string_view kHeartBeatIntervalKey = "preserved.heart.beat.interval";
+inline constexpr std::string_view kHeartBeatTimeoutKey = "preserved.heart.beat.timeout";
+inline constexpr std::string_view kIpDeleteTimeoutKey = "preserved.ip.delete.timeout";
+// Value "snowflake" (any case) selects numeric instance ids; see InstanceStore::Register().
+inline constexpr std::string_view kInstanceIdGeneratorKey = "preserved.instance.id.generator";
+
+// Sorted, so that every rendering is deterministic.
+using Metadata = std::map<std::string, std::string>;
+
+// Applies the v1 service-name filter (§1): a name containing "@@" is returned unchanged; otherwise
+// "<group>@@<name>", with an empty `group_name` meaning DEFAULT_GROUP.
+std::string GroupedServiceName(std::string_view service_name, std::string_view group_name);
+// The part between the first and the second "@@" (Nacos getServiceName); the whole string if it has
+// no "@@"; empty if nothing follows the first "@@".
+std::string_view UngroupedServiceName(std::string_view grouped);
+// The part before the first "@@", or DEFAULT_GROUP if there is none (Nacos getGroupName).
+std::string_view GroupNameOf(std::string_view grouped);
+// NamingUtils.checkServiceNameFormat: OK, or kInvalidArgument with
+// "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'" (fewer than two
+// "@@"-separated parts once trailing empty parts are dropped, e.g. "grp@@") or
+// "Param 'serviceName' is illegal, groupName can't be empty" (e.g. "@@svc").
+Status CheckServiceNameFormat(std::string_view grouped);
+
+// Java's Double.toString(v), which is also what Jackson writes for a double: "1.0", "0.5",
+// "10000.0", "1.0E-4", "1.0E7", "NaN" (plain notation for 1e-3 <= |v| < 1e7, shortest digits that
+// read back to v).
+std::string JavaDoubleToString(double v);
+
+// One stored instance, also the element type of list snapshots.
+struct Instance {
+  std::string instance_id;
+  std::string ip;
+  int port = 0;
+  double weight = 1.0;  // Stored clamped: 0 < w < 0.01 -> 0.01, w > 10000 -> 10000, w < 0 -> 0.
+  bool healthy = true;  // In a ServiceSnapshot: the *reported* health (see InstanceStore::List()).
+  bool enabled = true;
+  bool ephemeral = true;
+  bool marked = false;  // Legacy flag: exempt from beat-driven health changes and expiry.
+  std::string cluster_name;
+  std::string service_name;  // Grouped.
+  std::string app;
+  Metadata metadata;
+  registry::TimePoint last_beat;  // Monotonic; set on (re-)register, patch and beat.
+};
+
+// What a register (POST /instance) or an update (PUT /instance) carries, already parsed.
+struct InstanceSpec {
+  std::string namespace_id;  // Empty: "public".
+  std::string service_name;  // Grouped (apply GroupedServiceName() first). Required.
+  std::string cluster_name;  // Empty: "DEFAULT".
+  std::string ip;            // Required.
+  int port = 0;
+  double weight = 1.0;
+  bool enabled = true;
+  bool healthy = true;            // Honoured for a new instance only (and for marked ones).
+  std::optional<bool> ephemeral;  // Unset: InstanceStoreOptions::default_ephemeral.
+  Metadata metadata;
+  std::string app;      // Empty: "DEFAULT".
+  bool marked = false;  // Legacy; the v1 HTTP API always leaves it false.
+};
+
+// Names one instance: deregister, patch, detail.
+struct InstanceKey {
+  std::string namespace_id;  // Empty: "public".
+  std::string service_name;  // Grouped. Required.
+  std::string cluster_name;  // Empty: "DEFAULT".
+  std::string ip;            // Required.
+  int port = 0;
+  // Deregister only; unset: InstanceStoreOptions::default_ephemeral.
+  std::optional<bool> ephemeral;
+};
+
+// PATCH /instance: only the fields that are set change.
+struct InstancePatch {
+  std::optional<Metadata> metadata;
+  std::optional<std::string> app;
+  std::optional<double> weight;
+  std::optional<bool> healthy;
+  std::optional<bool> enabled;
+};
+
+// The `beat` JSON of PUT /instance/beat (see ParseBeatInfo() in naming_json.h).
+struct BeatInfo {
+  std::string ip;
+  int port = 0;
+  std::string cluster;       // Blank: the request's cluster.
+  std::string service_name;  // Informational; the request's serviceName is authoritative.
+  double weight = 1.0;
+  Metadata metadata;
+  bool ephemeral = true;
+};
+
+struct BeatRequest {
+  std::string namespace_id;  // Empty: "public".
+  std::string service_name;  // Grouped. Required.
+  std::string cluster_name;  // Empty: "DEFAULT".
+  std::string ip;
+  int port = 0;
+  std::optional<BeatInfo> beat;  // Present: a full beat; its ip/port/(non-blank) cluster win.
+};
+
+inline constexpr int kBeatCodeOk = 10200;
+inline constexpr int kBeatCodeNotFound = 20404;
+
+struct BeatResult {
+  // False only for a light beat (no BeatInfo) naming an unknown instance: answer code 20404 and the
+  // client re-registers. Otherwise code 10200.
+  bool found = true;
+  std::chrono::milliseconds client_beat_interval{5000};
+  bool light_beat_enabled = true;  // Rendered only when found.
+  int code() const { return found ? kBeatCodeOk : kBeatCodeNotFound; }
+};
+
+// GET /instance/list parameters that reach the store.
+struct ListQuery {
+  std::string namespace_id;  // Empty: "public".
+  std::string service_name;  // Grouped. Required.
+  std::string clusters;      // Comma-separated cluster names; empty: all clusters. Echoed back.
+  bool healthy_only = false;
+};
+
+// The answer to a list query, ready for RenderInstanceList().
+struct ServiceSnapshot {
+  std::string service_name;  // Grouped, as queried.
+  std::string clusters;      // As queried (echoed in the JSON).
+  bool found = false;        // False: unknown service (a different JSON shape, hosts always empty).
+  // True if the requested clusters hold at least one instance before the healthyOnly and enabled
+  // filters; false selects the 1.4.x "no instance" JSON shape.
+  bool has_instances = false;
+  bool protect_threshold_reached = false;
+  double protect_threshold = 0.0;
+  int64_t last_ref_time = 0;  // The service revision (epoch ms).
+  Metadata metadata;          // Service metadata.
+  std::vector<Instance> hosts;
+};
+
+// POST/PUT /service.
+struct ServiceSpec {
+  std::string namespace_id;  // Empty: "public".
+  std::string service_name;  // Grouped. Required.
+  double protect_threshold = 0.0;
+  Metadata metadata;
+};
+
+// GET /service.
+struct ServiceInfo {
+  std::string namespace_id;
+  std::string service_name;  // Grouped.
+  double protect_threshold = 0.0;
+  Metadata metadata;
+  std::vector<std::string> clusters;  // Sorted; clusters stay after their last instance left.
+  size_t instance_count = 0;
+  int64_t last_ref_time = 0;
+};
+
+// GET /service/list.
+struct ServiceListPage {
+  std::vector<std::string> names;  // Ungrouped (the "<group>@@" prefix removed), sorted.
+  size_t count = 0;                // All services of the group, whatever the page.
+};
+
+struct HealthSweepResult {
+  size_t marked_unhealthy = 0;
+  size_t deleted = 0;
+  size_t services_removed = 0;
+};
+
+struct InstanceStoreOptions {
+  // An ephemeral instance without a beat for longer than this turns unhealthy. Default 15000 ms.
+  std::chrono::milliseconds heartbeat_timeout{15000};
+  // ... and is deleted once this long has passed since its last beat. Default 30000 ms.
+  std::chrono::milliseconds ip_delete_timeout{30000};
+  // The beat interval told to clients (switch clientBeatInterval). Default 5000 ms.
+  std::chrono::milliseconds client_beat_interval{5000};
+  // Beat responses say lightBeatEnabled (switch lightBeatEnabled). Default true.
+  bool light_beat_enabled = true;
+  // False: expired instances turn unhealthy but are never deleted (nacos.naming.expireInstance).
+  // Default true.
+  bool expire_instances = true;
+  // Kind of an instance whose request has no `ephemeral` (switch defaultInstanceEphemeral).
+  // Default true.
+  bool default_ephemeral = true;
+  // A service created implicitly (by a register or a beat) is removed by CheckHealth() once it has
+  // had no instance for longer than this. Services created or updated through CreateService() /
+  // UpdateService() are kept until DeleteService(). Negative: keep empty services forever.
+  // Default 60000 ms (the 2.x expiry; 1.4.x cleans after >3 empty sweeps of its 20-30 s cleaner).
+  std::chrono::milliseconds empty_service_expiry{60000};
+};
+
+class InstanceStore {
+ public:
+  using ChangeHook =
+      std::function<void(const std::string& namespace_id, const std::string& grouped_service)>;
+
+  // `clock` is not owned and must outlive the store.
+  explicit InstanceStore(registry::Clock* clock, InstanceStoreOptions options = {});
+
+  InstanceStore(const InstanceStore&) = delete;
+  InstanceStore& operator=(const InstanceStore&) = delete;
+
+  // Called after every change that must reach subscribers by UDP push: register, re-register,
+  // update, patch, deregister of an existing instance, beat compensation, a beat reviving an
+  // instance, health flips and deletions by CheckHealth(), service create/update. Exactly once per
+  // changed service per call (CheckHealth() may report several services). Each call follows a bump
+  // of the service's revision. Not called for the removal of a service (explicit or by expiry).
+  void SetChangeHook(ChangeHook hook) { hook_ = std::move(hook); }
+
+  const InstanceStoreOptions& options() const { return options_; }
+
+  // POST /instance. Checks, in Nacos order, with these kInvalidArgument messages:
+  //   "Param 'serviceName' is required." / CheckServiceNameFormat() / "Param 'ip' is required." /
+  //   an ip made only of digits and dots must be a.b.c.d (1-3 digits each) with a port of 0-99999:
+  //   "instance format invalid: Your IP address is spelled incorrectly" /
+  //   weight in [0, 10000]: "instance format invalid: The weights range from 0.0 to 10000.0" /
+  //   heart beat timeout and ip delete timeout (metadata or defaults) >= interval:
+  //   "Instance 'heart beat interval' must less than 'heart beat timeout' and 'ip delete timeout'."
+  //   (the 2.x rule) / a new service's grouped name matches [0-9a-zA-Z@.:_-]+:
+  //   "dom name can only have these characters: 0-9a-zA-Z-._:, current: <name>" / a new cluster
+  //   matches [0-9a-zA-Z-]+: "cluster name can only have these characters: 0-9a-zA-Z-, current:
+  //   <c>" (the service has been created by then and stays, as in Nacos).
+  // Creates the service and cluster as needed. A new instance gets the id
+  // "<ip>#<port>#<cluster>#<grouped service>", or with metadata preserved.instance.id.generator =
+  // snowflake the smallest non-negative integer not used as an id in the service. Re-registering
+  // (same cluster, ip, port, ephemeral) keeps the id and the health state (unless marked), replaces
+  // weight, enabled, metadata and app, and resets the last beat.
+  Status Register(const InstanceSpec& spec);
+
+  // PUT /instance. `strict` is what 1.4.x derives from the User-Agent (Java client >= 1.0.0): false
+  // makes this a Register(). True requires the service ("service not found, namespace: <ns>,
+  // service: <svc>") and an instance with the same ip, port (0 matches any) and ephemeral flag in
+  // any cluster ("instance not exist: <Nacos Instance.toString()>"), then registers `spec` (into
+  // spec.cluster_name, which may add an instance to another cluster, as Nacos does). Same
+  // validation as Register() first.
+  Status Update(const InstanceSpec& spec, bool strict);
+
+  // PATCH /instance: the instance with key's cluster, ip and port (either kind; key.ephemeral is
+  // ignored) gets the fields set in `patch` and a fresh last beat. kInvalidArgument
+  // "instance not found" when absent; the weight message of Register() for a bad weight.
+  Status Patch(const InstanceKey& key, const InstancePatch& patch);
+
+  // DELETE /instance: removes the instance with key's cluster, ip, port and ephemeral flag. OK also
+  // when nothing matches (the hook then is not called). Errors: missing serviceName/ip and
+  // CheckServiceNameFormat() only.
+  Status Deregister(const InstanceKey& key);
+
+  // GET /instance (detail): key.ephemeral is ignored; a persistent instance is found before an
+  // ephemeral one with the same address. kNotFound: "no service <svc> found!",
+  // "no ips found for cluster <c> in service <svc>", "no matched ip found!".
+  Result<Instance> GetInstance(const InstanceKey& key) const;
+
+  // PUT /instance/beat (§4). Finds the instance by cluster, ip and port (the beat's values win when
+  // present). Unknown and no BeatInfo: result.found == false. Unknown with BeatInfo: re-registered
+  // from it (healthy, enabled, weight clamped; no ip/weight validation, as in Nacos) - "data
+  // compensation". Then an ephemeral, unmarked, unhealthy instance turns healthy. The last beat of
+  // the ephemeral instance is set to now. client_beat_interval is the instance's
+  // preserved.heart.beat.interval when all digits, else options().client_beat_interval.
+  // Errors: "Param 'serviceName' is required.", CheckServiceNameFormat(), and for a compensation
+  // "Param 'ip' is required." plus Register()'s service/cluster name errors.
+  Result<BeatResult> Beat(const BeatRequest& request);
+
+  // GET /instance/list, 1.4.x doSrvIpxt: the instances of the requested clusters (comma list, empty
+  // tokens dropped; empty = all) in order cluster (as requested, else sorted), ip, port, persistent
+  // first. If healthy/total <= protectThreshold (compared in float like Nacos; with the default 0.0
+  // exactly when none is healthy) every instance is reported healthy. Then healthy ones come first,
+  // the unhealthy follow unless healthy_only, and disabled instances are dropped. An unknown
+  // service yields found == false. Errors: "Param 'serviceName' is required.",
+  // CheckServiceNameFormat().
+  Result<ServiceSnapshot> List(const ListQuery& query) const;
+
+  // Removes expired ephemeral, unmarked instances: unhealthy once now - last beat > heart beat
+  // timeout, deleted once > ip delete timeout (per-instance metadata overrides, all digits, else
+  // the options). Also removes implicit services empty for longer than empty_service_expiry. The
+  // caller decides how often to call (Nacos: every 5 s); the store only compares times.
+  HealthSweepResult CheckHealth();
+
+  // POST /service. kInvalidArgument: "Param 'serviceName' is required.", CheckServiceNameFormat(),
+  // "specified service already exists, serviceName : <svc>", the dom-name character message.
+  Status CreateService(const ServiceSpec& spec);
+  // PUT /service: replaces protectThreshold and metadata (empty if omitted).
+  // kInvalidArgument "service <svc> not found!".
+  Status UpdateService(const ServiceSpec& spec);
+  // DELETE /service. kInvalidArgument "specified service not exist, serviceName : <svc>", or, if it
+  // still has instances, "Service <svc> is not empty, can't be delete. Please unregister instance
+  // first" (the 2.x rule; 1.4.x would drop the instances with it).
+  Status DeleteService(std::string_view namespace_id, std::string_view service_name);
+  // GET /service. kNotFound "service <svc> is not found!".
+  Result<ServiceInfo> GetService(std::string_view namespace_id,
+                                 std::string_view service_name) const;
+  // GET /service/list: services of `group_name` (empty: DEFAULT_GROUP) in `namespace_id`, sorted;
+  // page `page_no` (1-based) of `page_size`. A page beyond the end is empty; count is unaffected.
+  ServiceListPage ListServices(std::string_view namespace_id, std::string_view group_name,
+                               int page_no, int page_size) const;
+
+  // For metrics: over all namespaces.
+  size_t ServiceCount() const;
+  size_t InstanceCount() const;
+
+ private:
+  // (ip, port, ephemeral): identity within a cluster; persistent sorts first.
+  using InstanceId = std::tuple<std::string, int, bool>;
+  using Cluster = std::map<InstanceId, Instance>;
+
+  struct Service {
+    double protect_threshold = 0.0;
+    Metadata metadata;
+    bool explicit_service = false;  // Created/updated through the service API: never auto-removed.
+    int64_t last_ref_time = 0;
+    std::map<std::string, Cluster, std::less<>> clusters;
+    std::optional<registry::TimePoint> empty_since;  // Set while the service has no instance.
+    size_t InstanceCount() const;
+  };
+  using Namespace = std::map<std::string, Service, std::less<>>;
+
+  Status ValidateSpec(const InstanceSpec& spec) const;
+  // Creates or replaces the instance described by a validated spec, then notifies.
+  Status Upsert(const InstanceSpec& spec);
+  // Finds or creates the service (checking the name characters on creation).
+  Result<Service*> GetOrCreateService(const std::string& namespace_id,
+                                      const std::string& service_name);
+  Service* FindService(std::string_view namespace_id, std::string_view service_name);
+  const Service* FindService(std::string_view namespace_id, std::string_view service_name) const;
+  std::string NewInstanceId(const Service& service, const Instance& instance) const;
+  // Bumps the revision: wall ms, strictly increasing per service.
+  void Touch(Service& service);
+  void Notify(const std::string& namespace_id, const std::string& service_name) const;
+  std::chrono::milliseconds MillisFromMetadata(const Metadata& metadata, std::string_view key,
+                                               std::chrono::milliseconds fallback) const;
+
+  registry::Clock* const clock_;
+  const InstanceStoreOptions options_;
+  ChangeHook hook_;
+  std::map<std::string, Namespace, std::less<>> namespaces_;
+};
+
+}  // namespace dubbo::naming_server
+
+#endif  // DUBBO_NAMING_SERVER_INSTANCE_STORE_H_

@@ -1,0 +1,148 @@
+// naming-server: a Nacos-compatible naming server for development, tests and CI.
+//
+//   naming-server [--bind 127.0.0.1] [--port 8848] [--auth] [--log-level warning] ...
+//
+// Prints exactly one line on stdout once it is ready: "naming-server listening on http://HOST:PORT".
+// SIGTERM and SIGINT stop it (within a second) with exit code 0.
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "dubbo/naming_server/naming_server.h"
+#include "dubbo/registry/logging.h"
+
+namespace {
+
+using dubbo::naming_server::NamingServer;
+using dubbo::naming_server::NamingServerOptions;
+using dubbo::registry::LogSeverity;
+
+constexpr char kUsage[] = R"(usage: naming-server [options]
+
+A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push).
+
+  --bind ADDR                 address to listen on (default 127.0.0.1)
+  --port N                    HTTP port; 0 picks a free one (default 8848)
+  --context-path PATH         API prefix (default /nacos)
+  --heartbeat-timeout-ms N    unhealthy after N ms without a beat (default 15000)
+  --ip-delete-timeout-ms N    deleted after N ms without a beat (default 30000)
+  --client-beat-interval-ms N beat interval told to clients (default 5000)
+  --health-check-period-ms N  how often instances are checked (default 5000)
+  --push-delay-ms N           merge window for bursts of changes (default 50)
+  --push-ack-timeout-ms N     resend a push once after N ms without ack (default 10000)
+  --subscriber-ttl-ms N       a subscriber that stops querying lapses after N ms (default 30000)
+  --trust-client-ip           push to the clientIP a request names (default: to the request's source)
+  --auth                      require a login token on every call
+  --username NAME             login user (default nacos; env NACOS_AUTH_USERNAME)
+  --password PASS             login password (default nacos; env NACOS_AUTH_PASSWORD)
+  --token-ttl-seconds N       token lifetime (default 18000)
+  --log-level LEVEL           debug, info, warning or error (default warning)
+  --help                      show this help
+)";
+
+bool ParseInt(const char* text, int64_t min, int64_t max, int64_t* out) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value < min || value > max) return false;
+  *out = value;
+  return true;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "naming-server: %s\n(see --help)\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  NamingServerOptions options;
+  if (const char* user = std::getenv("NACOS_AUTH_USERNAME")) options.username = user;
+  if (const char* pass = std::getenv("NACOS_AUTH_PASSWORD")) options.password = pass;
+  LogSeverity log_level = LogSeverity::kWarning;
+
+  const std::map<std::string_view, int64_t*> int_flags = {
+      {"--heartbeat-timeout-ms", &options.heartbeat_timeout_ms},
+      {"--ip-delete-timeout-ms", &options.ip_delete_timeout_ms},
+      {"--client-beat-interval-ms", &options.client_beat_interval_ms},
+      {"--health-check-period-ms", &options.health_check_period_ms},
+      {"--push-delay-ms", &options.push_delay_ms},
+      {"--push-ack-timeout-ms", &options.push_ack_timeout_ms},
+      {"--subscriber-ttl-ms", &options.subscriber_ttl_ms},
+      {"--token-ttl-seconds", &options.token_ttl_seconds},
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (flag == "--auth") {
+      options.auth_enabled = true;
+    } else if (flag == "--trust-client-ip") {
+      options.trust_client_ip = true;
+    } else if (flag == "--bind" || flag == "--context-path" || flag == "--username" ||
+               flag == "--password" || flag == "--log-level") {
+      if (value == nullptr) return Fail(std::string(flag) + " needs a value");
+      ++i;
+      if (flag == "--bind") options.bind_address = value;
+      if (flag == "--context-path") options.context_path = value;
+      if (flag == "--username") options.username = value;
+      if (flag == "--password") options.password = value;
+      if (flag == "--log-level") {
+        const std::string_view level = value;
+        if (level == "debug") log_level = LogSeverity::kDebug;
+        else if (level == "info") log_level = LogSeverity::kInfo;
+        else if (level == "warning") log_level = LogSeverity::kWarning;
+        else if (level == "error") log_level = LogSeverity::kError;
+        else return Fail("unknown log level: " + std::string(level));
+      }
+    } else if (flag == "--port") {
+      int64_t port = 0;
+      if (!ParseInt(value, 0, 65535, &port)) return Fail("--port needs a number from 0 to 65535");
+      options.port = static_cast<uint16_t>(port);
+      ++i;
+    } else if (auto it = int_flags.find(flag); it != int_flags.end()) {
+      if (!ParseInt(value, it->first == "--push-delay-ms" ? 0 : 1, int64_t{1} << 40, it->second)) {
+        return Fail(std::string(flag) + " needs a positive number");
+      }
+      ++i;
+    } else {
+      return Fail("unknown option: " + std::string(flag));
+    }
+  }
+  dubbo::registry::SetMinLogSeverity(log_level);
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = NamingServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "naming-server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const std::string& host = options.bind_address;
+  const bool v6 = host.find(':') != std::string::npos;
+  std::printf("naming-server listening on http://%s:%u\n", (v6 ? "[" + host + "]" : host).c_str(),
+              static_cast<unsigned>((*server)->port()));
+  std::fflush(stdout);
+
+  int received = 0;
+  sigwait(&signals, &received);
+  (*server)->Stop();
+  return 0;
+}

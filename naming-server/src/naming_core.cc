@@ -1,0 +1,633 @@
+// NamingCore: parameters in, store and push calls, JSON out. The behaviour reference is
+// ../shared/spec/nacos-naming-v1-protocol.md; deliberate differences are in docs/naming-server.md.
+#include "naming_core.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "instance_store.h"
+#include "internal/logging.h"
+#include "naming_json.h"
+
+namespace dubbo::naming_server {
+namespace {
+
+using registry::Result;
+using registry::Status;
+using registry::StatusCode;
+using std::chrono::milliseconds;
+
+constexpr int64_t kPushCacheMillis = 10000;     // Switch defaultPushCacheMillis.
+constexpr int64_t kDefaultCacheMillis = 3000;  // Switch defaultCacheMillis.
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Nacos reads booleans leniently: true, yes and on (any case) are true.
+bool LenientBool(const std::optional<std::string>& value, bool fallback) {
+  if (!value) return fallback;
+  return EqualsIgnoreCase(*value, "true") || EqualsIgnoreCase(*value, "yes") ||
+         EqualsIgnoreCase(*value, "on");
+}
+
+// Java's NumberFormatException text, which Nacos answers with 400.
+Status NumberError(std::string_view text) {
+  return registry::InvalidArgumentError("For input string: \"" + std::string(text) + "\"");
+}
+
+Result<int> ParseJavaInt(const std::string& text) {
+  errno = 0;
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || value < INT32_MIN || value > INT32_MAX) {
+    return NumberError(text);
+  }
+  return static_cast<int>(value);
+}
+
+Result<double> ParseJavaDouble(const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') return NumberError(text);
+  return value;
+}
+
+HttpResponse FromStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument: return HttpResponse::Text(400, std::string(status.message()));
+    case StatusCode::kNotFound: return HttpResponse::Text(404, std::string(status.message()));
+    case StatusCode::kPermissionDenied: return HttpResponse::Text(403, std::string(status.message()));
+    default: return HttpResponse::Text(500, std::string(status.message()));
+  }
+}
+
+HttpResponse Ok() { return HttpResponse::Text(200, "ok"); }
+
+// "Nacos-Java-Client:v1.4.8" -> {"Nacos-Java-Client", "1.4.8"}.
+std::pair<std::string_view, std::string_view> SplitAgent(std::string_view agent) {
+  const size_t mark = agent.find(":v");
+  if (mark == std::string_view::npos) return {agent, {}};
+  return {agent.substr(0, mark), agent.substr(mark + 2)};
+}
+
+// Compares dotted versions numerically ("1.10.0" > "1.9"). Non-digits end a component.
+int CompareVersions(std::string_view a, std::string_view b) {
+  while (!a.empty() || !b.empty()) {
+    auto take = [](std::string_view* s) {
+      long n = 0;
+      size_t i = 0;
+      while (i < s->size() && std::isdigit(static_cast<unsigned char>((*s)[i]))) {
+        n = std::min(n * 10 + ((*s)[i] - '0'), 1000000000L);
+        ++i;
+      }
+      const size_t dot = s->find('.', i);
+      *s = dot == std::string_view::npos ? std::string_view() : s->substr(dot + 1);
+      return n;
+    };
+    const long x = take(&a);
+    const long y = take(&b);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+bool IsJavaClientAtLeast(std::string_view agent, std::string_view version) {
+  auto [name, ver] = SplitAgent(agent);
+  return name == "Nacos-Java-Client" && !ver.empty() && CompareVersions(ver, version) >= 0;
+}
+
+// §7.1: the clients 1.4.x pushes to.
+bool IsPushCapable(std::string_view agent) {
+  auto [name, ver] = SplitAgent(agent);
+  if (ver.empty()) return false;
+  struct Rule {
+    std::string_view name;
+    std::string_view min_version;
+  };
+  static constexpr Rule kRules[] = {
+      {"Nacos-Java-Client", "0.1.0"}, {"Nacos-DNS", "0.4.3"},        {"Nacos-C-Client", "1.0.12"},
+      {"vip-client4cpp", "1.0.12"},   {"Nacos-Go-Client", "0.1.0"}, {"Nacos-CSharp-Client", "0.9.0"},
+  };
+  for (const Rule& rule : kRules) {
+    if (name == rule.name) return CompareVersions(ver, rule.min_version) >= 0;
+  }
+  return false;
+}
+
+std::string RandomToken() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device device;
+  std::string token;
+  for (int i = 0; i < 4; ++i) {
+    uint64_t bits = (static_cast<uint64_t>(device()) << 32) ^ device();
+    for (int k = 0; k < 16; ++k, bits >>= 4) token.push_back(kHex[bits & 0xF]);
+  }
+  return token;
+}
+
+// JSON string literal for a plain ASCII token or name (the caller guarantees no control bytes).
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+struct NamingCore::State {
+  State(const NamingServerOptions& opts, registry::Clock* c, registry::Scheduler* s, UdpSender* u)
+      : options(opts), clock(c), scheduler(s), sender(u), store(c, StoreOptions(opts)) {}
+
+  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
+    InstanceStoreOptions out;
+    out.heartbeat_timeout = milliseconds(options.heartbeat_timeout_ms);
+    out.ip_delete_timeout = milliseconds(options.ip_delete_timeout_ms);
+    out.client_beat_interval = milliseconds(options.client_beat_interval_ms);
+    out.light_beat_enabled = options.light_beat_enabled;
+    return out;
+  }
+
+  const NamingServerOptions options;
+  registry::Clock* const clock;
+  registry::Scheduler* const scheduler;
+  UdpSender* const sender;
+
+  mutable std::mutex mu;  // Guards everything below, and serialises the push service.
+  InstanceStore store;
+  std::unique_ptr<PushService> push;
+  std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
+  registry::TaskId health_task = registry::kInvalidTaskId;
+  bool shut_down = false;
+
+  // --- Helpers (REQUIRES: mu held) ------------------------------------------------------------
+  std::optional<std::string> RenderForPush(const std::string& ns, const std::string& service,
+                                           const std::string& clusters) const {
+    ListQuery query;
+    query.namespace_id = ns;
+    query.service_name = service;
+    query.clusters = clusters;
+    Result<ServiceSnapshot> snapshot = store.List(query);
+    if (!snapshot.ok()) return std::nullopt;
+    ListRenderOptions render;
+    render.cache_millis = kPushCacheMillis;
+    return RenderInstanceList(*snapshot, render);
+  }
+
+  void ScheduleHealthCheck() {
+    health_task = scheduler->ScheduleAfter(milliseconds(options.health_check_period_ms), [this] {
+      std::lock_guard<std::mutex> lock(mu);
+      if (shut_down) return;
+      store.CheckHealth();
+      ScheduleHealthCheck();
+    });
+  }
+
+  // --- Auth ------------------------------------------------------------------------------------
+  bool CredentialsMatch(const std::optional<std::string>& user,
+                        const std::optional<std::string>& pass) const {
+    return user && pass && *user == options.username && *pass == options.password;
+  }
+
+  // OK, or the 403 Nacos answers. REQUIRES: mu held.
+  std::optional<HttpResponse> CheckAuth(const HttpRequest& request) {
+    if (!options.auth_enabled) return std::nullopt;
+    std::optional<std::string> token = request.Param("accessToken");
+    if (!token && request.authorization.rfind("Bearer ", 0) == 0) {
+      token = request.authorization.substr(7);
+    }
+    if (!token) {
+      // Like Nacos's resolveToken(): username and password parameters count as a login (the
+      // official Node SDK authenticates this way).
+      if (CredentialsMatch(request.Param("username"), request.Param("password"))) return std::nullopt;
+      return HttpResponse::Text(403, "user not found!");
+    }
+    auto it = tokens.find(*token);
+    if (it == tokens.end()) return HttpResponse::Text(403, "token invalid!");
+    if (clock->Now() >= it->second) {
+      tokens.erase(it);
+      return HttpResponse::Text(403, "token expired!");
+    }
+    return std::nullopt;
+  }
+
+  HttpResponse Login(const HttpRequest& request) {
+    std::optional<std::string> user = request.Param("username");
+    if (!CredentialsMatch(user, request.Param("password"))) {
+      return HttpResponse::Text(403, "unknown user!");
+    }
+    const registry::TimePoint now = clock->Now();
+    for (auto it = tokens.begin(); it != tokens.end();) {
+      it = now >= it->second ? tokens.erase(it) : std::next(it);
+    }
+    std::string token = RandomToken();
+    tokens[token] = now + std::chrono::seconds(options.token_ttl_seconds);
+    return HttpResponse::Json("{\"accessToken\":" + Quote(token) +
+                              ",\"tokenTtl\":" + std::to_string(options.token_ttl_seconds) +
+                              ",\"globalAdmin\":true,\"username\":" + Quote(*user) + "}");
+  }
+
+  // --- Parameters --------------------------------------------------------------------------------
+  static std::string Namespace(const HttpRequest& r) {
+    return r.ParamOr("namespaceId", kDefaultNamespace);
+  }
+  // The v1 service-name filter: bare name + groupName -> group@@name. Empty when absent, so that
+  // the store answers "Param 'serviceName' is required.".
+  static std::string ServiceName(const HttpRequest& r) {
+    std::optional<std::string> name = r.Param("serviceName");
+    if (!name) return {};
+    return GroupedServiceName(*name, r.ParamOr("groupName", ""));
+  }
+  static std::string Cluster(const HttpRequest& r, bool accept_legacy_name) {
+    std::optional<std::string> cluster = r.Param("clusterName");
+    if (!cluster && accept_legacy_name) cluster = r.Param("cluster");
+    return cluster ? *cluster : std::string(kDefaultCluster);
+  }
+  static Status Port(const HttpRequest& r, int* port) {
+    std::optional<std::string> text = r.Param("port");
+    if (!text) return registry::InvalidArgumentError("Param 'port' is required.");
+    Result<int> value = ParseJavaInt(*text);
+    if (!value.ok()) return value.status();
+    *port = *value;
+    return Status::Ok();
+  }
+
+  Status ParseSpec(const HttpRequest& r, InstanceSpec* spec) {
+    spec->namespace_id = Namespace(r);
+    spec->service_name = ServiceName(r);
+    spec->cluster_name = Cluster(r, true);
+    spec->ip = r.ParamOr("ip", "");
+    if (!spec->service_name.empty() && !spec->ip.empty()) DUBBO_RETURN_IF_ERROR(Port(r, &spec->port));
+    if (std::optional<std::string> weight = r.Param("weight")) {
+      Result<double> value = ParseJavaDouble(*weight);
+      if (!value.ok()) return value.status();
+      spec->weight = *value;
+    }
+    std::optional<std::string> enabled = r.Param("enabled");
+    if (!enabled) enabled = r.Param("enable");
+    spec->enabled = LenientBool(enabled, true);
+    spec->healthy = LenientBool(r.Param("healthy"), true);
+    if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
+      spec->ephemeral = LenientBool(ephemeral, true);
+    }
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    if (!metadata.ok()) return metadata.status();
+    spec->metadata = std::move(*metadata);
+    spec->app = r.ParamOr("app", "");
+    return Status::Ok();
+  }
+
+  Status ParseKey(const HttpRequest& r, bool accept_legacy_cluster, InstanceKey* key) {
+    key->namespace_id = Namespace(r);
+    key->service_name = ServiceName(r);
+    key->cluster_name = Cluster(r, accept_legacy_cluster);
+    key->ip = r.ParamOr("ip", "");
+    if (!key->service_name.empty() && !key->ip.empty()) DUBBO_RETURN_IF_ERROR(Port(r, &key->port));
+    if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
+      key->ephemeral = LenientBool(ephemeral, true);
+    }
+    return Status::Ok();
+  }
+
+  // --- Endpoints (REQUIRES: mu held) ----------------------------------------------------------
+  HttpResponse Register(const HttpRequest& r) {
+    InstanceSpec spec;
+    Status status = ParseSpec(r, &spec);
+    if (status.ok()) status = store.Register(spec);
+    return status.ok() ? Ok() : FromStatus(status);
+  }
+
+  HttpResponse Update(const HttpRequest& r) {
+    InstanceSpec spec;
+    Status status = ParseSpec(r, &spec);
+    if (status.ok()) status = store.Update(spec, IsJavaClientAtLeast(r.user_agent, "1.0.0"));
+    return status.ok() ? Ok() : FromStatus(status);
+  }
+
+  HttpResponse Patch(const HttpRequest& r) {
+    InstanceKey key;
+    Status status = ParseKey(r, true, &key);
+    if (!status.ok()) return FromStatus(status);
+    if (key.service_name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
+    if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
+    InstancePatch patch;
+    if (std::optional<std::string> metadata = r.Param("metadata")) {
+      Result<Metadata> parsed = ParseMetadata(*metadata);
+      if (!parsed.ok()) return FromStatus(parsed.status());
+      patch.metadata = std::move(*parsed);
+    }
+    if (std::optional<std::string> app = r.Param("app")) patch.app = *app;
+    if (std::optional<std::string> weight = r.Param("weight")) {
+      Result<double> value = ParseJavaDouble(*weight);
+      if (!value.ok()) return FromStatus(value.status());
+      patch.weight = *value;
+    }
+    if (std::optional<std::string> healthy = r.Param("healthy")) patch.healthy = LenientBool(healthy, true);
+    if (std::optional<std::string> enabled = r.Param("enabled")) patch.enabled = LenientBool(enabled, true);
+    status = store.Patch(key, patch);
+    return status.ok() ? Ok() : FromStatus(status);
+  }
+
+  HttpResponse Deregister(const HttpRequest& r) {
+    InstanceKey key;
+    Status status = ParseKey(r, true, &key);
+    if (status.ok()) status = store.Deregister(key);
+    return status.ok() ? Ok() : FromStatus(status);
+  }
+
+  HttpResponse Detail(const HttpRequest& r) {
+    InstanceKey key;
+    Status status = ParseKey(r, false, &key);  // GET /instance reads clusterName only.
+    if (!status.ok()) return FromStatus(status);
+    if (key.service_name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
+    if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
+    Result<Instance> instance = store.GetInstance(key);
+    if (!instance.ok()) return FromStatus(instance.status());
+    return HttpResponse::Json(RenderInstanceDetail(*instance));
+  }
+
+  HttpResponse Beat(const HttpRequest& r) {
+    BeatRequest request;
+    request.namespace_id = Namespace(r);
+    request.service_name = ServiceName(r);
+    request.cluster_name = Cluster(r, false);
+    request.ip = r.ParamOr("ip", "");
+    if (std::optional<std::string> port = r.Param("port")) {
+      Result<int> value = ParseJavaInt(*port);
+      if (!value.ok()) return FromStatus(value.status());
+      request.port = *value;
+    }
+    if (std::optional<std::string> beat = r.Param("beat")) {
+      Result<BeatInfo> info = ParseBeatInfo(*beat);
+      if (!info.ok()) return FromStatus(info.status());
+      request.beat = std::move(*info);
+    }
+    Result<BeatResult> result = store.Beat(request);
+    if (!result.ok()) return FromStatus(result.status());
+    return HttpResponse::Json(RenderBeatResult(*result));
+  }
+
+  HttpResponse List(const HttpRequest& r) {
+    if (LenientBool(r.Param("isCheck"), false)) return HttpResponse::Json("{}");  // 1.4.x quirk.
+    ListQuery query;
+    query.namespace_id = Namespace(r);
+    query.service_name = ServiceName(r);
+    query.clusters = r.ParamOr("clusters", "");
+    query.healthy_only = LenientBool(r.Param("healthyOnly"), false);
+    Result<ServiceSnapshot> snapshot = store.List(query);
+    if (!snapshot.ok()) return FromStatus(snapshot.status());
+
+    ListRenderOptions render;
+    render.cache_millis = kDefaultCacheMillis;
+    render.grouped_names = IsJavaClientAtLeast(r.user_agent, "1.0.0");
+    render.env = r.ParamOr("env", "");
+    int udp_port = 0;
+    if (std::optional<std::string> text = r.Param("udpPort")) {
+      Result<int> value = ParseJavaInt(*text);
+      if (!value.ok()) return FromStatus(value.status());
+      udp_port = *value;
+    }
+    if (udp_port > 0 && udp_port <= 65535 && IsPushCapable(r.user_agent) && push != nullptr) {
+      UdpEndpoint endpoint;
+      endpoint.ip = options.trust_client_ip ? r.ParamOr("clientIP", r.peer_ip) : r.peer_ip;
+      endpoint.port = static_cast<uint16_t>(udp_port);
+      Status subscribed =
+          push->Subscribe(query.namespace_id, query.service_name, query.clusters, endpoint, r.user_agent);
+      if (subscribed.ok()) {
+        render.cache_millis = kPushCacheMillis;
+      } else {
+        DUBBO_LOG(INFO) << "push subscription of " << endpoint.ToString() << " refused: " << subscribed;
+      }
+    }
+    return HttpResponse::Json(RenderInstanceList(*snapshot, render));
+  }
+
+  HttpResponse ServiceList(const HttpRequest& r) {
+    std::optional<std::string> page_no = r.Param("pageNo");
+    if (!page_no) return HttpResponse::Text(400, "Param 'pageNo' is required.");
+    std::optional<std::string> page_size = r.Param("pageSize");
+    if (!page_size) return HttpResponse::Text(400, "Param 'pageSize' is required.");
+    Result<int> no = ParseJavaInt(*page_no);
+    if (!no.ok()) return FromStatus(no.status());
+    Result<int> size = ParseJavaInt(*page_size);
+    if (!size.ok()) return FromStatus(size.status());
+    return HttpResponse::Json(RenderServiceList(
+        store.ListServices(Namespace(r), r.ParamOr("groupName", kDefaultGroup), *no, *size)));
+  }
+
+  HttpResponse Service(const HttpRequest& r) {
+    const std::string ns = Namespace(r);
+    const std::string name = ServiceName(r);
+    if (r.method == "GET") {
+      if (name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
+      Result<ServiceInfo> info = store.GetService(ns, name);
+      if (!info.ok()) return FromStatus(info.status());
+      return HttpResponse::Json(RenderServiceDetail(*info));
+    }
+    if (r.method == "DELETE") {
+      if (name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
+      Status status = store.DeleteService(ns, name);
+      return status.ok() ? Ok() : FromStatus(status);
+    }
+    ServiceSpec spec;
+    spec.namespace_id = ns;
+    spec.service_name = name;
+    if (std::optional<std::string> threshold = r.Param("protectThreshold")) {
+      Result<double> value = ParseJavaDouble(*threshold);
+      if (!value.ok()) return FromStatus(value.status());
+      spec.protect_threshold = *value;
+    }
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    if (!metadata.ok()) return FromStatus(metadata.status());
+    spec.metadata = std::move(*metadata);
+    Status status = r.method == "POST" ? store.CreateService(spec) : store.UpdateService(spec);
+    return status.ok() ? Ok() : FromStatus(status);
+  }
+
+  HttpResponse Metrics() const {
+    MetricsView view;
+    view.service_count = store.ServiceCount();
+    view.instance_count = store.InstanceCount();
+    return HttpResponse::Json(RenderMetrics(view));
+  }
+
+  HttpResponse PushState() const {
+    const PushStats stats = push != nullptr ? push->stats() : PushStats();
+    const double ratio =
+        stats.pushes_sent == 0 ? 0.0 : static_cast<double>(stats.acks_matched) / stats.pushes_sent;
+    const int64_t avg_ms =
+        stats.acks_matched == 0
+            ? 0
+            : std::chrono::duration_cast<milliseconds>(stats.ack_latency_total).count() /
+                  static_cast<int64_t>(stats.acks_matched);
+    return HttpResponse::Json("{\"succeed\":" + std::to_string(stats.acks_matched) +
+                              ",\"total\":" + std::to_string(stats.pushes_sent) +
+                              ",\"ratio\":" + JavaDoubleToString(ratio) +
+                              ",\"avgPushCost\":" + std::to_string(avg_ms) +
+                              ",\"subscribers\":" + std::to_string(stats.subscribers) +
+                              ",\"failed\":[]}");
+  }
+
+  HttpResponse Switches() const {
+    auto b = [](bool v) { return v ? "true" : "false"; };
+    return HttpResponse::Json(
+        std::string("{\"name\":\"00-00---000-NACOS_SWITCH_DOMAIN-000---00-00\"") +
+        ",\"defaultPushCacheMillis\":" + std::to_string(kPushCacheMillis) +
+        ",\"clientBeatInterval\":" + std::to_string(options.client_beat_interval_ms) +
+        ",\"defaultCacheMillis\":" + std::to_string(kDefaultCacheMillis) +
+        ",\"pushEnabled\":true,\"lightBeatEnabled\":" + b(options.light_beat_enabled) +
+        ",\"healthCheckEnabled\":true,\"defaultInstanceEphemeral\":true" +
+        ",\"pushJavaVersion\":\"0.1.0\",\"pushGoVersion\":\"0.1.0\",\"pushCVersion\":\"1.0.12\"" +
+        ",\"pushCSharpVersion\":\"0.9.0\",\"authEnabled\":" + b(options.auth_enabled) + "}");
+  }
+
+  HttpResponse Route(const HttpRequest& r, std::string_view path) {
+    const std::string& m = r.method;
+    if (path == "/v1/ns/instance") {
+      if (m == "POST") return Register(r);
+      if (m == "DELETE") return Deregister(r);
+      if (m == "PUT") return Update(r);
+      if (m == "PATCH") return Patch(r);
+      if (m == "GET") return Detail(r);
+    } else if (path == "/v1/ns/instance/beat") {
+      if (m == "PUT") return Beat(r);
+    } else if (path == "/v1/ns/instance/list") {
+      if (m == "GET") return List(r);
+    } else if (path == "/v1/ns/service") {
+      if (m == "GET" || m == "POST" || m == "PUT" || m == "DELETE") return Service(r);
+    } else if (path == "/v1/ns/service/list") {
+      if (m == "GET") return ServiceList(r);
+    } else if (path == "/v1/ns/operator/metrics" || path == "/v1/ns/ops/metrics") {
+      if (m == "GET") return Metrics();
+    } else if (path == "/v1/ns/operator/switches" || path == "/v1/ns/ops/switches") {
+      if (m == "GET") return Switches();
+      if (m == "PUT") {
+        return HttpResponse::Text(400, "switches are read-only on this server; use its flags");
+      }
+    } else if (path == "/v1/ns/operator/push/state" || path == "/v1/ns/ops/push/state") {
+      if (m == "GET") return PushState();
+    }
+    if (path.rfind("/v1/ns/", 0) == 0) {
+      return HttpResponse::Text(501, "no such api:" + m + ":" + options.context_path + std::string(path));
+    }
+    return HttpResponse::Text(404, "not found: " + std::string(path));
+  }
+};
+
+NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* clock,
+                       registry::Scheduler* scheduler, UdpSender* sender)
+    : state_(std::make_unique<State>(options, clock, scheduler, sender)) {
+  State* s = state_.get();
+  PushServiceOptions push_options;
+  push_options.scheduler = scheduler;
+  push_options.clock = clock;
+  push_options.sender = sender;
+  push_options.push_delay = milliseconds(options.push_delay_ms);
+  push_options.ack_timeout = milliseconds(options.push_ack_timeout_ms);
+  push_options.subscriber_ttl = milliseconds(options.subscriber_ttl_ms);
+  push_options.data_provider = [s](const std::string& ns, const std::string& service,
+                                   const std::string& clusters) {
+    return s->RenderForPush(ns, service, clusters);
+  };
+  push_options.run_serialized = [s](std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    fn();
+  };
+  Result<std::unique_ptr<PushService>> push = PushService::Create(std::move(push_options));
+  if (push.ok()) {
+    s->push = std::move(*push);
+  } else {
+    DUBBO_LOG(ERROR) << "UDP push disabled: " << push.status();
+  }
+  std::lock_guard<std::mutex> lock(s->mu);
+  s->store.SetChangeHook([s](const std::string& ns, const std::string& service) {
+    if (s->push != nullptr) s->push->ServiceChanged(ns, service);
+  });
+  s->ScheduleHealthCheck();
+}
+
+NamingCore::~NamingCore() { Shutdown(); }
+
+void NamingCore::Shutdown() {
+  registry::TaskId task;
+  std::unique_ptr<PushService> push;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->shut_down) return;
+    state_->shut_down = true;
+    task = std::exchange(state_->health_task, registry::kInvalidTaskId);
+    state_->store.SetChangeHook(nullptr);
+  }
+  // Outside the lock: Cancel() waits for a running timer, which needs the lock; PushService's
+  // destructor enters the serialisation itself.
+  state_->scheduler->Cancel(task);
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    push = std::move(state_->push);
+  }
+  push.reset();
+}
+
+HttpResponse NamingCore::Handle(const HttpRequest& request) {
+  const std::string& prefix = state_->options.context_path;
+  std::string_view path = request.path;
+  if (prefix != "/") {
+    if (path.substr(0, prefix.size()) != prefix ||
+        (path.size() > prefix.size() && path[prefix.size()] != '/')) {
+      return HttpResponse::Text(404, "not found: " + request.path);
+    }
+    path.remove_prefix(prefix.size());
+  }
+  HttpRequest routed = request;
+  if (routed.method == "HEAD") routed.method = "GET";
+
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (path == "/v1/auth/users/login" || path == "/v1/auth/login") {
+    if (routed.method == "POST") return state_->Login(routed);
+    return HttpResponse::Text(405, "login needs POST");
+  }
+  if (path == "/v1/console/health/liveness" || path == "/v1/console/health/readiness") {
+    return HttpResponse::Text(200, "OK");
+  }
+  if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
+  return state_->Route(routed, path);
+}
+
+void NamingCore::OnDatagram(const UdpEndpoint& from, std::string_view bytes) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->push != nullptr && !state_->shut_down) state_->push->OnDatagram(from, bytes);
+}
+
+void NamingCore::CheckHealth() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->store.CheckHealth();
+}
+
+NamingServer::Stats NamingCore::stats() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  NamingServer::Stats stats;
+  stats.services = state_->store.ServiceCount();
+  stats.instances = state_->store.InstanceCount();
+  if (state_->push != nullptr) {
+    const PushStats push = state_->push->stats();
+    stats.subscribers = push.subscribers;
+    stats.pushes = push.pushes_sent;
+    stats.acks = push.acks_matched;
+  }
+  return stats;
+}
+
+}  // namespace dubbo::naming_server

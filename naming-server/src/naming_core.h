@@ -1,0 +1,49 @@
+// Internal: NamingCore, the naming server minus its sockets. It owns the instance store, the push
+// service and the login tokens, and answers HttpRequests with HttpResponses. The libevent shell in
+// naming_server.cc feeds it; tests drive it directly, with a ManualScheduler and a recording
+// UdpSender.
+//
+// Thread-safety: every public method may be called from any thread; one mutex serialises them, and
+// the timers it schedules take the same mutex.
+#ifndef DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
+#define DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
+
+#include <memory>
+#include <string_view>
+
+#include "dubbo/naming_server/naming_server.h"
+#include "dubbo/registry/clock.h"
+#include "dubbo/registry/scheduler.h"
+#include "http_types.h"
+#include "push_service.h"
+
+namespace dubbo::naming_server {
+
+class NamingCore {
+ public:
+  // `clock`, `scheduler` and `sender` must outlive the core.
+  NamingCore(const NamingServerOptions& options, registry::Clock* clock,
+             registry::Scheduler* scheduler, UdpSender* sender);
+  // Cancels the timers (waits for a running one).
+  ~NamingCore();
+  NamingCore(const NamingCore&) = delete;
+  NamingCore& operator=(const NamingCore&) = delete;
+
+  HttpResponse Handle(const HttpRequest& request);
+  // A datagram that arrived on the push socket (an ack, normally).
+  void OnDatagram(const UdpEndpoint& from, std::string_view bytes);
+  // One health check now (also run every health_check_period_ms by a timer).
+  void CheckHealth();
+  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent.
+  void Shutdown();
+
+  NamingServer::Stats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace dubbo::naming_server
+
+#endif  // DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_

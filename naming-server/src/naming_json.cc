@@ -1,0 +1,657 @@
+// naming_json implementation.
+//
+// RapidJSON 1.1's internal stack adds an offset to a null pointer on its first push (undefined
+// behaviour; clang builds hide it with cmake/sanitizer-ignorelist.txt), and every DOM parse, Writer
+// container and StringBuffer pushes. This file never uses that stack, so it is clean under any
+// UBSan build: output is written by the small JsonOut below, and input is read with the SAX Reader
+// in-situ (strings and numbers decoded in a private copy), non-iteratively, with the depth capped
+// by the handler. RapidJSON reports errors by value and never throws.
+//
+// Thread-safety: stateless, safe from any thread.
+#include "naming_json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace dubbo::naming_server {
+
+using registry::InvalidArgumentError;
+
+namespace {
+
+// Appends compact JSON to a string. Commas are placed automatically; the caller balances
+// Begin/End and puts a Key before each member value.
+class JsonOut {
+ public:
+  void BeginObject() { Open('{'); }
+  void EndObject() { Close('}'); }
+  void BeginArray() { Open('['); }
+  void EndArray() { Close(']'); }
+  void Key(std::string_view key) {
+    Separate();
+    Quote(key);
+    out_ += ':';
+    after_key_ = true;
+  }
+  void String(std::string_view s) {
+    Separate();
+    Quote(s);
+  }
+  void Int(int64_t v) {
+    Separate();
+    out_ += std::to_string(v);
+  }
+  void Bool(bool v) {
+    Separate();
+    out_ += v ? "true" : "false";
+  }
+  // As Jackson writes a double: Double.toString(), non-finite values quoted.
+  void Double(double v) {
+    if (!std::isfinite(v)) return String(JavaDoubleToString(v));
+    Separate();
+    out_ += JavaDoubleToString(v);
+  }
+  void Metadata(const naming_server::Metadata& metadata) {
+    BeginObject();
+    for (const auto& [key, value] : metadata) {
+      Key(key);
+      String(value);
+    }
+    EndObject();
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  void Open(char c) {
+    Separate();
+    out_ += c;
+    first_ = true;
+  }
+  void Close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  void Separate() {
+    if (after_key_) {
+      after_key_ = false;
+    } else if (!first_) {
+      out_ += ',';
+    }
+    first_ = false;
+  }
+  // Escapes '"', '\\' and control characters; other bytes are copied as they are (no UTF-8
+  // validation, like RapidJSON's default Writer).
+  void Quote(std::string_view s) {
+    static constexpr std::string_view kShort = "\b\f\n\r\t";
+    static constexpr std::string_view kShortEscape = "bfnrt";
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    out_ += '"';
+    for (char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        out_ += '\\';
+        out_ += ch;
+      } else if (c >= 0x20) {
+        out_ += ch;
+      } else if (const size_t i = kShort.find(ch); i != std::string_view::npos) {
+        out_ += '\\';
+        out_ += kShortEscape[i];
+      } else {
+        out_ += "\\u00";
+        out_ += kHex[c >> 4];
+        out_ += kHex[c & 0xf];
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  bool first_ = true;
+  bool after_key_ = false;
+};
+
+void WriteHost(JsonOut& out, const Instance& host, bool grouped_names) {
+  out.BeginObject();
+  out.Key("ip");
+  out.String(host.ip);
+  out.Key("port");
+  out.Int(host.port);
+  out.Key("valid");
+  out.Bool(host.healthy);
+  out.Key("healthy");
+  out.Bool(host.healthy);
+  out.Key("marked");
+  out.Bool(host.marked);
+  out.Key("instanceId");
+  out.String(host.instance_id);
+  out.Key("metadata");
+  out.Metadata(host.metadata);
+  out.Key("enabled");
+  out.Bool(host.enabled);
+  out.Key("weight");
+  out.Double(host.weight);
+  out.Key("clusterName");
+  out.String(host.cluster_name);
+  out.Key("serviceName");
+  out.String(grouped_names ? std::string_view(host.service_name)
+                           : UngroupedServiceName(host.service_name));
+  out.Key("ephemeral");
+  out.Bool(host.ephemeral);
+  out.EndObject();
+}
+
+// Length-prefixed fields: no two different snapshots give the same text.
+std::string ChecksumText(const ServiceSnapshot& snapshot) {
+  std::string text;
+  auto add = [&text](std::string_view field) {
+    text += std::to_string(field.size());
+    text += ':';
+    text += field;
+  };
+  auto add_metadata = [&add](const Metadata& metadata) {
+    add(std::to_string(metadata.size()));
+    for (const auto& [key, value] : metadata) {
+      add(key);
+      add(value);
+    }
+  };
+  add(snapshot.service_name);
+  add(snapshot.clusters);
+  add(JavaDoubleToString(snapshot.protect_threshold));
+  add_metadata(snapshot.metadata);
+  for (const Instance& host : snapshot.hosts) {
+    add(host.instance_id);
+    add(host.ip);
+    add(std::to_string(host.port));
+    add(JavaDoubleToString(host.weight));
+    add(std::string{host.healthy ? 'h' : '-', host.enabled ? 'e' : '-', host.ephemeral ? 't' : '-',
+                    host.marked ? 'm' : '-'});
+    add(host.cluster_name);
+    add(host.service_name);
+    add_metadata(host.metadata);
+  }
+  return text;
+}
+
+// A parsed JSON value, kept two object levels deep: the root, the members of a root object, and
+// the members of objects directly in it. Deeper content is checked for syntax only.
+struct JsonNode {
+  enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
+  Kind kind = Kind::kNull;
+  std::string key;   // For members.
+  std::string text;  // String contents, a number's source text, "true"/"false".
+  std::vector<JsonNode> members;
+};
+
+class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeHandler> {
+ public:
+  bool Null() { return Add(JsonNode::Kind::kNull, {}); }
+  bool Bool(bool b) { return Add(JsonNode::Kind::kBool, b ? "true" : "false"); }
+  bool RawNumber(const char* s, rapidjson::SizeType length, bool) {
+    return Add(JsonNode::Kind::kNumber, std::string_view(s, length));
+  }
+  bool String(const char* s, rapidjson::SizeType length, bool) {
+    return Add(JsonNode::Kind::kString, std::string_view(s, length));
+  }
+  bool Key(const char* s, rapidjson::SizeType length, bool) {
+    key_.assign(s, length);
+    return true;
+  }
+  bool StartObject() { return Open(JsonNode::Kind::kObject); }
+  bool StartArray() { return Open(JsonNode::Kind::kArray); }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+  bool too_deep() const { return too_deep_; }
+  JsonNode TakeRoot() { return std::move(root_); }
+
+ private:
+  bool Add(JsonNode::Kind kind, std::string_view text) {
+    JsonNode node;
+    node.kind = kind;
+    node.text = std::string(text);
+    if (depth_ == 0) {
+      root_ = std::move(node);
+    } else if (depth_ == 1 && root_.kind == JsonNode::Kind::kObject) {
+      node.key = key_;
+      root_.members.push_back(std::move(node));
+    } else if (depth_ == 2 && root_.kind == JsonNode::Kind::kObject &&
+               root_.members.back().kind == JsonNode::Kind::kObject) {
+      node.key = key_;
+      root_.members.back().members.push_back(std::move(node));
+    }
+    return true;
+  }
+  bool Open(JsonNode::Kind kind) {
+    Add(kind, {});
+    if (++depth_ > kMaxJsonDepth) {
+      too_deep_ = true;
+      return false;  // Stops the parse before it recurses any deeper.
+    }
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  bool too_deep_ = false;
+  std::string key_;
+  JsonNode root_;
+};
+
+// Parses one JSON value (text after it is ignored, as Jackson does). Errors: "nested too deeply
+// (max 32 levels)", "not valid JSON: <reason> (offset <n>)".
+Status ParseJsonTree(std::string_view json, JsonNode* root) {
+  const size_t nul = json.find('\0');
+  if (nul != std::string_view::npos) {
+    return InvalidArgumentError("not valid JSON: NUL byte (offset " + std::to_string(nul) + ")");
+  }
+  std::string copy(json);  // Null-terminated and writable, for in-situ parsing.
+  rapidjson::InsituStringStream stream(&copy[0]);
+  rapidjson::Reader reader;
+  TreeHandler handler;
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
+                              rapidjson::kParseStopWhenDoneFlag;
+  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
+  if (handler.too_deep()) {
+    return InvalidArgumentError("nested too deeply (max " + std::to_string(kMaxJsonDepth) +
+                                " levels)");
+  }
+  if (result.IsError()) {
+    return InvalidArgumentError(std::string("not valid JSON: ") +
+                                rapidjson::GetParseError_En(result.Code()) + " (offset " +
+                                std::to_string(result.Offset()) + ")");
+  }
+  *root = handler.TakeRoot();
+  return Status::Ok();
+}
+
+// Members of a JSON object as Jackson reads Map<String, String>: strings and numbers as text,
+// booleans as "true"/"false", null removes the key; nullopt if a value is an object or an array.
+std::optional<Metadata> MetadataFromObject(const JsonNode& object) {
+  Metadata metadata;
+  for (const JsonNode& member : object.members) {
+    switch (member.kind) {
+      case JsonNode::Kind::kNull:
+        metadata.erase(member.key);
+        break;
+      case JsonNode::Kind::kBool:
+      case JsonNode::Kind::kNumber:
+      case JsonNode::Kind::kString:
+        metadata[member.key] = member.text;
+        break;
+      case JsonNode::Kind::kObject:
+      case JsonNode::Kind::kArray:
+        return std::nullopt;
+    }
+  }
+  return metadata;
+}
+
+bool IsBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
+}
+
+// Java String.split with a one-character literal separator (trailing empty parts dropped).
+std::vector<std::string_view> JavaSplit(std::string_view s, char sep) {
+  if (s.find(sep) == std::string_view::npos) return {s};
+  std::vector<std::string_view> parts;
+  size_t begin = 0;
+  for (size_t pos = s.find(sep); pos != std::string_view::npos; pos = s.find(sep, begin)) {
+    parts.push_back(s.substr(begin, pos - begin));
+    begin = pos + 1;
+  }
+  parts.push_back(s.substr(begin));
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  return parts;
+}
+
+std::optional<double> ParseDouble(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// An int, or a float with no fraction in int range (Jackson's ACCEPT_FLOAT_AS_INT).
+std::optional<int> ParseInt(std::string_view text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc() && end == text.data() + text.size()) return value;
+  const std::optional<double> d = ParseDouble(text);
+  if (!d || std::trunc(*d) != *d || *d < std::numeric_limits<int>::min() ||
+      *d > std::numeric_limits<int>::max()) {
+    return std::nullopt;
+  }
+  return static_cast<int>(*d);
+}
+
+bool IsText(const JsonNode& node) {
+  return node.kind == JsonNode::Kind::kString || node.kind == JsonNode::Kind::kNumber;
+}
+
+Status BadBeatField(std::string_view field) {
+  return InvalidArgumentError("beat field '" + std::string(field) + "' has an invalid value");
+}
+
+// MD5 (RFC 1321).
+constexpr std::array<uint32_t, 64> kMd5K = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+};
+constexpr std::array<int, 16> kMd5Shift = {7, 12, 17, 22, 5, 9,  14, 20,
+                                           4, 11, 16, 23, 6, 10, 15, 21};
+
+uint32_t RotateLeft(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+}  // namespace
+
+std::string Md5Hex(std::string_view data) {
+  std::string message(data);
+  message += static_cast<char>(0x80);
+  while (message.size() % 64 != 56) message += '\0';
+  const uint64_t bit_length = static_cast<uint64_t>(data.size()) * 8;
+  for (int i = 0; i < 8; ++i) message += static_cast<char>((bit_length >> (8 * i)) & 0xff);
+
+  uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  for (size_t chunk = 0; chunk < message.size(); chunk += 64) {
+    uint32_t m[16];
+    for (int i = 0; i < 16; ++i) {
+      const auto* p = reinterpret_cast<const unsigned char*>(message.data() + chunk + 4 * i);
+      m[i] = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+    for (int i = 0; i < 64; ++i) {
+      uint32_t f;
+      int g;
+      if (i < 16) {
+        f = (b & c) | (~b & d);
+        g = i;
+      } else if (i < 32) {
+        f = (d & b) | (~d & c);
+        g = (5 * i + 1) % 16;
+      } else if (i < 48) {
+        f = b ^ c ^ d;
+        g = (3 * i + 5) % 16;
+      } else {
+        f = c ^ (b | ~d);
+        g = (7 * i) % 16;
+      }
+      f += a + kMd5K[i] + m[g];
+      a = d;
+      d = c;
+      c = b;
+      b += RotateLeft(f, kMd5Shift[(i / 16) * 4 + i % 4]);
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (uint32_t word : h) {
+    for (int i = 0; i < 4; ++i) {
+      const unsigned byte = (word >> (8 * i)) & 0xff;
+      hex += kHex[byte >> 4];
+      hex += kHex[byte & 0xf];
+    }
+  }
+  return hex;
+}
+
+std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options) {
+  JsonOut out;
+  out.BeginObject();
+  if (!snapshot.found) {
+    out.Key("name");
+    out.String(snapshot.service_name);
+    out.Key("clusters");
+    out.String(snapshot.clusters);
+    out.Key("cacheMillis");
+    out.Int(options.cache_millis);
+    out.Key("hosts");
+    out.BeginArray();
+    out.EndArray();
+    out.EndObject();
+    return out.Take();
+  }
+  if (snapshot.has_instances) {
+    out.Key("hosts");
+    out.BeginArray();
+    for (const Instance& host : snapshot.hosts) WriteHost(out, host, options.grouped_names);
+    out.EndArray();
+  }
+  out.Key("dom");
+  out.String(options.grouped_names ? std::string_view(snapshot.service_name)
+                                   : UngroupedServiceName(snapshot.service_name));
+  out.Key("name");
+  out.String(snapshot.service_name);
+  out.Key("cacheMillis");
+  out.Int(options.cache_millis);
+  out.Key("lastRefTime");
+  out.Int(snapshot.last_ref_time);
+  out.Key("checksum");
+  out.String(Md5Hex(ChecksumText(snapshot)));
+  out.Key("useSpecifiedURL");
+  out.Bool(false);
+  out.Key("clusters");
+  out.String(snapshot.clusters);
+  out.Key("env");
+  out.String(options.env);
+  if (!snapshot.has_instances) {
+    out.Key("hosts");
+    out.BeginArray();
+    out.EndArray();
+  }
+  out.Key("metadata");
+  out.Metadata(snapshot.metadata);
+  out.EndObject();
+  return out.Take();
+}
+
+std::string RenderBeatResult(const BeatResult& result) {
+  JsonOut out;
+  out.BeginObject();
+  out.Key("clientBeatInterval");
+  out.Int(result.client_beat_interval.count());
+  out.Key("code");
+  out.Int(result.code());
+  if (result.found) {
+    out.Key("lightBeatEnabled");
+    out.Bool(result.light_beat_enabled);
+  }
+  out.EndObject();
+  return out.Take();
+}
+
+std::string RenderInstanceDetail(const Instance& instance) {
+  JsonOut out;
+  out.BeginObject();
+  out.Key("service");
+  out.String(instance.service_name);
+  out.Key("ip");
+  out.String(instance.ip);
+  out.Key("port");
+  out.Int(instance.port);
+  out.Key("clusterName");
+  out.String(instance.cluster_name);
+  out.Key("weight");
+  out.Double(instance.weight);
+  out.Key("healthy");
+  out.Bool(instance.healthy);
+  out.Key("instanceId");
+  out.String(instance.instance_id);
+  out.Key("metadata");
+  out.Metadata(instance.metadata);
+  out.EndObject();
+  return out.Take();
+}
+
+std::string RenderServiceList(const ServiceListPage& page) {
+  JsonOut out;
+  out.BeginObject();
+  out.Key("doms");
+  out.BeginArray();
+  for (const std::string& name : page.names) out.String(name);
+  out.EndArray();
+  out.Key("count");
+  out.Int(static_cast<int64_t>(page.count));
+  out.EndObject();
+  return out.Take();
+}
+
+std::string RenderServiceDetail(const ServiceInfo& service) {
+  JsonOut out;
+  out.BeginObject();
+  out.Key("name");
+  out.String(UngroupedServiceName(service.service_name));
+  out.Key("namespaceId");
+  out.String(service.namespace_id);
+  out.Key("protectThreshold");
+  out.Double(service.protect_threshold);
+  out.Key("metadata");
+  out.Metadata(service.metadata);
+  out.Key("selector");
+  out.BeginObject();
+  out.Key("type");
+  out.String("none");
+  out.EndObject();
+  out.Key("groupName");
+  out.String(GroupNameOf(service.service_name));
+  out.Key("clusters");
+  out.BeginArray();
+  for (const std::string& cluster : service.clusters) {
+    out.BeginObject();
+    out.Key("name");
+    out.String(cluster);
+    out.Key("healthChecker");
+    out.BeginObject();
+    out.Key("type");
+    out.String("TCP");
+    out.EndObject();
+    out.Key("metadata");
+    out.BeginObject();
+    out.EndObject();
+    out.EndObject();
+  }
+  out.EndArray();
+  out.EndObject();
+  return out.Take();
+}
+
+std::string RenderMetrics(const MetricsView& metrics) {
+  JsonOut out;
+  out.BeginObject();
+  out.Key("status");
+  out.String(metrics.status);
+  out.Key("serviceCount");
+  out.Int(static_cast<int64_t>(metrics.service_count));
+  out.Key("instanceCount");
+  out.Int(static_cast<int64_t>(metrics.instance_count));
+  out.Key("raftNotifyTaskCount");
+  out.Int(0);
+  out.Key("responsibleServiceCount");
+  out.Int(static_cast<int64_t>(metrics.service_count));
+  out.Key("responsibleInstanceCount");
+  out.Int(static_cast<int64_t>(metrics.instance_count));
+  out.Key("cpu");
+  out.Double(metrics.cpu);
+  out.Key("load");
+  out.Double(metrics.load);
+  out.Key("mem");
+  out.Double(metrics.mem);
+  out.EndObject();
+  return out.Take();
+}
+
+Result<Metadata> ParseMetadata(std::string_view raw) {
+  if (raw.size() > kMaxMetadataBytes) {
+    return InvalidArgumentError("metadata too large: " + std::to_string(raw.size()) +
+                                " bytes (max " + std::to_string(kMaxMetadataBytes) + ")");
+  }
+  if (IsBlank(raw)) return Metadata();
+  JsonNode root;
+  if (ParseJsonTree(raw, &root).ok()) {
+    if (root.kind == JsonNode::Kind::kNull) return Metadata();
+    if (root.kind == JsonNode::Kind::kObject) {
+      std::optional<Metadata> metadata = MetadataFromObject(root);
+      if (metadata) return *std::move(metadata);
+    }
+  }
+  // Legacy "k1=v1,k2=v2".
+  Metadata metadata;
+  for (std::string_view entry : JavaSplit(raw, ',')) {
+    const std::vector<std::string_view> kv = JavaSplit(entry, '=');
+    if (kv.size() != 2)
+      return InvalidArgumentError("metadata format incorrect:" + std::string(raw));
+    metadata[std::string(kv[0])] = std::string(kv[1]);
+  }
+  return metadata;
+}
+
+Result<BeatInfo> ParseBeatInfo(std::string_view json) {
+  if (json.size() > kMaxBeatBytes) {
+    return InvalidArgumentError("beat too large: " + std::to_string(json.size()) + " bytes (max " +
+                                std::to_string(kMaxBeatBytes) + ")");
+  }
+  JsonNode root;
+  const Status parsed = ParseJsonTree(json, &root);
+  if (!parsed.ok()) return InvalidArgumentError("beat is " + std::string(parsed.message()));
+  if (root.kind != JsonNode::Kind::kObject)
+    return InvalidArgumentError("beat must be a JSON object");
+
+  BeatInfo beat;
+  for (const JsonNode& member : root.members) {
+    const std::string& name = member.key;
+    if (member.kind == JsonNode::Kind::kNull) continue;
+    if (name == "ip" || name == "cluster" || name == "serviceName") {
+      if (!IsText(member)) return BadBeatField(name);
+      if (name == "ip") {
+        beat.ip = member.text;
+      } else if (name == "cluster") {
+        beat.cluster = member.text;
+      } else {
+        beat.service_name = member.text;
+      }
+    } else if (name == "port") {
+      const std::optional<int> port = IsText(member) ? ParseInt(member.text) : std::nullopt;
+      if (!port) return BadBeatField(name);
+      beat.port = *port;
+    } else if (name == "weight") {
+      const std::optional<double> weight = IsText(member) ? ParseDouble(member.text) : std::nullopt;
+      if (!weight) return BadBeatField(name);
+      beat.weight = *weight;
+    } else if (name == "ephemeral") {
+      if (member.text != "true" && member.text != "false") return BadBeatField(name);
+      beat.ephemeral = member.text == "true";
+    } else if (name == "metadata") {
+      std::optional<Metadata> metadata =
+          member.kind == JsonNode::Kind::kObject ? MetadataFromObject(member) : std::nullopt;
+      if (!metadata) return BadBeatField(name);
+      beat.metadata = *std::move(metadata);
+    }
+  }
+  return beat;
+}
+
+}  // namespace dubbo::naming_server

@@ -1,0 +1,314 @@
+// NamingServer: the libevent shell around NamingCore. One event-loop thread runs the HTTP listener
+// (evhttp) and the UDP push socket; everything else is NamingCore's.
+#include "dubbo/naming_server/naming_server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "internal/logging.h"
+#include "naming_core.h"
+
+namespace dubbo::naming_server {
+namespace {
+
+using registry::Result;
+using registry::Status;
+
+// Datagrams larger than this are not acks; 64 KiB covers every UDP payload.
+constexpr size_t kMaxDatagram = 65536;
+
+void UseLibeventThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] { evthread_use_pthreads(); });
+}
+
+const char* MethodName(evhttp_cmd_type type) {
+  switch (type) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    default: return "OTHER";
+  }
+}
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "";
+  }
+}
+
+// Fills `addr` for ip:port; false when `ip` is not a literal of either family.
+bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
+  std::memset(addr, 0, sizeof(*addr));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
+  if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+bool ToEndpoint(const sockaddr_storage& addr, UdpEndpoint* out) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
+    if (::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf)) == nullptr) return false;
+    out->port = ntohs(v4->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    if (::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf)) == nullptr) return false;
+    out->port = ntohs(v6->sin6_port);
+  } else {
+    return false;
+  }
+  out->ip = buf;
+  return true;
+}
+
+uint16_t LocalPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  UdpEndpoint endpoint;
+  return ToEndpoint(addr, &endpoint) ? endpoint.port : 0;
+}
+
+}  // namespace
+
+struct NamingServer::Impl final : public UdpSender {
+  NamingServerOptions options;
+  std::unique_ptr<registry::ThreadScheduler> owned_scheduler;
+  registry::Scheduler* scheduler = nullptr;
+  registry::Clock* clock = nullptr;
+
+  event_base* base = nullptr;
+  evhttp* http = nullptr;
+  int udp_fd = -1;
+  event* udp_event = nullptr;
+  std::thread loop;
+  uint16_t http_port = 0;
+  uint16_t udp_port = 0;
+  std::unique_ptr<NamingCore> core;
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  ~Impl() override { Stop(); }
+
+  void Send(const UdpEndpoint& to, std::string_view datagram) override {
+    sockaddr_storage addr;
+    socklen_t len = 0;
+    if (!MakeSockaddr(to.ip, to.port, &addr, &len)) {
+      DUBBO_LOG(WARNING) << "push: not an IP address: " << to.ip;
+      return;
+    }
+    if (::sendto(udp_fd, datagram.data(), datagram.size(), MSG_DONTWAIT,
+                 reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+      DUBBO_LOG(DEBUG) << "push to " << to.ip << ":" << to.port << " failed: " << std::strerror(errno);
+    }
+  }
+
+  Status Bind() {
+    UseLibeventThreads();
+    base = event_base_new();
+    if (base == nullptr) return registry::InternalError("event_base_new failed");
+    http = evhttp_new(base);
+    if (http == nullptr) return registry::InternalError("evhttp_new failed");
+    evhttp_set_max_headers_size(http, options.max_header_bytes);
+    evhttp_set_max_body_size(http, options.max_body_bytes);
+    evhttp_set_timeout(http, 60);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(http, &Impl::OnRequest, this);
+    evhttp_bound_socket* bound =
+        evhttp_bind_socket_with_handle(http, options.bind_address.c_str(), options.port);
+    if (bound == nullptr) {
+      return registry::UnavailableError("cannot listen on " + options.bind_address + ":" +
+                                        std::to_string(options.port) + ": " + std::strerror(errno));
+    }
+    http_port = LocalPort(evhttp_bound_socket_get_fd(bound));
+
+    sockaddr_storage addr;
+    socklen_t len = 0;
+    if (!MakeSockaddr(options.bind_address, 0, &addr, &len)) {
+      return registry::InvalidArgumentError("--bind must be an IP address: " + options.bind_address);
+    }
+    udp_fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp_fd < 0 || ::bind(udp_fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      return registry::UnavailableError(std::string("cannot bind the UDP push socket: ") +
+                                        std::strerror(errno));
+    }
+    udp_port = LocalPort(udp_fd);
+    udp_event = event_new(base, udp_fd, EV_READ | EV_PERSIST, &Impl::OnDatagram, this);
+    if (udp_event == nullptr || event_add(udp_event, nullptr) != 0) {
+      return registry::InternalError("cannot watch the UDP socket");
+    }
+    return Status::Ok();
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    if (stopped) return;
+    stopped = true;
+    if (base != nullptr) event_base_loopbreak(base);
+    if (loop.joinable()) loop.join();
+    if (core != nullptr) core->Shutdown();
+    if (owned_scheduler != nullptr) owned_scheduler->Shutdown();
+    if (udp_event != nullptr) event_free(udp_event);
+    if (http != nullptr) evhttp_free(http);
+    if (base != nullptr) event_base_free(base);
+    if (udp_fd >= 0) ::close(udp_fd);
+    udp_event = nullptr;
+    http = nullptr;
+    base = nullptr;
+    udp_fd = -1;
+  }
+
+  static void OnDatagram(evutil_socket_t fd, short /*events*/, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    static thread_local std::string buffer(kMaxDatagram, '\0');
+    for (int i = 0; i < 64; ++i) {  // Bounded: let HTTP requests in between bursts.
+      sockaddr_storage from{};
+      socklen_t len = sizeof(from);
+      const ssize_t n = ::recvfrom(fd, buffer.data(), buffer.size(), MSG_DONTWAIT,
+                                   reinterpret_cast<sockaddr*>(&from), &len);
+      if (n < 0) return;
+      UdpEndpoint endpoint;
+      if (!ToEndpoint(from, &endpoint)) continue;
+      self->core->OnDatagram(endpoint, std::string_view(buffer.data(), static_cast<size_t>(n)));
+    }
+  }
+
+  static void OnRequest(evhttp_request* req, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    HttpRequest request;
+    request.method = MethodName(evhttp_request_get_command(req));
+    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+    const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
+    request.path = path != nullptr ? path : "/";
+    Status status;
+    if (const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr) {
+      status = ParseFormEncoded(query, &request.params);
+    }
+    evkeyvalq* headers = evhttp_request_get_input_headers(req);
+    evbuffer* body = evhttp_request_get_input_buffer(req);
+    const size_t body_len = evbuffer_get_length(body);
+    if (status.ok() && body_len > 0) {
+      const char* content_type = evhttp_find_header(headers, "Content-Type");
+      if (content_type == nullptr ||
+          std::strncmp(content_type, "application/x-www-form-urlencoded", 33) == 0) {
+        const char* data = reinterpret_cast<const char*>(evbuffer_pullup(body, -1));
+        status = ParseFormEncoded(std::string_view(data, body_len), &request.params);
+      }
+    }
+    if (const char* ua = evhttp_find_header(headers, "User-Agent")) {
+      request.user_agent = ua;
+    } else if (const char* version = evhttp_find_header(headers, "Client-Version")) {
+      request.user_agent = version;
+    }
+    if (const char* auth = evhttp_find_header(headers, "Authorization")) request.authorization = auth;
+    char* peer = nullptr;
+    ev_uint16_t peer_port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
+    request.peer_ip = peer != nullptr ? peer : "";
+    request.peer_port = peer_port;
+
+    HttpResponse response = status.ok()
+                                ? self->core->Handle(request)
+                                : HttpResponse::Text(400, std::string(status.message()));
+    evkeyvalq* out_headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out_headers, "Content-Type", response.content_type.c_str());
+    evbuffer_add(evhttp_request_get_output_buffer(req), response.body.data(), response.body.size());
+    evhttp_send_reply(req, response.status, ReasonPhrase(response.status), nullptr);
+  }
+};
+
+NamingServer::NamingServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+NamingServer::~NamingServer() { Stop(); }
+
+Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions options) {
+  if (options.heartbeat_timeout_ms <= 0 || options.ip_delete_timeout_ms <= 0 ||
+      options.client_beat_interval_ms <= 0 || options.health_check_period_ms <= 0 ||
+      options.push_ack_timeout_ms <= 0 || options.subscriber_ttl_ms <= 0 || options.push_delay_ms < 0 ||
+      options.token_ttl_seconds <= 0) {
+    return registry::InvalidArgumentError("timing options must be positive");
+  }
+  if (options.context_path.empty() || options.context_path.front() != '/') {
+    return registry::InvalidArgumentError("context path must start with '/'");
+  }
+  if (options.context_path.size() > 1 && options.context_path.back() == '/') {
+    options.context_path.pop_back();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (options.scheduler != nullptr) {
+    impl->scheduler = options.scheduler;
+  } else {
+    impl->owned_scheduler = std::make_unique<registry::ThreadScheduler>("naming-timers");
+    impl->scheduler = impl->owned_scheduler.get();
+  }
+  impl->clock = options.clock != nullptr ? options.clock : impl->scheduler->clock();
+  Status status = impl->Bind();
+  if (!status.ok()) return status;
+  impl->core = std::make_unique<NamingCore>(impl->options, impl->clock, impl->scheduler, impl.get());
+  Impl* raw = impl.get();
+  impl->loop = std::thread([raw] {
+    event_base_dispatch(raw->base);
+  });
+  return std::unique_ptr<NamingServer>(new NamingServer(std::move(impl)));
+}
+
+uint16_t NamingServer::port() const { return impl_->http_port; }
+uint16_t NamingServer::udp_port() const { return impl_->udp_port; }
+
+std::string NamingServer::address() const {
+  const std::string& host = impl_->options.bind_address;
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->http_port);
+}
+
+void NamingServer::Stop() {
+  if (impl_ != nullptr) impl_->Stop();
+}
+
+void NamingServer::CheckHealthNow() { impl_->core->CheckHealth(); }
+
+NamingServer::Stats NamingServer::stats() const { return impl_->core->stats(); }
+
+}  // namespace dubbo::naming_server

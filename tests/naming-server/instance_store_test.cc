@@ -1,0 +1,1033 @@
+// Tests for InstanceStore: validation messages, identity and ids, beats, the list selection
+// algorithm, the health sweep and the service operations, including the applicable test vectors of
+// the Nacos naming v1 spec (§15). Time moves only through ManualScheduler; nothing sleeps.
+#include "instance_store.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "dubbo/registry/manual_scheduler.h"
+#include "naming_json.h"
+
+namespace dubbo::naming_server {
+namespace {
+
+using registry::StatusCode;
+using std::chrono::milliseconds;
+
+constexpr char kDemo[] = "DEFAULT_GROUP@@demo";
+
+InstanceSpec Spec(std::string ip = "10.0.0.5", int port = 8080, std::string service = kDemo) {
+  InstanceSpec spec;
+  spec.service_name = std::move(service);
+  spec.ip = std::move(ip);
+  spec.port = port;
+  return spec;
+}
+
+InstanceKey Key(std::string ip = "10.0.0.5", int port = 8080, std::string service = kDemo) {
+  InstanceKey key;
+  key.service_name = std::move(service);
+  key.ip = std::move(ip);
+  key.port = port;
+  return key;
+}
+
+class InstanceStoreTest : public ::testing::Test {
+ protected:
+  InstanceStoreTest() { Watch(store_); }
+
+  void Watch(InstanceStore& store) {
+    store.SetChangeHook([this](const std::string& ns, const std::string& service) {
+      changes_.push_back(ns + "/" + service);
+    });
+  }
+
+  ServiceSnapshot ListOf(const std::string& service = kDemo, const std::string& clusters = "",
+                         bool healthy_only = false, InstanceStore* store = nullptr) {
+    ListQuery query;
+    query.service_name = service;
+    query.clusters = clusters;
+    query.healthy_only = healthy_only;
+    Result<ServiceSnapshot> snapshot = (store ? store : &store_)->List(query);
+    EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+    return snapshot.ok() ? *snapshot : ServiceSnapshot();
+  }
+
+  Instance Detail(const InstanceKey& key = Key()) {
+    Result<Instance> instance = store_.GetInstance(key);
+    EXPECT_TRUE(instance.ok()) << instance.status();
+    return instance.ok() ? *instance : Instance();
+  }
+
+  // Moves time and runs one health sweep.
+  HealthSweepResult SweepAfter(milliseconds delta, InstanceStore* store = nullptr) {
+    clock_.AdvanceBy(delta);
+    return (store ? store : &store_)->CheckHealth();
+  }
+
+  void ExpectInvalid(const Status& status, const std::string& message) {
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status;
+    EXPECT_EQ(status.message(), message);
+  }
+
+  registry::ManualScheduler clock_;
+  InstanceStore store_{&clock_};
+  std::vector<std::string> changes_;
+};
+
+// ---- names ------------------------------------------------------------------------------------
+
+TEST(ServiceNameTest, GroupedUngroupedAndGroup) {
+  EXPECT_EQ(GroupedServiceName("orders", "G1"), "G1@@orders");
+  EXPECT_EQ(GroupedServiceName("orders", ""), "DEFAULT_GROUP@@orders");
+  EXPECT_EQ(GroupedServiceName("G2@@orders", "G1"), "G2@@orders");
+  EXPECT_EQ(UngroupedServiceName("G1@@orders"), "orders");
+  EXPECT_EQ(UngroupedServiceName("orders"), "orders");
+  EXPECT_EQ(UngroupedServiceName("a@@b@@c"), "b");
+  EXPECT_EQ(UngroupedServiceName("a@@"), "");
+  EXPECT_EQ(GroupNameOf("G1@@orders"), "G1");
+  EXPECT_EQ(GroupNameOf("orders"), "DEFAULT_GROUP");
+}
+
+TEST(ServiceNameTest, CheckServiceNameFormat) {
+  const std::string format =
+      "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'";
+  const std::string group = "Param 'serviceName' is illegal, groupName can't be empty";
+  EXPECT_TRUE(CheckServiceNameFormat("DEFAULT_GROUP@@demo").ok());
+  EXPECT_TRUE(CheckServiceNameFormat("a@@b@@c").ok());
+  EXPECT_EQ(CheckServiceNameFormat("grp@@").message(), format);
+  EXPECT_EQ(CheckServiceNameFormat("demo").message(), format);
+  EXPECT_EQ(CheckServiceNameFormat("@@").message(), format);
+  EXPECT_EQ(CheckServiceNameFormat("").message(), format);
+  EXPECT_EQ(CheckServiceNameFormat("@@demo").message(), group);
+  EXPECT_EQ(CheckServiceNameFormat("@@@@demo").message(), group);
+}
+
+// ---- register ---------------------------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, TV1_RegisterGivesSimpleInstanceId) {
+  InstanceSpec spec = Spec();
+  spec.namespace_id = "public";
+  spec.cluster_name = "DEFAULT";
+  spec.metadata = {{"version", "1.0"}};
+  spec.app = "unknown";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  const Instance instance = Detail();
+  EXPECT_EQ(instance.instance_id, "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo");
+  EXPECT_EQ(instance.service_name, kDemo);
+  EXPECT_EQ(instance.cluster_name, "DEFAULT");
+  EXPECT_EQ(instance.app, "unknown");
+  EXPECT_TRUE(instance.healthy);
+  EXPECT_TRUE(instance.enabled);
+  EXPECT_TRUE(instance.ephemeral);
+  EXPECT_EQ(instance.metadata, (Metadata{{"version", "1.0"}}));
+  EXPECT_EQ(changes_, std::vector<std::string>{"public/DEFAULT_GROUP@@demo"});
+}
+
+TEST_F(InstanceStoreTest, TV2_BareNamePlusGroupIsStoredGrouped) {
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.6", 9000, GroupedServiceName("orders", "G1"))).ok());
+  const ServiceSnapshot snapshot = ListOf("G1@@orders");
+  EXPECT_TRUE(snapshot.found);
+  ASSERT_EQ(snapshot.hosts.size(), 1u);
+  EXPECT_EQ(snapshot.hosts[0].ip, "10.0.0.6");
+  EXPECT_EQ(snapshot.hosts[0].instance_id, "10.0.0.6#9000#DEFAULT#G1@@orders");
+  EXPECT_FALSE(ListOf("DEFAULT_GROUP@@orders").found);
+}
+
+TEST_F(InstanceStoreTest, TV3_ValidationMessages) {
+  InstanceSpec spec = Spec();
+  spec.weight = 10001;
+  ExpectInvalid(store_.Register(spec),
+                "instance format invalid: The weights range from 0.0 to 10000.0");
+
+  ExpectInvalid(store_.Register(Spec("10.0.0.5", 8080, "@@demo")),
+                "Param 'serviceName' is illegal, groupName can't be empty");
+
+  ExpectInvalid(store_.Register(Spec("", 8080)), "Param 'ip' is required.");
+
+  spec = Spec();
+  spec.cluster_name = "c_1";
+  ExpectInvalid(store_.Register(spec),
+                "cluster name can only have these characters: 0-9a-zA-Z-, current: c_1");
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, RequiredAndFormatChecksComeFirst) {
+  ExpectInvalid(store_.Register(Spec("10.0.0.5", 8080, "")), "Param 'serviceName' is required.");
+  ExpectInvalid(store_.Register(Spec("", 8080, "grp@@")),
+                "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'");
+  InstanceSpec spec = Spec("10.0.0", 8080);
+  spec.weight = -1;  // The ip is checked before the weight.
+  ExpectInvalid(store_.Register(spec),
+                "instance format invalid: Your IP address is spelled incorrectly");
+}
+
+TEST_F(InstanceStoreTest, IpCheckAppliesOnlyToDigitsAndDots) {
+  const std::string bad = "instance format invalid: Your IP address is spelled incorrectly";
+  ExpectInvalid(store_.Register(Spec("10.0.0", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("10.0.0.5.6", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("1234.0.0.1", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("10..0.5", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("10.0.0.5.", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("10.0.0.5", 100000)), bad);
+  ExpectInvalid(store_.Register(Spec("10.0.0.5", -1)), bad);
+  ExpectInvalid(store_.Register(Spec("12345", 80)), bad);
+  EXPECT_TRUE(store_.Register(Spec("10.0.0.5", 0)).ok());
+  EXPECT_TRUE(store_.Register(Spec("10.0.0.5", 99999)).ok());
+  EXPECT_TRUE(store_.Register(Spec("999.999.999.999", 80)).ok());  // Nacos's regex allows it.
+  EXPECT_TRUE(store_.Register(Spec("provider-1.example.com", 80)).ok());
+  EXPECT_TRUE(store_.Register(Spec("fe80::1", 80)).ok());
+}
+
+TEST_F(InstanceStoreTest, WeightRangeAndClamping) {
+  const std::string bad = "instance format invalid: The weights range from 0.0 to 10000.0";
+  InstanceSpec spec = Spec();
+  spec.weight = -0.1;
+  ExpectInvalid(store_.Register(spec), bad);
+  spec.weight = std::nan("");
+  ExpectInvalid(store_.Register(spec), bad);
+
+  spec.weight = 0.005;
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_DOUBLE_EQ(Detail().weight, 0.01);
+  spec.weight = 0;
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_DOUBLE_EQ(Detail().weight, 0.0);
+  spec.weight = 10000;
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_DOUBLE_EQ(Detail().weight, 10000.0);
+}
+
+TEST_F(InstanceStoreTest, NewServiceNameCharacters) {
+  ExpectInvalid(store_.Register(Spec("10.0.0.5", 80, "DEFAULT_GROUP@@de mo")),
+                "dom name can only have these characters: 0-9a-zA-Z-._:, current: "
+                "DEFAULT_GROUP@@de mo");
+  EXPECT_EQ(store_.ServiceCount(), 0u);
+  EXPECT_TRUE(store_.Register(Spec("10.0.0.5", 80, "G-1.x:y_z@@a.b:c_d-e")).ok());
+}
+
+TEST_F(InstanceStoreTest, BadNewClusterLeavesTheEmptyServiceBehind) {
+  InstanceSpec spec = Spec();
+  spec.cluster_name = "c_1";
+  ASSERT_FALSE(store_.Register(spec).ok());
+  EXPECT_EQ(store_.ServiceCount(), 1u);
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  EXPECT_EQ(store_.ListServices("", "", 1, 10).names, std::vector<std::string>{"demo"});
+}
+
+TEST_F(InstanceStoreTest, HeartbeatIntervalMustNotExceedTimeouts) {
+  const std::string bad =
+      "Instance 'heart beat interval' must less than 'heart beat timeout' and 'ip delete timeout'.";
+  InstanceSpec spec = Spec();
+  spec.metadata = {{std::string(kHeartBeatTimeoutKey), "3000"}};
+  ExpectInvalid(store_.Register(spec), bad);
+  spec.metadata = {{std::string(kHeartBeatIntervalKey), "20000"}};
+  ExpectInvalid(store_.Register(spec), bad);
+  spec.metadata = {{std::string(kIpDeleteTimeoutKey), "4999"}};
+  ExpectInvalid(store_.Register(spec), bad);
+  spec.metadata = {{std::string(kHeartBeatIntervalKey), "1000"},
+                   {std::string(kHeartBeatTimeoutKey), "1000"},
+                   {std::string(kIpDeleteTimeoutKey), "6000"}};
+  EXPECT_TRUE(store_.Register(spec).ok());
+  spec.metadata = {{std::string(kHeartBeatTimeoutKey), "3s"}};  // Not digits: the default.
+  EXPECT_TRUE(store_.Register(spec).ok());
+}
+
+TEST_F(InstanceStoreTest, SnowflakeIdsAreSmallestFreeIntegers) {
+  auto snowflake = [](std::string ip, std::string cluster = "DEFAULT") {
+    InstanceSpec spec = Spec(std::move(ip));
+    spec.cluster_name = std::move(cluster);
+    spec.metadata = {{std::string(kInstanceIdGeneratorKey), "SnowFlake"}};
+    return spec;
+  };
+  ASSERT_TRUE(store_.Register(snowflake("10.0.0.1")).ok());
+  ASSERT_TRUE(store_.Register(snowflake("10.0.0.2", "other")).ok());
+  ASSERT_TRUE(store_.Register(snowflake("10.0.0.3")).ok());
+  EXPECT_EQ(Detail(Key("10.0.0.1")).instance_id, "0");
+  InstanceKey other = Key("10.0.0.2");
+  other.cluster_name = "other";
+  EXPECT_EQ(Detail(other).instance_id, "1");
+  EXPECT_EQ(Detail(Key("10.0.0.3")).instance_id, "2");
+
+  ASSERT_TRUE(store_.Deregister(Key("10.0.0.1")).ok());
+  ASSERT_TRUE(store_.Register(snowflake("10.0.0.4")).ok());
+  EXPECT_EQ(Detail(Key("10.0.0.4")).instance_id, "0");
+  ASSERT_TRUE(store_.Register(snowflake("10.0.0.3")).ok());  // Re-register keeps its id.
+  EXPECT_EQ(Detail(Key("10.0.0.3")).instance_id, "2");
+}
+
+TEST_F(InstanceStoreTest, ReRegisterKeepsIdAndHealthAndReplacesTheRest) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"a", "1"}, {std::string(kInstanceIdGeneratorKey), "snowflake"}};
+  spec.app = "app1";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  SweepAfter(milliseconds(15001));
+  ASSERT_FALSE(Detail().healthy);
+
+  InstanceSpec again = Spec();
+  again.weight = 3;
+  again.enabled = false;
+  again.healthy = true;  // Ignored for an existing instance.
+  changes_.clear();
+  ASSERT_TRUE(store_.Register(again).ok());
+  const Instance instance = Detail();
+  EXPECT_EQ(instance.instance_id, "0");
+  EXPECT_FALSE(instance.healthy);
+  EXPECT_DOUBLE_EQ(instance.weight, 3.0);
+  EXPECT_FALSE(instance.enabled);
+  EXPECT_TRUE(instance.metadata.empty());
+  EXPECT_EQ(instance.app, "DEFAULT");
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, ReRegisterResetsTheLastBeat) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  clock_.AdvanceBy(milliseconds(10000));
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(10000));
+  EXPECT_TRUE(Detail().healthy);
+  SweepAfter(milliseconds(5001));
+  EXPECT_FALSE(Detail().healthy);
+}
+
+TEST_F(InstanceStoreTest, HealthyParamHonouredForNewAndMarkedInstances) {
+  InstanceSpec spec = Spec();
+  spec.healthy = false;
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_FALSE(Detail().healthy);
+
+  InstanceSpec marked = Spec("10.0.0.6");
+  marked.marked = true;
+  ASSERT_TRUE(store_.Register(marked).ok());
+  marked.healthy = false;
+  ASSERT_TRUE(store_.Register(marked).ok());
+  EXPECT_FALSE(Detail(Key("10.0.0.6")).healthy);
+}
+
+TEST_F(InstanceStoreTest, EphemeralAndPersistentInstancesAreDistinct) {
+  InstanceSpec persistent = Spec();
+  persistent.ephemeral = false;
+  ASSERT_TRUE(store_.Register(persistent).ok());
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  EXPECT_EQ(store_.InstanceCount(), 2u);
+  EXPECT_FALSE(Detail().ephemeral);  // Detail finds the persistent one first.
+
+  ASSERT_TRUE(store_.Deregister(Key()).ok());  // ephemeral defaults to true
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  EXPECT_FALSE(Detail().ephemeral);
+  InstanceKey key = Key();
+  key.ephemeral = false;
+  ASSERT_TRUE(store_.Deregister(key).ok());
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+}
+
+TEST_F(InstanceStoreTest, DefaultEphemeralOptionApplies) {
+  InstanceStoreOptions options;
+  options.default_ephemeral = false;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec()).ok());
+  Result<Instance> instance = store.GetInstance(Key());
+  ASSERT_TRUE(instance.ok());
+  EXPECT_FALSE(instance->ephemeral);
+}
+
+TEST_F(InstanceStoreTest, EmptyDefaultsAreFilledIn) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  InstanceKey key = Key();
+  key.namespace_id = "public";
+  key.cluster_name = "DEFAULT";
+  EXPECT_EQ(Detail(key).cluster_name, "DEFAULT");
+  ASSERT_TRUE(store_.GetService("public", kDemo).ok());
+  InstanceSpec other = Spec();
+  other.namespace_id = "dev";
+  ASSERT_TRUE(store_.Register(other).ok());
+  EXPECT_EQ(store_.ServiceCount(), 2u);
+  EXPECT_EQ(changes_.back(), "dev/DEFAULT_GROUP@@demo");
+}
+
+// ---- deregister, update, patch, detail --------------------------------------------------------
+
+TEST_F(InstanceStoreTest, TV10_RepeatedDeregisterIsOk) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  changes_.clear();
+  InstanceKey key = Key();
+  key.namespace_id = "public";
+  key.cluster_name = "DEFAULT";
+  key.ephemeral = true;
+  EXPECT_TRUE(store_.Deregister(key).ok());
+  EXPECT_TRUE(store_.Deregister(key).ok());
+  EXPECT_TRUE(store_.Deregister(Key("10.0.0.5", 8080, "DEFAULT_GROUP@@nope")).ok());
+  EXPECT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  ExpectInvalid(store_.Deregister(Key("10.0.0.5", 8080, "@@demo")),
+                "Param 'serviceName' is illegal, groupName can't be empty");
+}
+
+TEST_F(InstanceStoreTest, DeregisterNeedsTheSameKind) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  InstanceKey key = Key();
+  key.ephemeral = false;
+  EXPECT_TRUE(store_.Deregister(key).ok());
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+}
+
+TEST_F(InstanceStoreTest, UpdateWithoutStrictRegisters) {
+  ASSERT_TRUE(store_.Update(Spec(), /*strict=*/false).ok());
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+}
+
+TEST_F(InstanceStoreTest, StrictUpdateNeedsServiceAndInstance) {
+  ExpectInvalid(store_.Update(Spec(), true),
+                "service not found, namespace: public, service: DEFAULT_GROUP@@demo");
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.9")).ok());
+  InstanceSpec spec = Spec();
+  spec.weight = 2;
+  ExpectInvalid(store_.Update(spec, true),
+                "instance not exist: 10.0.0.5:8080:unknown:DEFAULT_2.0_true_false_DEFAULT");
+  spec.weight = 0.0001;
+  spec.healthy = false;
+  spec.cluster_name = "c1";
+  ExpectInvalid(store_.Update(spec, true),
+                "instance not exist: 10.0.0.5:8080:unknown:c1_1.0E-4_false_false_c1");
+  spec = Spec("10.0.0.9");
+  spec.ephemeral = false;
+  ExpectInvalid(store_.Update(spec, true),
+                "instance not exist: 10.0.0.9:8080:unknown:DEFAULT_1.0_true_false_DEFAULT");
+}
+
+TEST_F(InstanceStoreTest, StrictUpdateReplacesAndKeepsHealth) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(15001));
+  InstanceSpec spec = Spec();
+  spec.weight = 5;
+  spec.metadata = {{"v", "2"}};
+  changes_.clear();
+  ASSERT_TRUE(store_.Update(spec, true).ok());
+  const Instance instance = Detail();
+  EXPECT_DOUBLE_EQ(instance.weight, 5.0);
+  EXPECT_EQ(instance.metadata, (Metadata{{"v", "2"}}));
+  EXPECT_FALSE(instance.healthy);
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, PatchChangesOnlyGivenFields) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"a", "1"}};
+  spec.app = "app";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  changes_.clear();
+
+  InstancePatch patch;
+  patch.weight = 7;
+  patch.healthy = false;
+  ASSERT_TRUE(store_.Patch(Key(), patch).ok());
+  Instance instance = Detail();
+  EXPECT_DOUBLE_EQ(instance.weight, 7.0);
+  EXPECT_FALSE(instance.healthy);
+  EXPECT_TRUE(instance.enabled);
+  EXPECT_EQ(instance.metadata, (Metadata{{"a", "1"}}));
+  EXPECT_EQ(instance.app, "app");
+
+  patch = InstancePatch();
+  patch.metadata = Metadata{{"b", "2"}};
+  patch.enabled = false;
+  patch.app = "other";
+  ASSERT_TRUE(store_.Patch(Key(), patch).ok());
+  instance = Detail();
+  EXPECT_EQ(instance.metadata, (Metadata{{"b", "2"}}));
+  EXPECT_FALSE(instance.enabled);
+  EXPECT_EQ(instance.app, "other");
+  EXPECT_EQ(changes_.size(), 2u);
+}
+
+TEST_F(InstanceStoreTest, PatchErrors) {
+  ExpectInvalid(store_.Patch(Key(), InstancePatch()), "instance not found");
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  InstanceKey other_cluster = Key();
+  other_cluster.cluster_name = "c1";
+  ExpectInvalid(store_.Patch(other_cluster, InstancePatch()), "instance not found");
+  InstancePatch patch;
+  patch.weight = 10000.5;
+  ExpectInvalid(store_.Patch(Key(), patch),
+                "instance format invalid: The weights range from 0.0 to 10000.0");
+  EXPECT_DOUBLE_EQ(Detail().weight, 1.0);
+}
+
+TEST_F(InstanceStoreTest, DetailNotFoundMessages) {
+  auto expect_not_found = [this](const InstanceKey& key, const std::string& message) {
+    Result<Instance> instance = store_.GetInstance(key);
+    ASSERT_FALSE(instance.ok());
+    EXPECT_EQ(instance.status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(instance.status().message(), message);
+  };
+  expect_not_found(Key(), "no service DEFAULT_GROUP@@demo found!");
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  InstanceKey key = Key();
+  key.cluster_name = "c1";
+  expect_not_found(key, "no ips found for cluster c1 in service DEFAULT_GROUP@@demo");
+  expect_not_found(Key("10.0.0.5", 8081), "no matched ip found!");
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  expect_not_found(Key(), "no ips found for cluster DEFAULT in service DEFAULT_GROUP@@demo");
+}
+
+// ---- beat -------------------------------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, TV5_LightBeatForUnknownInstance) {
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "10.9.9.9";
+  request.port = 1;
+  Result<BeatResult> result = store_.Beat(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->found);
+  EXPECT_EQ(result->code(), 20404);
+  EXPECT_EQ(RenderBeatResult(*result), R"({"clientBeatInterval":5000,"code":20404})");
+  EXPECT_EQ(store_.ServiceCount(), 0u);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, TV4_FullBeatRecreatesExpiredInstance) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"version", "1.0"}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_EQ(SweepAfter(milliseconds(30001)).deleted, 1u);
+  ASSERT_EQ(store_.InstanceCount(), 0u);
+  changes_.clear();
+
+  Result<BeatInfo> beat = ParseBeatInfo(
+      R"({"port":8080,"ip":"10.0.0.5","weight":1.0,"serviceName":"DEFAULT_GROUP@@demo",)"
+      R"("cluster":"DEFAULT","metadata":{"version":"1.0"},"scheduled":false,"period":5000,)"
+      R"("stopped":false})");
+  ASSERT_TRUE(beat.ok()) << beat.status();
+  BeatRequest request;
+  request.namespace_id = "public";
+  request.service_name = kDemo;
+  request.cluster_name = "DEFAULT";
+  request.ip = "10.0.0.5";
+  request.port = 8080;
+  request.beat = *beat;
+  Result<BeatResult> result = store_.Beat(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(RenderBeatResult(*result),
+            R"({"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true})");
+
+  const Instance instance = Detail();
+  EXPECT_EQ(instance.instance_id, "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo");
+  EXPECT_EQ(instance.metadata, (Metadata{{"version", "1.0"}}));
+  EXPECT_TRUE(instance.healthy);
+  EXPECT_TRUE(instance.enabled);
+  EXPECT_EQ(changes_, std::vector<std::string>{"public/DEFAULT_GROUP@@demo"});
+}
+
+TEST_F(InstanceStoreTest, BeatRevivesUnhealthyInstanceOnce) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(16000));
+  ASSERT_FALSE(Detail().healthy);
+  changes_.clear();
+
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "10.0.0.5";
+  request.port = 8080;
+  Result<BeatResult> result = store_.Beat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->found);
+  EXPECT_TRUE(Detail().healthy);
+  EXPECT_EQ(changes_.size(), 1u);
+
+  ASSERT_TRUE(store_.Beat(request).ok());  // Already healthy: no change.
+  EXPECT_EQ(changes_.size(), 1u);
+
+  // The beat reset the last-beat time: healthy for another 15 s.
+  SweepAfter(milliseconds(15000));
+  EXPECT_TRUE(Detail().healthy);
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, BeatDoesNotReviveMarkedOrPersistentInstances) {
+  InstanceSpec marked = Spec();
+  marked.marked = true;
+  marked.healthy = false;
+  ASSERT_TRUE(store_.Register(marked).ok());
+  InstanceSpec persistent = Spec("10.0.0.6");
+  persistent.ephemeral = false;
+  persistent.healthy = false;
+  ASSERT_TRUE(store_.Register(persistent).ok());
+  changes_.clear();
+  for (const char* ip : {"10.0.0.5", "10.0.0.6"}) {
+    BeatRequest request;
+    request.service_name = kDemo;
+    request.ip = ip;
+    request.port = 8080;
+    Result<BeatResult> result = store_.Beat(request);
+    ASSERT_TRUE(result.ok());
+    EXPECT_TRUE(result->found);
+    EXPECT_FALSE(Detail(Key(ip)).healthy);
+  }
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, BeatReportsIntervalFromMetadata) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{std::string(kHeartBeatIntervalKey), "3000"}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  spec = Spec("10.0.0.6");
+  spec.metadata = {{std::string(kHeartBeatIntervalKey), "3 s"}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "10.0.0.5";
+  request.port = 8080;
+  EXPECT_EQ(store_.Beat(request)->client_beat_interval, milliseconds(3000));
+  request.ip = "10.0.0.6";
+  EXPECT_EQ(store_.Beat(request)->client_beat_interval, milliseconds(5000));
+}
+
+TEST_F(InstanceStoreTest, BeatHonoursOptions) {
+  InstanceStoreOptions options;
+  options.client_beat_interval = milliseconds(2000);
+  options.light_beat_enabled = false;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec()).ok());
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "10.0.0.5";
+  request.port = 8080;
+  Result<BeatResult> result = store.Beat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(RenderBeatResult(*result),
+            R"({"clientBeatInterval":2000,"code":10200,"lightBeatEnabled":false})");
+}
+
+TEST_F(InstanceStoreTest, BeatInfoOverridesAddressAndCluster) {
+  InstanceSpec spec = Spec();
+  spec.cluster_name = "c1";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  changes_.clear();
+
+  BeatInfo info;
+  info.ip = "10.0.0.5";
+  info.port = 8080;
+  info.cluster = "c1";
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "1.1.1.1";  // Overridden by the beat.
+  request.port = 1;
+  request.beat = info;
+  ASSERT_TRUE(store_.Beat(request).ok());
+  EXPECT_TRUE(changes_.empty());  // Found, not re-created.
+
+  // A blank beat cluster takes the request's cluster.
+  request.beat->cluster = "";
+  request.cluster_name = "c2";
+  request.beat->weight = 0.001;
+  request.beat->ephemeral = false;
+  ASSERT_TRUE(store_.Beat(request).ok());
+  InstanceKey key = Key();
+  key.cluster_name = "c2";
+  const Instance created = Detail(key);
+  EXPECT_FALSE(created.ephemeral);
+  EXPECT_DOUBLE_EQ(created.weight, 0.01);
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, BeatErrors) {
+  BeatRequest request;
+  ExpectInvalid(store_.Beat(request).status(), "Param 'serviceName' is required.");
+  request.service_name = "demo";
+  ExpectInvalid(store_.Beat(request).status(),
+                "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'");
+  request.service_name = kDemo;
+  request.beat = BeatInfo();  // No ip: cannot re-register.
+  ExpectInvalid(store_.Beat(request).status(), "Param 'ip' is required.");
+  request.beat->ip = "10.0.0.5";
+  request.beat->cluster = "c_1";
+  ExpectInvalid(store_.Beat(request).status(),
+                "cluster name can only have these characters: 0-9a-zA-Z-, current: c_1");
+}
+
+// ---- list -------------------------------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, TV7_UnknownServiceIsNotFound) {
+  const ServiceSnapshot snapshot = ListOf("DEFAULT_GROUP@@nope");
+  EXPECT_FALSE(snapshot.found);
+  EXPECT_FALSE(snapshot.has_instances);
+  EXPECT_TRUE(snapshot.hosts.empty());
+  EXPECT_EQ(snapshot.service_name, "DEFAULT_GROUP@@nope");
+  ListQuery query;
+  query.service_name = "nope";
+  EXPECT_FALSE(store_.List(query).ok());
+}
+
+TEST_F(InstanceStoreTest, TV8_ProtectionThresholdReportsAllHealthyWhenNoneIs) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(20000));  // Between 15 s and 30 s: unhealthy, not yet deleted.
+  ASSERT_FALSE(Detail().healthy);
+
+  const ServiceSnapshot snapshot = ListOf(kDemo, "", /*healthy_only=*/true);
+  EXPECT_TRUE(snapshot.protect_threshold_reached);
+  ASSERT_EQ(snapshot.hosts.size(), 1u);
+  EXPECT_TRUE(snapshot.hosts[0].healthy);
+}
+
+TEST_F(InstanceStoreTest, UnhealthyInstancesShowOnceOneIsHealthy) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(20000));
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.4")).ok());
+
+  ServiceSnapshot snapshot = ListOf();
+  EXPECT_FALSE(snapshot.protect_threshold_reached);
+  ASSERT_EQ(snapshot.hosts.size(), 2u);
+  EXPECT_EQ(snapshot.hosts[0].ip, "10.0.0.4");  // Healthy ones first.
+  EXPECT_TRUE(snapshot.hosts[0].healthy);
+  EXPECT_EQ(snapshot.hosts[1].ip, "10.0.0.5");
+  EXPECT_FALSE(snapshot.hosts[1].healthy);
+
+  snapshot = ListOf(kDemo, "", /*healthy_only=*/true);
+  ASSERT_EQ(snapshot.hosts.size(), 1u);
+  EXPECT_EQ(snapshot.hosts[0].ip, "10.0.0.4");
+}
+
+TEST_F(InstanceStoreTest, ConfiguredProtectThreshold) {
+  ServiceSpec service;
+  service.service_name = kDemo;
+  service.protect_threshold = 0.5;
+  ASSERT_TRUE(store_.CreateService(service).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.1")).ok());
+  InstanceSpec down = Spec("10.0.0.2");
+  down.healthy = false;
+  ASSERT_TRUE(store_.Register(down).ok());
+  // 1/2 <= 0.5: fires.
+  ServiceSnapshot snapshot = ListOf(kDemo, "", true);
+  EXPECT_TRUE(snapshot.protect_threshold_reached);
+  EXPECT_EQ(snapshot.hosts.size(), 2u);
+  // 2/3 > 0.5: does not.
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.3")).ok());
+  snapshot = ListOf(kDemo, "", true);
+  EXPECT_FALSE(snapshot.protect_threshold_reached);
+  EXPECT_EQ(snapshot.hosts.size(), 2u);
+  EXPECT_DOUBLE_EQ(snapshot.protect_threshold, 0.5);
+}
+
+TEST_F(InstanceStoreTest, DisabledInstancesAreCountedButNotListed) {
+  InstanceSpec disabled = Spec("10.0.0.1");
+  disabled.enabled = false;
+  ASSERT_TRUE(store_.Register(disabled).ok());
+  InstanceSpec down = Spec("10.0.0.2");
+  down.healthy = false;
+  ASSERT_TRUE(store_.Register(down).ok());
+  // One healthy (disabled) of two: the threshold does not fire, so 10.0.0.2 is reported unhealthy.
+  ServiceSnapshot snapshot = ListOf();
+  EXPECT_TRUE(snapshot.has_instances);
+  EXPECT_FALSE(snapshot.protect_threshold_reached);
+  ASSERT_EQ(snapshot.hosts.size(), 1u);
+  EXPECT_EQ(snapshot.hosts[0].ip, "10.0.0.2");
+  EXPECT_FALSE(snapshot.hosts[0].healthy);
+  // Everything filtered out: still the normal shape (has_instances).
+  snapshot = ListOf(kDemo, "", true);
+  EXPECT_TRUE(snapshot.has_instances);
+  EXPECT_TRUE(snapshot.hosts.empty());
+}
+
+TEST_F(InstanceStoreTest, ClustersFilter) {
+  for (const char* cluster : {"c1", "c2", "c3"}) {
+    InstanceSpec spec = Spec(std::string("10.0.1.") + cluster[1]);
+    spec.cluster_name = cluster;
+    ASSERT_TRUE(store_.Register(spec).ok());
+  }
+  auto ips = [](const ServiceSnapshot& snapshot) {
+    std::vector<std::string> out;
+    for (const Instance& host : snapshot.hosts) out.push_back(host.ip);
+    return out;
+  };
+  EXPECT_EQ(ips(ListOf()), (std::vector<std::string>{"10.0.1.1", "10.0.1.2", "10.0.1.3"}));
+  EXPECT_EQ(ips(ListOf(kDemo, "c3,c1")), (std::vector<std::string>{"10.0.1.3", "10.0.1.1"}));
+  EXPECT_EQ(ips(ListOf(kDemo, ",c2,,c2,")), (std::vector<std::string>{"10.0.1.2"}));
+  const ServiceSnapshot none = ListOf(kDemo, "c9");
+  EXPECT_TRUE(none.found);
+  EXPECT_FALSE(none.has_instances);
+  EXPECT_EQ(none.clusters, "c9");
+}
+
+// ---- health sweep -----------------------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, UnhealthyStrictlyAfterHeartbeatTimeout) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  changes_.clear();
+  EXPECT_EQ(SweepAfter(milliseconds(15000)).marked_unhealthy, 0u);
+  EXPECT_TRUE(Detail().healthy);
+  EXPECT_TRUE(changes_.empty());
+  EXPECT_EQ(SweepAfter(milliseconds(1)).marked_unhealthy, 1u);
+  EXPECT_FALSE(Detail().healthy);
+  EXPECT_EQ(changes_, std::vector<std::string>{"public/DEFAULT_GROUP@@demo"});
+  SweepAfter(milliseconds(5000));
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, DeletedStrictlyAfterDeleteTimeout) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(20000));
+  changes_.clear();
+  EXPECT_EQ(SweepAfter(milliseconds(10000)).deleted, 0u);
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  EXPECT_TRUE(changes_.empty());
+  EXPECT_EQ(SweepAfter(milliseconds(1)).deleted, 1u);
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  EXPECT_EQ(changes_.size(), 1u);
+  SweepAfter(milliseconds(5000));
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, UnhealthyAndDeletedInOneSweepNotifyOnce) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.6")).ok());
+  changes_.clear();
+  const HealthSweepResult result = SweepAfter(milliseconds(31000));
+  EXPECT_EQ(result.marked_unhealthy, 2u);
+  EXPECT_EQ(result.deleted, 2u);
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, MetadataOverridesTimeouts) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{std::string(kHeartBeatIntervalKey), "1000"},
+                   {std::string(kHeartBeatTimeoutKey), "3000"},
+                   {std::string(kIpDeleteTimeoutKey), "6000"}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  InstanceSpec bad = Spec("10.0.0.6");
+  bad.metadata = {{std::string(kHeartBeatTimeoutKey), "-1"},
+                  {std::string(kIpDeleteTimeoutKey), "6000ms"}};
+  ASSERT_TRUE(store_.Register(bad).ok());
+  changes_.clear();
+
+  SweepAfter(milliseconds(3000));
+  EXPECT_TRUE(Detail().healthy);
+  SweepAfter(milliseconds(1));
+  EXPECT_FALSE(Detail().healthy);
+  EXPECT_TRUE(Detail(Key("10.0.0.6")).healthy);
+  EXPECT_EQ(changes_.size(), 1u);
+  SweepAfter(milliseconds(2999));
+  EXPECT_EQ(store_.InstanceCount(), 2u);
+  SweepAfter(milliseconds(1));
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  EXPECT_EQ(changes_.size(), 2u);
+  // The other one follows the defaults.
+  SweepAfter(milliseconds(15000 - 6001));
+  EXPECT_TRUE(Detail(Key("10.0.0.6")).healthy);
+  SweepAfter(milliseconds(1));
+  EXPECT_FALSE(Detail(Key("10.0.0.6")).healthy);
+  SweepAfter(milliseconds(14999));
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  SweepAfter(milliseconds(1));
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  EXPECT_EQ(changes_.size(), 4u);
+}
+
+TEST_F(InstanceStoreTest, MarkedAndPersistentInstancesAreExempt) {
+  InstanceSpec marked = Spec();
+  marked.marked = true;
+  ASSERT_TRUE(store_.Register(marked).ok());
+  InstanceSpec persistent = Spec("10.0.0.6");
+  persistent.ephemeral = false;
+  ASSERT_TRUE(store_.Register(persistent).ok());
+  changes_.clear();
+  const HealthSweepResult result = SweepAfter(std::chrono::hours(1));
+  EXPECT_EQ(result.marked_unhealthy + result.deleted, 0u);
+  EXPECT_TRUE(Detail().healthy);
+  EXPECT_TRUE(Detail(Key("10.0.0.6")).healthy);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, ExpireInstancesOffKeepsUnhealthyInstances) {
+  InstanceStoreOptions options;
+  options.expire_instances = false;
+  InstanceStore store(&clock_, options);
+  Watch(store);
+  ASSERT_TRUE(store.Register(Spec()).ok());
+  changes_.clear();
+  const HealthSweepResult result = SweepAfter(std::chrono::hours(1), &store);
+  EXPECT_EQ(result.marked_unhealthy, 1u);
+  EXPECT_EQ(result.deleted, 0u);
+  EXPECT_EQ(store.InstanceCount(), 1u);
+  EXPECT_EQ(changes_.size(), 1u);
+}
+
+TEST_F(InstanceStoreTest, RevisionStrictlyIncreasesWithinOneMillisecond) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  const int64_t first = ListOf().last_ref_time;
+  EXPECT_GE(first, clock_.WallMillis());
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  const int64_t second = ListOf().last_ref_time;
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  const int64_t third = ListOf().last_ref_time;
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, third);
+  clock_.AdvanceBy(std::chrono::seconds(10));
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  EXPECT_EQ(ListOf().last_ref_time, clock_.WallMillis());
+}
+
+TEST_F(InstanceStoreTest, ImplicitEmptyServiceIsRemovedAfterExpiry) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  EXPECT_EQ(SweepAfter(milliseconds(60000)).services_removed, 0u);
+  EXPECT_TRUE(ListOf().found);
+  changes_.clear();
+  EXPECT_EQ(SweepAfter(milliseconds(1)).services_removed, 1u);
+  EXPECT_FALSE(ListOf().found);
+  EXPECT_EQ(store_.ServiceCount(), 0u);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, EmptyServiceTimerRestartsWhenAnInstanceComes) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  SweepAfter(milliseconds(50000));
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  EXPECT_EQ(SweepAfter(milliseconds(50000)).services_removed, 0u);
+  EXPECT_EQ(SweepAfter(milliseconds(10001)).services_removed, 1u);
+}
+
+TEST_F(InstanceStoreTest, ExpiredInstancesServiceGoesAwayLater) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  SweepAfter(milliseconds(30001));  // Instance deleted; the service is empty from now.
+  EXPECT_EQ(store_.ServiceCount(), 1u);
+  EXPECT_EQ(SweepAfter(milliseconds(60000)).services_removed, 0u);
+  EXPECT_EQ(SweepAfter(milliseconds(1)).services_removed, 1u);
+}
+
+TEST_F(InstanceStoreTest, ExplicitServicesAndNegativeExpiryKeepEmptyServices) {
+  ServiceSpec service;
+  service.service_name = "DEFAULT_GROUP@@kept";
+  ASSERT_TRUE(store_.CreateService(service).ok());
+  SweepAfter(std::chrono::hours(1));
+  EXPECT_EQ(store_.ServiceCount(), 1u);
+
+  InstanceStoreOptions options;
+  options.empty_service_expiry = milliseconds(-1);
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec()).ok());
+  ASSERT_TRUE(store.Deregister(Key()).ok());
+  SweepAfter(std::chrono::hours(1), &store);
+  EXPECT_EQ(store.ServiceCount(), 1u);
+}
+
+// ---- services ---------------------------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, CreateUpdateAndDetailOfService) {
+  ServiceSpec spec;
+  spec.service_name = kDemo;
+  spec.protect_threshold = 0.3;
+  spec.metadata = {{"owner", "me"}};
+  ASSERT_TRUE(store_.CreateService(spec).ok());
+  EXPECT_EQ(changes_.size(), 1u);
+  ExpectInvalid(store_.CreateService(spec),
+                "specified service already exists, serviceName : DEFAULT_GROUP@@demo");
+  ServiceSpec bad;
+  bad.service_name = "DEFAULT_GROUP@@a b";
+  ExpectInvalid(store_.CreateService(bad),
+                "dom name can only have these characters: 0-9a-zA-Z-._:, current: "
+                "DEFAULT_GROUP@@a b");
+  bad.service_name = "demo";
+  EXPECT_FALSE(store_.CreateService(bad).ok());
+
+  Result<ServiceInfo> info = store_.GetService("", kDemo);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->namespace_id, "public");
+  EXPECT_DOUBLE_EQ(info->protect_threshold, 0.3);
+  EXPECT_EQ(info->metadata, (Metadata{{"owner", "me"}}));
+  EXPECT_TRUE(info->clusters.empty());
+
+  ServiceSpec update;
+  update.service_name = kDemo;
+  update.protect_threshold = 0.8;
+  const int64_t before = ListOf().last_ref_time;
+  ASSERT_TRUE(store_.UpdateService(update).ok());
+  info = store_.GetService("public", kDemo);
+  EXPECT_DOUBLE_EQ(info->protect_threshold, 0.8);
+  EXPECT_TRUE(info->metadata.empty());
+  EXPECT_GT(ListOf().last_ref_time, before);
+  EXPECT_EQ(changes_.size(), 2u);
+
+  update.service_name = "DEFAULT_GROUP@@nope";
+  ExpectInvalid(store_.UpdateService(update), "service DEFAULT_GROUP@@nope not found!");
+  Result<ServiceInfo> missing = store_.GetService("public", "DEFAULT_GROUP@@nope");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "service DEFAULT_GROUP@@nope is not found!");
+}
+
+TEST_F(InstanceStoreTest, ServiceDetailListsClusters) {
+  for (const char* cluster : {"b", "a"}) {
+    InstanceSpec spec = Spec();
+    spec.cluster_name = cluster;
+    ASSERT_TRUE(store_.Register(spec).ok());
+  }
+  Result<ServiceInfo> info = store_.GetService("public", kDemo);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->clusters, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(info->instance_count, 2u);
+}
+
+TEST_F(InstanceStoreTest, DeleteService) {
+  ExpectInvalid(store_.DeleteService("public", kDemo),
+                "specified service not exist, serviceName : DEFAULT_GROUP@@demo");
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ExpectInvalid(store_.DeleteService("", kDemo),
+                "Service DEFAULT_GROUP@@demo is not empty, can't be delete. Please unregister "
+                "instance first");
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  changes_.clear();
+  EXPECT_TRUE(store_.DeleteService("public", kDemo).ok());
+  EXPECT_FALSE(ListOf().found);
+  EXPECT_EQ(store_.ServiceCount(), 0u);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, TV11_ServiceListPages) {
+  EXPECT_EQ(store_.ListServices("public", "DEFAULT_GROUP", 1, 10).count, 0u);
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ServiceListPage page = store_.ListServices("public", "DEFAULT_GROUP", 1, 10);
+  EXPECT_EQ(page.names, std::vector<std::string>{"demo"});
+  EXPECT_EQ(page.count, 1u);
+  page = store_.ListServices("public", "DEFAULT_GROUP", 2, 10);
+  EXPECT_TRUE(page.names.empty());
+  EXPECT_EQ(page.count, 1u);
+
+  for (const char* name : {"b", "c", "a", "d"}) {
+    ASSERT_TRUE(store_.Register(Spec("10.0.0.5", 80, std::string("DEFAULT_GROUP@@") + name)).ok());
+  }
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.5", 80, "G1@@x")).ok());
+  page = store_.ListServices("public", "", 1, 2);
+  EXPECT_EQ(page.names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(page.count, 5u);
+  page = store_.ListServices("public", "DEFAULT_GROUP", 3, 2);
+  EXPECT_EQ(page.names, std::vector<std::string>{"demo"});
+  EXPECT_EQ(store_.ListServices("public", "G1", 1, 10).names, std::vector<std::string>{"x"});
+  EXPECT_TRUE(store_.ListServices("public", "DEFAULT_GROUP", 1, 0).names.empty());
+  EXPECT_TRUE(store_.ListServices("public", "DEFAULT_GROUP", 1, -5).names.empty());
+  EXPECT_EQ(store_.ListServices("public", "DEFAULT_GROUP", 0, 2).names,
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(
+      store_.ListServices("public", "DEFAULT_GROUP", 2'000'000'000, 2'000'000'000).names.empty());
+  EXPECT_EQ(store_.ListServices("dev", "DEFAULT_GROUP", 1, 10).count, 0u);
+}
+
+TEST_F(InstanceStoreTest, Counts) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.6")).ok());
+  InstanceSpec other = Spec("10.0.0.7", 80, "G@@other");
+  other.namespace_id = "dev";
+  ASSERT_TRUE(store_.Register(other).ok());
+  EXPECT_EQ(store_.ServiceCount(), 2u);
+  EXPECT_EQ(store_.InstanceCount(), 3u);
+}
+
+}  // namespace
+}  // namespace dubbo::naming_server

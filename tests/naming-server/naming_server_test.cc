@@ -1,0 +1,238 @@
+// NamingServer over real loopback sockets: HTTP on port 0, UDP push and ack, request limits, a flood
+// of garbage, and the executable's start line and signal handling. Endpoint semantics are covered
+// socket-free in naming_core_test.cc; this file checks the shell around them.
+#include "dubbo/naming_server/naming_server.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "push_service.h"
+#include "testing/http_client.h"
+
+namespace dubbo::naming_server {
+namespace {
+
+using registry::testing::BindUdpLoopback;
+using registry::testing::HttpRequest;
+using registry::testing::HttpResult;
+using registry::testing::RawExchange;
+using registry::testing::ReceiveDatagram;
+
+constexpr char kJavaAgent[] = "Nacos-Java-Client:v1.4.8";
+
+std::unique_ptr<NamingServer> StartServer(NamingServerOptions options = {}) {
+  options.port = 0;
+  auto server = NamingServer::Start(options);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
+std::string RegisterTarget(const std::string& ip, int port) {
+  return "/nacos/v1/ns/instance?serviceName=demo&ip=" + ip + "&port=" + std::to_string(port);
+}
+
+TEST(NamingServerTest, ListensOnAPickedPortAndAnswers) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  EXPECT_NE(server->port(), 0);
+  EXPECT_NE(server->udp_port(), 0);
+  EXPECT_EQ(server->address(), "127.0.0.1:" + std::to_string(server->port()));
+  HttpResult metrics = HttpRequest(server->port(), "GET", "/nacos/v1/ns/operator/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\"status\":\"UP\""), std::string::npos) << metrics.body;
+}
+
+TEST(NamingServerTest, ParametersFromQueryAndFormBodyBothWork) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(HttpRequest(server->port(), "POST", RegisterTarget("10.0.0.1", 80)).body, "ok");
+  EXPECT_EQ(HttpRequest(server->port(), "POST", "/nacos/v1/ns/instance",
+                        "serviceName=demo&ip=10.0.0.2&port=80&metadata=%7B%22k%22%3A%22v%20w%22%7D")
+                .body,
+            "ok");
+  HttpResult list = HttpRequest(server->port(), "GET", "/nacos/v1/ns/instance/list?serviceName=demo");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("10.0.0.1"), std::string::npos);
+  EXPECT_NE(list.body.find("\"k\":\"v w\""), std::string::npos) << list.body;
+  EXPECT_EQ(server->stats().instances, 2u);
+}
+
+TEST(NamingServerTest, PushesOverUdpToTheRequestSourceAndCountsTheAck) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  uint16_t udp_port = 0;
+  const int udp = BindUdpLoopback(&udp_port);
+  ASSERT_GE(udp, 0);
+  ASSERT_EQ(HttpRequest(server->port(), "POST", RegisterTarget("10.0.0.1", 80)).body, "ok");
+  // clientIP names another host: by default the push still goes to the request's source.
+  HttpResult list = HttpRequest(server->port(), "GET",
+                                "/nacos/v1/ns/instance/list?serviceName=demo&clientIP=192.0.2.1&udpPort=" +
+                                    std::to_string(udp_port),
+                                {}, {{"User-Agent", kJavaAgent}});
+  ASSERT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("\"cacheMillis\":10000"), std::string::npos) << list.body;
+
+  auto receive_and_ack = [&](int expected_hosts) {
+    std::string datagram;
+    sockaddr_in from{};
+    ASSERT_TRUE(ReceiveDatagram(udp, 5000, &datagram, &from)) << "no push within 5 s";
+    EXPECT_EQ(ntohs(from.sin_port), server->udp_port());
+    registry::Result<PushPacket> packet = ParsePushPacket(datagram);
+    ASSERT_TRUE(packet.ok()) << packet.status();
+    EXPECT_EQ(packet->type, "dom");
+    size_t hosts = 0;
+    for (size_t at = packet->data.find("\"ip\":"); at != std::string::npos;
+         at = packet->data.find("\"ip\":", at + 1)) {
+      ++hosts;
+    }
+    EXPECT_EQ(hosts, static_cast<size_t>(expected_hosts)) << packet->data;
+    const std::string ack = BuildPushAck(packet->last_ref_time);
+    ASSERT_EQ(::sendto(udp, ack.data(), ack.size(), 0, reinterpret_cast<sockaddr*>(&from), sizeof(from)),
+              static_cast<ssize_t>(ack.size()));
+  };
+  receive_and_ack(1);  // The push on subscription.
+  ASSERT_EQ(HttpRequest(server->port(), "POST", RegisterTarget("10.0.0.2", 80)).body, "ok");
+  receive_and_ack(2);  // The change, pushed at once.
+
+  // The acks arrive asynchronously; the push state reports them.
+  std::string state;
+  for (int i = 0; i < 200; ++i) {
+    state = HttpRequest(server->port(), "GET", "/nacos/v1/ns/operator/push/state").body;
+    if (state.find("\"succeed\":2") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(state.find("\"succeed\":2"), std::string::npos) << state;
+  ::close(udp);
+}
+
+TEST(NamingServerTest, OversizedRequestsAreRefused) {
+  NamingServerOptions options;
+  options.max_body_bytes = 1024;
+  options.max_header_bytes = 1024;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  HttpResult big_body = HttpRequest(server->port(), "POST", "/nacos/v1/ns/instance",
+                                    "serviceName=demo&ip=10.0.0.1&port=80&app=" + std::string(4096, 'a'));
+  EXPECT_EQ(big_body.status, 413);
+  HttpResult big_header = HttpRequest(server->port(), "GET", "/nacos/v1/ns/operator/metrics", {},
+                                      {{"X-Filler", std::string(4096, 'b')}});
+  EXPECT_NE(big_header.status, 200);
+  EXPECT_EQ(HttpRequest(server->port(), "GET", "/nacos/v1/ns/operator/metrics").status, 200);
+}
+
+TEST(NamingServerTest, AFloodOfGarbageLeavesItAnsweringCorrectly) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  std::mt19937 rng(20261121);
+  const std::string fixed[] = {
+      "\r\n\r\n",
+      "GET\r\n\r\n",
+      "BREW /pot HTTP/1.1\r\n\r\n",
+      "GET /nacos/v1/ns/instance/list?serviceName=%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+      "POST /nacos/v1/ns/instance HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+      "POST /nacos/v1/ns/instance HTTP/1.1\r\nContent-Length: -5\r\n\r\nabc",
+      "PUT /nacos/v1/ns/instance/beat?serviceName=demo&beat=%7B%7B%7B%7B HTTP/1.1\r\n\r\n",
+      "GET /nacos/v1/ns/instance/list?serviceName=" + std::string(20000, 'x') + " HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\n" + std::string(500, 'h') + ": x\r\n\r\n",
+      "POST /nacos/v1/ns/instance?serviceName=demo&ip=1.2.3.4&port=1&metadata=" +
+          std::string(200, '[') + " HTTP/1.1\r\n\r\n",
+  };
+  for (const std::string& raw : fixed) RawExchange(server->port(), raw);
+  for (int i = 0; i < 150; ++i) {
+    std::string junk(1 + rng() % 600, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    if (i % 3 == 0) junk = "GET /nacos/v1/ns/" + junk + " HTTP/1.1\r\n\r\n";
+    RawExchange(server->port(), junk);
+  }
+  // And hostile datagrams on the push socket.
+  uint16_t unused = 0;
+  const int udp = BindUdpLoopback(&unused);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server->udp_port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 200; ++i) {
+    std::string junk(rng() % 2000, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    if (i % 4 == 0) junk = "\x1f\x8b" + junk;
+    ::sendto(udp, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  ::close(udp);
+
+  EXPECT_EQ(HttpRequest(server->port(), "POST", RegisterTarget("10.0.0.9", 9)).body, "ok");
+  HttpResult list = HttpRequest(server->port(), "GET", "/nacos/v1/ns/instance/list?serviceName=demo");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("10.0.0.9"), std::string::npos);
+  EXPECT_EQ(server->stats().instances, 1u);
+}
+
+TEST(NamingServerTest, StopIsIdempotentWithConnectionsStillOpen) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const int idle = registry::testing::ConnectLoopback(server->port());
+  ASSERT_GE(idle, 0);
+  registry::testing::SendAll(idle, "GET /nacos/v1/ns/operator/metrics HTTP/1.1\r\n");  // never finished
+  server->Stop();
+  server->Stop();
+  ::close(idle);
+  EXPECT_EQ(registry::testing::ConnectLoopback(server->port(), 200), -1) << "still listening";
+}
+
+TEST(NamingServerTest, RefusesAPortInUse) {
+  auto first = StartServer();
+  ASSERT_NE(first, nullptr);
+  NamingServerOptions options;
+  options.port = first->port();
+  auto second = NamingServer::Start(options);
+  EXPECT_EQ(second.status().code(), registry::StatusCode::kUnavailable);
+}
+
+// The executable: one ready line on stdout, then SIGTERM ends it with exit code 0.
+TEST(NamingServerBinaryTest, PrintsOneLineAndStopsOnSigterm) {
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::execl(NAMING_SERVER_BINARY, "naming-server", "--port", "0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  FILE* stream = ::fdopen(out[0], "r");
+  char line[256] = {0};
+  ASSERT_NE(std::fgets(line, sizeof(line), stream), nullptr);
+  const std::string text(line);
+  EXPECT_EQ(text.rfind("naming-server listening on http://127.0.0.1:", 0), 0u) << text;
+  const uint16_t port = static_cast<uint16_t>(std::atoi(text.c_str() + text.rfind(':') + 1));
+  EXPECT_EQ(HttpRequest(port, "GET", "/nacos/v1/console/health/liveness").status, 200);
+
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 500 && !exited; ++i) {  // Up to 5 s; it normally takes milliseconds.
+    exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "naming-server ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(std::fgets(line, sizeof(line), stream), nullptr) << "more than one line: " << line;
+  std::fclose(stream);
+}
+
+}  // namespace
+}  // namespace dubbo::naming_server
