@@ -121,6 +121,9 @@ struct NamingServer::Impl final : public UdpSender {
   evhttp* http = nullptr;
   int udp_fd = -1;
   event* udp_event = nullptr;
+  // Activated by Stop() from any thread. A plain event_base_loopbreak() would be lost if it came
+  // before the loop started (the loop clears the flag on entry); an active event is not.
+  event* stop_event = nullptr;
   std::thread loop;
   uint16_t http_port = 0;
   uint16_t udp_port = 0;
@@ -178,6 +181,12 @@ struct NamingServer::Impl final : public UdpSender {
     if (udp_event == nullptr || event_add(udp_event, nullptr) != 0) {
       return registry::InternalError("cannot watch the UDP socket");
     }
+    stop_event = event_new(
+        base, -1, 0, [](evutil_socket_t, short, void* arg) {
+          event_base_loopbreak(static_cast<event_base*>(arg));
+        },
+        base);
+    if (stop_event == nullptr) return registry::InternalError("cannot create the stop event");
     return Status::Ok();
   }
 
@@ -185,15 +194,17 @@ struct NamingServer::Impl final : public UdpSender {
     std::lock_guard<std::mutex> lock(stop_mu);
     if (stopped) return;
     stopped = true;
-    if (base != nullptr) event_base_loopbreak(base);
+    if (stop_event != nullptr) event_active(stop_event, EV_READ, 0);
     if (loop.joinable()) loop.join();
     if (core != nullptr) core->Shutdown();
     if (owned_scheduler != nullptr) owned_scheduler->Shutdown();
+    if (stop_event != nullptr) event_free(stop_event);
     if (udp_event != nullptr) event_free(udp_event);
     if (http != nullptr) evhttp_free(http);
     if (base != nullptr) event_base_free(base);
     if (udp_fd >= 0) ::close(udp_fd);
     udp_event = nullptr;
+    stop_event = nullptr;
     http = nullptr;
     base = nullptr;
     udp_fd = -1;
