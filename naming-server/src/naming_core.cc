@@ -234,7 +234,11 @@ struct NamingCore::State {
       it = now >= it->second ? tokens.erase(it) : std::next(it);
     }
     std::string token = RandomToken();
-    tokens[token] = now + std::chrono::seconds(options.token_ttl_seconds);
+    // Saturating: a TTL beyond the clock's range (~292 years of nanoseconds) means "never".
+    const auto ttl = std::min<std::chrono::seconds>(
+        std::chrono::seconds(options.token_ttl_seconds),
+        std::chrono::duration_cast<std::chrono::seconds>(registry::TimePoint::max() - now));
+    tokens[token] = now + ttl;
     return HttpResponse::Json("{\"accessToken\":" + Quote(token) +
                               ",\"tokenTtl\":" + std::to_string(options.token_ttl_seconds) +
                               ",\"globalAdmin\":true,\"username\":" + Quote(*user) + "}");
@@ -265,12 +269,19 @@ struct NamingCore::State {
     return Status::Ok();
   }
 
+  // In the order of 1.4.x InstanceController.register/update: serviceName (required, format), ip,
+  // port, weight, metadata; the store then validates (ip format, weight range, ...).
   Status ParseSpec(const HttpRequest& r, InstanceSpec* spec) {
     spec->namespace_id = Namespace(r);
     spec->service_name = ServiceName(r);
+    if (spec->service_name.empty()) {
+      return registry::InvalidArgumentError("Param 'serviceName' is required.");
+    }
+    DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec->service_name));
     spec->cluster_name = Cluster(r, true);
     spec->ip = r.ParamOr("ip", "");
-    if (!spec->service_name.empty() && !spec->ip.empty()) DUBBO_RETURN_IF_ERROR(Port(r, &spec->port));
+    if (spec->ip.empty()) return registry::InvalidArgumentError("Param 'ip' is required.");
+    DUBBO_RETURN_IF_ERROR(Port(r, &spec->port));
     if (std::optional<std::string> weight = r.Param("weight")) {
       Result<double> value = ParseJavaDouble(*weight);
       if (!value.ok()) return value.status();

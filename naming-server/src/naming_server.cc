@@ -280,6 +280,13 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
       options.token_ttl_seconds <= 0) {
     return registry::InvalidArgumentError("timing options must be positive");
   }
+  // Beyond ~34 years a millisecond count overflows once turned into steady_clock nanoseconds.
+  constexpr int64_t kMaxMs = int64_t{1} << 40;
+  for (int64_t ms : {options.heartbeat_timeout_ms, options.ip_delete_timeout_ms,
+                     options.client_beat_interval_ms, options.health_check_period_ms,
+                     options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
+    if (ms > kMaxMs) return registry::InvalidArgumentError("timing options must be below 2^40 ms");
+  }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");
   }
