@@ -11,7 +11,7 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 # Debian packages the build and the tests need.
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-  rapidjson-dev zlib1g-dev libevent-dev)
+  rapidjson-dev zlib1g-dev libevent-dev libcurl4-openssl-dev)
 # Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes.
 CI_PACKAGES=(clang libclang-rt-dev)
 

@@ -2,17 +2,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "dubbo/registry/url.h"
+#include "internal/atomic_file.h"
 #include "internal/logging.h"
 
 namespace dubbo::registry::internal {
@@ -170,47 +168,6 @@ bool HasControlBytes(std::string_view line) {
   return false;
 }
 
-std::string ErrnoText(int err) { return std::string(std::strerror(err)); }
-
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return InternalError("write failed: " + ErrnoText(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Result<std::string> ReadWholeFile(const std::string& path, bool* missing) {
-  *missing = false;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      *missing = true;
-      return std::string();
-    }
-    return InternalError("cannot open cache file " + path + ": " + ErrnoText(errno));
-  }
-  std::string content;
-  char buf[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return InternalError("cannot read cache file " + path + ": " + ErrnoText(err));
-    }
-    if (n == 0) break;
-    content.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return content;
-}
-
 // Holds an exclusive flock() on a lock file for its lifetime.
 class FileLock {
  public:
@@ -361,9 +318,11 @@ std::string FormatCacheText(const CacheEntries& entries) {
 }
 
 Result<CacheEntries> CacheFile::Load() const {
-  bool missing = false;
-  Result<std::string> content = ReadWholeFile(path_, &missing);
-  if (!content.ok()) return content.status();
+  Result<std::string> content = ReadWholeFile(path_);
+  if (!content.ok()) {
+    if (content.status().code() == StatusCode::kNotFound) return CacheEntries();
+    return InternalError(content.status().message()).WithPrefix("loading registry cache file");
+  }
   return ParseCacheText(*content, path_, nullptr);
 }
 
@@ -371,32 +330,18 @@ Status CacheFile::Save(const CacheEntries& owned, CacheEntries* merged) const {
   FileLock lock;
   DUBBO_RETURN_IF_ERROR(lock.Acquire(path_ + ".lock"));
 
-  bool missing = false;
-  Result<std::string> current = ReadWholeFile(path_, &missing);
+  Result<std::string> current = ReadWholeFile(path_);
   CacheEntries entries;
   if (current.ok()) {
     entries = ParseCacheText(*current, path_, nullptr);
-  } else {
+  } else if (current.status().code() != StatusCode::kNotFound) {
     DUBBO_LOG(WARNING) << current.status() << "; rewriting it from memory";
   }
   for (const auto& [key, value] : owned) entries[key] = value;
   const std::string text = FormatCacheText(entries);
 
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path_ + ".tmp." + std::to_string(::getpid()) + "." +
-                          std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return InternalError("cannot create " + tmp + ": " + ErrnoText(errno));
-  Status status = WriteAll(fd, text);
-  if (status.ok() && ::fsync(fd) != 0) status = InternalError("fsync failed: " + ErrnoText(errno));
-  if (::close(fd) != 0 && status.ok()) status = InternalError("close failed: " + ErrnoText(errno));
-  if (status.ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    status = InternalError("rename to " + path_ + " failed: " + ErrnoText(errno));
-  }
-  if (!status.ok()) {
-    ::unlink(tmp.c_str());
-    return status.WithPrefix("saving registry cache file " + path_);
-  }
+  DUBBO_RETURN_IF_ERROR(
+      WriteFileAtomically(path_, text).WithPrefix("saving registry cache file"));
   if (merged != nullptr) *merged = std::move(entries);
   return Status::Ok();
 }
