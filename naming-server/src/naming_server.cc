@@ -176,6 +176,16 @@ struct NamingServer::Impl final : public UdpSender {
       return registry::UnavailableError(std::string("cannot bind the UDP push socket: ") +
                                         std::strerror(errno));
     }
+    // A push to N subscribers is sent from inside one request, so their N acks queue up before
+    // this thread reads any. The default receive buffer (net.core.rmem_default, 208 KiB) holds
+    // only 256 acks (each costs 832 bytes of skb truesize): with 1,000 subscribers most acks were
+    // dropped (Udp RcvbufErrors) and those pushes resent 10 s later. Ask for 8 MiB (~10,000
+    // acks). The kernel caps the request at net.core.rmem_max (x2): stock 208 KiB gives room for
+    // 512 acks only, so hosts with more subscribers per service should raise it (4 MiB or more).
+    const int rcvbuf = 8 << 20;
+    if (::setsockopt(udp_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0) {
+      DUBBO_LOG(WARNING) << "push socket: SO_RCVBUF failed: " << std::strerror(errno);
+    }
     udp_port = LocalPort(udp_fd);
     udp_event = event_new(base, udp_fd, EV_READ | EV_PERSIST, &Impl::OnDatagram, this);
     if (udp_event == nullptr || event_add(udp_event, nullptr) != 0) {
