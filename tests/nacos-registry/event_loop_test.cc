@@ -2,6 +2,7 @@
 // and from inside a run), fd watches on a socketpair, Stop (with pending work, from inside a
 // callback, concurrently, without Start), stop hooks, and exceptions escaping callbacks. Runs under
 // TSan in CI.
+#include "testing/log_capture.h"
 #include "event_loop.h"
 
 #include <fcntl.h>
@@ -24,6 +25,8 @@
 
 namespace dubbo::registry::nacos {
 namespace {
+
+using ::dubbo::registry::testing::LogCapture;
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
@@ -53,26 +56,6 @@ struct SocketPair {
     ::close(fds[1]);
   }
   int fds[2] = {-1, -1};
-};
-
-// Captures log lines while alive.
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity severity, const char*, int, std::string_view message) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (severity >= LogSeverity::kError) errors_.emplace_back(message);
-    });
-  }
-  ~LogCapture() { SetLogSink(nullptr); }
-  std::vector<std::string> errors() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
 };
 
 // --- Lifecycle -----------------------------------------------------------------------------------
@@ -441,7 +424,7 @@ TEST(EventLoopTest, ExceptionsFromCallbacksAreCaughtAndLogged) {
   }));
   loop.Stop();
   std::string all;
-  for (const std::string& line : log.errors()) all += line + "\n";
+  for (const std::string& line : log.lines()) all += line + "\n";
   EXPECT_NE(all.find("task boom"), std::string::npos) << all;
   EXPECT_NE(all.find("non-std exception"), std::string::npos) << all;
   EXPECT_NE(all.find("timer boom"), std::string::npos) << all;

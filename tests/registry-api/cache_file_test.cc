@@ -1,5 +1,6 @@
 // The registry cache file: format, corruption handling, atomic merged writes, two writers, and how
 // AbstractRegistry saves it (asynchronously on the injected scheduler by default).
+#include "testing/log_capture.h"
 #include "cache_file.h"
 
 #include <gtest/gtest.h>
@@ -25,6 +26,8 @@
 namespace dubbo::registry {
 namespace {
 
+using ::dubbo::registry::testing::LogCapture;
+
 using internal::CacheEntries;
 using internal::CacheFile;
 using internal::EscapeProperty;
@@ -45,27 +48,6 @@ void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
 }
-
-// Captures warnings for the lifetime of the object.
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity severity, const char*, int, std::string_view message) {
-      if (severity < LogSeverity::kWarning) return;
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.emplace_back(message);
-    });
-  }
-  ~LogCapture() { SetLogSink(nullptr); }
-  std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
-};
 
 const char kUrl1[] = "dubbo://10.0.0.1:20880/com.foo.Bar?interface=com.foo.Bar&version=1.0.0&weight=200";
 const char kUrl2[] = "dubbo://10.0.0.2:20880/com.foo.Bar?interface=com.foo.Bar&version=1.0.0";
@@ -119,7 +101,7 @@ TEST(CacheFormatTest, ReadsJavaWrittenFiles) {
 }
 
 TEST(CacheFormatTest, SkipsCorruptLinesOneByOneWithAWarning) {
-  LogCapture log;
+  LogCapture log(LogSeverity::kWarning);
   const std::string good = "com.foo.Bar\\:1.0.0=dubbo\\://10.0.0.1\\:20880/com.foo.Bar\n";
   const std::string text = good +
                            "garbage without separator\n"                      // value not URLs

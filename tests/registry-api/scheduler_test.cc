@@ -2,6 +2,7 @@
 //
 // Synchronisation with the worker thread uses promises and futures only; nothing sleeps to wait for
 // a condition.
+#include "testing/log_capture.h"
 #include "dubbo/registry/scheduler.h"
 
 #include <gmock/gmock.h>
@@ -25,32 +26,13 @@
 namespace dubbo::registry {
 namespace {
 
+using ::dubbo::registry::testing::LogCapture;
+
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// Captures log lines for the lifetime of the object.
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity severity, const char*, int, std::string_view message) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (severity == LogSeverity::kError) errors_.emplace_back(message);
-    });
-  }
-  ~LogCapture() { SetLogSink(LogSink()); }
-
-  std::vector<std::string> errors() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
-};
 
 // A clock that never moves, so that tasks scheduled with the same delay get equal deadlines.
 class FrozenClock final : public Clock {
@@ -374,7 +356,7 @@ TEST(ThreadSchedulerTest, ExceptionInATaskIsLoggedAndTheWorkerSurvives) {
   std::promise<void> done;
   scheduler.ScheduleAfter(milliseconds(1), [&] { done.set_value(); });
   done.get_future().wait();
-  const std::vector<std::string> errors = logs.errors();
+  const std::vector<std::string> errors = logs.lines();
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_THAT(errors[0], HasSubstr("task exploded"));
   EXPECT_THAT(errors[1], HasSubstr("non-std exception"));
@@ -593,7 +575,7 @@ TEST(ManualSchedulerTest, ExceptionInATaskIsLoggedAndLaterTasksRun) {
   sched.ScheduleAfter(seconds(2), [&] { later_ran = true; });
   EXPECT_EQ(sched.AdvanceBy(seconds(2)), 2u);
   EXPECT_TRUE(later_ran);
-  const std::vector<std::string> errors = logs.errors();
+  const std::vector<std::string> errors = logs.lines();
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], HasSubstr("manual boom"));
 }

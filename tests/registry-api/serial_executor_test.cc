@@ -1,5 +1,6 @@
 // Tests for internal::SerialExecutor: order, mutual exclusion, re-entrancy, Flush(), exceptions and
 // Enqueue()/Drain(). Threads synchronise through promises and futures; nothing sleeps.
+#include "testing/log_capture.h"
 #include "internal/serial_executor.h"
 
 #include <gmock/gmock.h>
@@ -18,28 +19,10 @@
 namespace dubbo::registry::internal {
 namespace {
 
+using ::dubbo::registry::testing::LogCapture;
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity severity, const char*, int, std::string_view message) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (severity == LogSeverity::kError) errors_.emplace_back(message);
-    });
-  }
-  ~LogCapture() { SetLogSink(LogSink()); }
-
-  std::vector<std::string> errors() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
-};
 
 TEST(SerialExecutorTest, RunsInSubmissionOrderOnTheCallingThread) {
   SerialExecutor executor;
@@ -176,7 +159,7 @@ TEST(SerialExecutorTest, ExceptionIsLoggedAndLaterCallbacksRun) {
   executor.Enqueue([&] { order.push_back(2); });
   executor.Drain();
   EXPECT_THAT(order, ElementsAre(1, 2));
-  const std::vector<std::string> errors = logs.errors();
+  const std::vector<std::string> errors = logs.lines();
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_THAT(errors[0], HasSubstr("callback exploded"));
   EXPECT_THAT(errors[1], HasSubstr("non-std exception"));
