@@ -247,10 +247,11 @@ std::chrono::milliseconds InstanceStore::MillisFromMetadata(
 }
 
 std::string InstanceStore::NewInstanceId(const Service& service, const Instance& instance) const {
+  // Default ids ("ip#port#cluster#service") are not stored: Materialize() derives them, which saves
+  // two heap strings per instance. Only snowflake ids, which cannot be derived, are kept.
   auto generator = instance.metadata.find(std::string(kInstanceIdGeneratorKey));
   if (generator == instance.metadata.end() || !EqualsIgnoreCase(generator->second, "snowflake")) {
-    return instance.ip + "#" + std::to_string(instance.port) + "#" + instance.cluster_name + "#" +
-           instance.service_name;
+    return {};
   }
   std::set<std::string> used;
   for (const auto& [name, cluster] : service.clusters) {
@@ -309,8 +310,7 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
   instance.enabled = spec.enabled;
   instance.ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
   instance.marked = spec.marked;
-  instance.cluster_name = cluster_name;
-  instance.service_name = spec.service_name;
+  instance.cluster_name = cluster_name;  // service_name is not stored; see Materialize().
   instance.app = Or(spec.app, kDefaultApp);
   instance.metadata = spec.metadata;
   instance.last_beat = clock_->Now();
@@ -412,6 +412,16 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   return Status::Ok();
 }
 
+Instance InstanceStore::Materialize(const Instance& stored, const std::string& service_name) {
+  Instance out = stored;
+  out.service_name = service_name;
+  if (out.instance_id.empty()) {
+    out.instance_id = out.ip + "#" + std::to_string(out.port) + "#" + out.cluster_name + "#" +
+                      service_name;
+  }
+  return out;
+}
+
 Result<Instance> InstanceStore::GetInstance(const InstanceKey& key) const {
   if (key.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(key.service_name));
@@ -425,7 +435,9 @@ Result<Instance> InstanceStore::GetInstance(const InstanceKey& key) const {
                          key.service_name);
   }
   for (const auto& [id, instance] : cluster->second) {
-    if (instance.ip == key.ip && instance.port == key.port) return instance;
+    if (instance.ip == key.ip && instance.port == key.port) {
+      return Materialize(instance, key.service_name);
+    }
   }
   return NotFoundError("no matched ip found!");
 }
@@ -534,7 +546,7 @@ Result<ServiceSnapshot> InstanceStore::List(const ListQuery& query) const {
     for (const Instance* instance : selected) {
       const bool reported = snapshot.protect_threshold_reached || instance->healthy;
       if (reported != healthy_group || !instance->enabled) continue;
-      snapshot.hosts.push_back(*instance);
+      snapshot.hosts.push_back(Materialize(*instance, query.service_name));
       snapshot.hosts.back().healthy = reported;
     }
   }

@@ -76,6 +76,8 @@ Status CheckServiceNameFormat(std::string_view grouped);
 std::string JavaDoubleToString(double v);
 
 // One stored instance, also the element type of list snapshots.
+// Inside the store, instance_id (unless a snowflake id) and service_name are left empty and filled in
+// on the way out (List(), GetInstance()), which saves two heap strings per instance.
 struct Instance {
   std::string instance_id;
   std::string ip;
@@ -368,7 +370,10 @@ class InstanceStore {
                                       const std::string& service_name);
   Service* FindService(std::string_view namespace_id, std::string_view service_name);
   const Service* FindService(std::string_view namespace_id, std::string_view service_name) const;
+  // A snowflake id for a new instance, or "" for the default id, which is derived on output.
   std::string NewInstanceId(const Service& service, const Instance& instance) const;
+  // A stored instance as callers see it: service_name filled in and the default id derived.
+  static Instance Materialize(const Instance& stored, const std::string& service_name);
   // Bumps the revision: wall ms, strictly increasing per service.
   void Touch(Service& service);
   void Notify(const std::string& namespace_id, const std::string& service_name) const;
