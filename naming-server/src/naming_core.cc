@@ -602,8 +602,12 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     }
     path.remove_prefix(prefix.size());
   }
-  HttpRequest routed = request;
-  if (routed.method == "HEAD") routed.method = "GET";
+  if (request.method == "HEAD") {  // Answered as a GET; the copy is paid only here.
+    HttpRequest as_get = request;
+    as_get.method = "GET";
+    return Handle(as_get);
+  }
+  const HttpRequest& routed = request;
 
   std::lock_guard<std::mutex> lock(state_->mu);
   if (path == "/v1/auth/users/login" || path == "/v1/auth/login") {
