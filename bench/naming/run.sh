@@ -199,8 +199,8 @@ run_wrk() {
   done
   echo "$target $workload $rps $p50_us $p99_us $non2xx $errors $server_pct $wrk_pct $other_pct" \
     >>"$TMP/results"
-  log "$(printf '%-13s %-16s %8s req/s  p50 %6.2f ms  p99 %6.2f ms  non2xx %s  errors %s  server CPU %s%%  wrk CPU %s%%  other CPU %s%%' \
-    "$target" "$workload" "$rps" "$(ms "$p50_us")" "$(ms "$p99_us")" \
+  log "$(printf '%-6s %-13s %7s req/s  p50 %s  p99 %s  max %s ms  non2xx %s  errors %s  server CPU %s%%  wrk CPU %s%%  other CPU %s%%' \
+    "$target" "$workload" "$rps" "$(ms "$p50_us")" "$(ms "$p99_us")" "$(ms "$max_us")" \
     "$non2xx" "$errors" "$server_pct" "$wrk_pct" "$other_pct")"
 }
 
