@@ -507,6 +507,10 @@ void CurlMultiTransport::Core::CollectFinished() {
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
       response.status = static_cast<int>(code);
       response.body = std::move(request->response);
+      char* ip = nullptr;
+      if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != nullptr) {
+        response.peer_ip = ip;
+      }
     } else {
       response.transport_error = TransferError(*request, rc);
       DUBBO_LOG(DEBUG) << "http: " << request->where.substr(0, request->where.find(' ')) << " "

@@ -65,6 +65,9 @@ struct HttpResponse {
   int status = 0;
   // The decoded body (Content-Encoding undone).
   std::string body;
+  // The IP address the response came from (of the last connection, after redirects), as text
+  // ("127.0.0.1", "::1"); empty when there was no response or it is unknown.
+  std::string peer_ip;
   // OK when a response arrived (whatever its status); otherwise why not (see the file comment).
   Status transport_error;
 };

@@ -275,6 +275,19 @@ Result<CachedServices> DiskCache::LoadAll() const {
   return loaded;
 }
 
+Result<std::string> DiskCache::Load(std::string_view service_key) const {
+  Result<std::string> name = CheckedFileName(dir_, service_key);
+  if (!name.ok()) return name.status();
+  const std::string path = dir_ + "/" + *name;
+  Result<std::string> content = internal::ReadWholeFile(path, kMaxCacheFileBytes);
+  if (!content.ok()) return content.status();
+  const std::string_view trimmed = Trim(*content);
+  if (trimmed.empty() || trimmed.front() != '{' || trimmed.back() != '}') {
+    return InvalidArgumentError("nacos disk cache: " + path + " is not a JSON object");
+  }
+  return content;
+}
+
 Status DiskCache::Remove(std::string_view service_key) const {
   Result<std::string> name = CheckedFileName(dir_, service_key);
   if (!name.ok()) return name.status();

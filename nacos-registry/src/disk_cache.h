@@ -98,6 +98,10 @@ class DiskCache {
   // Errors: kInternal when the directory exists but cannot be listed.
   Result<CachedServices> LoadAll() const;
 
+  // The content of `service_key`'s file, with the checks of LoadAll(). kNotFound when there is
+  // none, kInvalidArgument for a bad key or content, kInternal on I/O errors.
+  Result<std::string> Load(std::string_view service_key) const;
+
   // Deletes the cache file of `service_key`. A missing file is OK. kInternal on I/O errors.
   Status Remove(std::string_view service_key) const;
 

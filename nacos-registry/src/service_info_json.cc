@@ -695,4 +695,20 @@ bool HasUsableInstance(const ServiceInfo& info) {
   });
 }
 
+void AppendJsonString(std::string_view s, std::string* out) { AppendQuoted(s, out); }
+
+void AppendJsonDouble(double v, std::string* out) { AppendDouble(v, out); }
+
+std::string MetadataJson(const std::map<std::string, std::string>& metadata) {
+  std::string out = "{";
+  for (const auto& [key, value] : metadata) {
+    if (out.size() > 1) out.push_back(',');
+    AppendQuoted(key, &out);
+    out.push_back(':');
+    AppendQuoted(value, &out);
+  }
+  out.push_back('}');
+  return out;
+}
+
 }  // namespace dubbo::registry::nacos

@@ -13,6 +13,7 @@
 #define DUBBO_REGISTRY_NACOS_SERVICE_INFO_JSON_H_
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -64,6 +65,14 @@ std::string ServiceInfoToJson(const ServiceInfo& info);
 // Java client's maps. added and modified follow after's order, removed before's. instances is
 // after.hosts; service_name and clusters are after's.
 ServiceChangeEvent DiffServiceInfo(const ServiceInfo& before, const ServiceInfo& after);
+
+// JSON output helpers for the client's requests. AppendJsonString writes `s` as a string literal
+// (quotes included; invalid UTF-8 becomes U+FFFD). AppendJsonDouble writes the shortest text that
+// reads back as `v`, with ".0" on integral values as Java does (non-finite: 0.0). MetadataJson is
+// an object of string members, sorted by key.
+void AppendJsonString(std::string_view s, std::string* out);
+void AppendJsonDouble(double v, std::string* out);
+std::string MetadataJson(const std::map<std::string, std::string>& metadata);
 
 // True when some host is healthy, enabled and of weight > 0. Empty-push protection ignores data for
 // which this is false (§8).

@@ -1,0 +1,164 @@
+// File: dubbo/registry/nacos/naming_client.h
+//
+// NamingClient: a Nacos naming client (the v1 HTTP Open API plus UDP push, spec
+// nacos-naming-v1-protocol.md §2-§10), what the Java SDK's NamingService is, for C++.
+//
+//   auto client = NamingClient::Create(*NacosOptions::FromProperties({{"serverAddr", "10.0.0.7"}}));
+//   if (!client.ok()) ...;
+//   Instance me;
+//   me.ip = "10.0.0.5";
+//   me.port = 20880;
+//   Status s = (*client)->RegisterInstance("demo", "DEFAULT_GROUP", me);   // Beats start.
+//   auto id = (*client)->Subscribe("demo", "DEFAULT_GROUP", "",
+//                                  [](const ServiceChangeEvent& e) { ... });
+//   (*client)->Shutdown();   // Deregisters `me`; no listener runs after this returns.
+//
+// Threads: every client runs exactly two threads, whatever the number of instances and
+// subscriptions: a control-plane loop (HTTP through curl multi, the UDP push socket, beat, poll and
+// refresh timers) and a dispatcher that calls listeners one at a time, in the order the changes were
+// applied. Listeners never run while the client holds a lock, so they may call the client (even
+// Subscribe, Unsubscribe and Shutdown).
+//
+// Behaviour worth knowing (details in docs/nacos-client.md):
+//   * Ephemeral instances are kept alive by beats, one timer per instance on the loop. The period is
+//     the instance's `preserved.heart.beat.interval` metadata or `beat_interval_ms`, then whatever the
+//     server answers as `clientBeatInterval`. Beats are light (no body) when the server allows it; a
+//     20404 answer (the server forgot the instance, e.g. after a restart) re-registers it at once.
+//   * Subscriptions are kept current by UDP push (one socket per client; pushes are acked, and
+//     datagrams whose source is not one of the servers are ignored) and by polling every
+//     `cacheMillis` the server asks for, backing off 2, 4, ... up to `max_poll_backoff_ms` on failure.
+//     A push older than the data already held is dropped. With `push_empty_protection` (default on),
+//     data without one usable instance never replaces a non-empty list.
+//   * Every change is written to the disk cache. A service the server cannot be asked about is served
+//     from that cache, and from the failover directory while the failover switch file is on.
+//
+// Thread-safety: every method may be called from any thread, concurrently, including from a
+// listener. Blocking calls wait for the server at most about `request_timeout_ms` per server tried
+// (all servers are tried in turn, §9); they never wait for the loop to be idle.
+#ifndef DUBBO_REGISTRY_NACOS_NAMING_CLIENT_H_
+#define DUBBO_REGISTRY_NACOS_NAMING_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dubbo/registry/nacos/nacos_options.h"
+#include "dubbo/registry/nacos/naming_types.h"
+#include "dubbo/registry/result.h"
+#include "dubbo/registry/status.h"
+
+namespace dubbo::registry::nacos {
+
+// Called on the client's dispatcher thread with each change of a subscribed service. Exceptions are
+// caught and logged.
+using NamingListener = std::function<void(const ServiceChangeEvent&)>;
+
+// Identifies a subscription. Never 0; never reused by one client.
+using SubscriptionId = uint64_t;
+
+// One page of GetServices().
+struct ServiceList {
+  int64_t count = 0;                // Services in the group, all pages.
+  std::vector<std::string> names;   // Ungrouped names of this page.
+};
+
+class NamingClient {
+ public:
+  // Starts a client: the loop and dispatcher threads, the UDP push socket (on `options.udp_port`, 0
+  // picking a free port), the endpoint refresh and the login when configured, and, with
+  // `load_cache_at_start`, the services of the disk cache. Never waits for a server: a client
+  // created while every server is down works from its cache and catches up once one answers.
+  // Errors: kInvalidArgument for options that cannot work (no server, a bad client IP);
+  // kUnavailable when the UDP port cannot be bound (in use, say) or a thread cannot start.
+  static Result<std::unique_ptr<NamingClient>> Create(NacosOptions options);
+
+  // Shutdown().
+  ~NamingClient();
+
+  NamingClient(const NamingClient&) = delete;
+  NamingClient& operator=(const NamingClient&) = delete;
+
+  // Registers `instance` in `service_name` of `group_name` (empty: DEFAULT_GROUP), in its
+  // `cluster_name` (empty: the client's cluster_name option). For an ephemeral instance, beats start
+  // and replace any earlier ones for the same service, ip and port. `instance_id`, `healthy` and
+  // `service_name` are ignored (the server decides). On error nothing is left behind (no beat).
+  // Errors: kInvalidArgument (empty service name, ip or a port outside [1, 65535]; or the server
+  // said 400), kPermissionDenied (403), kUnavailable / kDeadlineExceeded (no server answered),
+  // kFailedPrecondition after Shutdown().
+  Status RegisterInstance(std::string_view service_name, std::string_view group_name,
+                          const Instance& instance);
+
+  // Stops the beats of (service, ip, port) and deregisters the instance (`cluster_name` and
+  // `ephemeral` of `instance` are used; the rest is ignored). An instance the server does not know
+  // is not an error.
+  Status DeregisterInstance(std::string_view service_name, std::string_view group_name,
+                            const Instance& instance);
+
+  // The instances of a service, in `clusters` (comma-separated; empty: all). With `subscribe`, the
+  // client keeps the service current (push and polling) and answers later calls from memory, as the
+  // Java client does; without, each call asks the server. Falls back to the disk cache when no
+  // server answers; the failover data wins while the failover switch is on.
+  Result<std::vector<Instance>> GetAllInstances(std::string_view service_name,
+                                                std::string_view group_name,
+                                                std::string_view clusters = {},
+                                                bool subscribe = true);
+
+  // The instances with healthy == `healthy` that are enabled and have a positive weight (Java's
+  // selectInstances).
+  Result<std::vector<Instance>> SelectInstances(std::string_view service_name,
+                                                std::string_view group_name,
+                                                std::string_view clusters, bool healthy,
+                                                bool subscribe = true);
+
+  // One healthy instance, picked at random by weight. kNotFound when there is none.
+  Result<Instance> SelectOneHealthyInstance(std::string_view service_name,
+                                            std::string_view group_name,
+                                            std::string_view clusters = {},
+                                            bool subscribe = true);
+
+  // Calls `listener` with every change of the service (of `clusters`; empty: all) from now on. If
+  // the client already has data for it (or gets some within the first query, which this call waits
+  // for), the listener's first event lists every instance as added. One poll/push subscription per
+  // service and clusters, however many listeners. Returns the id for Unsubscribe(). An unreachable
+  // server is not an error: the subscription stays and catches up.
+  // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition after Shutdown().
+  Result<SubscriptionId> Subscribe(std::string_view service_name, std::string_view group_name,
+                                   std::string_view clusters, NamingListener listener);
+
+  // Removes a subscription. When this returns, its listener is not running (unless this is called
+  // from that listener) and will never be called again. The last listener of a service stops its
+  // polling. kNotFound for an unknown id.
+  Status Unsubscribe(SubscriptionId id);
+
+  // One page (from 1) of the service names of a group (empty: DEFAULT_GROUP) in the namespace.
+  Result<ServiceList> GetServices(int page_no, int page_size, std::string_view group_name = {});
+
+  // "UP" when a server answers its metrics with status UP, else "DOWN" (Java's getServerStatus).
+  std::string GetServerStatus();
+
+  // Stops beats and polling, deregisters every instance registered through this client (spending
+  // at most about half a second on it, whatever the servers do), drops queued events and stops the
+  // threads. Returns within one second; afterwards no listener runs, and every other method fails
+  // with kFailedPrecondition. Idempotent. Called from a listener, it does not wait for that
+  // listener to return.
+  void Shutdown();
+
+  // The UDP port pushes are received on (reported to the server as udpPort).
+  int udp_port() const;
+  // The address reported as clientIP.
+  const std::string& client_ip() const;
+  const NacosOptions& options() const;
+
+  struct Impl;
+
+ private:
+  explicit NamingClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dubbo::registry::nacos
+
+#endif  // DUBBO_REGISTRY_NACOS_NAMING_CLIENT_H_

@@ -1,0 +1,102 @@
+// Internal: BeatReactor, the heartbeats of the ephemeral instances a client registered (spec
+// nacos-naming-v1-protocol.md §4), one timer per instance on the client's loop (no thread of its
+// own; the Java client runs a pool).
+//
+// Per instance: the first beat goes `period` after Add() (period = the instance's
+// `preserved.heart.beat.interval` metadata, else options.beat_interval_ms) and is full (the beat
+// JSON in the body, so that a server which lost the instance re-creates it). Later beats are light
+// (no body) while the server's last answer said `lightBeatEnabled:true`. The next beat goes after
+// the server's `clientBeatInterval` when it is > 0, else after `period`. A `code:20404` answer
+// (unknown instance) re-registers it at once. Failures are logged (at most one line per 10 s, with
+// a count of the rest) and never stop the schedule.
+//
+// Thread-safety: none. Every method must be called on the loop (the Scheduler's thread).
+#ifndef DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
+#define DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "dubbo/registry/nacos/nacos_options.h"
+#include "dubbo/registry/nacos/naming_types.h"
+#include "dubbo/registry/scheduler.h"
+#include "naming_proxy.h"
+
+namespace dubbo::registry::nacos {
+
+// POST /v1/ns/instance for `instance` in `grouped_service` ("group@@name"), with the parameters the
+// Java client sends (namespaceId is added by the proxy).
+NamingRequest MakeRegisterRequest(const std::string& grouped_service, const Instance& instance);
+
+// The instance's preserved.heart.beat.interval in ms when it is a positive integer, else
+// `fallback_ms`.
+int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms);
+
+// The beat JSON of the Java client's BeatInfo.
+std::string BeatJson(const std::string& grouped_service, const Instance& instance,
+                     int64_t period_ms);
+
+struct BeatStats {
+  uint64_t sent = 0;          // Beats sent.
+  uint64_t light = 0;         // Of which light.
+  uint64_t failed = 0;        // Beats without a usable answer.
+  uint64_t reregistered = 0;  // Re-registrations after 20404.
+};
+
+class BeatReactor {
+ public:
+  // `proxy` and `loop` must outlive this object.
+  BeatReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop);
+  ~BeatReactor();
+
+  BeatReactor(const BeatReactor&) = delete;
+  BeatReactor& operator=(const BeatReactor&) = delete;
+
+  // Starts beating `instance` of `grouped_service`, replacing the beats of the same service, ip and
+  // port (the new data is what later beats and re-registrations carry).
+  void Add(const std::string& grouped_service, const Instance& instance);
+  // Stops them. False if there were none.
+  bool Remove(const std::string& grouped_service, const std::string& ip, int port);
+  // Stops every beat; Add() does nothing afterwards.
+  void Stop();
+
+  size_t size() const { return beats_.size(); }
+  const BeatStats& stats() const { return stats_; }
+  // The delay before the next beat of an instance (for tests); -1 when it is unknown.
+  int64_t NextDelayMsForTest(const std::string& grouped_service, const std::string& ip,
+                             int port) const;
+
+ private:
+  struct Beat {
+    uint64_t id = 0;  // Changes on every Add(), so stale timers and answers are recognised.
+    std::string grouped_service;
+    Instance instance;
+    int64_t period_ms = 0;
+    int64_t next_delay_ms = 0;
+    bool light_allowed = false;
+    TaskId timer = kInvalidTaskId;
+  };
+
+  static std::string KeyOf(std::string_view grouped_service, std::string_view ip, int port);
+  void Schedule(Beat& beat, int64_t delay_ms);
+  void SendBeat(const std::string& key, uint64_t id);
+  void OnBeatAnswer(const std::string& key, uint64_t id, Result<std::string> answer);
+  void LogFailure(const std::string& what, const Status& error);
+
+  const NacosOptions options_;
+  NamingProxy* const proxy_;
+  Scheduler* const loop_;
+  std::map<std::string, Beat> beats_;  // By "group@@service#ip#port", as the Java client keys them.
+  uint64_t next_id_ = 1;
+  bool stopped_ = false;
+  BeatStats stats_;
+  TimePoint last_log_{};
+  bool logged_once_ = false;
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace dubbo::registry::nacos
+
+#endif  // DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_

@@ -1,0 +1,535 @@
+// HostReactor. See host_reactor.h.
+#include "host_reactor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "dubbo/registry/nacos/naming_types.h"
+#include "internal/logging.h"
+#include "push_codec.h"
+#include "service_info_json.h"
+
+namespace dubbo::registry::nacos {
+
+namespace {
+
+constexpr int kMaxFailCount = 6;
+constexpr int64_t kMinPollMs = 1000;
+constexpr int64_t kMaxPollMs = 3600 * 1000;
+// Java's FailoverReactor: a snapshot every 24 h, the first after 30 min, or 10 s after start when
+// the failover directory is empty.
+constexpr Duration kSnapshotInterval = std::chrono::hours(24);
+constexpr Duration kFirstSnapshot = std::chrono::minutes(30);
+constexpr Duration kFirstSnapshotWhenEmpty = std::chrono::seconds(10);
+// A datagram larger than this is not a push we could have been sent (65507 over IPv4).
+constexpr size_t kMaxDatagram = 65536;
+// Gunzipped push data above this is refused (real packets are far smaller).
+constexpr size_t kMaxPushJson = size_t{8} << 20;
+
+// The JSON reply the Java PushReceiver sends: {"type": "<t>", "lastRefTime":"<n>", "data":<d>}.
+std::string Reply(std::string_view type, int64_t last_ref_time, std::string_view data_json) {
+  std::string out = "{\"type\": \"";
+  out += type;
+  out += "\", \"lastRefTime\":\"" + std::to_string(last_ref_time) + "\", \"data\":";
+  out += data_json;
+  out += '}';
+  return out;
+}
+
+ServiceChangeEvent AllAdded(const ServiceInfo& info) {
+  ServiceChangeEvent event;
+  event.service_name = info.name;
+  event.clusters = info.clusters;
+  event.instances = info.hosts;
+  event.added = info.hosts;
+  return event;
+}
+
+}  // namespace
+
+std::string HostReactor::KeyOf(const std::string& service_name, const std::string& group_name,
+                               const std::string& clusters) {
+  std::string key = service_name.find("@@") != std::string::npos
+                        ? service_name
+                        : GroupedName(service_name, group_name);
+  if (!clusters.empty()) key += "@@" + clusters;
+  return key;
+}
+
+HostReactor::HostReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop,
+                         Post post, int udp_port, std::string client_ip)
+    : options_(options),
+      proxy_(proxy),
+      loop_(loop),
+      post_(std::move(post)),
+      udp_port_(udp_port),
+      client_ip_(std::move(client_ip)),
+      disk_(options.cache_dir),
+      failover_(options.cache_dir) {}
+
+HostReactor::~HostReactor() { Stop(); }
+
+void HostReactor::Start() {
+  if (stopped_) return;
+  if (options_.load_cache_at_start && !options_.cache_dir.empty()) {
+    Result<CachedServices> cached = disk_.LoadAll();
+    if (!cached.ok()) {
+      DUBBO_LOG(WARNING) << "nacos: cannot load the disk cache: " << cached.status();
+    } else {
+      for (const auto& [key, json] : *cached) {
+        Result<ServiceInfo> info = ParseServiceInfo(json);
+        if (!info.ok() || info->Key() != key) {
+          DUBBO_LOG(WARNING) << "nacos: skipping the disk cache of " << key << ": "
+                             << (info.ok() ? Status(InvalidArgumentError("key mismatch"))
+                                           : info.status());
+          continue;
+        }
+        Service& service = GetOrCreate(key, info->name, info->clusters);
+        service.info = std::move(*info);
+        service.info_from_cache = true;
+      }
+      DUBBO_LOG(INFO) << "nacos: loaded " << cached->size() << " services from " << disk_.dir();
+    }
+  }
+  if (!options_.cache_dir.empty()) {
+    CheckFailover();
+    Result<CachedServices> existing = failover_.LoadFailover();
+    const bool empty = !existing.ok() || existing->empty();
+    snapshot_timer_ = loop_->ScheduleAfter(empty ? kFirstSnapshotWhenEmpty : kFirstSnapshot,
+                                           [this] { WriteFailoverSnapshot(); });
+  }
+}
+
+void HostReactor::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& [key, service] : services_) {
+    if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+    service.poll_timer = kInvalidTaskId;
+    for (auto& listener : service.listeners) listener->active.store(false);
+    std::vector<std::function<void()>> waiters;
+    waiters.swap(service.waiters);
+    for (auto& waiter : waiters) waiter();
+  }
+  if (failover_timer_ != kInvalidTaskId) loop_->Cancel(failover_timer_);
+  if (snapshot_timer_ != kInvalidTaskId) loop_->Cancel(snapshot_timer_);
+  failover_timer_ = snapshot_timer_ = kInvalidTaskId;
+}
+
+HostReactor::Service& HostReactor::GetOrCreate(const std::string& key,
+                                               const std::string& grouped_name,
+                                               const std::string& clusters) {
+  auto [it, inserted] = services_.try_emplace(key);
+  if (inserted) {
+    it->second.grouped_name = grouped_name;
+    it->second.clusters = clusters;
+  }
+  return it->second;
+}
+
+const ServiceInfo* HostReactor::Find(const std::string& key) const {
+  auto it = services_.find(key);
+  return it == services_.end() || !it->second.info ? nullptr : &*it->second.info;
+}
+
+NamingRequest HostReactor::ListRequest(const std::string& grouped_name, const std::string& clusters,
+                                       bool with_push) const {
+  NamingRequest request;
+  request.method = "GET";
+  request.path = "/v1/ns/instance/list";
+  request.params = {
+      {"serviceName", grouped_name},
+      {"clusters", clusters},
+      {"udpPort", std::to_string(with_push ? udp_port_ : 0)},
+      {"clientIP", client_ip_},
+      {"healthyOnly", "false"},
+  };
+  return request;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions and queries.
+
+void HostReactor::Subscribe(const std::string& service_name, const std::string& group_name,
+                            const std::string& clusters, std::shared_ptr<ListenerEntry> listener,
+                            std::function<void(Status)> done) {
+  if (stopped_) {
+    done(FailedPreconditionError("naming client shut down"));
+    return;
+  }
+  const std::string key = KeyOf(service_name, group_name, clusters);
+  const std::string grouped = KeyOf(service_name, group_name, "");
+  Service& service = GetOrCreate(key, grouped, clusters);
+  listener->key = key;
+  listener_keys_[listener->id] = key;
+  service.listeners.push_back(listener);
+  if (service.info) PostEvent(listener, AllAdded(*service.info));
+  EnsurePolling(key);
+  if (service.first_query_done) {
+    done(Status::Ok());
+  } else {
+    service.waiters.push_back([done = std::move(done)] { done(Status::Ok()); });
+  }
+}
+
+bool HostReactor::Unsubscribe(SubscriptionId id) {
+  auto found = listener_keys_.find(id);
+  if (found == listener_keys_.end()) return false;
+  auto it = services_.find(found->second);
+  listener_keys_.erase(found);
+  if (it == services_.end()) return false;
+  Service& service = it->second;
+  auto& listeners = service.listeners;
+  for (auto l = listeners.begin(); l != listeners.end(); ++l) {
+    if ((*l)->id != id) continue;
+    (*l)->active.store(false);
+    listeners.erase(l);
+    break;
+  }
+  if (listeners.empty() && !service.keep_polling) {
+    if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+    service.poll_timer = kInvalidTaskId;
+    service.polling = false;
+  }
+  return true;
+}
+
+void HostReactor::GetServiceInfo(const std::string& service_name, const std::string& group_name,
+                                 const std::string& clusters, bool subscribe,
+                                 std::function<void(Result<ServiceInfo>)> done) {
+  if (stopped_) {
+    done(FailedPreconditionError("naming client shut down"));
+    return;
+  }
+  const std::string key = KeyOf(service_name, group_name, clusters);
+  const std::string grouped = KeyOf(service_name, group_name, "");
+  if (failover_on_) {
+    if (std::optional<ServiceInfo> data = FailoverData(key)) {
+      done(std::move(*data));
+      return;
+    }
+  }
+  if (!subscribe) {
+    proxy_->Call(ListRequest(grouped, clusters, /*with_push=*/false),
+                 [this, key, done = std::move(done)](Result<std::string> answer) {
+                   if (answer.ok()) {
+                     Result<ServiceInfo> info = ParseServiceInfo(*answer);
+                     if (info.ok() && info->Key() == key) {
+                       done(std::move(*info));
+                       return;
+                     }
+                     answer = info.ok() ? InvalidArgumentError("the server answered for " +
+                                                               info->Key() + ", not " + key)
+                                        : info.status();
+                   }
+                   // No answer: what we know, else the disk cache.
+                   if (const ServiceInfo* known = Find(key)) {
+                     done(*known);
+                     return;
+                   }
+                   Result<std::string> cached = disk_.Load(key);
+                   if (cached.ok()) {
+                     Result<ServiceInfo> info = ParseServiceInfo(*cached);
+                     if (info.ok() && info->Key() == key) {
+                       done(std::move(*info));
+                       return;
+                     }
+                   }
+                   done(answer.status());
+                 });
+    return;
+  }
+  Service& service = GetOrCreate(key, grouped, clusters);
+  service.keep_polling = true;
+  EnsurePolling(key);
+  auto answer = [this, key, done = std::move(done)] {
+    if (stopped_) {
+      done(CancelledError("naming client shut down"));
+      return;
+    }
+    const ServiceInfo* info = Find(key);
+    if (info == nullptr) {
+      done(UnavailableError("no server answered for " + key + " and there is no cached copy"));
+      return;
+    }
+    done(*info);
+  };
+  if (service.first_query_done || service.info) {
+    answer();
+  } else {
+    service.waiters.push_back(std::move(answer));
+  }
+}
+
+void HostReactor::EnsurePolling(const std::string& key) {
+  Service& service = services_.at(key);
+  if (service.polling) return;
+  service.polling = true;
+  if (!service.first_query_done && !service.query_in_flight) {
+    FirstQuery(key);
+  } else if (service.first_query_done) {
+    SchedulePoll(service, key, service.info ? service.info->cache_millis : kMinPollMs);
+  }
+}
+
+void HostReactor::FirstQuery(const std::string& key) {
+  Service& service = services_.at(key);
+  service.query_in_flight = true;
+  ++stats_.polls;
+  proxy_->Call(ListRequest(service.grouped_name, service.clusters, /*with_push=*/true),
+               [this, key](Result<std::string> answer) { OnFirstQuery(key, std::move(answer)); });
+}
+
+void HostReactor::OnFirstQuery(const std::string& key, Result<std::string> answer) {
+  if (stopped_) return;
+  Service& service = services_.at(key);
+  service.query_in_flight = false;
+  Status applied = answer.ok() ? ApplyJson(key, *answer, Source::kPoll) : answer.status();
+  if (!applied.ok()) {
+    ++stats_.poll_failures;
+    DUBBO_LOG(WARNING) << "nacos: first query of " << key << " failed: " << applied;
+    if (!service.info) FallBackToDiskCache(key);
+  }
+  service.first_query_done = true;
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(service.waiters);
+  for (auto& waiter : waiters) waiter();
+  if (!service.polling) return;
+  const bool failed = !applied.ok() || !service.info || service.info->hosts.empty();
+  SchedulePoll(service, key, failed ? BackoffMs(service) : service.info->cache_millis);
+}
+
+bool HostReactor::FallBackToDiskCache(const std::string& key) {
+  if (options_.cache_dir.empty()) return false;
+  Result<std::string> cached = disk_.Load(key);
+  if (!cached.ok()) return false;
+  if (!ApplyJson(key, *cached, Source::kCache).ok()) return false;
+  DUBBO_LOG(WARNING) << "nacos: serving " << key << " from the disk cache until a server answers";
+  return true;
+}
+
+int64_t HostReactor::BackoffMs(Service& service) {
+  service.fail_count = std::min(service.fail_count + 1, kMaxFailCount);
+  return std::min<int64_t>(int64_t{1000} << service.fail_count, options_.max_poll_backoff_ms);
+}
+
+void HostReactor::SchedulePoll(Service& service, const std::string& key, int64_t delay_ms) {
+  if (stopped_ || !service.polling) return;
+  if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+  delay_ms = std::clamp(delay_ms, kMinPollMs, kMaxPollMs);
+  service.poll_timer =
+      loop_->ScheduleAfter(std::chrono::milliseconds(delay_ms), [this, key] { Poll(key); });
+}
+
+void HostReactor::Poll(const std::string& key) {
+  Service& service = services_.at(key);
+  service.poll_timer = kInvalidTaskId;
+  if (stopped_ || !service.polling) return;
+  const bool refresh_only = service.push_since_poll && service.info.has_value();
+  service.push_since_poll = false;
+  ++stats_.polls;
+  proxy_->Call(ListRequest(service.grouped_name, service.clusters, /*with_push=*/true),
+               [this, key, refresh_only](Result<std::string> answer) {
+                 OnPoll(key, refresh_only, std::move(answer));
+               });
+}
+
+void HostReactor::OnPoll(const std::string& key, bool refresh_only, Result<std::string> answer) {
+  if (stopped_) return;
+  Service& service = services_.at(key);
+  Status applied = answer.status();
+  if (answer.ok() && !refresh_only) applied = ApplyJson(key, *answer, Source::kPoll);
+  if (!applied.ok()) {
+    ++stats_.poll_failures;
+    DUBBO_LOG(DEBUG) << "nacos: poll of " << key << " failed: " << applied;
+  }
+  const bool failed = !applied.ok() || !service.info || service.info->hosts.empty();
+  if (failed) {
+    SchedulePoll(service, key, BackoffMs(service));
+  } else {
+    service.fail_count = 0;
+    SchedulePoll(service, key, service.info->cache_millis);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying data.
+
+Status HostReactor::ApplyJson(const std::string& key, std::string_view json, Source source) {
+  Result<ServiceInfo> info = ParseServiceInfo(json);
+  if (!info.ok()) return info.status();
+  if (info->Key() != key) {
+    return InvalidArgumentError("the server answered for " + info->Key() + ", not " + key);
+  }
+  auto it = services_.find(key);
+  if (it == services_.end()) return Status::Ok();  // Not ours (a push for a service we dropped).
+  Apply(it->second, std::move(*info), json, source);
+  return Status::Ok();
+}
+
+bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw_json,
+                        Source source) {
+  const std::string key = info.Key();
+  if (source == Source::kPush && service.info && !service.info_from_cache &&
+      info.last_ref_time < service.info->last_ref_time) {
+    ++stats_.stale_pushes;
+    DUBBO_LOG(INFO) << "nacos: dropping a push of " << key << " older than the data held ("
+                    << info.last_ref_time << " < " << service.info->last_ref_time << ")";
+    return false;
+  }
+  if (options_.push_empty_protection && service.info && HasUsableInstance(*service.info) &&
+      !HasUsableInstance(info)) {
+    ++stats_.empty_protected;
+    DUBBO_LOG(WARNING) << "nacos: ignoring data of " << key
+                       << " without a usable instance (push empty protection); keeping "
+                       << service.info->hosts.size() << " instances";
+    return false;
+  }
+  ServiceChangeEvent event;
+  bool changed = true;
+  if (service.info) {
+    event = DiffServiceInfo(*service.info, info);
+    changed = !event.added.empty() || !event.removed.empty() || !event.modified.empty();
+  } else {
+    event = AllAdded(info);
+  }
+  const bool write = source != Source::kCache && (changed || service.info_from_cache ||
+                                                  !service.info || *service.info != info);
+  service.info = std::move(info);
+  service.info_from_cache = source == Source::kCache;
+  if (write && !options_.cache_dir.empty()) {
+    Status written = disk_.Write(key, raw_json);
+    if (!written.ok()) {
+      ++stats_.cache_write_failures;
+      DUBBO_LOG(WARNING) << "nacos: cannot write the disk cache of " << key << ": " << written;
+    }
+  }
+  if (changed) {
+    for (const auto& listener : service.listeners) PostEvent(listener, event);
+  }
+  return true;
+}
+
+void HostReactor::PostEvent(const std::shared_ptr<ListenerEntry>& listener,
+                            ServiceChangeEvent event) {
+  if (stopped_) return;
+  ++stats_.events;
+  post_(listener->id, [listener, event = std::move(event)] {
+    if (!listener->active.load()) return;
+    listener->fn(event);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push (§7.5).
+
+std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_view source_ip) {
+  if (stopped_) return {};
+  if (!proxy_->IsServerIp(source_ip)) {
+    ++stats_.spoofed;
+    DUBBO_LOG(DEBUG) << "nacos: ignoring a datagram from " << source_ip << ", not a server";
+    return {};
+  }
+  if (datagram.size() > kMaxDatagram) {
+    ++stats_.malformed;
+    return {};
+  }
+  Result<nacos_wire::PushPacket> packet = nacos_wire::ParsePushPacket(datagram, kMaxPushJson);
+  if (!packet.ok()) {
+    ++stats_.malformed;
+    DUBBO_LOG(DEBUG) << "nacos: bad push datagram from " << source_ip << ": " << packet.status();
+    return {};
+  }
+  if (packet->type == "dom" || packet->type == "service") {
+    Result<ServiceInfo> info = ParseServiceInfo(packet->data);
+    if (!info.ok()) {
+      ++stats_.malformed;
+      DUBBO_LOG(WARNING) << "nacos: bad push data from " << source_ip << ": " << info.status();
+      return {};
+    }
+    ++stats_.pushes;
+    const std::string key = info->Key();
+    auto it = services_.find(key);
+    if (it != services_.end()) {
+      it->second.push_since_poll = true;
+      Apply(it->second, std::move(*info), packet->data, Source::kPush);
+    }
+    return Reply("push-ack", packet->last_ref_time, "\"\"");
+  }
+  if (packet->type == "dump") {
+    std::string data;
+    AppendJsonString(DumpJson(), &data);
+    if (data.size() > nacos_wire::kMaxUdpPayload - 128) {
+      DUBBO_LOG(WARNING) << "nacos: the dump of " << services_.size()
+                         << " services does not fit in a datagram; answering without data";
+      data = "\"\"";
+    }
+    return Reply("dump-ack", packet->last_ref_time, data);
+  }
+  return Reply("unknown-ack", packet->last_ref_time, "\"\"");
+}
+
+std::string HostReactor::DumpJson() const {
+  std::string out = "{";
+  for (const auto& [key, service] : services_) {
+    if (!service.info) continue;
+    if (out.size() > 1) out += ',';
+    AppendJsonString(key, &out);
+    out += ':';
+    out += ServiceInfoToJson(*service.info);
+  }
+  out += '}';
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failover (§8).
+
+std::optional<ServiceInfo> HostReactor::FailoverData(const std::string& key) const {
+  auto it = failover_data_.find(key);
+  if (it == failover_data_.end()) return std::nullopt;
+  return it->second;
+}
+
+void HostReactor::CheckFailover() {
+  failover_timer_ = kInvalidTaskId;
+  if (stopped_) return;
+  const bool on = failover_.SwitchOn();
+  if (on && !failover_on_) {
+    failover_data_.clear();
+    Result<CachedServices> loaded = failover_.LoadFailover();
+    if (loaded.ok()) {
+      for (const auto& [key, json] : *loaded) {
+        Result<ServiceInfo> info = ParseServiceInfo(json);
+        if (info.ok() && info->Key() == key) failover_data_.emplace(key, std::move(*info));
+      }
+    }
+    DUBBO_LOG(WARNING) << "nacos: failover switch on: serving " << failover_data_.size()
+                       << " services from " << failover_.failover_cache().dir();
+  } else if (!on && failover_on_) {
+    failover_data_.clear();
+    DUBBO_LOG(WARNING) << "nacos: failover switch off";
+  }
+  failover_on_ = on;
+  failover_timer_ = loop_->ScheduleAfter(std::chrono::milliseconds(options_.failover_check_ms),
+                                         [this] { CheckFailover(); });
+}
+
+void HostReactor::WriteFailoverSnapshot() {
+  snapshot_timer_ = kInvalidTaskId;
+  if (stopped_) return;
+  CachedServices snapshot;
+  for (const auto& [key, service] : services_) {
+    if (service.info && !service.info_from_cache) {
+      snapshot.emplace(key, ServiceInfoToJson(*service.info));
+    }
+  }
+  if (!snapshot.empty()) {
+    Status written = failover_.WriteFailoverSnapshot(snapshot);
+    if (!written.ok()) DUBBO_LOG(WARNING) << "nacos: failover snapshot: " << written;
+  }
+  snapshot_timer_ = loop_->ScheduleAfter(kSnapshotInterval, [this] { WriteFailoverSnapshot(); });
+}
+
+}  // namespace dubbo::registry::nacos

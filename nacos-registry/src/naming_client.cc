@@ -1,0 +1,509 @@
+// NamingClient: the public facade. It owns the two threads (EventLoop, Dispatcher) and wires the
+// loop-confined parts together: NamingProxy (HTTP), BeatReactor (beats), HostReactor (service data)
+// and the UDP push socket. Public methods hop onto the loop and wait for the answer there.
+#include "dubbo/registry/nacos/naming_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <utility>
+
+#include "beat_reactor.h"
+#include "curl_transport.h"
+#include "dispatcher.h"
+#include "event_loop.h"
+#include "host_reactor.h"
+#include "internal/logging.h"
+#include "naming_proxy.h"
+
+namespace dubbo::registry::nacos {
+
+namespace {
+
+// Time Shutdown() gives the deregistrations.
+constexpr auto kShutdownDeregisterBudget = std::chrono::milliseconds(600);
+// Datagrams read per wake-up before other loop work gets a turn.
+constexpr int kDatagramsPerWakeup = 64;
+constexpr size_t kDatagramBuffer = 65536;
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// The host's first non-loopback IPv4 address (Java's NetUtils.localIP()), else 127.0.0.1.
+std::string DetectClientIp() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string found;
+  for (ifaddrs* ifa = list; ifa != nullptr && found.empty(); ifa = ifa->ifa_next) {
+    if (ifa->ifa_addr == nullptr || ifa->ifa_addr->sa_family != AF_INET) continue;
+    if ((ifa->ifa_flags & IFF_UP) == 0 || (ifa->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(ifa->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text)) != nullptr) found = text;
+  }
+  freeifaddrs(list);
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+// A non-blocking UDP socket on `port` (0: any free one), dual-stack when IPv6 is available.
+Result<int> OpenPushSocket(int port, int* bound_port) {
+  int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    int off = 0;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_any;
+    addr.sin6_port = htons(static_cast<uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL) {
+        return UnavailableError("cannot bind the UDP push port " + std::to_string(port) + ": " +
+                                ErrnoText(err));
+      }
+      fd = -1;
+    }
+  }
+  if (fd < 0) {
+    fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return UnavailableError("cannot create the UDP push socket: " + ErrnoText(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return UnavailableError("cannot bind the UDP push port " + std::to_string(port) + ": " +
+                              ErrnoText(err));
+    }
+  }
+  int rcvbuf = 1 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_storage local{};
+  socklen_t len = sizeof(local);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  *bound_port = local.ss_family == AF_INET6
+                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port)
+                    : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  return fd;
+}
+
+std::string SourceIp(const sockaddr_storage& from) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (from.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, text, sizeof(text));
+  } else if (from.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, text,
+              sizeof(text));
+  }
+  return text;
+}
+
+bool IsIpLiteral(const std::string& ip) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, ip.c_str(), &v4) == 1 || inet_pton(AF_INET6, ip.c_str(), &v6) == 1;
+}
+
+std::string GroupedOf(std::string_view service_name, std::string_view group_name) {
+  if (service_name.find("@@") != std::string_view::npos) return std::string(service_name);
+  return GroupedName(service_name, group_name);
+}
+
+std::vector<Instance> Healthy(const std::vector<Instance>& hosts, bool healthy) {
+  std::vector<Instance> out;
+  for (const Instance& host : hosts) {
+    if (host.healthy == healthy && host.enabled && host.weight > 0) out.push_back(host);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct NamingClient::Impl {
+  NacosOptions options;
+  std::string client_ip;
+
+  // Destroyed in reverse order: the reactors first, the loop last.
+  EventLoop loop{"nacos-loop"};
+  Dispatcher dispatcher{"nacos-notify"};
+  std::unique_ptr<CurlMultiTransport> http;
+  std::unique_ptr<NamingProxy> proxy;
+  std::unique_ptr<BeatReactor> beats;
+  std::unique_ptr<HostReactor> hosts;
+
+  int udp_fd = -1;
+  int udp_port = 0;
+  EventLoop::WatchId udp_watch = EventLoop::kInvalidWatchId;
+  std::string datagram;  // Receive buffer (loop only).
+
+  std::atomic<bool> shut_down{false};
+  std::mutex shutdown_mu;
+  std::atomic<uint64_t> next_subscription{1};
+  std::mutex rng_mu;
+  std::mt19937_64 rng{std::random_device()()};
+
+  // Loop only: what this client registered, for Shutdown(). Key "grouped#ip#port".
+  struct Registered {
+    std::string grouped;
+    Instance instance;
+  };
+  std::map<std::string, Registered> registered;
+
+  ~Impl() {
+    if (udp_fd >= 0) ::close(udp_fd);
+  }
+
+  // Runs `op` on the loop and waits for the result it hands to its callback.
+  template <typename T>
+  T Await(std::function<void(std::function<void(T)>)> op) {
+    if (shut_down.load()) return T(FailedPreconditionError("naming client shut down"));
+    auto promise = std::make_shared<std::promise<T>>();
+    std::future<T> future = promise->get_future();
+    auto once = std::make_shared<std::once_flag>();
+    auto deliver = [promise, once](T value) {
+      std::call_once(*once, [&] { promise->set_value(std::move(value)); });
+    };
+    if (!loop.RunInLoop([op = std::move(op), deliver]() mutable { op(deliver); })) {
+      return T(FailedPreconditionError("naming client shut down"));
+    }
+    return future.get();
+  }
+
+  void OnReadable() {
+    for (int i = 0; i < kDatagramsPerWakeup; ++i) {
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof(from);
+      datagram.resize(kDatagramBuffer);
+      const ssize_t n = ::recvfrom(udp_fd, datagram.data(), datagram.size(), 0,
+                                   reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          DUBBO_LOG(WARNING) << "nacos: UDP receive failed: " << ErrnoText(errno);
+        }
+        return;
+      }
+      const std::string reply =
+          hosts->HandleDatagram(std::string_view(datagram.data(), static_cast<size_t>(n)),
+                                SourceIp(from));
+      if (reply.empty()) continue;
+      if (::sendto(udp_fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                   from_len) < 0) {
+        DUBBO_LOG(DEBUG) << "nacos: cannot send an ack: " << ErrnoText(errno);
+      }
+    }
+  }
+};
+
+Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options) {
+  if (options.server_addresses.empty() && options.endpoint.empty()) {
+    return InvalidArgumentError("NamingClient: no server address and no endpoint");
+  }
+  if (!options.client_ip.empty() && !IsIpLiteral(options.client_ip)) {
+    return InvalidArgumentError("NamingClient: clientIp is not an IP address");
+  }
+  if (options.udp_port < 0 || options.udp_port > 65535) {
+    return InvalidArgumentError("NamingClient: udpPort is not in [0, 65535]");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->client_ip = impl->options.client_ip.empty() ? DetectClientIp() : impl->options.client_ip;
+
+  Result<int> fd = OpenPushSocket(impl->options.udp_port, &impl->udp_port);
+  if (!fd.ok()) return fd.status();
+  impl->udp_fd = *fd;
+
+  DUBBO_RETURN_IF_ERROR(impl->loop.Start());
+  DUBBO_RETURN_IF_ERROR(impl->dispatcher.Start());
+
+  Impl* raw = impl.get();
+  impl->http = std::make_unique<CurlMultiTransport>(&impl->loop);
+  impl->proxy = std::make_unique<NamingProxy>(impl->options, impl->http.get(), &impl->loop);
+  impl->beats = std::make_unique<BeatReactor>(impl->options, impl->proxy.get(), &impl->loop);
+  impl->hosts = std::make_unique<HostReactor>(
+      impl->options, impl->proxy.get(), &impl->loop,
+      [raw](SubscriptionId id, std::function<void()> fn) {
+        raw->dispatcher.Post(id, std::move(fn));
+      },
+      impl->udp_port, impl->client_ip);
+  bool started = impl->loop.RunInLoopAndWait([raw] {
+    raw->proxy->Start();
+    raw->hosts->Start();
+    raw->udp_watch =
+        raw->loop.WatchFd(raw->udp_fd, EventLoop::kReadable, [raw](short) { raw->OnReadable(); });
+  });
+  if (!started || impl->udp_watch == EventLoop::kInvalidWatchId) {
+    return UnavailableError("NamingClient: the control-plane loop did not start");
+  }
+  DUBBO_LOG(INFO) << "nacos: naming client started (namespace " << impl->options.namespace_id
+                  << ", udp port " << impl->udp_port << ", client ip " << impl->client_ip << ")";
+  return std::unique_ptr<NamingClient>(new NamingClient(std::move(impl)));
+}
+
+NamingClient::NamingClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+NamingClient::~NamingClient() { Shutdown(); }
+
+int NamingClient::udp_port() const { return impl_->udp_port; }
+const std::string& NamingClient::client_ip() const { return impl_->client_ip; }
+const NacosOptions& NamingClient::options() const { return impl_->options; }
+
+Status NamingClient::RegisterInstance(std::string_view service_name, std::string_view group_name,
+                                      const Instance& instance) {
+  if (service_name.empty()) return InvalidArgumentError("RegisterInstance: empty service name");
+  if (instance.ip.empty()) return InvalidArgumentError("RegisterInstance: empty ip");
+  if (instance.port < 1 || instance.port > 65535) {
+    return InvalidArgumentError("RegisterInstance: port not in [1, 65535]");
+  }
+  Instance copy = instance;
+  if (copy.cluster_name.empty()) copy.cluster_name = impl_->options.cluster_name;
+  copy.healthy = true;
+  copy.instance_id.clear();
+  const std::string grouped = GroupedOf(service_name, group_name);
+  Impl* impl = impl_.get();
+  return impl->Await<Status>([impl, grouped, copy](std::function<void(Status)> done) {
+    const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
+    if (copy.ephemeral) impl->beats->Add(grouped, copy);
+    impl->proxy->Call(MakeRegisterRequest(grouped, copy),
+                      [impl, grouped, copy, key, done](Result<std::string> answer) {
+                        if (answer.ok()) {
+                          impl->registered[key] = Impl::Registered{grouped, copy};
+                          done(Status::Ok());
+                          return;
+                        }
+                        // Leave nothing behind, but keep an earlier registration's beats.
+                        auto old = impl->registered.find(key);
+                        if (old != impl->registered.end() && old->second.instance.ephemeral) {
+                          impl->beats->Add(grouped, old->second.instance);
+                        } else {
+                          impl->beats->Remove(grouped, copy.ip, copy.port);
+                        }
+                        done(answer.status());
+                      });
+  });
+}
+
+Status NamingClient::DeregisterInstance(std::string_view service_name, std::string_view group_name,
+                                        const Instance& instance) {
+  if (service_name.empty()) return InvalidArgumentError("DeregisterInstance: empty service name");
+  if (instance.ip.empty()) return InvalidArgumentError("DeregisterInstance: empty ip");
+  const std::string grouped = GroupedOf(service_name, group_name);
+  const std::string cluster =
+      instance.cluster_name.empty() ? impl_->options.cluster_name : instance.cluster_name;
+  Impl* impl = impl_.get();
+  return impl->Await<Status>([impl, grouped, cluster, instance](std::function<void(Status)> done) {
+    impl->beats->Remove(grouped, instance.ip, instance.port);
+    impl->registered.erase(grouped + "#" + instance.ip + "#" + std::to_string(instance.port));
+    NamingRequest request;
+    request.method = "DELETE";
+    request.path = "/v1/ns/instance";
+    request.params = {{"serviceName", grouped},
+                      {"clusterName", cluster},
+                      {"ip", instance.ip},
+                      {"port", std::to_string(instance.port)},
+                      {"ephemeral", instance.ephemeral ? "true" : "false"}};
+    impl->proxy->Call(std::move(request), [done](Result<std::string> answer) {
+      if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
+        done(Status::Ok());
+        return;
+      }
+      done(answer.status());
+    });
+  });
+}
+
+Result<std::vector<Instance>> NamingClient::GetAllInstances(std::string_view service_name,
+                                                            std::string_view group_name,
+                                                            std::string_view clusters,
+                                                            bool subscribe) {
+  if (service_name.empty()) return InvalidArgumentError("GetAllInstances: empty service name");
+  Impl* impl = impl_.get();
+  const std::string name(service_name), group(group_name), cl(clusters);
+  Result<ServiceInfo> info = impl->Await<Result<ServiceInfo>>(
+      [impl, name, group, cl, subscribe](std::function<void(Result<ServiceInfo>)> done) {
+        impl->hosts->GetServiceInfo(name, group, cl, subscribe, std::move(done));
+      });
+  if (!info.ok()) return info.status();
+  return std::move(info->hosts);
+}
+
+Result<std::vector<Instance>> NamingClient::SelectInstances(std::string_view service_name,
+                                                            std::string_view group_name,
+                                                            std::string_view clusters, bool healthy,
+                                                            bool subscribe) {
+  Result<std::vector<Instance>> all = GetAllInstances(service_name, group_name, clusters, subscribe);
+  if (!all.ok()) return all.status();
+  return Healthy(*all, healthy);
+}
+
+Result<Instance> NamingClient::SelectOneHealthyInstance(std::string_view service_name,
+                                                        std::string_view group_name,
+                                                        std::string_view clusters, bool subscribe) {
+  Result<std::vector<Instance>> healthy =
+      SelectInstances(service_name, group_name, clusters, true, subscribe);
+  if (!healthy.ok()) return healthy.status();
+  if (healthy->empty()) {
+    return NotFoundError("no healthy instance of " + GroupedOf(service_name, group_name));
+  }
+  double total = 0;
+  for (const Instance& host : *healthy) total += host.weight;
+  double point;
+  {
+    std::lock_guard<std::mutex> lock(impl_->rng_mu);
+    point = std::uniform_real_distribution<double>(0, total)(impl_->rng);
+  }
+  for (Instance& host : *healthy) {
+    if (point < host.weight) return std::move(host);
+    point -= host.weight;
+  }
+  return std::move(healthy->back());
+}
+
+Result<SubscriptionId> NamingClient::Subscribe(std::string_view service_name,
+                                               std::string_view group_name,
+                                               std::string_view clusters, NamingListener listener) {
+  if (service_name.empty()) return InvalidArgumentError("Subscribe: empty service name");
+  if (!listener) return InvalidArgumentError("Subscribe: empty listener");
+  auto entry = std::make_shared<ListenerEntry>();
+  entry->id = impl_->next_subscription.fetch_add(1);
+  entry->fn = std::move(listener);
+  Impl* impl = impl_.get();
+  const std::string name(service_name), group(group_name), cl(clusters);
+  Status status = impl->Await<Status>([impl, name, group, cl, entry](std::function<void(Status)> done) {
+    impl->hosts->Subscribe(name, group, cl, entry, std::move(done));
+  });
+  if (!status.ok()) return status;
+  return entry->id;
+}
+
+Status NamingClient::Unsubscribe(SubscriptionId id) {
+  Impl* impl = impl_.get();
+  Status status = impl->Await<Status>([impl, id](std::function<void(Status)> done) {
+    done(impl->hosts->Unsubscribe(id) ? Status::Ok()
+                                      : NotFoundError("no subscription " + std::to_string(id)));
+  });
+  if (status.ok()) impl->dispatcher.WaitIdle(id);
+  return status;
+}
+
+Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
+                                              std::string_view group_name) {
+  if (page_no < 1 || page_size < 1) {
+    return InvalidArgumentError("GetServices: pageNo and pageSize must be positive");
+  }
+  Impl* impl = impl_.get();
+  NamingRequest request;
+  request.path = "/v1/ns/service/list";
+  request.params = {{"pageNo", std::to_string(page_no)},
+                    {"pageSize", std::to_string(page_size)},
+                    {"groupName", group_name.empty() ? std::string(kDefaultGroup)
+                                                     : std::string(group_name)}};
+  Result<std::string> body = impl->Await<Result<std::string>>(
+      [impl, request](std::function<void(Result<std::string>)> done) {
+        impl->proxy->Call(request, std::move(done));
+      });
+  if (!body.ok()) return body.status();
+  rapidjson::Document doc;
+  doc.Parse(body->c_str(), body->size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return UnavailableError("GetServices: the server's answer is not a JSON object");
+  }
+  ServiceList list;
+  if (doc.HasMember("count") && doc["count"].IsInt64()) list.count = doc["count"].GetInt64();
+  if (doc.HasMember("doms") && doc["doms"].IsArray()) {
+    for (const auto& name : doc["doms"].GetArray()) {
+      if (name.IsString()) list.names.emplace_back(name.GetString(), name.GetStringLength());
+    }
+  }
+  return list;
+}
+
+std::string NamingClient::GetServerStatus() {
+  Impl* impl = impl_.get();
+  NamingRequest request;
+  request.path = "/v1/ns/operator/metrics";
+  Result<std::string> body = impl->Await<Result<std::string>>(
+      [impl, request](std::function<void(Result<std::string>)> done) {
+        impl->proxy->Call(request, std::move(done));
+      });
+  if (!body.ok()) return "DOWN";
+  rapidjson::Document doc;
+  doc.Parse(body->c_str(), body->size());
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("status") &&
+      doc["status"].IsString() && std::string_view(doc["status"].GetString()) == "UP") {
+    return "UP";
+  }
+  return "DOWN";
+}
+
+void NamingClient::Shutdown() {
+  Impl* impl = impl_.get();
+  std::lock_guard<std::mutex> lock(impl->shutdown_mu);
+  if (impl->shut_down.exchange(true)) return;
+
+  // 1. Stop beats, polling and listeners; deregister what we registered, in parallel, briefly.
+  auto deregistered = std::make_shared<std::promise<void>>();
+  std::future<void> all_done = deregistered->get_future();
+  const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered] {
+    impl->beats->Stop();
+    impl->hosts->Stop();
+    auto pending = std::make_shared<size_t>(impl->registered.size());
+    if (*pending == 0) {
+      deregistered->set_value();
+      return;
+    }
+    for (const auto& [key, entry] : impl->registered) {
+      NamingRequest request;
+      request.method = "DELETE";
+      request.path = "/v1/ns/instance";
+      request.timeout_ms = kShutdownDeregisterBudget.count();
+      request.params = {{"serviceName", entry.grouped},
+                        {"clusterName", entry.instance.cluster_name},
+                        {"ip", entry.instance.ip},
+                        {"port", std::to_string(entry.instance.port)},
+                        {"ephemeral", entry.instance.ephemeral ? "true" : "false"}};
+      impl->proxy->Call(std::move(request),
+                        [key = key, pending, deregistered](Result<std::string> answer) {
+                          if (!answer.ok()) {
+                            DUBBO_LOG(WARNING) << "nacos: deregistering " << key
+                                               << " at shutdown failed: " << answer.status();
+                          }
+                          if (--*pending == 0) deregistered->set_value();
+                        });
+    }
+    impl->registered.clear();
+  });
+  if (ran && all_done.wait_for(kShutdownDeregisterBudget) != std::future_status::ready) {
+    DUBBO_LOG(WARNING) << "nacos: shutdown did not wait for every deregistration to finish";
+  }
+
+  // 2. No listener runs after this.
+  impl->dispatcher.Stop();
+
+  // 3. Cancel the rest and stop the loop.
+  impl->loop.RunInLoopAndWait([impl] {
+    impl->proxy->Stop();
+    impl->http->CancelAll();
+    if (impl->udp_watch != EventLoop::kInvalidWatchId) impl->loop.UnwatchFd(impl->udp_watch);
+    impl->udp_watch = EventLoop::kInvalidWatchId;
+  });
+  impl->loop.Stop();
+}
+
+}  // namespace dubbo::registry::nacos

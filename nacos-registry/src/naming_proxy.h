@@ -1,0 +1,148 @@
+// Internal: NamingProxy, the naming client's HTTP side (spec nacos-naming-v1-protocol.md §9, §10):
+// which server to ask, in which order, with which headers and credentials.
+//
+//   NamingProxy proxy(options, &http, &loop);
+//   proxy.Start();                                        // Endpoint list, login.
+//   proxy.Call({"GET", "/v1/ns/instance/list", {{"serviceName", "demo"}}},
+//              [](Result<std::string> body) { ... });     // Once, on the loop.
+//
+// Server order (§9): with one server, up to max_retry tries of it; with several, a random start and
+// then each server once, round robin. Every failure (no answer, a timeout, any status but 200 and
+// 304) moves on to the next try. The final error is the last one, its message naming the path and
+// the servers tried. HTTP statuses map to codes: 400 kInvalidArgument, 403 kPermissionDenied, 404
+// kNotFound, anything else kUnavailable; no answer keeps the transport's code (kUnavailable,
+// kDeadlineExceeded). kCancelled (Stop()) ends a call at once.
+//
+// Endpoint mode: the list is fetched from the address server at Start() and every
+// endpoint_refresh_ms; a failed fetch keeps the old list. Calls made before the first fetch has
+// finished wait for it.
+//
+// Auth: with a username, the client logs in at Start() (trying servers in list order) and again at
+// 90 % of the token's TTL, and when a server says the token expired or is invalid. Calls made while
+// a login is in flight wait for it; a failed login is retried no sooner than 5 s later, and calls go
+// out without a token meanwhile (the server decides). Tokens and passwords are never logged.
+//
+// Every request carries the §9 headers with a Java 1.4 User-Agent (real servers push only to
+// Java-style clients, §7.1) and `namespaceId` + `app` parameters.
+//
+// Thread-safety: none. Every method must be called on the loop (the Scheduler's thread); callbacks
+// run there too.
+#ifndef DUBBO_NACOS_REGISTRY_SRC_NAMING_PROXY_H_
+#define DUBBO_NACOS_REGISTRY_SRC_NAMING_PROXY_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "curl_transport.h"
+#include "dubbo/registry/nacos/nacos_options.h"
+#include "dubbo/registry/result.h"
+#include "dubbo/registry/scheduler.h"
+
+namespace dubbo::registry::nacos {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+struct NamingRequest {
+  std::string method = "GET";
+  // Below the context path: "/v1/ns/instance".
+  std::string path;
+  // Sent in the query string (URL-encoded here), as the Java client does.
+  Params params;
+  // Sent as an application/x-www-form-urlencoded body (the beat JSON, the login password).
+  Params form;
+  // Per try; <= 0 means options.request_timeout_ms.
+  int64_t timeout_ms = 0;
+};
+
+// What the client sends as User-Agent and Client-Version.
+inline constexpr std::string_view kClientVersion = "1.4.8";
+inline constexpr std::string_view kUserAgent = "Nacos-Java-Client:v1.4.8";
+
+// "a=b&c=d", each name and value URL-encoded (Java URLEncoder).
+std::string EncodeParams(const Params& params);
+
+// The HTTP status of a failed exchange as a Status: see the file comment.
+Status StatusForHttp(int http_status, std::string_view body);
+
+class NamingProxy {
+ public:
+  using Done = std::function<void(Result<std::string>)>;
+
+  // `http` and `loop` must outlive this object. `seed` seeds the random server order.
+  NamingProxy(const NacosOptions& options, HttpTransport* http, Scheduler* loop,
+              uint64_t seed = std::random_device()());
+  ~NamingProxy();
+
+  NamingProxy(const NamingProxy&) = delete;
+  NamingProxy& operator=(const NamingProxy&) = delete;
+
+  // Starts the endpoint refresh and the login, when configured.
+  void Start();
+  // Cancels timers; calls waiting for the server list or a login fail with kCancelled. Calls in
+  // flight end when the transport completes them. Later calls fail at once with kCancelled.
+  void Stop();
+
+  // Sends `request` by the rules above; `done` runs once, on the loop (possibly before Call()
+  // returns, e.g. when there is no server).
+  void Call(NamingRequest request, Done done);
+
+  // The server list in use: "host:port" or "scheme://host:port[/path]".
+  const std::vector<std::string>& servers() const { return servers_; }
+  // True if `ip` (text, IPv4-mapped IPv6 accepted) is a server's: a configured IP literal, or the
+  // address a server's answer came from. Push datagrams from anywhere else are ignored.
+  bool IsServerIp(std::string_view ip) const;
+  // The current access token ("" when none).
+  const std::string& access_token() const { return token_; }
+
+  // For tests: replaces the server list (as the endpoint refresh would).
+  void SetServersForTest(std::vector<std::string> servers);
+
+ private:
+  struct CallState;
+
+  void Attempt(std::shared_ptr<CallState> call);
+  void OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse response);
+  HttpRequest BuildHttp(const std::string& server, const NamingRequest& request,
+                        bool with_token);
+  bool NeedsLogin() const;
+  void Login();
+  void OnLoginDone(size_t index, HttpResponse response);
+  void FinishLogin(bool ok);
+  void RefreshEndpoint();
+  void OnEndpointDone(HttpResponse response);
+  void ReleaseWaiting();
+  void SetServers(std::vector<std::string> servers);
+
+  const NacosOptions options_;
+  HttpTransport* const http_;
+  Scheduler* const loop_;
+  std::mt19937_64 rng_;
+
+  bool started_ = false;
+  bool stopped_ = false;
+  std::vector<std::string> servers_;
+  std::set<std::string> server_ips_;  // Canonical text.
+  bool have_server_list_ = false;     // False until the first endpoint fetch finished.
+
+  // Calls waiting for the server list or a login.
+  std::vector<std::shared_ptr<CallState>> waiting_;
+
+  std::string token_;
+  bool login_in_flight_ = false;
+  TimePoint last_login_attempt_{};
+  bool login_attempted_ = false;
+  TaskId login_timer_ = kInvalidTaskId;
+  TaskId endpoint_timer_ = kInvalidTaskId;
+  uint64_t login_generation_ = 0;
+};
+
+}  // namespace dubbo::registry::nacos
+
+#endif  // DUBBO_NACOS_REGISTRY_SRC_NAMING_PROXY_H_
