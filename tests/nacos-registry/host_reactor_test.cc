@@ -1,0 +1,479 @@
+// HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes (ack,
+// stale, spoofed, malformed, gzipped, dump), empty protection, the disk cache and failover.
+#include "host_reactor.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "disk_cache.h"
+#include "dubbo/registry/manual_scheduler.h"
+#include "fake_http_transport.h"
+#include "naming_proxy.h"
+#include "push_codec.h"
+#include "testing/temp_dir.h"
+
+namespace dubbo::registry::nacos {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::FakeHttpTransport;
+using testing::HasParam;
+
+constexpr int kUdpPort = 5555;
+
+struct HostSpec {
+  std::string ip = "10.0.0.1";
+  int port = 20880;
+  bool healthy = true;
+  double weight = 1.0;
+};
+
+std::string HostJson(const HostSpec& h) {
+  return R"({"ip":")" + h.ip + R"(","port":)" + std::to_string(h.port) +
+         R"(,"valid":true,"healthy":)" + (h.healthy ? "true" : "false") +
+         R"(,"marked":false,"instanceId":")" + h.ip + "#" + std::to_string(h.port) +
+         R"(#DEFAULT#DEFAULT_GROUP@@demo","metadata":{},"enabled":true,"weight":)" +
+         std::to_string(h.weight) +
+         R"(,"clusterName":"DEFAULT","serviceName":"DEFAULT_GROUP@@demo","ephemeral":true})";
+}
+
+// A 1.4.x list answer / push data for DEFAULT_GROUP@@demo.
+std::string ServiceJson(const std::vector<HostSpec>& hosts, int64_t last_ref_time,
+                        int64_t cache_millis = 10000, const std::string& clusters = "") {
+  std::string out = R"({"hosts":[)";
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (i) out += ',';
+    out += HostJson(hosts[i]);
+  }
+  out += R"(],"dom":"DEFAULT_GROUP@@demo","name":"DEFAULT_GROUP@@demo","cacheMillis":)" +
+         std::to_string(cache_millis) + R"(,"lastRefTime":)" + std::to_string(last_ref_time) +
+         R"(,"checksum":"x","useSpecifiedURL":false,"clusters":")" + clusters +
+         R"(","env":"","metadata":{}})";
+  return out;
+}
+
+std::string PushPacket(const std::string& data, int64_t id, std::string_view type = "dom") {
+  std::string packet = nacos_wire::EncodePushPacketJson(data, id);
+  if (type != "dom") packet.replace(packet.find("\"dom\""), 5, "\"" + std::string(type) + "\"");
+  return packet;
+}
+
+class HostReactorTest : public ::testing::Test {
+ protected:
+  HostReactorTest() {
+    options_.server_addresses = {"127.0.0.1:8848"};
+    options_.cache_dir = dir_.path();
+    options_.max_retry = 1;  // One try per failure (NamingProxy's retries have their own tests).
+  }
+
+  void Make() {
+    proxy_ = std::make_unique<NamingProxy>(options_, &http_, &sched_, /*seed=*/1);
+    hosts_ = std::make_unique<HostReactor>(
+        options_, proxy_.get(), &sched_,
+        [this](SubscriptionId, std::function<void()> fn) { posted_.push_back(std::move(fn)); },
+        kUdpPort, "10.0.0.9");
+    proxy_->Start();
+    hosts_->Start();
+  }
+
+  // Runs the posted listener calls, as the dispatcher would.
+  void Dispatch() {
+    std::vector<std::function<void()>> posted;
+    posted.swap(posted_);
+    for (auto& fn : posted) fn();
+  }
+
+  std::shared_ptr<ListenerEntry> Listener(std::vector<ServiceChangeEvent>* events) {
+    auto entry = std::make_shared<ListenerEntry>();
+    entry->id = next_id_++;
+    entry->fn = [events](const ServiceChangeEvent& e) { events->push_back(e); };
+    return entry;
+  }
+
+  // Subscribes to DEFAULT_GROUP@@demo and answers the first query with `first`.
+  std::shared_ptr<ListenerEntry> SubscribeAndAnswer(std::vector<ServiceChangeEvent>* events,
+                                                    const std::string& first) {
+    auto listener = Listener(events);
+    bool done = false;
+    hosts_->Subscribe("demo", "", "", listener, [&](Status s) { done = s.ok(); });
+    EXPECT_EQ(http_.pending(), 1u);
+    http_.Reply(200, first);
+    EXPECT_TRUE(done);
+    Dispatch();
+    return listener;
+  }
+
+  // Advances to the next poll and returns whether a list query went out.
+  bool NextPollAfter(milliseconds delay) {
+    const size_t before = http_.sent().size();
+    sched_.AdvanceBy(delay - milliseconds(1));
+    if (http_.sent().size() != before) return false;  // Too early.
+    sched_.AdvanceBy(milliseconds(1));
+    return http_.sent().size() == before + 1;
+  }
+
+  registry::testing::TempDir dir_;
+  NacosOptions options_;
+  ManualScheduler sched_;
+  FakeHttpTransport http_;
+  std::unique_ptr<NamingProxy> proxy_;
+  std::unique_ptr<HostReactor> hosts_;
+  std::vector<std::function<void()>> posted_;
+  SubscriptionId next_id_ = 1;
+};
+
+TEST_F(HostReactorTest, SubscribeQueriesWithPushParametersAndNotifiesAllAdded) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  bool done = false;
+  hosts_->Subscribe("demo", "", "", listener, [&](Status s) { done = s.ok(); });
+  ASSERT_EQ(http_.pending(), 1u);
+  const std::string& url = http_.front().url;
+  EXPECT_NE(url.find("/nacos/v1/ns/instance/list?"), std::string::npos) << url;
+  EXPECT_TRUE(HasParam(url, "serviceName", "DEFAULT_GROUP%40%40demo")) << url;
+  EXPECT_TRUE(HasParam(url, "udpPort", "5555")) << url;
+  EXPECT_TRUE(HasParam(url, "clientIP", "10.0.0.9")) << url;
+  EXPECT_TRUE(HasParam(url, "healthyOnly", "false")) << url;
+  EXPECT_TRUE(HasParam(url, "clusters", "")) << url;
+  EXPECT_FALSE(done) << "Subscribe waits for the first answer";
+  http_.Reply(200, ServiceJson({{}}, 100));
+  EXPECT_TRUE(done);
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].service_name, "DEFAULT_GROUP@@demo");
+  EXPECT_EQ(events[0].added.size(), 1u);
+  EXPECT_EQ(events[0].instances.size(), 1u);
+}
+
+TEST_F(HostReactorTest, PollsEveryCacheMillisAndNotifiesOnlyChanges) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100, /*cache_millis=*/10000));
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({{}}, 200, 3000));  // Same instances: no event.
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  ASSERT_TRUE(NextPollAfter(seconds(3))) << "the next poll follows the new cacheMillis";
+  HostSpec second;
+  second.port = 20881;
+  http_.Reply(200, ServiceJson({{}, second}, 300));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events[1].added.size(), 1u);
+  EXPECT_EQ(events[1].added[0].port, 20881);
+  EXPECT_EQ(events[1].instances.size(), 2u);
+}
+
+TEST_F(HostReactorTest, FailedPollsBackOffUpToTheCap) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  for (int delay : {2, 4, 8, 16, 32, 60, 60}) {
+    http_.Fail();
+    ASSERT_TRUE(NextPollAfter(seconds(delay))) << "expected the next try after " << delay << " s";
+  }
+  http_.Reply(200, ServiceJson({{}}, 200));
+  EXPECT_TRUE(NextPollAfter(seconds(10))) << "success resets the backoff";
+  EXPECT_EQ(events.size(), 1u);  // Failures never touch the list.
+}
+
+TEST_F(HostReactorTest, PushIsAppliedAndAckedWithItsId) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  HostSpec second;
+  second.port = 20881;
+  const std::string reply =
+      hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 200), 123456789012345), "127.0.0.1");
+  EXPECT_EQ(reply, R"({"type": "push-ack", "lastRefTime":"123456789012345", "data":""})");
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].added.size(), 1u);
+  EXPECT_EQ(hosts_->stats().pushes, 1u);
+}
+
+TEST_F(HostReactorTest, GzippedPushIsUnderstood) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  std::vector<HostSpec> many;
+  for (int i = 0; i < 40; ++i) {
+    HostSpec h;
+    h.port = 30000 + i;
+    many.push_back(h);
+  }
+  Result<std::string> packet = nacos_wire::BuildPushPacket(ServiceJson(many, 200), 7);
+  ASSERT_TRUE(packet.ok());
+  ASSERT_TRUE(nacos_wire::LooksGzipped(*packet));
+  EXPECT_NE(hosts_->HandleDatagram(*packet, "127.0.0.1").find("push-ack"), std::string::npos);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 40u);
+}
+
+TEST_F(HostReactorTest, StalePushIsAckedButDropped) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 500));
+  HostSpec second;
+  second.port = 20881;
+  const std::string reply =
+      hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 400), 9), "127.0.0.1");
+  EXPECT_NE(reply.find("push-ack"), std::string::npos) << "acked, so the server does not resend";
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+}
+
+TEST_F(HostReactorTest, DatagramFromANonServerIsIgnored) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  HostSpec evil;
+  evil.ip = "6.6.6.6";
+  EXPECT_EQ(hosts_->HandleDatagram(PushPacket(ServiceJson({evil}, 200), 1), "10.9.9.9"), "");
+  EXPECT_EQ(hosts_->HandleDatagram(PushPacket(ServiceJson({evil}, 200), 1), "127.0.0.2"), "");
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->stats().spoofed, 2u);
+  // IPv4-mapped IPv6 of the server is the server.
+  EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 300), 2), "::ffff:127.0.0.1"), "");
+}
+
+TEST_F(HostReactorTest, AnAnswersSourceAddressBecomesAServerAddress) {
+  options_.server_addresses = {"nacos.example:8848"};
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  hosts_->Subscribe("demo", "", "", listener, [](Status) {});
+  EXPECT_EQ(hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 1), 1), "192.0.2.7"), "");
+  http_.Reply(200, ServiceJson({{}}, 100), /*peer_ip=*/"192.0.2.7");
+  EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 200), 2), "192.0.2.7"), "");
+}
+
+TEST_F(HostReactorTest, MalformedDatagramsAreNotAcked) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  for (const std::string& bad :
+       {std::string("not json"), std::string("{\"type\":\"dom\"}"),
+        PushPacket("{\"hosts\":[{\"ip\":\"\"}],\"name\":\"x\"}", 3),
+        std::string("\x1f\x8b garbage", 11), std::string(70000, '{')}) {
+    EXPECT_EQ(hosts_->HandleDatagram(bad, "127.0.0.1"), "") << bad.substr(0, 40);
+  }
+  EXPECT_EQ(hosts_->stats().malformed, 5u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+}
+
+TEST_F(HostReactorTest, DumpAndUnknownTypesGetTheirAcks) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  const std::string dump = hosts_->HandleDatagram(PushPacket("", 5, "dump"), "127.0.0.1");
+  EXPECT_EQ(dump.rfind(R"({"type": "dump-ack", "lastRefTime":"5", "data":")", 0), 0u) << dump;
+  EXPECT_NE(dump.find("DEFAULT_GROUP@@demo"), std::string::npos);
+  EXPECT_EQ(hosts_->HandleDatagram(PushPacket("", 6, "weird"), "127.0.0.1"),
+            R"({"type": "unknown-ack", "lastRefTime":"6", "data":""})");
+}
+
+TEST_F(HostReactorTest, EmptyProtectionKeepsTheLastUsableList) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({}, 200), 1), "127.0.0.1"), "");
+  HostSpec sick;
+  sick.healthy = false;
+  hosts_->HandleDatagram(PushPacket(ServiceJson({sick}, 300), 2), "127.0.0.1");
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->stats().empty_protected, 2u);
+  EXPECT_TRUE(hosts_->Find("DEFAULT_GROUP@@demo")->hosts[0].healthy);
+}
+
+TEST_F(HostReactorTest, WithoutEmptyProtectionAnEmptyListIsDelivered) {
+  options_.push_empty_protection = false;
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  hosts_->HandleDatagram(PushPacket(ServiceJson({}, 200), 1), "127.0.0.1");
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[1].instances.empty());
+  EXPECT_EQ(events[1].removed.size(), 1u);
+}
+
+TEST_F(HostReactorTest, AfterAPushThePollOnlyRefreshes) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  HostSpec second;
+  second.port = 20881;
+  hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 200), 1), "127.0.0.1");
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({{}}, 150));  // A lagging server's older view: not applied.
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 2u);
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({{}}, 300));  // No push since: applied.
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+}
+
+TEST_F(HostReactorTest, EveryChangeIsWrittenToTheDiskCache) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  DiskCache disk(dir_.path());
+  Result<std::string> cached = disk.Load("DEFAULT_GROUP@@demo");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_EQ(*cached, ServiceJson({{}}, 100));
+}
+
+TEST_F(HostReactorTest, FirstQueryFailureFallsBackToTheDiskCache) {
+  DiskCache disk(dir_.path());
+  ASSERT_TRUE(disk.Write("DEFAULT_GROUP@@demo", ServiceJson({{}}, 100)).ok());
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  Status subscribed = InternalError("not called");
+  hosts_->Subscribe("demo", "", "", listener, [&](Status s) { subscribed = s; });
+  http_.Fail();
+  EXPECT_TRUE(subscribed.ok());
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].instances.size(), 1u);
+  // GetServiceInfo answers from memory now.
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->hosts.size(), 1u);
+  // The server comes back: a cached list is replaced even by an older lastRefTime.
+  ASSERT_TRUE(NextPollAfter(seconds(2)));
+  HostSpec other;
+  other.port = 20999;
+  http_.Reply(200, ServiceJson({other}, 50));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].instances[0].port, 20999);
+}
+
+TEST_F(HostReactorTest, NoServerAndNoCacheIsAnError) {
+  Make();
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
+  http_.Fail();
+  EXPECT_EQ(info.status().code(), StatusCode::kUnavailable);
+  Result<ServiceInfo> once = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", false, [&](Result<ServiceInfo> r) { once = std::move(r); });
+  http_.Fail();
+  EXPECT_EQ(once.status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(HostReactorTest, LoadCacheAtStartServesBeforeAnyAnswer) {
+  DiskCache disk(dir_.path());
+  ASSERT_TRUE(disk.Write("DEFAULT_GROUP@@demo", ServiceJson({{}}, 100)).ok());
+  options_.load_cache_at_start = true;
+  Make();
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
+  ASSERT_TRUE(info.ok()) << "answered from the loaded cache without waiting";
+  EXPECT_EQ(info->hosts.size(), 1u);
+}
+
+TEST_F(HostReactorTest, AnswerForAnotherServiceIsAFailure) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  hosts_->Subscribe("other", "", "", listener, [](Status) {});
+  http_.Reply(200, ServiceJson({{}}, 100));  // Says DEFAULT_GROUP@@demo.
+  Dispatch();
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(hosts_->stats().poll_failures, 1u);
+}
+
+TEST_F(HostReactorTest, ClustersAreQueriedAndKeyedSeparately) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  hosts_->Subscribe("demo", "", "c1,c2", listener, [](Status) {});
+  EXPECT_TRUE(HasParam(http_.front().url, "clusters", "c1%2Cc2")) << http_.front().url;
+  http_.Reply(200, ServiceJson({{}}, 100, 10000, "c1,c2"));
+  EXPECT_NE(hosts_->Find("DEFAULT_GROUP@@demo@@c1,c2"), nullptr);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo"), nullptr);
+}
+
+TEST_F(HostReactorTest, UnsubscribingTheLastListenerStopsPolling) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  EXPECT_TRUE(hosts_->Unsubscribe(listener->id));
+  EXPECT_FALSE(listener->active.load());
+  EXPECT_FALSE(hosts_->Unsubscribe(listener->id));
+  const size_t sent = http_.sent().size();
+  sched_.AdvanceBy(seconds(120));
+  EXPECT_EQ(http_.sent().size(), sent);
+}
+
+TEST_F(HostReactorTest, ASecondListenerGetsTheCurrentListAtOnce) {
+  Make();
+  std::vector<ServiceChangeEvent> first, second;
+  SubscribeAndAnswer(&first, ServiceJson({{}}, 100));
+  bool done = false;
+  hosts_->Subscribe("demo", "", "", Listener(&second), [&](Status s) { done = s.ok(); });
+  EXPECT_TRUE(done);
+  EXPECT_EQ(http_.pending(), 0u) << "one query per service, however many listeners";
+  Dispatch();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].added.size(), 1u);
+  EXPECT_EQ(first.size(), 1u);
+}
+
+TEST_F(HostReactorTest, FailoverSwitchServesTheFailoverFiles) {
+  options_.failover_check_ms = 1000;
+  Make();
+  FailoverStore failover(dir_.path());
+  HostSpec backup;
+  backup.port = 29999;
+  ASSERT_TRUE(failover.WriteFailoverSnapshot({{"DEFAULT_GROUP@@demo", ServiceJson({backup}, 1)}}).ok());
+  {
+    std::ofstream(failover.switch_path()) << "1\n";
+  }
+  sched_.AdvanceBy(seconds(1));
+  EXPECT_TRUE(hosts_->failover_on());
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->hosts[0].port, 29999);
+  EXPECT_EQ(http_.pending(), 0u);
+  {
+    std::ofstream(failover.switch_path()) << "0\n";
+  }
+  sched_.AdvanceBy(seconds(1));
+  EXPECT_FALSE(hosts_->failover_on());
+}
+
+TEST_F(HostReactorTest, StopReleasesWaitersAndPostsNothingMore) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  Status subscribed = InternalError("not called");
+  hosts_->Subscribe("demo", "", "", listener, [&](Status s) { subscribed = s; });
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
+  hosts_->Stop();
+  EXPECT_TRUE(subscribed.ok());
+  EXPECT_EQ(info.status().code(), StatusCode::kCancelled);
+  EXPECT_FALSE(listener->active.load());
+  http_.Reply(200, ServiceJson({{}}, 100));
+  EXPECT_TRUE(posted_.empty());
+  EXPECT_EQ(hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 1), 1), "127.0.0.1"), "");
+}
+
+}  // namespace
+}  // namespace dubbo::registry::nacos
