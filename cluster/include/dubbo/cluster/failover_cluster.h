@@ -1,0 +1,116 @@
+// File: dubbo/cluster/failover_cluster.h
+//
+// FailoverCluster: Dubbo's default cluster (spec dubbo-registry-model.md §7.4) on top of a
+// ProviderDirectory and a LoadBalancer, with per-provider statistics and circuit breakers.
+//
+// Invoke() makes up to `retries` + 1 attempts. Each attempt re-reads the directory's snapshot and
+// picks with the load balancer among providers that (a) were not tried yet in this invocation and
+// (b) whose circuit breaker admits a call. When no such provider is left the invocation fails at
+// once; a retry never goes to a provider already tried. Around each attempt it maintains
+// ProviderStats (active count, response time) and feeds the breaker. The callback's Status decides
+// what happens next:
+//
+//   OK                                  success; closes the provider's breaker.
+//   kUnavailable                        the provider refused the connection / is unreachable: the
+//                                       breaker counts a connection failure (by default it opens at
+//                                       once and the provider leaves the rotation); retried.
+//   kDeadlineExceeded, kInternal,       transport trouble: retried on another provider; the breaker
+//   is kCancelled                          not touched. any other code                      an
+//   application ("business") error: returned at once, not
+//                                       retried (Dubbo rethrows business exceptions).
+//
+// When every attempt fails, Invoke() returns the last error's code with a message naming the
+// providers tried. With no provider at all it returns kUnavailable "No provider available ...".
+//
+//   auto directory = std::make_shared<ProviderDirectory>(directory_options);
+//   registry->Subscribe(consumer_url, directory).IgnoreError();
+//   auto cluster = FailoverCluster::Create(directory, consumer_url);   // Result<unique_ptr<...>>
+//   Status s = (*cluster)->Invoke(inv, [&](const Provider& p) { return CallOverThrift(p.url(),
+//   ...); });
+//
+// Thread-safety: Invoke() and Select() are safe from any number of threads at once.
+#ifndef DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
+#define DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dubbo/cluster/invocation.h"
+#include "dubbo/cluster/load_balancer.h"
+#include "dubbo/cluster/provider.h"
+#include "dubbo/cluster/provider_directory.h"
+#include "dubbo/cluster/provider_snapshot.h"
+#include "dubbo/cluster/random.h"
+#include "dubbo/registry/clock.h"
+#include "dubbo/registry/result.h"
+#include "dubbo/registry/status.h"
+#include "dubbo/registry/url.h"
+
+namespace dubbo::cluster {
+
+inline constexpr int kDefaultRetries = 2;
+
+struct FailoverClusterOptions {
+  // Load balancer name. Default "": the consumer URL's `loadbalance` parameter, else "random".
+  std::string loadbalance;
+  // Retries after the first attempt. Default -1: the consumer URL's `<method>.retries`, then
+  // `retries`, then 2. Negative values from the URL count as 0.
+  int retries = -1;
+  // Times calls and drives the breakers. Non-owning; must outlive the cluster. Default nullptr: the
+  // directory's clock (ProviderDirectoryOptions::clock), else Clock::Real().
+  registry::Clock* clock = nullptr;
+  // Passed to the load balancer. Non-owning. Default nullptr: RandomSource::Default().
+  RandomSource* random = nullptr;
+};
+
+// One pick: the provider and the snapshot that keeps it alive.
+struct Selection {
+  std::shared_ptr<const ProviderSnapshot> snapshot;
+  const Provider* provider = nullptr;
+};
+
+class FailoverCluster {
+ public:
+  using Call = std::function<registry::Status(const Provider&)>;
+
+  // `directory` must not be null. The consumer URL supplies `loadbalance`, `retries` and the load
+  // balancer's parameters (`hash.nodes`, `hash.arguments`). kInvalidArgument for an unknown load
+  // balancer.
+  static registry::Result<std::unique_ptr<FailoverCluster>> Create(
+      std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
+      FailoverClusterOptions options = {});
+
+  // Picks one provider whose breaker admits a call (claiming a due probe when it picks an open
+  // provider). Does not touch the statistics: pair with BeginCall()/EndCall() and report the
+  // outcome to the breaker yourself, or use Invoke(). kUnavailable when no provider is available.
+  registry::Result<Selection> Select(const Invocation& invocation) const;
+
+  // Runs `call` with failover as described in the file comment.
+  registry::Status Invoke(const Invocation& invocation, const Call& call) const;
+
+  // The number of retries Invoke() uses for `invocation`.
+  int RetriesFor(const Invocation& invocation) const;
+
+  const LoadBalancer& load_balancer() const { return *load_balancer_; }
+  const ProviderDirectory& directory() const { return *directory_; }
+
+ private:
+  FailoverCluster(std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
+                  std::unique_ptr<LoadBalancer> load_balancer, int retries, registry::Clock* clock);
+
+  // Picks among `snapshot`'s providers not in `tried` (`tried_count` entries) whose breaker admits
+  // a call. nullptr when none.
+  const Provider* Pick(const ProviderSnapshot& snapshot, const Invocation& invocation,
+                       const ProviderState* const* tried, size_t tried_count) const;
+
+  const std::shared_ptr<const ProviderDirectory> directory_;
+  const registry::URL consumer_url_;
+  const std::unique_ptr<LoadBalancer> load_balancer_;
+  const int retries_;  // -1: read the URL per call
+  registry::Clock* const clock_;
+};
+
+}  // namespace dubbo::cluster
+
+#endif  // DUBBO_CLUSTER_FAILOVER_CLUSTER_H_

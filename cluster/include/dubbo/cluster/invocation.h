@@ -1,0 +1,37 @@
+// File: dubbo/cluster/invocation.h
+//
+// Invocation: what a load balancer may look at about one call. Framework-neutral: the RPC layer
+// fills in the method name and, for `consistenthash`, the call's arguments in string form.
+//
+//   std::string_view args[] = {user_id};
+//   dubbo::cluster::Invocation inv;
+//   inv.method = "getProfile";
+//   inv.arguments = args;
+//   inv.argument_count = 1;
+//
+// Thread-safety: a plain value holding non-owning views; the viewed data must outlive each call
+// that receives the Invocation.
+#ifndef DUBBO_CLUSTER_INVOCATION_H_
+#define DUBBO_CLUSTER_INVOCATION_H_
+
+#include <cstddef>
+#include <string_view>
+
+namespace dubbo::cluster {
+
+struct Invocation {
+  // The method called. Default "": service-level parameters only. Used for method-level parameters
+  // such as `<method>.retries`.
+  std::string_view method;
+  // The call's arguments rendered as strings, for `consistenthash` (the `hash.arguments` parameter
+  // chooses which ones form the key). Non-owning. Default: none (the key is then "").
+  const std::string_view* arguments = nullptr;
+  size_t argument_count = 0;
+  // Overrides the `retries` parameter for this call when >= 0 (Dubbo's per-call `retries`
+  // attachment). Default -1: use the URL parameters.
+  int retries = -1;
+};
+
+}  // namespace dubbo::cluster
+
+#endif  // DUBBO_CLUSTER_INVOCATION_H_

@@ -1,0 +1,179 @@
+// FailoverCluster: pick (skipping tried providers and open breakers), call, account, retry.
+//
+// Thread-safety: no mutable members; per-call state lives on the stack.
+#include "dubbo/cluster/failover_cluster.h"
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dubbo::cluster {
+namespace {
+
+using registry::Status;
+using registry::StatusCode;
+
+bool IsRetryable(StatusCode code) {
+  return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
+         code == StatusCode::kInternal || code == StatusCode::kCancelled;
+}
+
+// Excludes providers already tried or skipped in this invocation, and providers whose breaker would
+// refuse a call now.
+class AvailableFilter final : public ProviderFilter {
+ public:
+  AvailableFilter(const ProviderState* const* tried, size_t tried_count,
+                  const std::vector<const ProviderState*>* skipped, const registry::Clock* clock)
+      : tried_(tried), tried_count_(tried_count), skipped_(skipped), clock_(clock) {}
+
+  bool Allowed(size_t /*index*/, const Provider& provider) const override {
+    const ProviderState* state = provider.state().get();
+    if (std::find(tried_, tried_ + tried_count_, state) != tried_ + tried_count_) return false;
+    if (std::find(skipped_->begin(), skipped_->end(), state) != skipped_->end()) return false;
+    return provider.breaker().IsAvailable(*clock_);
+  }
+
+ private:
+  const ProviderState* const* tried_;
+  size_t tried_count_;
+  const std::vector<const ProviderState*>* skipped_;
+  const registry::Clock* clock_;
+};
+
+}  // namespace
+
+registry::Result<std::unique_ptr<FailoverCluster>> FailoverCluster::Create(
+    std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
+    FailoverClusterOptions options) {
+  if (directory == nullptr)
+    return registry::InvalidArgumentError("FailoverCluster needs a directory");
+  const std::string name =
+      !options.loadbalance.empty()
+          ? options.loadbalance
+          : std::string(consumer_url.GetParameter("loadbalance", LoadBalancer::kDefaultName));
+  LoadBalancerOptions lb_options;
+  lb_options.config = consumer_url;
+  lb_options.random = options.random;
+  registry::Result<std::unique_ptr<LoadBalancer>> lb = LoadBalancer::Create(name, lb_options);
+  if (!lb.ok()) return lb.status();
+  registry::Clock* clock = options.clock != nullptr                ? options.clock
+                           : directory->options().clock != nullptr ? directory->options().clock
+                                                                   : registry::Clock::Real();
+  return std::unique_ptr<FailoverCluster>(new FailoverCluster(
+      std::move(directory), std::move(consumer_url), std::move(*lb), options.retries, clock));
+}
+
+FailoverCluster::FailoverCluster(std::shared_ptr<const ProviderDirectory> directory,
+                                 registry::URL consumer_url,
+                                 std::unique_ptr<LoadBalancer> load_balancer, int retries,
+                                 registry::Clock* clock)
+    : directory_(std::move(directory)),
+      consumer_url_(std::move(consumer_url)),
+      load_balancer_(std::move(load_balancer)),
+      retries_(retries),
+      clock_(clock) {}
+
+int FailoverCluster::RetriesFor(const Invocation& invocation) const {
+  if (invocation.retries >= 0) return invocation.retries;
+  if (retries_ >= 0) return retries_;
+  const int64_t retries =
+      invocation.method.empty()
+          ? consumer_url_.GetInt("retries", kDefaultRetries)
+          : consumer_url_.GetMethodInt(invocation.method, "retries", kDefaultRetries);
+  return static_cast<int>(std::clamp<int64_t>(retries, 0, 1000));
+}
+
+const Provider* FailoverCluster::Pick(const ProviderSnapshot& snapshot,
+                                      const Invocation& invocation,
+                                      const ProviderState* const* tried, size_t tried_count) const {
+  if (snapshot.empty()) return nullptr;
+  if (tried_count == 0) {
+    // The common case: no filter at all, and a closed breaker costs one relaxed load.
+    const Provider* provider = load_balancer_->Select(snapshot, invocation);
+    if (provider != nullptr && provider->breaker().TryAcquire(*clock_)) return provider;
+  }
+  std::vector<const ProviderState*> skipped;
+  const AvailableFilter filter(tried, tried_count, &skipped, clock_);
+  for (size_t round = 0; round <= snapshot.size(); ++round) {
+    const Provider* provider = load_balancer_->Select(snapshot, invocation, &filter);
+    if (provider == nullptr) return nullptr;
+    // Lost the race for a due probe: skip that provider.
+    if (provider->breaker().TryAcquire(*clock_)) return provider;
+    skipped.push_back(provider->state().get());
+  }
+  return nullptr;
+}
+
+registry::Result<Selection> FailoverCluster::Select(const Invocation& invocation) const {
+  Selection selection;
+  selection.snapshot = directory_->snapshot();
+  selection.provider = Pick(*selection.snapshot, invocation, nullptr, 0);
+  if (selection.provider == nullptr) {
+    return registry::UnavailableError(
+        "No provider available for " + std::string(consumer_url_.ServiceInterface()) + " (" +
+        std::to_string(selection.snapshot->size()) + " provider(s), none admitting calls)");
+  }
+  return selection;
+}
+
+registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Call& call) const {
+  const int attempts = RetriesFor(invocation) + 1;
+  std::vector<std::shared_ptr<ProviderState>> tried_states;  // keeps identities alive
+  std::vector<const ProviderState*> tried;
+  std::string tried_addresses;
+  Status last;
+  size_t providers_seen = 0;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    // Re-list before every attempt: a retry sees providers that arrived meanwhile.
+    const std::shared_ptr<const ProviderSnapshot> snapshot = directory_->snapshot();
+    providers_seen = snapshot->size();
+    const Provider* provider = Pick(*snapshot, invocation, tried.data(), tried.size());
+    if (provider == nullptr) break;
+    tried_states.push_back(provider->state());
+    tried.push_back(provider->state().get());
+    if (!tried_addresses.empty()) tried_addresses += ", ";
+    tried_addresses += provider->address();
+
+    ProviderStats& stats = provider->stats();
+    stats.BeginCall();
+    const registry::TimePoint start = clock_->Now();
+    Status status;
+    try {
+      status = call(*provider);
+    } catch (const std::exception& e) {
+      status = registry::InternalError(std::string("the call threw: ") + e.what());
+    } catch (...) {
+      status = registry::InternalError("the call threw a non-standard exception");
+    }
+    const registry::TimePoint end = clock_->Now();
+    stats.EndCall(end - start, status.ok(), end);
+
+    if (status.ok()) {
+      provider->breaker().OnSuccess();
+      return status;
+    }
+    if (status.code() == StatusCode::kUnavailable) {
+      provider->breaker().OnConnectFailure(*clock_);
+    } else if (!IsRetryable(status.code())) {
+      provider->breaker().OnSuccess();  // it answered: the connection is fine
+      return status;                    // an application error: Dubbo rethrows at once
+    }
+    last = std::move(status);
+  }
+  const std::string service(consumer_url_.ServiceInterface());
+  const std::string method = invocation.method.empty() ? "" : "." + std::string(invocation.method);
+  if (tried.empty()) {
+    return registry::UnavailableError("No provider available for " + service + method + " (" +
+                                      std::to_string(providers_seen) +
+                                      " provider(s), none admitting calls)");
+  }
+  return Status(last.code(), "Failed to invoke " + service + method + " after " +
+                                 std::to_string(tried.size()) + " attempt(s) of " +
+                                 std::to_string(attempts) + " on [" + tried_addresses +
+                                 "]; last error: " + std::string(last.message()));
+}
+
+}  // namespace dubbo::cluster
