@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <future>
 #include <map>
@@ -154,7 +155,11 @@ struct NamingClient::Impl {
   std::string datagram;  // Receive buffer (loop only).
 
   std::atomic<bool> shut_down{false};
+  // Shutdown(): the first call does the work and sets shutdown_done; later calls wait for that
+  // (except on the dispatcher thread, see Shutdown()).
   std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shutdown_done = false;  // Guarded by shutdown_mu.
   std::atomic<uint64_t> next_subscription{1};
   std::mutex rng_mu;
   std::mt19937_64 rng{std::random_device()()};
@@ -268,8 +273,8 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
                                       const Instance& instance) {
   if (service_name.empty()) return InvalidArgumentError("RegisterInstance: empty service name");
   if (instance.ip.empty()) return InvalidArgumentError("RegisterInstance: empty ip");
-  if (instance.port < 1 || instance.port > 65535) {
-    return InvalidArgumentError("RegisterInstance: port not in [1, 65535]");
+  if (instance.port < 0 || instance.port > 65535) {
+    return InvalidArgumentError("RegisterInstance: port not in [0, 65535]");
   }
   Instance copy = instance;
   if (copy.cluster_name.empty()) copy.cluster_name = impl_->options.cluster_name;
@@ -454,8 +459,16 @@ std::string NamingClient::GetServerStatus() {
 
 void NamingClient::Shutdown() {
   Impl* impl = impl_.get();
-  std::lock_guard<std::mutex> lock(impl->shutdown_mu);
-  if (impl->shut_down.exchange(true)) return;
+  if (impl->shut_down.exchange(true)) {
+    // Another call is shutting the client down, or has. Wait for it to finish, except on the
+    // dispatcher thread: that call may be waiting in Dispatcher::Stop() for the very listener
+    // making this call to return (waiting here deadlocked both).
+    if (!impl->dispatcher.InDispatcherThread()) {
+      std::unique_lock<std::mutex> lock(impl->shutdown_mu);
+      impl->shutdown_cv.wait(lock, [impl] { return impl->shutdown_done; });
+    }
+    return;
+  }
 
   // 1. Stop beats, polling and listeners; deregister what we registered, in parallel, briefly.
   auto deregistered = std::make_shared<std::promise<void>>();
@@ -463,12 +476,16 @@ void NamingClient::Shutdown() {
   const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered] {
     impl->beats->Stop();
     impl->hosts->Stop();
-    auto pending = std::make_shared<size_t>(impl->registered.size());
+    // Persistent instances are meant to outlive the process: only ephemeral ones are removed.
+    size_t ephemeral = 0;
+    for (const auto& [key, entry] : impl->registered) ephemeral += entry.instance.ephemeral;
+    auto pending = std::make_shared<size_t>(ephemeral);
     if (*pending == 0) {
       deregistered->set_value();
       return;
     }
     for (const auto& [key, entry] : impl->registered) {
+      if (!entry.instance.ephemeral) continue;
       NamingRequest request;
       request.method = "DELETE";
       request.path = "/v1/ns/instance";
@@ -493,17 +510,24 @@ void NamingClient::Shutdown() {
     DUBBO_LOG(WARNING) << "nacos: shutdown did not wait for every deregistration to finish";
   }
 
-  // 2. No listener runs after this.
-  impl->dispatcher.Stop();
-
-  // 3. Cancel the rest and stop the loop.
+  // 2. Cancel every request still in flight, and fail later ones at once. Before the dispatcher
+  // stops: a listener blocked in a call (on a server that never answers, say) must return for
+  // Dispatcher::Stop() to, and would otherwise hold Shutdown() for the whole request timeout.
   impl->loop.RunInLoopAndWait([impl] {
     impl->proxy->Stop();
     impl->http->CancelAll();
     if (impl->udp_watch != EventLoop::kInvalidWatchId) impl->loop.UnwatchFd(impl->udp_watch);
     impl->udp_watch = EventLoop::kInvalidWatchId;
   });
+
+  // 3. No listener runs after this. Then stop the loop.
+  impl->dispatcher.Stop();
   impl->loop.Stop();
+
+  // Notified under the lock: a waiter may destroy the client as soon as it can see the flag.
+  std::lock_guard<std::mutex> lock(impl->shutdown_mu);
+  impl->shutdown_done = true;
+  impl->shutdown_cv.notify_all();
 }
 
 }  // namespace dubbo::registry::nacos

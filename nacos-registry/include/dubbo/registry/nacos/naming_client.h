@@ -85,7 +85,8 @@ class NamingClient {
   // `cluster_name` (empty: the client's cluster_name option). For an ephemeral instance, beats start
   // and replace any earlier ones for the same service, ip and port. `instance_id`, `healthy` and
   // `service_name` are ignored (the server decides). On error nothing is left behind (no beat).
-  // Errors: kInvalidArgument (empty service name, ip or a port outside [1, 65535]; or the server
+  // Port 0 is allowed (Dubbo registers consumers that way).
+  // Errors: kInvalidArgument (empty service name or ip, a port outside [0, 65535]; or the server
   // said 400), kPermissionDenied (403), kUnavailable / kDeadlineExceeded (no server answered),
   // kFailedPrecondition after Shutdown().
   Status RegisterInstance(std::string_view service_name, std::string_view group_name,
@@ -139,9 +140,9 @@ class NamingClient {
   // "UP" when a server answers its metrics with status UP, else "DOWN" (Java's getServerStatus).
   std::string GetServerStatus();
 
-  // Stops beats and polling, deregisters every instance registered through this client (spending
-  // at most about half a second on it, whatever the servers do), drops queued events and stops the
-  // threads. Returns within one second; afterwards no listener runs, and every other method fails
+  // Stops beats and polling, deregisters every ephemeral instance registered through this client
+  // (persistent ones are meant to outlive it), spending at most about half a second on that
+  // whatever the servers do, drops queued events and stops the threads. Returns within one second; afterwards no listener runs, and every other method fails
   // with kFailedPrecondition. Idempotent. Called from a listener, it does not wait for that
   // listener to return.
   void Shutdown();

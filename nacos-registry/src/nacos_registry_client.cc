@@ -1,0 +1,45 @@
+// The production wiring of NacosRegistry to a NamingClient. Kept apart from nacos_registry.cc so
+// that code using only the NamingService seam (the unit tests) does not link the client.
+#include <memory>
+#include <utility>
+
+#include "dubbo/registry/nacos/nacos_options.h"
+#include "dubbo/registry/nacos/nacos_registry.h"
+#include "dubbo/registry/nacos/naming_client.h"
+#include "naming_client_adapter.h"
+
+namespace dubbo::registry::nacos {
+namespace {
+
+Result<std::shared_ptr<internal::NamingService>> MakeNamingClient(const URL& registry_url) {
+  // One switch for empty lists: the client's namingPushEmptyProtection follows the registry's
+  // enable-empty-protection (default false, so empty:// reaches consumers as in Dubbo 3.2+) unless
+  // the URL sets it itself. Otherwise the client (default on) would swallow every empty list and
+  // the registry's setting would never matter.
+  const URL url = registry_url.WithParameterIfAbsent(
+      "namingPushEmptyProtection", registry_url.GetParameter("enable-empty-protection", "false"));
+  Result<NacosOptions> options = NacosOptions::FromUrl(url);
+  if (!options.ok()) return options.status();
+  Result<std::unique_ptr<NamingClient>> client = NamingClient::Create(std::move(*options));
+  if (!client.ok()) return client.status();
+  return std::shared_ptr<internal::NamingService>(
+      internal::NewNamingClientAdapter(std::move(*client)));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<NacosRegistry>> NacosRegistry::Create(const URL& registry_url,
+                                                             const RegistryOptions& options) {
+  Result<std::shared_ptr<internal::NamingService>> naming = MakeNamingClient(registry_url);
+  if (!naming.ok()) return naming.status();
+  return std::make_shared<NacosRegistry>(registry_url, options, std::move(*naming),
+                                         /*owns_naming=*/true);
+}
+
+NacosRegistryFactory::NacosRegistryFactory() : maker_(MakeNamingClient) {}
+
+Status RegisterNacosRegistry(RegistryManager& manager) {
+  return manager.RegisterFactory(std::make_unique<NacosRegistryFactory>());
+}
+
+}  // namespace dubbo::registry::nacos
