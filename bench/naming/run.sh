@@ -8,6 +8,11 @@
 # Environment (defaults in brackets):
 #   BUILD_DIR [build-bench]  DURATION [10s]  CONNECTIONS [32]  SERVICES [1000]  INSTANCES [100]
 #   CHANGES [500]  SUBSCRIBERS [1000]  SERVER_CPU [0]  CLIENT_CPU [1]
+#   SERVER_BIN [BUILD_DIR/naming-server/naming-server]  PUSH_BIN [BUILD_DIR/bench/push_fanout_bench]
+#                   other binaries, e.g. a copy of an earlier build for an A/B run
+#   PUSH [1]        0 skips the push fan-out runs (for quick throughput A/B runs)
+#   LIVENESS [0]    1 also measures GET /v1/console/health/liveness (no store work: the ceiling of
+#                   the HTTP layer) against both servers
 #   QUIET_MAX [15]   before each measurement, wait (up to QUIET_WAIT [180] s) until other processes
 #                    use less than this % of one core; every row also reports the CPU that processes
 #                    other than ours used while it ran ("other CPU"), so contended runs are visible;
@@ -31,6 +36,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 QUIET_MAX=${QUIET_MAX:-15}
 QUIET_WAIT=${QUIET_WAIT:-180}
 RETRIES=${RETRIES:-2}
+PUSH=${PUSH:-1}
+LIVENESS=${LIVENESS:-0}
 BUILD=1
 [[ ${1:-} == --no-build ]] && BUILD=0
 
@@ -100,8 +107,8 @@ if ((BUILD)); then
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
   cmake --build "$BUILD_DIR" -j2 --target naming-server push_fanout_bench >&2
 fi
-SERVER_BIN=$BUILD_DIR/naming-server/naming-server
-PUSH_BIN=$BUILD_DIR/bench/push_fanout_bench
+SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/naming-server/naming-server}
+PUSH_BIN=${PUSH_BIN:-$BUILD_DIR/bench/push_fanout_bench}
 [[ -x $SERVER_BIN && -x $PUSH_BIN ]] || { echo "missing $SERVER_BIN or $PUSH_BIN" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +307,11 @@ both() {  # WORKLOAD SCRIPT [ENV=VALUE...]
   run_wrk naming "$workload" "$URL" "$script" "$@"
   run_wrk nginx "$workload" "$NURL" "$script" "$@"
 }
+WORKLOADS=(beat_light beat_full list register_pool register_new)
+if ((LIVENESS)); then
+  WORKLOADS=(liveness "${WORKLOADS[@]}")
+  both liveness liveness.lua
+fi
 both beat_light beat_light.lua
 both beat_full beat_full.lua
 both list list.lua
@@ -311,10 +323,12 @@ log "RSS after the workloads: $RSS_AFTER_WRK kB ($COUNT_AFTER_WRK instances)"
 # ---------------------------------------------------------------------------------------------
 # Push fan-out, against the same loaded server. Each run uses its own service, so that an earlier
 # run's subscribers (live for the 30 s subscriber TTL after it ends) are not pushed to as well.
-log "push fan-out: $SUBSCRIBERS subscribers, $CHANGES changes"
-run_push push "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.PushFanout:1.0.0:"
-run_push push-small "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.PushFanoutSmall:1.0.0:" \
-  --instances 0 --metadata-keys 0
+if ((PUSH)); then
+  log "push fan-out: $SUBSCRIBERS subscribers, $CHANGES changes"
+  run_push push "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.PushFanout:1.0.0:"
+  run_push push-small "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.PushFanoutSmall:1.0.0:" \
+    --instances 0 --metadata-keys 0
+fi
 PUSH_STATE=$(curl -s "$URL/nacos/v1/ns/operator/push/state")
 
 # Last, as it grows the store by one instance per request.
@@ -336,7 +350,7 @@ echo "naming-server benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), wrk -t1 -c$CONNECTI
 echo
 printf '| workload | naming-server req/s | p50 | p99 | nginx req/s | p50 | p99 | ratio | non-2xx, errors (ns; nginx) | server CPU (ns; nginx) | wrk CPU (ns; nginx) | other CPU (ns; nginx) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
-for w in beat_light beat_full list register_pool register_new; do
+for w in "${WORKLOADS[@]}"; do
   read -r _ _ n_rps n_p50 n_p99 n_non n_err n_srv n_wrk n_other < <(grep "^naming $w " "$TMP/results")
   read -r _ _ g_rps g_p50 g_p99 g_non g_err g_srv g_wrk g_other < <(grep "^nginx $w " "$TMP/results")
   printf '| %s | %s | %s ms | %s ms | %s | %s ms | %s ms | %.2f | %s, %s; %s, %s | %s%%; %s%% | %s%%; %s%% | %s%%; %s%% |\n' \
@@ -351,9 +365,9 @@ echo "resident memory (VmRSS, MB = MiB): idle $(mb "$RSS_IDLE");" \
   "at the end ($COUNT_FINAL instances) $(mb "$RSS_FINAL")"
 echo
 echo "push fan-out ($SUBSCRIBERS subscribers, 5 instances with 5 metadata keys, gzipped packets):"
-grep -E '^(push packet|http |first |acked |counted |server push|system UDP|other CPU)' "$TMP/push.txt" || true
+grep -E '^(push packet|http |first |acked |counted |server push|system UDP|other CPU)' "$TMP/push.txt" 2>/dev/null || true
 echo "push fan-out ($SUBSCRIBERS subscribers, 1 toggled instance without metadata, packets < 1 KiB):"
-grep -E '^(push packet|http |first |acked |counted |server push|system UDP|other CPU)' "$TMP/push-small.txt" || true
+grep -E '^(push packet|http |first |acked |counted |server push|system UDP|other CPU)' "$TMP/push-small.txt" 2>/dev/null || true
 echo
 echo "server push/state at the end: $PUSH_STATE"
 echo "naming-server stderr: $SERVER_LOG_LINES lines"

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <set>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "internal/logging.h"
@@ -114,6 +116,35 @@ std::string NacosInstanceString(const InstanceSpec& spec, const std::string& clu
                     : spec.ip + ":unknown:" + cluster;
   return datum_key + "_" + JavaDoubleToString(spec.weight) + "_" +
          (spec.healthy ? "true" : "false") + "_" + (spec.marked ? "true" : "false") + "_" + cluster;
+}
+
+// The preserved metadata keys as std::string: Metadata lookups need one, and building it per lookup
+// (the keys are longer than the small-string buffer) cost a malloc per instance in every sweep.
+const std::string& HeartBeatIntervalKey() {
+  static const std::string key(kHeartBeatIntervalKey);
+  return key;
+}
+const std::string& HeartBeatTimeoutKey() {
+  static const std::string key(kHeartBeatTimeoutKey);
+  return key;
+}
+const std::string& IpDeleteTimeoutKey() {
+  static const std::string key(kIpDeleteTimeoutKey);
+  return key;
+}
+
+// t + d, or TimePoint::max() where that would overflow (metadata timeouts may be up to 18 digits of
+// milliseconds, far beyond the nanosecond clock's range).
+TimePoint SaturatingAdd(TimePoint t, std::chrono::milliseconds d) {
+  if (d.count() < 0) return t;
+  if (t > TimePoint() && d >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  TimePoint::max() - t)) {
+    return TimePoint::max();
+  }
+  if (d >= std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max())) {
+    return TimePoint::max();
+  }
+  return t + d;
 }
 
 // Comma-separated list (commons-lang StringUtils.split: no empty tokens), duplicates removed.
@@ -232,6 +263,56 @@ Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::str
 
 void InstanceStore::Touch(Service& service) {
   service.last_ref_time = std::max(clock_->WallMillis(), service.last_ref_time + 1);
+  service.revision = ++last_revision_;
+}
+
+uint64_t InstanceStore::Revision(std::string_view namespace_id,
+                                 std::string_view service_name) const {
+  const Service* service = FindService(namespace_id, service_name);
+  return service == nullptr ? 0 : service->revision;
+}
+
+std::pair<Instance*, Instance*> InstanceStore::FindBothKinds(Cluster& cluster, const std::string& ip,
+                                                             int port) {
+  std::pair<Instance*, Instance*> found{nullptr, nullptr};
+  auto it = cluster.lower_bound(InstanceId{ip, port, false});  // Persistent sorts first.
+  for (int i = 0; i < 2 && it != cluster.end(); ++i, ++it) {
+    const auto& [id_ip, id_port, id_ephemeral] = it->first;
+    if (id_port != port || id_ip != ip) break;
+    (id_ephemeral ? found.second : found.first) = &it->second;
+  }
+  return found;
+}
+
+Instance* InstanceStore::FindInstance(Cluster& cluster, const std::string& ip, int port) {
+  auto [persistent, ephemeral] = FindBothKinds(cluster, ip, port);
+  return persistent != nullptr ? persistent : ephemeral;
+}
+
+const Instance* InstanceStore::FindInstance(const Cluster& cluster, const std::string& ip,
+                                            int port) {
+  return FindInstance(const_cast<Cluster&>(cluster), ip, port);
+}
+
+TimePoint InstanceStore::NextHealthEvent(const Instance& instance) const {
+  if (!instance.ephemeral || instance.marked) return TimePoint::max();
+  // Deletion does not wait for unhealthiness: a delete timeout may be the shorter one.
+  TimePoint next = TimePoint::max();
+  if (instance.healthy) {
+    next = SaturatingAdd(instance.last_beat, MillisFromMetadata(instance.metadata,
+                                                                kHeartBeatTimeoutKey,
+                                                                options_.heartbeat_timeout));
+  }
+  if (options_.expire_instances) {
+    next = std::min(next, SaturatingAdd(instance.last_beat,
+                                        MillisFromMetadata(instance.metadata, kIpDeleteTimeoutKey,
+                                                           options_.ip_delete_timeout)));
+  }
+  return next;
+}
+
+void InstanceStore::ExpectHealthEvent(Service& service, TimePoint when) {
+  service.sweep_due = std::min(service.sweep_due, when);
 }
 
 void InstanceStore::Notify(const std::string& namespace_id, const std::string& service_name) const {
@@ -240,7 +321,12 @@ void InstanceStore::Notify(const std::string& namespace_id, const std::string& s
 
 std::chrono::milliseconds InstanceStore::MillisFromMetadata(
     const Metadata& metadata, std::string_view key, std::chrono::milliseconds fallback) const {
-  auto it = metadata.find(std::string(key));
+  if (metadata.empty()) return fallback;
+  const std::string* name = key == kHeartBeatTimeoutKey   ? &HeartBeatTimeoutKey()
+                            : key == kIpDeleteTimeoutKey  ? &IpDeleteTimeoutKey()
+                            : key == kHeartBeatIntervalKey ? &HeartBeatIntervalKey()
+                                                           : nullptr;
+  auto it = name != nullptr ? metadata.find(*name) : metadata.find(std::string(key));
   // At most 18 digits always fits in int64.
   if (it == metadata.end() || !IsDigits(it->second) || it->second.size() > 18) return fallback;
   return std::chrono::milliseconds(std::strtoll(it->second.c_str(), nullptr, 10));
@@ -323,8 +409,9 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
     existing->second = std::move(instance);
   } else {
     instance.instance_id = NewInstanceId(service, instance);
-    cluster.emplace(id, std::move(instance));
+    existing = cluster.emplace(id, std::move(instance)).first;
   }
+  ExpectHealthEvent(service, NextHealthEvent(existing->second));
   service.empty_since.reset();
   Touch(service);
   Notify(namespace_id, spec.service_name);
@@ -371,14 +458,7 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) 
   Instance* target = nullptr;
   if (service != nullptr) {
     auto cluster = service->clusters.find(Or(key.cluster_name, kDefaultCluster));
-    if (cluster != service->clusters.end()) {
-      for (auto& [id, instance] : cluster->second) {
-        if (instance.ip == key.ip && instance.port == key.port) {
-          target = &instance;
-          break;
-        }
-      }
-    }
+    if (cluster != service->clusters.end()) target = FindInstance(cluster->second, key.ip, key.port);
   }
   if (target == nullptr) return InvalidArgumentError("instance not found");
   if (patch.weight && !(*patch.weight >= 0 && *patch.weight <= kMaxWeight)) {
@@ -390,6 +470,7 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) 
   if (patch.healthy) target->healthy = *patch.healthy;
   if (patch.enabled) target->enabled = *patch.enabled;
   target->last_beat = clock_->Now();
+  ExpectHealthEvent(*service, NextHealthEvent(*target));
   Touch(*service);
   Notify(namespace_id, key.service_name);
   return Status::Ok();
@@ -406,7 +487,10 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   if (cluster == service->clusters.end()) return Status::Ok();
   const InstanceId id{key.ip, key.port, key.ephemeral.value_or(options_.default_ephemeral)};
   if (cluster->second.erase(id) == 0) return Status::Ok();
-  if (service->InstanceCount() == 0) service->empty_since = clock_->Now();
+  if (service->InstanceCount() == 0) {
+    service->empty_since = clock_->Now();
+    ExpectHealthEvent(*service, *service->empty_since);  // The sweep works out the expiry.
+  }
   Touch(*service);
   Notify(namespace_id, key.service_name);
   return Status::Ok();
@@ -434,10 +518,8 @@ Result<Instance> InstanceStore::GetInstance(const InstanceKey& key) const {
     return NotFoundError("no ips found for cluster " + cluster_name + " in service " +
                          key.service_name);
   }
-  for (const auto& [id, instance] : cluster->second) {
-    if (instance.ip == key.ip && instance.port == key.port) {
-      return Materialize(instance, key.service_name);
-    }
+  if (const Instance* instance = FindInstance(cluster->second, key.ip, key.port)) {
+    return Materialize(*instance, key.service_name);
   }
   return NotFoundError("no matched ip found!");
 }
@@ -455,24 +537,26 @@ Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
     port = request.beat->port;
   }
 
-  // Any instance with this address (persistent first), and the ephemeral one if any.
-  auto find = [&](bool ephemeral_only) -> Instance* {
-    Service* service = FindService(namespace_id, request.service_name);
-    if (service == nullptr) return nullptr;
-    auto cluster = service->clusters.find(cluster_name);
-    if (cluster == service->clusters.end()) return nullptr;
-    for (auto& [id, instance] : cluster->second) {
-      if (instance.ip == ip && instance.port == port && (!ephemeral_only || instance.ephemeral)) {
-        return &instance;
-      }
-    }
-    return nullptr;
+  // The instance with this address: map look-ups, persistent first, as the cluster map sorts.
+  Service* service = nullptr;
+  Cluster* cluster = nullptr;
+  auto locate = [&] {
+    service = FindService(namespace_id, request.service_name);
+    cluster = nullptr;
+    if (service == nullptr) return;
+    auto it = service->clusters.find(cluster_name);
+    if (it != service->clusters.end()) cluster = &it->second;
   };
+  locate();
+
+  Instance* persistent = nullptr;
+  Instance* ephemeral = nullptr;
+  if (cluster != nullptr) std::tie(persistent, ephemeral) = FindBothKinds(*cluster, ip, port);
 
   BeatResult result;
   result.client_beat_interval = options_.client_beat_interval;
   result.light_beat_enabled = options_.light_beat_enabled;
-  if (find(false) == nullptr) {
+  if (persistent == nullptr && ephemeral == nullptr) {
     if (!request.beat) {
       result.found = false;
       return result;
@@ -490,15 +574,17 @@ Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
     spec.metadata = request.beat->metadata;
     spec.ephemeral = request.beat->ephemeral;
     DUBBO_RETURN_IF_ERROR(Upsert(spec));
+    locate();  // The service or the cluster may be new.
+    std::tie(persistent, ephemeral) = FindBothKinds(*cluster, ip, port);
   }
 
-  Instance* ephemeral = find(true);
-  const Instance* instance = ephemeral != nullptr ? ephemeral : find(false);
+  const Instance* instance = ephemeral != nullptr ? ephemeral : persistent;
   if (ephemeral != nullptr) {
-    ephemeral->last_beat = clock_->Now();
+    ephemeral->last_beat = clock_->Now();  // Only later: the sweep's due time stays a lower bound.
     if (!ephemeral->marked && !ephemeral->healthy) {
       ephemeral->healthy = true;
-      Touch(*FindService(namespace_id, request.service_name));
+      ExpectHealthEvent(*service, NextHealthEvent(*ephemeral));
+      Touch(*service);
       Notify(namespace_id, request.service_name);
     }
   }
@@ -554,61 +640,103 @@ Result<ServiceSnapshot> InstanceStore::List(const ListQuery& query) const {
 }
 
 HealthSweepResult InstanceStore::CheckHealth() {
-  const TimePoint now = clock_->Now();
   HealthSweepResult result;
-  std::vector<std::pair<std::string, std::string>> changed;
-  for (auto ns = namespaces_.begin(); ns != namespaces_.end();) {
-    for (auto it = ns->second.begin(); it != ns->second.end();) {
-      Service& service = it->second;
-      bool service_changed = false;
-      for (auto& [cluster_name, cluster] : service.clusters) {
-        for (auto inst = cluster.begin(); inst != cluster.end();) {
-          Instance& instance = inst->second;
-          if (!instance.ephemeral || instance.marked) {
-            ++inst;
-            continue;
-          }
-          const auto silence = now - instance.last_beat;
-          if (instance.healthy &&
-              silence > MillisFromMetadata(instance.metadata, kHeartBeatTimeoutKey,
-                                           options_.heartbeat_timeout)) {
-            instance.healthy = false;
-            service_changed = true;
-            ++result.marked_unhealthy;
-            DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
-                            << it->first << ", marked unhealthy";
-          }
-          if (options_.expire_instances &&
-              silence > MillisFromMetadata(instance.metadata, kIpDeleteTimeoutKey,
-                                           options_.ip_delete_timeout)) {
-            DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
-                            << it->first << ", deleted";
-            inst = cluster.erase(inst);
-            service_changed = true;
-            ++result.deleted;
-            continue;
-          }
-          ++inst;
-        }
+  HealthSweepCursor cursor;
+  while (!CheckHealthStep(&cursor, SIZE_MAX, &result)) {
+  }
+  return result;
+}
+
+size_t InstanceStore::SweepService(Service& service, const std::string& service_name, TimePoint now,
+                                   bool* changed, HealthSweepResult* result) {
+  size_t examined = 0;
+  TimePoint due = TimePoint::max();
+  for (auto& [cluster_name, cluster] : service.clusters) {
+    for (auto inst = cluster.begin(); inst != cluster.end();) {
+      ++examined;
+      Instance& instance = inst->second;
+      if (!instance.ephemeral || instance.marked) {
+        ++inst;
+        continue;
       }
-      const bool empty = service.InstanceCount() == 0;
-      if (empty && !service.empty_since) service.empty_since = now;
+      if (instance.healthy &&
+          now > SaturatingAdd(instance.last_beat,
+                              MillisFromMetadata(instance.metadata, kHeartBeatTimeoutKey,
+                                                 options_.heartbeat_timeout))) {
+        instance.healthy = false;
+        *changed = true;
+        ++result->marked_unhealthy;
+        DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
+                        << service_name << ", marked unhealthy";
+      }
+      if (options_.expire_instances &&
+          now > SaturatingAdd(instance.last_beat,
+                              MillisFromMetadata(instance.metadata, kIpDeleteTimeoutKey,
+                                                 options_.ip_delete_timeout))) {
+        DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
+                        << service_name << ", deleted";
+        inst = cluster.erase(inst);
+        *changed = true;
+        ++result->deleted;
+        continue;
+      }
+      due = std::min(due, NextHealthEvent(instance));
+      ++inst;
+    }
+  }
+  if (service.InstanceCount() == 0) {
+    if (!service.empty_since) service.empty_since = now;
+    if (!service.explicit_service && options_.empty_service_expiry.count() >= 0) {
+      due = std::min(due, SaturatingAdd(*service.empty_since, options_.empty_service_expiry));
+    }
+  }
+  service.sweep_due = due;
+  return examined;
+}
+
+bool InstanceStore::CheckHealthStep(HealthSweepCursor* cursor, size_t budget,
+                                    HealthSweepResult* result) {
+  const TimePoint now = clock_->Now();
+  std::vector<std::pair<std::string, std::string>> changed;
+  size_t examined = 0;
+  bool complete = true;
+  for (auto ns = namespaces_.lower_bound(cursor->namespace_id); ns != namespaces_.end();) {
+    auto it = ns->first == cursor->namespace_id ? ns->second.lower_bound(cursor->service_name)
+                                                : ns->second.begin();
+    while (it != ns->second.end()) {
+      if (examined >= budget) {
+        cursor->namespace_id = ns->first;
+        cursor->service_name = it->first;
+        complete = false;
+        break;
+      }
+      ++examined;
+      Service& service = it->second;
+      if (options_.sweep_only_due_services && now < service.sweep_due) {
+        ++it;
+        continue;
+      }
+      bool service_changed = false;
+      examined += SweepService(service, it->first, now, &service_changed, result);
       if (service_changed) {
         Touch(service);
         changed.emplace_back(ns->first, it->first);
       }
-      if (empty && !service.explicit_service && options_.empty_service_expiry.count() >= 0 &&
-          now - *service.empty_since > options_.empty_service_expiry) {
+      if (service.InstanceCount() == 0 && !service.explicit_service &&
+          options_.empty_service_expiry.count() >= 0 &&
+          now > SaturatingAdd(*service.empty_since, options_.empty_service_expiry)) {
         it = ns->second.erase(it);
-        ++result.services_removed;
+        ++result->services_removed;
         continue;
       }
       ++it;
     }
+    if (!complete) break;
     ns = ns->second.empty() ? namespaces_.erase(ns) : std::next(ns);
   }
+  if (complete) *cursor = HealthSweepCursor();
   for (const auto& [namespace_id, service_name] : changed) Notify(namespace_id, service_name);
-  return result;
+  return complete;
 }
 
 // ---- service operations -----------------------------------------------------------------------

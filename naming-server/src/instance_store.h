@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "dubbo/registry/clock.h"
@@ -216,6 +217,14 @@ struct HealthSweepResult {
   size_t services_removed = 0;
 };
 
+// Where a sweep in steps (InstanceStore::CheckHealthStep()) resumes: the first service not yet
+// examined in this round, by name, so that any change between steps is harmless. A
+// default-constructed cursor starts a round.
+struct HealthSweepCursor {
+  std::string namespace_id;
+  std::string service_name;
+};
+
 struct InstanceStoreOptions {
   // An ephemeral instance without a beat for longer than this turns unhealthy. Default 15000 ms.
   std::chrono::milliseconds heartbeat_timeout{15000};
@@ -236,6 +245,12 @@ struct InstanceStoreOptions {
   // UpdateService() are kept until DeleteService(). Negative: keep empty services forever.
   // Default 60000 ms (the 2.x expiry; 1.4.x cleans after >3 empty sweeps of its 20-30 s cleaner).
   std::chrono::milliseconds empty_service_expiry{60000};
+  // True: a sweep examines only the services where something can be due. Each service keeps a
+  // lower bound of its next health event (the earliest moment an instance may turn unhealthy or be
+  // deleted, or the service expire); beats only move events later, so a beat never touches it, and
+  // every other change lowers it. False: every sweep examines every instance. Both give the same
+  // results; false exists so that tests can compare the two. Default true.
+  bool sweep_only_due_services = true;
 };
 
 class InstanceStore {
@@ -321,8 +336,24 @@ class InstanceStore {
   // Removes expired ephemeral, unmarked instances: unhealthy once now - last beat > heart beat
   // timeout, deleted once > ip delete timeout (per-instance metadata overrides, all digits, else
   // the options). Also removes implicit services empty for longer than empty_service_expiry. The
-  // caller decides how often to call (Nacos: every 5 s); the store only compares times.
+  // caller decides how often to call (Nacos: every 5 s); the store only compares times. One whole
+  // round of CheckHealthStep().
   HealthSweepResult CheckHealth();
+
+  // One bounded step of the same sweep, so that a caller holding a lock for the store can release
+  // it between steps: examines services from *cursor on (namespaces and services in name order)
+  // until about `budget` instances have been examined (services whose next health event is not
+  // due count 1 each; a service is never split), adds what it did to *result, calls the change
+  // hook for the services it changed, and advances *cursor. Returns true when the round is
+  // complete (the cursor is then reset for the next round). Services added behind the cursor
+  // during a round wait for the next one.
+  bool CheckHealthStep(HealthSweepCursor* cursor, size_t budget, HealthSweepResult* result);
+
+  // A number that changes whenever anything List() reports for the service may have changed (it
+  // moves with every revision bump, i.e. with lastRefTime), unique over the store's lifetime: a
+  // service that is deleted and created again never gets an earlier value back. 0 for an unknown
+  // service. For caching rendered answers.
+  uint64_t Revision(std::string_view namespace_id, std::string_view service_name) const;
 
   // POST /service. kInvalidArgument: "Param 'serviceName' is required.", CheckServiceNameFormat(),
   // "specified service already exists, serviceName : <svc>", the dom-name character message.
@@ -349,15 +380,28 @@ class InstanceStore {
  private:
   // (ip, port, ephemeral): identity within a cluster; persistent sorts first.
   using InstanceId = std::tuple<std::string, int, bool>;
-  using Cluster = std::map<InstanceId, Instance>;
+  // The tuple's order, with one string comparison per step instead of std::tuple's two.
+  struct InstanceIdLess {
+    bool operator()(const InstanceId& a, const InstanceId& b) const {
+      if (const int c = std::get<0>(a).compare(std::get<0>(b)); c != 0) return c < 0;
+      if (std::get<1>(a) != std::get<1>(b)) return std::get<1>(a) < std::get<1>(b);
+      return std::get<2>(a) < std::get<2>(b);
+    }
+  };
+  using Cluster = std::map<InstanceId, Instance, InstanceIdLess>;
 
   struct Service {
     double protect_threshold = 0.0;
     Metadata metadata;
     bool explicit_service = false;  // Created/updated through the service API: never auto-removed.
     int64_t last_ref_time = 0;
+    uint64_t revision = 0;  // See Revision(); bumped with last_ref_time.
     std::map<std::string, Cluster, std::less<>> clusters;
     std::optional<registry::TimePoint> empty_since;  // Set while the service has no instance.
+    // No health event of this service (an instance turning unhealthy or deleted, the service
+    // expiring) happens before this moment; the sweep skips the service until then. min(): unknown,
+    // examine at the next sweep.
+    registry::TimePoint sweep_due = registry::TimePoint::min();
     size_t InstanceCount() const;
   };
   using Namespace = std::map<std::string, Service, std::less<>>;
@@ -376,6 +420,20 @@ class InstanceStore {
   static Instance Materialize(const Instance& stored, const std::string& service_name);
   // Bumps the revision: wall ms, strictly increasing per service.
   void Touch(Service& service);
+  // The persistent and the ephemeral instance with this address in the cluster (nullptr where
+  // there is none), with one descent of the cluster map (where they are neighbours).
+  static std::pair<Instance*, Instance*> FindBothKinds(Cluster& cluster, const std::string& ip,
+                                                       int port);
+  // The instance with this address, the persistent one first (the order of the cluster map).
+  static Instance* FindInstance(Cluster& cluster, const std::string& ip, int port);
+  static const Instance* FindInstance(const Cluster& cluster, const std::string& ip, int port);
+  // When the sweep would next change `instance` (turn it unhealthy, or delete it); max() if never.
+  registry::TimePoint NextHealthEvent(const Instance& instance) const;
+  // Lowers the service's sweep_due to `when` if that is earlier.
+  static void ExpectHealthEvent(Service& service, registry::TimePoint when);
+  // The sweep of one service (CheckHealthStep()); returns the number of instances examined.
+  size_t SweepService(Service& service, const std::string& service_name, registry::TimePoint now,
+                      bool* changed, HealthSweepResult* result);
   void Notify(const std::string& namespace_id, const std::string& service_name) const;
   std::chrono::milliseconds MillisFromMetadata(const Metadata& metadata, std::string_view key,
                                                std::chrono::milliseconds fallback) const;
@@ -383,6 +441,7 @@ class InstanceStore {
   registry::Clock* const clock_;
   const InstanceStoreOptions options_;
   ChangeHook hook_;
+  uint64_t last_revision_ = 0;
   std::map<std::string, Namespace, std::less<>> namespaces_;
 };
 

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -1027,6 +1029,310 @@ TEST_F(InstanceStoreTest, Counts) {
   ASSERT_TRUE(store_.Register(other).ok());
   EXPECT_EQ(store_.ServiceCount(), 2u);
   EXPECT_EQ(store_.InstanceCount(), 3u);
+}
+
+// ---- beat look-up, revisions, the incremental sweep ---------------------------------------------
+
+TEST_F(InstanceStoreTest, BeatFindsTheEphemeralInstanceNextToAPersistentOne) {
+  // Same cluster, ip and port, both kinds: the beat is the ephemeral one's (its last beat moves,
+  // its interval is reported); the persistent one is untouched.
+  InstanceSpec persistent = Spec();
+  persistent.ephemeral = false;
+  persistent.metadata = {{std::string(kHeartBeatIntervalKey), "7000"}};
+  ASSERT_TRUE(store_.Register(persistent).ok());
+  InstanceSpec ephemeral = Spec();
+  ephemeral.metadata = {{std::string(kHeartBeatIntervalKey), "3000"}};
+  ASSERT_TRUE(store_.Register(ephemeral).ok());
+
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.ip = "10.0.0.5";
+  request.port = 8080;
+  clock_.AdvanceBy(milliseconds(10000));
+  Result<BeatResult> result = store_.Beat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->found);
+  EXPECT_EQ(result->client_beat_interval, milliseconds(3000));
+  SweepAfter(milliseconds(10000));  // 20 s after registering, 10 s after the beat.
+  EXPECT_EQ(ListOf().hosts.size(), 2u);
+  EXPECT_TRUE(Detail().healthy);  // Detail finds the persistent one, which never expires.
+
+  // A persistent instance alone: found, its interval, and no last beat of its own to move.
+  InstanceSpec other = Spec("10.0.0.6");
+  other.ephemeral = false;
+  other.metadata = {{std::string(kHeartBeatIntervalKey), "7000"}};
+  ASSERT_TRUE(store_.Register(other).ok());
+  request.ip = "10.0.0.6";
+  result = store_.Beat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->found);
+  EXPECT_EQ(result->client_beat_interval, milliseconds(7000));
+
+  // Same ip, other port, other cluster: unknown.
+  request.port = 8081;
+  EXPECT_FALSE(store_.Beat(request)->found);
+  request.port = 8080;
+  request.cluster_name = "c1";
+  EXPECT_FALSE(store_.Beat(request)->found);
+}
+
+TEST_F(InstanceStoreTest, BeatCompensationIntoANewClusterOfANewService) {
+  Result<BeatInfo> beat = ParseBeatInfo(
+      R"({"ip":"10.0.0.9","port":81,"cluster":"c2","metadata":{"k":"v"},"ephemeral":false})");
+  ASSERT_TRUE(beat.ok());
+  BeatRequest request;
+  request.service_name = "G@@fresh";
+  request.beat = *beat;
+  Result<BeatResult> result = store_.Beat(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->found);
+  ServiceSnapshot snapshot = ListOf("G@@fresh");
+  ASSERT_EQ(snapshot.hosts.size(), 1u);
+  EXPECT_EQ(snapshot.hosts[0].cluster_name, "c2");
+  EXPECT_FALSE(snapshot.hosts[0].ephemeral);
+}
+
+TEST_F(InstanceStoreTest, RevisionMovesWithEveryChangeAListCanShow) {
+  EXPECT_EQ(store_.Revision("public", kDemo), 0u);
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  uint64_t last = store_.Revision("public", kDemo);
+  EXPECT_NE(last, 0u);
+  EXPECT_EQ(store_.Revision("", kDemo), last);  // "" is the default namespace.
+  auto moved = [&] {
+    const uint64_t now = store_.Revision("public", kDemo);
+    const bool changed = now != last;
+    last = now;
+    return changed;
+  };
+  BeatRequest beat;
+  beat.service_name = kDemo;
+  beat.ip = "10.0.0.5";
+  beat.port = 8080;
+  ASSERT_TRUE(store_.Beat(beat).ok());
+  EXPECT_FALSE(moved()) << "a beat on a healthy instance changes nothing a list shows";
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.6")).ok());
+  EXPECT_TRUE(moved()) << "register";
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.6")).ok());
+  EXPECT_TRUE(moved()) << "re-register";
+  InstancePatch patch;
+  patch.metadata = Metadata{{"k", "v"}};
+  ASSERT_TRUE(store_.Patch(Key("10.0.0.6"), patch).ok());
+  EXPECT_TRUE(moved()) << "metadata update";
+  SweepAfter(milliseconds(16000));
+  EXPECT_TRUE(moved()) << "health flip";
+  SweepAfter(milliseconds(1000));
+  EXPECT_FALSE(moved()) << "a sweep that changes nothing";
+  ASSERT_TRUE(store_.Beat(beat).ok());
+  EXPECT_TRUE(moved()) << "a beat that revives";
+  ASSERT_TRUE(store_.Deregister(Key("10.0.0.6")).ok());
+  EXPECT_TRUE(moved()) << "deregister";
+  ASSERT_TRUE(store_.Deregister(Key("10.0.0.99")).ok());
+  EXPECT_FALSE(moved()) << "deregister of nothing";
+  ServiceSpec service;
+  service.service_name = kDemo;
+  service.protect_threshold = 0.5;
+  ASSERT_TRUE(store_.UpdateService(service).ok());
+  EXPECT_TRUE(moved()) << "service update";
+
+  // Deleted and created again at the same wall millisecond: lastRefTime may repeat, the revision
+  // does not.
+  ASSERT_TRUE(store_.Deregister(Key()).ok());
+  moved();
+  ASSERT_TRUE(store_.DeleteService("public", kDemo).ok());
+  EXPECT_EQ(store_.Revision("public", kDemo), 0u);
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  EXPECT_GT(store_.Revision("public", kDemo), last);
+}
+
+TEST_F(InstanceStoreTest, SweepSkipsServicesWithNothingDueButNeverLate) {
+  // Services a and b: default timeouts; a sweep at 1 ms sets their next event to 15 s. At 5 s, b
+  // gets an instance with a 5 s heart-beat timeout (due at 10 s), which must not wait for 15 s.
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.1", 80, "G@@a")).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.1", 80, "G@@b")).ok());
+  SweepAfter(milliseconds(1));
+  clock_.AdvanceBy(milliseconds(4999));
+  InstanceSpec quick = Spec("10.0.0.2", 80, "G@@b");
+  quick.metadata = {{std::string(kHeartBeatTimeoutKey), "5000"},
+                    {std::string(kIpDeleteTimeoutKey), "6000"}};
+  ASSERT_TRUE(store_.Register(quick).ok());
+  EXPECT_EQ(SweepAfter(milliseconds(5000)).marked_unhealthy, 0u);  // Exactly 5 s: not yet.
+  EXPECT_EQ(SweepAfter(milliseconds(1)).marked_unhealthy, 1u);
+  EXPECT_FALSE(store_.GetInstance(Key("10.0.0.2", 80, "G@@b"))->healthy);
+  EXPECT_EQ(SweepAfter(milliseconds(1000)).deleted, 1u);  // 6 s + 1 ms after its registration.
+  EXPECT_EQ(SweepAfter(milliseconds(3998)).marked_unhealthy, 0u);  // 14.999 s.
+  EXPECT_EQ(SweepAfter(milliseconds(2)).marked_unhealthy, 2u);     // 15.001 s: a and b's first.
+}
+
+TEST_F(InstanceStoreTest, SweepDoesNotOverflowOnHugeMetadataTimeouts) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{std::string(kHeartBeatTimeoutKey), "999999999999999999"},
+                   {std::string(kIpDeleteTimeoutKey), "999999999999999999"}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  HealthSweepResult result = SweepAfter(std::chrono::hours(24 * 365));
+  EXPECT_EQ(result.marked_unhealthy, 0u);
+  EXPECT_EQ(result.deleted, 0u);
+  EXPECT_TRUE(Detail().healthy);
+}
+
+// Everything the sweep can change, over a fixed set of names: which instances exist and their
+// (real) health, each service's revision, the service count.
+std::string SweepState(InstanceStore& store) {
+  std::string out;
+  for (const char* service : {"G@@s0", "G@@s1", "G@@s2"}) {
+    out += std::string(service) + "@" + std::to_string(store.Revision("public", service)) + ":";
+    for (const char* cluster : {"DEFAULT", "c1"}) {
+      for (int ip = 0; ip < 4; ++ip) {
+        InstanceKey key = Key("10.0.0." + std::to_string(ip), 80, service);
+        key.cluster_name = cluster;
+        Result<Instance> instance = store.GetInstance(key);
+        out += instance.ok() ? (instance->healthy ? "H" : "u") : ".";
+      }
+    }
+    out += " ";
+  }
+  return out + std::to_string(store.ServiceCount());
+}
+
+TEST_F(InstanceStoreTest, IncrementalSweepMatchesFullSweepUnderRandomOperations) {
+  // The same random operations on two stores: one sweeps only the services with something due
+  // (the default), the other examines every instance every time. After every sweep both must agree
+  // on every instance, every revision and every notification.
+  InstanceStoreOptions options;
+  options.empty_service_expiry = milliseconds(20000);
+  InstanceStoreOptions full_options = options;
+  full_options.sweep_only_due_services = false;
+  InstanceStore incremental(&clock_, options);
+  InstanceStore full(&clock_, full_options);
+  std::vector<std::string> incremental_changes;
+  std::vector<std::string> full_changes;
+  incremental.SetChangeHook([&](const std::string& ns, const std::string& service) {
+    incremental_changes.push_back(ns + "/" + service);
+  });
+  full.SetChangeHook([&](const std::string& ns, const std::string& service) {
+    full_changes.push_back(ns + "/" + service);
+  });
+
+  std::mt19937 random(20261121);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  const char* const kTimeouts[] = {"5000", "7000", "12000", "40000"};
+  int sweeps = 0;
+  for (int step = 0; step < 4000; ++step) {
+    const std::string service = "G@@s" + std::to_string(pick(3));
+    const std::string ip = "10.0.0." + std::to_string(pick(4));
+    const std::string cluster = pick(2) == 0 ? "DEFAULT" : "c1";
+    switch (pick(10)) {
+      case 0:
+      case 1: {
+        InstanceSpec spec = Spec(ip, 80, service);
+        spec.cluster_name = cluster;
+        spec.ephemeral = pick(8) != 0;
+        if (pick(3) == 0) spec.metadata[std::string(kHeartBeatTimeoutKey)] = kTimeouts[pick(4)];
+        if (pick(3) == 0) spec.metadata[std::string(kIpDeleteTimeoutKey)] = kTimeouts[pick(4)];
+        ASSERT_EQ(incremental.Register(spec).ok(), full.Register(spec).ok());
+        break;
+      }
+      case 2: {
+        InstanceKey key = Key(ip, 80, service);
+        key.cluster_name = cluster;
+        ASSERT_TRUE(incremental.Deregister(key).ok());
+        ASSERT_TRUE(full.Deregister(key).ok());
+        break;
+      }
+      case 3:
+      case 4: {
+        BeatRequest beat;
+        beat.service_name = service;
+        beat.cluster_name = cluster;
+        beat.ip = ip;
+        beat.port = 80;
+        ASSERT_EQ(incremental.Beat(beat)->found, full.Beat(beat)->found);
+        break;
+      }
+      case 5: {
+        InstanceKey key = Key(ip, 80, service);
+        key.cluster_name = cluster;
+        InstancePatch patch;
+        if (pick(2) == 0) patch.healthy = pick(2) == 0;
+        if (pick(2) == 0) {
+          patch.metadata = Metadata{{std::string(kHeartBeatTimeoutKey), kTimeouts[pick(4)]}};
+        }
+        ASSERT_EQ(incremental.Patch(key, patch).ok(), full.Patch(key, patch).ok());
+        break;
+      }
+      case 6:
+        if (pick(10) == 0) {
+          ServiceSpec spec;
+          spec.service_name = service;
+          ASSERT_EQ(incremental.UpdateService(spec).ok(), full.UpdateService(spec).ok());
+        }
+        break;
+      case 7:
+      case 8:
+        clock_.AdvanceBy(milliseconds(pick(9000)));
+        break;
+      case 9: {
+        const HealthSweepResult a = incremental.CheckHealth();
+        const HealthSweepResult b = full.CheckHealth();
+        ++sweeps;
+        ASSERT_EQ(a.marked_unhealthy, b.marked_unhealthy) << "step " << step;
+        ASSERT_EQ(a.deleted, b.deleted) << "step " << step;
+        ASSERT_EQ(a.services_removed, b.services_removed) << "step " << step;
+        break;
+      }
+    }
+    ASSERT_EQ(SweepState(incremental), SweepState(full)) << "step " << step;
+    ASSERT_EQ(incremental_changes, full_changes) << "step " << step;
+  }
+  EXPECT_GT(sweeps, 300);
+}
+
+TEST_F(InstanceStoreTest, SweepInStepsEqualsOneSweep) {
+  InstanceStore stepped(&clock_);
+  for (InstanceStore* store : {&store_, &stepped}) {
+    for (int s = 0; s < 7; ++s) {
+      for (int i = 0; i < 5; ++i) {
+        InstanceSpec spec = Spec("10.0.0." + std::to_string(i), 80, "G@@s" + std::to_string(s));
+        spec.namespace_id = s % 2 == 0 ? "public" : "dev";
+        ASSERT_TRUE(store->Register(spec).ok());
+      }
+    }
+  }
+  clock_.AdvanceBy(milliseconds(16000));
+  const HealthSweepResult whole = store_.CheckHealth();
+  HealthSweepCursor cursor;
+  HealthSweepResult result;
+  int steps = 1;
+  while (!stepped.CheckHealthStep(&cursor, 4, &result)) ++steps;
+  EXPECT_EQ(steps, 7);  // One service per step: each costs 1 + 5 instances, over the budget.
+  EXPECT_EQ(whole.marked_unhealthy, 35u);
+  EXPECT_EQ(result.marked_unhealthy, 35u);
+  EXPECT_TRUE(cursor.service_name.empty());  // Reset for the next round.
+
+  // Changes between steps: the service at the cursor is deleted, one is added behind it (same
+  // namespace, a smaller name); the round still ends, and a later one finds the newcomer.
+  clock_.AdvanceBy(milliseconds(15000));  // 31 s: everything expires.
+  result = HealthSweepResult();
+  ASSERT_FALSE(stepped.CheckHealthStep(&cursor, 4, &result));
+  const std::string at = cursor.service_name;
+  for (int i = 0; i < 5; ++i) {
+    InstanceKey key = Key("10.0.0." + std::to_string(i), 80, at);
+    key.namespace_id = cursor.namespace_id;
+    ASSERT_TRUE(stepped.Deregister(key).ok());
+  }
+  ASSERT_TRUE(stepped.DeleteService(cursor.namespace_id, at).ok());
+  ASSERT_EQ(cursor.namespace_id, "dev");
+  InstanceSpec newcomer = Spec("10.0.0.1", 80, "A@@first");
+  newcomer.namespace_id = "dev";
+  ASSERT_TRUE(stepped.Register(newcomer).ok());
+  while (!stepped.CheckHealthStep(&cursor, 4, &result)) {
+  }
+  EXPECT_EQ(result.deleted, 30u);  // 35 - the 5 deregistered.
+  InstanceKey newcomer_key = Key("10.0.0.1", 80, "A@@first");
+  newcomer_key.namespace_id = "dev";
+  EXPECT_TRUE(stepped.GetInstance(newcomer_key).ok());
+  clock_.AdvanceBy(milliseconds(31000));
+  result = stepped.CheckHealth();
+  EXPECT_EQ(result.deleted, 1u);
 }
 
 }  // namespace

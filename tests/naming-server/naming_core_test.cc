@@ -1200,5 +1200,126 @@ TEST_F(NamingCoreTest, ConcurrentRequestsTimersAndAcks) {
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Rendered list answers are kept per service revision and request variant.
+
+// A string field of a JSON object, or "<none>".
+std::string StringField(const std::string& json, const char* name) {
+  auto doc = ParseJson(json);
+  if (!doc->IsObject() || !doc->HasMember(name) || !(*doc)[name].IsString()) return "<none>";
+  return (*doc)[name].GetString();
+}
+
+TEST_F(NamingCoreTest, ListAnswersFollowEveryChangeOfTheService) {
+  constexpr char kList[] = "/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40demo";
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  EXPECT_EQ(Hosts(Get(kList).body), (HostList{{"10.0.0.5", true}}));
+  EXPECT_EQ(Get(kList).body, Get(kList).body);  // Served again: identical.
+
+  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
+  EXPECT_EQ(Hosts(Get(kList).body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
+
+  // Re-register with new metadata, and a PATCH of it.
+  ASSERT_EQ(Register("10.0.0.6", 8080, "&metadata=%7B%22v%22%3A%222%22%7D").status, 200);
+  EXPECT_THAT(Get(kList).body, HasSubstr(R"("metadata":{"v":"2"})"));
+  ASSERT_EQ(Do("PATCH", "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.6&"
+                        "port=8080&metadata=%7B%22v%22%3A%223%22%7D")
+                .status,
+            200);
+  EXPECT_THAT(Get(kList).body, HasSubstr(R"("metadata":{"v":"3"})"));
+
+  // Health flips by the timer's sweep: 10.0.0.5 keeps beating, 10.0.0.6 does not.
+  const std::string before = Get(kList).body;
+  sched_.AdvanceBy(seconds(10));
+  ASSERT_EQ(LightBeat("10.0.0.5", 8080).status, 200);
+  EXPECT_EQ(Get(kList).body, before);  // A beat changes nothing a list shows.
+  sched_.AdvanceBy(seconds(10));        // 20 s: 10.0.0.6 is unhealthy.
+  EXPECT_EQ(Hosts(Get(kList).body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", false}}));
+  EXPECT_EQ(Hosts(Get(std::string(kList) + "&healthyOnly=true").body),
+            (HostList{{"10.0.0.5", true}}));
+  ASSERT_EQ(LightBeat("10.0.0.6", 8080).status, 200);  // Revived.
+  EXPECT_EQ(Hosts(Get(kList).body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
+
+  // Deregister; then a service update (metadata, threshold).
+  EXPECT_EQ(Do("DELETE", "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&"
+                         "ip=10.0.0.6&port=8080")
+                .status,
+            200);
+  EXPECT_EQ(Hosts(Get(kList).body), (HostList{{"10.0.0.5", true}}));
+  ASSERT_EQ(Do("PUT", "/nacos/v1/ns/service?serviceName=DEFAULT_GROUP%40%40demo&"
+                      "metadata=%7B%22owner%22%3A%22x%22%7D")
+                .status,
+            200);
+  EXPECT_THAT(Get(kList).body, HasSubstr(R"("metadata":{"owner":"x"}})"));
+
+  // Deleted and created again without the clock moving (so lastRefTime may repeat): the new
+  // service's data, not the old answer.
+  ASSERT_EQ(Do("DELETE", "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&"
+                         "ip=10.0.0.5&port=8080")
+                .status,
+            200);
+  ASSERT_EQ(Do("DELETE", "/nacos/v1/ns/service?serviceName=DEFAULT_GROUP%40%40demo").status, 200);
+  EXPECT_EQ(Get(kList).body,
+            R"({"name":"DEFAULT_GROUP@@demo","clusters":"","cacheMillis":3000,"hosts":[]})");
+  ASSERT_EQ(Register("10.0.0.7", 8080).status, 200);
+  const std::string recreated = Get(kList).body;
+  EXPECT_EQ(Hosts(recreated), (HostList{{"10.0.0.7", true}}));
+  EXPECT_THAT(recreated, HasSubstr(R"("metadata":{}})"));
+}
+
+TEST_F(NamingCoreTest, ListAnswerVariantsAreKeptApart) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  ASSERT_EQ(Register("10.0.0.6", 8080, "&clusterName=c1").status, 200);
+  const std::string base = "/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40demo";
+  const std::string by_group = "/nacos/v1/ns/instance/list?serviceName=demo&groupName=DEFAULT_GROUP";
+  for (int round = 0; round < 2; ++round) {  // The second round is served from what the first kept.
+    SCOPED_TRACE(round);
+    EXPECT_EQ(Hosts(Get(base).body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
+    const std::string c1 = Get(base + "&clusters=c1").body;
+    EXPECT_EQ(Hosts(c1), (HostList{{"10.0.0.6", true}}));
+    EXPECT_EQ(StringField(c1, "clusters"), "c1");
+    const std::string c1_default = Get(base + "&clusters=c1%2CDEFAULT%2C").body;
+    EXPECT_EQ(Hosts(c1_default), (HostList{{"10.0.0.6", true}, {"10.0.0.5", true}}));
+    EXPECT_EQ(StringField(c1_default, "clusters"), "c1,DEFAULT,");  // Echoed as written.
+    EXPECT_EQ(StringField(Get(base + "&clusters=DEFAULT%2Cc1").body, "clusters"), "DEFAULT,c1");
+    EXPECT_EQ(StringField(Get(by_group).body, "name"), "DEFAULT_GROUP@@demo");
+    EXPECT_EQ(StringField(Get(base + "&env=prod").body, "env"), "prod");
+    EXPECT_EQ(StringField(Get(base).body, "env"), "");
+    EXPECT_EQ(StringField(Get(base).body, "dom"), "DEFAULT_GROUP@@demo");
+    EXPECT_EQ(StringField(Get(base, "Nacos-Node-Client:v2.6.3").body, "dom"), "demo");
+    EXPECT_EQ(IntField(Get(base + "&udpPort=55963").body, "cacheMillis"), 10000);
+    EXPECT_EQ(IntField(Get(base).body, "cacheMillis"), 3000);
+    EXPECT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40demo&"
+                  "namespaceId=dev")
+                  .body,
+              R"({"name":"DEFAULT_GROUP@@demo","clusters":"","cacheMillis":3000,"hosts":[]})");
+  }
+  // healthyOnly: after the sweep one instance is unhealthy.
+  ASSERT_EQ(Get(base + "&healthyOnly=true").status, 200);
+  sched_.AdvanceBy(seconds(10));
+  ASSERT_EQ(LightBeat("10.0.0.5", 8080).status, 200);
+  sched_.AdvanceBy(seconds(10));
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(Hosts(Get(base + "&healthyOnly=true").body), (HostList{{"10.0.0.5", true}}));
+    EXPECT_EQ(Hosts(Get(base).body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", false}}));
+  }
+}
+
+TEST_F(NamingCoreTest, PushAndListShareTheRenderedAnswer) {
+  // A subscriber's re-query asks for exactly what was pushed (Java agent, cacheMillis 10000): the
+  // data of both agrees after every change, and lastRefTime is the revision's in both.
+  ASSERT_EQ(Do("POST", kTv1Register).status, 200);
+  ASSERT_EQ(Get(kTv6List).status, 200);
+  ASSERT_EQ(sender_.count(), 1u);  // The first push.
+  for (int i = 0; i < 3; ++i) {
+    sched_.AdvanceBy(seconds(1));
+    ASSERT_EQ(Register("10.0.1." + std::to_string(i), 80).status, 200);
+    const PushPacket pushed = Decode(sender_.at(sender_.count() - 1));
+    EXPECT_EQ(Get(kTv6List).body, pushed.data);
+    EXPECT_EQ(IntField(pushed.data, "lastRefTime"),
+              IntField(Get(kTv6ListNoUdp).body, "lastRefTime"));
+  }
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server
