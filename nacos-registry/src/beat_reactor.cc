@@ -49,6 +49,18 @@ NamingRequest MakeRegisterRequest(const std::string& grouped_service, const Inst
   return request;
 }
 
+NamingRequest MakeDeregisterRequest(const std::string& grouped_service, const Instance& instance) {
+  NamingRequest request;
+  request.method = "DELETE";
+  request.path = "/v1/ns/instance";
+  request.params = {{"serviceName", grouped_service},
+                    {"clusterName", instance.cluster_name},
+                    {"ip", instance.ip},
+                    {"port", std::to_string(instance.port)},
+                    {"ephemeral", BoolText(instance.ephemeral)}};
+  return request;
+}
+
 int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms) {
   const auto it = instance.metadata.find(std::string(kBeatIntervalKey));
   if (it == instance.metadata.end() || it->second.empty() || it->second.size() > 12) {
@@ -187,6 +199,10 @@ void BeatReactor::OnBeatAnswer(const std::string& key, uint64_t id, Result<std::
   beat.light_allowed = doc.HasMember("lightBeatEnabled") && doc["lightBeatEnabled"].IsBool() &&
                        doc["lightBeatEnabled"].GetBool();
   if (doc.HasMember("code") && doc["code"].IsInt() && doc["code"].GetInt() == kCodeResourceNotFound) {
+    // The server does not know the instance, so its clientBeatInterval is its default, not the
+    // instance's preserved.heart.beat.interval: keep the period (the Java client takes the 5 s
+    // default here, which can let a short preserved.heart.beat.timeout expire the instance).
+    next = beat.period_ms;
     ++stats_.reregistered;
     DUBBO_LOG(INFO) << "nacos: server forgot " << key << "; registering it again";
     NamingRequest request = MakeRegisterRequest(beat.grouped_service, beat.instance);

@@ -7,8 +7,9 @@
 // JSON in the body, so that a server which lost the instance re-creates it). Later beats are light
 // (no body) while the server's last answer said `lightBeatEnabled:true`. The next beat goes after
 // the server's `clientBeatInterval` when it is > 0, else after `period`. A `code:20404` answer
-// (unknown instance) re-registers it at once. Failures are logged (at most one line per 10 s, with
-// a count of the rest) and never stop the schedule.
+// (unknown instance) re-registers it at once, and the next beat goes after `period` (that
+// answer's clientBeatInterval is the server's default, not the instance's). Failures are logged
+// (at most one line per 10 s, with a count of the rest) and never stop the schedule.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread).
 #ifndef DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
@@ -29,6 +30,10 @@ namespace dubbo::registry::nacos {
 // POST /v1/ns/instance for `instance` in `grouped_service` ("group@@name"), with the parameters the
 // Java client sends (namespaceId is added by the proxy).
 NamingRequest MakeRegisterRequest(const std::string& grouped_service, const Instance& instance);
+
+// DELETE /v1/ns/instance for `instance` (its ip, port, cluster_name and ephemeral) of
+// `grouped_service`.
+NamingRequest MakeDeregisterRequest(const std::string& grouped_service, const Instance& instance);
 
 // The instance's preserved.heart.beat.interval in ms when it is a positive integer, else
 // `fallback_ms`.

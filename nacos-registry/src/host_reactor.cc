@@ -166,7 +166,7 @@ void HostReactor::Subscribe(const std::string& service_name, const std::string& 
   service.listeners.push_back(listener);
   if (service.info) PostEvent(listener, AllAdded(*service.info));
   EnsurePolling(key);
-  if (service.first_query_done) {
+  if (service.first_query_done || service.info) {  // Cached data (load_cache_at_start) counts.
     done(Status::Ok());
   } else {
     service.waiters.push_back([done = std::move(done)] { done(Status::Ok()); });

@@ -287,6 +287,14 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
     if (copy.ephemeral) impl->beats->Add(grouped, copy);
     impl->proxy->Call(MakeRegisterRequest(grouped, copy),
                       [impl, grouped, copy, key, done](Result<std::string> answer) {
+                        if (answer.ok() && impl->shut_down.load() && copy.ephemeral) {
+                          // Shutdown() began while this was in flight and has already
+                          // deregistered everything it knew of: take this one back too.
+                          impl->proxy->Call(MakeDeregisterRequest(grouped, copy),
+                                            [](Result<std::string>) {});
+                          done(FailedPreconditionError("naming client shut down"));
+                          return;
+                        }
                         if (answer.ok()) {
                           impl->registered[key] = Impl::Registered{grouped, copy};
                           done(Status::Ok());
@@ -315,15 +323,9 @@ Status NamingClient::DeregisterInstance(std::string_view service_name, std::stri
   return impl->Await<Status>([impl, grouped, cluster, instance](std::function<void(Status)> done) {
     impl->beats->Remove(grouped, instance.ip, instance.port);
     impl->registered.erase(grouped + "#" + instance.ip + "#" + std::to_string(instance.port));
-    NamingRequest request;
-    request.method = "DELETE";
-    request.path = "/v1/ns/instance";
-    request.params = {{"serviceName", grouped},
-                      {"clusterName", cluster},
-                      {"ip", instance.ip},
-                      {"port", std::to_string(instance.port)},
-                      {"ephemeral", instance.ephemeral ? "true" : "false"}};
-    impl->proxy->Call(std::move(request), [done](Result<std::string> answer) {
+    Instance target = instance;
+    target.cluster_name = cluster;
+    impl->proxy->Call(MakeDeregisterRequest(grouped, target), [done](Result<std::string> answer) {
       if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
         done(Status::Ok());
         return;
@@ -486,15 +488,8 @@ void NamingClient::Shutdown() {
     }
     for (const auto& [key, entry] : impl->registered) {
       if (!entry.instance.ephemeral) continue;
-      NamingRequest request;
-      request.method = "DELETE";
-      request.path = "/v1/ns/instance";
+      NamingRequest request = MakeDeregisterRequest(entry.grouped, entry.instance);
       request.timeout_ms = kShutdownDeregisterBudget.count();
-      request.params = {{"serviceName", entry.grouped},
-                        {"clusterName", entry.instance.cluster_name},
-                        {"ip", entry.instance.ip},
-                        {"port", std::to_string(entry.instance.port)},
-                        {"ephemeral", entry.instance.ephemeral ? "true" : "false"}};
       impl->proxy->Call(std::move(request),
                         [key = key, pending, deregistered](Result<std::string> answer) {
                           if (!answer.ok()) {

@@ -386,6 +386,21 @@ TEST_F(HostReactorTest, LoadCacheAtStartServesBeforeAnyAnswer) {
   EXPECT_EQ(info->hosts.size(), 1u);
 }
 
+TEST_F(HostReactorTest, SubscribeWithCachedDataDoesNotWaitForTheServer) {
+  DiskCache disk(dir_.path());
+  ASSERT_TRUE(disk.Write("DEFAULT_GROUP@@demo", ServiceJson({{}}, 100)).ok());
+  options_.load_cache_at_start = true;
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  bool done = false;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [&](Status s) { done = s.ok(); });
+  EXPECT_TRUE(done) << "a hanging server must not delay a subscriber that has cached data";
+  EXPECT_EQ(http_.pending(), 1u) << "the first query still goes out";
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].added.size(), 1u);
+}
+
 TEST_F(HostReactorTest, AnswerForAnotherServiceIsAFailure) {
   Make();
   std::vector<ServiceChangeEvent> events;
