@@ -17,6 +17,9 @@
 namespace dubbo::cluster::internal {
 namespace {
 
+using registry::internal::Md5;
+using registry::internal::Md5Digest;
+
 constexpr int64_t kDefaultNodes = 160;
 constexpr int64_t kMaxNodes = 1 << 16;
 

@@ -352,7 +352,7 @@ TEST(ClusterShortestResponse, UnmeasuredProvidersTieAndShareTheLoad) {
 }
 
 TEST(ClusterConsistentHash, Md5MatchesKnownVectors) {
-  auto hex = [](const internal::Md5Digest& d) {
+  auto hex = [](const registry::internal::Md5Digest& d) {
     static const char* digits = "0123456789abcdef";
     std::string s;
     for (uint8_t b : d) {
@@ -361,11 +361,11 @@ TEST(ClusterConsistentHash, Md5MatchesKnownVectors) {
     }
     return s;
   };
-  EXPECT_EQ(hex(internal::Md5("")), "d41d8cd98f00b204e9800998ecf8427e");
-  EXPECT_EQ(hex(internal::Md5("abc")), "900150983cd24fb0d6963f7d28e17f72");
-  EXPECT_EQ(hex(internal::Md5("The quick brown fox jumps over the lazy dog")),
+  EXPECT_EQ(hex(registry::internal::Md5("")), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(hex(registry::internal::Md5("abc")), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(hex(registry::internal::Md5("The quick brown fox jumps over the lazy dog")),
             "9e107d9d372bb6826bd81d3542a419d6");
-  EXPECT_EQ(hex(internal::Md5(std::string(1000, 'a'))), "cabe45dcc9ae5b66ba86600cca6b8ba8");
+  EXPECT_EQ(hex(registry::internal::Md5(std::string(1000, 'a'))), "cabe45dcc9ae5b66ba86600cca6b8ba8");
 }
 
 const Provider* SelectByKey(const LoadBalancer& lb, const ProviderSnapshot& snapshot,

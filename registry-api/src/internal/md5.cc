@@ -5,9 +5,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
-namespace dubbo::cluster::internal {
+namespace dubbo::registry::internal {
 namespace {
 
 constexpr uint32_t kK[64] = {
@@ -84,4 +85,16 @@ Md5Digest Md5(std::string_view data) {
   return digest;
 }
 
-}  // namespace dubbo::cluster::internal
+std::string Md5Hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const Md5Digest digest = Md5(data);
+  std::string hex;
+  hex.reserve(32);
+  for (uint8_t byte : digest) {
+    hex += kHex[byte >> 4];
+    hex += kHex[byte & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace dubbo::registry::internal
