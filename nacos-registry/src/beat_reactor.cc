@@ -89,8 +89,9 @@ std::string BeatJson(const std::string& grouped_service, const Instance& instanc
   return out;
 }
 
-BeatReactor::BeatReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop)
-    : options_(options), proxy_(proxy), loop_(loop) {}
+BeatReactor::BeatReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop,
+                         Duration tick)
+    : options_(options), proxy_(proxy), loop_(loop), tick_(tick) {}
 
 BeatReactor::~BeatReactor() { Stop(); }
 
@@ -127,6 +128,7 @@ bool BeatReactor::Remove(const std::string& grouped_service, const std::string& 
 
 void BeatReactor::Stop() {
   stopped_ = true;
+  waiting_.clear();
   for (auto& [key, beat] : beats_) {
     if (beat.timer != kInvalidTaskId) loop_->Cancel(beat.timer);
   }
@@ -143,8 +145,15 @@ void BeatReactor::Schedule(Beat& beat, int64_t delay_ms) {
   beat.next_delay_ms = delay_ms;
   const std::string key = KeyOf(beat.grouped_service, beat.instance.ip, beat.instance.port);
   const uint64_t id = beat.id;
-  beat.timer = loop_->ScheduleAfter(std::chrono::milliseconds(delay_ms),
-                                    [this, key, id] { SendBeat(key, id); });
+  Duration delay = std::chrono::milliseconds(delay_ms);
+  if (tick_ > Duration::zero()) {
+    // Round the deadline up to a multiple of the tick: beats due within one tick share one wake-up
+    // of the loop (thousands of instances would otherwise wake it thousands of times a second).
+    const Duration deadline = loop_->clock()->Now().time_since_epoch() + delay;
+    const Duration rem = deadline % tick_;
+    if (rem != Duration::zero()) delay += tick_ - rem;
+  }
+  beat.timer = loop_->ScheduleAfter(delay, [this, key, id] { SendBeat(key, id); });
 }
 
 void BeatReactor::SendBeat(const std::string& key, uint64_t id) {
@@ -152,6 +161,11 @@ void BeatReactor::SendBeat(const std::string& key, uint64_t id) {
   if (it == beats_.end() || it->second.id != id) return;
   Beat& beat = it->second;
   beat.timer = kInvalidTaskId;
+  if (in_flight_ >= kMaxBeatsInFlight) {
+    waiting_.emplace_back(key, id);  // Sent as answers come back; costs no socket or buffer.
+    return;
+  }
+  ++in_flight_;
   NamingRequest request;
   request.method = "PUT";
   request.path = "/v1/ns/instance/beat";
@@ -168,7 +182,13 @@ void BeatReactor::SendBeat(const std::string& key, uint64_t id) {
   }
   ++stats_.sent;
   proxy_->Call(std::move(request), [this, key, id](Result<std::string> answer) {
+    --in_flight_;
     OnBeatAnswer(key, id, std::move(answer));
+    while (!stopped_ && in_flight_ < kMaxBeatsInFlight && !waiting_.empty()) {
+      auto [next_key, next_id] = std::move(waiting_.front());
+      waiting_.pop_front();
+      SendBeat(next_key, next_id);
+    }
   });
 }
 

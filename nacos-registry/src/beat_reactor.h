@@ -15,7 +15,10 @@
 #ifndef DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
 #define DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
@@ -52,8 +55,14 @@ struct BeatStats {
 
 class BeatReactor {
  public:
-  // `proxy` and `loop` must outlive this object.
-  BeatReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop);
+  // At most this many beats wait for an answer at once; the rest queue (in due order) until one
+  // comes back, so a burst of due beats never opens thousands of connections or buffers.
+  static constexpr size_t kMaxBeatsInFlight = 64;
+
+  // `proxy` and `loop` must outlive this object. Deadlines are rounded up to a multiple of `tick`
+  // on the loop's clock (zero: exact), so that beats due close together share one wake-up.
+  BeatReactor(const NacosOptions& options, NamingProxy* proxy, Scheduler* loop,
+              Duration tick = std::chrono::milliseconds(20));
   ~BeatReactor();
 
   BeatReactor(const BeatReactor&) = delete;
@@ -93,6 +102,9 @@ class BeatReactor {
   const NacosOptions options_;
   NamingProxy* const proxy_;
   Scheduler* const loop_;
+  const Duration tick_;
+  size_t in_flight_ = 0;
+  std::deque<std::pair<std::string, uint64_t>> waiting_;  // Due beats over the in-flight cap.
   std::map<std::string, Beat> beats_;  // By "group@@service#ip#port", as the Java client keys them.
   uint64_t next_id_ = 1;
   bool stopped_ = false;

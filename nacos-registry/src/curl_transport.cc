@@ -265,11 +265,34 @@ struct CurlMultiTransport::Core : std::enable_shared_from_this<Core> {
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Core::OnCurlTimer);
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options.max_idle_connections);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.max_host_connections);
   }
 
   ~Core() {
     // Close() has run unless the Core was never used; either way no transfer is left.
+    FreeIdleHandles();
     if (multi != nullptr) curl_multi_cleanup(multi);
+  }
+
+  // Easy handles of finished transfers, reset and kept for the next ones (curl_easy_init() and
+  // the first setopts cost more than a reset).
+  CURL* TakeEasy() {
+    if (idle_easy.empty()) return curl_easy_init();
+    CURL* easy = idle_easy.back();
+    idle_easy.pop_back();
+    return easy;
+  }
+  void KeepEasy(CURL* easy) {
+    if (closed || idle_easy.size() >= kMaxIdleEasyHandles) {
+      curl_easy_cleanup(easy);
+      return;
+    }
+    curl_easy_reset(easy);
+    idle_easy.push_back(easy);
+  }
+  void FreeIdleHandles() {
+    for (CURL* easy : idle_easy) curl_easy_cleanup(easy);
+    idle_easy.clear();
   }
 
   void Start(HttpRequest request, Done done);
@@ -304,6 +327,8 @@ struct CurlMultiTransport::Core : std::enable_shared_from_this<Core> {
   std::map<uint64_t, std::unique_ptr<Request>> requests;
   std::unordered_map<curl_socket_t, SocketWatch> sockets;
   TaskId timer = kInvalidTaskId;
+  static constexpr size_t kMaxIdleEasyHandles = 64;
+  std::vector<CURL*> idle_easy;
 };
 
 void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
@@ -330,7 +355,7 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   }
   r->url = std::move(request.url);
   r->max_response = options.max_response_bytes;
-  r->easy = curl_easy_init();
+  r->easy = TakeEasy();
   if (r->easy == nullptr) {
     Status status = InternalError(r->where + ": curl_easy_init failed");
     Complete(std::move(r), ErrorResponse(std::move(status)));
@@ -555,6 +580,7 @@ void CurlMultiTransport::Core::Close(const Status& why) {
     curl_multi_cleanup(multi);  // Closes cached connections; may call OnCurlSocket(REMOVE).
     multi = nullptr;
   }
+  FreeIdleHandles();
   for (const auto& [fd, watch] : sockets) loop->UnwatchFd(watch.watch);
   sockets.clear();
   // Last: a `done` may call back into the (now closed) transport.
@@ -566,7 +592,11 @@ void CurlMultiTransport::Core::Close(const Status& why) {
 
 void CurlMultiTransport::Core::Complete(std::unique_ptr<Request> request, HttpResponse response) {
   Done done = std::move(request->done);
-  request.reset();  // Frees the easy handle (already out of the multi) before `done` runs.
+  if (request->easy != nullptr) {  // Already out of the multi.
+    KeepEasy(request->easy);
+    request->easy = nullptr;
+  }
+  request.reset();
   InvokeDone(done, std::move(response));
 }
 

@@ -89,6 +89,10 @@ struct CurlTransportOptions {
   size_t max_response_bytes = size_t{16} << 20;
   // Idle connections kept open for reuse (CURLMOPT_MAXCONNECTS). Default 16.
   long max_idle_connections = 16;
+  // Connections open at once to one host (CURLMOPT_MAX_HOST_CONNECTIONS); further requests wait
+  // for one of them. 0 means no limit. Default 8: thousands of beats due together would otherwise
+  // each open a connection (a SYN flood for the server, sockets and memory for us).
+  long max_host_connections = 8;
   // Whether curl may use a proxy from the http_proxy/https_proxy/no_proxy environment variables.
   // Default false: the Java client ignores them, and a stray proxy variable must not swallow the
   // traffic to the registry.

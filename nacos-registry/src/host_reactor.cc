@@ -398,15 +398,16 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
                                                   !service.info || *service.info != info);
   service.info = std::move(info);
   service.info_from_cache = source == Source::kCache;
+  // Listeners first: the cache write (an fsync, milliseconds on a busy disk) must not delay them.
+  if (changed) {
+    for (const auto& listener : service.listeners) PostEvent(listener, event);
+  }
   if (write && !options_.cache_dir.empty()) {
     Status written = disk_.Write(key, raw_json);
     if (!written.ok()) {
       ++stats_.cache_write_failures;
       DUBBO_LOG(WARNING) << "nacos: cannot write the disk cache of " << key << ": " << written;
     }
-  }
-  if (changed) {
-    for (const auto& listener : service.listeners) PostEvent(listener, event);
   }
   return true;
 }

@@ -481,22 +481,34 @@ void NamingClient::Shutdown() {
     // Persistent instances are meant to outlive the process: only ephemeral ones are removed.
     size_t ephemeral = 0;
     for (const auto& [key, entry] : impl->registered) ephemeral += entry.instance.ephemeral;
-    auto pending = std::make_shared<size_t>(ephemeral);
-    if (*pending == 0) {
+    if (ephemeral == 0) {
       deregistered->set_value();
       return;
     }
+    // One summary line for the failures, not one per instance (thousands at scale).
+    struct Tally {
+      size_t pending = 0;
+      size_t failed = 0;
+      std::string first_failure;
+    };
+    auto tally = std::make_shared<Tally>();
+    tally->pending = ephemeral;
     for (const auto& [key, entry] : impl->registered) {
       if (!entry.instance.ephemeral) continue;
       NamingRequest request = MakeDeregisterRequest(entry.grouped, entry.instance);
       request.timeout_ms = kShutdownDeregisterBudget.count();
       impl->proxy->Call(std::move(request),
-                        [key = key, pending, deregistered](Result<std::string> answer) {
-                          if (!answer.ok()) {
-                            DUBBO_LOG(WARNING) << "nacos: deregistering " << key
-                                               << " at shutdown failed: " << answer.status();
+                        [key = key, tally, deregistered](Result<std::string> answer) {
+                          if (!answer.ok() && tally->failed++ == 0) {
+                            tally->first_failure = key + ": " + answer.status().ToString();
                           }
-                          if (--*pending == 0) deregistered->set_value();
+                          if (--tally->pending > 0) return;
+                          if (tally->failed > 0) {
+                            DUBBO_LOG(WARNING) << "nacos: " << tally->failed
+                                               << " deregistrations at shutdown failed (first: "
+                                               << tally->first_failure << ")";
+                          }
+                          deregistered->set_value();
                         });
     }
     impl->registered.clear();

@@ -53,7 +53,7 @@ class BeatReactorTest : public ::testing::Test {
     options_.beat_interval_ms = 5000;
     proxy_ = std::make_unique<NamingProxy>(options_, &http_, &clock_);
     proxy_->Start();
-    beats_ = std::make_unique<BeatReactor>(options_, proxy_.get(), &clock_);
+    beats_ = std::make_unique<BeatReactor>(options_, proxy_.get(), &clock_, Duration::zero());
   }
 
   static Instance MakeInstance(int port = 20880) {
@@ -341,6 +341,32 @@ TEST(BeatReactorHelpersTest, RegisterRequestOfAnUngroupedName) {
   EXPECT_EQ(param("enable"), "false");
   EXPECT_EQ(param("weight"), "1.0");
   EXPECT_EQ(param("metadata"), "{}");
+}
+
+TEST_F(BeatReactorTest, BeatsDueWithinOneTickShareAWakeUp) {
+  beats_ = std::make_unique<BeatReactor>(options_, proxy_.get(), &clock_, milliseconds(20));
+  clock_.AdvanceBy(milliseconds(3));  // Off the tick grid.
+  beats_->Add(kService, MakeInstance(1));
+  clock_.AdvanceBy(milliseconds(7));
+  beats_->Add(kService, MakeInstance(2));
+  // Due at +5000 ms from 3 ms and from 10 ms: both rounded up to the same 20 ms boundary.
+  clock_.AdvanceBy(milliseconds(5000 + 3 - 10 - 1));
+  EXPECT_EQ(http_.pending(), 0u) << "never before the period";
+  clock_.AdvanceBy(milliseconds(5020 - 5002));
+  EXPECT_EQ(http_.pending(), 2u) << "both at the next tick";
+}
+
+TEST_F(BeatReactorTest, AtMostSixtyFourBeatsAreInFlight) {
+  const int kInstances = static_cast<int>(BeatReactor::kMaxBeatsInFlight) + 36;
+  for (int port = 1; port <= kInstances; ++port) beats_->Add(kService, MakeInstance(port));
+  clock_.AdvanceBy(milliseconds(5000));
+  EXPECT_EQ(http_.pending(), BeatReactor::kMaxBeatsInFlight);
+  // Each answer lets one waiting beat go, in due order.
+  for (int i = 0; i < 36; ++i) http_.Reply(200, Answer(5000, true));
+  EXPECT_EQ(http_.pending(), BeatReactor::kMaxBeatsInFlight);
+  while (http_.pending() > 0) http_.Reply(200, Answer(5000, true));
+  EXPECT_EQ(http_.sent().size(), static_cast<size_t>(kInstances));
+  EXPECT_EQ(beats_->stats().sent, static_cast<uint64_t>(kInstances));
 }
 
 }  // namespace
