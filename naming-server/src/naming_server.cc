@@ -1,12 +1,9 @@
-// NamingServer: the libevent shell around NamingCore. One event-loop thread runs the HTTP listener
-// (evhttp) and the UDP push socket; everything else is NamingCore's.
+// NamingServer: the libevent shell around NamingCore. One event-loop thread runs the HTTP server
+// (our own, http_server.h) and the UDP push socket; everything else is NamingCore's.
 #include "dubbo/naming_server/naming_server.h"
 
 #include <arpa/inet.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "http_server.h"
 #include "internal/logging.h"
 #include "naming_core.h"
 
@@ -34,34 +32,6 @@ constexpr size_t kMaxDatagram = 65536;
 void UseLibeventThreads() {
   static std::once_flag once;
   std::call_once(once, [] { evthread_use_pthreads(); });
-}
-
-const char* MethodName(evhttp_cmd_type type) {
-  switch (type) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    default: return "OTHER";
-  }
-}
-
-const char* ReasonPhrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "";
-  }
 }
 
 // Fills `addr` for ip:port; false when `ip` is not a literal of either family.
@@ -118,7 +88,7 @@ struct NamingServer::Impl final : public UdpSender {
   registry::Clock* clock = nullptr;
 
   event_base* base = nullptr;
-  evhttp* http = nullptr;
+  HttpServer http;
   int udp_fd = -1;
   event* udp_event = nullptr;
   // Activated by Stop() from any thread. A plain event_base_loopbreak() would be lost if it came
@@ -148,8 +118,8 @@ struct NamingServer::Impl final : public UdpSender {
 
   Status Bind() {
     UseLibeventThreads();
-    // EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST: evhttp switches every connection between reading and
-    // writing on each request (2-4 epoll_ctl calls per request, 7-13 % of the server's CPU); the
+    // EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST: a connection whose response could not be written at
+    // once switches from reading to writing and back (evhttp did so on every request); the
     // changelist merges the changes made during one loop iteration into at most one epoll_ctl per
     // descriptor. Its documented hazard is descriptors cloned with dup(), which share one epoll
     // registration; this loop has none (the listener, accepted connections and the UDP socket,
@@ -161,21 +131,17 @@ struct NamingServer::Impl final : public UdpSender {
     base = event_base_new_with_config(config);
     event_config_free(config);
     if (base == nullptr) return registry::InternalError("event_base_new failed");
-    http = evhttp_new(base);
-    if (http == nullptr) return registry::InternalError("evhttp_new failed");
-    evhttp_set_max_headers_size(http, options.max_header_bytes);
-    evhttp_set_max_body_size(http, options.max_body_bytes);
-    evhttp_set_timeout(http, 60);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
-    evhttp_set_gencb(http, &Impl::OnRequest, this);
-    evhttp_bound_socket* bound =
-        evhttp_bind_socket_with_handle(http, options.bind_address.c_str(), options.port);
-    if (bound == nullptr) {
-      return registry::UnavailableError("cannot listen on " + options.bind_address + ":" +
-                                        std::to_string(options.port) + ": " + std::strerror(errno));
-    }
-    http_port = LocalPort(evhttp_bound_socket_get_fd(bound));
+    HttpServerOptions http_options;
+    http_options.bind_address = options.bind_address;
+    http_options.port = options.port;
+    http_options.limits.max_header_bytes = options.max_header_bytes;
+    http_options.limits.max_body_bytes = options.max_body_bytes;
+    http_options.idle_timeout_seconds = 60;
+    Status listening = http.Start(base, http_options, [this](const HttpRequest& request) {
+      return core->Handle(request);
+    });
+    if (!listening.ok()) return listening;
+    http_port = http.port();
 
     sockaddr_storage addr;
     socklen_t len = 0;
@@ -221,12 +187,11 @@ struct NamingServer::Impl final : public UdpSender {
     if (owned_scheduler != nullptr) owned_scheduler->Shutdown();
     if (stop_event != nullptr) event_free(stop_event);
     if (udp_event != nullptr) event_free(udp_event);
-    if (http != nullptr) evhttp_free(http);
+    http.Stop();
     if (base != nullptr) event_base_free(base);
     if (udp_fd >= 0) ::close(udp_fd);
     udp_event = nullptr;
     stop_event = nullptr;
-    http = nullptr;
     base = nullptr;
     udp_fd = -1;
   }
@@ -244,49 +209,6 @@ struct NamingServer::Impl final : public UdpSender {
       if (!ToEndpoint(from, &endpoint)) continue;
       self->core->OnDatagram(endpoint, std::string_view(buffer.data(), static_cast<size_t>(n)));
     }
-  }
-
-  static void OnRequest(evhttp_request* req, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    HttpRequest request;
-    request.method = MethodName(evhttp_request_get_command(req));
-    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-    const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
-    request.path = path != nullptr ? path : "/";
-    Status status;
-    if (const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr) {
-      status = ParseFormEncoded(query, &request.params);
-    }
-    evkeyvalq* headers = evhttp_request_get_input_headers(req);
-    evbuffer* body = evhttp_request_get_input_buffer(req);
-    const size_t body_len = evbuffer_get_length(body);
-    if (status.ok() && body_len > 0) {
-      const char* content_type = evhttp_find_header(headers, "Content-Type");
-      if (content_type == nullptr ||
-          std::strncmp(content_type, "application/x-www-form-urlencoded", 33) == 0) {
-        const char* data = reinterpret_cast<const char*>(evbuffer_pullup(body, -1));
-        status = ParseFormEncoded(std::string_view(data, body_len), &request.params);
-      }
-    }
-    if (const char* ua = evhttp_find_header(headers, "User-Agent")) {
-      request.user_agent = ua;
-    } else if (const char* version = evhttp_find_header(headers, "Client-Version")) {
-      request.user_agent = version;
-    }
-    if (const char* auth = evhttp_find_header(headers, "Authorization")) request.authorization = auth;
-    char* peer = nullptr;
-    ev_uint16_t peer_port = 0;
-    evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &peer_port);
-    request.peer_ip = peer != nullptr ? peer : "";
-    request.peer_port = peer_port;
-
-    HttpResponse response = status.ok()
-                                ? self->core->Handle(request)
-                                : HttpResponse::Text(400, std::string(status.message()));
-    evkeyvalq* out_headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out_headers, "Content-Type", response.content_type.c_str());
-    evbuffer_add(evhttp_request_get_output_buffer(req), response.body.data(), response.body.size());
-    evhttp_send_reply(req, response.status, ReasonPhrase(response.status), nullptr);
   }
 };
 

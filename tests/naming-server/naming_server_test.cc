@@ -4,7 +4,10 @@
 #include "dubbo/naming_server/naming_server.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "push_service.h"
 #include "testing/http_client.h"
@@ -171,6 +175,144 @@ TEST(NamingServerTest, AFloodOfGarbageLeavesItAnsweringCorrectly) {
   EXPECT_EQ(list.status, 200);
   EXPECT_NE(list.body.find("10.0.0.9"), std::string::npos);
   EXPECT_EQ(server->stats().instances, 1u);
+}
+
+// Reads from `fd` until `n` complete responses (with Content-Length) have arrived or 5 s pass.
+std::vector<HttpResult> ReadResponses(int fd, size_t n, std::string* rest = nullptr) {
+  std::string data;
+  std::vector<HttpResult> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  size_t pos = 0;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const size_t head_end = data.find("\r\n\r\n", pos);
+    if (head_end != std::string::npos) {
+      const std::string head = data.substr(pos, head_end - pos);
+      const bool interim = head.rfind("HTTP/1.1 100 ", 0) == 0;
+      const size_t cl = head.find("Content-Length: ");
+      const size_t length = interim || cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+      if (data.size() >= head_end + 4 + length) {
+        HttpResult r = registry::testing::ParseHttpResponse(head + "\r\n\r\n");
+        r.body = data.substr(head_end + 4, length);
+        out.push_back(r);
+        pos = head_end + 4 + length;
+        continue;
+      }
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0) continue;
+    char buf[65536];
+    const ssize_t got = ::recv(fd, buf, sizeof(buf), 0);
+    if (got <= 0) break;
+    data.append(buf, static_cast<size_t>(got));
+  }
+  if (rest != nullptr) *rest = data.substr(pos);
+  return out;
+}
+
+TEST(NamingServerTest, KeepAlivePipeliningAndHttp10OverOneSocket) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const int fd = registry::testing::ConnectLoopback(server->port());
+  ASSERT_GE(fd, 0);
+  std::string burst;
+  for (int i = 0; i < 20; ++i) {
+    const std::string body = "serviceName=demo&ip=10.0.1." + std::to_string(i) + "&port=80";
+    burst += "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    burst += "GET /nacos/v1/console/health/liveness HTTP/1.1\r\n\r\n";
+  }
+  ASSERT_TRUE(registry::testing::SendAll(fd, burst));
+  std::vector<HttpResult> replies = ReadResponses(fd, 40);
+  ASSERT_EQ(replies.size(), 40u);
+  for (size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].status, 200);
+    EXPECT_EQ(replies[i].body, i % 2 == 0 ? "ok" : "OK");
+  }
+  // HEAD: headers only, on the same connection.
+  ASSERT_TRUE(registry::testing::SendAll(fd, "HEAD /nacos/v1/console/health/liveness HTTP/1.1\r\n\r\n"
+                                              "GET /nacos/v1/console/health/liveness HTTP/1.1\r\n\r\n"));
+  std::string rest;
+  replies = ReadResponses(fd, 1, &rest);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].status, 200);
+  // The HEAD answer announces Content-Length: 2 but has no body: the two bytes read as its body
+  // are the start of the GET's answer.
+  EXPECT_EQ(replies[0].body, "HT");
+  ::close(fd);
+  EXPECT_EQ(server->stats().instances, 20u);
+
+  // HTTP/1.0 without keep-alive: answered, then closed by the server.
+  const int old = registry::testing::ConnectLoopback(server->port());
+  ASSERT_GE(old, 0);
+  ASSERT_TRUE(registry::testing::SendAll(old, "GET /nacos/v1/console/health/liveness HTTP/1.0\r\n\r\n"));
+  const std::string all = registry::testing::ReadAll(old);  // returns at EOF
+  EXPECT_EQ(all.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << all;
+  EXPECT_NE(all.find("Connection: close"), std::string::npos);
+  ::close(old);
+}
+
+TEST(NamingServerTest, ExpectContinueChunkedBodiesAndUnknownMethods) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const int fd = registry::testing::ConnectLoopback(server->port());
+  ASSERT_GE(fd, 0);
+  const std::string body = "serviceName=demo&ip=10.0.2.1&port=81&metadata=" + std::string(1500, 'x');
+  ASSERT_TRUE(registry::testing::SendAll(
+      fd, "POST /nacos/v1/ns/instance HTTP/1.1\r\nExpect: 100-continue\r\nContent-Type: "
+          "application/x-www-form-urlencoded\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n"));
+  std::vector<HttpResult> interim = ReadResponses(fd, 1);
+  ASSERT_EQ(interim.size(), 1u);
+  EXPECT_EQ(interim[0].status, 100);
+  ASSERT_TRUE(registry::testing::SendAll(fd, body));
+  std::vector<HttpResult> final_reply = ReadResponses(fd, 1);
+  ASSERT_EQ(final_reply.size(), 1u);
+  EXPECT_EQ(final_reply[0].status, 400);  // metadata "xxx..." is not JSON: the form body was read
+  // A chunked body.
+  ASSERT_TRUE(registry::testing::SendAll(
+      fd, "POST /nacos/v1/ns/instance HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "10\r\nserviceName=demo\r\n17\r\n&ip=10.0.2.2&port=82&x=\r\n0\r\n\r\n"));
+  std::vector<HttpResult> chunked = ReadResponses(fd, 1);
+  ASSERT_EQ(chunked.size(), 1u);
+  EXPECT_EQ(chunked[0].body, "ok");
+  EXPECT_EQ(server->stats().instances, 1u);
+  // A method outside the allow-list: 501 and the connection is closed.
+  ASSERT_TRUE(registry::testing::SendAll(fd, "OPTIONS / HTTP/1.1\r\n\r\n"));
+  const std::string tail = registry::testing::ReadAll(fd);
+  EXPECT_EQ(tail.rfind("HTTP/1.1 501 Not Implemented\r\n", 0), 0u) << tail;
+  ::close(fd);
+}
+
+TEST(NamingServerTest, APeerThatDoesNotReadIsNotReadEither) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(HttpRequest(server->port(), "POST", RegisterTarget("10.0.3." + std::to_string(i), 80)).body,
+              "ok");
+  }
+  const int fd = registry::testing::ConnectLoopback(server->port());
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  const std::string one = "GET /nacos/v1/ns/instance/list?serviceName=demo HTTP/1.1\r\n\r\n";
+  std::string many;
+  for (int i = 0; i < 2000; ++i) many += one;
+  // Send without reading; the server must stop reading once its answers back up (so the send
+  // eventually blocks: use a non-blocking send and just stop when the socket is full).
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  size_t sent = 0;
+  for (int spins = 0; sent < many.size() && spins < 200; ++spins) {
+    const ssize_t n = ::send(fd, many.data() + sent, many.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // Another client is served meanwhile.
+  EXPECT_EQ(HttpRequest(server->port(), "GET", "/nacos/v1/console/health/liveness").status, 200);
+  ::close(fd);
+  EXPECT_EQ(HttpRequest(server->port(), "GET", "/nacos/v1/console/health/liveness").status, 200);
 }
 
 TEST(NamingServerTest, StopIsIdempotentWithConnectionsStillOpen) {
