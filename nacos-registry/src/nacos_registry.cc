@@ -93,7 +93,7 @@ struct NacosRegistry::State {
 
   explicit State(const URL& url)
       : group(url.GetParameter(keys::kGroup, kDefaultGroup)),
-        empty_protection(url.GetBool(kEmptyProtectionKey, false)),
+        empty_protection(url.GetBool(kEmptyProtectionKey, true)),
         register_consumers(url.GetBool(kRegisterConsumerKey, false)),
         legacy_names(url.GetBool(kLegacyNameKey, false)),
         healthy_only(url.GetBool(kHealthyOnlyKey, false)),

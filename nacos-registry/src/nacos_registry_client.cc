@@ -13,11 +13,9 @@ namespace {
 
 Result<std::shared_ptr<internal::NamingService>> MakeNamingClient(const URL& registry_url) {
   // One switch for empty lists: the client's namingPushEmptyProtection follows the registry's
-  // enable-empty-protection (default false, so empty:// reaches consumers as in Dubbo 3.2+) unless
-  // the URL sets it itself. Otherwise the client (default on) would swallow every empty list and
-  // the registry's setting would never matter.
+  // enable-empty-protection (default true, see nacos_registry.h) unless the URL sets it itself.
   const URL url = registry_url.WithParameterIfAbsent(
-      "namingPushEmptyProtection", registry_url.GetParameter("enable-empty-protection", "false"));
+      "namingPushEmptyProtection", registry_url.GetParameter("enable-empty-protection", "true"));
   Result<NacosOptions> options = NacosOptions::FromUrl(url);
   if (!options.ok()) return options.status();
   Result<std::unique_ptr<NamingClient>> client = NamingClient::Create(std::move(*options));

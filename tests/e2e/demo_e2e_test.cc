@@ -239,7 +239,8 @@ TEST_F(DemoE2ETest, KilledProviderGetsNoNewCallAfterItsFirstFailure) {
 
 TEST_F(DemoE2ETest, SigtermDeregistersBeforeThePortCloses) {
   auto server = StartServer();
-  auto [provider, port] = StartProvider(100, /*drain_ms=*/300);
+  auto [provider, provider_port] = StartProvider(100, /*drain_ms=*/300);
+  const int port = provider_port;  // A copy: lambdas cannot capture structured bindings in C++17.
   ASSERT_NE(port, 0);
   const std::string list_path =
       "/nacos/v1/ns/instance/list?serviceName=providers:dubbo.demo.Greeter::";

@@ -87,9 +87,9 @@ class NacosRegistryIntegrationTest : public ::testing::Test {
 };
 
 TEST_F(NacosRegistryIntegrationTest, ConsumerFollowsAProviderThroughTheServer) {
-  // Without the client's empty protection, so that the last provider leaving is seen.
+  // Without empty protection (it covers both layers), so that the last provider leaving is seen.
   auto consumer =
-      consumer_side_.GetRegistry(Parse(RegistryUrl("&namingPushEmptyProtection=false")));
+      consumer_side_.GetRegistry(Parse(RegistryUrl("&enable-empty-protection=false")));
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   auto provider = provider_side_.GetRegistry(Parse(RegistryUrl()));
   ASSERT_TRUE(provider.ok()) << provider.status();

@@ -179,8 +179,8 @@ TEST_F(NacosRegistryTest, RepeatedIdenticalListsAreNotRedelivered) {
   EXPECT_EQ(listener->last()[0].GetParameter("timestamp"), "3");
 }
 
-TEST_F(NacosRegistryTest, AnEmptyCategoryIsDeliveredAsEmptyUrl) {
-  auto registry = MakeRegistry();
+TEST_F(NacosRegistryTest, WithoutProtectionAnEmptyCategoryIsDeliveredAsEmptyUrl) {
+  auto registry = MakeRegistry("&enable-empty-protection=false");
   auto listener = std::make_shared<RecordingListener>();
   const URL subscription = ConsumerSubscription();
   ASSERT_TRUE(registry->Subscribe(subscription, listener).ok());
@@ -199,8 +199,8 @@ TEST_F(NacosRegistryTest, AnEmptyCategoryIsDeliveredAsEmptyUrl) {
   EXPECT_TRUE(listener->last()[0].IsEmptyProtocol());
 }
 
-TEST_F(NacosRegistryTest, EmptyProtectionKeepsTheLastNonEmptyList) {
-  auto registry = MakeRegistry("&enable-empty-protection=true");
+TEST_F(NacosRegistryTest, EmptyProtectionKeepsTheLastNonEmptyListByDefault) {
+  auto registry = MakeRegistry();
   auto listener = std::make_shared<RecordingListener>();
   ASSERT_TRUE(registry->Subscribe(ConsumerSubscription(), listener).ok());
   // No list to keep yet: the empty category is still announced.
@@ -225,7 +225,7 @@ TEST_F(NacosRegistryTest, DisabledInstancesAreFilteredOut) {
   AddProvider(a);
   AddProvider(b);
   naming_->SetEnabled(kGreeterName, AsInstance(b).Address(), false);
-  auto registry = MakeRegistry();
+  auto registry = MakeRegistry("&enable-empty-protection=false");
   auto listener = std::make_shared<RecordingListener>();
   ASSERT_TRUE(registry->Subscribe(ConsumerSubscription(), listener).ok());
   EXPECT_EQ(listener->last(), Urls({Delivered(a)}));
