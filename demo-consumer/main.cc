@@ -32,6 +32,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "Greeter.h"
@@ -336,7 +338,21 @@ class Consumer {
       dubbo::cluster::Invocation invocation;
       invocation.method = "Greet";
       return failover.Invoke(invocation, [&](const dubbo::cluster::Provider& provider) {
-        ProviderFigures& figures = FiguresFor(provider.address(), provider.weight());
+        // Per-thread cache of the provider's figures and pool: no shared lock per call. The entry
+        // holds the provider's state, so its address cannot be reused by another provider.
+        struct Cached {
+          std::shared_ptr<const void> pin;
+          ProviderFigures* figures = nullptr;
+          ConnectionPool* pool = nullptr;
+        };
+        thread_local std::unordered_map<const void*, Cached> cache;
+        auto [slot, inserted] = cache.try_emplace(provider.state().get());
+        if (inserted) {
+          slot->second.pin = provider.state();
+          slot->second.figures = &FiguresFor(provider.address(), provider.weight());
+          slot->second.pool = &PoolFor(provider.address());
+        }
+        ProviderFigures& figures = *slot->second.figures;
         const bool probe = !provider.breaker().closed();
         if (probe) {
           figures.probes.fetch_add(1, std::memory_order_relaxed);
@@ -344,7 +360,7 @@ class Consumer {
           figures.attempts_after_failure.fetch_add(1, std::memory_order_relaxed);
         }
         int64_t micros = 0;
-        Status status = CallGreet(PoolFor(provider.address()), &micros);
+        Status status = CallGreet(*slot->second.pool, &micros);
         if (status.ok()) {
           figures.calls.fetch_add(1, std::memory_order_relaxed);
           figures.latency.Record(micros);
