@@ -46,7 +46,11 @@ bool CircuitBreaker::TryAcquire(const registry::Clock& clock) {
 }
 
 void CircuitBreaker::OnSuccess() {
-  consecutive_failures_.store(0, std::memory_order_relaxed);
+  // Loads first: a store on every successful call would bounce this cache line between the cores
+  // of every calling thread.
+  if (consecutive_failures_.load(std::memory_order_relaxed) != 0) {
+    consecutive_failures_.store(0, std::memory_order_relaxed);
+  }
   if (!closed()) state_.store(kClosed, std::memory_order_release);
 }
 

@@ -4,6 +4,8 @@
 #include "dubbo/cluster/failover_cluster.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <string>
@@ -11,6 +13,46 @@
 #include <vector>
 
 namespace dubbo::cluster {
+
+namespace {
+
+// Per-thread SnapshotReaders, one per FailoverCluster (by id, never reused) in use on the thread:
+// the hot path then reads the directory's snapshot with one acquire load instead of
+// std::atomic_load of a shared_ptr (a mutex from libstdc++'s pool, contended by every calling
+// thread). A reader's directory is alive whenever it is used: only its own cluster, which owns the
+// directory, looks it up. Entries of clusters that are gone are evicted as new ones come.
+struct ThreadReader {
+  uint64_t cluster_id = 0;
+  std::unique_ptr<SnapshotReader> reader;
+  int depth = 0;  // > 0 while an Invoke() of this cluster runs on this thread.
+};
+constexpr size_t kMaxThreadReaders = 8;
+
+std::atomic<uint64_t> next_cluster_id{1};
+
+ThreadReader* ReaderFor(uint64_t cluster_id, const ProviderDirectory* directory) {
+  // Entries are heap-allocated so that a nested Invoke() adding or evicting one never moves an
+  // entry an outer Invoke() is using (those have depth > 0 and are never evicted).
+  thread_local std::vector<std::unique_ptr<ThreadReader>> readers;
+  for (const auto& r : readers) {
+    if (r->cluster_id == cluster_id) return r.get();
+  }
+  if (readers.size() >= kMaxThreadReaders) {
+    for (auto it = readers.begin(); it != readers.end(); ++it) {
+      if ((*it)->depth == 0) {
+        readers.erase(it);
+        break;
+      }
+    }
+    if (readers.size() >= kMaxThreadReaders) return nullptr;
+  }
+  readers.push_back(std::make_unique<ThreadReader>());
+  readers.back()->cluster_id = cluster_id;
+  readers.back()->reader = std::make_unique<SnapshotReader>(directory);
+  return readers.back().get();
+}
+
+}  // namespace
 namespace {
 
 using registry::Status;
@@ -74,7 +116,8 @@ FailoverCluster::FailoverCluster(std::shared_ptr<const ProviderDirectory> direct
       consumer_url_(std::move(consumer_url)),
       load_balancer_(std::move(load_balancer)),
       retries_(retries),
-      clock_(clock) {}
+      clock_(clock),
+      id_(next_cluster_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 int FailoverCluster::RetriesFor(const Invocation& invocation) const {
   if (invocation.retries >= 0) return invocation.retries;
@@ -120,22 +163,36 @@ registry::Result<Selection> FailoverCluster::Select(const Invocation& invocation
 }
 
 registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Call& call) const {
-  const int attempts = RetriesFor(invocation) + 1;
+  // The happy path (the first attempt succeeds) allocates nothing and reads no URL parameter: the
+  // retry count and the bookkeeping of tried providers are set up on the first failure.
+  int attempts = 0;  // 0 until the first failure.
   std::vector<std::shared_ptr<ProviderState>> tried_states;  // keeps identities alive
   std::vector<const ProviderState*> tried;
   std::string tried_addresses;
   Status last;
   size_t providers_seen = 0;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
+  // The thread's reader, unless an Invoke() of this cluster is already running on this thread
+  // (a call that invokes again): a reader's snapshot may change under an outer Invoke().
+  ThreadReader* reader = ReaderFor(id_, directory_.get());
+  if (reader != nullptr && reader->depth > 0) reader = nullptr;
+  struct DepthGuard {
+    ThreadReader* r;
+    ~DepthGuard() {
+      if (r != nullptr) --r->depth;
+    }
+  } guard{reader};
+  if (reader != nullptr) ++reader->depth;
+  for (int attempt = 0; attempts == 0 || attempt < attempts; ++attempt) {
     // Re-list before every attempt: a retry sees providers that arrived meanwhile.
-    const std::shared_ptr<const ProviderSnapshot> snapshot = directory_->snapshot();
+    // With the thread's reader, no reference count is touched: the reader keeps the snapshot
+    // alive until its next GetShared(), which only this Invoke() calls (depth guard above).
+    std::shared_ptr<const ProviderSnapshot> owned;
+    if (reader == nullptr) owned = directory_->snapshot();
+    const ProviderSnapshot* snapshot =
+        reader != nullptr ? reader->reader->GetShared().get() : owned.get();
     providers_seen = snapshot->size();
     const Provider* provider = Pick(*snapshot, invocation, tried.data(), tried.size());
     if (provider == nullptr) break;
-    tried_states.push_back(provider->state());
-    tried.push_back(provider->state().get());
-    if (!tried_addresses.empty()) tried_addresses += ", ";
-    tried_addresses += provider->address();
 
     ProviderStats& stats = provider->stats();
     stats.BeginCall();
@@ -161,6 +218,11 @@ registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Cal
       provider->breaker().OnSuccess();  // it answered: the connection is fine
       return status;                    // an application error: Dubbo rethrows at once
     }
+    if (attempts == 0) attempts = RetriesFor(invocation) + 1;
+    tried_states.push_back(provider->state());
+    tried.push_back(provider->state().get());
+    if (!tried_addresses.empty()) tried_addresses += ", ";
+    tried_addresses += provider->address();
     last = std::move(status);
   }
   const std::string service(consumer_url_.ServiceInterface());

@@ -72,6 +72,48 @@ TEST_F(ClusterFailover, SucceedsOnTheFirstProvider) {
   EXPECT_THAT(InvokeOnce(*cluster, {}), ElementsAre("10.0.0.2:1"));
 }
 
+TEST_F(ClusterFailover, SeesEveryDirectoryUpdateBetweenCalls) {
+  auto cluster = MakeCluster();
+  EXPECT_THAT(InvokeOnce(*cluster, {}), ElementsAre("10.0.0.1:1"));
+  directory_->Notify({ProviderUrl("10.0.0.7:1")});
+  EXPECT_THAT(InvokeOnce(*cluster, {}), ElementsAre("10.0.0.7:1"));
+  directory_->Notify({ProviderUrl("10.0.0.8:1")});
+  EXPECT_THAT(InvokeOnce(*cluster, {}), ElementsAre("10.0.0.8:1"));
+}
+
+TEST_F(ClusterFailover, ACallMayInvokeTheSameClusterAgainWhileTheListChanges) {
+  auto cluster = MakeCluster();
+  std::vector<std::string> outer, inner;
+  Status s = cluster->Invoke({}, [&](const Provider& p) {
+    outer.push_back(p.address());
+    if (outer.size() > 1) return Status();  // The retry succeeds.
+    // Nested, while the list changes: the inner invocation sees the new list, and the outer
+    // provider (still referenced) stays valid.
+    directory_->Notify({ProviderUrl("10.0.0.9:1")});
+    Status nested = cluster->Invoke({}, [&](const Provider& q) {
+      inner.push_back(q.address());
+      return Status();
+    });
+    EXPECT_TRUE(nested.ok());
+    EXPECT_EQ(p.address(), "10.0.0.1:1");
+    return registry::UnavailableError("refused");  // The outer one retries on the new list.
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(outer, ElementsAre("10.0.0.1:1", "10.0.0.9:1"));
+  EXPECT_THAT(inner, ElementsAre("10.0.0.9:1"));
+}
+
+TEST_F(ClusterFailover, ManyClustersOnOneThread) {
+  std::vector<std::unique_ptr<FailoverCluster>> clusters;
+  for (int i = 0; i < 20; ++i) clusters.push_back(MakeCluster());
+  for (int round = 0; round < 3; ++round) {
+    for (auto& c : clusters) EXPECT_EQ(InvokeOnce(*c, {}).size(), 1u);
+  }
+  clusters.clear();
+  auto fresh = MakeCluster();
+  EXPECT_THAT(InvokeOnce(*fresh, {}), ElementsAre("10.0.0.1:1"));
+}
+
 TEST_F(ClusterFailover, RetriesGoToProvidersNotYetTried) {
   auto cluster = MakeCluster("loadbalance=random");
   for (int round = 0; round < 50; ++round) {

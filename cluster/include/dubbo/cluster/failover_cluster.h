@@ -32,6 +32,7 @@
 #ifndef DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
 #define DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -109,6 +110,7 @@ class FailoverCluster {
   const std::unique_ptr<LoadBalancer> load_balancer_;
   const int retries_;  // -1: read the URL per call
   registry::Clock* const clock_;
+  const uint64_t id_;  // Unique per cluster, never reused: keys the per-thread snapshot readers.
 };
 
 }  // namespace dubbo::cluster
