@@ -81,7 +81,8 @@ KILL_AT=$(awk -v d="$DURATION" 'BEGIN { printf "%.1f", d * 0.35 }')
 JOIN_AT=$(awk -v d="$DURATION" 'BEGIN { printf "%.1f", d * 0.6 - d * 0.35 }')
 sleep "$KILL_AT"
 bold "SIGKILL the weight-200 provider (pid $p200_PID): failover must hide it"
-kill -KILL "$p200_PID"
+# Reap it here with stderr off, or bash reports "Killed" with the whole command line.
+{ kill -KILL "$p200_PID"; wait "$p200_PID"; } 2>/dev/null
 sleep "$JOIN_AT"
 bold "starting a replacement weight-200 provider"
 start_provider p200b 200
