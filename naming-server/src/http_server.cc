@@ -83,25 +83,6 @@ void AppendNumber(std::string* out, size_t n) {
   out->append(p, static_cast<size_t>(end - p));
 }
 
-bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
-  std::memset(addr, 0, sizeof(*addr));
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    *len = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    *len = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
-}
-
 bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (addr.ss_family == AF_INET) {
@@ -120,6 +101,25 @@ bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port) {
 }
 
 }  // namespace
+
+bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
+  std::memset(addr, 0, sizeof(*addr));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
+  if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
 
 struct HttpServer::Connection {
   Connection(HttpServer* s, int f, const HttpParserLimits& limits)

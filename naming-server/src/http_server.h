@@ -23,6 +23,8 @@
 #ifndef DUBBO_NAMING_SERVER_SRC_HTTP_SERVER_H_
 #define DUBBO_NAMING_SERVER_SRC_HTTP_SERVER_H_
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -38,6 +40,10 @@ struct event;
 struct event_base;
 
 namespace dubbo::naming_server {
+
+// Fills `addr` for ip:port; false when `ip` is not an IPv4 or IPv6 literal. (The HTTP and the UDP
+// sockets of the server both bind with it.)
+bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len);
 
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";  // an IPv4 or IPv6 literal

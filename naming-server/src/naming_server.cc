@@ -34,26 +34,6 @@ void UseLibeventThreads() {
   std::call_once(once, [] { evthread_use_pthreads(); });
 }
 
-// Fills `addr` for ip:port; false when `ip` is not a literal of either family.
-bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
-  std::memset(addr, 0, sizeof(*addr));
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    *len = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    *len = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
-}
-
 bool ToEndpoint(const sockaddr_storage& addr, UdpEndpoint* out) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (addr.ss_family == AF_INET) {

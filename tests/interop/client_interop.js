@@ -16,12 +16,12 @@
 
 const { spawn } = require('child_process');
 const fs = require('fs');
-const http = require('http');
 const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const assert = require('assert');
 const { NacosNamingClient } = require('nacos-naming');
+const { verbose, quietLogger, sleep, waitFor, request, startServer } = require('./common');
 
 const [serverBinary, peerBinary] = process.argv.slice(2);
 if (!serverBinary || !peerBinary) {
@@ -30,49 +30,6 @@ if (!serverBinary || !peerBinary) {
 }
 
 const PUSH_WAIT_MS = 3000;
-const verbose = !!process.env.INTEROP_VERBOSE;
-const quietLogger = {
-  info() {}, debug() {},
-  warn(...args) { if (verbose) console.error(...args); },
-  error(...args) { console.error(...args); },
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what, predicate, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function request(port, method, urlPath) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const server = spawn(serverBinary, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const timer = setTimeout(() => reject(new Error('naming-server did not start')), 10000);
-    server.on('error', reject);
-    readline.createInterface({ input: server.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const match = /^naming-server listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-      if (!match) reject(new Error(`unexpected first line: ${line}`));
-      else resolve({ server, port: Number(match[1]) });
-    });
-  });
-}
 
 // The C++ peer: send() resolves with the reply of the same seq; events collects listener events.
 class Peer {
@@ -119,7 +76,7 @@ const addr = (h) => `${h.ip}:${h.port}`;
 const addrs = (list) => list.map(addr).sort();
 
 async function main() {
-  const { server, port } = await startServer();
+  const { server, port } = await startServer(serverBinary);
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'client-interop-'));
   let peer;
   let sdk;

@@ -7,11 +7,9 @@
 // Exits 0 when every check passes. Every wait is bounded; the server is always killed.
 'use strict';
 
-const { spawn } = require('child_process');
-const http = require('http');
-const readline = require('readline');
 const assert = require('assert');
 const { NacosNamingClient } = require('nacos-naming');
+const { quietLogger, sleep, waitFor, request, startServer } = require('./common');
 
 const binary = process.argv[2];
 if (!binary) {
@@ -19,50 +17,11 @@ if (!binary) {
   process.exit(2);
 }
 
-const quietLogger = { info() {}, debug() {}, warn(...args) { if (process.env.INTEROP_VERBOSE) console.error(...args); }, error(...args) { console.error(...args); } };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what, predicate, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function request(port, method, path) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    // Short health timings so that an expiry happens within the test; beats every 3 s.
-    const server = spawn(binary, ['--port', '0', '--heartbeat-timeout-ms', '1500',
-      '--ip-delete-timeout-ms', '2500', '--health-check-period-ms', '250',
-      '--client-beat-interval-ms', '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const timer = setTimeout(() => reject(new Error('naming-server did not start')), 10000);
-    server.on('error', reject);
-    readline.createInterface({ input: server.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const match = /^naming-server listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-      if (!match) reject(new Error(`unexpected first line: ${line}`));
-      resolve({ server, port: Number(match[1]) });
-    });
-  });
-}
-
 async function main() {
-  const { server, port } = await startServer();
+  const { server, port } = await startServer(binary, [
+    // Short health timings so that an expiry happens within the test; beats every 3 s.
+    '--heartbeat-timeout-ms', '1500', '--ip-delete-timeout-ms', '2500',
+    '--health-check-period-ms', '250', '--client-beat-interval-ms', '3000']);
   let client;
   const checks = [];
   const check = (name) => { checks.push(name); console.log(`ok - ${name}`); };
