@@ -27,6 +27,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "internal/ascii.h"
 #include "internal/logging.h"
 
 namespace dubbo::registry::nacos {
@@ -46,26 +47,16 @@ void GlobalInitCurl() {
   });
 }
 
-char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
-}
+using internal::AsciiLower;
+using internal::EqualsIgnoreCase;
+using internal::StartsWithIgnoreCase;
 
 // The words of URL::ToRedactedString(), so both redact the same parameters.
 bool LooksSecret(std::string_view key) {
   static constexpr std::string_view kWords[] = {"password",  "secret",     "token",
                                                 "accesskey", "credential", "signature"};
   std::string lower(key);
-  for (char& c : lower) c = Lower(c);
+  for (char& c : lower) c = AsciiLower(c);
   for (std::string_view word : kWords) {
     if (lower.find(word) != std::string::npos) return true;
   }
@@ -103,73 +94,6 @@ std::string RedactParams(std::string_view text) {
     }
   }
   return out;
-}
-
-// scheme://host[:port]/path: no user info, query or fragment. For status messages.
-std::string UrlForMessage(std::string_view url) {
-  url = url.substr(0, url.find_first_of("?#"));
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  const size_t authority_begin = scheme_end + 3;
-  const size_t authority_end = std::min(url.find('/', authority_begin), url.size());
-  const size_t at = url.substr(0, authority_end).rfind('@');
-  if (at == std::string_view::npos || at < authority_begin) return std::string(url);
-  std::string out(url.substr(0, authority_begin));
-  out.append(url.substr(at + 1));
-  return out;
-}
-
-// Header names are HTTP tokens.
-bool IsTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool HasControlChars(std::string_view s) {
-  for (char c : s) {
-    if (c == '\r' || c == '\n' || c == '\0') return true;
-  }
-  return false;
-}
-
-// Checks what curl would otherwise reject late, or send verbatim (header injection). Sets `method`.
-Status Validate(const HttpRequest& request, std::string* method) {
-  *method = request.method.empty() ? "GET" : request.method;
-  for (char c : *method) {
-    if (c < 'A' || c > 'Z') return InvalidArgumentError("bad HTTP method");
-  }
-  if (!StartsWithIgnoreCase(request.url, "http://") &&
-      !StartsWithIgnoreCase(request.url, "https://")) {
-    return InvalidArgumentError("not an http(s) URL");
-  }
-  for (char c : request.url) {
-    if (static_cast<unsigned char>(c) <= ' ') return InvalidArgumentError("whitespace in the URL");
-  }
-  for (const auto& [name, value] : request.headers) {
-    if (name.empty()) return InvalidArgumentError("empty header name");
-    for (char c : name) {
-      if (!IsTokenChar(c)) return InvalidArgumentError("bad header name");
-    }
-    if (HasControlChars(value)) return InvalidArgumentError("CR, LF or NUL in header " + name);
-  }
-  return Status::Ok();
-}
-
-void InvokeDone(const Done& done, HttpResponse response) {
-  if (!done) return;
-  try {
-    done(std::move(response));
-  } catch (const std::exception& e) {
-    DUBBO_LOG(ERROR) << "http: a completion callback threw: " << e.what();
-  } catch (...) {
-    DUBBO_LOG(ERROR) << "http: a completion callback threw a non-std exception";
-  }
-}
-
-HttpResponse ErrorResponse(Status status) {
-  HttpResponse response;
-  response.transport_error = std::move(status);
-  return response;
 }
 
 // One transfer.
@@ -227,9 +151,74 @@ Status TransferError(const Request& request, CURLcode rc) {
   }
 }
 
+// Header names are HTTP tokens.
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool HasControlChars(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 HttpTransport::~HttpTransport() = default;
+
+std::string UrlForMessage(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const size_t authority_begin = scheme_end + 3;
+  const size_t authority_end = std::min(url.find('/', authority_begin), url.size());
+  const size_t at = url.substr(0, authority_end).rfind('@');
+  if (at == std::string_view::npos || at < authority_begin) return std::string(url);
+  std::string out(url.substr(0, authority_begin));
+  out.append(url.substr(at + 1));
+  return out;
+}
+
+Status ValidateHttpRequest(const HttpRequest& request, std::string* method) {
+  *method = request.method.empty() ? "GET" : request.method;
+  for (char c : *method) {
+    if (c < 'A' || c > 'Z') return InvalidArgumentError("bad HTTP method");
+  }
+  if (!StartsWithIgnoreCase(request.url, "http://") &&
+      !StartsWithIgnoreCase(request.url, "https://")) {
+    return InvalidArgumentError("not an http(s) URL");
+  }
+  for (char c : request.url) {
+    if (static_cast<unsigned char>(c) <= ' ') return InvalidArgumentError("whitespace in the URL");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty()) return InvalidArgumentError("empty header name");
+    for (char c : name) {
+      if (!IsTokenChar(c)) return InvalidArgumentError("bad header name");
+    }
+    if (HasControlChars(value)) return InvalidArgumentError("CR, LF or NUL in header " + name);
+  }
+  return Status::Ok();
+}
+
+void InvokeHttpDone(const std::function<void(HttpResponse)>& done, HttpResponse response) {
+  if (!done) return;
+  try {
+    done(std::move(response));
+  } catch (const std::exception& e) {
+    DUBBO_LOG(ERROR) << "http: a completion callback threw: " << e.what();
+  } catch (...) {
+    DUBBO_LOG(ERROR) << "http: a completion callback threw a non-std exception";
+  }
+}
+
+HttpResponse HttpErrorResponse(Status status) {
+  HttpResponse response;
+  response.transport_error = std::move(status);
+  return response;
+}
 
 std::string RedactUrl(std::string_view url) {
   const size_t scheme_end = url.find("://");
@@ -334,23 +323,23 @@ struct CurlMultiTransport::Core : std::enable_shared_from_this<Core> {
 void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   auto r = std::make_unique<Request>();
   std::string method;
-  const Status valid = Validate(request, &method);
+  const Status valid = ValidateHttpRequest(request, &method);
   r->done = std::move(done);
   r->where = method + " " + UrlForMessage(request.url);
   // (The status is built before Complete() takes `r`: argument evaluation order is unspecified.)
   if (closed) {
     Status status = CancelledError(r->where + ": the HTTP transport is closed");
-    Complete(std::move(r), ErrorResponse(std::move(status)));
+    Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
   if (multi == nullptr) {
     Status status = InternalError(r->where + ": curl_multi_init failed");
-    Complete(std::move(r), ErrorResponse(std::move(status)));
+    Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
   if (!valid.ok()) {
     Status status = valid.WithPrefix(r->where);
-    Complete(std::move(r), ErrorResponse(std::move(status)));
+    Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
   r->url = std::move(request.url);
@@ -358,7 +347,7 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   r->easy = TakeEasy();
   if (r->easy == nullptr) {
     Status status = InternalError(r->where + ": curl_easy_init failed");
-    Complete(std::move(r), ErrorResponse(std::move(status)));
+    Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
   CURL* const easy = r->easy;
@@ -427,7 +416,7 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   if (rc != CURLE_OK) {
     Status status =
         InternalError(r->where + ": cannot set up the request: " + curl_easy_strerror(rc));
-    Complete(std::move(r), ErrorResponse(std::move(status)));
+    Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
 
@@ -440,7 +429,7 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
     std::unique_ptr<Request> failed = std::move(requests.extract(seq).mapped());
     Status status =
         InternalError(failed->where + ": curl_multi_add_handle: " + curl_multi_strerror(mc));
-    Complete(std::move(failed), ErrorResponse(std::move(status)));
+    Complete(std::move(failed), HttpErrorResponse(std::move(status)));
   }
 }
 
@@ -554,7 +543,7 @@ void CurlMultiTransport::Core::CancelRequests(const Status& why) {
   }
   for (auto& [seq, request] : cancelled) {
     Status status = CancelledError(request->where + ": " + std::string(why.message()));
-    Complete(std::move(request), ErrorResponse(std::move(status)));
+    Complete(std::move(request), HttpErrorResponse(std::move(status)));
   }
 }
 
@@ -586,7 +575,7 @@ void CurlMultiTransport::Core::Close(const Status& why) {
   // Last: a `done` may call back into the (now closed) transport.
   for (auto& [seq, request] : cancelled) {
     Status status = CancelledError(request->where + ": " + std::string(why.message()));
-    Complete(std::move(request), ErrorResponse(std::move(status)));
+    Complete(std::move(request), HttpErrorResponse(std::move(status)));
   }
 }
 
@@ -597,7 +586,7 @@ void CurlMultiTransport::Core::Complete(std::unique_ptr<Request> request, HttpRe
     request->easy = nullptr;
   }
   request.reset();
-  InvokeDone(done, std::move(response));
+  InvokeHttpDone(done, std::move(response));
 }
 
 // --- CurlMultiTransport
@@ -643,8 +632,8 @@ void CurlMultiTransport::Send(HttpRequest request, std::function<void(HttpRespon
     return;
   }
   std::string method = pending->request.method.empty() ? "GET" : pending->request.method;
-  InvokeDone(pending->done,
-             ErrorResponse(CancelledError(method + " " + UrlForMessage(pending->request.url) +
+  InvokeHttpDone(pending->done,
+             HttpErrorResponse(CancelledError(method + " " + UrlForMessage(pending->request.url) +
                                           ": the event loop is not running")));
 }
 

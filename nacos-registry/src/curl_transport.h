@@ -135,6 +135,18 @@ class CurlMultiTransport final : public HttpTransport {
 // case-insensitively, the same words as URL::ToRedactedString()) replaced by "***". For log lines.
 std::string RedactUrl(std::string_view url);
 
+// Shared by the transports.
+// `scheme://host[:port]/path` of `url`: no user info, query or fragment. For status messages.
+std::string UrlForMessage(std::string_view url);
+// Checks what a transport must never send: a method that is not upper-case letters, a URL that is
+// not http(s) or holds whitespace, a header name that is not a token, CR/LF/NUL in a header value
+// (header injection). Sets `method` ("GET" for an empty one).
+Status ValidateHttpRequest(const HttpRequest& request, std::string* method);
+// Calls `done` (if set) with `response`; an exception escaping it is logged, not propagated.
+void InvokeHttpDone(const std::function<void(HttpResponse)>& done, HttpResponse response);
+// A response that carries only `status` as its transport error.
+HttpResponse HttpErrorResponse(Status status);
+
 }  // namespace dubbo::registry::nacos
 
 #endif  // DUBBO_NACOS_REGISTRY_SRC_CURL_TRANSPORT_H_

@@ -4,30 +4,20 @@
 #include <algorithm>
 #include <utility>
 
+#include "internal/ascii.h"
+
 namespace dubbo::registry::nacos {
 namespace {
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using internal::AsciiLower;
+using internal::EqualsIgnoreCase;
+using internal::TrimSpaceTab;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 int HexValue(char c) {
   if (IsDigit(c)) return c - '0';
-  c = Lower(c);
+  c = AsciiLower(c);
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
@@ -150,7 +140,7 @@ HttpResponseParser::State HttpResponseParser::ParseHead(bool no_body) {
       if (!std::all_of(name.begin(), name.end(), IsTokenChar)) {
         return Fail("malformed header field");
       }
-      const std::string_view value = Trim(line.substr(colon + 1));
+      const std::string_view value = TrimSpaceTab(line.substr(colon + 1));
       if (EqualsIgnoreCase(name, "content-length")) {
         if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), IsDigit)) {
           return Fail("bad Content-Length");
@@ -169,7 +159,7 @@ HttpResponseParser::State HttpResponseParser::ParseHead(bool no_body) {
         std::string_view rest = value;
         while (!rest.empty()) {
           const size_t comma = rest.find(',');
-          const std::string_view token = Trim(rest.substr(0, comma));
+          const std::string_view token = TrimSpaceTab(rest.substr(0, comma));
           close |= EqualsIgnoreCase(token, "close");
           keep_alive_token |= EqualsIgnoreCase(token, "keep-alive");
           rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
@@ -189,7 +179,7 @@ HttpResponseParser::State HttpResponseParser::ParseHead(bool no_body) {
     response_.status = status;
     response_.keep_alive = minor >= 1 ? !close : keep_alive_token && !close;
     response_.content_encoding.assign(encoding.data(), encoding.size());
-    for (char& c : response_.content_encoding) c = Lower(c);
+    for (char& c : response_.content_encoding) c = AsciiLower(c);
     if (response_.content_encoding == "identity") response_.content_encoding.clear();
     response_.body.clear();
     scanned_ = 0;

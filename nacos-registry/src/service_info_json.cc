@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "internal/ascii.h"
+
 namespace dubbo::registry::nacos {
 
 namespace {
@@ -189,12 +191,7 @@ bool ParseInt64(std::string_view text, int64_t* out) {
   return true;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char ch) { return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch; };
-           return lower(x) == lower(y);
-         });
-}
+using internal::EqualsIgnoreCase;
 
 // ---- The SAX handler ---------------------------------------------------------------------------
 

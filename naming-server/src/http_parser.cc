@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "internal/ascii.h"
+
 namespace dubbo::naming_server {
 namespace {
 
@@ -32,28 +34,15 @@ bool IsCtl(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using registry::internal::EqualsIgnoreCase;
+using registry::internal::TrimSpaceTab;
 
 // Calls f(token) for each comma-separated, trimmed, non-empty element of a list header.
 template <typename F>
 void ForEachListElement(std::string_view value, F f) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view element = Trim(value.substr(0, comma));
+    std::string_view element = TrimSpaceTab(value.substr(0, comma));
     if (!element.empty()) f(element);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
@@ -349,7 +338,7 @@ bool HttpParser::ParseHeaderLine(std::string_view line) {
   if (colon == std::string_view::npos) return false;
   std::string_view name = line.substr(0, colon);
   if (!IsToken(name)) return false;  // also rejects obs-fold lines and space before ':'
-  std::string_view value = Trim(line.substr(colon + 1));
+  std::string_view value = TrimSpaceTab(line.substr(colon + 1));
   for (char c : value) {
     if (IsCtl(c) && c != '\t') return false;
   }
@@ -392,7 +381,7 @@ HttpParser::State HttpParser::ParseChunked() {
           if (n > limits_.max_body_bytes) return Fail(413);
         }
         if (digits == 0) return Fail(400);
-        std::string_view ext = Trim(line.substr(digits));
+        std::string_view ext = TrimSpaceTab(line.substr(digits));
         if (!ext.empty() && ext.front() != ';') return Fail(400);
         for (char c : ext) {
           if (IsCtl(c) && c != '\t') return Fail(400);

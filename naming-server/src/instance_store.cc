@@ -13,6 +13,7 @@
 #include <tuple>
 #include <utility>
 
+#include "internal/ascii.h"
 #include "internal/logging.h"
 
 namespace dubbo::naming_server {
@@ -63,7 +64,8 @@ bool IsAsciiAlnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using registry::internal::AsciiLower;
+using registry::internal::EqualsIgnoreCase;
 
 // [0-9a-zA-Z@.:_-]+
 bool IsValidGroupedName(std::string_view name) {
@@ -101,12 +103,6 @@ double ClampWeight(double weight) {
   if (!(weight > 0)) return 0.0;  // Also NaN.
   if (weight < kMinPositiveWeight) return kMinPositiveWeight;
   return std::min(weight, kMaxWeight);
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return AsciiLower(x) == AsciiLower(y);
-         });
 }
 
 // Nacos core Instance.toString(): "<datumKey>_<weight>_<healthy>_<marked>_<cluster>".

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "instance_store.h"
+#include "internal/ascii.h"
 #include "internal/logging.h"
 #include "naming_json.h"
 
@@ -38,12 +39,7 @@ constexpr size_t kSweepStepInstances = 1000;
 constexpr size_t kRenderedListMaxBytes = 16 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using registry::internal::EqualsIgnoreCase;
 
 // Nacos reads booleans leniently: true, yes and on (any case) are true.
 bool LenientBool(const std::optional<std::string>& value, bool fallback) {

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <ostream>
 
+#include "internal/ascii.h"
+
 namespace dubbo::registry {
 
 struct URL::Rep {
@@ -34,16 +36,7 @@ std::string StripLeadingSlashes(std::string_view path) {
   return first == std::string_view::npos ? std::string() : std::string(path.substr(first));
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
+using internal::EqualsIgnoreCase;
 
 template <typename Params>
 auto FindKey(Params& params, std::string_view key) {
