@@ -13,11 +13,15 @@
 // server answered).
 //
 // Output (stdout): "registered N instances in T ms", then "READY pid=P threads=T" once all are in.
-// On end of stdin: Shutdown() (deregisters everything) and "shutdown in T ms".
+// On SIGUSR2: "beats N failed F" (heartbeats sent so far, and those without a usable answer; run.py
+// reads it at both ends of its window). On end of stdin: Shutdown() (deregisters everything) and
+// "shutdown in T ms".
 #include <dirent.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,9 +33,12 @@
 
 namespace {
 
+volatile sig_atomic_t g_report = 0;
+
 using dubbo::registry::nacos::Instance;
 using dubbo::registry::nacos::NacosOptions;
 using dubbo::registry::nacos::NamingClient;
+using dubbo::registry::nacos::NamingClientStats;
 
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "client_overhead_bench: %s\n", message.c_str());
@@ -106,8 +113,22 @@ int main(int argc, char** argv) {
   std::printf("READY pid=%d threads=%d\n", static_cast<int>(::getpid()), CountThreads());
   std::fflush(stdout);
 
+  // SIGUSR2 interrupts the read (no SA_RESTART); the counters are printed here, not in the handler.
+  struct sigaction action {};
+  action.sa_handler = [](int) { g_report = 1; };
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGUSR2, &action, nullptr);
   char buf[256];
-  while (::read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+    if (g_report) {
+      g_report = 0;
+      const NamingClientStats stats = client->GetStats();
+      std::printf("beats %llu failed %llu\n", static_cast<unsigned long long>(stats.beats_sent),
+                  static_cast<unsigned long long>(stats.beats_failed));
+      std::fflush(stdout);
+    }
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
   }
   const auto stop = std::chrono::steady_clock::now();
   client->Shutdown();

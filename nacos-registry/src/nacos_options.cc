@@ -19,6 +19,7 @@
 //   appName                   app_name
 //   udpPort                   udp_port [0, 65535]
 //   clientIp                  client_ip, an IPv4 or IPv6 literal
+//   httpPipelineDepth         http_pipeline_depth [1, 64]
 //   connectTimeout            connect_timeout_ms
 //   requestTimeout            request_timeout_ms
 //   beatInterval              beat_interval_ms
@@ -70,8 +71,9 @@ constexpr std::string_view kBeatInterval = "beatInterval";
 constexpr std::string_view kEndpointRefresh = "endpointRefreshInterval";
 constexpr std::string_view kMaxPollBackoff = "maxPollBackoff";
 constexpr std::string_view kFailoverCheck = "failoverCheckInterval";
+constexpr std::string_view kHttpPipelineDepth = "httpPipelineDepth";
 
-constexpr std::array<std::string_view, 22> kKnownKeys = {
+constexpr std::array<std::string_view, 23> kKnownKeys = {
     kServerAddr,
     kEndpoint,
     kEndpointPort,
@@ -94,6 +96,7 @@ constexpr std::array<std::string_view, 22> kKnownKeys = {
     kEndpointRefresh,
     kMaxPollBackoff,
     kFailoverCheck,
+    kHttpPipelineDepth,
 };
 
 constexpr int kDefaultServerPort = 8848;
@@ -408,6 +411,7 @@ Result<NacosOptions> NacosOptions::FromProperties(
   DUBBO_RETURN_IF_ERROR(reader.GetBool(kPushEmptyProtection, &options.push_empty_protection));
   DUBBO_RETURN_IF_ERROR(reader.GetInt(kMaxRetry, 1, 1000, &options.max_retry));
   DUBBO_RETURN_IF_ERROR(reader.GetInt(kUdpPort, 0, 65535, &options.udp_port));
+  DUBBO_RETURN_IF_ERROR(reader.GetInt(kHttpPipelineDepth, 1, 64, &options.http_pipeline_depth));
   if (auto value = reader.Get(kClientIp)) {
     if (!IsIpLiteral(*value)) return BadValue(kClientIp, "an IPv4 or IPv6 address", *value);
     options.client_ip = std::string(*value);

@@ -26,6 +26,7 @@
 
 #include "beat_reactor.h"
 #include "curl_transport.h"
+#include "keepalive_transport.h"
 #include "dispatcher.h"
 #include "event_loop.h"
 #include "host_reactor.h"
@@ -144,7 +145,9 @@ struct NamingClient::Impl {
   // Destroyed in reverse order: the reactors first, the loop last.
   EventLoop loop{"nacos-loop"};
   Dispatcher dispatcher{"nacos-notify"};
-  std::unique_ptr<CurlMultiTransport> http;
+  // Plain http to IP addresses goes through our keep-alive transport; the rest through curl.
+  std::unique_ptr<CurlMultiTransport> curl;
+  std::unique_ptr<KeepAliveTransport> http;
   std::unique_ptr<NamingProxy> proxy;
   std::unique_ptr<BeatReactor> beats;
   std::unique_ptr<HostReactor> hosts;
@@ -238,7 +241,10 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
   DUBBO_RETURN_IF_ERROR(impl->dispatcher.Start());
 
   Impl* raw = impl.get();
-  impl->http = std::make_unique<CurlMultiTransport>(&impl->loop);
+  impl->curl = std::make_unique<CurlMultiTransport>(&impl->loop);
+  KeepAliveOptions keepalive;
+  keepalive.pipeline_depth = static_cast<size_t>(impl->options.http_pipeline_depth);
+  impl->http = std::make_unique<KeepAliveTransport>(&impl->loop, impl->curl.get(), keepalive);
   impl->proxy = std::make_unique<NamingProxy>(impl->options, impl->http.get(), &impl->loop);
   impl->beats = std::make_unique<BeatReactor>(impl->options, impl->proxy.get(), &impl->loop);
   impl->hosts = std::make_unique<HostReactor>(
@@ -264,6 +270,30 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
 NamingClient::NamingClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 NamingClient::~NamingClient() { Shutdown(); }
+
+NamingClientStats NamingClient::GetStats() {
+  Impl* impl = impl_.get();
+  NamingClientStats out;
+  const auto read = [impl, &out] {
+    const BeatStats& beats = impl->beats->stats();
+    const HostReactorStats& hosts = impl->hosts->stats();
+    out.beats_sent = beats.sent;
+    out.beats_light = beats.light;
+    out.beats_failed = beats.failed;
+    out.reregistered = beats.reregistered;
+    out.polls = hosts.polls;
+    out.poll_failures = hosts.poll_failures;
+    out.pushes = hosts.pushes;
+    out.stale_pushes = hosts.stale_pushes;
+    out.empty_protected = hosts.empty_protected;
+    out.spoofed_datagrams = hosts.spoofed;
+    out.malformed_datagrams = hosts.malformed;
+    out.events = hosts.events;
+  };
+  // After the loop stopped (Shutdown), nothing writes the counters any more.
+  if (!impl->loop.RunInLoopAndWait(read)) read();
+  return out;
+}
 
 int NamingClient::udp_port() const { return impl_->udp_port; }
 const std::string& NamingClient::client_ip() const { return impl_->client_ip; }

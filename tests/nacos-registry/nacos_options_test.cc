@@ -90,6 +90,7 @@ TEST(NacosOptionsTest, Defaults) {
   EXPECT_EQ(options.endpoint_refresh_ms, 30000);
   EXPECT_EQ(options.max_poll_backoff_ms, 60000);
   EXPECT_EQ(options.failover_check_ms, 5000);
+  EXPECT_EQ(options.http_pipeline_depth, 16);
 }
 
 TEST(NacosOptionsTest, EveryProperty) {
@@ -116,6 +117,7 @@ TEST(NacosOptionsTest, EveryProperty) {
       {"endpointRefreshInterval", "10000"},
       {"maxPollBackoff", "30000"},
       {"failoverCheckInterval", "1000"},
+      {"httpPipelineDepth", "1"},
       {"someFutureKey", "ignored"},
   });
   EXPECT_EQ(options.server_addresses, (Strings{"10.0.0.1:8848", "10.0.0.2:8848"}));
@@ -138,6 +140,7 @@ TEST(NacosOptionsTest, EveryProperty) {
   EXPECT_EQ(options.beat_interval_ms, 2000);
   EXPECT_EQ(options.endpoint_refresh_ms, 10000);
   EXPECT_EQ(options.max_poll_backoff_ms, 30000);
+  EXPECT_EQ(options.http_pipeline_depth, 1);
   EXPECT_EQ(options.failover_check_ms, 1000);
 }
 
@@ -297,6 +300,7 @@ TEST(NacosOptionsTest, Integers) {
   EXPECT_EQ(FromProps(WithServer({{"udpPort", "0"}})).udp_port, 0);
   EXPECT_EQ(FromProps(WithServer({{"udpPort", "65535"}})).udp_port, 65535);
   EXPECT_EQ(FromProps(WithServer({{"namingRequestDomainMaxRetryCount", "1"}})).max_retry, 1);
+  EXPECT_EQ(FromProps(WithServer({{"httpPipelineDepth", "64"}})).http_pipeline_depth, 64);
   const std::pair<const char*, const char*> bad[] = {
       {"udpPort", "-1"},
       {"udpPort", "65536"},
@@ -305,6 +309,8 @@ TEST(NacosOptionsTest, Integers) {
       {"udpPort", "0x10"},
       {"namingRequestDomainMaxRetryCount", "0"},
       {"namingRequestDomainMaxRetryCount", "1001"},
+      {"httpPipelineDepth", "0"},
+      {"httpPipelineDepth", "65"},
   };
   for (const auto& [key, value] : bad) {
     const std::string message = Rejection(WithServer({{key, value}}));

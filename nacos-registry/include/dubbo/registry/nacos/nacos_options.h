@@ -72,6 +72,11 @@ struct NacosOptions {
   int64_t beat_interval_ms = 5000;
   // Tries with a single server (property `namingRequestDomainMaxRetryCount`, [1, 1000]). Default 3.
   int max_retry = 3;
+  // Requests outstanding at once on one HTTP connection to a plain-http server given by IP address
+  // (HTTP/1.1 pipelining: beats due together leave in one write); 1 sends one request at a time,
+  // for a proxy in front of Nacos that mishandles pipelining. Property `httpPipelineDepth`,
+  // [1, 64]. Default 16.
+  int http_pipeline_depth = 16;
   // Endpoint list refresh. Property `endpointRefreshInterval`. Default 30000.
   int64_t endpoint_refresh_ms = 30000;
   // Polling backoff cap after failures. Property `maxPollBackoff`. Default 60000.

@@ -65,6 +65,22 @@ struct ServiceList {
   std::vector<std::string> names;   // Ungrouped names of this page.
 };
 
+// NamingClient::GetStats(): counters since the client was created.
+struct NamingClientStats {
+  uint64_t beats_sent = 0;           // Heartbeats sent,
+  uint64_t beats_light = 0;          //   of which light (no beat JSON);
+  uint64_t beats_failed = 0;         //   without a usable answer.
+  uint64_t reregistered = 0;         // Instances registered again after a beat answered 20404.
+  uint64_t polls = 0;                // List queries sent by the poll timers,
+  uint64_t poll_failures = 0;        //   failed.
+  uint64_t pushes = 0;               // Push datagrams accepted (and acked),
+  uint64_t stale_pushes = 0;         //   of which dropped as older than the data held.
+  uint64_t empty_protected = 0;      // Updates ignored by empty-push protection.
+  uint64_t spoofed_datagrams = 0;    // Datagrams from a source that is not a server.
+  uint64_t malformed_datagrams = 0;  // Datagrams that did not parse.
+  uint64_t events = 0;               // Change events handed to listeners.
+};
+
 class NamingClient {
  public:
   // Starts a client: the loop and dispatcher threads, the UDP push socket (on `options.udp_port`, 0
@@ -142,10 +158,14 @@ class NamingClient {
 
   // Stops beats and polling, deregisters every ephemeral instance registered through this client
   // (persistent ones are meant to outlive it), spending at most about half a second on that
-  // whatever the servers do, drops queued events and stops the threads. Returns within one second; afterwards no listener runs, and every other method fails
-  // with kFailedPrecondition. Idempotent. Called from a listener, it does not wait for that
-  // listener to return.
+  // whatever the servers do, drops queued events and stops the threads. Returns within one second;
+  // afterwards no listener runs, and every other method fails with kFailedPrecondition.
+  // Idempotent. Called from a listener, it does not wait for that listener to return.
   void Shutdown();
+
+  // Counters since Create(), for monitoring; after Shutdown() their final values. Waits for the
+  // client's loop to read them (microseconds, unless a callback of the loop is slow).
+  NamingClientStats GetStats();
 
   // The UDP port pushes are received on (reported to the server as udpPort).
   int udp_port() const;
