@@ -1,9 +1,9 @@
-// Fuzzes HttpResponseParser (nacos-registry/src/http_response_parser.h): arbitrary bytes, fed whole,
-// in pieces whose sizes come from the input and (when short) byte by byte, draining Next() after
-// every piece and calling FinishAtEof() at the end, must never crash, hang or read out of bounds.
-// Every response must be sane (status 200..999, body within the limit and absent where none is
-// allowed, content coding normalized); an error must be sticky; and all ways of feeding must agree
-// on the responses, the error and the EOF outcome.
+// Fuzzes HttpResponseParser (nacos-registry/src/http_response_parser.h): arbitrary bytes, fed
+// whole, in pieces whose sizes come from the input and (when short) byte by byte, draining Next()
+// after every piece and calling FinishAtEof() at the end, must never crash, hang or read out of
+// bounds. Every response must be sane (status 200..999, body within the limit and absent where none
+// is allowed, content coding normalized); an error must be sticky; and all ways of feeding must
+// agree on the responses, the error and the EOF outcome.
 //
 // Input: byte 0 seeds the piece sizes; byte 1 holds the no_body (HEAD) flags of responses 0..3
 // (bits 0-3, repeating), the head limit (bits 4-5) and the body limit (bits 6-7); the rest is the

@@ -116,8 +116,8 @@ HttpResponseParser::State HttpResponseParser::ParseHead(bool no_body) {
     std::string_view line;
     TakeLine(&line);
     // HTTP/1.x SP 3DIGIT [SP reason]
-    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !IsDigit(line[7]) ||
-        line[8] != ' ' || !IsDigit(line[9]) || !IsDigit(line[10]) || !IsDigit(line[11]) ||
+    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !IsDigit(line[7]) || line[8] != ' ' ||
+        !IsDigit(line[9]) || !IsDigit(line[10]) || !IsDigit(line[11]) ||
         (line.size() > 12 && line[12] != ' ')) {
       return Fail("malformed status line");
     }
@@ -142,7 +142,8 @@ HttpResponseParser::State HttpResponseParser::ParseHead(bool no_body) {
       }
       const std::string_view value = TrimSpaceTab(line.substr(colon + 1));
       if (EqualsIgnoreCase(name, "content-length")) {
-        if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), IsDigit)) {
+        if (value.empty() || value.size() > 18 ||
+            !std::all_of(value.begin(), value.end(), IsDigit)) {
           return Fail("bad Content-Length");
         }
         uint64_t v = 0;

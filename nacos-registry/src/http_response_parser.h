@@ -1,5 +1,6 @@
 // Internal: an incremental HTTP/1.x response parser for the naming client's keep-alive transport
-// (keepalive_transport.h). Pure: bytes in, complete responses or an error out; no sockets, no clock.
+// (keepalive_transport.h). Pure: bytes in, complete responses or an error out; no sockets, no
+// clock.
 //
 //   HttpResponseParser parser(limits);
 //   parser.Feed(bytes, n);                                  // as they arrive, in any split
@@ -31,7 +32,7 @@
 namespace dubbo::registry::nacos {
 
 struct HttpResponseLimits {
-  size_t max_head_bytes = 64 << 10;       // Status line + header fields, line ends included.
+  size_t max_head_bytes = 64 << 10;          // Status line + header fields, line ends included.
   size_t max_body_bytes = size_t{16} << 20;  // Decoded body (before Content-Encoding is undone).
 };
 
@@ -70,8 +71,16 @@ class HttpResponseParser {
   const std::string& error() const { return error_; }
 
  private:
-  enum class Phase { kHead, kLengthBody, kChunkSize, kChunkData, kChunkDataEnd, kTrailers,
-                     kUntilClose, kError };
+  enum class Phase {
+    kHead,
+    kLengthBody,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kUntilClose,
+    kError
+  };
 
   State Fail(std::string message);
   State ParseHead(bool no_body);
@@ -82,8 +91,8 @@ class HttpResponseParser {
 
   const HttpResponseLimits limits_;
   std::string buffer_;
-  size_t pos_ = 0;       // First unconsumed byte.
-  size_t scanned_ = 0;   // Bytes after pos_ already searched for the end of the head.
+  size_t pos_ = 0;      // First unconsumed byte.
+  size_t scanned_ = 0;  // Bytes after pos_ already searched for the end of the head.
   Phase phase_ = Phase::kHead;
   uint64_t remaining_ = 0;  // Of the Content-Length body or the current chunk.
   size_t trailer_bytes_ = 0;

@@ -47,7 +47,7 @@ constexpr Duration kNameTtl = std::chrono::seconds(30);
 
 // Where a request goes, parsed from its URL.
 struct Target {
-  bool by_name = false;   // The host is a name, not an IP literal.
+  bool by_name = false;  // The host is a name, not an IP literal.
   uint16_t port = 80;
   sockaddr_storage addr{};  // For an IP literal (or a name's learned address): see SetAddress().
   socklen_t addr_len = 0;
@@ -137,9 +137,8 @@ bool ParseTarget(std::string_view url, Target* t) {
     // A name: letters, digits, '-', '.', '_', with a letter somewhere (so that "1.2.3", a bad
     // IPv4 literal, is not taken for one).
     if (bracketed || !std::all_of(host.begin(), host.end(), IsNameChar) ||
-        std::none_of(host.begin(), host.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        })) {
+        std::none_of(host.begin(), host.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); })) {
       return false;
     }
     t->by_name = true;
@@ -235,7 +234,7 @@ struct KeepAliveTransport::Core : std::enable_shared_from_this<Core> {
 
   // Internals; the caller runs RunCompletions() at the end of its entry point.
   void Dispatch(Origin* origin);
-  bool Assign(Conn* conn, Pending&& pending);
+  void Assign(Conn* conn, Pending&& pending);
   Conn* Open(Origin* origin, const Pending& first);
   void Serialize(const Origin& origin, const Pending& pending, std::string* out) const;
   void QueueFlush();
@@ -279,7 +278,7 @@ void KeepAliveTransport::Core::Start(HttpRequest request, Done done) {
   Target target;
   if (closed || !valid.ok() || !ParseTarget(request.url, &target)) {
     const std::string where = method + " " + UrlForMessage(request.url);
-    Status status = closed      ? CancelledError(where + ": the HTTP transport is closed")
+    Status status = closed        ? CancelledError(where + ": the HTTP transport is closed")
                     : !valid.ok() ? valid.WithPrefix(where)
                                   : InvalidArgumentError(where + ": not an http://ip URL");
     completed.emplace_back(std::move(done), HttpErrorResponse(std::move(status)));
@@ -422,7 +421,7 @@ void KeepAliveTransport::Core::Dispatch(Origin* origin) {
   }
 }
 
-bool KeepAliveTransport::Core::Assign(Conn* conn, Pending&& pending) {
+void KeepAliveTransport::Core::Assign(Conn* conn, Pending&& pending) {
   ++pending.sends;
   ++conn->assigned;
   Serialize(*conn->origin, pending, &conn->out);
@@ -430,7 +429,6 @@ bool KeepAliveTransport::Core::Assign(Conn* conn, Pending&& pending) {
   conn->outstanding.push_back(std::move(pending));
   if (deadline < conn->timer_at) ArmConnTimer(conn, deadline);
   if (!conn->connecting) QueueFlush();
-  return true;
 }
 
 void KeepAliveTransport::Core::Serialize(const Origin& origin, const Pending& pending,
@@ -444,9 +442,9 @@ void KeepAliveTransport::Core::Serialize(const Origin& origin, const Pending& pe
   out->append(origin.host_header);
   out->append("\r\n");
   for (const auto& [name, value] : pending.request.headers) {
-    if (internal::EqualsIgnoreCase(name, "host") || internal::EqualsIgnoreCase(name, "content-length") ||
-        internal::EqualsIgnoreCase(name, "transfer-encoding") ||
-        internal::EqualsIgnoreCase(name, "accept-encoding")) {
+    using internal::EqualsIgnoreCase;
+    if (EqualsIgnoreCase(name, "host") || EqualsIgnoreCase(name, "content-length") ||
+        EqualsIgnoreCase(name, "transfer-encoding") || EqualsIgnoreCase(name, "accept-encoding")) {
       continue;  // Ours to set.
     }
     out->append(name);
@@ -485,17 +483,16 @@ KeepAliveTransport::Core::Conn* KeepAliveTransport::Core::Open(Origin* origin,
     Forget(*origin);
     Pending failed = std::move(origin->waiting.front());
     origin->waiting.pop_front();
-    Status status = UnavailableError(failed.Where() + ": cannot connect to " +
-                                     origin->host_header + ": " + ErrnoText(err));
+    Status status = UnavailableError(failed.Where() + ": cannot connect to " + origin->host_header +
+                                     ": " + ErrnoText(err));
     Fail(std::move(failed), std::move(status));
     return nullptr;
   }
   auto conn = std::make_unique<Conn>(limits);
   conn->origin = origin;
   conn->fd = fd;
-  conn->connect_deadline =
-      loop->clock()->Now() + std::chrono::milliseconds(std::min(first.connect_timeout_ms,
-                                                                first.timeout_ms));
+  conn->connect_deadline = loop->clock()->Now() + std::chrono::milliseconds(std::min(
+                                                      first.connect_timeout_ms, first.timeout_ms));
   Conn* raw = conn.get();
   origin->conns.push_back(std::move(conn));
   SetWatch(raw, EventLoop::kWritable);  // Writable: the connect finished (either way).
@@ -509,8 +506,8 @@ void KeepAliveTransport::Core::SetWatch(Conn* conn, short events) {
   conn->watched = events;
   // Raw pointers: Retire() removes the watch before the connection can go away, Close() before the
   // Core can.
-  conn->watch = loop->WatchFd(conn->fd, events,
-                              [this, conn](short fired) { OnReady(conn, fired); });
+  conn->watch =
+      loop->WatchFd(conn->fd, events, [this, conn](short fired) { OnReady(conn, fired); });
 }
 
 void KeepAliveTransport::Core::QueueFlush() {
@@ -618,7 +615,8 @@ void KeepAliveTransport::Core::ReadAll(Conn* conn) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    OnClosed(conn, n == 0 ? "the server closed the connection" : "recv failed: " + ErrnoText(errno));
+    OnClosed(conn,
+             n == 0 ? "the server closed the connection" : "recv failed: " + ErrnoText(errno));
     return;
   }
 }
@@ -700,8 +698,7 @@ void KeepAliveTransport::Core::Succeed(Conn* conn, Pending&& pending, ParsedResp
 void KeepAliveTransport::Core::OnClosed(Conn* conn, const std::string& why) {
   Origin* origin = conn->origin;
   // A close-delimited answer ends here.
-  if (!conn->outstanding.empty() &&
-      conn->parser.FinishAtEof() == HttpResponseParser::kResponse) {
+  if (!conn->outstanding.empty() && conn->parser.FinishAtEof() == HttpResponseParser::kResponse) {
     Pending pending = std::move(conn->outstanding.front());
     conn->outstanding.pop_front();
     ++conn->answered;
@@ -730,8 +727,8 @@ void KeepAliveTransport::Core::Resend(Origin* origin, Pending&& pending, bool co
                                       const Status& error) {
   if (!counted) --pending.sends;
   if (pending.sends >= kMaxSends || closed) {
-    Status status = closed ? CancelledError(pending.Where() + ": the HTTP transport is closed")
-                           : error;
+    Status status =
+        closed ? CancelledError(pending.Where() + ": the HTTP transport is closed") : error;
     Fail(std::move(pending), std::move(status));
     return;
   }
@@ -813,8 +810,8 @@ void KeepAliveTransport::Core::OnConnTimer(Conn* conn) {
                                               std::to_string(p.timeout_ms) + " ms");
         Fail(std::move(p), std::move(status));
       } else {
-        Status status = UnavailableError(p.Where() + ": a request before it on its connection " +
-                                         "timed out");
+        Status status =
+            UnavailableError(p.Where() + ": a request before it on its connection " + "timed out");
         Resend(origin, std::move(p), /*counted=*/true, status);
       }
     }
@@ -822,7 +819,8 @@ void KeepAliveTransport::Core::OnConnTimer(Conn* conn) {
     return;
   }
   if (conn->outstanding.empty() && !conn->connecting) {
-    const TimePoint idle_end = conn->idle_since + std::chrono::milliseconds(options.idle_timeout_ms);
+    const TimePoint idle_end =
+        conn->idle_since + std::chrono::milliseconds(options.idle_timeout_ms);
     if (now >= idle_end) {
       Retire(conn);
       return;
@@ -838,9 +836,9 @@ void KeepAliveTransport::Core::OnOriginTimer(Origin* origin) {
   std::deque<Pending> keep;
   for (Pending& p : origin->waiting) {
     if (p.deadline <= now) {
-      Status status = DeadlineExceededError(p.Where() + ": no connection to " +
-                                            origin->host_header + " within " +
-                                            std::to_string(p.timeout_ms) + " ms");
+      Status status =
+          DeadlineExceededError(p.Where() + ": no connection to " + origin->host_header +
+                                " within " + std::to_string(p.timeout_ms) + " ms");
       Fail(std::move(p), std::move(status));
     } else {
       keep.push_back(std::move(p));
@@ -913,9 +911,11 @@ KeepAliveTransport::KeepAliveTransport(EventLoop* loop, HttpTransport* fallback,
     : loop_(loop), fallback_(fallback), core_(std::make_shared<Core>(loop, fallback, options)) {
   std::weak_ptr<Core> weak = core_;
   stop_hook_ = loop_->AddStopHook([weak] {
-    if (std::shared_ptr<Core> core = weak.lock()) core->Close(CancelledError("the event loop stopped"));
+    if (std::shared_ptr<Core> core = weak.lock())
+      core->Close(CancelledError("the event loop stopped"));
   });
-  if (stop_hook_ == EventLoop::kInvalidHookId) core_->Close(CancelledError("the event loop is stopped"));
+  if (stop_hook_ == EventLoop::kInvalidHookId)
+    core_->Close(CancelledError("the event loop is stopped"));
 }
 
 KeepAliveTransport::~KeepAliveTransport() {
@@ -946,13 +946,14 @@ void KeepAliveTransport::Send(HttpRequest request, std::function<void(HttpRespon
   };
   auto hop = std::make_shared<Hop>(Hop{std::move(request), std::move(done)});
   std::shared_ptr<Core> core = core_;
-  if (loop_->RunInLoop([core, hop] { core->Start(std::move(hop->request), std::move(hop->done)); })) {
+  if (loop_->RunInLoop(
+          [core, hop] { core->Start(std::move(hop->request), std::move(hop->done)); })) {
     return;
   }
   const std::string method = hop->request.method.empty() ? "GET" : hop->request.method;
-  InvokeHttpDone(hop->done, HttpErrorResponse(CancelledError(
-                                method + " " + UrlForMessage(hop->request.url) +
-                                ": the event loop is not running")));
+  InvokeHttpDone(hop->done,
+                 HttpErrorResponse(CancelledError(method + " " + UrlForMessage(hop->request.url) +
+                                                  ": the event loop is not running")));
 }
 
 void KeepAliveTransport::CancelAll() {

@@ -4,10 +4,8 @@
 // bytes, gzip, redirects, size limits). Only 127.0.0.1. Runs under TSan in CI.
 #include "curl_transport.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,7 +14,6 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -30,49 +27,23 @@
 
 #include "dubbo/naming_server/naming_server.h"
 #include "event_loop.h"
+#include "transport_test_util.h"
 
 namespace dubbo::registry::nacos {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using SteadyClock = std::chrono::steady_clock;
-
-constexpr auto kWait = seconds(10);
+using testing::BoundSocket;
+using testing::Completion;
+using testing::kWait;
+using testing::LocalPort;
+using testing::MakeRequest;
+using testing::Recorder;
+using testing::RefusedPort;
+using testing::SteadyClock;
 
 // --- Sockets -------------------------------------------------------------------------------------
-
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-uint16_t LocalPort(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
-  return ntohs(addr.sin_port);
-}
-
-// A TCP socket bound to 127.0.0.1 on a free port; listening if `backlog` >= 0.
-int BoundSocket(int backlog) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr = Loopback(0);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
-  if (backlog >= 0 && ::listen(fd, backlog) != 0) return -1;
-  return fd;
-}
-
-// A port nothing listens on: bound, read back, closed.
-uint16_t RefusedPort() {
-  const int fd = BoundSocket(-1);
-  const uint16_t port = LocalPort(fd);
-  ::close(fd);
-  return port;
-}
 
 // Listens and never accepts or reads: the kernel completes the handshakes and the requests sit in
 // the socket buffers unanswered.
@@ -121,9 +92,7 @@ class RawHttpServer {
 
   static std::string Response(int status, const std::string& body,
                               const std::string& extra_headers = "") {
-    return "HTTP/1.1 " + std::to_string(status) +
-           " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
-           "\r\n" + body;
+    return testing::ResponseBytes(status, body, extra_headers);
   }
 
  private:
@@ -189,55 +158,6 @@ class RawHttpServer {
   std::vector<std::string> heads_;
 };
 
-// --- Recording completions -----------------------------------------------------------------------
-
-struct Completion {
-  int tag = 0;
-  HttpResponse response;
-  bool on_loop_thread = false;
-  SteadyClock::time_point at;
-};
-
-class Recorder {
- public:
-  explicit Recorder(EventLoop* loop) : loop_(loop) {}
-
-  std::function<void(HttpResponse)> Callback(int tag = 0) {
-    return [this, tag](HttpResponse response) {
-      Completion c{tag, std::move(response), loop_->InLoopThread(), SteadyClock::now()};
-      std::lock_guard<std::mutex> lock(mu_);
-      completions_.push_back(std::move(c));
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return completions_.size() >= n; });
-  }
-  std::vector<Completion> completions() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return completions_;
-  }
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return completions_.size();
-  }
-
- private:
-  EventLoop* const loop_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Completion> completions_;
-};
-
-HttpRequest MakeRequest(std::string method, std::string url, int64_t timeout_ms = 5000) {
-  HttpRequest request;
-  request.method = std::move(method);
-  request.url = std::move(url);
-  request.timeout_ms = timeout_ms;
-  return request;
-}
-
 // The §9 headers the naming client sends.
 void AddNacosHeaders(HttpRequest* request) {
   request->headers = {{"Client-Version", "1.4.8"},
@@ -268,11 +188,7 @@ class CurlTransportTest : public ::testing::Test {
 
   // Sends and waits for the one completion.
   Completion SendAndWait(HttpRequest request) {
-    Recorder recorder(&loop_);
-    transport_->Send(std::move(request), recorder.Callback());
-    EXPECT_TRUE(recorder.WaitFor(1));
-    auto completions = recorder.completions();
-    return completions.empty() ? Completion{} : completions.front();
+    return testing::SendAndWait(transport_.get(), &loop_, std::move(request));
   }
 
   std::unique_ptr<naming_server::NamingServer> server_;

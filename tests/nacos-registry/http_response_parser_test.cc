@@ -42,9 +42,13 @@ struct Options {
   std::vector<bool> no_body;
 };
 
-Got Copy(const ParsedResponse& r) { return Got{r.status, r.keep_alive, r.content_encoding, r.body}; }
+Got Copy(const ParsedResponse& r) {
+  return Got{r.status, r.keep_alive, r.content_encoding, r.body};
+}
 
-bool NoBodyFor(const Options& o, size_t index) { return index < o.no_body.size() && o.no_body[index]; }
+bool NoBodyFor(const Options& o, size_t index) {
+  return index < o.no_body.size() && o.no_body[index];
+}
 
 void Drain(HttpResponseParser* parser, const Options& o, Outcome* out) {
   for (;;) {
@@ -115,8 +119,8 @@ const char* StateName(State s) {
 std::string Describe(const Outcome& o) {
   std::string s;
   for (const Got& r : o.responses) {
-    s += std::to_string(r.status) + (r.keep_alive ? " keep-alive" : " close") + " enc=" + r.encoding +
-         " body=" + Escape(r.body) + "\n";
+    s += std::to_string(r.status) + (r.keep_alive ? " keep-alive" : " close") +
+         " enc=" + r.encoding + " body=" + Escape(r.body) + "\n";
   }
   s += "error=" + (o.error ? o.error_message : std::string("none"));
   s += std::string(" in_progress=") + (o.in_progress ? "1" : "0") + " eof=" + StateName(o.eof);
@@ -152,11 +156,13 @@ std::string Bytes(size_t n, uint32_t seed) {
   return s;
 }
 
-// --- Bodies ----------------------------------------------------------------------------------------
+// --- Bodies
+// ----------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, ContentLengthBody) {
   const std::string body = "{\"hosts\":[],\"name\":\"DEFAULT_GROUP@@demo\"}\r\n\n";
-  Outcome out = EverySplit(WithLength("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n", body));
+  Outcome out =
+      EverySplit(WithLength("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n", body));
   ASSERT_FALSE(out.error) << out.error_message;
   ASSERT_EQ(out.responses.size(), 1u);
   EXPECT_EQ(out.responses[0].status, 200);
@@ -184,7 +190,9 @@ TEST(HttpResponseParserTest, ChunkedBodyWithExtensionsAndTrailers) {
   const std::string raw =
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
       "5;name=value\r\nhello\r\n"
-      "1A ; ext=\"q\"\r\n" + alphabet + "\r\n"
+      "1A ; ext=\"q\"\r\n" +
+      alphabet +
+      "\r\n"
       "a\t;x\r\n0123456789\r\n"
       "3\r\n\r\n\n\r\n"  // Chunk data may hold line ends.
       "0;last\r\nX-Checksum: abc\r\nX-Other: d\r\n\r\n"
@@ -226,7 +234,8 @@ TEST(HttpResponseParserTest, ChunkedWinsOverContentLength) {
 }
 
 TEST(HttpResponseParserTest, CloseDelimitedBodyIsCompletedByFinishAtEof) {
-  const std::string body = "line one\r\nline two\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string body =
+      "line one\r\nline two\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
   const std::string raw = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body;
   Outcome out = EverySplit(raw);
   ASSERT_FALSE(out.error) << out.error_message;
@@ -262,7 +271,8 @@ TEST(HttpResponseParserTest, CloseDelimitedBodyMayBeEmptyAndIsNeverKeepAlive) {
   EXPECT_FALSE(http10.responses[0].keep_alive);
 }
 
-// --- Responses without a body ---------------------------------------------------------------------
+// --- Responses without a body
+// ---------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, HeadResponsesHaveNoBodyWhateverTheirFraming) {
   Options head;
@@ -318,7 +328,8 @@ TEST(HttpResponseParserTest, NoBodyFor204And304EvenWithFraming) {
   EXPECT_EQ(out.eof, kNeedMore);
 }
 
-// --- Interim responses ----------------------------------------------------------------------------
+// --- Interim responses
+// ----------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, InterimResponsesAreSkippedAndTheirFieldsIgnored) {
   Outcome out = EverySplit(
@@ -331,9 +342,9 @@ TEST(HttpResponseParserTest, InterimResponsesAreSkippedAndTheirFieldsIgnored) {
   ASSERT_FALSE(out.error) << out.error_message;
   ASSERT_EQ(out.responses.size(), 2u);
   EXPECT_EQ(out.responses[0].status, 200);
-  EXPECT_TRUE(out.responses[0].keep_alive);   // Not the 102's Connection: close.
-  EXPECT_EQ(out.responses[0].encoding, "");   // Not the 102's Content-Encoding.
-  EXPECT_EQ(out.responses[0].body, "hi");     // Not the 102's Content-Length.
+  EXPECT_TRUE(out.responses[0].keep_alive);  // Not the 102's Connection: close.
+  EXPECT_EQ(out.responses[0].encoding, "");  // Not the 102's Content-Encoding.
+  EXPECT_EQ(out.responses[0].body, "hi");    // Not the 102's Content-Length.
   EXPECT_EQ(out.responses[1].status, 201);
   EXPECT_FALSE(out.in_progress);
 }
@@ -361,7 +372,8 @@ TEST(HttpResponseParserTest, SwitchingProtocolsIsAnError) {
   EXPECT_EQ(out.responses[0].body, "a");
 }
 
-// --- Fields ---------------------------------------------------------------------------------------
+// --- Fields
+// ---------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, KeepAliveRules) {
   struct Case {
@@ -392,8 +404,8 @@ TEST(HttpResponseParserTest, KeepAliveRules) {
       {"1.0", "Connection: keep-alives\r\n", false},
   };
   for (const Case& c : cases) {
-    const std::string raw = std::string("HTTP/") + c.version + " 200 OK\r\n" + c.fields +
-                            "Content-Length: 0\r\n\r\n";
+    const std::string raw =
+        std::string("HTTP/") + c.version + " 200 OK\r\n" + c.fields + "Content-Length: 0\r\n\r\n";
     Outcome out = EverySplit(raw);
     ASSERT_EQ(out.responses.size(), 1u) << Escape(raw);
     EXPECT_EQ(out.responses[0].keep_alive, c.keep_alive) << Escape(raw);
@@ -434,8 +446,8 @@ TEST(HttpResponseParserTest, ContentEncodingIsLowerCasedAndTrimmedAndIdentityCle
 
 TEST(HttpResponseParserTest, StatusCodesAndReasonPhrases) {
   Outcome out = EverySplit(
-      "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"                    // No reason phrase.
-      "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"                   // Empty reason phrase.
+      "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"   // No reason phrase.
+      "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"  // Empty reason phrase.
       "HTTP/1.1 503 Service Unavailable: try later\r\nContent-Length: 0\r\n\r\n"
       "HTTP/1.0 999 Whatever\r\nContent-Length: 0\r\n\r\n"
       "HTTP/1.1 200 \xc3\xa9t\xc3\xa9\r\nContent-Length: 0\r\n\r\n");  // Non-ASCII reason.
@@ -449,7 +461,8 @@ TEST(HttpResponseParserTest, StatusCodesAndReasonPhrases) {
   EXPECT_EQ(out.responses[4].status, 200);
 }
 
-// --- Streams --------------------------------------------------------------------------------------
+// --- Streams
+// --------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, PipelinedResponsesInOneFeed) {
   const std::string raw =
@@ -522,16 +535,17 @@ TEST(HttpResponseParserTest, BareLineFeedsAreAccepted) {
   EXPECT_EQ(out.eof, kResponse);
 }
 
-// --- Malformed responses --------------------------------------------------------------------------
+// --- Malformed responses
+// --------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, MalformedStatusLines) {
   const char* lines[] = {
-      "HTTP/1.1 20 OK",     "HTTP/1.1 2000 OK",  "HTTP/2 200 OK",     "HTTP/2.0 200 OK",
-      "HTTP/1.1 200OK",     "HTTP/1.x 200 OK",   "http/1.1 200 OK",   "HTTP/1.1 099 Low",
-      "HTTP/1.1 000 Zero",  "HTTP/1.1 abc OK",   "HTTP/1.1 2a0 OK",   "HTTP/1.1  200 OK",
-      " HTTP/1.1 200 OK",   "ICY 200 OK",        "HTTP/1.1",          "HTTP/1.10 200 OK",
-      "HTTP/1.1\t200 OK",   "<html>",            "HTTP/1.1 200\tOK",  "\rHTTP/1.1 200 OK",
-      "HTTP/1.1 -20 OK",    "HTTP/11 200 OK",
+      "HTTP/1.1 20 OK",    "HTTP/1.1 2000 OK", "HTTP/2 200 OK",    "HTTP/2.0 200 OK",
+      "HTTP/1.1 200OK",    "HTTP/1.x 200 OK",  "http/1.1 200 OK",  "HTTP/1.1 099 Low",
+      "HTTP/1.1 000 Zero", "HTTP/1.1 abc OK",  "HTTP/1.1 2a0 OK",  "HTTP/1.1  200 OK",
+      " HTTP/1.1 200 OK",  "ICY 200 OK",       "HTTP/1.1",         "HTTP/1.10 200 OK",
+      "HTTP/1.1\t200 OK",  "<html>",           "HTTP/1.1 200\tOK", "\rHTTP/1.1 200 OK",
+      "HTTP/1.1 -20 OK",   "HTTP/11 200 OK",
   };
   for (const char* status_line : lines) {
     const std::string raw = std::string(status_line) + "\r\nContent-Length: 0\r\n\r\n";
@@ -552,7 +566,7 @@ TEST(HttpResponseParserTest, MalformedHeaderFields) {
       ": empty-name\r\n",
       "Bad Name: x\r\n",
       "Name : x\r\n",
-      "Content-Type: a\r\n continued\r\n",   // obs-fold
+      "Content-Type: a\r\n continued\r\n",      // obs-fold
       "Content-Type: a\r\n\tcontinued: x\r\n",  // obs-fold that looks like a field
       "Na(me: x\r\n",
       "Na\"me: x\r\n",
@@ -560,7 +574,8 @@ TEST(HttpResponseParserTest, MalformedHeaderFields) {
       "X\x7fY: z\r\n",
   };
   for (const char* field : fields) {
-    const std::string raw = std::string("HTTP/1.1 200 OK\r\n") + field + "Content-Length: 0\r\n\r\n";
+    const std::string raw =
+        std::string("HTTP/1.1 200 OK\r\n") + field + "Content-Length: 0\r\n\r\n";
     Outcome out = EverySplit(raw);
     EXPECT_TRUE(out.error) << Escape(raw);
     EXPECT_EQ(out.error_message, "malformed header field") << Escape(raw);
@@ -568,12 +583,22 @@ TEST(HttpResponseParserTest, MalformedHeaderFields) {
 }
 
 TEST(HttpResponseParserTest, BadContentLength) {
-  const char* values[] = {"",     "abc", "-1",   "+1",  "1 2",  "1,1",      "0x10",
-                          "1.0",  "1e3", "١",    "5;x", "1234567890123456789",
+  const char* values[] = {"",
+                          "abc",
+                          "-1",
+                          "+1",
+                          "1 2",
+                          "1,1",
+                          "0x10",
+                          "1.0",
+                          "1e3",
+                          "١",
+                          "5;x",
+                          "1234567890123456789",
                           "99999999999999999999999999"};
   for (const char* value : values) {
-    const std::string raw = std::string("HTTP/1.1 200 OK\r\nContent-Length: ") + value +
-                            "\r\n\r\n0123456789";
+    const std::string raw =
+        std::string("HTTP/1.1 200 OK\r\nContent-Length: ") + value + "\r\n\r\n0123456789";
     Outcome out = EverySplit(raw);
     EXPECT_TRUE(out.error) << Escape(raw);
     EXPECT_EQ(out.error_message, "bad Content-Length") << Escape(raw);
@@ -584,30 +609,31 @@ TEST(HttpResponseParserTest, BadContentLength) {
   EXPECT_TRUE(huge.error);
   EXPECT_NE(huge.error_message.find("body larger"), std::string::npos) << huge.error_message;
   // Leading zeros and surrounding blanks are fine.
-  Outcome padded = EverySplit("HTTP/1.1 200 OK\r\nContent-Length: \t0003 \r\n\r\nabcHTTP/1.1 204 x\r\n\r\n");
+  Outcome padded =
+      EverySplit("HTTP/1.1 200 OK\r\nContent-Length: \t0003 \r\n\r\nabcHTTP/1.1 204 x\r\n\r\n");
   ASSERT_EQ(padded.responses.size(), 2u);
   EXPECT_EQ(padded.responses[0].body, "abc");
 }
 
 TEST(HttpResponseParserTest, RepeatedContentLengthMustAgree) {
-  Outcome conflicting = EverySplit(
-      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  Outcome conflicting =
+      EverySplit("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
   EXPECT_TRUE(conflicting.error);
   EXPECT_EQ(conflicting.error_message, "conflicting Content-Length fields");
 
-  Outcome agreeing = EverySplit(
-      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc");
+  Outcome agreeing =
+      EverySplit("HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc");
   ASSERT_FALSE(agreeing.error) << agreeing.error_message;
   ASSERT_EQ(agreeing.responses.size(), 1u);
   EXPECT_EQ(agreeing.responses[0].body, "abc");
 }
 
 TEST(HttpResponseParserTest, UnsupportedTransferEncoding) {
-  const char* values[] = {"gzip", "gzip, chunked", "chunked, gzip", "identity", "", "chunked;q=1",
-                          "x-custom"};
+  const char* values[] = {"gzip", "gzip, chunked", "chunked, gzip", "identity",
+                          "",     "chunked;q=1",   "x-custom"};
   for (const char* value : values) {
-    const std::string raw = std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: ") + value +
-                            "\r\n\r\n0\r\n\r\n";
+    const std::string raw =
+        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: ") + value + "\r\n\r\n0\r\n\r\n";
     Outcome out = EverySplit(raw);
     EXPECT_TRUE(out.error) << Escape(raw);
     EXPECT_EQ(out.error_message.rfind("unsupported Transfer-Encoding", 0), 0u)
@@ -675,7 +701,8 @@ TEST(HttpResponseParserTest, ChunkSizeLineLength) {
   }
 }
 
-// --- Limits ---------------------------------------------------------------------------------------
+// --- Limits
+// ---------------------------------------------------------------------------------------
 
 // A head of exactly `size` bytes (line ends included) with Content-Length: 0.
 std::string HeadOfSize(size_t size) {
@@ -769,8 +796,7 @@ TEST(HttpResponseParserTest, ChunkedBodyOverMaxBodyBytes) {
   Options o;
   o.limits.max_body_bytes = 16;
   const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-  Outcome at_limit =
-      EverySplit(head + "8\r\n01234567\r\n7\r\nabcdefg\r\n1\r\nz\r\n0\r\n\r\n", o);
+  Outcome at_limit = EverySplit(head + "8\r\n01234567\r\n7\r\nabcdefg\r\n1\r\nz\r\n0\r\n\r\n", o);
   ASSERT_FALSE(at_limit.error) << at_limit.error_message;
   ASSERT_EQ(at_limit.responses.size(), 1u);
   EXPECT_EQ(at_limit.responses[0].body, "01234567abcdefgz");
@@ -842,7 +868,8 @@ TEST(HttpResponseParserTest, TrailersOverMaxHeadBytes) {
   EXPECT_EQ(endless.error_message, "trailers larger than 64 bytes");
 }
 
-// --- EOF ------------------------------------------------------------------------------------------
+// --- EOF
+// ------------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, EofWithNothingBufferedIsNeedMore) {
   {
@@ -879,7 +906,8 @@ TEST(HttpResponseParserTest, EofInsideAResponseIsAnError) {
   const std::vector<Segment> segments = {
       {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody", kFinal},
       {"\r\n", kStray},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x\r\nab\r\n0\r\nT: 1\r\n\r\n", kFinal},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x\r\nab\r\n0\r\nT: 1\r\n\r\n",
+       kFinal},
       {"HTTP/1.1 100 Continue\r\n\r\n", kInterim},
       {"HTTP/1.1 204 No Content\r\n\r\n", kFinal},
       {"HTTP/1.1 200 OK\nContent-Length: 1\n\nz", kFinal},
@@ -935,7 +963,8 @@ TEST(HttpResponseParserTest, EofInsideAResponseIsAnError) {
   }
 }
 
-// --- State ----------------------------------------------------------------------------------------
+// --- State
+// ----------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, ErrorsAreSticky) {
   const std::string bad_streams[] = {
@@ -1035,15 +1064,16 @@ TEST(HttpResponseParserTest, TheResponseMayBeMovedFrom) {
   EXPECT_EQ(first.body, "first");         // The moved-out ones are untouched.
 }
 
-// --- Volume ---------------------------------------------------------------------------------------
+// --- Volume
+// ---------------------------------------------------------------------------------------
 
 TEST(HttpResponseParserTest, LargeContentLengthBodyAcrossManyFeeds) {
   const std::string body = Bytes(size_t{1} << 20, 7);
   HttpResponseLimits limits;
   limits.max_body_bytes = body.size();  // Exactly at the limit.
   HttpResponseParser parser(limits);
-  const std::string raw = WithLength("HTTP/1.1 200 OK\r\n", body) +
-                          "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ntail";
+  const std::string raw =
+      WithLength("HTTP/1.1 200 OK\r\n", body) + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ntail";
   size_t pos = 0;
   size_t step = 1;
   std::vector<std::string> bodies;
@@ -1052,7 +1082,8 @@ TEST(HttpResponseParserTest, LargeContentLengthBodyAcrossManyFeeds) {
     parser.Feed(raw.data() + pos, n);
     pos += n;
     State s;
-    while ((s = parser.Next(false)) == kResponse) bodies.push_back(std::move(parser.response().body));
+    while ((s = parser.Next(false)) == kResponse)
+      bodies.push_back(std::move(parser.response().body));
     ASSERT_EQ(s, kNeedMore) << parser.error();
     if (bodies.empty()) {
       EXPECT_TRUE(parser.InProgress());
@@ -1088,7 +1119,8 @@ TEST(HttpResponseParserTest, LargeChunkedAndCloseDelimitedBodiesAcrossManyFeeds)
     const size_t n = std::min<size_t>(4093, raw.size() - pos);
     parser.Feed(raw.data() + pos, n);
     State s;
-    while ((s = parser.Next(false)) == kResponse) bodies.push_back(std::move(parser.response().body));
+    while ((s = parser.Next(false)) == kResponse)
+      bodies.push_back(std::move(parser.response().body));
     ASSERT_EQ(s, kNeedMore) << parser.error();
   }
   ASSERT_EQ(bodies.size(), 1u);
@@ -1099,8 +1131,8 @@ TEST(HttpResponseParserTest, LargeChunkedAndCloseDelimitedBodiesAcrossManyFeeds)
   EXPECT_FALSE(parser.InProgress());
 }
 
-// Many pipelined responses, so that consumed bytes are dropped from the buffer (every 4 KiB) while a
-// partial response is still in it.
+// Many pipelined responses, so that consumed bytes are dropped from the buffer (every 4 KiB) while
+// a partial response is still in it.
 TEST(HttpResponseParserTest, ManyPipelinedResponsesInOddPieces) {
   std::string raw;
   std::vector<std::string> bodies;

@@ -5,7 +5,6 @@
 // variables with a deadline); no fixed port, only loopback traffic. Runs under TSan in CI.
 #include "keepalive_transport.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -32,69 +31,30 @@
 #include "event_loop.h"
 #include "fake_http_transport.h"
 #include "push_codec.h"
+#include "transport_test_util.h"
 
 namespace dubbo::registry::nacos {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using SteadyClock = std::chrono::steady_clock;
-
-constexpr auto kWait = seconds(10);
+using testing::BoundSocket;
+using testing::Completion;
+using testing::kWait;
+using testing::LocalPort;
+using testing::Loopback;
+using testing::MakeRequest;
+using testing::Recorder;
+using testing::RefusedPort;
+using testing::SteadyClock;
 
 // --- Sockets -------------------------------------------------------------------------------------
-
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-uint16_t LocalPort(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
-  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
-                                          : reinterpret_cast<sockaddr_in&>(addr).sin_port);
-}
-
-// A TCP socket bound to 127.0.0.1 (or ::1) on a free port; listening if `backlog` >= 0. -1 on
-// failure.
-int BoundSocket(int backlog, bool ipv6 = false) {
-  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int rc;
-  if (ipv6) {
-    sockaddr_in6 addr{};
-    addr.sin6_family = AF_INET6;
-    addr.sin6_addr = in6addr_loopback;
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } else {
-    sockaddr_in addr = Loopback(0);
-    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  }
-  if (rc != 0 || (backlog >= 0 && ::listen(fd, backlog) != 0)) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool Ipv6LoopbackWorks() {
   const int fd = BoundSocket(1, /*ipv6=*/true);
   if (fd < 0) return false;
   ::close(fd);
   return true;
-}
-
-// A port nothing listens on: bound, read back, closed.
-uint16_t RefusedPort() {
-  const int fd = BoundSocket(-1);
-  const uint16_t port = LocalPort(fd);
-  ::close(fd);
-  return port;
 }
 
 std::string ToLower(std::string s) {
@@ -218,9 +178,7 @@ class ScriptedServer {
   // A complete HTTP/1.1 answer with a Content-Length.
   static std::string Response(int status, const std::string& body,
                               const std::string& extra_headers = "") {
-    return "HTTP/1.1 " + std::to_string(status) +
-           " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
-           "\r\n" + body;
+    return testing::ResponseBytes(status, body, extra_headers);
   }
   // 200 with the request target as its body: tells which request an answer belongs to.
   static Reply Echo(const Request& r) { return Reply::Answer(Response(200, r.target())); }
@@ -361,68 +319,6 @@ class ScriptedServer {
 using Request = ScriptedServer::Request;
 using Reply = ScriptedServer::Reply;
 
-// --- Recording completions -----------------------------------------------------------------------
-
-struct Completion {
-  int tag = 0;
-  HttpResponse response;
-  bool on_loop_thread = false;
-  SteadyClock::time_point at;
-};
-
-// Collects completions; its callbacks share the state, so one that runs late (after a failed wait)
-// touches nothing freed.
-class Recorder {
- public:
-  explicit Recorder(EventLoop* loop) : state_(std::make_shared<State>()), loop_(loop) {}
-
-  std::function<void(HttpResponse)> Callback(int tag = 0) {
-    return [state = state_, loop = loop_, tag](HttpResponse response) {
-      Completion c{tag, std::move(response), loop->InLoopThread(), SteadyClock::now()};
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->completions.push_back(std::move(c));
-      state->cv.notify_all();
-    };
-  }
-  bool WaitFor(size_t n, SteadyClock::duration timeout = kWait) const {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->cv.wait_for(lock, timeout, [&] { return state_->completions.size() >= n; });
-  }
-  std::vector<Completion> completions() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->completions;
-  }
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->completions.size();
-  }
-  // The completion tagged `tag` (a default one if there is none).
-  Completion Get(int tag) const {
-    for (const Completion& c : completions()) {
-      if (c.tag == tag) return c;
-    }
-    ADD_FAILURE() << "no completion tagged " << tag;
-    return Completion{};
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<Completion> completions;
-  };
-  std::shared_ptr<State> state_;
-  EventLoop* const loop_;
-};
-
-HttpRequest MakeRequest(std::string method, std::string url, int64_t timeout_ms = 5000) {
-  HttpRequest request;
-  request.method = std::move(method);
-  request.url = std::move(url);
-  request.timeout_ms = timeout_ms;
-  return request;
-}
-
 std::string P(int i) { return "/p/" + std::to_string(i); }
 
 // `completion` is evaluated once.
@@ -448,11 +344,7 @@ class KeepAliveTransportTest : public ::testing::Test {
 
   // Sends and waits for the one completion.
   Completion SendAndWait(HttpRequest request) {
-    Recorder recorder(&loop_);
-    transport_->Send(std::move(request), recorder.Callback());
-    EXPECT_TRUE(recorder.WaitFor(1));
-    auto completions = recorder.completions();
-    return completions.empty() ? Completion{} : completions.front();
+    return testing::SendAndWait(transport_.get(), &loop_, std::move(request));
   }
 
   // Sends every request from inside one loop task: one loop iteration, so they leave together.

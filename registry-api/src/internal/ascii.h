@@ -10,7 +10,9 @@
 
 namespace dubbo::registry::internal {
 
-constexpr char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // ASCII letters compared without case; every other byte exactly.
 constexpr bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
