@@ -208,7 +208,6 @@ class Runner:
             time.sleep(1)
         elapsed = time.time() - t0
         c1 = {k: proc_cpu_ticks(v) for k, v in pids.items()}
-        node.send_signal(signal.SIGUSR2)
         for p in (cpp, node):
             p.send_signal(signal.SIGUSR2)
         res["cpp_beats_per_s"] = (self.read_beats(cpp) - cpp_beats0) / elapsed

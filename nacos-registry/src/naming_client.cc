@@ -26,10 +26,10 @@
 
 #include "beat_reactor.h"
 #include "curl_transport.h"
-#include "keepalive_transport.h"
 #include "dispatcher.h"
 #include "event_loop.h"
 #include "host_reactor.h"
+#include "keepalive_transport.h"
 #include "internal/logging.h"
 #include "naming_proxy.h"
 
@@ -145,7 +145,8 @@ struct NamingClient::Impl {
   // Destroyed in reverse order: the reactors first, the loop last.
   EventLoop loop{"nacos-loop"};
   Dispatcher dispatcher{"nacos-notify"};
-  // Plain http to IP addresses goes through our keep-alive transport; the rest through curl.
+  // Plain http goes through our keep-alive transport; https (and a host name until its address is
+  // known) through curl.
   std::unique_ptr<CurlMultiTransport> curl;
   std::unique_ptr<KeepAliveTransport> http;
   std::unique_ptr<NamingProxy> proxy;
