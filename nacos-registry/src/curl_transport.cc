@@ -594,47 +594,15 @@ void CurlMultiTransport::Core::Complete(std::unique_ptr<Request> request, HttpRe
 
 CurlMultiTransport::CurlMultiTransport(EventLoop* loop, CurlTransportOptions options)
     : loop_(loop), core_(std::make_shared<Core>(loop, options)) {
-  std::weak_ptr<Core> weak = core_;
-  stop_hook_ = loop_->AddStopHook([weak] {
-    if (std::shared_ptr<Core> core = weak.lock())
-      core->Close(CancelledError("the event loop stopped"));
-  });
-  // Stopped already: nothing of the Core reached the loop, so close it here.
-  if (stop_hook_ == EventLoop::kInvalidHookId)
-    core_->Close(CancelledError("the event loop is stopped"));
+  stop_hook_ = transport_lifecycle::CloseWhenLoopStops(loop_, core_);
 }
 
 CurlMultiTransport::~CurlMultiTransport() {
-  const std::shared_ptr<Core> core = core_;
-  const Status why = CancelledError("the HTTP transport was destroyed");
-  if (!loop_->RunInLoopAndWait([&core, &why] { core->Close(why); })) {
-    // The loop never started (so nothing is in flight and nothing runs on it) or it has stopped
-    // (its stop hook closed the Core already, and this is a no-op).
-    core->Close(why);
-  }
-  loop_->RemoveStopHook(stop_hook_);
+  transport_lifecycle::CloseAndUnhook(loop_, core_, stop_hook_);
 }
 
 void CurlMultiTransport::Send(HttpRequest request, std::function<void(HttpResponse)> done) {
-  if (loop_->InLoopThread()) {
-    core_->Start(std::move(request), std::move(done));
-    return;
-  }
-  struct Pending {
-    HttpRequest request;
-    Done done;
-  };
-  auto pending = std::make_shared<Pending>(Pending{std::move(request), std::move(done)});
-  std::shared_ptr<Core> core = core_;
-  if (loop_->RunInLoop([core, pending] {
-        core->Start(std::move(pending->request), std::move(pending->done));
-      })) {
-    return;
-  }
-  std::string method = pending->request.method.empty() ? "GET" : pending->request.method;
-  InvokeHttpDone(pending->done,
-             HttpErrorResponse(CancelledError(method + " " + UrlForMessage(pending->request.url) +
-                                          ": the event loop is not running")));
+  transport_lifecycle::StartOnLoop(loop_, core_, std::move(request), std::move(done));
 }
 
 void CurlMultiTransport::CancelAll() {

@@ -147,6 +147,59 @@ void InvokeHttpDone(const std::function<void(HttpResponse)>& done, HttpResponse 
 // A response that carries only `status` as its transport error.
 HttpResponse HttpErrorResponse(Status status);
 
+// The lifecycle shared by the transports bound to an EventLoop. `Core` holds a transport's state,
+// confined to the loop thread, and has Start(HttpRequest, Done) and Close(const Status&) (which
+// completes everything in flight with kCancelled and is idempotent).
+namespace transport_lifecycle {
+
+// Closes `core` when the loop stops (from its stop hook); at once if it has stopped already.
+template <typename Core>
+EventLoop::HookId CloseWhenLoopStops(EventLoop* loop, const std::shared_ptr<Core>& core) {
+  std::weak_ptr<Core> weak = core;
+  const EventLoop::HookId hook = loop->AddStopHook([weak] {
+    if (std::shared_ptr<Core> c = weak.lock()) c->Close(CancelledError("the event loop stopped"));
+  });
+  // Stopped already: nothing of the Core reached the loop, so close it here.
+  if (hook == EventLoop::kInvalidHookId) core->Close(CancelledError("the event loop is stopped"));
+  return hook;
+}
+
+// For a transport's destructor: closes `core` on the loop thread, or here when the loop never
+// started (nothing runs on it) or has stopped (its stop hook closed the Core already), then
+// removes the hook.
+template <typename Core>
+void CloseAndUnhook(EventLoop* loop, const std::shared_ptr<Core>& core, EventLoop::HookId hook) {
+  const Status why = CancelledError("the HTTP transport was destroyed");
+  if (!loop->RunInLoopAndWait([&core, &why] { core->Close(why); })) core->Close(why);
+  loop->RemoveStopHook(hook);
+}
+
+// Runs core->Start(request, done) on the loop: inline on the loop thread, else queued. When the
+// loop no longer runs, `done` gets kCancelled at once, on the calling thread.
+template <typename Core>
+void StartOnLoop(EventLoop* loop, const std::shared_ptr<Core>& core, HttpRequest request,
+                 std::function<void(HttpResponse)> done) {
+  if (loop->InLoopThread()) {
+    core->Start(std::move(request), std::move(done));
+    return;
+  }
+  struct Hop {
+    HttpRequest request;
+    std::function<void(HttpResponse)> done;
+  };
+  auto hop = std::make_shared<Hop>(Hop{std::move(request), std::move(done)});
+  if (loop->RunInLoop(
+          [core, hop] { core->Start(std::move(hop->request), std::move(hop->done)); })) {
+    return;
+  }
+  const std::string method = hop->request.method.empty() ? "GET" : hop->request.method;
+  InvokeHttpDone(hop->done,
+                 HttpErrorResponse(CancelledError(method + " " + UrlForMessage(hop->request.url) +
+                                                  ": the event loop is not running")));
+}
+
+}  // namespace transport_lifecycle
+
 }  // namespace dubbo::registry::nacos
 
 #endif  // DUBBO_NACOS_REGISTRY_SRC_CURL_TRANSPORT_H_

@@ -909,20 +909,11 @@ void KeepAliveTransport::Core::Close(const Status& why) {
 KeepAliveTransport::KeepAliveTransport(EventLoop* loop, HttpTransport* fallback,
                                        KeepAliveOptions options)
     : loop_(loop), fallback_(fallback), core_(std::make_shared<Core>(loop, fallback, options)) {
-  std::weak_ptr<Core> weak = core_;
-  stop_hook_ = loop_->AddStopHook([weak] {
-    if (std::shared_ptr<Core> core = weak.lock())
-      core->Close(CancelledError("the event loop stopped"));
-  });
-  if (stop_hook_ == EventLoop::kInvalidHookId)
-    core_->Close(CancelledError("the event loop is stopped"));
+  stop_hook_ = transport_lifecycle::CloseWhenLoopStops(loop_, core_);
 }
 
 KeepAliveTransport::~KeepAliveTransport() {
-  const std::shared_ptr<Core> core = core_;
-  const Status why = CancelledError("the HTTP transport was destroyed");
-  if (!loop_->RunInLoopAndWait([&core, &why] { core->Close(why); })) core->Close(why);
-  loop_->RemoveStopHook(stop_hook_);
+  transport_lifecycle::CloseAndUnhook(loop_, core_, stop_hook_);
 }
 
 bool KeepAliveTransport::Handles(std::string_view url) {
@@ -936,24 +927,7 @@ void KeepAliveTransport::Send(HttpRequest request, std::function<void(HttpRespon
     fallback_->Send(std::move(request), std::move(done));
     return;
   }
-  if (loop_->InLoopThread()) {
-    core_->Start(std::move(request), std::move(done));
-    return;
-  }
-  struct Hop {
-    HttpRequest request;
-    Done done;
-  };
-  auto hop = std::make_shared<Hop>(Hop{std::move(request), std::move(done)});
-  std::shared_ptr<Core> core = core_;
-  if (loop_->RunInLoop(
-          [core, hop] { core->Start(std::move(hop->request), std::move(hop->done)); })) {
-    return;
-  }
-  const std::string method = hop->request.method.empty() ? "GET" : hop->request.method;
-  InvokeHttpDone(hop->done,
-                 HttpErrorResponse(CancelledError(method + " " + UrlForMessage(hop->request.url) +
-                                                  ": the event loop is not running")));
+  transport_lifecycle::StartOnLoop(loop_, core_, std::move(request), std::move(done));
 }
 
 void KeepAliveTransport::CancelAll() {
