@@ -53,10 +53,11 @@ struct Flags {
   std::string host = "127.0.0.1";
   int port = 0;
   int weight = 100;
+  // After unregistering, how long consumers get to notice before the port closes.
   int drain_ms = 300;
   // Dubbo's warm-up: a provider younger than this gets a reduced weight. Default 0 (none), so the
   // demo shows the configured split at once; Dubbo's own default is 600000.
-  int warmup_ms = 0;  // After unregistering, how long consumers get to notice before the port closes.
+  int warmup_ms = 0;
 };
 
 void Usage(std::FILE* out) {
