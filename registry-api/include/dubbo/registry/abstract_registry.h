@@ -116,7 +116,6 @@ class AbstractRegistry : public Registry {
  private:
   void ScheduleCacheSave();
   Status SaveCacheNow();
-  void UpdateCacheEntry(const URL& url);
 
   const URL url_;
   std::unique_ptr<ThreadScheduler> owned_scheduler_;
