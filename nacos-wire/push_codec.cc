@@ -1,4 +1,4 @@
-// The §7 packet codec. See push_codec.h.
+// The UDP push packet codec. See push_codec.h.
 #include "push_codec.h"
 
 #include <rapidjson/reader.h>

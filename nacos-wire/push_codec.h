@@ -1,5 +1,4 @@
-// nacos-wire: the Nacos UDP push channel's packet codec (spec nacos-naming-v1-protocol.md §7.2,
-// §7.3): gzip, the server -> client push packet and the client -> server ack. Shared by the naming
+// nacos-wire: the Nacos UDP push channel's packet codec: gzip, the server -> client push packet and the client -> server ack. Shared by the naming
 // server (which builds packets and parses acks) and the naming client (which parses packets and
 // builds acks), so both sides agree byte for byte. Internal: not installed.
 //
@@ -22,7 +21,7 @@ namespace dubbo::nacos_wire {
 using registry::Result;
 
 
-// A packet whose JSON is at least this long is gzipped as a whole (§7.2).
+// A packet whose JSON is at least this long is gzipped as a whole.
 inline constexpr size_t kGzipThreshold = 1024;
 // The largest UDP payload over IPv4 (65535 - 8 - 20). Bigger datagrams are not sent.
 inline constexpr size_t kMaxUdpPayload = 65507;

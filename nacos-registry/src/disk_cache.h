@@ -110,7 +110,7 @@ class DiskCache {
 };
 
 // FailoverStore: the failover data of one cache directory, `<cache_dir>/failover/`, and its
-// switch. While the switch is on, the client serves lookups only from LoadFailover() (§8).
+// switch. While the switch is on, the client serves lookups only from LoadFailover().
 class FailoverStore {
  public:
   explicit FailoverStore(std::string cache_dir);

@@ -76,7 +76,7 @@ SubscriptionPlan PlanSubscription(const URL& subscription, bool legacy_names);
 // one the subscription asks for and its interface, version and group pass IsMatch().
 bool ServiceNameMatches(const URL& subscription, const ServiceNameParts& name);
 
-// URL -> Instance (spec §6.3): ip (brackets of an IPv6 literal removed) and port; weight = the
+// URL -> Instance: ip (brackets of an IPv6 literal removed) and port; weight = the
 // URL's `weight` (default 100) clamped to [0, 10000]; ephemeral = the URL's `ephemeral`, else the
 // registry URL's, default true; metadata = every URL parameter with a non-empty key, then the
 // registry URL's `preserved.*` Nacos settings the URL does not set, then `category`
@@ -84,7 +84,7 @@ bool ServiceNameMatches(const URL& subscription, const ServiceNameParts& name);
 // clusterName applies).
 Instance UrlToInstance(const URL& url, const URL& registry_url);
 
-// Instance -> URL (spec §6.4): protocol and path from metadata `protocol`/`path`, host/port from
+// Instance -> URL: protocol and path from metadata `protocol`/`path`, host/port from
 // ip/port (an IPv6 ip gets brackets), parameters = the rest of the metadata. kInvalidArgument for
 // an instance without `protocol` metadata (not registered by Dubbo). For every URL without user
 // info and without `protocol`/`path` parameters, InstanceToUrl(UrlToInstance(u, r)) ==

@@ -5,7 +5,7 @@
 // naming API that touches data (register, deregister, update, patch, detail, beat, list, service
 // CRUD, service list, metrics counts) and the heartbeat health sweep live here; the HTTP layer only
 // parses parameters, calls one method and renders the result with naming_json.h. Error statuses
-// carry the exact text real Nacos answers (spec nacos-naming-v1-protocol.md §2-§6, §11, §12):
+// carry the exact text real Nacos answers:
 //   kInvalidArgument -> HTTP 400, kNotFound -> HTTP 404; the message is the response body.
 //
 // Time is read only through the injected Clock: Now() (monotonic) for beats and expiry,
@@ -39,7 +39,7 @@ namespace dubbo::naming_server {
 using registry::Result;
 using registry::Status;
 
-// Defaults of the v1 API (§12).
+// Defaults of the v1 API.
 inline constexpr std::string_view kDefaultNamespace = "public";
 inline constexpr std::string_view kDefaultGroup = "DEFAULT_GROUP";
 inline constexpr std::string_view kDefaultCluster = "DEFAULT";
@@ -57,7 +57,7 @@ inline constexpr std::string_view kInstanceIdGeneratorKey = "preserved.instance.
 // Sorted, so that every rendering is deterministic.
 using Metadata = std::map<std::string, std::string>;
 
-// Applies the v1 service-name filter (§1): a name containing "@@" is returned unchanged; otherwise
+// Applies the v1 service-name filter: a name containing "@@" is returned unchanged; otherwise
 // "<group>@@<name>", with an empty `group_name` meaning DEFAULT_GROUP.
 std::string GroupedServiceName(std::string_view service_name, std::string_view group_name);
 // The part between the first and the second "@@" (Nacos getServiceName); the whole string if it has
@@ -314,7 +314,7 @@ class InstanceStore {
   // "no ips found for cluster <c> in service <svc>", "no matched ip found!".
   Result<Instance> GetInstance(const InstanceKey& key) const;
 
-  // PUT /instance/beat (§4). Finds the instance by cluster, ip and port (the beat's values win when
+  // PUT /instance/beat. Finds the instance by cluster, ip and port (the beat's values win when
   // present). Unknown and no BeatInfo: result.found == false. Unknown with BeatInfo: re-registered
   // from it (healthy, enabled, weight clamped; no ip/weight validation, as in Nacos) - "data
   // compensation". Then an ephemeral, unmarked, unhealthy instance turns healthy. The last beat of

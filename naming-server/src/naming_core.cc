@@ -1,5 +1,5 @@
 // NamingCore: parameters in, store and push calls, JSON out. The behaviour reference is
-// ../shared/spec/nacos-naming-v1-protocol.md; deliberate differences are in docs/naming-server.md.
+// the Nacos v1 naming Open API as Nacos 1.4.x serves it; deliberate differences are in docs/naming-server.md.
 #include "naming_core.h"
 
 #include <algorithm>
@@ -114,7 +114,7 @@ bool IsJavaClientAtLeast(std::string_view agent, std::string_view version) {
   return name == "Nacos-Java-Client" && !ver.empty() && CompareVersions(ver, version) >= 0;
 }
 
-// §7.1: the clients 1.4.x pushes to.
+// The clients Nacos 1.4.x pushes to (by User-Agent).
 bool IsPushCapable(std::string_view agent) {
   auto [name, ver] = SplitAgent(agent);
   if (ver.empty()) return false;

@@ -1,8 +1,7 @@
 // naming_json: the JSON bodies of the Nacos v1 naming API as a 1.4.x server writes them, and the
 // parsers for the JSON a client sends (the `metadata` parameter and the `beat` parameter).
 //
-// Renderers write fields in the order 1.4.x does (spec nacos-naming-v1-protocol.md §3, §4, §5.1,
-// §11); maps (metadata) are written sorted by key. Parsers take hostile input: they never crash,
+// Renderers write fields in the order Nacos 1.4.x does; maps (metadata) are written sorted by key. Parsers take hostile input: they never crash,
 // cap the size and the nesting depth, and answer kInvalidArgument with a clear message.
 //
 // Thread-safety: stateless functions, safe from any thread.
@@ -86,7 +85,7 @@ std::string RenderMetrics(const MetricsView& metrics);
 // Longer than kMaxMetadataBytes: kInvalidArgument "metadata too large: <n> bytes (max <m>)".
 Result<Metadata> ParseMetadata(std::string_view raw);
 
-// The `beat` parameter (§4), e.g. {"port":8080,"ip":"10.0.0.5","weight":1.0,"serviceName":
+// The `beat` parameter, e.g. {"port":8080,"ip":"10.0.0.5","weight":1.0,"serviceName":
 // "DEFAULT_GROUP@@demo","cluster":"DEFAULT","metadata":{"version":"1.0"},"scheduled":false,
 // "period":5000,"stopped":false}. Reads ip, port, cluster, serviceName, weight, metadata,
 // ephemeral; other fields are ignored whatever their type. Like Jackson it accepts numbers written

@@ -1,4 +1,4 @@
-// PushService: the naming server's UDP push channel (spec nacos-naming-v1-protocol.md §7), as a
+// PushService: the naming server's UDP push channel, as a
 // pure component. It owns no socket and no thread: datagrams go out through an injected UdpSender,
 // come in through OnDatagram(), and every timer runs on an injected Scheduler with time read from
 // an injected Clock, so tests drive it with ManualScheduler and never sleep.
@@ -20,7 +20,7 @@
 //     `ack_timeout`: the identical packet is resent once; no ack after a second `ack_timeout`:
 //     the push is given up (logged, rate-limited). Each subscriber has at most one push awaiting
 //     an ack: a newer push replaces ("supersedes") the older one, so stale data is never resent
-//     over newer data (the Java client applies out-of-order data, spec §8).
+//     over newer data (the Java client applies out-of-order data).
 //
 // Serialisation (thread-safety)
 //   PushService is NOT thread-safe by design. The owner serialises every call, usually with the
@@ -136,8 +136,7 @@ struct PushServiceOptions {
   // A subscriber not refreshed (by a list query) for longer than this lapses. Default 30 s, the 2.x
   // client expiry. 1.4.x uses 10 s, exactly the Java client's re-query period (cacheMillis 10000),
   // so a client whose re-query is a little late (it reschedules after processing, plus HTTP
-  // latency) is a zombie for a moment and silently misses pushes; 30 s tolerates two missed polls
-  // (spec §14).
+  // latency) is a zombie for a moment and silently misses pushes; 30 s tolerates two missed polls.
   std::chrono::milliseconds subscriber_ttl{30000};
   // Coalescing window. Default 50 ms. An isolated change is pushed at once whatever this is; the
   // window only merges the changes that follow a push, so that a burst (a provider registering its
@@ -336,7 +335,7 @@ class PushService {
 };
 
 // ------------------------------------------------------------------------------------------------
-// Wire helpers: the §7 packet codec lives in nacos-wire (shared with the naming client).
+// Wire helpers: the push packet codec lives in nacos-wire (shared with the naming client).
 using nacos_wire::BuildPushAck;
 using nacos_wire::BuildPushPacket;
 using nacos_wire::EncodePushPacketJson;

@@ -1,6 +1,6 @@
 // Tests for InstanceStore: validation messages, identity and ids, beats, the list selection
 // algorithm, the health sweep and the service operations, including the applicable test vectors of
-// the Nacos naming v1 spec (§15). Time moves only through ManualScheduler; nothing sleeps.
+// the Nacos v1 naming API. Time moves only through ManualScheduler; nothing sleeps.
 #include "instance_store.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Endpoint-level tests of NamingCore (spec nacos-naming-v1-protocol.md; §15 test vectors as
+// Endpoint-level tests of NamingCore (test vectors taken from real Nacos answers, as
 // TEST(…, TVn…) cases). No sockets: requests are built the way the HTTP shell builds them (query
 // string, then form body, decoded with ParseFormEncoded) and handed to Handle(); datagrams go to a
 // recording UdpSender; time is a ManualScheduler that moves only with AdvanceBy(). Nothing sleeps.
@@ -37,7 +37,7 @@ constexpr char kJavaUa[] = "Nacos-Java-Client:v1.4.8";
 constexpr char kPeer[] = "127.0.0.1";
 constexpr uint16_t kUdpPort = 55963;
 
-// §15 requests, verbatim.
+// Requests as real clients send them, verbatim.
 constexpr char kTv1Register[] =
     "/nacos/v1/ns/instance?namespaceId=public&serviceName=DEFAULT_GROUP%40%40demo&groupName="
     "DEFAULT_GROUP&clusterName=DEFAULT&ip=10.0.0.5&port=8080&weight=1.0&enable=true&healthy=true&"
@@ -241,7 +241,7 @@ class NamingCoreTest : public ::testing::Test {
 };
 
 // ------------------------------------------------------------------------------------------------
-// §15 test vectors.
+// Test vectors: real Nacos requests and answers.
 
 TEST_F(NamingCoreTest, TV1RegisterThenDetail) {
   EXPECT_RESPONSE(Do("POST", kTv1Register), 200, "ok");
@@ -736,7 +736,7 @@ TEST_F(NamingCoreTest, NonPushCapableAgentGetsNoSubscription) {
   EXPECT_EQ(core_->stats().subscribers, 1u);
 }
 
-// §7.2: the push data is the list response *for that subscriber* (UA rules included), so a
+// The push data is the list response *for that subscriber* (UA rules included), so a
 // push-capable non-Java client gets the ungrouped `dom` in pushes as in its list responses.
 // DISABLED: the PushService renders one packet per (service, clusters) via a data provider that is
 // not told the subscriber's agent, so every push carries grouped names. Needs a PushService API

@@ -1,4 +1,4 @@
-// Tests for naming_json: the 1.4.x response shapes (field names, order and values, §15 TV4-TV7 and
+// Tests for naming_json: the 1.4.x response shapes (field names, order and values of real Nacos answers and
 // TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
 #include "naming_json.h"
 

@@ -1,4 +1,4 @@
-// Tests for PushService (spec nacos-naming-v1-protocol.md §7) and its wire helpers. Time is driven
+// Tests for PushService and its wire helpers. Time is driven
 // by ManualScheduler; nothing sleeps. One test uses ThreadScheduler to check the serialisation
 // wrapper and destruction with a live scheduler; it waits on futures only.
 #include "push_service.h"

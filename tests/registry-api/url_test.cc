@@ -1,8 +1,8 @@
-// Tests for dubbo::registry::URL, written against url.h and dubbo-registry-model.md §1.
+// Tests for dubbo::registry::URL, written against url.h and Dubbo 3.x's URL grammar.
 //
-// Sections: parsing (the §1.3 table, then the deliberate decisions in url.h), parameters and typed getters,
-// derived keys (§1.7), printing (§1.5), encoding (§1.4), URL::Empty (§1.9), equality and hashing (§1.8),
-// builders, matching and classification (§1.10), and a seeded round-trip property test.
+// Sections: parsing (the table of Dubbo's parse results, then the deliberate decisions in url.h), parameters and typed getters,
+// derived keys, printing, encoding, URL::Empty, equality and hashing,
+// builders, matching and classification, and a seeded round-trip property test.
 #include "dubbo/registry/url.h"
 
 #include <gtest/gtest.h>
@@ -105,7 +105,7 @@ TEST_P(ParseTest, Parses) {
 
 std::string CaseName(const ::testing::TestParamInfo<ParseCase>& info) { return info.param.name; }
 
-// The verified table of spec §1.3, row by row (with url.h's deliberate differences for `::1` and `h:`).
+// What Dubbo 3.x's URL.valueOf gives for each input, row by row (with url.h's deliberate differences for `::1` and `h:`).
 INSTANTIATE_TEST_SUITE_P(
     SpecTable, ParseTest,
     ::testing::Values(
@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
         Err("EmptyPortIsAnError", "dubbo://h:/p")),
     CaseName);
 
-// The deliberate decisions documented in url.h and further grammar edge cases of §1.2/§1.3.
+// The deliberate decisions documented in url.h and further grammar edge cases.
 INSTANTIATE_TEST_SUITE_P(
     Decisions, ParseTest,
     ::testing::Values(
@@ -393,7 +393,7 @@ TEST(UrlParametersTest, MethodParameters) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Derived keys (§1.7).
+// Derived keys.
 
 TEST(UrlKeysTest, ServiceInterface) {
   EXPECT_EQ(MustParse("dubbo://h:1/com.foo.Bar").ServiceInterface(), "com.foo.Bar");
@@ -451,7 +451,7 @@ TEST(UrlKeysTest, EmptyProtocolAndAnyHost) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Printing (§1.5).
+// Printing.
 
 TEST(UrlPrintTest, ToStringOmitsUserInfoToFullStringKeepsIt) {
   const std::string text = "dubbo://admin:hello1234@10.20.130.230:20880/context/path?version=1.0.0";
@@ -520,7 +520,7 @@ TEST(UrlPrintTest, ToRedactedStringHidesSecretLookingValues) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Encoding (§1.4).
+// Encoding.
 
 TEST(UrlEncodeTest, JavaUrlEncoderSemantics) {
   EXPECT_EQ(URL::Encode(""), "");
@@ -697,7 +697,7 @@ TEST(UrlEncodeTest, NestedExportParameter) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// URL::Empty (§1.9).
+// URL::Empty.
 
 TEST(UrlEmptyTest, SpecExample) {
   URL url = URL::Empty("g/com.foo.Bar:1.0", "providers");
@@ -723,7 +723,7 @@ TEST(UrlEmptyTest, OptionalParts) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Equality and hashing (§1.8).
+// Equality and hashing.
 
 TEST(UrlEqualityTest, TimestampValueIgnoredPresenceCounts) {
   URL a = MustParse("dubbo://h:1/p?a=1&timestamp=100");
@@ -858,7 +858,7 @@ TEST(UrlBuilderTest, ChainedBuildersCompareEqualToParsed) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Matching (§1.10).
+// Matching.
 
 URL Consumer(const std::string& query) {
   return MustParse("consumer://10.0.0.2/com.foo.Bar" + (query.empty() ? "" : "?" + query));

@@ -1,6 +1,6 @@
 // File: dubbo/registry/abstract_registry.h
 //
-// AbstractRegistry: the bookkeeping every registry shares (spec dubbo-registry-model.md §4):
+// AbstractRegistry: the bookkeeping every registry shares:
 //   * the registered URLs, the subscriptions, and the last list notified per subscription and category;
 //   * notification: Notify() splits a list by category and delivers one complete list per category,
 //     through one serial notifier per registry (in order, one at a time, never under a lock);
@@ -86,7 +86,7 @@ class AbstractRegistry : public Registry {
   Status FlushCacheFile();
 
  protected:
-  // Delivers `urls` to `listener`'s subscription `url` (spec §4): keeps the URLs IsMatch() accepts,
+  // Delivers `urls` to `listener`'s subscription `url`: keeps the URLs IsMatch() accepts,
   // groups them by category (default providers) and, for each category, stores the list, queues one
   // listener call with the complete list, and updates the cache file. An empty `urls` is ignored with a
   // warning unless the interface is `*`: to clear a category send an empty:// URL. Nothing is delivered

@@ -1,6 +1,6 @@
 // File: dubbo/registry/notify_listener.h
 //
-// NotifyListener: receives a subscription's URLs (spec dubbo-registry-model.md §2).
+// NotifyListener: receives a subscription's URLs.
 //
 // Contract of every call made by this library's registries:
 //   * `urls` is never empty and holds the *complete* list of one category (providers, routers,

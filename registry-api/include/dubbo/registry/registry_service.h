@@ -1,7 +1,7 @@
 // File: dubbo/registry/registry_service.h
 //
 // RegistryService: register, unregister, subscribe, unsubscribe and look up service URLs
-// (spec dubbo-registry-model.md §2). Listeners are identified by pointer: pass the same shared_ptr to
+//. Listeners are identified by pointer: pass the same shared_ptr to
 // Unsubscribe() that was passed to Subscribe().
 //
 // Thread-safety: implementations in this library allow every method to be called concurrently from

@@ -40,7 +40,7 @@
 
 namespace dubbo::registry {
 
-// Well-known parameter keys and values (spec: dubbo-registry-model.md §1.6).
+// Well-known parameter keys and values.
 namespace keys {
 inline constexpr std::string_view kInterface = "interface";
 inline constexpr std::string_view kVersion = "version";
@@ -98,7 +98,7 @@ class URL {
   static Result<std::string> Decode(std::string_view text);
 
   // `empty://0.0.0.0/<interface>?category=<category>[&group=..][&version=..]` for a service key of the
-  // form [group/]interface[:version] (spec §1.9). Listeners receive this for an empty category.
+  // form [group/]interface[:version]. Listeners receive this for an empty category.
   static URL Empty(std::string_view service_key, std::string_view category);
 
   const std::string& protocol() const;
@@ -135,7 +135,7 @@ class URL {
   int64_t GetMethodInt(std::string_view method, std::string_view key, int64_t default_value) const;
   bool GetMethodBool(std::string_view method, std::string_view key, bool default_value) const;
 
-  // --- Derived keys (spec §1.7) -----------------------------------------------------------------
+  // --- Derived keys -----------------------------------------------------------------
   // The `interface` parameter, else path().
   std::string_view ServiceInterface() const;
   std::string_view Group() const { return GetParameter(keys::kGroup); }
@@ -153,7 +153,7 @@ class URL {
   // Host 0.0.0.0 or anyhost=true.
   bool IsAnyHost() const;
 
-  // --- Printing (spec §1.5) ---------------------------------------------------------------------
+  // --- Printing ---------------------------------------------------------------------
   // Parameters sorted by key, values trimmed, empty keys skipped; port only if > 0; host only if
   // non-empty. ToString() omits user and password; ToFullString() includes them.
   std::string ToString() const;
@@ -182,7 +182,7 @@ class URL {
   URL WithoutParameters(std::initializer_list<std::string_view> keys) const;
   URL WithoutAllParameters() const;
 
-  // Equality per spec §1.8: every part and every parameter, except the value of `timestamp`.
+  // Equality: every part and every parameter, except the value of `timestamp`.
   bool operator==(const URL& other) const;
   bool operator!=(const URL& other) const { return !(*this == other); }
   // Consistent with operator==.
@@ -203,11 +203,11 @@ class URL {
 // Prints ToRedactedString(): safe for logs.
 std::ostream& operator<<(std::ostream& os, const URL& url);
 
-// UrlUtils.isMatch (spec §1.10): does `provider` satisfy the subscription `consumer`? Interface (or
+// UrlUtils.isMatch: does `provider` satisfy the subscription `consumer`? Interface (or
 // `*`), category, enabled, group (`*`, equal, or in a comma list), version (`*` or equal) and classifier.
 bool IsMatch(const URL& consumer, const URL& provider);
 
-// Classification by category and protocol (spec §1.10).
+// Classification by category and protocol.
 bool IsConfigurator(const URL& url);
 bool IsRoute(const URL& url);
 bool IsProvider(const URL& url);
