@@ -32,6 +32,15 @@ void ExpectProbeDueAfter(CircuitBreaker& breaker, registry::ManualScheduler& clo
   EXPECT_TRUE(breaker.TryAcquire(clock)) << "no probe after " << wait.count() << " ms";
 }
 
+// A failure that ejects (the `ejections`-th time in a row), then the probe due after `wait`.
+void EjectThenProbeAfter(CircuitBreaker& breaker, registry::ManualScheduler& clock, int ejections,
+                         milliseconds wait, FailureKind kind = FailureKind::kConnect) {
+  Fail(breaker, clock, kind);
+  EXPECT_EQ(breaker.state(), State::kOpen);
+  EXPECT_EQ(breaker.ejections(), ejections);
+  ExpectProbeDueAfter(breaker, clock, wait);
+}
+
 TEST(ClusterCircuitBreaker, OpensAtOnceAndClosesAfterASuccessfulProbe) {
   registry::ManualScheduler clock;
   CircuitBreaker breaker;
@@ -99,24 +108,14 @@ TEST(ClusterCircuitBreaker, EjectionTimeGrowsByOneBasePerEjectionUpToTheCap) {
   options.open_duration = seconds(1);
   options.max_open_duration = seconds(3);
   CircuitBreaker breaker(options);
-  Fail(breaker, clock);
-  EXPECT_EQ(breaker.ejections(), 1);
-  ExpectProbeDueAfter(breaker, clock, seconds(1));
-  Fail(breaker, clock);  // probe failed: second ejection, 2 s
-  EXPECT_EQ(breaker.state(), State::kOpen);
-  EXPECT_EQ(breaker.ejections(), 2);
-  ExpectProbeDueAfter(breaker, clock, seconds(2));
-  Fail(breaker, clock);  // third: 3 s (the cap)
-  ExpectProbeDueAfter(breaker, clock, seconds(3));
-  Fail(breaker, clock, FailureKind::kTimeout);  // fourth: 4 s, capped at 3 s
-  EXPECT_EQ(breaker.ejections(), 4);
-  ExpectProbeDueAfter(breaker, clock, seconds(3));
+  EjectThenProbeAfter(breaker, clock, 1, seconds(1));
+  EjectThenProbeAfter(breaker, clock, 2, seconds(2));  // the probe failed: second ejection
+  EjectThenProbeAfter(breaker, clock, 3, seconds(3));  // third: 3 s, the cap
+  EjectThenProbeAfter(breaker, clock, 4, seconds(3), FailureKind::kTimeout);  // 4 s, capped
   EXPECT_EQ(breaker.times_opened(), 4u);
   breaker.OnSuccess();
   // Closed again at once, but the ejections are remembered: the next one is the fifth (capped).
-  Fail(breaker, clock);
-  EXPECT_EQ(breaker.ejections(), 5);
-  ExpectProbeDueAfter(breaker, clock, seconds(3));
+  EjectThenProbeAfter(breaker, clock, 5, seconds(3));
 }
 
 TEST(ClusterCircuitBreaker, HealthyTimeForgivesPastEjections) {
@@ -125,24 +124,17 @@ TEST(ClusterCircuitBreaker, HealthyTimeForgivesPastEjections) {
   options.open_duration = seconds(1);
   options.max_open_duration = seconds(10);
   CircuitBreaker breaker(options);
-  Fail(breaker, clock);
-  ExpectProbeDueAfter(breaker, clock, seconds(1));
-  Fail(breaker, clock);
-  ExpectProbeDueAfter(breaker, clock, seconds(2));
-  Fail(breaker, clock);
-  ExpectProbeDueAfter(breaker, clock, seconds(3));
+  EjectThenProbeAfter(breaker, clock, 1, seconds(1));
+  EjectThenProbeAfter(breaker, clock, 2, seconds(2));
+  EjectThenProbeAfter(breaker, clock, 3, seconds(3));
   breaker.OnSuccess();  // closed after 3 ejections
   // 20 s closed (2 × max_open_duration) forgive two of them: the next ejection is the second.
   clock.AdvanceBy(seconds(20));
-  Fail(breaker, clock);
-  EXPECT_EQ(breaker.ejections(), 2);
-  ExpectProbeDueAfter(breaker, clock, seconds(2));
+  EjectThenProbeAfter(breaker, clock, 2, seconds(2));
   breaker.OnSuccess();
   // A long healthy time forgives them all.
   clock.AdvanceBy(seconds(100));
-  Fail(breaker, clock);
-  EXPECT_EQ(breaker.ejections(), 1);
-  ExpectProbeDueAfter(breaker, clock, seconds(1));
+  EjectThenProbeAfter(breaker, clock, 1, seconds(1));
 }
 
 TEST(ClusterCircuitBreaker, UnreportedProbeIsRetriedAfterTheWait) {

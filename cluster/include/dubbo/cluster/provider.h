@@ -5,7 +5,7 @@
 // CircuitBreaker). The runtime state is shared by every snapshot that lists the same provider
 // (same URL::ToIdentityString()), so counters survive provider-list updates.
 //
-// Warm-up (spec dubbo-registry-model.md §7.3, Dubbo 3.x linear formula):
+// Warm-up (Dubbo 3.x linear formula):
 //   w = `weight` (default 100; negative counts as 0)
 //   if w > 0 and `timestamp` > 0:
 //     uptime = now - timestamp (ms);  uptime < 0 -> weight 1

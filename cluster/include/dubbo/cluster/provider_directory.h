@@ -2,7 +2,7 @@
 //
 // ProviderDirectory: the consumer's NotifyListener. Subscribe it to a registry and it keeps an
 // immutable ProviderSnapshot of the subscription's providers, replaced atomically on every change,
-// following Dubbo's RegistryDirectory (spec dubbo-registry-model.md §7.2):
+// following Dubbo's RegistryDirectory:
 //
 //   * URLs are classified per category: `providers` become providers; `routers` (or route://) and
 //     `configurators` (or override://, dynamicconfigurators, appdynamicconfigurators) are kept in
