@@ -32,6 +32,13 @@ void ExpectProbeDueAfter(CircuitBreaker& breaker, registry::ManualScheduler& clo
   EXPECT_TRUE(breaker.TryAcquire(clock)) << "no probe after " << wait.count() << " ms";
 }
 
+CircuitBreakerOptions EjectionTimes(seconds base, seconds cap) {
+  CircuitBreakerOptions options;
+  options.open_duration = base;
+  options.max_open_duration = cap;
+  return options;
+}
+
 // A failure that ejects (the `ejections`-th time in a row), then the probe due after `wait`.
 void EjectThenProbeAfter(CircuitBreaker& breaker, registry::ManualScheduler& clock, int ejections,
                          milliseconds wait, FailureKind kind = FailureKind::kConnect) {
@@ -104,10 +111,7 @@ TEST(ClusterCircuitBreaker, FailuresOfBothKindsAreConsecutiveTogether) {
 
 TEST(ClusterCircuitBreaker, EjectionTimeGrowsByOneBasePerEjectionUpToTheCap) {
   registry::ManualScheduler clock;
-  CircuitBreakerOptions options;
-  options.open_duration = seconds(1);
-  options.max_open_duration = seconds(3);
-  CircuitBreaker breaker(options);
+  CircuitBreaker breaker(EjectionTimes(seconds(1), seconds(3)));
   EjectThenProbeAfter(breaker, clock, 1, seconds(1));
   EjectThenProbeAfter(breaker, clock, 2, seconds(2));  // the probe failed: second ejection
   EjectThenProbeAfter(breaker, clock, 3, seconds(3));  // third: 3 s, the cap
@@ -120,10 +124,7 @@ TEST(ClusterCircuitBreaker, EjectionTimeGrowsByOneBasePerEjectionUpToTheCap) {
 
 TEST(ClusterCircuitBreaker, HealthyTimeForgivesPastEjections) {
   registry::ManualScheduler clock;
-  CircuitBreakerOptions options;
-  options.open_duration = seconds(1);
-  options.max_open_duration = seconds(10);
-  CircuitBreaker breaker(options);
+  CircuitBreaker breaker(EjectionTimes(seconds(1), seconds(10)));
   EjectThenProbeAfter(breaker, clock, 1, seconds(1));
   EjectThenProbeAfter(breaker, clock, 2, seconds(2));
   EjectThenProbeAfter(breaker, clock, 3, seconds(3));
