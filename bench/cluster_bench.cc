@@ -5,10 +5,11 @@
 // BM_Select/<algorithm>/<providers>: LoadBalancer::Select() on a snapshot the thread already holds
 // (the pick itself). "equal" snapshots give every provider weight 100; "mixed" ones cycle
 // 100/200/300. BM_SelectViaReader: the same plus SnapshotReader::Get() (the data-plane path, one
-// version check). BM_Invoke: FailoverCluster::Invoke() with a call that does nothing (snapshot
-// load, pick, breaker check, statistics). With 2 threads both threads share the snapshot and the
-// load balancer, so round robin's shared position and the statistics counters are contended as they
-// would be in use.
+// version check); "warming" providers are in their warm-up, so each Get() also reads the clock to
+// see whether a re-weighing is due, and one Get() per second re-weighs. BM_Invoke:
+// FailoverCluster::Invoke() with a call that does nothing (snapshot load, pick, breaker check,
+// statistics). With 2 threads both threads share the snapshot and the load balancer, so round
+// robin's shared position and the statistics counters are contended as they would be in use.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include "dubbo/cluster/load_balancer.h"
 #include "dubbo/cluster/provider_directory.h"
 #include "dubbo/cluster/provider_snapshot.h"
+#include "dubbo/registry/clock.h"
 #include "dubbo/registry/url.h"
 
 namespace {
@@ -39,7 +41,10 @@ using dubbo::cluster::ProviderSnapshot;
 using dubbo::cluster::SnapshotReader;
 using dubbo::registry::URL;
 
-std::vector<URL> ProviderUrls(int count, bool mixed) {
+// `warming`: every provider started 60 s ago with a 10-minute warm-up, so the directory keeps
+// re-weighing (the pick path then reads the clock to see whether a re-weighing is due).
+std::vector<URL> ProviderUrls(int count, bool mixed, bool warming = false) {
+  const int64_t started = dubbo::registry::Clock::Real()->WallMillis() - 60'000;
   std::vector<URL> urls;
   for (int i = 0; i < count; ++i) {
     const int weight = mixed ? 100 * (1 + i % 3) : 100;
@@ -47,7 +52,8 @@ std::vector<URL> ProviderUrls(int count, bool mixed) {
                           std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) +
                           ":20880/org.apache.dubbo.demo.DemoService?application=demo&side=provider"
                           "&version=1.0.0&weight=" +
-                          std::to_string(weight));
+                          std::to_string(weight) +
+                          (warming ? "&warmup=600000&timestamp=" + std::to_string(started) : ""));
     if (!url.ok()) std::abort();
     urls.push_back(*url);
   }
@@ -61,17 +67,17 @@ struct Fixture {
   std::unique_ptr<FailoverCluster> cluster;
 };
 
-Fixture& GetFixture(std::string_view algorithm, int providers, bool mixed) {
+Fixture& GetFixture(std::string_view algorithm, int providers, bool mixed, bool warming = false) {
   static std::mutex mu;
   static auto* fixtures = new std::map<std::string, Fixture>();
-  const std::string key =
-      std::string(algorithm) + "/" + std::to_string(providers) + (mixed ? "m" : "e");
+  const std::string key = std::string(algorithm) + "/" + std::to_string(providers) +
+                          (mixed ? "m" : "e") + (warming ? "w" : "");
   std::lock_guard<std::mutex> lock(mu);
   auto it = fixtures->find(key);
   if (it != fixtures->end()) return it->second;
   Fixture fixture;
   fixture.directory = std::make_shared<ProviderDirectory>();
-  fixture.directory->Notify(ProviderUrls(providers, mixed));
+  fixture.directory->Notify(ProviderUrls(providers, mixed, warming));
   fixture.lb = std::move(*LoadBalancer::Create(algorithm));
   dubbo::cluster::FailoverClusterOptions options;
   options.loadbalance = std::string(algorithm);
@@ -109,8 +115,9 @@ void BM_Select(benchmark::State& state, std::string_view algorithm, bool mixed) 
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_SelectViaReader(benchmark::State& state, std::string_view algorithm, bool mixed) {
-  Fixture& fixture = GetFixture(algorithm, static_cast<int>(state.range(0)), mixed);
+void BM_SelectViaReader(benchmark::State& state, std::string_view algorithm, bool mixed,
+                        bool warming = false) {
+  Fixture& fixture = GetFixture(algorithm, static_cast<int>(state.range(0)), mixed, warming);
   SnapshotReader reader(fixture.directory.get());
   const Invocation invocation;
   for (auto _ : state) {
@@ -123,7 +130,9 @@ void BM_SelectViaReader(benchmark::State& state, std::string_view algorithm, boo
 void BM_Invoke(benchmark::State& state, std::string_view algorithm) {
   Fixture& fixture = GetFixture(algorithm, static_cast<int>(state.range(0)), false);
   const Invocation invocation;
-  const FailoverCluster::Call call = [](const Provider&) { return dubbo::registry::Status(); };
+  const FailoverCluster::Call call = [](const Provider&, const dubbo::cluster::Attempt&) {
+    return dubbo::registry::Status();
+  };
   for (auto _ : state) {
     dubbo::registry::Status s = fixture.cluster->Invoke(invocation, call);
     benchmark::DoNotOptimize(s);
@@ -144,6 +153,7 @@ BENCHMARK_CAPTURE(BM_Select, shortestresponse, "shortestresponse", false)->Apply
 BENCHMARK_CAPTURE(BM_Select, consistenthash, "consistenthash", false)->Apply(Sizes);
 BENCHMARK_CAPTURE(BM_SelectViaReader, random_mixed, "random", true)->Apply(Sizes);
 BENCHMARK_CAPTURE(BM_SelectViaReader, roundrobin_mixed, "roundrobin", true)->Apply(Sizes);
+BENCHMARK_CAPTURE(BM_SelectViaReader, random_warming, "random", true, true)->Apply(Sizes);
 BENCHMARK_CAPTURE(BM_Invoke, random, "random")->Apply(Sizes);
 
 }  // namespace

@@ -3,14 +3,21 @@
 //
 //   demo-consumer --registry nacos://127.0.0.1:8848 --loadbalance random --duration 20
 //
-// Every second: one row per provider (weight, state, calls, share, calls/s, failed attempts, p50 and
-// p99 latency), then a final summary. Exits 0 when every call succeeded (a failed attempt that
+// Every second: one row per provider (weight, state, calls, share, calls/s, failed attempts, p50
+// and p99 latency), then a final summary. Exits 0 when every call succeeded (a failed attempt that
 // failover retried elsewhere does not count), 1 otherwise. `--summary-json FILE` writes the figures
-// for scripts and tests. `--direct HOST:PORT` skips the registry and calls one provider over a plain
-// Thrift client (the baseline of the RPC benchmark).
+// for scripts and tests, at every report and at the end. `--direct HOST:PORT` skips the registry
+// and calls one provider over a plain Thrift client (the baseline of the RPC benchmark).
+//
+// Each attempt is bounded by the cluster's per-attempt timeout (`--timeout`, the consumer URL's
+// `timeout`): it becomes the socket's send and receive timeouts, and a Thrift timeout is reported
+// as kDeadlineExceeded, so a hung provider (port open, never answering) is ejected and the call
+// retried elsewhere.
 #include <signal.h>
 
+// clang-format off
 #include <string>  // Before TOutput.h, which uses std::string without including it.
+// clang-format on
 
 #include <thrift/TOutput.h>
 #include <thrift/protocol/TBinaryProtocol.h>
@@ -30,6 +37,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
+#include <string>  // Before TOutput.h, which uses std::string without including it.
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -61,6 +70,7 @@ struct Flags {
   int report_ms = 1000;
   int wait_providers_s = 30;
   int retries = 2;
+  int timeout_ms = 1000;
   std::string summary_json;
   std::string direct;  // host:port: bypass registry and cluster.
   bool quiet = false;
@@ -70,7 +80,7 @@ void Usage(std::FILE* out) {
   std::fprintf(
       out,
       "usage: demo-consumer [--registry URL] [--loadbalance NAME] [--duration S] [--threads N]\n"
-      "                     [--retries N] [--report-ms N] [--wait-providers S]\n"
+      "                     [--retries N] [--timeout MS] [--report-ms N] [--wait-providers S]\n"
       "                     [--summary-json FILE] [--direct HOST:PORT] [--quiet]\n"
       "  --registry        registry URL (default nacos://127.0.0.1:8848)\n"
       "  --loadbalance     random | roundrobin | leastactive | shortestresponse | consistenthash\n"
@@ -78,6 +88,7 @@ void Usage(std::FILE* out) {
       "  --duration        seconds of calls (default 20)\n"
       "  --threads         calling threads (default 4)\n"
       "  --retries         failover retries per call (default 2)\n"
+      "  --timeout         per-attempt timeout in ms, the consumer URL's timeout (default 1000)\n"
       "  --report-ms       live table period (default 1000; 0: no table)\n"
       "  --wait-providers  seconds to wait for a first provider (default 30)\n"
       "  --summary-json    write the final figures as JSON to FILE\n"
@@ -121,6 +132,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       ok = need_int(1, 256, &f->threads);
     } else if (arg == "--retries") {
       ok = need_int(0, 10, &f->retries);
+    } else if (arg == "--timeout") {
+      ok = need_int(1, 600000, &f->timeout_ms);
     } else if (arg == "--report-ms") {
       ok = need_int(0, 60000, &f->report_ms);
     } else if (arg == "--wait-providers") {
@@ -183,10 +196,12 @@ class Histogram {
 struct ProviderFigures {
   std::string address;
   int weight = 0;
-  std::atomic<uint64_t> calls{0};     // Successful calls.
-  std::atomic<uint64_t> failures{0};  // Failed attempts (retried elsewhere or not).
+  std::atomic<uint64_t> calls{0};                   // Successful calls.
+  std::atomic<uint64_t> failures{0};                // Failed attempts (retried elsewhere or not).
   std::atomic<uint64_t> attempts_after_failure{0};  // Non-probe attempts after its first failure.
-  std::atomic<uint64_t> probes{0};    // Attempts made while its breaker was open (probes).
+  std::atomic<uint64_t> probes{0};     // Circuit-breaker probes (attempts while it was ejected).
+  std::atomic<uint64_t> probes_ok{0};  // Probes that succeeded: it was let back in.
+  std::atomic<uint64_t> timeouts{0};   // Failed attempts that timed out.
   std::atomic<bool> failed_once{false};
   std::atomic<bool> open{false};
   uint64_t calls_at_last_report = 0;  // Reporter thread only.
@@ -197,33 +212,24 @@ struct ProviderFigures {
 class ConnectionPool {
  public:
   struct Conn {
+    std::shared_ptr<apache::thrift::transport::TSocket> socket;
     std::shared_ptr<apache::thrift::transport::TTransport> transport;
     std::unique_ptr<dubbo::demo::GreeterClient> client;
+    int timeout_ms = 0;  // The socket's send and receive timeouts.
   };
 
   explicit ConnectionPool(std::string address) : address_(std::move(address)) {}
 
-  std::unique_ptr<Conn> Take() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!idle_.empty()) {
-        auto conn = std::move(idle_.back());
-        idle_.pop_back();
-        return conn;
-      }
+  // A connection whose send and receive timeouts are `timeout_ms` (set only when they change, so a
+  // steady timeout costs no system call).
+  std::unique_ptr<Conn> Take(int timeout_ms) {
+    std::unique_ptr<Conn> conn = TakeIdle();
+    if (conn == nullptr) conn = Open(timeout_ms);
+    if (conn->timeout_ms != timeout_ms) {
+      conn->socket->setRecvTimeout(timeout_ms);
+      conn->socket->setSendTimeout(timeout_ms);
+      conn->timeout_ms = timeout_ms;
     }
-    const size_t colon = address_.rfind(':');
-    auto socket = std::make_shared<apache::thrift::transport::TSocket>(
-        address_.substr(0, colon), std::atoi(address_.c_str() + colon + 1));
-    socket->setConnTimeout(1000);
-    socket->setRecvTimeout(3000);
-    socket->setSendTimeout(3000);
-    socket->setNoDelay(true);
-    auto conn = std::make_unique<Conn>();
-    conn->transport = std::make_shared<apache::thrift::transport::TBufferedTransport>(socket);
-    conn->client = std::make_unique<dubbo::demo::GreeterClient>(
-        std::make_shared<apache::thrift::protocol::TBinaryProtocol>(conn->transport));
-    conn->transport->open();  // Throws TTransportException when refused.
     return conn;
   }
   void Give(std::unique_ptr<Conn> conn) {
@@ -232,16 +238,46 @@ class ConnectionPool {
   }
 
  private:
+  std::unique_ptr<Conn> TakeIdle() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return conn;
+      }
+    }
+    return nullptr;
+  }
+  std::unique_ptr<Conn> Open(int timeout_ms) {
+    const size_t colon = address_.rfind(':');
+    auto conn = std::make_unique<Conn>();
+    conn->socket = std::make_shared<apache::thrift::transport::TSocket>(
+        address_.substr(0, colon), std::atoi(address_.c_str() + colon + 1));
+    conn->socket->setConnTimeout(timeout_ms);
+    conn->socket->setRecvTimeout(timeout_ms);
+    conn->socket->setSendTimeout(timeout_ms);
+    conn->socket->setNoDelay(true);
+    conn->timeout_ms = timeout_ms;
+    conn->transport = std::make_shared<apache::thrift::transport::TBufferedTransport>(conn->socket);
+    conn->client = std::make_unique<dubbo::demo::GreeterClient>(
+        std::make_shared<apache::thrift::protocol::TBinaryProtocol>(conn->transport));
+    conn->transport->open();  // Throws TTransportException when refused.
+    return conn;
+  }
+
   const std::string address_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Conn>> idle_;
 };
 
-// One Greet() over a pooled connection; Thrift's exceptions become a Status here, at the edge.
-Status CallGreet(ConnectionPool& pool, int64_t* micros) {
+// One Greet() over a pooled connection, giving up after `timeout_ms`; Thrift's exceptions become a
+// Status here, at the edge. A connection that failed is dropped (a late answer may still arrive on
+// it).
+Status CallGreet(ConnectionPool& pool, int timeout_ms, int64_t* micros) {
   std::unique_ptr<ConnectionPool::Conn> conn;
   try {
-    conn = pool.Take();
+    conn = pool.Take(timeout_ms);
     const auto start = Clock::now();
     dubbo::demo::Greeting greeting;
     conn->client->Greet(greeting, "demo");
@@ -249,7 +285,8 @@ Status CallGreet(ConnectionPool& pool, int64_t* micros) {
     pool.Give(std::move(conn));
     return Status::Ok();
   } catch (const apache::thrift::transport::TTransportException& e) {
-    // Refused, reset, closed mid-call: the provider is gone or going. Retry elsewhere.
+    // Timed out: the provider is hung or overloaded. Refused, reset, closed mid-call: it is gone or
+    // going. Either way the cluster retries elsewhere.
     if (e.getType() == apache::thrift::transport::TTransportException::TIMED_OUT) {
       return dubbo::registry::DeadlineExceededError(e.what());
     }
@@ -310,8 +347,9 @@ class Consumer {
     auto consumer_url = URL::Parse(
         std::string("consumer://127.0.0.1/") + kInterface +
         "?application=demo-consumer&category=providers&check=false&interface=" + kInterface +
-        "&loadbalance=" + flags_.loadbalance + "&methods=Greet&protocol=thrift&retries=" +
-        std::to_string(flags_.retries) + "&side=consumer");
+        "&loadbalance=" + flags_.loadbalance +
+        "&methods=Greet&protocol=thrift&retries=" + std::to_string(flags_.retries) +
+        "&side=consumer&timeout=" + std::to_string(flags_.timeout_ms));
     if (!consumer_url.ok()) return Fail("consumer URL: " + consumer_url.status().ToString());
 
     dubbo::cluster::ProviderDirectoryOptions directory_options;
@@ -337,7 +375,8 @@ class Consumer {
     RunLoad([&] {
       dubbo::cluster::Invocation invocation;
       invocation.method = "Greet";
-      return failover.Invoke(invocation, [&](const dubbo::cluster::Provider& provider) {
+      return failover.Invoke(invocation, [&](const dubbo::cluster::Provider& provider,
+                                             const dubbo::cluster::Attempt& attempt) {
         // Per-thread cache of the provider's figures and pool: no shared lock per call. The entry
         // holds the provider's state, so its address cannot be reused by another provider.
         struct Cached {
@@ -353,20 +392,26 @@ class Consumer {
           slot->second.pool = &PoolFor(provider.address());
         }
         ProviderFigures& figures = *slot->second.figures;
-        const bool probe = !provider.breaker().closed();
-        if (probe) {
+        if (attempt.probe) {
           figures.probes.fetch_add(1, std::memory_order_relaxed);
         } else if (figures.failed_once.load(std::memory_order_relaxed)) {
           figures.attempts_after_failure.fetch_add(1, std::memory_order_relaxed);
         }
+        // Whole milliseconds, at least 1: what socket timeouts take.
+        const int timeout_ms = static_cast<int>(std::max<int64_t>(
+            1, std::chrono::duration_cast<std::chrono::milliseconds>(attempt.timeout).count()));
         int64_t micros = 0;
-        Status status = CallGreet(*slot->second.pool, &micros);
+        Status status = CallGreet(*slot->second.pool, timeout_ms, &micros);
         if (status.ok()) {
           figures.calls.fetch_add(1, std::memory_order_relaxed);
           figures.latency.Record(micros);
+          if (attempt.probe) figures.probes_ok.fetch_add(1, std::memory_order_relaxed);
         } else {
           figures.failures.fetch_add(1, std::memory_order_relaxed);
           figures.failed_once.store(true, std::memory_order_relaxed);
+          if (status.code() == StatusCode::kDeadlineExceeded) {
+            figures.timeouts.fetch_add(1, std::memory_order_relaxed);
+          }
         }
         return status;
       });
@@ -383,7 +428,7 @@ class Consumer {
     ConnectionPool& pool = PoolFor(flags_.direct);
     RunLoad([&] {
       int64_t micros = 0;
-      Status status = CallGreet(pool, &micros);
+      Status status = CallGreet(pool, flags_.timeout_ms, &micros);
       if (status.ok()) {
         figures.calls.fetch_add(1, std::memory_order_relaxed);
         figures.latency.Record(micros);
@@ -416,13 +461,15 @@ class Consumer {
         }
       });
     }
-    if (flags_.report_ms > 0) {
-      auto next = start_ + std::chrono::milliseconds(flags_.report_ms);
+    if (flags_.report_ms > 0 || !flags_.summary_json.empty()) {
+      const auto period = std::chrono::milliseconds(flags_.report_ms > 0 ? flags_.report_ms : 1000);
+      auto next = start_ + period;
       while (!stop_.load() && Clock::now() < deadline) {
         std::this_thread::sleep_until(std::min(next, deadline));
         if (Clock::now() >= next) {
-          PrintTable(false);
-          next += std::chrono::milliseconds(flags_.report_ms);
+          if (flags_.report_ms > 0) PrintTable(false);
+          if (!flags_.summary_json.empty()) WriteJson(Clock::now());
+          next += period;
         }
       }
     }
@@ -430,20 +477,32 @@ class Consumer {
     end_ = Clock::now();
   }
 
-  void PrintTable(bool final) {
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    std::map<std::string, bool> live;
+  // address -> "up" (in the rotation), "open" (ejected); absent: no longer listed.
+  std::map<std::string, std::string> ProviderStates() const {
+    std::map<std::string, std::string> states;
     if (directory_ != nullptr) {
       auto snapshot = directory_->snapshot();
-      for (size_t i = 0; i < snapshot->size(); ++i) {
-        live[(*snapshot)[i].address()] = (*snapshot)[i].breaker().closed();
+      for (const dubbo::cluster::Provider& p : snapshot->providers()) {
+        states[p.address()] = p.breaker().closed() ? "up" : "open";
       }
     }
+    return states;
+  }
+  std::string StateOf(const std::map<std::string, std::string>& states,
+                      const std::string& address) const {
+    if (directory_ == nullptr) return flags_.direct.empty() ? "" : "direct";
+    auto it = states.find(address);
+    return it == states.end() ? "gone" : it->second;
+  }
+
+  void PrintTable(bool final) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const std::map<std::string, std::string> states = ProviderStates();
     std::lock_guard<std::mutex> lock(figures_mu_);
     uint64_t total = 0;
     for (auto& [address, f] : figures_) total += f->calls.load();
-    std::printf("\n%s  t=%5.1fs  calls=%llu  failed=%llu\n", final ? "== summary" : "--",
-                elapsed, static_cast<unsigned long long>(ok_.load()),
+    std::printf("\n%s  t=%5.1fs  calls=%llu  failed=%llu\n", final ? "== summary" : "--", elapsed,
+                static_cast<unsigned long long>(ok_.load()),
                 static_cast<unsigned long long>(failed_.load()));
     std::printf("  %-21s %6s  %-7s %10s %7s %9s %6s %8s %8s\n", "provider", "weight", "state",
                 "calls", "share", final ? "calls/s" : "last/s", "fail", "p50(us)", "p99(us)");
@@ -453,12 +512,9 @@ class Consumer {
       const double rate = final ? calls / std::max(elapsed, 1e-9)
                                 : static_cast<double>(calls - f->calls_at_last_report) / interval;
       f->calls_at_last_report = calls;
-      const char* state = directory_ == nullptr ? "direct"
-                          : !live.count(address) ? "gone"
-                          : live[address]        ? "up"
-                                                 : "open";
+      const std::string state = StateOf(states, address);
       std::printf("  %-21s %6d  %-7s %10llu %6.1f%% %9.0f %6llu %8lld %8lld\n", address.c_str(),
-                  f->weight, state, static_cast<unsigned long long>(calls),
+                  f->weight, state.c_str(), static_cast<unsigned long long>(calls),
                   total ? 100.0 * static_cast<double>(calls) / static_cast<double>(total) : 0.0,
                   rate, static_cast<unsigned long long>(f->failures.load()),
                   static_cast<long long>(f->latency.Quantile(0.5)),
@@ -467,25 +523,43 @@ class Consumer {
     std::fflush(stdout);
   }
 
-  int Finish() {
-    const double elapsed = std::chrono::duration<double>(end_ - start_).count();
-    if (!flags_.summary_json.empty()) {
-      std::ofstream out(flags_.summary_json);
-      out << "{\"calls\":" << ok_.load() << ",\"failed\":" << failed_.load()
-          << ",\"seconds\":" << elapsed << ",\"providers\":[";
-      bool first = true;
+  // Writes the figures to --summary-json, replacing the file whole (written aside, then renamed) so
+  // that a reader never sees half of it. `now`: the end of the figures' period; "final" is true
+  // once the calls have stopped. The providers' "state" is present while the registry is.
+  void WriteJson(Clock::time_point now, bool final = false) {
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const std::map<std::string, std::string> states = ProviderStates();
+    std::ostringstream out;
+    out << "{\"final\":" << (final ? "true" : "false") << ",\"calls\":" << ok_.load()
+        << ",\"failed\":" << failed_.load() << ",\"seconds\":" << elapsed << ",\"providers\":[";
+    bool first = true;
+    {
       std::lock_guard<std::mutex> lock(figures_mu_);
       for (auto& [address, f] : figures_) {
-        out << (first ? "" : ",") << "{\"address\":\"" << address << "\",\"weight\":" << f->weight
-            << ",\"calls\":" << f->calls.load() << ",\"failures\":" << f->failures.load()
+        out << (first ? "" : ",") << "{\"address\":\"" << address << "\",\"weight\":" << f->weight;
+        if (directory_ != nullptr) out << ",\"state\":\"" << StateOf(states, address) << "\"";
+        out << ",\"calls\":" << f->calls.load() << ",\"failures\":" << f->failures.load()
+            << ",\"timeouts\":" << f->timeouts.load()
             << ",\"attempts_after_failure\":" << f->attempts_after_failure.load()
-            << ",\"probes\":" << f->probes.load() << ",\"p50_us\":" << f->latency.Quantile(0.5)
+            << ",\"probes\":" << f->probes.load() << ",\"probes_ok\":" << f->probes_ok.load()
+            << ",\"p50_us\":" << f->latency.Quantile(0.5)
             << ",\"p99_us\":" << f->latency.Quantile(0.99) << "}";
         first = false;
       }
-      out << "]}\n";
-      if (!out) std::fprintf(stderr, "demo-consumer: cannot write %s\n", flags_.summary_json.c_str());
     }
+    out << "]}\n";
+    const std::string tmp = flags_.summary_json + ".tmp";
+    std::ofstream file(tmp, std::ios::trunc);
+    file << out.str();
+    file.close();
+    if (!file || std::rename(tmp.c_str(), flags_.summary_json.c_str()) != 0) {
+      std::fprintf(stderr, "demo-consumer: cannot write %s\n", flags_.summary_json.c_str());
+    }
+  }
+
+  int Finish() {
+    const double elapsed = std::chrono::duration<double>(end_ - start_).count();
+    if (!flags_.summary_json.empty()) WriteJson(end_, /*final=*/true);
     const uint64_t failed = failed_.load();
     if (failed > 0) {
       std::printf("\ndemo-consumer: %llu of %llu calls FAILED\n",

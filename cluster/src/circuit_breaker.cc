@@ -13,6 +13,8 @@ namespace {
 constexpr int kClosed = static_cast<int>(CircuitBreaker::State::kClosed);
 constexpr int kOpen = static_cast<int>(CircuitBreaker::State::kOpen);
 constexpr int kHalfOpen = static_cast<int>(CircuitBreaker::State::kHalfOpen);
+// Bounds the ejection count (the ejection time is capped long before).
+constexpr int kMaxEjections = 1 << 20;
 
 int64_t Nanos(registry::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -51,28 +53,60 @@ void CircuitBreaker::OnSuccess() {
   if (consecutive_failures_.load(std::memory_order_relaxed) != 0) {
     consecutive_failures_.store(0, std::memory_order_relaxed);
   }
-  if (!closed()) state_.store(kClosed, std::memory_order_release);
+  // Only a probe's success closes: a call admitted before the ejection may still succeed (a slow
+  // provider answers late) and must not undo it.
+  if (state_.load(std::memory_order_relaxed) == kHalfOpen) {
+    int expected = kHalfOpen;
+    state_.compare_exchange_strong(expected, kClosed, std::memory_order_acq_rel);
+  }
 }
 
-void CircuitBreaker::OnConnectFailure(const registry::Clock& clock) {
-  if (!options_.enabled) return;
+bool CircuitBreaker::OnFailure(FailureKind kind, const registry::Clock& clock) {
+  if (!options_.enabled) return false;
   const int state = state_.load(std::memory_order_acquire);
   if (state == kHalfOpen) {
-    // The probe failed: wait twice as long. Deadline first, then the state (see below).
-    const int64_t wait =
-        std::min(wait_ns_.load(std::memory_order_relaxed) * 2, Nanos(options_.max_open_duration));
-    Open(Nanos(clock.Now()), std::max<int64_t>(wait, 1));
+    // The probe failed: one ejection more. Deadline first, then the state (see Eject()).
+    const int ejections = std::min(ejections_.load(std::memory_order_relaxed) + 1, kMaxEjections);
+    ejections_.store(ejections, std::memory_order_relaxed);
+    Open(Nanos(clock.Now()), WaitNanos(ejections));
     int expected = kHalfOpen;
     state_.compare_exchange_strong(expected, kOpen, std::memory_order_acq_rel);
-    return;
+    return false;
   }
-  if (state == kOpen) return;  // a call admitted before the breaker opened
+  if (state == kOpen) return false;  // a call admitted before the breaker opened
   const int failures = consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (failures < std::max(1, options_.failure_threshold)) return;
+  const int threshold =
+      kind == FailureKind::kConnect ? options_.failure_threshold : options_.timeout_threshold;
+  return failures >= std::max(1, threshold);
+}
+
+bool CircuitBreaker::Eject(const registry::Clock& clock) {
+  if (!options_.enabled || !closed()) return false;
+  const int64_t now = Nanos(clock.Now());
+  int ejections = ejections_.load(std::memory_order_relaxed);
+  if (ejections > 0) {
+    // Forgive one past ejection per max_open_duration closed since the last probe started (the
+    // probe whose success closed the breaker).
+    const int64_t closed_since =
+        probe_at_ns_.load(std::memory_order_relaxed) - wait_ns_.load(std::memory_order_relaxed);
+    const int64_t step = std::max<int64_t>(Nanos(options_.max_open_duration), 1);
+    const int64_t forgiven = std::max<int64_t>(now - closed_since, 0) / step;
+    ejections = static_cast<int>(std::max<int64_t>(ejections - forgiven, 0));
+  }
+  ejections = std::min(ejections + 1, kMaxEjections);
+  ejections_.store(ejections, std::memory_order_relaxed);
+  consecutive_failures_.store(0, std::memory_order_relaxed);
   // Publish the deadline before the state so that a reader seeing "open" sees a current deadline.
-  Open(Nanos(clock.Now()), std::max<int64_t>(Nanos(options_.open_duration), 0));
+  Open(now, WaitNanos(ejections));
   int expected = kClosed;
-  state_.compare_exchange_strong(expected, kOpen, std::memory_order_acq_rel);
+  return state_.compare_exchange_strong(expected, kOpen, std::memory_order_acq_rel);
+}
+
+int64_t CircuitBreaker::WaitNanos(int ejections) const {
+  const int64_t base = std::max<int64_t>(Nanos(options_.open_duration), 0);
+  const int64_t cap = std::max<int64_t>(Nanos(options_.max_open_duration), 0);
+  if (ejections > 0 && base > cap / ejections) return cap;
+  return std::min(base * ejections, cap);
 }
 
 void CircuitBreaker::Open(int64_t now_ns, int64_t wait_ns) {

@@ -1,14 +1,17 @@
-// FailoverCluster: pick (skipping tried providers and open breakers), call, account, retry.
+// FailoverCluster: pick (skipping tried providers and open breakers), call with the attempt's
+// timeout, account, eject, retry.
 //
 // Thread-safety: no mutable members; per-call state lives on the stack.
 #include "dubbo/cluster/failover_cluster.h"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +61,14 @@ namespace {
 using registry::Status;
 using registry::StatusCode;
 
+constexpr int64_t kMaxTimeoutMillis = 86'400'000;
+
+// A timeout in milliseconds from the URL: not positive (or absent) is the default; capped at a day.
+registry::Duration TimeoutFromMillis(int64_t millis) {
+  if (millis <= 0) millis = kDefaultTimeoutMillis;
+  return std::chrono::milliseconds(std::min(millis, kMaxTimeoutMillis));
+}
+
 bool IsRetryable(StatusCode code) {
   return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
          code == StatusCode::kInternal || code == StatusCode::kCancelled;
@@ -104,20 +115,52 @@ registry::Result<std::unique_ptr<FailoverCluster>> FailoverCluster::Create(
   registry::Clock* clock = options.clock != nullptr                ? options.clock
                            : directory->options().clock != nullptr ? directory->options().clock
                                                                    : registry::Clock::Real();
+  const registry::Duration timeout =
+      options.timeout > registry::Duration::zero()
+          ? std::min<registry::Duration>(options.timeout,
+                                         std::chrono::milliseconds(kMaxTimeoutMillis))
+          : TimeoutFromMillis(consumer_url.GetInt("timeout", kDefaultTimeoutMillis));
   return std::unique_ptr<FailoverCluster>(new FailoverCluster(
-      std::move(directory), std::move(consumer_url), std::move(*lb), options.retries, clock));
+      std::move(directory), std::move(consumer_url), std::move(*lb), options.retries, timeout,
+      options.timeout > registry::Duration::zero(), clock));
 }
 
 FailoverCluster::FailoverCluster(std::shared_ptr<const ProviderDirectory> directory,
                                  registry::URL consumer_url,
                                  std::unique_ptr<LoadBalancer> load_balancer, int retries,
+                                 registry::Duration timeout, bool timeout_fixed,
                                  registry::Clock* clock)
     : directory_(std::move(directory)),
       consumer_url_(std::move(consumer_url)),
       load_balancer_(std::move(load_balancer)),
       retries_(retries),
+      timeout_(timeout),
       clock_(clock),
-      id_(next_cluster_id.fetch_add(1, std::memory_order_relaxed)) {}
+      id_(next_cluster_id.fetch_add(1, std::memory_order_relaxed)) {
+  if (timeout_fixed) return;
+  constexpr std::string_view kSuffix = ".timeout";
+  for (const auto& [key, value] : consumer_url_.parameters()) {
+    if (key.size() <= kSuffix.size() ||
+        key.compare(key.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+      continue;
+    }
+    const std::string method = key.substr(0, key.size() - kSuffix.size());
+    const registry::Duration timeout_of_method =
+        TimeoutFromMillis(consumer_url_.GetMethodInt(method, "timeout", kDefaultTimeoutMillis));
+    if (timeout_of_method != timeout_) method_timeouts_.emplace_back(method, timeout_of_method);
+  }
+}
+
+registry::Duration FailoverCluster::TimeoutFor(const Invocation& invocation) const {
+  if (invocation.timeout > registry::Duration::zero()) {
+    return std::min<registry::Duration>(invocation.timeout,
+                                        std::chrono::milliseconds(kMaxTimeoutMillis));
+  }
+  for (const auto& [method, timeout] : method_timeouts_) {
+    if (method == invocation.method) return timeout;
+  }
+  return timeout_;
+}
 
 int FailoverCluster::RetriesFor(const Invocation& invocation) const {
   if (invocation.retries >= 0) return invocation.retries;
@@ -131,20 +174,32 @@ int FailoverCluster::RetriesFor(const Invocation& invocation) const {
 
 const Provider* FailoverCluster::Pick(const ProviderSnapshot& snapshot,
                                       const Invocation& invocation,
-                                      const ProviderState* const* tried, size_t tried_count) const {
+                                      const ProviderState* const* tried, size_t tried_count,
+                                      bool* probe) const {
+  *probe = false;
   if (snapshot.empty()) return nullptr;
   if (tried_count == 0) {
     // The common case: no filter at all, and a closed breaker costs one relaxed load.
     const Provider* provider = load_balancer_->Select(snapshot, invocation);
-    if (provider != nullptr && provider->breaker().TryAcquire(*clock_)) return provider;
+    if (provider != nullptr) {
+      if (provider->breaker().closed()) return provider;
+      if (provider->breaker().TryAcquire(*clock_)) {
+        *probe = true;
+        return provider;
+      }
+    }
   }
   std::vector<const ProviderState*> skipped;
   const AvailableFilter filter(tried, tried_count, &skipped, clock_);
   for (size_t round = 0; round <= snapshot.size(); ++round) {
     const Provider* provider = load_balancer_->Select(snapshot, invocation, &filter);
     if (provider == nullptr) return nullptr;
+    if (provider->breaker().closed()) return provider;
     // Lost the race for a due probe: skip that provider.
-    if (provider->breaker().TryAcquire(*clock_)) return provider;
+    if (provider->breaker().TryAcquire(*clock_)) {
+      *probe = true;
+      return provider;
+    }
     skipped.push_back(provider->state().get());
   }
   return nullptr;
@@ -153,7 +208,8 @@ const Provider* FailoverCluster::Pick(const ProviderSnapshot& snapshot,
 registry::Result<Selection> FailoverCluster::Select(const Invocation& invocation) const {
   Selection selection;
   selection.snapshot = directory_->snapshot();
-  selection.provider = Pick(*selection.snapshot, invocation, nullptr, 0);
+  bool probe = false;
+  selection.provider = Pick(*selection.snapshot, invocation, nullptr, 0, &probe);
   if (selection.provider == nullptr) {
     return registry::UnavailableError(
         "No provider available for " + std::string(consumer_url_.ServiceInterface()) + " (" +
@@ -165,7 +221,7 @@ registry::Result<Selection> FailoverCluster::Select(const Invocation& invocation
 registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Call& call) const {
   // The happy path (the first attempt succeeds) allocates nothing and reads no URL parameter: the
   // retry count and the bookkeeping of tried providers are set up on the first failure.
-  int attempts = 0;  // 0 until the first failure.
+  int attempts = 0;                                          // 0 until the first failure.
   std::vector<std::shared_ptr<ProviderState>> tried_states;  // keeps identities alive
   std::vector<const ProviderState*> tried;
   std::string tried_addresses;
@@ -182,7 +238,9 @@ registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Cal
     }
   } guard{reader};
   if (reader != nullptr) ++reader->depth;
-  for (int attempt = 0; attempts == 0 || attempt < attempts; ++attempt) {
+  // `counted`: failed attempts that use up a retry (a failed probe does not). The loop ends too
+  // when no untried provider is left, so it makes at most one attempt per provider.
+  for (int index = 0, counted = 0; attempts == 0 || counted < attempts; ++index) {
     // Re-list before every attempt: a retry sees providers that arrived meanwhile.
     // With the thread's reader, no reference count is touched: the reader keeps the snapshot
     // alive until its next GetShared(), which only this Invoke() calls (depth guard above).
@@ -191,15 +249,20 @@ registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Cal
     const ProviderSnapshot* snapshot =
         reader != nullptr ? reader->reader->GetShared().get() : owned.get();
     providers_seen = snapshot->size();
-    const Provider* provider = Pick(*snapshot, invocation, tried.data(), tried.size());
+    Attempt attempt;
+    const Provider* provider =
+        Pick(*snapshot, invocation, tried.data(), tried.size(), &attempt.probe);
     if (provider == nullptr) break;
 
     ProviderStats& stats = provider->stats();
     stats.BeginCall();
     const registry::TimePoint start = clock_->Now();
+    attempt.timeout = TimeoutFor(invocation);
+    attempt.deadline = start + attempt.timeout;
+    attempt.index = index;
     Status status;
     try {
-      status = call(*provider);
+      status = call(*provider, attempt);
     } catch (const std::exception& e) {
       status = registry::InternalError(std::string("the call threw: ") + e.what());
     } catch (...) {
@@ -207,18 +270,23 @@ registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Cal
     }
     const registry::TimePoint end = clock_->Now();
     stats.EndCall(end - start, status.ok(), end);
+    directory_->MaybeCompareLatencies(end, *clock_);
 
     if (status.ok()) {
       provider->breaker().OnSuccess();
       return status;
     }
-    if (status.code() == StatusCode::kUnavailable) {
-      provider->breaker().OnConnectFailure(*clock_);
-    } else if (!IsRetryable(status.code())) {
+    const StatusCode code = status.code();
+    if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+      const FailureKind kind =
+          code == StatusCode::kUnavailable ? FailureKind::kConnect : FailureKind::kTimeout;
+      if (provider->breaker().OnFailure(kind, *clock_)) directory_->TryEject(*provider, *clock_);
+    } else if (!IsRetryable(code)) {
       provider->breaker().OnSuccess();  // it answered: the connection is fine
       return status;                    // an application error: Dubbo rethrows at once
     }
     if (attempts == 0) attempts = RetriesFor(invocation) + 1;
+    if (!attempt.probe) ++counted;
     tried_states.push_back(provider->state());
     tried.push_back(provider->state().get());
     if (!tried_addresses.empty()) tried_addresses += ", ";
@@ -233,9 +301,9 @@ registry::Status FailoverCluster::Invoke(const Invocation& invocation, const Cal
                                       " provider(s), none admitting calls)");
   }
   return Status(last.code(), "Failed to invoke " + service + method + " after " +
-                                 std::to_string(tried.size()) + " attempt(s) of " +
-                                 std::to_string(attempts) + " on [" + tried_addresses +
-                                 "]; last error: " + std::string(last.message()));
+                                 std::to_string(tried.size()) + " attempt(s) (" +
+                                 std::to_string(attempts) + " allowed, probes not counted) on [" +
+                                 tried_addresses + "]; last error: " + std::string(last.message()));
 }
 
 }  // namespace dubbo::cluster

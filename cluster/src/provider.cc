@@ -36,6 +36,8 @@ int32_t WarmupWeight(int32_t weight, int64_t timestamp_ms, int64_t warmup_ms, in
 
 void ProviderStats::EndCall(registry::Duration elapsed, bool succeeded, registry::TimePoint now) {
   active_.fetch_sub(1, std::memory_order_relaxed);
+  elapsed_total_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(),
+                              std::memory_order_relaxed);
   if (!succeeded) {
     failed_.fetch_add(1, std::memory_order_relaxed);
     return;

@@ -1,5 +1,6 @@
 // Tests for ProviderDirectory: categories, empty://, filtering, keeping the last good list, state
-// that survives updates, warm-up re-weighting on a ManualScheduler, and SnapshotReader.
+// that survives updates, warm-up re-weighing as a manual clock advances (no Scheduler, no list
+// change), and SnapshotReader.
 #include "dubbo/cluster/provider_directory.h"
 
 #include <gmock/gmock.h>
@@ -153,24 +154,46 @@ TEST(ClusterDirectory, BreakerOptionsReachEveryProvider) {
   EXPECT_EQ((*directory.snapshot())[0].breaker().options().failure_threshold, 3);
 }
 
-TEST(ClusterDirectory, WarmupReweightsOnTheScheduler) {
-  registry::ManualScheduler scheduler;
+TEST(ClusterDirectory, WarmupWeightGrowsAsTheClockAdvancesWithoutAScheduler) {
+  registry::ManualScheduler clock;  // used only as a clock: nothing is ever scheduled on it
   ProviderDirectoryOptions options;
-  options.clock = &scheduler;
-  options.scheduler = &scheduler;
+  options.clock = &clock;
   ProviderDirectory directory(options);
-  const int64_t now = scheduler.WallMillis();
-  // Started 60 s ago, 10-minute warm-up: weight 10 of 100. The other one is warm.
-  directory.Notify({ProviderUrl("10.0.0.1:1", "timestamp=" + std::to_string(now - 60'000)),
-                    ProviderUrl("10.0.0.2:1")});
+  const int64_t now = clock.WallMillis();
+  // Started 60 s ago, warm-up 600000 ms: weight 10 of 100. The other one is warm.
+  directory.Notify(
+      {ProviderUrl("10.0.0.1:1", "warmup=600000&timestamp=" + std::to_string(now - 60'000)),
+       ProviderUrl("10.0.0.2:1")});
   EXPECT_THAT(directory.snapshot()->weights(), ElementsAre(10, 100));
-  EXPECT_EQ(scheduler.pending(), 1u);
-  scheduler.AdvanceBy(std::chrono::seconds(240));  // 300 s up
+  EXPECT_TRUE(directory.snapshot()->warming_up());
+  clock.AdvanceBy(std::chrono::seconds(60));  // 120 s up
+  EXPECT_THAT(directory.snapshot()->weights(), ElementsAre(20, 100));
+  clock.AdvanceBy(std::chrono::seconds(180));  // 300 s up
   EXPECT_THAT(directory.snapshot()->weights(), ElementsAre(50, 100));
-  scheduler.AdvanceBy(std::chrono::seconds(300));  // warm
+  clock.AdvanceBy(std::chrono::seconds(300));  // warm
   EXPECT_THAT(directory.snapshot()->weights(), ElementsAre(100, 100));
   EXPECT_FALSE(directory.snapshot()->warming_up());
-  EXPECT_EQ(scheduler.pending(), 0u);  // nothing left to re-weight
+  EXPECT_EQ(clock.pending(), 0u);
+}
+
+TEST(ClusterDirectory, SnapshotReaderSeesWarmupProgressAtMostOncePerInterval) {
+  registry::ManualScheduler clock;
+  ProviderDirectoryOptions options;
+  options.clock = &clock;
+  options.warmup_refresh_interval = std::chrono::seconds(10);
+  ProviderDirectory directory(options);
+  directory.Notify({ProviderUrl(
+      "10.0.0.1:1", "warmup=600000&timestamp=" + std::to_string(clock.WallMillis() - 60'000))});
+  SnapshotReader reader(&directory);
+  EXPECT_EQ(reader.Get().weight(0), 10);
+  clock.AdvanceBy(std::chrono::seconds(9));  // the weight would be 11, but no re-weighing is due
+  EXPECT_EQ(reader.Get().weight(0), 10);
+  clock.AdvanceBy(std::chrono::seconds(1));  // 10 s since the list was built: due
+  EXPECT_EQ(reader.Get().weight(0), 11);
+  const uint64_t version = directory.version();
+  clock.AdvanceBy(std::chrono::seconds(10));
+  EXPECT_EQ(reader.Get().weight(0), 13);
+  EXPECT_GT(directory.version(), version);
 }
 
 TEST(ClusterDirectory, RefreshWeightsWithoutAScheduler) {
@@ -188,21 +211,6 @@ TEST(ClusterDirectory, RefreshWeightsWithoutAScheduler) {
   directory.RefreshWeights();
   EXPECT_THAT(directory.snapshot()->weights(), ElementsAre(50));
   EXPECT_GT(directory.version(), version);
-}
-
-TEST(ClusterDirectory, DestructionCancelsTheReweighting) {
-  registry::ManualScheduler scheduler;
-  {
-    ProviderDirectoryOptions options;
-    options.clock = &scheduler;
-    options.scheduler = &scheduler;
-    ProviderDirectory directory(options);
-    directory.Notify(
-        {ProviderUrl("10.0.0.1:1", "timestamp=" + std::to_string(scheduler.WallMillis() - 1000))});
-    EXPECT_EQ(scheduler.pending(), 1u);
-  }
-  EXPECT_EQ(scheduler.pending(), 0u);
-  scheduler.AdvanceBy(std::chrono::seconds(5));
 }
 
 TEST(ClusterDirectory, SnapshotReaderFollowsUpdates) {

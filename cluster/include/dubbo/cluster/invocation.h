@@ -1,7 +1,8 @@
 // File: dubbo/cluster/invocation.h
 //
 // Invocation: what a load balancer may look at about one call. Framework-neutral: the RPC layer
-// fills in the method name and, for `consistenthash`, the call's arguments in string form.
+// fills in the method name and, for `consistenthash`, the call's arguments in string form. Per-call
+// overrides of `retries` and `timeout` are optional.
 //
 //   std::string_view args[] = {user_id};
 //   dubbo::cluster::Invocation inv;
@@ -17,6 +18,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "dubbo/registry/clock.h"
+
 namespace dubbo::cluster {
 
 struct Invocation {
@@ -30,6 +33,9 @@ struct Invocation {
   // Overrides the `retries` parameter for this call when >= 0 (Dubbo's per-call `retries`
   // attachment). Default -1: use the URL parameters.
   int retries = -1;
+  // Overrides the per-attempt timeout for this call when > 0 (Dubbo's per-call `timeout`
+  // attachment). Default 0: FailoverClusterOptions::timeout, else the URL parameters.
+  registry::Duration timeout{0};
 };
 
 }  // namespace dubbo::cluster

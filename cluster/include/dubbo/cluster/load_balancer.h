@@ -1,7 +1,7 @@
 // File: dubbo/cluster/load_balancer.h
 //
 // LoadBalancer: picks one provider of a ProviderSnapshot for one invocation. Created by name
-// (Dubbo's `loadbalance` values, spec dubbo-registry-model.md §7.3), all weights warm-up adjusted:
+// (Dubbo's `loadbalance` values), all weights warm-up adjusted:
 //
 //   random            weighted random, O(1) through the snapshot's alias table; uniform when all
 //                     weights are equal or all 0. (The default.)

@@ -5,7 +5,7 @@
 // CircuitBreaker). The runtime state is shared by every snapshot that lists the same provider
 // (same URL::ToIdentityString()), so counters survive provider-list updates.
 //
-// Warm-up (spec dubbo-registry-model.md §7.3, Dubbo 3.x linear formula):
+// Warm-up (Dubbo 3.x linear formula):
 //   w = `weight` (default 100; negative counts as 0)
 //   if w > 0 and `timestamp` > 0:
 //     uptime = now - timestamp (ms);  uptime < 0 -> weight 1
@@ -56,6 +56,8 @@ class alignas(64) ProviderStats {
   int32_t active() const { return active_.load(std::memory_order_relaxed); }
   uint64_t succeeded() const { return succeeded_.load(std::memory_order_relaxed); }
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  // Elapsed time of every finished call (succeeded or failed), summed, in nanoseconds.
+  int64_t elapsed_total_nanos() const { return elapsed_total_ns_.load(std::memory_order_relaxed); }
   // Mean elapsed time of the successful calls in the current window, in nanoseconds; 0 without any.
   int64_t WindowMeanNanos() const;
 
@@ -64,6 +66,7 @@ class alignas(64) ProviderStats {
   std::atomic<int32_t> active_{0};
   std::atomic<uint64_t> succeeded_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<int64_t> elapsed_total_ns_{0};
   std::atomic<int64_t> window_start_ns_{INT64_MIN};
   std::atomic<uint64_t> window_succeeded_{0};
   std::atomic<int64_t> window_elapsed_ns_{0};
@@ -75,6 +78,11 @@ struct ProviderState {
       : stats(stats_window), breaker(breaker_options) {}
   ProviderStats stats;
   CircuitBreaker breaker;
+  // What the directory's latency comparison saw at its previous run (finished calls and their
+  // summed elapsed time). Touched only by that comparison, which runs under the directory's outlier
+  // mutex.
+  uint64_t compared_calls = 0;
+  int64_t compared_elapsed_ns = 0;
 };
 
 class Provider {
