@@ -4,9 +4,15 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "dubbo/registry/url.h"
@@ -17,9 +23,10 @@ namespace dubbo::registry::internal {
 namespace {
 
 constexpr std::string_view kHeader = "#Dubbo Registry Cache\n#format=1 (Java .properties)\n";
-// How long Save() waits for another writer's lock: 50 tries, 10 ms apart.
-constexpr int kLockAttempts = 50;
-constexpr auto kLockRetryDelay = std::chrono::milliseconds(10);
+// flock() cannot wait with a timeout, so a writer whose lock is taken by another process retries
+// with LOCK_NB, backing off from the first to the last delay.
+constexpr auto kFirstLockRetryDelay = std::chrono::milliseconds(1);
+constexpr auto kLastLockRetryDelay = std::chrono::milliseconds(20);
 
 void AppendUtf16Escape(unsigned code_unit, std::string* out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -168,7 +175,59 @@ bool HasControlBytes(std::string_view line) {
   return false;
 }
 
-// Holds an exclusive flock() on a lock file for its lifetime.
+Status LockTimeout(const std::string& lock_path, Duration waited) {
+  return UnavailableError(
+      "cache file lock " + lock_path + " still held by another writer after " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
+      " ms; not saved");
+}
+
+// The Save() calls of this process queue per lock file and take turns in arrival order. Without
+// it, a thread that saves back to back re-takes the flock() within microseconds of releasing it,
+// and a waiter that polls with LOCK_NB can miss every free moment until its wait runs out.
+class LocalTurns {
+ public:
+  static LocalTurns& Instance() {
+    static LocalTurns* turns = new LocalTurns();  // Never deleted: used until the process exits.
+    return *turns;
+  }
+
+  // Queues for `lock_path`'s turn; false (and out of the queue) if it did not come by `deadline`.
+  bool Enter(const std::string& lock_path, TimePoint deadline, uint64_t* ticket) {
+    std::unique_lock<std::mutex> lock(mu_);
+    *ticket = ++last_ticket_;
+    std::deque<uint64_t>& queue = queues_[lock_path];
+    queue.push_back(*ticket);
+    const uint64_t mine = *ticket;
+    if (cv_.wait_until(lock, deadline, [&] { return queue.front() == mine; })) return true;
+    queue.erase(std::find(queue.begin(), queue.end(), mine));
+    if (queue.empty()) queues_.erase(lock_path);
+    cv_.notify_all();  // The next in line may be first now.
+    return false;
+  }
+
+  void Leave(const std::string& lock_path, uint64_t ticket) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queues_.find(lock_path);
+    if (it == queues_.end()) return;
+    std::deque<uint64_t>& queue = it->second;
+    queue.erase(std::find(queue.begin(), queue.end(), ticket));
+    if (queue.empty()) queues_.erase(it);
+    cv_.notify_all();
+  }
+
+ private:
+  LocalTurns() = default;
+
+  // A plain std::mutex: the wait needs a deadline, which internal::Mutex does not offer.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t last_ticket_ = 0;  // Guarded by mu_.
+  // Lock file path -> tickets waiting for it; the front one holds the turn. Guarded by mu_.
+  std::unordered_map<std::string, std::deque<uint64_t>> queues_;
+};
+
+// For its lifetime: this process's turn for a lock file, then an exclusive flock() on it.
 class FileLock {
  public:
   ~FileLock() {
@@ -176,21 +235,40 @@ class FileLock {
       ::flock(fd_, LOCK_UN);
       ::close(fd_);
     }
+    if (ticket_ != 0) LocalTurns::Instance().Leave(lock_path_, ticket_);
   }
-  Status Acquire(const std::string& lock_path) {
+
+  // Waits up to `wait` in all: kUnavailable when the turn or the lock did not come by then.
+  Status Acquire(const std::string& lock_path, Duration wait) {
+    Clock* const clock = Clock::Real();
+    const TimePoint start = clock->Now();
+    const TimePoint deadline = wait > TimePoint::max() - start
+                                   ? TimePoint::max()
+                                   : start + std::max(wait, Duration::zero());
+    lock_path_ = lock_path;
+    if (!LocalTurns::Instance().Enter(lock_path, deadline, &ticket_)) {
+      ticket_ = 0;
+      return LockTimeout(lock_path, clock->Now() - start);
+    }
     fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) return InternalError("cannot open lock file " + lock_path + ": " + ErrnoText(errno));
-    for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+    if (fd_ < 0)
+      return InternalError("cannot open lock file " + lock_path + ": " + ErrnoText(errno));
+    Duration delay = kFirstLockRetryDelay;
+    while (true) {
       if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return Status::Ok();
       if (errno != EWOULDBLOCK && errno != EINTR) {
         return InternalError("cannot lock " + lock_path + ": " + ErrnoText(errno));
       }
-      std::this_thread::sleep_for(kLockRetryDelay);
+      const TimePoint now = clock->Now();
+      if (now >= deadline) return LockTimeout(lock_path, now - start);
+      std::this_thread::sleep_for(std::min(delay, deadline - now));
+      delay = std::min(delay * 2, Duration(kLastLockRetryDelay));
     }
-    return UnavailableError("cache file lock " + lock_path + " is held by another writer");
   }
 
  private:
+  std::string lock_path_;
+  uint64_t ticket_ = 0;
   int fd_ = -1;
 };
 
@@ -328,7 +406,7 @@ Result<CacheEntries> CacheFile::Load() const {
 
 Status CacheFile::Save(const CacheEntries& owned, CacheEntries* merged) const {
   FileLock lock;
-  DUBBO_RETURN_IF_ERROR(lock.Acquire(path_ + ".lock"));
+  DUBBO_RETURN_IF_ERROR(lock.Acquire(path_ + ".lock", lock_wait_));
 
   Result<std::string> current = ReadWholeFile(path_);
   CacheEntries entries;

@@ -2,15 +2,18 @@
 // behaviour users see).
 //
 // Thread-safety: CacheFile is immutable; concurrent Save() calls, from threads or processes, are
-// serialised by an flock() on "<path>.lock".
+// serialised by an flock() on "<path>.lock". Save() calls for one path in one process take turns
+// in arrival order, so a writer that saves back to back cannot starve the others.
 #ifndef DUBBO_REGISTRY_SRC_CACHE_FILE_H_
 #define DUBBO_REGISTRY_SRC_CACHE_FILE_H_
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
 
+#include "dubbo/registry/clock.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
 
@@ -32,7 +35,13 @@ std::string FormatCacheText(const CacheEntries& entries);
 
 class CacheFile {
  public:
-  explicit CacheFile(std::string path) : path_(std::move(path)) {}
+  // How long Save() waits for the lock by default: long enough to outlast other writers' fsync() on
+  // a loaded disk, bounded so that a writer stuck while holding the lock cannot block it forever.
+  static constexpr Duration kDefaultLockWait = std::chrono::seconds(10);
+
+  // `lock_wait`: how long Save() waits for its turn and the lock (default kDefaultLockWait).
+  explicit CacheFile(std::string path, Duration lock_wait = kDefaultLockWait)
+      : path_(std::move(path)), lock_wait_(lock_wait) {}
 
   const std::string& path() const { return path_; }
 
@@ -42,11 +51,13 @@ class CacheFile {
   // Under the lock file: reads the current file, sets each entry of `owned` over it (other keys are
   // kept), and replaces the file atomically (temporary file, fsync, rename). On success `*merged`
   // (when not null) receives what was written. On failure the old file is untouched; kUnavailable
-  // when another writer holds the lock for too long, kInternal for I/O errors (a full disk, say).
+  // when the lock is still taken after `lock_wait` (by a writer in this process or another one),
+  // kInternal for I/O errors (a full disk, say).
   Status Save(const CacheEntries& owned, CacheEntries* merged) const;
 
  private:
   std::string path_;
+  Duration lock_wait_;
 };
 
 }  // namespace dubbo::registry::internal

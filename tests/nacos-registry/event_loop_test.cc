@@ -33,8 +33,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using SteadyClock = std::chrono::steady_clock;
 
-// Generous: only a broken loop takes this long.
-constexpr auto kWait = seconds(10);
+// A watchdog, not a speed check: only a hung loop takes this long, however loaded the machine and
+// however much a sanitizer slows it.
+constexpr auto kWait = seconds(60);
 
 template <typename T>
 bool Ready(std::future<T>& future) {
@@ -281,12 +282,35 @@ TEST(EventLoopTest, CancelledTimerNeverRuns) {
   EventLoop loop;
   ASSERT_TRUE(loop.Start().ok());
   std::atomic<bool> cancelled_ran{false};
-  const TaskId id = loop.ScheduleAfter(milliseconds(10), [&] { cancelled_ran = true; });
-  EXPECT_TRUE(loop.Cancel(id));
+  bool cancel_result = false;
   std::promise<void> later;
-  loop.ScheduleAfter(milliseconds(40), [&] { later.set_value(); });
+  // Scheduled and cancelled inside one callback: no timer can run meanwhile, so the Cancel() comes
+  // before the deadline however slow the machine. The marker is due at the same time or later and
+  // was scheduled after it, so by the marker's turn the cancelled timer would have run.
+  ASSERT_TRUE(loop.RunInLoopAndWait([&] {
+    const TaskId id = loop.ScheduleAfter(milliseconds(10), [&] { cancelled_ran = true; });
+    cancel_result = loop.Cancel(id);
+    loop.ScheduleAfter(milliseconds(10), [&] { later.set_value(); });
+  }));
+  EXPECT_TRUE(cancel_result);
   auto future = later.get_future();
   ASSERT_TRUE(Ready(future));
+  EXPECT_FALSE(cancelled_ran);
+}
+
+TEST(EventLoopTest, CancelFromAnotherThreadBeforeTheDeadlineStopsTheTimer) {
+  EventLoop loop;
+  ASSERT_TRUE(loop.Start().ok());
+  std::atomic<bool> cancelled_ran{false};
+  // An hour away: the Cancel() below certainly comes first.
+  const TaskId id = loop.ScheduleAfter(hours(1), [&] { cancelled_ran = true; });
+  Drain(loop);  // The loop has armed its timer for it.
+  EXPECT_TRUE(loop.Cancel(id));
+  std::promise<void> later;
+  loop.ScheduleAfter(Duration::zero(), [&] { later.set_value(); });
+  auto future = later.get_future();
+  ASSERT_TRUE(Ready(future));
+  Drain(loop);
   EXPECT_FALSE(cancelled_ran);
 }
 
@@ -374,19 +398,24 @@ TEST(EventLoopTest, ConcurrentScheduleAndCancelAccountForEveryTask) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kTasks; ++i) {
-        const TaskId id = loop.ScheduleAfter(std::chrono::microseconds((i * 37 + t) % 2000),
-                                             [&] { ran.fetch_add(1); });
+        // Every fourth task is an hour away, so its Cancel() certainly wins; the other cancels race
+        // the loop (delays of 0 to 2 ms) and may come too late.
+        const Duration delay = i % 4 == 0
+                                   ? Duration(hours(1))
+                                   : Duration(std::chrono::microseconds((i * 37 + t) % 2000));
+        const TaskId id = loop.ScheduleAfter(delay, [&] { ran.fetch_add(1); });
         if (i % 2 == 0 && loop.Cancel(id)) cancelled.fetch_add(1);
       }
     });
   }
   for (auto& thread : threads) thread.join();
+  // Due after every task that was not cancelled: timers run in deadline order.
   std::promise<void> last;
   loop.ScheduleAfter(milliseconds(10), [&] { last.set_value(); });
   auto future = last.get_future();
   ASSERT_TRUE(Ready(future));
   EXPECT_EQ(ran.load() + cancelled.load(), kThreads * kTasks);
-  EXPECT_GE(cancelled.load(), 1);
+  EXPECT_GE(cancelled.load(), kThreads * kTasks / 4);
 }
 
 // --- Exceptions ----------------------------------------------------------------------------------
@@ -462,7 +491,8 @@ TEST(EventLoopTest, StopWithPendingWorkRunsAcceptedTasksDropsTheRestAndReturnsPr
   const auto released_at = SteadyClock::now();
   release.set_value();
   stopper.join();
-  EXPECT_LT(SteadyClock::now() - released_at, seconds(1));
+  // Stop() did not wait for the pending one-hour timer. The bound is a watchdog, far from the hour.
+  EXPECT_LT(SteadyClock::now() - released_at, kWait);
 
   EXPECT_TRUE(queued_ran);  // Accepted before Stop(): runs.
   EXPECT_FALSE(timer_ran);
@@ -495,9 +525,7 @@ TEST(EventLoopTest, StopFromInsideACallbackDoesNotJoinItself) {
   auto future = stop_returned.get_future();
   ASSERT_TRUE(Ready(future));
   EXPECT_TRUE(future.get());
-  const auto start = SteadyClock::now();
-  loop.Stop();  // Joins the thread.
-  EXPECT_LT(SteadyClock::now() - start, seconds(1));
+  loop.Stop();              // Joins the thread; a hang here is caught by the ctest timeout.
   EXPECT_TRUE(queued_ran);  // Accepted before the Stop(): still runs.
   EXPECT_FALSE(timer_ran);  // No timer starts once Stop() was called.
 }

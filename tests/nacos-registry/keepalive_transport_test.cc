@@ -40,6 +40,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::BoundSocket;
 using testing::Completion;
+using testing::kNeverMs;
 using testing::kWait;
 using testing::LocalPort;
 using testing::Loopback;
@@ -749,12 +750,13 @@ TEST_F(KeepAliveTransportTest, ReusedConnectionThenFreshConnectionClosingFailsAf
   EXPECT_OK_RESPONSE(SendAndWait(MakeRequest("GET", other.Url("/after"))), 200, "/after");
 }
 
-TEST_F(KeepAliveTransportTest, ConnectionRefusedIsUnavailableAndFast) {
+TEST_F(KeepAliveTransportTest, ConnectionRefusedIsUnavailableWithoutWaitingForATimeout) {
   const uint16_t port = RefusedPort();
-  const auto start = SteadyClock::now();
-  const Completion c =
-      SendAndWait(MakeRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/nacos/x?t=1"));
-  EXPECT_LT(c.at - start, seconds(2));
+  // Timeouts that cannot run out: the completion came from the refusal itself.
+  HttpRequest request =
+      MakeRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/nacos/x?t=1", kNeverMs);
+  request.connect_timeout_ms = kNeverMs;
+  const Completion c = SendAndWait(std::move(request));
   EXPECT_EQ(c.response.status, 0);
   EXPECT_EQ(c.response.transport_error.code(), StatusCode::kUnavailable)
       << c.response.transport_error;
@@ -787,14 +789,15 @@ TEST_F(KeepAliveTransportTest, ConnectTimeoutIsDeadlineExceeded) {
     ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     fillers.push_back(fd);
   }
-  HttpRequest request = MakeRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/x", 5000);
+  // The request timeout cannot run out: a kDeadlineExceeded can only be the connect timeout's.
+  HttpRequest request =
+      MakeRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/x", kNeverMs);
   request.connect_timeout_ms = 200;
   const auto start = SteadyClock::now();
   const Completion c = SendAndWait(std::move(request));
   EXPECT_EQ(c.response.transport_error.code(), StatusCode::kDeadlineExceeded)
       << c.response.transport_error;
   EXPECT_GE(c.at - start, milliseconds(190));
-  EXPECT_LT(c.at - start, seconds(3));
   for (int fd : fillers) ::close(fd);
   ::close(listener);
 }
@@ -803,6 +806,10 @@ TEST_F(KeepAliveTransportTest, ConnectTimeoutIsDeadlineExceeded) {
 
 TEST_F(KeepAliveTransportTest, SubSecondTimeoutIsDeadlineExceeded) {
   ScriptedServer server([](const Request&) { return Reply::Silent(); });
+  // On a server of its own, a request whose timeout cannot run out: still pending when the 200 ms
+  // one fails, so that one failed on its own timeout, not on a default or a shared one.
+  ScriptedServer other([](const Request&) { return Reply::Silent(); });
+  transport_->Send(MakeRequest("GET", other.Url("/pending"), kNeverMs), recorder_.Callback(1));
   const auto start = SteadyClock::now();
   const Completion c = SendAndWait(MakeRequest("GET", server.Url("/slow"), /*timeout_ms=*/200));
   const auto elapsed = c.at - start;
@@ -810,11 +817,12 @@ TEST_F(KeepAliveTransportTest, SubSecondTimeoutIsDeadlineExceeded) {
   EXPECT_EQ(c.response.transport_error.code(), StatusCode::kDeadlineExceeded)
       << c.response.transport_error;
   EXPECT_GE(elapsed, milliseconds(200));
-  EXPECT_LT(elapsed, seconds(2));
+  EXPECT_EQ(recorder_.size(), 0u);
   EXPECT_TRUE(c.on_loop_thread);
   // The client gave up on the connection.
   EXPECT_TRUE(server.WaitUntil(
       [](const ScriptedServer::State& s) { return !s.conns.empty() && s.conns[0].client_closed; }));
+  transport_.reset();  // Cancels the pending request while its server is still up.
 }
 
 TEST_F(KeepAliveTransportTest, RequestBehindATimedOutOneIsResentOnANewConnection) {
@@ -823,18 +831,17 @@ TEST_F(KeepAliveTransportTest, RequestBehindATimedOutOneIsResentOnANewConnection
     if (r.conn == 0) return Reply::Silent();
     return ScriptedServer::Echo(r);
   });
+  // "/behind" cannot time out: it succeeds only by being sent again once "/stalled" times out.
   const auto start = SteadyClock::now();
   SendInOneIteration({MakeRequest("GET", server.Url("/stalled"), 200),
-                      MakeRequest("GET", server.Url("/behind"), 5000)},
+                      MakeRequest("GET", server.Url("/behind"), kNeverMs)},
                      &recorder_);
   ASSERT_TRUE(recorder_.WaitFor(2));
   const Completion stalled = recorder_.Get(0);
   EXPECT_EQ(stalled.response.transport_error.code(), StatusCode::kDeadlineExceeded)
       << stalled.response.transport_error;
   EXPECT_GE(stalled.at - start, milliseconds(200));
-  EXPECT_LT(stalled.at - start, seconds(2));
   EXPECT_OK_RESPONSE(recorder_.Get(1), 200, "/behind");
-  EXPECT_LT(recorder_.Get(1).at - start, seconds(2));
   EXPECT_EQ(server.times_seen("/behind"), 2u);
   EXPECT_EQ(server.times_seen("/stalled"), 1u);
   const auto counts = server.per_conn();
@@ -849,8 +856,9 @@ TEST_F(KeepAliveTransportTest, RequestWaitingForASlotTimesOut) {
   options.max_connections_per_server = 1;
   Recreate(options);
   ScriptedServer server([](const Request&) { return Reply::Silent(); });
+  // The holder cannot time out: the waiter fails on its own 200 ms while the holder is pending.
   const auto start = SteadyClock::now();
-  SendInOneIteration({MakeRequest("GET", server.Url("/holder"), 5000),
+  SendInOneIteration({MakeRequest("GET", server.Url("/holder"), kNeverMs),
                       MakeRequest("GET", server.Url("/waiter"), 200)},
                      &recorder_);
   ASSERT_TRUE(recorder_.WaitFor(1));
@@ -859,7 +867,6 @@ TEST_F(KeepAliveTransportTest, RequestWaitingForASlotTimesOut) {
   EXPECT_EQ(waiter.response.transport_error.code(), StatusCode::kDeadlineExceeded)
       << waiter.response.transport_error;
   EXPECT_GE(waiter.at - start, milliseconds(200));
-  EXPECT_LT(waiter.at - start, seconds(2));
   EXPECT_EQ(server.times_seen("/waiter"), 0u);
   transport_.reset();  // Cancels the holder.
   ASSERT_EQ(recorder_.size(), 2u);
@@ -1269,14 +1276,15 @@ TEST_F(KeepAliveTransportTest, DestroyingTheTransportCancelsRequestsInFlight) {
   ScriptedServer silent([](const Request&) { return Reply::Silent(); });
   constexpr int kPending = 5;
   for (int i = 0; i < kPending; ++i) {
-    transport_->Send(MakeRequest("GET", silent.Url(P(i)), 30000), recorder_.Callback(i));
+    transport_->Send(MakeRequest("GET", silent.Url(P(i)), kNeverMs), recorder_.Callback(i));
   }
   ASSERT_TRUE(silent.WaitUntil([](const ScriptedServer::State& s) {
     return s.requests.size() >= static_cast<size_t>(kPending);
   }));
   const auto start = SteadyClock::now();
   transport_.reset();
-  EXPECT_LT(SteadyClock::now() - start, seconds(1));
+  // It did not wait for the requests' ten-minute timeouts (the bound is a watchdog, far below).
+  EXPECT_LT(SteadyClock::now() - start, kWait);
   const auto completions = recorder_.completions();
   ASSERT_EQ(completions.size(), static_cast<size_t>(kPending));
   for (const Completion& c : completions) {
@@ -1444,14 +1452,11 @@ TEST_F(KeepAliveTransportTest, IdleConnectionIsClosedByTheClient) {
   options.idle_timeout_ms = 100;
   Recreate(options);
   ScriptedServer server(&ScriptedServer::Echo);
-  // A usual request timeout: the idle timeout must not wait for it.
-  EXPECT_OK_RESPONSE(SendAndWait(MakeRequest("GET", server.Url("/one"), 5000)), 200, "/one");
-  const auto answered = SteadyClock::now();
+  // A request timeout that cannot run out: the idle timeout must not wait for it, so the close
+  // comes within the watchdog (kWait), far below the request timeout.
+  EXPECT_OK_RESPONSE(SendAndWait(MakeRequest("GET", server.Url("/one"), kNeverMs)), 200, "/one");
   ASSERT_TRUE(server.WaitUntil(
-      [](const ScriptedServer::State& s) { return !s.conns.empty() && s.conns[0].client_closed; },
-      seconds(3)));
-  const auto closed_after = SteadyClock::now() - answered;
-  EXPECT_LT(closed_after, seconds(2));
+      [](const ScriptedServer::State& s) { return !s.conns.empty() && s.conns[0].client_closed; }));
   EXPECT_OK_RESPONSE(SendAndWait(MakeRequest("GET", server.Url("/two"), 5000)), 200, "/two");
   EXPECT_EQ(server.accepts(), 2u);
 }

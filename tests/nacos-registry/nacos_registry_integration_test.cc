@@ -22,7 +22,8 @@ using naming_server::NamingServer;
 using naming_server::NamingServerOptions;
 using registry::testing::TempDir;
 
-// Records notifications; Wait() blocks (bounded) until the last list satisfies a predicate.
+// Records notifications; Wait() blocks until the last list satisfies a predicate, under a watchdog
+// (60 s) that only a broken registry runs into, however loaded the machine.
 class WaitingListener : public NotifyListener {
  public:
   void Notify(const std::vector<URL>& urls) override {
@@ -32,7 +33,7 @@ class WaitingListener : public NotifyListener {
     cv_.notify_all();
   }
   bool Wait(const std::function<bool(const std::vector<URL>&)>& pred,
-            std::chrono::seconds bound = std::chrono::seconds(15)) {
+            std::chrono::seconds bound = std::chrono::seconds(60)) {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, bound, [&] { return count_ > 0 && pred(last_); });
   }

@@ -934,7 +934,7 @@ TEST(PushServiceThreadTest, TimersRunUnderTheOwnersLock) {
     push->ServiceChanged(kNs, kSvc);  // Immediate.
     push->ServiceChanged(kNs, kSvc);  // Merged: on the scheduler thread 1 ms later.
   }
-  ASSERT_EQ(merged_push.get_future().wait_for(seconds(30)), std::future_status::ready);
+  ASSERT_EQ(merged_push.get_future().wait_for(seconds(60)), std::future_status::ready);
   {
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_TRUE(held_in_task);

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -165,6 +168,8 @@ TEST(CacheFileTest, AFailedSaveLeavesTheOldFileAndReportsTheError) {
   EXPECT_EQ(leftovers, 0);
 }
 
+// Each writer saves back to back: the writers of one process take turns, so neither is starved of
+// the lock however long the other's fsync() takes.
 TEST(CacheFileTest, TwoConcurrentWritersNeverCorruptTheFileOrLoseKeys) {
   TempDir tmp;
   const std::string path = tmp.File("contended.cache");
@@ -194,6 +199,75 @@ TEST(CacheFileTest, TwoConcurrentWritersNeverCorruptTheFileOrLoseKeys) {
   ASSERT_EQ(loaded->size(), 2u);
   EXPECT_EQ((*loaded)["svcA"], std::string(kUrl1) + "&seq=" + std::to_string(kWrites - 1));
   EXPECT_EQ((*loaded)["svcB"], std::string(kUrl2) + "&seq=" + std::to_string(kWrites - 1));
+}
+
+// An exclusive flock() on `lock_path` through a descriptor of its own, as another process would
+// hold it; released on destruction or by Release().
+class HeldLock {
+ public:
+  explicit HeldLock(const std::string& lock_path)
+      : fd_(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    EXPECT_GE(fd_, 0);
+    EXPECT_EQ(::flock(fd_, LOCK_EX | LOCK_NB), 0);
+  }
+  ~HeldLock() { Release(); }
+  void Release() {
+    if (fd_ >= 0) ::close(fd_);  // Closing the only descriptor releases the flock().
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+TEST(CacheFileTest, ALockHeldPastTheWaitFailsWithAClearErrorAndWritesNothing) {
+  TempDir tmp;
+  const std::string path = tmp.File("held.cache");
+  HeldLock held(path + ".lock");
+  // The lock stays held for the whole wait, so the outcome does not depend on timing.
+  Status status = CacheFile(path, std::chrono::milliseconds(30)).Save({{"k", kUrl1}}, nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
+  EXPECT_NE(status.message().find(path + ".lock still held by another writer after"),
+            std::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find("not saved"), std::string_view::npos) << status;
+  EXPECT_FALSE(std::filesystem::exists(path));
+  status = CacheFile(path, Duration::zero()).Save({{"k", kUrl1}}, nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
+}
+
+TEST(CacheFileTest, ASaveWaitsForALockHeldElsewhereAndWritesOnceItIsReleased) {
+  TempDir tmp;
+  const std::string path = tmp.File("waits.cache");
+  HeldLock held(path + ".lock");
+  Status status = InternalError("not run");
+  std::thread saver([&] { status = CacheFile(path).Save({{"k", kUrl1}}, nullptr); });
+  // Whether or not the saver is waiting yet, it cannot write while the lock is held.
+  EXPECT_FALSE(std::filesystem::exists(path));
+  held.Release();
+  saver.join();
+  ASSERT_TRUE(status.ok()) << status;
+  Result<CacheEntries> loaded = CacheFile(path).Load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded, (CacheEntries{{"k", kUrl1}}));
+}
+
+TEST(CacheFileTest, AWriterThatGaveUpDoesNotHoldUpTheOthers) {
+  TempDir tmp;
+  const std::string path = tmp.File("gave-up.cache");
+  HeldLock held(path + ".lock");
+  Status patient = InternalError("not run");
+  std::thread saver([&] { patient = CacheFile(path).Save({{"patient", kUrl1}}, nullptr); });
+  // Gives up whether it queued behind the saver or took its turn first and met the held lock.
+  Status hasty = CacheFile(path, std::chrono::milliseconds(30)).Save({{"hasty", kUrl2}}, nullptr);
+  EXPECT_EQ(hasty.code(), StatusCode::kUnavailable) << hasty;
+  held.Release();
+  saver.join();
+  ASSERT_TRUE(patient.ok()) << patient;
+  ASSERT_TRUE(CacheFile(path).Save({{"later", kUrl2}}, nullptr).ok());
+  Result<CacheEntries> loaded = CacheFile(path).Load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded, (CacheEntries{{"later", kUrl2}, {"patient", kUrl1}}));
 }
 
 // --- AbstractRegistry and its cache file ----------------------------------------------------------

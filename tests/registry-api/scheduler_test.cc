@@ -34,14 +34,16 @@ using std::chrono::seconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// A clock that never moves, so that tasks scheduled with the same delay get equal deadlines.
+// A clock that moves only when told, so that tasks scheduled with the same delay get equal
+// deadlines and deadlines do not depend on how long the scheduling took.
 class FrozenClock final : public Clock {
  public:
-  TimePoint Now() const override { return now_; }
+  TimePoint Now() const override { return now_.load(); }
   int64_t WallMillis() const override { return 0; }
+  void Advance(Duration by) { now_.store(now_.load() + by); }
 
  private:
-  const TimePoint now_ = std::chrono::steady_clock::now();
+  std::atomic<TimePoint> now_{std::chrono::steady_clock::now()};
 };
 
 // Occupies the worker thread until Release() is called, so that several tasks can be queued before
@@ -117,7 +119,8 @@ TEST(ThreadSchedulerTest, TaskIdsStartAtOneAndIncrease) {
 }
 
 TEST(ThreadSchedulerTest, RunsTasksInDeadlineOrder) {
-  ThreadScheduler scheduler;
+  FrozenClock clock;  // Deadlines differ by the delays alone, however slowly they are scheduled.
+  ThreadScheduler scheduler("order", &clock);
   std::vector<int> order;  // Written by the worker only; read after `done`.
   std::promise<void> done;
   {
@@ -129,6 +132,7 @@ TEST(ThreadSchedulerTest, RunsTasksInDeadlineOrder) {
     scheduler.ScheduleAfter(milliseconds(1), [&] { order.push_back(1); });
     scheduler.ScheduleAfter(milliseconds(2), [&] { order.push_back(2); });
     scheduler.ScheduleAfter(Duration::zero(), [&] { order.push_back(0); });
+    clock.Advance(milliseconds(3));  // All due once the worker is released.
   }
   done.get_future().wait();
   EXPECT_THAT(order, ElementsAre(0, 1, 2, 3));

@@ -14,9 +14,11 @@
 //   subscribed service key, its value every notified URL (empty:// included) in full form, separated
 //   by spaces. Writes go to a temporary file that is renamed over the old one, under an flock() on
 //   `<file>.lock`; a writer re-reads the file under that lock and replaces only the keys it owns, so
-//   processes sharing a file never lose each other's entries. Saves are asynchronous (500 ms after a
-//   change, coalesced) unless `save.file=true`; a failed save (a full disk, say) keeps the old file,
-//   is logged, and is retried up to 3 times, then again on the next change. Loading skips, with a
+//   processes sharing a file never lose each other's entries. Writers in one process take the lock
+//   in turn, in arrival order; a writer waits for it at most 10 s, then its save fails (kUnavailable).
+//   Saves are asynchronous (500 ms after a change, coalesced) unless `save.file=true`; a failed save
+//   (a full disk, a lock held too long) keeps the old file, is logged, and is retried up to 3 times,
+//   then again on the next change. Loading skips, with a
 //   warning, every line that is malformed, holds an unparsable URL, or was cut short (no final newline).
 //
 // Subclasses: FailbackRegistry adds the remote operations and retries; concrete registries extend that.
