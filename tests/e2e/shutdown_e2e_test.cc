@@ -179,27 +179,27 @@ class ShutdownE2ETest : public ::testing::Test {
     EXPECT_EQ(status, 0) << provider->transcript();
   }
 
+  // SIGTERM once the provider's start-up waits for a registry that never answers.
+  void StopWhileStartingAgainstASilentRegistry(const std::string& params) {
+    SilentRegistry registry;
+    ASSERT_NE(registry.port(), 0);
+    auto provider = StartProvider("nacos://127.0.0.1:" + std::to_string(registry.port()) +
+                                  "?shutdownTimeout=300" + params);
+    ASSERT_TRUE(registry.AwaitConnection());
+    ExpectPromptStop(provider.get());
+  }
+
   dubbo::registry::testing::TempDir dir_;
 };
 
 TEST_F(ShutdownE2ETest, SigtermDuringTheStartUpCheckAgainstASilentRegistry) {
-  SilentRegistry registry;
-  ASSERT_NE(registry.port(), 0);
   // check=true (the default): the start-up waits for the registry's status.
-  auto provider = StartProvider("nacos://127.0.0.1:" + std::to_string(registry.port()) +
-                                "?shutdownTimeout=300");
-  ASSERT_TRUE(registry.AwaitConnection());
-  ExpectPromptStop(provider.get());
+  StopWhileStartingAgainstASilentRegistry("");
 }
 
 TEST_F(ShutdownE2ETest, SigtermDuringTheFirstRegistrationAgainstASilentRegistry) {
-  SilentRegistry registry;
-  ASSERT_NE(registry.port(), 0);
   // check=false: no status check; the first registration waits for the registry.
-  auto provider = StartProvider("nacos://127.0.0.1:" + std::to_string(registry.port()) +
-                                "?check=false&shutdownTimeout=300");
-  ASSERT_TRUE(registry.AwaitConnection());
-  ExpectPromptStop(provider.get());
+  StopWhileStartingAgainstASilentRegistry("&check=false");
 }
 
 TEST_F(ShutdownE2ETest, SigtermWhileRunningAgainstARegistryThatWentSilent) {
