@@ -312,6 +312,9 @@ class Consumer {
       int sig = 0;
       sigwait(&stop_signals, &sig);  // SIGINT/SIGTERM from outside, or Run() finishing.
       stop_.store(true);
+      // Ends a wait on the registry (a start-up or subscription blocked on a silent server) and
+      // unsubscribes, within the registry's shutdownTimeout.
+      manager_.DestroyAll();
     });
     const int rc = flags_.direct.empty() ? RunWithRegistry() : RunDirect();
     pthread_kill(signal_thread.native_handle(), SIGTERM);
@@ -337,7 +340,7 @@ class Consumer {
   }
 
   int RunWithRegistry() {
-    dubbo::registry::RegistryManager manager;
+    dubbo::registry::RegistryManager& manager = manager_;  // Destroyed on SIGTERM (Run()).
     dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
     auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(flags_.registry);
     if (!registry_url.ok()) return Fail("bad registry URL: " + registry_url.status().ToString());
@@ -581,6 +584,7 @@ class Consumer {
 
   const Flags flags_;
   std::atomic<bool> stop_{false};
+  dubbo::registry::RegistryManager manager_;
   std::atomic<uint64_t> ok_{0};
   std::atomic<uint64_t> failed_{0};
   Clock::time_point start_{};

@@ -4,8 +4,11 @@
 //
 // Prints one line once it serves and is registered:
 //   demo-provider serving thrift://127.0.0.1:PORT weight W
-// On SIGTERM or SIGINT it unregisters first (consumers stop picking it), lets in-flight calls
-// finish, closes the port and exits 0.
+// On SIGTERM or SIGINT it destroys its registry first (which deregisters it, so consumers stop
+// picking it, and ends a start-up still waiting for the registry), lets in-flight calls finish,
+// closes the port and exits 0, within kStopBudget whatever the registry does (the registry's part
+// is bounded by its shutdownTimeout, default 1000 ms). Its last line says how long that took:
+//   demo-provider 127.0.0.1:PORT: stopped N ms after Terminated (budget 2000 ms)
 #include <signal.h>
 #include <unistd.h>
 
@@ -47,6 +50,9 @@ using apache::thrift::transport::TServerSocket;
 using dubbo::registry::URL;
 
 constexpr char kInterface[] = "dubbo.demo.Greeter";
+// From a stop signal to exit: the registry's shutdownTimeout (default 1000 ms), the drain (default
+// 300 ms) and closing the port fit in it.
+constexpr std::chrono::milliseconds kStopBudget{2000};
 
 struct Flags {
   std::string registry = "nacos://127.0.0.1:8848";
@@ -176,13 +182,78 @@ std::string ProviderUrl(const Flags& flags, int port) {
          "&warmup=" + std::to_string(flags.warmup_ms) + "&weight=" + std::to_string(flags.weight);
 }
 
+// SIGTERM and SIGINT, taken by one thread with sigwait(). On the first, the thread destroys every
+// registry of `manager` (deregistering, and ending calls blocked on the registry) and records when
+// the signal came; Wait() returns once that is done.
+class StopSignals {
+ public:
+  explicit StopSignals(dubbo::registry::RegistryManager* manager) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGINT);
+    // Every thread started after this inherits the mask, so only sigwait() sees the signals.
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this, manager] {
+      int signal_number = 0;
+      sigwait(&signals_, &signal_number);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        signal_number_ = signal_number;
+        received_at_ = std::chrono::steady_clock::now();
+      }
+      if (!closing_.load()) {
+        std::fprintf(stderr, "demo-provider: %s: destroying the registry, then draining\n",
+                     strsignal(signal_number));
+      }
+      manager->DestroyAll();
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      cv_.notify_all();
+    });
+  }
+  // Ends the thread (waking it when no signal came).
+  ~StopSignals() {
+    closing_.store(true);
+    if (!received()) pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+  // Whether a signal came (its registry work may still be under way).
+  bool received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return signal_number_ != 0;
+  }
+  // Waits for a signal and for the registries to be destroyed; returns the signal.
+  int Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    return signal_number_;
+  }
+  // Logs how long the stop took against kStopBudget.
+  void ReportStopped(const std::string& who) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - received_at_);
+    std::fprintf(stderr, "demo-provider %s: stopped %lld ms after %s (%s %lld ms)\n", who.c_str(),
+                 static_cast<long long>(elapsed.count()), strsignal(signal_number_),
+                 elapsed <= kStopBudget ? "budget" : "OVER the budget of",
+                 static_cast<long long>(kStopBudget.count()));
+  }
+
+ private:
+  sigset_t signals_;
+  std::atomic<bool> closing_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int signal_number_ = 0;
+  std::chrono::steady_clock::time_point received_at_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 int Run(const Flags& flags) {
-  // Signals are taken by one thread with sigwait(); every thread started below inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  dubbo::registry::RegistryManager manager;
+  StopSignals stop(&manager);
 
   auto handler = std::make_shared<GreeterHandler>("", flags.weight);
   auto socket = std::make_shared<TServerSocket>(flags.host, flags.port);
@@ -214,7 +285,6 @@ int Run(const Flags& flags) {
   }
   handler->set_address(flags.host + ":" + std::to_string(port));
 
-  dubbo::registry::RegistryManager manager;
   dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
   auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(flags.registry);
   dubbo::registry::Result<std::shared_ptr<dubbo::registry::Registry>> registry =
@@ -224,6 +294,13 @@ int Run(const Flags& flags) {
   auto url = URL::Parse(ProviderUrl(flags, port));
   dubbo::registry::Status registered =
       !registry.ok() ? registry.status() : !url.ok() ? url.status() : (*registry)->Register(*url);
+  if (!registered.ok() && stop.received()) {  // A stop signal ended the start-up.
+    stop.Wait();
+    server.stop();
+    serving.join();
+    stop.ReportStopped("starting on " + flags.host + ":" + std::to_string(port));
+    return 0;
+  }
   if (!registered.ok()) {
     std::fprintf(stderr, "demo-provider: cannot register with %s: %s\n", flags.registry.c_str(),
                  registered.ToString().c_str());
@@ -235,20 +312,11 @@ int Run(const Flags& flags) {
               flags.weight);
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  std::fprintf(stderr, "demo-provider %s:%d: %s: unregistering, then draining\n",
-               flags.host.c_str(), port, strsignal(signal_number));
-  const dubbo::registry::Status unregistered = (*registry)->Unregister(*url);
-  if (!unregistered.ok()) {
-    std::fprintf(stderr, "demo-provider: unregister failed: %s\n",
-                 unregistered.ToString().c_str());
-  }
+  stop.Wait();  // The registry is destroyed: deregistered, or given up on within its budget.
   std::this_thread::sleep_for(std::chrono::milliseconds(flags.drain_ms));
   server.stop();  // In-flight calls finish; idle connections are closed.
   serving.join();
-  (*registry)->Destroy();
-  std::fprintf(stderr, "demo-provider %s:%d: stopped\n", flags.host.c_str(), port);
+  stop.ReportStopped(flags.host + ":" + std::to_string(port));
   return 0;
 }
 

@@ -220,6 +220,39 @@ HttpResponse HttpErrorResponse(Status status) {
   return response;
 }
 
+bool CarriesCredentials(const HttpRequest& request) {
+  const auto has_credential_param = [](std::string_view text) {
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('&', start);
+      if (end == std::string_view::npos) end = text.size();
+      const std::string_view pair = text.substr(start, end - start);
+      const std::string_view name = pair.substr(0, pair.find('='));
+      if (EqualsIgnoreCase(name, "username") || LooksSecret(name)) return true;
+      start = end + 1;
+    }
+    return false;
+  };
+  const std::string_view url = request.url;
+  const size_t authority_begin = url.find("://");
+  if (authority_begin != std::string_view::npos) {
+    const size_t authority_end = url.find_first_of("/?#", authority_begin + 3);
+    if (url.substr(authority_begin + 3, authority_end - authority_begin - 3).find('@') !=
+        std::string_view::npos) {
+      return true;
+    }
+  }
+  const size_t query = url.find('?');
+  if (query != std::string_view::npos &&
+      has_credential_param(url.substr(query + 1, url.find('#', query) - query - 1))) {
+    return true;
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (EqualsIgnoreCase(name, "Authorization")) return true;
+  }
+  return has_credential_param(request.body);
+}
+
 std::string RedactUrl(std::string_view url) {
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return RedactParams(url);
@@ -342,6 +375,9 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
     Complete(std::move(r), HttpErrorResponse(std::move(status)));
     return;
   }
+  const bool with_credentials = CarriesCredentials(request);
+  const bool is_https = StartsWithIgnoreCase(request.url, "https://");
+
   r->url = std::move(request.url);
   r->max_response = options.max_response_bytes;
   r->easy = TakeEasy();
@@ -367,14 +403,19 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   DUBBO_CURL_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   DUBBO_CURL_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
   DUBBO_CURL_SETOPT(CURLOPT_TIMEOUT_MS, static_cast<long>(total_ms));
-  DUBBO_CURL_SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+  // A request with credentials is never redirected (the 3xx is its answer): curl would resend a
+  // POSTed password or the query's accessToken to wherever Location points. Others follow at most
+  // kMaxRedirects, and never from https down to http.
+  DUBBO_CURL_SETOPT(CURLOPT_FOLLOWLOCATION, with_credentials ? 0L : 1L);
   DUBBO_CURL_SETOPT(CURLOPT_MAXREDIRS, kMaxRedirects);
 #if LIBCURL_VERSION_NUM >= 0x075500  // 7.85.0
   DUBBO_CURL_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-  DUBBO_CURL_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  DUBBO_CURL_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, is_https ? "https" : "http,https");
 #else
   DUBBO_CURL_SETOPT(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-  DUBBO_CURL_SETOPT(CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  DUBBO_CURL_SETOPT(CURLOPT_REDIR_PROTOCOLS,
+                    is_https ? static_cast<long>(CURLPROTO_HTTPS)
+                             : static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   // "": announce every encoding this libcurl can decode, and decode the body.
   DUBBO_CURL_SETOPT(CURLOPT_ACCEPT_ENCODING, "");

@@ -60,6 +60,11 @@ struct HttpRequest {
   int64_t timeout_ms = 50000;
 };
 
+// True when `request` carries credentials a redirect could hand to another server: user info in
+// the URL, an Authorization header, or a `username`, `password`, `accessToken` (or other
+// secret-looking) parameter in the query string or the body. Such a request is never redirected.
+bool CarriesCredentials(const HttpRequest& request);
+
 struct HttpResponse {
   // The HTTP status of the final response (after redirects); 0 when there was none.
   int status = 0;
@@ -115,8 +120,11 @@ class CurlMultiTransport final : public HttpTransport {
   // `done` runs on the loop thread, exactly once: on completion, on CancelAll(), on destruction, or
   // when the loop stops (the last three with kCancelled). If the loop no longer runs when Send() is
   // called, `done` runs at once on the calling thread with kCancelled. Redirects are followed (5 at
-  // most, http and https only); connections are reused across requests and kept alive (TCP
-  // keep-alive on). Called on the loop thread, the request is handed to curl before Send() returns.
+  // most, http and https only, never from https to http), except for a request that carries
+  // credentials (user info, an Authorization header, a username, password, accessToken or other
+  // secret-looking parameter in the query or body), whose 3xx is returned as its response;
+  // connections are reused across requests and kept alive (TCP keep-alive on). Called on the loop
+  // thread, the request is handed to curl before Send() returns.
   void Send(HttpRequest request, std::function<void(HttpResponse)> done) override;
 
   // On the loop thread (inline if called there). A no-op when the loop is not running.

@@ -21,6 +21,7 @@ struct Dispatcher::Core {
   uint64_t running = 0;  // Listener id of the call in progress, 0 when idle.
   bool stopping = false;
   bool started = false;
+  bool exited = false;  // Run() has returned.
   std::thread::id thread_id;
 
   static void Run(const std::shared_ptr<Core>& core) {
@@ -44,6 +45,8 @@ struct Dispatcher::Core {
       core->running = 0;
       core->cv.notify_all();
     }
+    core->exited = true;
+    core->cv.notify_all();
   }
 };
 
@@ -88,7 +91,7 @@ void Dispatcher::WaitIdle(uint64_t id) {
   core_->cv.wait(lock, [&] { return core_->running != id; });
 }
 
-void Dispatcher::Stop() {
+void Dispatcher::Stop(std::chrono::milliseconds bound) {
   std::deque<std::pair<uint64_t, std::function<void()>>> dropped;
   {
     std::lock_guard<std::mutex> lock(core_->mu);
@@ -102,7 +105,19 @@ void Dispatcher::Stop() {
     thread_.detach();  // The thread holds `core_`; it exits once the running listener returns.
     return;
   }
-  thread_.join();
+  uint64_t stuck = 0;
+  {
+    std::unique_lock<std::mutex> lock(core_->mu);
+    if (!core_->cv.wait_for(lock, bound, [&] { return core_->exited; })) stuck = core_->running;
+  }
+  if (stuck == 0) {
+    thread_.join();  // Run() has returned: at once.
+    return;
+  }
+  DUBBO_LOG(ERROR) << "nacos: " << name_ << ": the listener of subscription " << stuck
+                   << " is still running " << bound.count()
+                   << " ms after stop; leaving its thread behind";
+  thread_.detach();  // The thread holds `core_`; it exits once that listener returns.
 }
 
 }  // namespace dubbo::registry::nacos

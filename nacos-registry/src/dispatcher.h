@@ -7,6 +7,7 @@
 #ifndef DUBBO_NACOS_REGISTRY_SRC_DISPATCHER_H_
 #define DUBBO_NACOS_REGISTRY_SRC_DISPATCHER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,10 +36,14 @@ class Dispatcher {
   // Returns once no call of listener `id` is running (at once on the dispatcher thread).
   void WaitIdle(uint64_t id);
 
-  // Drops queued calls, waits for the running one (unless called from it) and joins the thread
-  // (detaches it when called from a listener; the thread then exits after that listener returns).
-  // Idempotent.
-  void Stop();
+  // Drops queued calls, waits for the running one (unless called from it) at most `bound`, and
+  // joins the thread. When the running listener has not returned within `bound`, or Stop() is
+  // called from a listener, the thread is detached instead (it exits once that listener returns,
+  // touching only state it shares) and the stuck listener's id is logged. Idempotent.
+  void Stop(std::chrono::milliseconds bound = kDefaultStopBound);
+
+  // Stop()'s default wait for a running listener.
+  static constexpr std::chrono::milliseconds kDefaultStopBound{1000};
 
   bool InDispatcherThread() const;
 

@@ -26,6 +26,7 @@
 //   endpointRefreshInterval   endpoint_refresh_ms
 //   maxPollBackoff            max_poll_backoff_ms
 //   failoverCheckInterval     failover_check_ms
+//   shutdownTimeout           shutdown_timeout_ms
 // Values are trimmed (except credentials); an empty or blank value means "use the default".
 // Booleans are "true"/"false" in any case.
 //
@@ -72,8 +73,9 @@ constexpr std::string_view kEndpointRefresh = "endpointRefreshInterval";
 constexpr std::string_view kMaxPollBackoff = "maxPollBackoff";
 constexpr std::string_view kFailoverCheck = "failoverCheckInterval";
 constexpr std::string_view kHttpPipelineDepth = "httpPipelineDepth";
+constexpr std::string_view kShutdownTimeout = "shutdownTimeout";
 
-constexpr std::array<std::string_view, 23> kKnownKeys = {
+constexpr std::array<std::string_view, 24> kKnownKeys = {
     kServerAddr,
     kEndpoint,
     kEndpointPort,
@@ -97,6 +99,7 @@ constexpr std::array<std::string_view, 23> kKnownKeys = {
     kMaxPollBackoff,
     kFailoverCheck,
     kHttpPipelineDepth,
+    kShutdownTimeout,
 };
 
 constexpr int kDefaultServerPort = 8848;
@@ -422,6 +425,7 @@ Result<NacosOptions> NacosOptions::FromProperties(
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kEndpointRefresh, &options.endpoint_refresh_ms));
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kMaxPollBackoff, &options.max_poll_backoff_ms));
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kFailoverCheck, &options.failover_check_ms));
+  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kShutdownTimeout, &options.shutdown_timeout_ms));
   return options;
 }
 

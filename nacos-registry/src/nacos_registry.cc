@@ -558,7 +558,25 @@ Result<std::vector<URL>> NacosRegistry::DoLookup(const URL& url) {
 void NacosRegistry::OnDestroy(
     const std::vector<URL>& dynamic_registered,
     const std::vector<std::pair<URL, std::shared_ptr<NotifyListener>>>& subscriptions) {
-  FailbackRegistry::OnDestroy(dynamic_registered, subscriptions);
+  // A naming client of our own deregisters the ephemeral instances in its Shutdown(), in parallel
+  // and within its shutdown budget; one by one here, each would wait up to the request timeouts.
+  std::vector<URL> one_by_one;
+  for (const URL& registered : dynamic_registered) {
+    if (!owns_naming_ || SkipsRegistration(registered) ||
+        !mapping::UrlToInstance(registered, url()).ephemeral) {
+      one_by_one.push_back(registered);
+    }
+  }
+  if (owns_naming_ && one_by_one.empty()) {
+    // Nothing below needs the client: shut it down first. That ends every call blocked in it at
+    // once, such as a retry or a status check running on the scheduler, which the cancellations
+    // below would otherwise wait for.
+    naming_->Shutdown();
+  }
+  // The client's Shutdown() ends its subscriptions; one by one they would fail after it.
+  FailbackRegistry::OnDestroy(
+      one_by_one, owns_naming_ ? std::vector<std::pair<URL, std::shared_ptr<NotifyListener>>>()
+                               : subscriptions);
   std::vector<SubscriptionId> remaining;
   TaskId scan = kInvalidTaskId;
   TaskId status = kInvalidTaskId;
@@ -577,10 +595,12 @@ void NacosRegistry::OnDestroy(
   }
   if (scan != kInvalidTaskId) scheduler()->Cancel(scan);
   if (status != kInvalidTaskId) scheduler()->Cancel(status);
-  for (SubscriptionId id : remaining) naming_->Unsubscribe(id).IgnoreError();
+  if (!owns_naming_) {
+    for (SubscriptionId id : remaining) naming_->Unsubscribe(id).IgnoreError();
+  }
   state_->deliveries.Flush();
   state_->available.store(false);
-  if (owns_naming_) naming_->Shutdown();
+  if (owns_naming_) naming_->Shutdown();  // Idempotent.
 }
 
 // --- Factory ------------------------------------------------------------------------------------
@@ -590,22 +610,49 @@ NacosRegistryFactory::NacosRegistryFactory(NamingServiceMaker maker) : maker_(st
 Result<std::shared_ptr<Registry>> NacosRegistryFactory::CreateRegistry(
     const URL& url, const RegistryOptions& options) {
   if (!maker_) return InternalError("NacosRegistryFactory has no naming service maker");
+  const auto shut_down_error = [] {
+    return FailedPreconditionError("the nacos registry factory has been shut down");
+  };
   Result<std::shared_ptr<internal::NamingService>> naming = maker_(url);
   if (!naming.ok()) return naming.status();
   if (*naming == nullptr) return InternalError("the naming service maker returned null");
-  const bool check = url.GetBool(keys::kCheck, true);
-  if (check) {
-    const std::string status = (*naming)->GetServerStatus();
-    if (status != kStatusUp) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) {
       (*naming)->Shutdown();
-      return UnavailableError("nacos " + url.BackupAddress() + " reports status " + status +
-                              " (check=true; check=false starts the registry anyway)");
+      return shut_down_error();
     }
+    checking_.insert(*naming);
+  }
+  const bool check = url.GetBool(keys::kCheck, true);
+  // Shutdown() ends the check at once (the status is then not UP).
+  const std::string status = check ? (*naming)->GetServerStatus() : std::string(kStatusUp);
+  bool shut_down = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    checking_.erase(*naming);
+    shut_down = shut_down_;
+  }
+  if (shut_down || status != kStatusUp) {
+    (*naming)->Shutdown();
+    if (shut_down) return shut_down_error();
+    return UnavailableError("nacos " + url.BackupAddress() + " reports status " + status +
+                            " (check=true; check=false starts the registry anyway)");
   }
   auto registry =
       std::make_shared<NacosRegistry>(url, options, std::move(*naming), /*owns_naming=*/true);
   if (check) registry->SeedAvailability(true);
   return std::shared_ptr<Registry>(std::move(registry));
+}
+
+void NacosRegistryFactory::Shutdown() {
+  std::set<std::shared_ptr<internal::NamingService>> checking;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    checking = checking_;
+  }
+  for (const auto& naming : checking) naming->Shutdown();
 }
 
 std::string NacosRegistryFactory::CacheKey(const URL& normalized_url) const {

@@ -13,6 +13,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -32,18 +33,29 @@
 #include "keepalive_transport.h"
 #include "internal/logging.h"
 #include "naming_proxy.h"
+#include "pending_calls.h"
 
 namespace dubbo::registry::nacos {
 
 namespace {
 
-// Time Shutdown() gives the deregistrations.
-constexpr auto kShutdownDeregisterBudget = std::chrono::milliseconds(600);
+// Of Shutdown()'s budget, what is kept for a listener still running once the deregistrations are
+// over (the budget's remainder, and at least this).
+constexpr auto kMinListenerStopBound = std::chrono::milliseconds(100);
 // Datagrams read per wake-up before other loop work gets a turn.
 constexpr int kDatagramsPerWakeup = 64;
 constexpr size_t kDatagramBuffer = 65536;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
+
+// The longest a blocking method waits for its answer: time for an endpoint list fetch, a login and
+// the call itself, the last two trying every server (a single one max_retry times), each try
+// bounded by request_timeout_ms; plus a second for the rest.
+std::chrono::milliseconds AwaitDeadline(const NacosOptions& options) {
+  const int64_t tries =
+      std::max<int64_t>(options.max_retry, static_cast<int64_t>(options.server_addresses.size()));
+  return std::chrono::milliseconds((2 * tries + 1) * options.request_timeout_ms + 1000);
+}
 
 // The host's first non-loopback IPv4 address (Java's NetUtils.localIP()), else 127.0.0.1.
 std::string DetectClientIp() {
@@ -179,20 +191,15 @@ struct NamingClient::Impl {
     if (udp_fd >= 0) ::close(udp_fd);
   }
 
-  // Runs `op` on the loop and waits for the result it hands to its callback.
+  // Blocking methods wait here; Shutdown() ends every wait (PendingCalls::CancelAll()).
+  PendingCalls pending{&loop};
+
+  // Runs `op` on the loop and waits for the result it hands to its callback, at most
+  // AwaitDeadline(options).
   template <typename T>
-  T Await(std::function<void(std::function<void(T)>)> op) {
-    if (shut_down.load()) return T(FailedPreconditionError("naming client shut down"));
-    auto promise = std::make_shared<std::promise<T>>();
-    std::future<T> future = promise->get_future();
-    auto once = std::make_shared<std::once_flag>();
-    auto deliver = [promise, once](T value) {
-      std::call_once(*once, [&] { promise->set_value(std::move(value)); });
-    };
-    if (!loop.RunInLoop([op = std::move(op), deliver]() mutable { op(deliver); })) {
-      return T(FailedPreconditionError("naming client shut down"));
-    }
-    return future.get();
+  T Await(const char* what, std::function<void(std::function<void(T)>)> op) {
+    if (shut_down.load()) return T(PendingCalls::ShutDownError());
+    return pending.Await<T>(what, AwaitDeadline(options), std::move(op));
   }
 
   void OnReadable() {
@@ -313,7 +320,8 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
   copy.instance_id.clear();
   const std::string grouped = GroupedOf(service_name, group_name);
   Impl* impl = impl_.get();
-  return impl->Await<Status>([impl, grouped, copy](std::function<void(Status)> done) {
+  return impl->Await<Status>("RegisterInstance", [impl, grouped,
+                                                  copy](std::function<void(Status)> done) {
     const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
     if (copy.ephemeral) impl->beats->Add(grouped, copy);
     impl->proxy->Call(MakeRegisterRequest(grouped, copy),
@@ -351,7 +359,8 @@ Status NamingClient::DeregisterInstance(std::string_view service_name, std::stri
   const std::string cluster =
       instance.cluster_name.empty() ? impl_->options.cluster_name : instance.cluster_name;
   Impl* impl = impl_.get();
-  return impl->Await<Status>([impl, grouped, cluster, instance](std::function<void(Status)> done) {
+  return impl->Await<Status>("DeregisterInstance", [impl, grouped, cluster,
+                                                    instance](std::function<void(Status)> done) {
     impl->beats->Remove(grouped, instance.ip, instance.port);
     impl->registered.erase(grouped + "#" + instance.ip + "#" + std::to_string(instance.port));
     Instance target = instance;
@@ -374,6 +383,7 @@ Result<std::vector<Instance>> NamingClient::GetAllInstances(std::string_view ser
   Impl* impl = impl_.get();
   const std::string name(service_name), group(group_name), cl(clusters);
   Result<ServiceInfo> info = impl->Await<Result<ServiceInfo>>(
+      "GetAllInstances",
       [impl, name, group, cl, subscribe](std::function<void(Result<ServiceInfo>)> done) {
         impl->hosts->GetServiceInfo(name, group, cl, subscribe, std::move(done));
       });
@@ -423,16 +433,17 @@ Result<SubscriptionId> NamingClient::Subscribe(std::string_view service_name,
   entry->fn = std::move(listener);
   Impl* impl = impl_.get();
   const std::string name(service_name), group(group_name), cl(clusters);
-  Status status = impl->Await<Status>([impl, name, group, cl, entry](std::function<void(Status)> done) {
-    impl->hosts->Subscribe(name, group, cl, entry, std::move(done));
-  });
+  Status status = impl->Await<Status>(
+      "Subscribe", [impl, name, group, cl, entry](std::function<void(Status)> done) {
+        impl->hosts->Subscribe(name, group, cl, entry, std::move(done));
+      });
   if (!status.ok()) return status;
   return entry->id;
 }
 
 Status NamingClient::Unsubscribe(SubscriptionId id) {
   Impl* impl = impl_.get();
-  Status status = impl->Await<Status>([impl, id](std::function<void(Status)> done) {
+  Status status = impl->Await<Status>("Unsubscribe", [impl, id](std::function<void(Status)> done) {
     done(impl->hosts->Unsubscribe(id) ? Status::Ok()
                                       : NotFoundError("no subscription " + std::to_string(id)));
   });
@@ -453,7 +464,7 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
                     {"groupName", group_name.empty() ? std::string(kDefaultGroup)
                                                      : std::string(group_name)}};
   Result<std::string> body = impl->Await<Result<std::string>>(
-      [impl, request](std::function<void(Result<std::string>)> done) {
+      "GetServices", [impl, request](std::function<void(Result<std::string>)> done) {
         impl->proxy->Call(request, std::move(done));
       });
   if (!body.ok()) return body.status();
@@ -477,7 +488,7 @@ std::string NamingClient::GetServerStatus() {
   NamingRequest request;
   request.path = "/v1/ns/operator/metrics";
   Result<std::string> body = impl->Await<Result<std::string>>(
-      [impl, request](std::function<void(Result<std::string>)> done) {
+      "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
         impl->proxy->Call(request, std::move(done));
       });
   if (!body.ok()) return "DOWN";
@@ -503,10 +514,15 @@ void NamingClient::Shutdown() {
     return;
   }
 
+  // Everything below fits in the shutdown budget, whatever the servers do (only a listener that
+  // never returns gets kMinListenerStopBound more).
+  const auto budget = std::chrono::milliseconds(impl->options.shutdown_timeout_ms);
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+
   // 1. Stop beats, polling and listeners; deregister what we registered, in parallel, briefly.
   auto deregistered = std::make_shared<std::promise<void>>();
   std::future<void> all_done = deregistered->get_future();
-  const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered] {
+  const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered, budget] {
     impl->beats->Stop();
     impl->hosts->Stop();
     // Persistent instances are meant to outlive the process: only ephemeral ones are removed.
@@ -527,7 +543,7 @@ void NamingClient::Shutdown() {
     for (const auto& [key, entry] : impl->registered) {
       if (!entry.instance.ephemeral) continue;
       NamingRequest request = MakeDeregisterRequest(entry.grouped, entry.instance);
-      request.timeout_ms = kShutdownDeregisterBudget.count();
+      request.timeout_ms = budget.count();
       impl->proxy->Call(std::move(request),
                         [key = key, tally, deregistered](Result<std::string> answer) {
                           if (!answer.ok() && tally->failed++ == 0) {
@@ -544,8 +560,9 @@ void NamingClient::Shutdown() {
     }
     impl->registered.clear();
   });
-  if (ran && all_done.wait_for(kShutdownDeregisterBudget) != std::future_status::ready) {
-    DUBBO_LOG(WARNING) << "nacos: shutdown did not wait for every deregistration to finish";
+  if (ran && all_done.wait_until(deadline) != std::future_status::ready) {
+    DUBBO_LOG(WARNING) << "nacos: shutdown did not wait for every deregistration to finish (budget "
+                       << budget.count() << " ms)";
   }
 
   // 2. Cancel every request still in flight, and fail later ones at once. Before the dispatcher
@@ -557,9 +574,14 @@ void NamingClient::Shutdown() {
     if (impl->udp_watch != EventLoop::kInvalidWatchId) impl->loop.UnwatchFd(impl->udp_watch);
     impl->udp_watch = EventLoop::kInvalidWatchId;
   });
+  // Callers still blocked (on a request whose answer is not coming, or on loop work that
+  // stopped) return now.
+  impl->pending.CancelAll();
 
-  // 3. No listener runs after this. Then stop the loop.
-  impl->dispatcher.Stop();
+  // 3. No listener runs after this (one stuck past the budget is left behind). Then stop the loop.
+  impl->dispatcher.Stop(
+      std::max(kMinListenerStopBound, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - std::chrono::steady_clock::now())));
   impl->loop.Stop();
 
   // Notified under the lock: a waiter may destroy the client as soon as it can see the flag.

@@ -45,27 +45,54 @@ URL RegistryManager::Normalize(const URL& url) {
 
 Result<std::shared_ptr<Registry>> RegistryManager::GetRegistry(const URL& url) {
   const std::string protocol = Lower(url.protocol());
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (destroyed_) return FailedPreconditionError("the registry manager has been destroyed");
-  auto factory = factories_.find(protocol);
-  if (factory == factories_.end()) {
+  auto found = factories_.find(protocol);
+  if (found == factories_.end()) {
     std::string known;
     for (const auto& [name, unused] : factories_) known += (known.empty() ? "" : ", ") + name;
     return NotFoundError("no registry factory for protocol '" + protocol + "' (registered: " +
                          (known.empty() ? std::string("none") : known) + ")");
   }
+  // Factories are only added, never removed: the pointer stays valid without the lock.
+  RegistryFactory* const factory = found->second.get();
   const URL normalized = Normalize(url);
-  const std::string key = factory->second->CacheKey(normalized);
+  const std::string key = factory->CacheKey(normalized);
   auto cached = registries_.find(key);
   if (cached != registries_.end()) {
     if (!cached->second->IsDestroyed()) return cached->second;
     registries_.erase(cached);
   }
-  // Created under the lock, as Dubbo does, so that two callers never build two registries for one key.
-  Result<std::shared_ptr<Registry>> created = factory->second->CreateRegistry(normalized, options_);
-  if (!created.ok()) return created.status().WithPrefix("creating registry " + normalized.ToRedactedString());
-  if (*created == nullptr) return InternalError("registry factory '" + protocol + "' returned null");
-  registries_.emplace(key, *created);
+  auto in_flight = creating_.find(key);
+  if (in_flight != creating_.end()) {
+    const std::shared_ptr<Creation> creation = in_flight->second;
+    created_.wait(lock, [&] { return creation->done; });
+    return creation->result;
+  }
+  auto creation = std::make_shared<Creation>();
+  creating_.emplace(key, creation);
+  lock.unlock();
+
+  // Without the lock: a factory may wait for its server (check=true).
+  Result<std::shared_ptr<Registry>> created = factory->CreateRegistry(normalized, options_);
+  if (!created.ok()) {
+    created = created.status().WithPrefix("creating registry " + normalized.ToRedactedString());
+  } else if (*created == nullptr) {
+    created = InternalError("registry factory '" + protocol + "' returned null");
+  }
+  std::shared_ptr<Registry> overtaken;
+  lock.lock();
+  if (created.ok() && destroyed_) {
+    overtaken = std::move(*created);
+    created = FailedPreconditionError("the registry manager has been destroyed");
+  }
+  if (created.ok()) registries_.emplace(key, *created);
+  creation->result = created;
+  creation->done = true;
+  creating_.erase(key);
+  lock.unlock();
+  created_.notify_all();
+  if (overtaken != nullptr) overtaken->Destroy();  // DestroyAll() has run: it never saw this one.
   return created;
 }
 
@@ -80,11 +107,14 @@ std::vector<std::shared_ptr<Registry>> RegistryManager::registries() const {
 
 void RegistryManager::DestroyAll() {
   std::map<std::string, std::shared_ptr<Registry>, std::less<>> registries;
+  std::vector<RegistryFactory*> factories;
   {
     std::lock_guard<std::mutex> lock(mu_);
     destroyed_ = true;
     registries.swap(registries_);
+    for (const auto& [protocol, factory] : factories_) factories.push_back(factory.get());
   }
+  for (RegistryFactory* factory : factories) factory->Shutdown();
   for (auto& [key, registry] : registries) registry->Destroy();
 }
 

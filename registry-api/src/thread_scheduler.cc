@@ -17,11 +17,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/result.h"
 #include "dubbo/registry/scheduler.h"
 #include "internal/logging.h"
 #include "internal/mutex.h"
@@ -131,15 +133,34 @@ struct ThreadScheduler::Impl {
   // Serialises join()/detach() of `thread` (Shutdown() may be called from several threads).
   std::mutex join_mu;
   std::thread thread;
+  Status start_error;  // Set once, by the constructor.
 };
 
 ThreadScheduler::ThreadScheduler(std::string name, Clock* clock) : impl_(std::make_unique<Impl>()) {
   impl_->core = std::make_shared<Core>(std::move(name), clock != nullptr ? clock : Clock::Real());
   std::shared_ptr<Core> core = impl_->core;
-  impl_->thread = std::thread([core] { core->Run(); });
+  try {
+    impl_->thread = std::thread([core] { core->Run(); });
+  } catch (const std::system_error& e) {
+    // Without a worker nothing would ever run: refuse tasks from the start, as after Shutdown().
+    impl_->start_error =
+        UnavailableError("scheduler " + core->name + ": cannot start its thread: " + e.what());
+    DUBBO_LOG(ERROR) << impl_->start_error << "; its tasks are dropped";
+    MutexLock lock(&core->mu);
+    core->shutdown = true;
+    return;
+  }
   MutexLock lock(&core->mu);
   core->worker_id = impl_->thread.get_id();
 }
+
+Result<std::unique_ptr<ThreadScheduler>> ThreadScheduler::Create(std::string name, Clock* clock) {
+  auto scheduler = std::make_unique<ThreadScheduler>(std::move(name), clock);
+  if (!scheduler->status().ok()) return scheduler->status();
+  return scheduler;
+}
+
+Status ThreadScheduler::status() const { return impl_->start_error; }
 
 ThreadScheduler::~ThreadScheduler() {
   Shutdown();

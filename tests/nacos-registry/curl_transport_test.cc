@@ -583,6 +583,69 @@ TEST_F(CurlTransportTest, FollowsAtMostFiveRedirects) {
       << six.response.transport_error;
 }
 
+// Answers 302 to /from (to /to) and 200 "landed" to anything else.
+std::string RedirectOnce(const std::string& head) {
+  if (head.find(" /from") != std::string::npos) {
+    return RawHttpServer::Response(302, "", "Location: /to\r\n");
+  }
+  return RawHttpServer::Response(200, "landed");
+}
+
+TEST_F(CurlTransportTest, RequestsWithoutCredentialsFollowARedirect) {
+  RawHttpServer raw(RedirectOnce);
+  const Completion c = SendAndWait(MakeRequest("GET", raw.Url("/from?serviceName=a")));
+  EXPECT_EQ(c.response.status, 200) << c.response.transport_error;
+  EXPECT_EQ(c.response.body, "landed");
+  EXPECT_EQ(raw.heads().size(), 2u);
+}
+
+TEST_F(CurlTransportTest, ALoginIsNeverRedirected) {
+  RawHttpServer raw(RedirectOnce);
+  HttpRequest login = MakeRequest("POST", raw.Url("/from"));
+  login.body = "username=nacos&password=s3cret";
+  const Completion c = SendAndWait(std::move(login));
+  EXPECT_EQ(c.response.status, 302) << c.response.transport_error;
+  const std::vector<std::string> heads = raw.heads();
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_NE(heads[0].find("POST /from"), std::string::npos) << heads[0];
+}
+
+TEST_F(CurlTransportTest, ATokenInTheQueryIsNeverRedirected) {
+  RawHttpServer raw(RedirectOnce);
+  const Completion c =
+      SendAndWait(MakeRequest("GET", raw.Url("/from?serviceName=a&accessToken=eyJ.x.y")));
+  EXPECT_EQ(c.response.status, 302) << c.response.transport_error;
+  EXPECT_EQ(raw.heads().size(), 1u);
+}
+
+TEST_F(CurlTransportTest, UserInfoOrAnAuthorizationHeaderIsNeverRedirected) {
+  RawHttpServer raw(RedirectOnce);
+  const Completion with_user = SendAndWait(
+      MakeRequest("GET", "http://nacos:pw@127.0.0.1:" + std::to_string(raw.port()) + "/from"));
+  EXPECT_EQ(with_user.response.status, 302) << with_user.response.transport_error;
+  HttpRequest with_header = MakeRequest("GET", raw.Url("/from"));
+  with_header.headers.emplace_back("Authorization", "Bearer x");
+  const Completion c = SendAndWait(std::move(with_header));
+  EXPECT_EQ(c.response.status, 302) << c.response.transport_error;
+  EXPECT_EQ(raw.heads().size(), 2u);
+}
+
+TEST(CarriesCredentialsTest, FindsCredentialsWhereverTheyAre) {
+  const auto request = [](std::string url, std::string body = "") {
+    HttpRequest r;
+    r.url = std::move(url);
+    r.body = std::move(body);
+    return r;
+  };
+  EXPECT_TRUE(CarriesCredentials(request("http://h/nacos/v1/auth/users/login", "username=a")));
+  EXPECT_TRUE(CarriesCredentials(request("http://h/p", "x=1&password=b")));
+  EXPECT_TRUE(CarriesCredentials(request("https://h/p?a=1&accessToken=t#f")));
+  EXPECT_TRUE(CarriesCredentials(request("https://u:p@h/p")));
+  EXPECT_FALSE(CarriesCredentials(request("http://h/p?serviceName=password", "ip=1")));
+  EXPECT_FALSE(CarriesCredentials(request("http://h/p@q?serviceName=a")));
+  EXPECT_FALSE(CarriesCredentials(request("http://h/p#accessToken=t")));
+}
+
 TEST_F(CurlTransportTest, OversizedResponseBodiesFail) {
   RawHttpServer raw(
       [](const std::string&) { return RawHttpServer::Response(200, std::string(100, 'x')); });

@@ -136,12 +136,16 @@ class FakeNamingService : public internal::NamingService {
                           const Instance& instance) override {
     DUBBO_RETURN_IF_ERROR(Call(NamingOp::kRegister));
     AddInstance(std::string(service_name), instance, Group(group_name));
+    std::lock_guard<std::mutex> lock(mu_);
+    registered_[{Group(group_name), std::string(service_name)}][instance.Address()] = instance;
     return Status::Ok();
   }
   Status DeregisterInstance(std::string_view service_name, std::string_view group_name,
                             const Instance& instance) override {
     DUBBO_RETURN_IF_ERROR(Call(NamingOp::kDeregister));
     RemoveInstance(std::string(service_name), instance.Address(), Group(group_name));
+    std::lock_guard<std::mutex> lock(mu_);
+    registered_[{Group(group_name), std::string(service_name)}].erase(instance.Address());
     return Status::Ok();
   }
   Result<std::vector<Instance>> GetAllInstances(std::string_view service_name,
@@ -185,11 +189,22 @@ class FakeNamingService : public internal::NamingService {
     std::lock_guard<std::mutex> lock(mu_);
     return status_;
   }
+  // As the real client's: deregisters the ephemeral instances registered through this service.
   void Shutdown() override {
     Call(NamingOp::kShutdown).IgnoreError();
-    std::lock_guard<std::mutex> lock(mu_);
-    shut_down_ = true;
-    subscriptions_.clear();
+    std::map<std::pair<std::string, std::string>, std::map<std::string, Instance>> registered;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shut_down_) return;
+      shut_down_ = true;
+      subscriptions_.clear();
+      registered.swap(registered_);
+    }
+    for (const auto& [key, instances] : registered) {
+      for (const auto& [address, instance] : instances) {
+        if (instance.ephemeral) RemoveInstance(key.second, address, key.first);
+      }
+    }
   }
 
  private:
@@ -245,6 +260,8 @@ class FakeNamingService : public internal::NamingService {
   // (group, service) -> address -> instance.
   std::map<std::pair<std::string, std::string>, std::map<std::string, Instance>> services_;
   std::map<SubscriptionId, Sub> subscriptions_;
+  // What RegisterInstance() registered and DeregisterInstance() did not remove, for Shutdown().
+  std::map<std::pair<std::string, std::string>, std::map<std::string, Instance>> registered_;
   SubscriptionId next_id_ = 1;
   std::string status_ = "UP";
   bool auto_push_ = true;

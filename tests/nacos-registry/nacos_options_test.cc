@@ -91,6 +91,7 @@ TEST(NacosOptionsTest, Defaults) {
   EXPECT_EQ(options.max_poll_backoff_ms, 60000);
   EXPECT_EQ(options.failover_check_ms, 5000);
   EXPECT_EQ(options.http_pipeline_depth, 16);
+  EXPECT_EQ(options.shutdown_timeout_ms, 1000);
 }
 
 TEST(NacosOptionsTest, EveryProperty) {
@@ -118,6 +119,7 @@ TEST(NacosOptionsTest, EveryProperty) {
       {"maxPollBackoff", "30000"},
       {"failoverCheckInterval", "1000"},
       {"httpPipelineDepth", "1"},
+      {"shutdownTimeout", "300"},
       {"someFutureKey", "ignored"},
   });
   EXPECT_EQ(options.server_addresses, (Strings{"10.0.0.1:8848", "10.0.0.2:8848"}));
@@ -142,6 +144,7 @@ TEST(NacosOptionsTest, EveryProperty) {
   EXPECT_EQ(options.max_poll_backoff_ms, 30000);
   EXPECT_EQ(options.http_pipeline_depth, 1);
   EXPECT_EQ(options.failover_check_ms, 1000);
+  EXPECT_EQ(options.shutdown_timeout_ms, 300);
 }
 
 TEST(NacosOptionsTest, ServerAddressForms) {
@@ -319,8 +322,9 @@ TEST(NacosOptionsTest, Integers) {
 }
 
 TEST(NacosOptionsTest, Durations) {
-  for (const char* key : {"connectTimeout", "requestTimeout", "beatInterval",
-                          "endpointRefreshInterval", "maxPollBackoff", "failoverCheckInterval"}) {
+  for (const char* key :
+       {"connectTimeout", "requestTimeout", "beatInterval", "endpointRefreshInterval",
+        "maxPollBackoff", "failoverCheckInterval", "shutdownTimeout"}) {
     const Result<NacosOptions> one = NacosOptions::FromProperties(WithServer({{key, "1"}}));
     EXPECT_TRUE(one.ok()) << key;
     const Result<NacosOptions> max =
@@ -380,8 +384,10 @@ TEST(NacosOptionsFromUrlTest, CopiesPropertyParameters) {
       "nacos://10.0.0.1:8848/org.apache.dubbo.registry.RegistryService?interface=org.apache.dubbo."
       "registry.RegistryService&group=G&namingPushEmptyProtection=false&namingLoadCacheAtStart="
       "true&connectTimeout=500&requestTimeout=900&udpPort=40000&clientIp=10.0.0.9&appName=demo&"
-      "clusterName=c1&contextPath=ctx&namingCacheRegistryDir=reg&namespace=ns1&timeout=7");
+      "clusterName=c1&contextPath=ctx&namingCacheRegistryDir=reg&namespace=ns1&timeout=7&"
+      "shutdownTimeout=250");
   EXPECT_FALSE(options.push_empty_protection);
+  EXPECT_EQ(options.shutdown_timeout_ms, 250);
   EXPECT_TRUE(options.load_cache_at_start);
   EXPECT_EQ(options.connect_timeout_ms, 500);
   EXPECT_EQ(options.request_timeout_ms, 900);

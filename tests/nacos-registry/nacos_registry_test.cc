@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -462,6 +465,17 @@ TEST_F(NacosRegistryTest, DestroyShutsDownANamingServiceItOwns) {
   EXPECT_TRUE(naming_->instances(kGreeterName).empty());
 }
 
+TEST_F(NacosRegistryTest, DestroyLeavesEphemeralInstancesToTheClientItOwns) {
+  auto registry = MakeRegistry("", /*owns=*/true);
+  ASSERT_TRUE(registry->Register(Provider("10.0.0.1")).ok());
+  ASSERT_TRUE(registry->Register(Provider("10.0.0.2", "&ephemeral=false")).ok());
+  registry->Destroy();
+  // Only the persistent one is deregistered one by one; the client's Shutdown() took the other.
+  EXPECT_EQ(naming_->calls(NamingOp::kDeregister), 1);
+  EXPECT_TRUE(naming_->shut_down());
+  EXPECT_TRUE(naming_->instances(kGreeterName).empty());
+}
+
 // --- Failback ------------------------------------------------------------------------------------
 
 TEST_F(NacosRegistryTest, FailedRegisterIsRetriedOnTheScheduler) {
@@ -595,6 +609,61 @@ TEST_F(NacosRegistryFactoryTest, ServesTheNacosProtocolAndSharesRegistriesPerNam
   EXPECT_TRUE(fakes_[0]->shut_down());
   EXPECT_TRUE(fakes_[1]->shut_down());
   EXPECT_TRUE(fakes_[0]->instances(kGreeterName).empty());
+}
+
+// A naming service whose status query waits until Shutdown() (bounded only so that a factory that
+// never ends it fails the test instead of hanging it).
+class StatusWaitsForShutdown : public FakeNamingService {
+ public:
+  std::string GetServerStatus() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    asked_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return down_; });
+    return "DOWN";
+  }
+  void Shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      down_ = true;
+      cv_.notify_all();
+    }
+    FakeNamingService::Shutdown();
+  }
+  void WaitUntilAsked() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return asked_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool asked_ = false;
+  bool down_ = false;
+};
+
+TEST(NacosRegistryFactoryShutdownTest, DestroyAllEndsACreationWaitingForTheServer) {
+  ManualScheduler sched;
+  RegistryOptions options;
+  options.scheduler = &sched;
+  RegistryManager manager(options);
+  auto naming = std::make_shared<StatusWaitsForShutdown>();
+  ASSERT_TRUE(manager
+                  .RegisterFactory(std::make_unique<NacosRegistryFactory>(
+                      [naming](const URL&) -> Result<std::shared_ptr<internal::NamingService>> {
+                        return std::shared_ptr<internal::NamingService>(naming);
+                      }))
+                  .ok());
+  Result<std::shared_ptr<Registry>> created = InternalError("not run");
+  std::thread starting(
+      [&] { created = manager.GetRegistry(Parse("nacos://127.0.0.1:8848?file.cache=false")); });
+  naming->WaitUntilAsked();
+  manager.DestroyAll();
+  starting.join();
+  EXPECT_EQ(created.status().code(), StatusCode::kFailedPrecondition) << created.status();
+  EXPECT_TRUE(naming->shut_down());
+  EXPECT_EQ(manager.GetRegistry(Parse("nacos://127.0.0.1:8848")).status().code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST_F(NacosRegistryFactoryTest, CheckRequiresTheServerToBeUp) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +145,117 @@ TEST_F(RegistryManagerTest, ConcurrentCallersGetTheSameRegistry) {
   for (Registry* r : seen) EXPECT_EQ(r, seen[0]);
   EXPECT_NE(seen[0], nullptr);
   EXPECT_EQ(created_.load(), 1);
+}
+
+// A factory whose creation of host "slow" blocks until Release() (or Shutdown()); other hosts are
+// created at once, and creating host "releaser" releases the slow one.
+class GatedFactory : public RegistryFactory {
+ public:
+  std::string protocol() const override { return "gated"; }
+  Result<std::shared_ptr<Registry>> CreateRegistry(const URL& url,
+                                                   const RegistryOptions& options) override {
+    if (url.host() == "releaser") Release();
+    if (url.host() == "slow") {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++slow_entered_;
+      cv_.notify_all();
+      // Bounded only so that a manager that blocks other keys fails this test instead of hanging
+      // it: with the lock-free creation the gate opens at once.
+      released_by_other_key_ = cv_.wait_for(lock, std::chrono::seconds(10), [&] { return open_; });
+    }
+    ++created_;
+    auto registry = std::make_shared<FakeRegistry>(url.WithParameter("file", "false"), options);
+    std::lock_guard<std::mutex> lock(mu_);
+    made_.push_back(registry);
+    return std::shared_ptr<Registry>(registry);
+  }
+  void Shutdown() override { Release(); }
+
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void WaitForSlowCreation() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return slow_entered_ > 0; });
+  }
+  bool released_by_other_key() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_by_other_key_;
+  }
+  std::vector<std::shared_ptr<FakeRegistry>> made() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return made_;
+  }
+  std::atomic<int> created_{0};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int slow_entered_ = 0;
+  bool released_by_other_key_ = false;
+  std::vector<std::shared_ptr<FakeRegistry>> made_;
+};
+
+class GatedManagerTest : public ::testing::Test {
+ protected:
+  GatedManagerTest() {
+    RegistryOptions options;
+    options.scheduler = &sched_;
+    manager_ = std::make_unique<RegistryManager>(options);
+    auto factory = std::make_unique<GatedFactory>();
+    factory_ = factory.get();
+    EXPECT_TRUE(manager_->RegisterFactory(std::move(factory)).ok());
+  }
+  static URL U(const std::string& text) { return *URL::Parse(text); }
+
+  ManualScheduler sched_;
+  std::unique_ptr<RegistryManager> manager_;
+  GatedFactory* factory_ = nullptr;
+};
+
+TEST_F(GatedManagerTest, ASlowCreationDoesNotBlockAnotherKey) {
+  Result<std::shared_ptr<Registry>> slow = InternalError("not run");
+  std::thread caller([&] { slow = manager_->GetRegistry(U("gated://slow:1")); });
+  factory_->WaitForSlowCreation();
+  // Created while the slow one is still being created; creating it opens the slow one's gate.
+  auto releaser = manager_->GetRegistry(U("gated://releaser:1"));
+  caller.join();
+  ASSERT_TRUE(releaser.ok()) << releaser.status();
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_TRUE(factory_->released_by_other_key());
+  EXPECT_EQ(manager_->registries().size(), 2u);
+}
+
+TEST_F(GatedManagerTest, CallersOfOneKeyShareOneCreation) {
+  std::vector<Result<std::shared_ptr<Registry>>> results(4, InternalError("not run"));
+  std::vector<std::thread> callers;
+  callers.emplace_back([&] { results[0] = manager_->GetRegistry(U("gated://slow:1")); });
+  factory_->WaitForSlowCreation();
+  for (size_t i = 1; i < results.size(); ++i) {
+    callers.emplace_back([&, i] { results[i] = manager_->GetRegistry(U("gated://slow:1")); });
+  }
+  factory_->Release();
+  for (std::thread& t : callers) t.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, *results[0]);
+  }
+  EXPECT_EQ(factory_->created_.load(), 1);
+}
+
+TEST_F(GatedManagerTest, DestroyAllEndsACreationInProgressAndDestroysItsRegistry) {
+  Result<std::shared_ptr<Registry>> slow = InternalError("not run");
+  std::thread caller([&] { slow = manager_->GetRegistry(U("gated://slow:1")); });
+  factory_->WaitForSlowCreation();
+  manager_->DestroyAll();  // Calls the factory's Shutdown(), which opens the gate.
+  caller.join();
+  EXPECT_EQ(slow.status().code(), StatusCode::kFailedPrecondition) << slow.status();
+  ASSERT_EQ(factory_->made().size(), 1u);
+  EXPECT_TRUE(factory_->made()[0]->IsDestroyed());
+  EXPECT_TRUE(manager_->registries().empty());
 }
 
 TEST(RegistryManagerDefaultTest, IsOneProcessWideInstance) {

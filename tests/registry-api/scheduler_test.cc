@@ -111,6 +111,16 @@ TEST(ThreadSchedulerTest, DefaultsToRealClock) {
   EXPECT_EQ(with_clock.clock(), &frozen);
 }
 
+TEST(ThreadSchedulerTest, CreateReportsAWorkingScheduler) {
+  Result<std::unique_ptr<ThreadScheduler>> scheduler = ThreadScheduler::Create("created");
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  EXPECT_TRUE((*scheduler)->status().ok());
+  std::promise<bool> ran;
+  EXPECT_NE((*scheduler)->ScheduleAfter(Duration::zero(), [&] { ran.set_value(true); }),
+            kInvalidTaskId);
+  EXPECT_TRUE(ran.get_future().get());
+}
+
 TEST(ThreadSchedulerTest, TaskIdsStartAtOneAndIncrease) {
   ThreadScheduler scheduler;
   EXPECT_EQ(scheduler.ScheduleAfter(hours(1), [] {}), 1u);

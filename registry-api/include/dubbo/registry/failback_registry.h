@@ -25,7 +25,9 @@
 //
 // Recover() queues an immediate retry of every registered URL and every subscription (Dubbo waits one
 // retry period; we do not). Destroy() cancels the retries, then unregisters dynamic URLs and
-// unsubscribes, logging failures without retrying them.
+// unsubscribes, logging failures without retrying them. Those calls run one after another and each
+// may wait for the server; a subclass whose client can deregister in bulk within a time bound
+// passes only the rest on to FailbackRegistry::OnDestroy() (NacosRegistry does).
 //
 // Thread-safety: every public method may be called concurrently from any thread. Do* calls may run
 // concurrently with each other (from callers and from the retry timer).

@@ -17,6 +17,8 @@
 #include <string>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/result.h"
+#include "dubbo/registry/status.h"
 
 namespace dubbo::registry {
 
@@ -45,8 +47,14 @@ class Scheduler {
 // A Scheduler with one worker thread, started by the constructor.
 class ThreadScheduler final : public Scheduler {
  public:
+  // Create() returns kUnavailable when the worker thread cannot be started.
+  static Result<std::unique_ptr<ThreadScheduler>> Create(std::string name = "dubbo-sched",
+                                                         Clock* clock = nullptr);
+
   // `clock` must outlive this object; nullptr means Clock::Real(). Only the real clock makes sense
-  // here: the worker waits on std::chrono::steady_clock. `name` names the thread (15 chars at most).
+  // here: the worker waits on std::chrono::steady_clock. `name` names the thread (15 chars at
+  // most). Never throws: when the thread cannot be started, the error is logged, status() reports
+  // it and the scheduler behaves as after Shutdown() (tasks are dropped).
   explicit ThreadScheduler(std::string name = "dubbo-sched", Clock* clock = nullptr);
   // Shuts down.
   ~ThreadScheduler() override;
@@ -64,6 +72,9 @@ class ThreadScheduler final : public Scheduler {
 
   // True when called on this scheduler's worker thread.
   bool InWorkerThread() const;
+
+  // OK, or kUnavailable when the constructor could not start the worker thread.
+  Status status() const;
 
  private:
   struct Impl;

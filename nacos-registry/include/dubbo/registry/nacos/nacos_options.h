@@ -83,6 +83,10 @@ struct NacosOptions {
   int64_t max_poll_backoff_ms = 60000;
   // How often the failover switch file is read. Property `failoverCheckInterval`. Default 5000.
   int64_t failover_check_ms = 5000;
+  // The most NamingClient::Shutdown() (and so a NacosRegistry's Destroy()) spends, whatever the
+  // servers do: deregistering the ephemeral instances (best effort, in parallel), then waiting for
+  // a running listener. Property `shutdownTimeout`. Default 1000.
+  int64_t shutdown_timeout_ms = 1000;
 
   // From a Nacos properties map. Values are trimmed (credentials excepted); a blank value means the
   // default. Unknown keys are ignored; malformed values (numbers, booleans "true"/"false" in any

@@ -66,6 +66,10 @@
 //
 // Destroy() unregisters every dynamic URL, cancels every Nacos subscription and the re-listing
 // timer, and shuts the naming client down when the registry created it (which stops the beats).
+// With a client of its own, the ephemeral instances are deregistered by that client's Shutdown(),
+// in parallel and best effort, so Destroy() returns within the client's `shutdownTimeout` (default
+// 1000 ms) whatever the server does, and ends calls blocked in the registry on any thread (they
+// fail); only persistent instances (ephemeral=false) are deregistered one by one.
 //
 // Threads: listener calls come from the caller of Subscribe(), from the naming client's dispatcher
 // thread (changes) or from the scheduler thread (re-listings and retries), one at a time per
@@ -80,6 +84,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -193,9 +199,15 @@ class NacosRegistryFactory final : public RegistryFactory {
   Result<std::shared_ptr<Registry>> CreateRegistry(const URL& url,
                                                    const RegistryOptions& options) override;
   std::string CacheKey(const URL& normalized_url) const override;
+  // Shuts down the naming services of the creations in progress (their check then fails at once)
+  // and makes later CreateRegistry() calls fail with kFailedPrecondition.
+  void Shutdown() override;
 
  private:
   NamingServiceMaker maker_;
+  std::mutex mu_;
+  bool shut_down_ = false;                                       // Guarded by mu_.
+  std::set<std::shared_ptr<internal::NamingService>> checking_;  // Guarded by mu_.
 };
 
 // Registers a production NacosRegistryFactory with `manager` (kAlreadyExists when `nacos` is

@@ -34,7 +34,10 @@
 //
 // Thread-safety: every method may be called from any thread, concurrently, including from a
 // listener. Blocking calls wait for the server at most about `request_timeout_ms` per server tried
-// (all servers are tried in turn, §9); they never wait for the loop to be idle.
+// (all servers are tried in turn); they never wait for the loop to be idle. Whatever happens, a
+// blocking call returns kDeadlineExceeded after (2 × max(max_retry, servers) + 1) ×
+// request_timeout_ms + 1 s (room for an endpoint list fetch, a login and the call), and
+// kFailedPrecondition as soon as Shutdown() runs.
 #ifndef DUBBO_REGISTRY_NACOS_NAMING_CLIENT_H_
 #define DUBBO_REGISTRY_NACOS_NAMING_CLIENT_H_
 
@@ -157,10 +160,12 @@ class NamingClient {
   std::string GetServerStatus();
 
   // Stops beats and polling, deregisters every ephemeral instance registered through this client
-  // (persistent ones are meant to outlive it), spending at most about half a second on that
-  // whatever the servers do, drops queued events and stops the threads. Returns within one second;
-  // afterwards no listener runs, and every other method fails with kFailedPrecondition.
-  // Idempotent. Called from a listener, it does not wait for that listener to return.
+  // (persistent ones are meant to outlive it; best effort, in parallel), ends every blocking call
+  // in progress on any thread with kFailedPrecondition, drops queued events and stops the threads.
+  // Returns within `shutdown_timeout_ms` whatever the servers do (a listener still running then
+  // gets 100 ms more, and is then left to finish on its own thread). Afterwards no listener
+  // starts, and every other method fails with kFailedPrecondition. Idempotent. Called from a
+  // listener, it does not wait for that listener to return.
   void Shutdown();
 
   // Counters since Create(), for monitoring; after Shutdown() their final values. Waits for the
