@@ -78,6 +78,7 @@ struct NamingClientStats {
   uint64_t empty_protected = 0;      // Updates ignored by empty-push protection.
   uint64_t spoofed_datagrams = 0;    // Datagrams from a source that is not a server.
   uint64_t malformed_datagrams = 0;  // Datagrams that did not parse.
+  uint64_t dropped_hosts = 0;        // Malformed hosts left out of list answers and pushes.
   uint64_t events = 0;               // Change events handed to listeners.
 };
 
