@@ -28,6 +28,7 @@
 #include "beat_reactor.h"
 #include "dubbo/registry/logging.h"
 #include "dubbo/registry/manual_scheduler.h"
+#include "fuzz_check.h"
 #include "host_reactor.h"
 #include "naming_proxy.h"
 #include "push_codec.h"
@@ -37,15 +38,6 @@ namespace {
 
 using namespace dubbo::registry;         // NOLINT
 using namespace dubbo::registry::nacos;  // NOLINT
-
-#define FUZZ_CHECK(cond, ...)            \
-  do {                                   \
-    if (!(cond)) {                       \
-      std::fprintf(stderr, __VA_ARGS__); \
-      std::fprintf(stderr, "\n");        \
-      std::abort();                      \
-    }                                    \
-  } while (0)
 
 constexpr size_t kMaxOps = 512;
 // Virtual time one input may let pass; enough for every timer to fire many times.
@@ -112,11 +104,7 @@ constexpr char kService[] = "DEFAULT_GROUP@@demo";
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    SetLogSink([](LogSeverity, const char*, int, std::string_view) {});
-    return true;
-  }();
-  (void)quiet;
+  dubbo::fuzz::SilenceLogs();
   NacosOptions options;
   options.server_addresses = {"127.0.0.1:8848"};
   options.username = "nacos";
