@@ -66,21 +66,16 @@ class HostileServerTest : public ::testing::Test {
     options_.beat_interval_ms = 5000;
   }
 
+  // Listener calls run as soon as they are posted: these tests hold no lock and need no order
+  // beyond the posting order.
   void Make() {
     proxy_ = std::make_unique<NamingProxy>(options_, &http_, &sched_, /*seed=*/1);
     beats_ = std::make_unique<BeatReactor>(options_, proxy_.get(), &sched_, Duration::zero());
-    hosts_ = std::make_unique<HostReactor>(
-        options_, proxy_.get(), &sched_,
-        [this](SubscriptionId, std::function<void()> fn) { posted_.push_back(std::move(fn)); },
-        5555, "10.0.0.9");
+    auto run_now = [](SubscriptionId, std::function<void()> fn) { fn(); };
+    hosts_ =
+        std::make_unique<HostReactor>(options_, proxy_.get(), &sched_, run_now, 5555, "10.0.0.9");
     proxy_->Start();
     hosts_->Start();
-  }
-
-  void Dispatch() {
-    std::vector<std::function<void()>> posted;
-    posted.swap(posted_);
-    for (auto& fn : posted) fn();
   }
 
   // Subscribes to demo and answers its first query with `first`.
@@ -91,7 +86,6 @@ class HostileServerTest : public ::testing::Test {
     hosts_->Subscribe("demo", "", "", listener, [](Status) {});
     ASSERT_EQ(http_.pending(), 1u);
     http_.Reply(200, first);
-    Dispatch();
   }
 
   // Starts beating one instance and answers its first beat with `answer`.
@@ -112,7 +106,6 @@ class HostileServerTest : public ::testing::Test {
   std::unique_ptr<NamingProxy> proxy_;
   std::unique_ptr<BeatReactor> beats_;
   std::unique_ptr<HostReactor> hosts_;
-  std::vector<std::function<void()>> posted_;
   std::vector<ServiceChangeEvent> events_;
 };
 
@@ -294,7 +287,6 @@ TEST_F(HostileServerTest, ANonNumericCacheMillisDoesNotRejectAPush) {
   const std::string reply =
       hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(push, 7), "127.0.0.1");
   EXPECT_NE(reply.find("push-ack"), std::string::npos) << reply;
-  Dispatch();
   ASSERT_EQ(events_.size(), 1u);
   EXPECT_EQ(events_[0].added.size(), 1u);
   EXPECT_EQ(hosts_->Find(kKey)->cache_millis, 10000);
@@ -330,7 +322,6 @@ TEST_F(HostileServerTest, APoisonedPushDeliversTheGoodHosts) {
   const std::string reply =
       hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(PoisonedService(2), 8), "127.0.0.1");
   EXPECT_NE(reply.find("push-ack"), std::string::npos) << reply;
-  Dispatch();
   ASSERT_EQ(events_.size(), 1u);
   ASSERT_EQ(events_[0].added.size(), 1u);
   EXPECT_EQ(events_[0].added[0].ip, "10.0.0.2");
@@ -351,7 +342,6 @@ TEST_F(HostileServerTest, DroppedHostsNeverWipeAList) {
               "10000", 2);
   EXPECT_EQ(hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(all_bad, 9), "127.0.0.1"), "");
   EXPECT_EQ(hosts_->stats().malformed, 1u);
-  Dispatch();
   EXPECT_TRUE(events_.empty());
   ASSERT_NE(hosts_->Find(kKey), nullptr);
   EXPECT_EQ(hosts_->Find(kKey)->hosts.size(), 2u);
