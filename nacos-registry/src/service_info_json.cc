@@ -270,7 +270,11 @@ class ServiceInfoHandler final : public JsonSaxHandler {
   // A problem inside a host drops the host; anywhere else it refuses the document.
   bool Refuse(std::string_view problem) {
     if (InHost()) {
-      DropHost("hosts[" + std::to_string(host_index_) + "]: " + std::string(problem));
+      const bool in_metadata = std::any_of(stack_.begin(), stack_.end(), [](const Frame& f) {
+        return f.kind == FrameKind::kMetadata;
+      });
+      DropHost(in_metadata ? HostField("metadata") + std::string(problem)
+                           : "hosts[" + std::to_string(host_index_) + "]: " + std::string(problem));
       return true;
     }
     return Fail(std::string(problem));

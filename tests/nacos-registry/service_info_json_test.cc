@@ -458,6 +458,12 @@ TEST(ParseServiceInfoTest, DropsABadHostAndKeepsTheOthers) {
     EXPECT_EQ(report.dropped_hosts, 1u) << json;
     EXPECT_EQ(report.first_drop.rfind("hosts[1]", 0), 0u) << report.first_drop;
   }
+  ServiceInfoParseReport report;
+  ASSERT_TRUE(
+      ParseServiceInfo(WithHosts(good + ",{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":\"\xff\"}}"),
+                       &report)
+          .ok());
+  EXPECT_EQ(report.first_drop, "hosts[1].metadata: a string is not valid UTF-8");
 }
 
 // Drops can never leave a subscriber with nothing to call: data from which hosts were dropped and
