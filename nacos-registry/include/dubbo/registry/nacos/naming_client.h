@@ -152,6 +152,8 @@ class NamingClient {
   Status Unsubscribe(SubscriptionId id);
 
   // One page (from 1) of the service names of a group (empty: DEFAULT_GROUP) in the namespace.
+  // A name that is not a string in valid UTF-8 is skipped; kUnavailable when the server's answer is
+  // not a JSON object with an integer count >= 0 and a doms array (within the client's caps).
   Result<ServiceList> GetServices(int page_no, int page_size, std::string_view group_name = {});
 
   // "UP" when a server answers its metrics with status UP, else "DOWN" (Java's getServerStatus).
