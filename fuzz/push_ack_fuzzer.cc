@@ -25,6 +25,7 @@
 
 #include "dubbo/registry/logging.h"
 #include "dubbo/registry/manual_scheduler.h"
+#include "fuzz_check.h"
 #include "push_service.h"
 
 namespace {
@@ -43,16 +44,6 @@ using dubbo::naming_server::PushService;
 using dubbo::naming_server::PushServiceOptions;
 using dubbo::naming_server::UdpEndpoint;
 using dubbo::naming_server::UdpSender;
-
-#define FUZZ_CHECK(cond, ...)                                                             \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::fprintf(stderr, __VA_ARGS__);                                                  \
-      std::fprintf(stderr, "\n");                                                         \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
 
 class NullSender : public UdpSender {
  public:

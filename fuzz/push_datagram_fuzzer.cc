@@ -10,8 +10,9 @@
 #include <string>
 #include <string_view>
 
-#include "dubbo/registry/manual_scheduler.h"
 #include "dubbo/registry/logging.h"
+#include "dubbo/registry/manual_scheduler.h"
+#include "fuzz_check.h"
 #include "host_reactor.h"
 #include "naming_proxy.h"
 #include "push_codec.h"
@@ -19,8 +20,8 @@
 
 namespace {
 
-using namespace dubbo::registry;        // NOLINT
-using namespace dubbo::registry::nacos; // NOLINT
+using namespace dubbo::registry;         // NOLINT
+using namespace dubbo::registry::nacos;  // NOLINT
 
 // Answers every request with one fixed list.
 class StaticTransport final : public HttpTransport {
@@ -28,39 +29,26 @@ class StaticTransport final : public HttpTransport {
   void Send(HttpRequest, std::function<void(HttpResponse)> done) override {
     HttpResponse r;
     r.status = 200;
-    r.body =
-        R"({"hosts":[{"ip":"10.0.0.1","port":1,"healthy":true,"enabled":true,"weight":1}],)"
-        R"("name":"DEFAULT_GROUP@@demo","clusters":"","cacheMillis":10000,"lastRefTime":5})";
+    r.body = R"({"hosts":[{"ip":"10.0.0.1","port":1,"healthy":true,"enabled":true,"weight":1}],)"
+             R"("name":"DEFAULT_GROUP@@demo","clusters":"","cacheMillis":10000,"lastRefTime":5})";
     r.peer_ip = "127.0.0.1";
     done(std::move(r));
   }
   void CancelAll() override {}
 };
 
-#define FUZZ_CHECK(cond, ...)              \
-  do {                                     \
-    if (!(cond)) {                         \
-      std::fprintf(stderr, __VA_ARGS__);   \
-      std::fprintf(stderr, "\n");          \
-      std::abort();                        \
-    }                                      \
-  } while (0)
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    SetLogSink([](LogSeverity, const char*, int, std::string_view) {});
-    return true;
-  }();
-  (void)quiet;
+  dubbo::fuzz::SilenceLogs();
   NacosOptions options;
   options.server_addresses = {"127.0.0.1:8848"};
   ManualScheduler sched;
   StaticTransport http;
   NamingProxy proxy(options, &http, &sched, 1);
-  HostReactor hosts(options, &proxy, &sched, [](SubscriptionId, std::function<void()> fn) { fn(); },
-                    5555, "127.0.0.1");
+  HostReactor hosts(
+      options, &proxy, &sched, [](SubscriptionId, std::function<void()> fn) { fn(); }, 5555,
+      "127.0.0.1");
   auto listener = std::make_shared<ListenerEntry>();
   listener->id = 1;
   listener->fn = [](const ServiceChangeEvent&) {};

@@ -2,7 +2,8 @@
 // (attacker-controlled on the push port). Whatever it accepts must survive a
 // ServiceInfoToJson()/ParseServiceInfo() round trip unchanged, and render to the same text again;
 // DiffServiceInfo() of a value with itself must report no change, and against an empty service
-// must report every distinct address as added. Seeds: fuzz/corpus/service_info/.
+// must report every distinct address as added; data from which hosts were dropped still has a
+// usable instance. Seeds: fuzz/corpus/service_info/.
 //
 // Thread-safety: libFuzzer calls this from one thread.
 #include <cstddef>
@@ -22,6 +23,7 @@ using dubbo::registry::nacos::Instance;
 using dubbo::registry::nacos::ParseServiceInfo;
 using dubbo::registry::nacos::ServiceChangeEvent;
 using dubbo::registry::nacos::ServiceInfo;
+using dubbo::registry::nacos::ServiceInfoParseReport;
 using dubbo::registry::nacos::ServiceInfoToJson;
 
 void Check(bool condition) {
@@ -32,8 +34,10 @@ void Check(bool condition) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  auto info = ParseServiceInfo(input);
+  ServiceInfoParseReport report;
+  auto info = ParseServiceInfo(input, &report);
   if (!info.ok()) return 0;
+  Check(report.dropped_hosts == 0 || HasUsableInstance(*info));
 
   const std::string json = ServiceInfoToJson(*info);
   Check(json.find('\n') == std::string::npos);

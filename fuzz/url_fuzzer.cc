@@ -20,22 +20,12 @@
 #include <string_view>
 
 #include "dubbo/registry/url.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using dubbo::registry::Result;
 using dubbo::registry::URL;
-
-#define FUZZ_CHECK(cond, ...)                                                   \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, \
-                   __LINE__);                                                   \
-      std::fprintf(stderr, __VA_ARGS__);                                        \
-      std::fprintf(stderr, "\n");                                               \
-      std::abort();                                                             \
-    }                                                                           \
-  } while (0)
 
 bool Contains(std::string_view s, std::string_view chars) {
   return s.find_first_of(chars) != std::string_view::npos;

@@ -1,19 +1,17 @@
 // BeatReactor. See beat_reactor.h.
 #include "beat_reactor.h"
 
-#include <rapidjson/document.h>
-
 #include <chrono>
 #include <utility>
 
 #include "internal/logging.h"
+#include "server_json.h"
 #include "service_info_json.h"
 
 namespace dubbo::registry::nacos {
 
 namespace {
 
-constexpr Duration kLogInterval = std::chrono::seconds(10);
 constexpr int kCodeResourceNotFound = 20404;
 constexpr std::string_view kBeatIntervalKey = "preserved.heart.beat.interval";
 
@@ -203,22 +201,19 @@ void BeatReactor::OnBeatAnswer(const std::string& key, uint64_t id, Result<std::
     Schedule(beat, next);
     return;
   }
-  rapidjson::Document doc;
-  doc.Parse(answer->c_str(), answer->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<JsonAnswer> doc = JsonAnswer::Parse(*answer, kMaxSmallAnswerBytes, "beat answer");
+  if (!doc.ok()) {
     ++stats_.failed;
-    LogFailure("beat of " + key, InvalidArgumentError("answer is not a JSON object"));
+    LogFailure("beat of " + key, doc.status());
     Schedule(beat, next);
     return;
   }
-  if (doc.HasMember("clientBeatInterval") && doc["clientBeatInterval"].IsInt64() &&
-      doc["clientBeatInterval"].GetInt64() > 0) {
-    next = doc["clientBeatInterval"].GetInt64();
-  }
+  std::string problem;
+  next = ClampDuration(BeatIntervalRange(beat.period_ms), *doc, &problem);
+  if (!problem.empty()) LogWarning("beat answer for " + key + ": " + problem);
   // A missing lightBeatEnabled means false (the Java client's rule).
-  beat.light_allowed = doc.HasMember("lightBeatEnabled") && doc["lightBeatEnabled"].IsBool() &&
-                       doc["lightBeatEnabled"].GetBool();
-  if (doc.HasMember("code") && doc["code"].IsInt() && doc["code"].GetInt() == kCodeResourceNotFound) {
+  beat.light_allowed = doc->Bool("lightBeatEnabled").value_or(false);
+  if (doc->Int64("code") == kCodeResourceNotFound) {
     // The server does not know the instance, so its clientBeatInterval is its default, not the
     // instance's preserved.heart.beat.interval: keep the period (the Java client takes the 5 s
     // default here, which can let a short preserved.heart.beat.timeout expire the instance).
@@ -235,19 +230,13 @@ void BeatReactor::OnBeatAnswer(const std::string& key, uint64_t id, Result<std::
 
 void BeatReactor::LogFailure(const std::string& what, const Status& error) {
   if (error.code() == StatusCode::kCancelled) return;
-  const TimePoint now = loop_->clock()->Now();
-  if (logged_once_ && now - last_log_ < kLogInterval) {
-    ++suppressed_;
-    return;
-  }
-  std::string note;
-  if (suppressed_ > 0) {
-    note = " (" + std::to_string(suppressed_) + " similar failures not logged)";
-  }
-  DUBBO_LOG(WARNING) << "nacos: " << what << " failed: " << error << note;
-  logged_once_ = true;
-  last_log_ = now;
-  suppressed_ = 0;
+  LogWarning(what + " failed: " + error.ToString());
+}
+
+void BeatReactor::LogWarning(const std::string& line) {
+  uint64_t held_back = 0;
+  if (!log_limiter_.Allow(loop_->clock()->Now(), &held_back)) return;
+  DUBBO_LOG(WARNING) << "nacos: " << line << internal::HeldBackNote(held_back);
 }
 
 }  // namespace dubbo::registry::nacos

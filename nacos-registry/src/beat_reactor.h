@@ -1,15 +1,17 @@
-// Internal: BeatReactor, the heartbeats of the ephemeral instances a client registered (spec
-// nacos-naming-v1-protocol.md §4), one timer per instance on the client's loop (no thread of its
-// own; the Java client runs a pool).
+// Internal: BeatReactor, the heartbeats of the ephemeral instances a client registered, one timer
+// per instance on the client's loop (no thread of its own; the Java client runs a pool).
 //
 // Per instance: the first beat goes `period` after Add() (period = the instance's
 // `preserved.heart.beat.interval` metadata, else options.beat_interval_ms) and is full (the beat
 // JSON in the body, so that a server which lost the instance re-creates it). Later beats are light
 // (no body) while the server's last answer said `lightBeatEnabled:true`. The next beat goes after
-// the server's `clientBeatInterval` when it is > 0, else after `period`. A `code:20404` answer
-// (unknown instance) re-registers it at once, and the next beat goes after `period` (that
-// answer's clientBeatInterval is the server's default, not the instance's). Failures are logged
-// (at most one line per 10 s, with a count of the rest) and never stop the schedule.
+// the server's `clientBeatInterval`, clamped into BeatIntervalRange(period) (server_json.h: [1 s,
+// 30 s] widened to include the period; absent, <= 0 or not a number: the period). A `code:20404`
+// answer (unknown instance) re-registers it at once, and the next beat goes after `period` (that
+// answer's clientBeatInterval is the server's default, not the instance's). An answer that is not
+// a JSON object within the caps of server_json.h counts as a failed beat. Failures and clamped
+// intervals are logged (at most one line per 10 s, with a count of the rest) and never stop the
+// schedule.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread).
 #ifndef DUBBO_NACOS_REGISTRY_SRC_BEAT_REACTOR_H_
@@ -18,14 +20,15 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "dubbo/registry/nacos/nacos_options.h"
 #include "dubbo/registry/nacos/naming_types.h"
 #include "dubbo/registry/scheduler.h"
+#include "internal/logging.h"
 #include "naming_proxy.h"
 
 namespace dubbo::registry::nacos {
@@ -98,6 +101,8 @@ class BeatReactor {
   void SendBeat(const std::string& key, uint64_t id);
   void OnBeatAnswer(const std::string& key, uint64_t id, Result<std::string> answer);
   void LogFailure(const std::string& what, const Status& error);
+  // Through log_limiter_: a server can make every answer fail.
+  void LogWarning(const std::string& line);
 
   const NacosOptions options_;
   NamingProxy* const proxy_;
@@ -109,9 +114,7 @@ class BeatReactor {
   uint64_t next_id_ = 1;
   bool stopped_ = false;
   BeatStats stats_;
-  TimePoint last_log_{};
-  bool logged_once_ = false;
-  uint64_t suppressed_ = 0;
+  internal::LogRateLimiter log_limiter_{std::chrono::seconds(10)};
 };
 
 }  // namespace dubbo::registry::nacos

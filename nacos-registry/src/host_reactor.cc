@@ -214,7 +214,9 @@ void HostReactor::GetServiceInfo(const std::string& service_name, const std::str
     proxy_->Call(ListRequest(grouped, clusters, /*with_push=*/false),
                  [this, key, done = std::move(done)](Result<std::string> answer) {
                    if (answer.ok()) {
-                     Result<ServiceInfo> info = ParseServiceInfo(*answer);
+                     ServiceInfoParseReport report;
+                     Result<ServiceInfo> info = ParseServiceInfo(*answer, &report);
+                     stats_.dropped_hosts += report.dropped_hosts;
                      if (info.ok() && info->Key() == key) {
                        done(std::move(*info));
                        return;
@@ -357,7 +359,9 @@ void HostReactor::OnPoll(const std::string& key, bool refresh_only, Result<std::
 // Applying data.
 
 Status HostReactor::ApplyJson(const std::string& key, std::string_view json, Source source) {
-  Result<ServiceInfo> info = ParseServiceInfo(json);
+  ServiceInfoParseReport report;
+  Result<ServiceInfo> info = ParseServiceInfo(json, &report);
+  stats_.dropped_hosts += report.dropped_hosts;
   if (!info.ok()) return info.status();
   if (info->Key() != key) {
     return InvalidArgumentError("the server answered for " + info->Key() + ", not " + key);
@@ -443,7 +447,9 @@ std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_v
     return {};
   }
   if (packet->type == "dom" || packet->type == "service") {
-    Result<ServiceInfo> info = ParseServiceInfo(packet->data);
+    ServiceInfoParseReport report;
+    Result<ServiceInfo> info = ParseServiceInfo(packet->data, &report);
+    stats_.dropped_hosts += report.dropped_hosts;
     if (!info.ok()) {
       ++stats_.malformed;
       DUBBO_LOG(WARNING) << "nacos: bad push data from " << source_ip << ": " << info.status();

@@ -60,6 +60,7 @@ struct HostReactorStats {
   uint64_t empty_protected = 0;  // Updates ignored by empty-push protection.
   uint64_t spoofed = 0;          // Datagrams from a source that is not a server.
   uint64_t malformed = 0;        // Datagrams that did not parse.
+  uint64_t dropped_hosts = 0;    // Hosts dropped as malformed from data that was used.
   uint64_t events = 0;           // Change events posted (one per listener).
   uint64_t cache_write_failures = 0;
 };

@@ -11,8 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <rapidjson/document.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -296,6 +294,7 @@ NamingClientStats NamingClient::GetStats() {
     out.empty_protected = hosts.empty_protected;
     out.spoofed_datagrams = hosts.spoofed;
     out.malformed_datagrams = hosts.malformed;
+    out.dropped_hosts = hosts.dropped_hosts;
     out.events = hosts.events;
   };
   // After the loop stopped (Shutdown), nothing writes the counters any more.
@@ -468,19 +467,7 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
         impl->proxy->Call(request, std::move(done));
       });
   if (!body.ok()) return body.status();
-  rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return UnavailableError("GetServices: the server's answer is not a JSON object");
-  }
-  ServiceList list;
-  if (doc.HasMember("count") && doc["count"].IsInt64()) list.count = doc["count"].GetInt64();
-  if (doc.HasMember("doms") && doc["doms"].IsArray()) {
-    for (const auto& name : doc["doms"].GetArray()) {
-      if (name.IsString()) list.names.emplace_back(name.GetString(), name.GetStringLength());
-    }
-  }
-  return list;
+  return ParseServiceListAnswer(*body);
 }
 
 std::string NamingClient::GetServerStatus() {
@@ -491,14 +478,8 @@ std::string NamingClient::GetServerStatus() {
       "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
         impl->proxy->Call(request, std::move(done));
       });
-  if (!body.ok()) return "DOWN";
-  rapidjson::Document doc;
-  doc.Parse(body->c_str(), body->size());
-  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("status") &&
-      doc["status"].IsString() && std::string_view(doc["status"].GetString()) == "UP") {
-    return "UP";
-  }
-  return "DOWN";
+  if (!body.ok() || !IsServerUpAnswer(*body)) return "DOWN";
+  return "UP";
 }
 
 void NamingClient::Shutdown() {

@@ -5,15 +5,15 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
-
-#include <rapidjson/document.h>
+#include <optional>
 
 #include "dubbo/registry/url.h"
 #include "internal/logging.h"
+#include "server_json.h"
 
 namespace dubbo::registry::nacos {
 
@@ -21,6 +21,8 @@ namespace {
 
 constexpr Duration kLoginRetryInterval = std::chrono::seconds(5);
 constexpr std::string_view kLoginPath = "/v1/auth/users/login";
+// A token is sent in every request's query string; real ones (JWTs) are a few hundred bytes.
+constexpr size_t kMaxTokenBytes = 4096;
 
 // "8f1c...-..." random enough to tell requests apart in server logs (RequestId header).
 std::string NewRequestId(std::mt19937_64& rng) {
@@ -72,9 +74,10 @@ std::string BaseUrl(const std::string& server) {
 
 bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
   return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                     [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                 std::tolower(static_cast<unsigned char>(b)); }) !=
-         haystack.end();
+                     [](char a, char b) {
+                       return std::tolower(static_cast<unsigned char>(a)) ==
+                              std::tolower(static_cast<unsigned char>(b));
+                     }) != haystack.end();
 }
 
 std::string JoinServers(const std::vector<std::string>& servers) {
@@ -115,6 +118,55 @@ Status StatusForHttp(int http_status, std::string_view body) {
     default:
       return UnavailableError(message);
   }
+}
+
+namespace {
+
+// Bad answers to user-initiated requests; the caller gets the Status too.
+void LogBadAnswer(const Status& status) {
+  static internal::LogRateLimiter limiter(std::chrono::seconds(10));
+  uint64_t held_back = 0;
+  if (!limiter.Allow(std::chrono::steady_clock::now(), &held_back)) return;
+  DUBBO_LOG(WARNING) << "nacos: " << status << internal::HeldBackNote(held_back);
+}
+
+}  // namespace
+
+Result<ServiceList> ParseServiceListAnswer(std::string_view body) {
+  constexpr std::string_view kWhat = "service list answer";
+  const auto bad = [](std::string message) {
+    Status status = UnavailableError(std::move(message));
+    LogBadAnswer(status);
+    return status;
+  };
+  Result<JsonAnswer> doc = JsonAnswer::Parse(body, kMaxListAnswerBytes, kWhat);
+  if (!doc.ok()) return bad(std::string(doc.status().message()));
+  ServiceList list;
+  if (const JsonAnswer::Value* doms = doc->Find("doms");
+      doms != nullptr && doms->kind != JsonKind::kNull) {
+    if (doms->kind != JsonKind::kArray) return bad(std::string(kWhat) + ": 'doms' is not an array");
+    for (const JsonAnswer::Value& name : doms->items) {
+      if (name.kind == JsonKind::kString && IsValidUtf8(name.text)) list.names.push_back(name.text);
+    }
+  }
+  const JsonAnswer::Value* count = doc->Find("count");
+  if (count == nullptr || count->kind == JsonKind::kNull) {
+    list.count = static_cast<int64_t>(list.names.size());
+  } else {
+    std::optional<int64_t> value = doc->Int64("count");
+    if (!value || *value < 0) return bad(std::string(kWhat) + ": 'count' is not an integer >= 0");
+    list.count = *value;
+  }
+  return list;
+}
+
+bool IsServerUpAnswer(std::string_view body) {
+  Result<JsonAnswer> doc = JsonAnswer::Parse(body, kMaxSmallAnswerBytes, "metrics answer");
+  if (!doc.ok()) {
+    LogBadAnswer(doc.status());
+    return false;
+  }
+  return doc->String("status") == "UP";
 }
 
 struct NamingProxy::CallState {
@@ -329,35 +381,22 @@ void NamingProxy::OnLoginDone(size_t index, HttpResponse response) {
       ReleaseWaiting();
       return;
     }
+    const std::string& server = servers_[(index - 1) % servers_.size()];
     if (response.transport_error.ok() && response.status == 200) {
-      rapidjson::Document doc;
-      doc.Parse(response.body.c_str(), response.body.size());
-      if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("accessToken") &&
-          doc["accessToken"].IsString() && doc["accessToken"].GetStringLength() > 0) {
-        token_.assign(doc["accessToken"].GetString(), doc["accessToken"].GetStringLength());
-        int64_t ttl_s = 18000;
-        if (doc.HasMember("tokenTtl") && doc["tokenTtl"].IsInt64() &&
-            doc["tokenTtl"].GetInt64() > 0) {
-          ttl_s = doc["tokenTtl"].GetInt64();
-        }
-        // Log in again at 90 % of the TTL (§10).
-        if (login_timer_ != kInvalidTaskId) loop_->Cancel(login_timer_);
-        const auto refresh = std::chrono::milliseconds(ttl_s * 900);
-        login_timer_ = loop_->ScheduleAfter(refresh, [this] {
-          login_timer_ = kInvalidTaskId;
-          Login();
-        });
+      Result<std::string> token = ReadLoginAnswer(response.body, server);
+      if (token.ok()) {
+        token_ = std::move(*token);
         FinishLogin(true);
         return;
       }
-      DUBBO_LOG(WARNING) << "nacos: login answer without an accessToken from "
-                         << servers_[(index - 1) % servers_.size()];
+      LogWarning("login as '" + options_.username + "' on " + server +
+                 " failed: " + token.status().ToString());
     } else {
       const Status error = response.transport_error.ok()
                                ? StatusForHttp(response.status, response.body)
                                : response.transport_error;
-      DUBBO_LOG(WARNING) << "nacos: login as '" << options_.username << "' on "
-                         << servers_[(index - 1) % servers_.size()] << " failed: " << error;
+      LogWarning("login as '" + options_.username + "' on " + server +
+                 " failed: " + error.ToString());
     }
   }
   if (index >= servers_.size()) {
@@ -377,14 +416,40 @@ void NamingProxy::OnLoginDone(size_t index, HttpResponse response) {
   });
 }
 
+Result<std::string> NamingProxy::ReadLoginAnswer(std::string_view body, const std::string& server) {
+  Result<JsonAnswer> doc = JsonAnswer::Parse(body, kMaxSmallAnswerBytes, "login answer");
+  if (!doc.ok()) return doc.status();
+  std::optional<std::string> token = doc->String("accessToken");
+  if (!token || token->empty() || token->size() > kMaxTokenBytes) {
+    return InvalidArgumentError("login answer: no accessToken (a non-empty string of at most " +
+                                std::to_string(kMaxTokenBytes) + " bytes)");
+  }
+  std::string problem;
+  const int64_t ttl_s = ClampDuration(kTokenTtlRange, *doc, &problem);
+  if (!problem.empty()) LogWarning("login answer from " + server + ": " + problem);
+  // Log in again at 90 % of the TTL (Nacos's clients refresh a tenth of the TTL early). ttl_s is
+  // at most kTokenTtlRange.max, so the product cannot overflow.
+  if (login_timer_ != kInvalidTaskId) loop_->Cancel(login_timer_);
+  login_timer_ = loop_->ScheduleAfter(std::chrono::milliseconds(ttl_s * 900), [this] {
+    login_timer_ = kInvalidTaskId;
+    Login();
+  });
+  return std::move(*token);
+}
+
+void NamingProxy::LogWarning(const std::string& line) {
+  uint64_t held_back = 0;
+  if (!log_limiter_.Allow(loop_->clock()->Now(), &held_back)) return;
+  DUBBO_LOG(WARNING) << "nacos: " << line << internal::HeldBackNote(held_back);
+}
+
 void NamingProxy::FinishLogin(bool ok) {
   login_in_flight_ = false;
   if (!ok) {
-    DUBBO_LOG(WARNING) << "nacos: no server accepted the login of '" << options_.username
-                       << "'; requests go without a token, next login in "
-                       << std::chrono::duration_cast<std::chrono::seconds>(kLoginRetryInterval)
-                              .count()
-                       << " s";
+    DUBBO_LOG(WARNING)
+        << "nacos: no server accepted the login of '" << options_.username
+        << "'; requests go without a token, next login in "
+        << std::chrono::duration_cast<std::chrono::seconds>(kLoginRetryInterval).count() << " s";
   }
   ReleaseWaiting();
 }
@@ -434,8 +499,8 @@ void NamingProxy::OnEndpointDone(HttpResponse response) {
       }
       SetServers(parsed->server_addresses);
     } else {
-      DUBBO_LOG(WARNING) << "nacos: unusable server list from " << options_.endpoint
-                         << "; keeping " << JoinServers(servers_);
+      DUBBO_LOG(WARNING) << "nacos: unusable server list from " << options_.endpoint << "; keeping "
+                         << JoinServers(servers_);
     }
   } else {
     const Status error = response.transport_error.ok()
@@ -446,11 +511,11 @@ void NamingProxy::OnEndpointDone(HttpResponse response) {
   }
   const bool first = !have_server_list_;
   have_server_list_ = true;
-  endpoint_timer_ = loop_->ScheduleAfter(std::chrono::milliseconds(options_.endpoint_refresh_ms),
-                                         [this] {
-                                           endpoint_timer_ = kInvalidTaskId;
-                                           RefreshEndpoint();
-                                         });
+  endpoint_timer_ =
+      loop_->ScheduleAfter(std::chrono::milliseconds(options_.endpoint_refresh_ms), [this] {
+        endpoint_timer_ = kInvalidTaskId;
+        RefreshEndpoint();
+      });
   if (first) {
     if (!options_.username.empty()) {
       Login();

@@ -18,9 +18,13 @@
 // finished wait for it.
 //
 // Auth: with a username, the client logs in at Start() (trying servers in list order) and again at
-// 90 % of the token's TTL, and when a server says the token expired or is invalid. Calls made while
-// a login is in flight wait for it; a failed login is retried no sooner than 5 s later, and calls go
-// out without a token meanwhile (the server decides). Tokens and passwords are never logged.
+// 90 % of the token's TTL (tokenTtl clamped into kTokenTtlRange of server_json.h, [10 s, 18000 s];
+// absent, <= 0 or not a number: 18000 s), and when a server says the token expired or is invalid.
+// A login answer that is not a JSON object within the caps of server_json.h, or without a
+// non-empty string accessToken, fails that server's try (logged at most once per 10 s). Calls made
+// while a login is in flight wait for it; a failed login is retried no sooner than 5 s later, and
+// calls go out without a token meanwhile (the server decides). Tokens and passwords are never
+// logged.
 //
 // Every request carries the §9 headers with a Java 1.4 User-Agent (real servers push only to
 // Java-style clients, §7.1) and `namespaceId` + `app` parameters.
@@ -42,8 +46,10 @@
 
 #include "curl_transport.h"
 #include "dubbo/registry/nacos/nacos_options.h"
+#include "dubbo/registry/nacos/naming_client.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/scheduler.h"
+#include "internal/logging.h"
 
 namespace dubbo::registry::nacos {
 
@@ -70,6 +76,17 @@ std::string EncodeParams(const Params& params);
 
 // The HTTP status of a failed exchange as a Status: see the file comment.
 Status StatusForHttp(int http_status, std::string_view body);
+
+// The answer of GET /v1/ns/service/list, {"count":N,"doms":["name",...]}, read under the caps of
+// server_json.h (kMaxListAnswerBytes). A name that is not a string in valid UTF-8 is skipped on its
+// own; an absent count is the number of names. kUnavailable (the message names the problem) when
+// the answer is not such an object, count is not an integer >= 0, or doms is not an array; that
+// is also logged, at most once per 10 s per process.
+Result<ServiceList> ParseServiceListAnswer(std::string_view body);
+
+// True when the answer of GET /v1/ns/operator/metrics is a JSON object (within the caps of
+// server_json.h) whose status is "UP".
+bool IsServerUpAnswer(std::string_view body);
 
 class NamingProxy {
  public:
@@ -109,11 +126,14 @@ class NamingProxy {
 
   void Attempt(std::shared_ptr<CallState> call);
   void OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse response);
-  HttpRequest BuildHttp(const std::string& server, const NamingRequest& request,
-                        bool with_token);
+  HttpRequest BuildHttp(const std::string& server, const NamingRequest& request, bool with_token);
   bool NeedsLogin() const;
   void Login();
   void OnLoginDone(size_t index, HttpResponse response);
+  // The token of a login answer from `server`, and the refresh timer set from its tokenTtl.
+  Result<std::string> ReadLoginAnswer(std::string_view body, const std::string& server);
+  // Through log_limiter_: what a server's answers can trigger at will.
+  void LogWarning(const std::string& line);
   void FinishLogin(bool ok);
   void RefreshEndpoint();
   void OnEndpointDone(HttpResponse response);
@@ -141,6 +161,7 @@ class NamingProxy {
   TaskId login_timer_ = kInvalidTaskId;
   TaskId endpoint_timer_ = kInvalidTaskId;
   uint64_t login_generation_ = 0;
+  internal::LogRateLimiter log_limiter_{std::chrono::seconds(10)};
 };
 
 }  // namespace dubbo::registry::nacos

@@ -1,24 +1,19 @@
 // service_info_json implementation.
 //
-// Input is read with RapidJSON's SAX Reader, in-situ on a private copy and non-iteratively. A small
-// state machine (ServiceInfoHandler) fills the ServiceInfo as events arrive, so memory stays
-// proportional to what is kept, and unknown members are only syntax-checked. The handler caps the
-// nesting depth by refusing to open a container past kMaxServiceInfoJsonDepth, which stops the
-// Reader before it recurses further. In-situ parsing with numbers as strings never touches the
-// Reader's internal stack (whose first push does null-pointer arithmetic in Debian's
-// RapidJSON 1.1), so this file is clean under UBSan with any compiler. Encoding is validated here,
-// on each decoded string, not with kParseValidateEncodingFlag (which reads past the end of
-// truncated UTF-8 in situ). Output is written by hand. RapidJSON reports errors by value and never
-// throws.
+// Input is read through ReadServerJson (server_json.h: size, NUL and depth caps, RapidJSON's SAX
+// Reader in situ with numbers as text). A small state machine (ServiceInfoHandler) fills the
+// ServiceInfo as events arrive, so memory stays proportional to what is kept, and unknown members
+// are only syntax-checked. Encoding is validated here, on each decoded string, not with
+// kParseValidateEncodingFlag (which reads past the end of truncated UTF-8 in situ). A problem
+// inside one host marks that host dropped and the read goes on; a problem anywhere else stops it.
+// Output is written by hand.
 //
-// Thread-safety: stateless, safe from any thread.
+// Thread-safety: stateless but for the rate limiter of the drop warning (thread-safe).
 #include "service_info_json.h"
-
-#include <rapidjson/error/en.h>
-#include <rapidjson/reader.h>
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -29,57 +24,16 @@
 #include <vector>
 
 #include "internal/ascii.h"
+#include "internal/logging.h"
+#include "server_json.h"
 
 namespace dubbo::registry::nacos {
 
 namespace {
 
-constexpr std::string_view kErrorPrefix = "service info JSON: ";
+constexpr std::string_view kWhat = "service info JSON";
 constexpr std::string_view kGroupSeparator = "@@";
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD.
-
-// ---- UTF-8 -------------------------------------------------------------------------------------
-
-// The length of the well-formed UTF-8 sequence starting at s[i] (1 to 4), or 0 when there is none:
-// no overlong forms, no surrogates, nothing above U+10FFFF.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  size_t length;
-  unsigned char min = 0x80;
-  unsigned char max = 0xBF;  // Allowed range of the second byte.
-  if (c < 0xC2) {
-    return 0;
-  } else if (c < 0xE0) {
-    length = 2;
-  } else if (c < 0xF0) {
-    length = 3;
-    if (c == 0xE0) min = 0xA0;
-    if (c == 0xED) max = 0x9F;
-  } else if (c < 0xF5) {
-    length = 4;
-    if (c == 0xF0) min = 0x90;
-    if (c == 0xF4) max = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < length) return 0;
-  if (byte(i + 1) < min || byte(i + 1) > max) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  return length;
-}
-
-bool IsValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t length = Utf8SequenceLength(s, i);
-    if (length == 0) return false;
-    i += length;
-  }
-  return true;
-}
 
 // ---- Output ------------------------------------------------------------------------------------
 
@@ -154,42 +108,12 @@ void AppendBool(bool v, std::string* out) { out->append(v ? "true" : "false"); }
 
 // ---- Scalar conversions ------------------------------------------------------------------------
 
-enum class ScalarKind { kNull, kBool, kNumber, kString };
-
 // One scalar event. `text` is the decoded string, a number's source text, or "true"/"false"; it
 // points into the parse buffer and lives only during the callback.
 struct Scalar {
-  ScalarKind kind;
+  JsonKind kind;
   std::string_view text;
 };
-
-bool ParseDouble(std::string_view text, double* out) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  const std::from_chars_result result = std::from_chars(text.data(), end, value);
-  if (result.ec != std::errc() || result.ptr != end || !std::isfinite(value)) return false;
-  *out = value;
-  return true;
-}
-
-// A decimal integer, or an integral float within range ("1e4", "10000.0").
-bool ParseInt64(std::string_view text, int64_t* out) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  const std::from_chars_result result = std::from_chars(text.data(), end, value);
-  if (result.ec == std::errc() && result.ptr == end) {
-    *out = value;
-    return true;
-  }
-  double d = 0;
-  // 2^63 is exactly representable; every integral double in [-2^63, 2^63) fits an int64_t.
-  if (!ParseDouble(text, &d) || d != std::trunc(d) || d < -9223372036854775808.0 ||
-      d >= 9223372036854775808.0) {
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
 
 using internal::EqualsIgnoreCase;
 
@@ -213,24 +137,19 @@ struct HostFields {
   bool has_port = false;
   std::optional<bool> healthy;
   std::optional<bool> valid;
+  std::string problem;  // Non-empty: the host is dropped, for this reason.
 };
 
-class ServiceInfoHandler
-    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ServiceInfoHandler> {
+class ServiceInfoHandler final : public JsonSaxHandler {
  public:
-  bool Null() { return OnScalar({ScalarKind::kNull, "null"}); }
-  bool Bool(bool b) { return OnScalar({ScalarKind::kBool, b ? "true" : "false"}); }
-  bool RawNumber(const char* s, rapidjson::SizeType length, bool) {
-    return OnScalar({ScalarKind::kNumber, std::string_view(s, length)});
+  bool OnScalar(JsonKind kind, std::string_view text) override {
+    if (kind == JsonKind::kString && !IsValidUtf8(text)) {
+      return Refuse("a string is not valid UTF-8");
+    }
+    return OnValue({kind, text});
   }
-  bool String(const char* s, rapidjson::SizeType length, bool) {
-    const std::string_view text(s, length);
-    if (!IsValidUtf8(text)) return Fail(Where() + "a string is not valid UTF-8");
-    return OnScalar({ScalarKind::kString, text});
-  }
-  bool Key(const char* s, rapidjson::SizeType length, bool) {
-    const std::string_view text(s, length);
-    if (!IsValidUtf8(text)) return Fail(Where() + "a member name is not valid UTF-8");
+  bool OnKey(std::string_view text) override {
+    if (!IsValidUtf8(text)) return Refuse("a member name is not valid UTF-8");
     if (!stack_.empty() && stack_.back().kind == FrameKind::kCapture) {
       CaptureSeparator();
       AppendQuoted(text, &capture_);
@@ -241,85 +160,7 @@ class ServiceInfoHandler
     }
     return true;
   }
-  bool StartObject() { return OnStart(/*is_object=*/true); }
-  bool StartArray() { return OnStart(/*is_object=*/false); }
-  bool EndObject(rapidjson::SizeType) { return OnEnd(); }
-  bool EndArray(rapidjson::SizeType) { return OnEnd(); }
-
-  // Non-empty once a callback has refused the document.
-  const std::string& error() const { return error_; }
-  RootFields& root() { return root_; }
-
- private:
-  enum class FrameKind {
-    kRoot,      // The document object.
-    kHosts,     // The `hosts` array.
-    kHost,      // One host object.
-    kMetadata,  // A host's `metadata` object.
-    kCapture,   // A container inside a metadata value, rendered to text.
-    kSkip,      // A container inside an unknown member.
-  };
-  struct Frame {
-    FrameKind kind;
-    bool is_object;
-    bool first = true;  // No element written yet (kCapture).
-  };
-
-  bool Fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-    return false;
-  }
-
-  // "hosts[3]: " when inside a host, else "".
-  std::string Where() const {
-    for (const Frame& frame : stack_) {
-      if (frame.kind == FrameKind::kHost) {
-        return "hosts[" + std::to_string(root_.hosts.size()) + "]: ";
-      }
-    }
-    return {};
-  }
-
-  std::string HostField(std::string_view field) const {
-    return "hosts[" + std::to_string(root_.hosts.size()) + "]." + std::string(field) + ": ";
-  }
-
-  bool OnScalar(const Scalar& v) {
-    if (stack_.empty()) return Fail("the document is not a JSON object");
-    Frame& top = stack_.back();
-    switch (top.kind) {
-      case FrameKind::kRoot:
-        return SetRootField(v);
-      case FrameKind::kHosts:
-        return Fail("hosts[" + std::to_string(root_.hosts.size()) + "]: not an object");
-      case FrameKind::kHost:
-        return SetHostField(v);
-      case FrameKind::kMetadata:
-        if (v.kind == ScalarKind::kNull) {
-          host_.instance.metadata.erase(key_);
-        } else {
-          host_.instance.metadata[key_] = std::string(v.text);
-        }
-        return true;
-      case FrameKind::kCapture:
-        CaptureSeparator();
-        if (v.kind == ScalarKind::kString) {
-          AppendQuoted(v.text, &capture_);
-        } else {
-          capture_.append(v.text);
-        }
-        return true;
-      case FrameKind::kSkip:
-        return true;
-    }
-    return true;
-  }
-
-  bool OnStart(bool is_object) {
-    if (stack_.size() >= static_cast<size_t>(kMaxServiceInfoJsonDepth)) {
-      return Fail("nested too deeply (max " + std::to_string(kMaxServiceInfoJsonDepth) +
-                  " levels)");
-    }
+  bool OnStart(bool is_object) override {
     if (stack_.empty()) {
       if (!is_object) return Fail("the document is not a JSON object");
       stack_.push_back({FrameKind::kRoot, true});
@@ -332,6 +173,9 @@ class ServiceInfoHandler
           if (is_object) return Fail("'hosts' is not an array");
           root_.has_hosts = true;
           root_.hosts.clear();  // A repeated member: the last one wins.
+          host_index_ = 0;
+          dropped_ = 0;
+          first_drop_.clear();
           kind = FrameKind::kHosts;
         } else if (IsRootScalarKey(key_)) {
           return Fail("'" + key_ + "': expected a scalar, got " +
@@ -339,19 +183,17 @@ class ServiceInfoHandler
         }
         break;
       case FrameKind::kHosts:
-        if (!is_object)
-          return Fail("hosts[" + std::to_string(root_.hosts.size()) + "]: not an object");
         host_ = HostFields();
+        if (!is_object) host_.problem = "hosts[" + std::to_string(host_index_) + "]: not an object";
         kind = FrameKind::kHost;
         break;
       case FrameKind::kHost:
-        if (key_ == "metadata") {
-          if (!is_object) return Fail(HostField("metadata") + "not an object");
+        if (key_ == "metadata" && is_object) {
           host_.instance.metadata.clear();
           kind = FrameKind::kMetadata;
-        } else if (IsHostScalarKey(key_)) {
-          return Fail(HostField(key_) + "expected a scalar, got " +
-                      (is_object ? "an object" : "an array"));
+        } else if (key_ == "metadata" || IsHostScalarKey(key_)) {
+          DropHost(HostField(key_) + "expected " + (key_ == "metadata" ? "an object" : "a scalar") +
+                   ", got " + (is_object ? "an object" : "an array"));
         }
         break;
       case FrameKind::kMetadata:
@@ -370,13 +212,13 @@ class ServiceInfoHandler
     stack_.push_back({kind, is_object});
     return true;
   }
-
-  bool OnEnd() {
+  bool OnEnd() override {
     const Frame frame = stack_.back();
     stack_.pop_back();
     switch (frame.kind) {
       case FrameKind::kHost:
-        return FinishHost();
+        FinishHost();
+        return true;
       case FrameKind::kCapture:
         capture_.push_back(frame.is_object ? '}' : ']');
         if (stack_.back().kind == FrameKind::kMetadata) {
@@ -387,6 +229,95 @@ class ServiceInfoHandler
       case FrameKind::kRoot:
       case FrameKind::kHosts:
       case FrameKind::kMetadata:
+      case FrameKind::kSkip:
+        return true;
+    }
+    return true;
+  }
+  const std::string& error() const override { return error_; }
+
+  RootFields& root() { return root_; }
+  size_t dropped() const { return dropped_; }
+  size_t host_count() const { return host_index_; }
+  const std::string& first_drop() const { return first_drop_; }
+  const std::string& duration_problem() const { return duration_problem_; }
+
+ private:
+  enum class FrameKind {
+    kRoot,      // The document object.
+    kHosts,     // The `hosts` array.
+    kHost,      // One element of `hosts` (a host object, or a container dropped as a host).
+    kMetadata,  // A host's `metadata` object.
+    kCapture,   // A container inside a metadata value, rendered to text.
+    kSkip,      // A container inside an unknown member, or inside a dropped field.
+  };
+  struct Frame {
+    FrameKind kind;
+    bool is_object;
+    bool first = true;  // No element written yet (kCapture).
+  };
+
+  bool Fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+    return false;
+  }
+
+  bool InHost() const {
+    return std::any_of(stack_.begin(), stack_.end(),
+                       [](const Frame& f) { return f.kind == FrameKind::kHost; });
+  }
+
+  // A problem inside a host drops the host; anywhere else it refuses the document.
+  bool Refuse(std::string_view problem) {
+    if (InHost()) {
+      const bool in_metadata = std::any_of(stack_.begin(), stack_.end(), [](const Frame& f) {
+        return f.kind == FrameKind::kMetadata;
+      });
+      DropHost(in_metadata ? HostField("metadata") + std::string(problem)
+                           : "hosts[" + std::to_string(host_index_) + "]: " + std::string(problem));
+      return true;
+    }
+    return Fail(std::string(problem));
+  }
+
+  // Marks the host being read as dropped (the first reason is kept); the read goes on.
+  void DropHost(std::string reason) {
+    if (host_.problem.empty()) host_.problem = std::move(reason);
+  }
+
+  std::string HostField(std::string_view field) const {
+    return "hosts[" + std::to_string(host_index_) + "]." + std::string(field) + ": ";
+  }
+
+  bool OnValue(const Scalar& v) {
+    if (stack_.empty()) return Fail("the document is not a JSON object");
+    Frame& top = stack_.back();
+    switch (top.kind) {
+      case FrameKind::kRoot:
+        return SetRootField(v);
+      case FrameKind::kHosts:
+        host_ = HostFields();
+        host_.problem = "hosts[" + std::to_string(host_index_) + "]: not an object";
+        FinishHost();
+        return true;
+      case FrameKind::kHost:
+        SetHostField(v);
+        return true;
+      case FrameKind::kMetadata:
+        if (v.kind == JsonKind::kNull) {
+          host_.instance.metadata.erase(key_);
+        } else {
+          host_.instance.metadata[key_] = std::string(v.text);
+        }
+        return true;
+      case FrameKind::kCapture:
+        CaptureSeparator();
+        if (v.kind == JsonKind::kString) {
+          AppendQuoted(v.text, &capture_);
+        } else {
+          capture_.append(v.text);
+        }
+        return true;
       case FrameKind::kSkip:
         return true;
     }
@@ -416,7 +347,7 @@ class ServiceInfoHandler
 
   // Text fields take strings, numbers and booleans; null resets to `absent`.
   static void SetText(const Scalar& v, std::optional<std::string>* field) {
-    if (v.kind == ScalarKind::kNull) {
+    if (v.kind == JsonKind::kNull) {
       field->reset();
     } else {
       *field = std::string(v.text);
@@ -425,11 +356,11 @@ class ServiceInfoHandler
 
   // Returns false for a value that is not a boolean; null leaves *field absent.
   static bool SetBool(const Scalar& v, std::optional<bool>* field) {
-    if (v.kind == ScalarKind::kNull) {
+    if (v.kind == JsonKind::kNull) {
       field->reset();
       return true;
     }
-    if (v.kind != ScalarKind::kBool && v.kind != ScalarKind::kString) return false;
+    if (v.kind != JsonKind::kBool && v.kind != JsonKind::kString) return false;
     if (EqualsIgnoreCase(v.text, "true")) {
       *field = true;
     } else if (EqualsIgnoreCase(v.text, "false")) {
@@ -441,12 +372,12 @@ class ServiceInfoHandler
   }
 
   static bool SetInt64(const Scalar& v, std::optional<int64_t>* field) {
-    if (v.kind == ScalarKind::kNull) {
+    if (v.kind == JsonKind::kNull) {
       field->reset();
       return true;
     }
     int64_t value = 0;
-    if (v.kind == ScalarKind::kBool || !ParseInt64(v.text, &value)) return false;
+    if (v.kind == JsonKind::kBool || !ParseJsonInt64(v.text, &value)) return false;
     *field = value;
     return true;
   }
@@ -459,8 +390,11 @@ class ServiceInfoHandler
     } else if (key_ == "clusters") {
       SetText(v, &root_.clusters);
     } else if (key_ == "cacheMillis") {
-      if (!SetInt64(v, &root_.cache_millis) || root_.cache_millis.value_or(0) < 0) {
-        return Fail("'cacheMillis': not an integer >= 0");
+      // Advisory: clamped, never a reason to refuse the hosts beside it.
+      if (v.kind == JsonKind::kNull) {
+        root_.cache_millis.reset();
+      } else {
+        root_.cache_millis = ClampDuration(kCacheMillisRange, v.kind, v.text, &duration_problem_);
       }
     } else if (key_ == "lastRefTime") {
       if (!SetInt64(v, &root_.last_ref_time)) return Fail("'lastRefTime': not an integer");
@@ -474,7 +408,7 @@ class ServiceInfoHandler
     return true;
   }
 
-  bool SetHostField(const Scalar& v) {
+  void SetHostField(const Scalar& v) {
     Instance& instance = host_.instance;
     std::optional<std::string> text;
     if (key_ == "instanceId") {
@@ -487,24 +421,24 @@ class ServiceInfoHandler
     } else if (key_ == "port") {
       std::optional<int64_t> port;
       if (!SetInt64(v, &port) || (port && (*port < 0 || *port > 65535))) {
-        return Fail(HostField("port") + "not an integer in [0, 65535]");
+        return DropHost(HostField("port") + "not an integer in [0, 65535]");
       }
       host_.has_port = port.has_value();
       instance.port = static_cast<int>(port.value_or(0));
     } else if (key_ == "weight") {
       double weight = 1.0;
-      if (v.kind != ScalarKind::kNull &&
-          (v.kind == ScalarKind::kBool || !ParseDouble(v.text, &weight) || weight < 0)) {
-        return Fail(HostField("weight") + "not a finite number >= 0");
+      if (v.kind != JsonKind::kNull &&
+          (v.kind == JsonKind::kBool || !ParseJsonDouble(v.text, &weight) || weight < 0)) {
+        return DropHost(HostField("weight") + "not a finite number >= 0");
       }
       instance.weight = weight;
     } else if (key_ == "healthy" || key_ == "valid") {
       if (!SetBool(v, key_ == "healthy" ? &host_.healthy : &host_.valid)) {
-        return Fail(HostField(key_) + "not a boolean");
+        return DropHost(HostField(key_) + "not a boolean");
       }
     } else if (key_ == "enabled" || key_ == "ephemeral") {
       std::optional<bool> flag;
-      if (!SetBool(v, &flag)) return Fail(HostField(key_) + "not a boolean");
+      if (!SetBool(v, &flag)) return DropHost(HostField(key_) + "not a boolean");
       (key_ == "enabled" ? instance.enabled : instance.ephemeral) = flag.value_or(true);
     } else if (key_ == "clusterName") {
       SetText(v, &text);
@@ -513,21 +447,29 @@ class ServiceInfoHandler
       SetText(v, &text);
       instance.service_name = text.value_or("");
     } else if (key_ == "metadata") {
-      if (v.kind != ScalarKind::kNull) return Fail(HostField("metadata") + "not an object");
+      if (v.kind != JsonKind::kNull) return DropHost(HostField("metadata") + "not an object");
       instance.metadata.clear();
     }
-    return true;
   }
 
-  // Called after the host's frame is popped.
-  bool FinishHost() {
-    const std::string where = "hosts[" + std::to_string(root_.hosts.size()) + "]: ";
-    if (!host_.has_ip || host_.instance.ip.empty()) return Fail(where + "missing 'ip'");
-    if (!host_.has_port) return Fail(where + "missing 'port'");
-    host_.instance.healthy = host_.healthy.value_or(host_.valid.value_or(true));
-    root_.hosts.push_back(std::move(host_.instance));
+  // Called when an element of `hosts` ends: keeps the host, or counts it dropped.
+  void FinishHost() {
+    const std::string where = "hosts[" + std::to_string(host_index_) + "]: ";
+    ++host_index_;
+    if (host_.problem.empty()) {
+      if (!host_.has_ip || host_.instance.ip.empty()) {
+        host_.problem = where + "missing 'ip'";
+      } else if (!host_.has_port) {
+        host_.problem = where + "missing 'port'";
+      }
+    }
+    if (!host_.problem.empty()) {
+      if (dropped_++ == 0) first_drop_ = std::move(host_.problem);
+    } else {
+      host_.instance.healthy = host_.healthy.value_or(host_.valid.value_or(true));
+      root_.hosts.push_back(std::move(host_.instance));
+    }
     host_ = HostFields();
-    return true;
   }
 
   std::vector<Frame> stack_;
@@ -537,13 +479,22 @@ class ServiceInfoHandler
   bool after_key_ = false;   // A capture member name was written; its value comes next.
   HostFields host_;
   RootFields root_;
+  size_t host_index_ = 0;  // Elements of `hosts` read so far.
+  size_t dropped_ = 0;     // Of which dropped.
+  std::string first_drop_;
+  std::string duration_problem_;
   std::string error_;
 };
 
 Status Invalid(std::string_view message) {
-  std::string text(kErrorPrefix);
+  std::string text(kWhat);
+  text.append(": ");
   text.append(message);
   return InvalidArgumentError(text);
+}
+
+bool IsUsableInstance(const Instance& host) {
+  return host.healthy && host.enabled && host.weight > 0;
 }
 
 // Keeps the last entry of each address.
@@ -554,31 +505,31 @@ std::unordered_map<std::string, const Instance*> ByAddress(const std::vector<Ins
   return map;
 }
 
+// Dropped hosts and clamped durations are the server's problem, but one a hostile or broken
+// server repeats on every answer: at most one line per 10 s per process.
+internal::LogRateLimiter& DataWarningLimiter() {
+  static internal::LogRateLimiter limiter(std::chrono::seconds(10));
+  return limiter;
+}
+
 }  // namespace
 
-Result<ServiceInfo> ParseServiceInfo(std::string_view json) {
-  if (json.size() > kMaxServiceInfoJsonBytes) {
-    return Invalid("larger than " + std::to_string(kMaxServiceInfoJsonBytes) + " bytes");
-  }
-  const size_t nul = json.find('\0');
-  if (nul != std::string_view::npos) {
-    return Invalid("NUL byte at offset " + std::to_string(nul));
-  }
-  std::string copy(json);  // Writable and NUL-terminated, for in-situ parsing.
-  rapidjson::InsituStringStream stream(&copy[0]);
-  rapidjson::Reader reader;
+Result<ServiceInfo> ParseServiceInfo(std::string_view json, ServiceInfoParseReport* report) {
+  if (report != nullptr) *report = ServiceInfoParseReport();
   ServiceInfoHandler handler;
-  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
-  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
-  if (!handler.error().empty()) return Invalid(handler.error());
-  if (result.IsError()) {
-    return Invalid(std::string("not valid JSON: ") + rapidjson::GetParseError_En(result.Code()) +
-                   " (offset " + std::to_string(result.Offset()) + ")");
-  }
+  DUBBO_RETURN_IF_ERROR(ReadServerJson(json, kMaxServiceInfoJsonBytes, kWhat, &handler));
 
   RootFields& root = handler.root();
   if (!root.name || root.name->empty()) return Invalid("missing 'name'");
   if (!root.has_hosts) return Invalid("missing 'hosts'");
+  const size_t dropped = handler.dropped();
+  // A dropped host may have been the only usable one: data left without a usable instance (or
+  // empty) would wipe a subscriber's list whatever empty-push protection says. Refuse it whole.
+  if (dropped > 0 && std::none_of(root.hosts.begin(), root.hosts.end(), IsUsableInstance)) {
+    return Invalid("dropped " + std::to_string(dropped) + " of " +
+                   std::to_string(handler.host_count()) + " hosts (first: " + handler.first_drop() +
+                   ") and no usable instance is left");
+  }
 
   ServiceInfo info;
   info.name = std::move(*root.name);
@@ -595,10 +546,28 @@ Result<ServiceInfo> ParseServiceInfo(std::string_view json) {
     info.group_name = has_group ? std::move(*root.group_name) : info.name.substr(0, separator);
   }
   info.clusters = root.clusters.value_or("");
-  info.cache_millis = root.cache_millis.value_or(ServiceInfo().cache_millis);
+  info.cache_millis = root.cache_millis.value_or(kCacheMillisRange.fallback);
   info.last_ref_time = root.last_ref_time.value_or(0);
   info.reach_protection_threshold = root.reach_protection_threshold.value_or(false);
   info.hosts = std::move(root.hosts);
+
+  if (dropped > 0 || !handler.duration_problem().empty()) {
+    uint64_t held_back = 0;
+    if (DataWarningLimiter().Allow(std::chrono::steady_clock::now(), &held_back)) {
+      DUBBO_LOG(WARNING) << "nacos: data of " << info.Key() << ": "
+                         << (dropped > 0 ? "dropped " + std::to_string(dropped) + " of " +
+                                               std::to_string(handler.host_count()) +
+                                               " hosts (first: " + handler.first_drop() + ")"
+                                         : std::string())
+                         << (dropped > 0 && !handler.duration_problem().empty() ? "; " : "")
+                         << handler.duration_problem() << internal::HeldBackNote(held_back);
+    }
+  }
+  if (report != nullptr) {
+    report->dropped_hosts = dropped;
+    report->first_drop = handler.first_drop();
+    report->duration_problem = handler.duration_problem();
+  }
   return info;
 }
 
@@ -687,9 +656,7 @@ ServiceChangeEvent DiffServiceInfo(const ServiceInfo& before, const ServiceInfo&
 }
 
 bool HasUsableInstance(const ServiceInfo& info) {
-  return std::any_of(info.hosts.begin(), info.hosts.end(), [](const Instance& host) {
-    return host.healthy && host.enabled && host.weight > 0;
-  });
+  return std::any_of(info.hosts.begin(), info.hosts.end(), IsUsableInstance);
 }
 
 void AppendJsonString(std::string_view s, std::string* out) { AppendQuoted(s, out); }

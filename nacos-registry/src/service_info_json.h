@@ -1,12 +1,14 @@
 // service_info_json: the service JSON of the Nacos v1 list API and of UDP push packets (the `data`
 // string), read into a ServiceInfo; the reverse for the disk cache; and the change detection the
-// client's HostReactor runs when it applies new data (spec nacos-naming-v1-protocol.md §5, §7.2,
-// §8).
+// client's HostReactor runs when it applies new data.
 //
 // ParseServiceInfo takes hostile input (a UDP push is attacker-controlled): it never crashes, caps
-// the size (kMaxServiceInfoJsonBytes) and the nesting depth (kMaxServiceInfoJsonDepth), and answers
-// kInvalidArgument with a message naming the problem. It rejects a whole document rather than
-// dropping a bad host, so that one malformed entry cannot shrink or wipe a subscriber's list.
+// the size (kMaxServiceInfoJsonBytes) and the nesting depth (kMaxServerJsonDepth) through
+// ReadServerJson, and answers kInvalidArgument with a message naming the problem. Faults are
+// isolated per host: a host that does not parse is dropped on its own (and counted) and the rest
+// of the list is used, so that one bad instance cannot hide the good ones beside it. Drops can
+// never wipe a list: data from which a host was dropped and in which no usable instance is left is
+// rejected whole, so the subscriber keeps what it had.
 //
 // Thread-safety: stateless functions, safe from any thread.
 #ifndef DUBBO_REGISTRY_NACOS_SERVICE_INFO_JSON_H_
@@ -19,13 +21,19 @@
 
 #include "dubbo/registry/nacos/naming_types.h"
 #include "dubbo/registry/result.h"
+#include "server_json.h"
 
 namespace dubbo::registry::nacos {
 
 // Larger documents are rejected before parsing.
-inline constexpr size_t kMaxServiceInfoJsonBytes = 16 * 1024 * 1024;
-// Objects and arrays nested deeper than this (the root object is level 1) are rejected.
-inline constexpr int kMaxServiceInfoJsonDepth = 32;
+inline constexpr size_t kMaxServiceInfoJsonBytes = kMaxListAnswerBytes;
+
+// What ParseServiceInfo left out of an accepted document.
+struct ServiceInfoParseReport {
+  size_t dropped_hosts = 0;      // Hosts dropped as malformed.
+  std::string first_drop;        // Why the first of them was ("hosts[3].port: not an integer ...").
+  std::string duration_problem;  // How cacheMillis was replaced or clamped ("" if it was not).
+};
 
 // Reads a list response or a push `data` string. Both server shapes are accepted:
 //   1.4.x {"hosts":[..],"dom","name","cacheMillis","lastRefTime","checksum","useSpecifiedURL",
@@ -42,15 +50,22 @@ inline constexpr int kMaxServiceInfoJsonDepth = 32;
 //     "true"/"false", objects and arrays as compact JSON text; null values are dropped;
 //   * a host's `healthy` wins over `valid` (1.4.x's duplicate); `valid` alone is used as healthy.
 // Derived fields: group_name is `groupName` when non-empty, else the part of `name` before "@@",
-// else DEFAULT_GROUP. A `name` without "@@" becomes groupName@@name when groupName is non-empty
-// (§8), and stays bare otherwise.
+// else DEFAULT_GROUP. A `name` without "@@" becomes groupName@@name when groupName is non-empty,
+// and stays bare otherwise. cacheMillis is clamped into kCacheMillisRange (server_json.h): a
+// number outside [1 s, 1 h] is moved to the nearest bound, a value <= 0, not a number or absent
+// is 10 s.
+// Dropped host (counted in *report, logged at most once per 10 s per process): an element of
+// `hosts` that is not an object, lacks a non-empty `ip` or a `port`, has a field of the wrong type
+// or out of range (port outside [0, 65535], weight negative or not finite, metadata not an object),
+// or holds a string or member name that is not valid UTF-8 anywhere inside it (metadata keys and
+// values included).
 // Rejected (kInvalidArgument): more than kMaxServiceInfoJsonBytes, a NUL byte, invalid JSON,
-// trailing non-whitespace, nesting deeper than kMaxServiceInfoJsonDepth, a string that is not
-// valid UTF-8 after unescaping (a lone surrogate escape included), a root that is not an object,
-// a missing or empty `name`, a missing or non-array `hosts`, a field of the wrong type or out of
-// range (cacheMillis < 0, port outside [0, 65535], weight negative or not finite), and any host
-// that is not an object or lacks a non-empty `ip` or a `port`.
-Result<ServiceInfo> ParseServiceInfo(std::string_view json);
+// trailing non-whitespace, nesting deeper than kMaxServerJsonDepth, a root that is not an object,
+// a string that is not valid UTF-8 outside the hosts, a missing or empty `name`, a missing or
+// non-array `hosts`, a root field of the wrong type (lastRefTime not an integer, say), and data
+// from which a host was dropped and in which no usable instance (HasUsableInstance) is left.
+Result<ServiceInfo> ParseServiceInfo(std::string_view json,
+                                     ServiceInfoParseReport* report = nullptr);
 
 // One line of JSON in the 1.4.x list-response shape, so that the Java client can read our disk
 // cache; adds `groupName` (only when `name` is grouped, so that the round trip is exact) and
@@ -75,7 +90,7 @@ void AppendJsonDouble(double v, std::string* out);
 std::string MetadataJson(const std::map<std::string, std::string>& metadata);
 
 // True when some host is healthy, enabled and of weight > 0. Empty-push protection ignores data for
-// which this is false (§8).
+// which this is false.
 bool HasUsableInstance(const ServiceInfo& info);
 
 }  // namespace dubbo::registry::nacos

@@ -228,7 +228,7 @@ TEST_F(BeatReactorTest, FailuresAreLoggedAtMostOncePerTenSeconds) {
   ExpectBeatAfter(100);  // 10 s after the first failure, which was logged.
   http_.Fail(UnavailableError("refused"));
   ASSERT_EQ(logs.lines().size(), 2u);
-  EXPECT_NE(logs.lines()[1].find("99 similar failures not logged"), std::string::npos)
+  EXPECT_NE(logs.lines()[1].find("99 similar lines not logged"), std::string::npos)
       << logs.lines()[1];
   EXPECT_EQ(beats_->stats().failed, 101u);
 }

@@ -191,7 +191,7 @@ TEST(ParseServiceInfoTest, HostDefaults) {
   EXPECT_TRUE(host.ephemeral);
   EXPECT_EQ(host.cluster_name, "DEFAULT");
   EXPECT_EQ(host.instance_id, "");
-  EXPECT_EQ(info.cache_millis, 1000);  // ServiceInfo's default when the server omits it.
+  EXPECT_EQ(info.cache_millis, 10000);  // kCacheMillisRange's fallback when the server omits it.
 }
 
 TEST(ParseServiceInfoTest, NullMeansAbsent) {
@@ -200,7 +200,7 @@ TEST(ParseServiceInfoTest, NullMeansAbsent) {
       R"({"ip":"h","port":1,"weight":null,"healthy":null,"enabled":null,"clusterName":null,"metadata":null,"instanceId":null}]})");
   EXPECT_EQ(info.group_name, "G");
   EXPECT_EQ(info.clusters, "");
-  EXPECT_EQ(info.cache_millis, 1000);
+  EXPECT_EQ(info.cache_millis, 10000);
   ASSERT_EQ(info.hosts.size(), 1u);
   EXPECT_EQ(info.hosts[0], Host("h", 1));
 }
@@ -348,11 +348,6 @@ TEST(ParseServiceInfoTest, RejectsMalformedDocuments) {
       R"({"name":"G@@s","hosts":{}})",
       R"({"name":"G@@s","hosts":"[]"})",
       R"({"name":"G@@s","hosts":1})",
-      R"({"name":"G@@s","hosts":[],"cacheMillis":-1})",
-      R"({"name":"G@@s","hosts":[],"cacheMillis":1e30})",
-      R"({"name":"G@@s","hosts":[],"cacheMillis":1.5})",
-      R"({"name":"G@@s","hosts":[],"cacheMillis":"soon"})",
-      R"({"name":"G@@s","hosts":[],"cacheMillis":true})",
       R"({"name":"G@@s","hosts":[],"lastRefTime":"1e400"})",
       R"({"name":"G@@s","hosts":[],"lastRefTime":99999999999999999999})",
       R"({"name":"G@@s","hosts":[],"reachProtectionThreshold":"maybe"})",
@@ -371,12 +366,51 @@ TEST(ParseServiceInfoTest, RejectsMalformedDocuments) {
   }
 }
 
-TEST(ParseServiceInfoTest, RejectsTheWholeDocumentForOneBadHost) {
+// cacheMillis is advisory: clamped into [1 s, 1 h], 10 s when unusable; never a reason to refuse
+// the hosts beside it.
+TEST(ParseServiceInfoTest, CacheMillisIsClampedNotRejected) {
+  const std::pair<std::string, int64_t> cases[] = {
+      {"-1", 10000},
+      {"0", 10000},
+      {"\"soon\"", 10000},
+      {"true", 10000},
+      {"{}", -1},
+      {"1e30", 3600000},
+      {"\"1e400\"", 3600000},
+      {"99999999999999999999", 3600000},
+      {"\"4e9\"", 3600000},
+      {"1.5", 1000},
+      {"500", 1000},
+      {"\"20000\"", 20000},
+      {"3000", 3000},
+      {"\"1e-400\"", 10000},
+      {"\"-1e400\"", 10000},
+      {"\"-5\"", 10000},
+  };
+  for (const auto& [value, expected] : cases) {
+    const std::string json =
+        R"({"name":"G@@s","cacheMillis":)" + value + R"(,"hosts":[{"ip":"10.0.0.5","port":8080}]})";
+    ServiceInfoParseReport report;
+    const Result<ServiceInfo> result = ParseServiceInfo(json, &report);
+    if (expected < 0) {  // An object where a scalar belongs is a root-level problem.
+      EXPECT_FALSE(result.ok()) << json;
+      continue;
+    }
+    ASSERT_TRUE(result.ok()) << json << ": " << result.status();
+    EXPECT_EQ(result->cache_millis, expected) << json;
+    EXPECT_EQ(result->hosts.size(), 1u) << json;
+    EXPECT_EQ(report.duration_problem.empty(), expected == 3000 || expected == 20000)
+        << json << ": " << report.duration_problem;
+  }
+}
+
+TEST(ParseServiceInfoTest, DropsABadHostAndKeepsTheOthers) {
   const std::string hosts[] = {
       "1",
       "null",
       R"("10.0.0.9:80")",
       "[]",
+      R"([{"ip":"h","port":1}])",
       R"({"port":1})",
       R"({"ip":"","port":1})",
       R"({"ip":null,"port":1})",
@@ -400,29 +434,59 @@ TEST(ParseServiceInfoTest, RejectsTheWholeDocumentForOneBadHost) {
       R"({"ip":"h","port":1,"metadata":[]})",
       R"({"ip":"h","port":1,"metadata":1})",
       R"({"ip":"h","port":1,"clusterName":{}})",
+      // Invalid UTF-8 anywhere inside the host.
+      "{\"ip\":\"h\xff\",\"port\":1}",
+      "{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":\"\xc3\"}}",
+      "{\"ip\":\"h\",\"port\":1,\"metadata\":{\"\xfe\":\"v\"}}",
+      "{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":[\"\xff\"]}}",
+      "{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":{\"\xed\xa0\x80\":1}}}",
+      "{\"ip\":\"h\",\"port\":1,\"x\":{\"y\":\"\xf4\x90\x80\x80\"}}",
+      "{\"\xff\":1,\"ip\":\"h\",\"port\":1}",
+      R"({"ip":"h","port":1,"instanceId":"\udc00"})",
   };
   const std::string good = R"({"ip":"10.0.0.5","port":8080})";
+  const std::string other = R"({"ip":"10.0.0.6","port":8080,"metadata":{"k":"v"}})";
   for (const std::string& host : hosts) {
-    const std::string json = WithHosts(good + "," + host + "," + good);
+    const std::string json = WithHosts(good + "," + host + "," + other);
+    ServiceInfoParseReport report;
+    const Result<ServiceInfo> result = ParseServiceInfo(json, &report);
+    ASSERT_TRUE(result.ok()) << json << ": " << result.status();
+    ASSERT_EQ(result->hosts.size(), 2u) << json;
+    EXPECT_EQ(result->hosts[0], Host("10.0.0.5", 8080));
+    EXPECT_EQ(result->hosts[1].ip, "10.0.0.6");
+    EXPECT_EQ(result->hosts[1].metadata.at("k"), "v") << "the next host is read whole";
+    EXPECT_EQ(report.dropped_hosts, 1u) << json;
+    EXPECT_EQ(report.first_drop.rfind("hosts[1]", 0), 0u) << report.first_drop;
+  }
+  ServiceInfoParseReport report;
+  ASSERT_TRUE(
+      ParseServiceInfo(WithHosts(good + ",{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":\"\xff\"}}"),
+                       &report)
+          .ok());
+  EXPECT_EQ(report.first_drop, "hosts[1].metadata: a string is not valid UTF-8");
+}
+
+// Drops can never leave a subscriber with nothing to call: data from which hosts were dropped and
+// in which no usable instance is left is refused whole (empty-push protection may be off).
+TEST(ParseServiceInfoTest, DropsNeverLeaveNoUsableInstance) {
+  const std::string bad = "{\"ip\":\"10.0.0.9\",\"port\":1,\"metadata\":{\"k\":\"\xff\"}}";
+  const std::string cases[] = {
+      WithHosts(bad),
+      WithHosts(bad + "," + bad),
+      WithHosts(bad + R"(,{"ip":"10.0.0.5","port":1,"healthy":false})"),
+      WithHosts(bad + R"(,{"ip":"10.0.0.5","port":1,"enabled":false})"),
+      WithHosts(bad + R"(,{"ip":"10.0.0.5","port":1,"weight":0})"),
+  };
+  for (const std::string& json : cases) {
     const Result<ServiceInfo> result = ParseServiceInfo(json);
     ASSERT_FALSE(result.ok()) << json;
     EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(result.status().message().find("hosts[1]"), std::string_view::npos)
+    EXPECT_NE(result.status().message().find("no usable instance is left"), std::string::npos)
         << result.status();
   }
-}
-
-TEST(ParseServiceInfoTest, ErrorMessagesNameTheProblem) {
-  const auto message = [](std::string_view json) {
-    return std::string(ParseServiceInfo(json).status().message());
-  };
-  EXPECT_EQ(message(R"({"hosts":[]})"), "service info JSON: missing 'name'");
-  EXPECT_EQ(message(R"({"name":"G@@s"})"), "service info JSON: missing 'hosts'");
-  EXPECT_EQ(message("[]"), "service info JSON: the document is not a JSON object");
-  EXPECT_EQ(message(WithHosts(R"({"ip":"h","port":99999})")),
-            "service info JSON: hosts[0].port: not an integer in [0, 65535]");
-  EXPECT_EQ(message(WithHosts(R"({"ip":"h"})")), "service info JSON: hosts[0]: missing 'port'");
-  EXPECT_NE(message("{").find("not valid JSON"), std::string::npos);
+  // Without a drop, data without a usable instance (or without hosts) is the server's word.
+  EXPECT_TRUE(ParseServiceInfo(WithHosts(R"({"ip":"10.0.0.5","port":1,"healthy":false})")).ok());
+  EXPECT_TRUE(ParseServiceInfo(WithHosts("")).ok());
 }
 
 TEST(ParseServiceInfoTest, RejectsBadEncodingAndNul) {
@@ -439,7 +503,6 @@ TEST(ParseServiceInfoTest, RejectsBadEncodingAndNul) {
       R"({"name":"G@@s\ud800","hosts":[]})",               // Lone high surrogate escape.
       R"({"name":"G@@s\ud800\u0041","hosts":[]})",
       "{\"name\":\"G@@s\",\"hosts\":[],\"\xfe\":1}",  // In a member name.
-      "{\"name\":\"G@@s\",\"hosts\":[{\"ip\":\"h\",\"port\":1,\"metadata\":{\"k\":[\"\xff\"]}}]}",
       std::string(R"({"name":"G@@s","hosts":[]})") + std::string(1, '\0'),
       std::string(kNulInside, sizeof(kNulInside) - 1),
       "{\"name\":\"G@@s\",\"hosts\":[],\"x\":\"\xe2\x82",  // Truncated at the end.
@@ -556,7 +619,7 @@ TEST(ServiceInfoToJsonTest, Numbers) {
   ServiceInfo info;
   info.name = "G@@s";
   info.group_name = "G";
-  info.cache_millis = std::numeric_limits<int64_t>::max();
+  info.cache_millis = kCacheMillisRange.max;
   info.last_ref_time = std::numeric_limits<int64_t>::min();
   for (double weight : {0.0, 0.1, 1.0, 100.0, 1e-300, 12345.678, 1e21, 5e-324}) {
     Instance host = Host("h" + std::to_string(info.hosts.size()), 65535);
@@ -619,7 +682,7 @@ TEST(ServiceInfoToJsonTest, RoundTripProperty) {
       info.group_name = "DEFAULT_GROUP";
     }
     info.clusters = text(3);
-    info.cache_millis = static_cast<int64_t>(rng() % 100000);
+    info.cache_millis = 1000 + static_cast<int64_t>(rng() % 100000);
     info.last_ref_time = std::uniform_int_distribution<int64_t>(
         std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())(rng);
     info.reach_protection_threshold = pick(2) == 0;

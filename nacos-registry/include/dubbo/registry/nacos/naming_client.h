@@ -81,6 +81,7 @@ struct NamingClientStats {
   uint64_t empty_protected = 0;      // Updates ignored by empty-push protection.
   uint64_t spoofed_datagrams = 0;    // Datagrams from a source that is not a server.
   uint64_t malformed_datagrams = 0;  // Datagrams that did not parse.
+  uint64_t dropped_hosts = 0;        // Malformed hosts left out of list answers and pushes.
   uint64_t events = 0;               // Change events handed to listeners.
 };
 
@@ -154,6 +155,8 @@ class NamingClient {
   Status Unsubscribe(SubscriptionId id);
 
   // One page (from 1) of the service names of a group (empty: DEFAULT_GROUP) in the namespace.
+  // A name that is not a string in valid UTF-8 is skipped; kUnavailable when the server's answer is
+  // not a JSON object with an integer count >= 0 and a doms array (within the client's caps).
   Result<ServiceList> GetServices(int page_no, int page_size, std::string_view group_name = {});
 
   // "UP" when a server answers its metrics with status UP, else "DOWN" (Java's getServerStatus).
