@@ -45,18 +45,19 @@ struct HttpRequest {
   // "GET", "POST", "PUT", "DELETE", ... (upper-case letters only). Default (empty) means GET.
   std::string method;
   // An absolute http:// or https:// URL, query string included (the Nacos client puts every
-  // parameter there, spec §1). May carry secrets (accessToken); never logged unredacted.
+  // parameter there). May carry secrets (accessToken); never logged unredacted.
   std::string url;
   // Sent as given. An "Accept-Encoding" header is dropped: curl announces the encodings it can
-  // decode and decodes the body (spec §9's gzip,deflate,sdch would promise sdch, which it cannot).
+  // decode and decodes the body (the Java client's gzip,deflate,sdch would promise sdch, which curl
+  // cannot decode).
   std::vector<std::pair<std::string, std::string>> headers;
   // The request body, for methods other than GET and HEAD (which send none); sent with a
   // Content-Length, empty or not.
   std::string body;
-  // Connect timeout in ms; <= 0 means the default, 3000 (spec §9, Java's ctimeout).
+  // Connect timeout in ms; <= 0 means the default, 3000 (the Java client's connect timeout).
   int64_t connect_timeout_ms = 3000;
-  // Timeout of the whole exchange (connect included) in ms; <= 0 means the default, 50000 (spec
-  // §9's read timeout). Sub-second values are honoured.
+  // Timeout of the whole exchange (connect included) in ms; <= 0 means the default, 50000 (the
+  // Java client's read timeout). Sub-second values are honoured.
   int64_t timeout_ms = 50000;
 };
 

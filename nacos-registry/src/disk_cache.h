@@ -1,6 +1,5 @@
-// Internal: the Nacos naming client's disk cache and failover store (spec
-// nacos-naming-v1-protocol.md §8), file-compatible with the Java client, so that both can share
-// `${user.home}/nacos/naming/<namespace>`.
+// Internal: the Nacos naming client's disk cache and failover store, file-compatible with the Java
+// client, so that both can share `${user.home}/nacos/naming/<namespace>`.
 //
 // Layout of one cache directory:
 //

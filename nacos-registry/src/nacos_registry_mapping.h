@@ -1,6 +1,6 @@
-// Internal: how NacosRegistry maps Dubbo URLs onto Nacos (spec dubbo-registry-model.md §6.2, §6.3,
-// §6.4): service names, URL <-> Instance, and which names a subscription listens to. Pure
-// functions, no I/O; docs/nacos-registry.md explains the choices.
+// Internal: how NacosRegistry maps Dubbo URLs onto Nacos, as Dubbo's NacosRegistry does: service
+// names, URL <-> Instance, and which names a subscription listens to. Pure functions, no I/O;
+// docs/nacos-registry.md explains the choices.
 //
 // Thread-safety: stateless; call from any thread.
 #ifndef DUBBO_NACOS_REGISTRY_SRC_NACOS_REGISTRY_MAPPING_H_

@@ -69,7 +69,7 @@ std::vector<int> Counts(const LoadBalancer& lb, const ProviderSnapshot& snapshot
   return counts;
 }
 
-// Dubbo's smooth weighted round robin, straight from the spec (§7.3), as the reference.
+// Dubbo's smooth weighted round robin, written as Dubbo's algorithm states it, as the reference.
 std::vector<int> ReferenceRoundRobin(const std::vector<int>& weights, int picks) {
   std::vector<long long> current(weights.size(), 0);
   long long total = 0;

@@ -1,6 +1,7 @@
 // BeatReactor on a fake transport (through a real NamingProxy) and the manual clock: the first full
-// beat after the period, light beats when allowed, clientBeatInterval, preserved.heart.beat.interval,
-// 20404 re-registration, errors keeping the schedule, Add replacing and Remove/Stop stopping (§4).
+// beat after the period, light beats when allowed, clientBeatInterval,
+// preserved.heart.beat.interval, 20404 re-registration, errors keeping the schedule, Add replacing
+// and Remove/Stop stopping.
 #include "beat_reactor.h"
 
 #include <gtest/gtest.h>

@@ -158,7 +158,7 @@ class RawHttpServer {
   std::vector<std::string> heads_;
 };
 
-// The §9 headers the naming client sends.
+// The headers the naming client sends (as the Java 1.4 client does).
 void AddNacosHeaders(HttpRequest* request) {
   request->headers = {{"Client-Version", "1.4.8"},
                       {"User-Agent", "Nacos-Java-Client:v1.4.8"},

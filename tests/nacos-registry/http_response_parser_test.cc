@@ -229,7 +229,8 @@ TEST(HttpResponseParserTest, ChunkedWinsOverContentLength) {
   ASSERT_FALSE(out.error) << out.error_message;
   ASSERT_EQ(out.responses.size(), 2u);
   EXPECT_EQ(out.responses[0].body, "abc");
-  EXPECT_FALSE(out.responses[0].keep_alive);  // Both framings: the client must close (§6.3).
+  EXPECT_FALSE(
+      out.responses[0].keep_alive);  // Both framings: the client must close (RFC 9112 §6.3).
   EXPECT_EQ(out.responses[1].body, "ok");
 }
 

@@ -1,4 +1,4 @@
-// NacosRegistry's mapping (spec dubbo-registry-model.md §6.2-§6.4): service names, URL <-> Instance
+// NacosRegistry's mapping: service names, URL <-> Instance
 // (a table and a seeded property test of the exact round trip), subscription plans and name
 // patterns.
 #include "nacos_registry_mapping.h"

@@ -1,5 +1,5 @@
-// NamingProxy on a fake transport and the manual clock: server rotation and retries (§9), headers and
-// parameters, login and token refresh (§10), the endpoint list, IsServerIp, Stop.
+// NamingProxy on a fake transport and the manual clock: server rotation and retries, headers and
+// parameters, login and token refresh, the endpoint list, IsServerIp, Stop.
 #include "naming_proxy.h"
 
 #include <gtest/gtest.h>
@@ -73,7 +73,7 @@ class NamingProxyTest : public ::testing::Test {
   FakeHttpTransport http_;
 };
 
-// --- Server rotation (§9) -------------------------------------------------------------------
+// --- Server rotation -------------------------------------------------------------------
 
 TEST_F(NamingProxyTest, SingleServerIsTriedMaxRetryTimes) {
   NacosOptions options = Options({"10.0.0.1:8848"});
@@ -287,7 +287,7 @@ TEST_F(NamingProxyTest, ServerEntriesWithSchemeAndContextPath) {
                                          "http://[::1]:8848/v1/ns/instance/list"}));
 }
 
-// --- Login (§10) -------------------------------------------------------------------------------
+// --- Login -------------------------------------------------------------------------------
 
 class NamingProxyLoginTest : public NamingProxyTest {
  protected:

@@ -17,15 +17,15 @@ namespace {
 
 using ::dubbo::registry::StatusCode;
 
-// Spec nacos-naming-v1-protocol.md §15 TV6, verbatim.
+// A Nacos 1.4.x list answer (kTv6Legacy) and a 2.x one (kTv6V2) for the same instance, verbatim.
 constexpr std::string_view kTv6Legacy =
     R"({"hosts":[{"ip":"10.0.0.5","port":8080,"valid":true,"healthy":true,"marked":false,"instanceId":"10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo","metadata":{"version":"1.0"},"enabled":true,"weight":1.0,"clusterName":"DEFAULT","serviceName":"DEFAULT_GROUP@@demo","ephemeral":true}],"dom":"DEFAULT_GROUP@@demo","name":"DEFAULT_GROUP@@demo","cacheMillis":10000,"lastRefTime":1700000000000,"checksum":"<32 hex>","useSpecifiedURL":false,"clusters":"","env":"","metadata":{}})";
 constexpr std::string_view kTv6V2 =
     R"({"name":"DEFAULT_GROUP@@demo","groupName":"DEFAULT_GROUP","clusters":"","cacheMillis":10000,"hosts":[{"instanceId":"10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo","ip":"10.0.0.5","port":8080,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","serviceName":"DEFAULT_GROUP@@demo","metadata":{"version":"1.0"},"instanceHeartBeatInterval":5000,"instanceHeartBeatTimeOut":15000,"ipDeleteTimeout":30000}],"lastRefTime":1700000000000,"checksum":"","allIPs":false,"reachProtectionThreshold":false,"valid":true})";
-// TV7.
+// A 2.x list answer for a service that does not exist.
 constexpr std::string_view kTv7Unknown =
     R"({"name":"DEFAULT_GROUP@@nope","clusters":"","cacheMillis":3000,"hosts":[]})";
-// A UDP push packet (§7.2, TV9) from a 2.x server: `data` has no groupName.
+// A UDP push packet from a 2.x server: `data` has no groupName.
 constexpr std::string_view kPushPacket =
     R"({"type":"dom","data":"{\"name\":\"DEFAULT_GROUP@@demo\",\"clusters\":\"\",\"cacheMillis\":10000,\"hosts\":[{\"instanceId\":\"10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo\",\"ip\":\"10.0.0.5\",\"port\":8080,\"weight\":1.0,\"healthy\":true,\"enabled\":true,\"ephemeral\":true,\"clusterName\":\"DEFAULT\",\"serviceName\":\"DEFAULT_GROUP@@demo\",\"metadata\":{\"version\":\"1.0\"},\"instanceHeartBeatInterval\":5000,\"instanceHeartBeatTimeOut\":15000,\"ipDeleteTimeout\":30000},{\"instanceId\":\"10.0.0.7#8080#DEFAULT#DEFAULT_GROUP@@demo\",\"ip\":\"10.0.0.7\",\"port\":8080,\"weight\":2.0,\"healthy\":false,\"enabled\":true,\"ephemeral\":true,\"clusterName\":\"DEFAULT\",\"serviceName\":\"DEFAULT_GROUP@@demo\",\"metadata\":{},\"instanceIdGenerator\":\"simple\"}],\"lastRefTime\":1700000001000,\"checksum\":\"\",\"allIPs\":false,\"reachProtectionThreshold\":false,\"valid\":true}","lastRefTime":81234567890123})";
 

@@ -1,15 +1,16 @@
 // File: dubbo/registry/failback_registry.h
 //
-// FailbackRegistry: a template-method base that turns unreliable server calls into reliable registry
-// semantics (spec dubbo-registry-model.md §5). Subclasses implement only DoRegister, DoUnregister,
-// DoSubscribe and DoUnsubscribe (and IsAvailable); this class keeps the state, retries what failed,
-// and restores everything after a reconnect.
+// FailbackRegistry: a template-method base that turns unreliable server calls into reliable
+// registry semantics. Subclasses implement only DoRegister, DoUnregister, DoSubscribe and
+// DoUnsubscribe (and IsAvailable); this class keeps the state, retries what failed, and restores
+// everything after a reconnect.
 //
 // Retry rules
-//   * A failed operation is retried every `retry.period` ms (default 5000), read from the operation's
+//   * A failed operation is retried every `retry.period` ms (default 5000), read from the
+//   operation's
 //     URL, else the registry URL, on the injected Scheduler, until it succeeds, is superseded (a
-//     Register cancels a pending Unregister of the same URL and vice versa; the same for Subscribe and
-//     Unsubscribe) or the registry is destroyed.
+//     Register cancels a pending Unregister of the same URL and vice versa; the same for Subscribe
+//     and Unsubscribe) or the registry is destroyed.
 //   * `retry.times` (operation URL, else registry URL) caps the number of retries; the default -1
 //     retries forever. This is Dubbo >= 3.2.4's rule (apache/dubbo#12593): Dubbo 2.7's default of 3
 //     retries gives up 15 s into an outage and silently leaves a provider unregistered for good.
@@ -17,14 +18,14 @@
 //     operation is rolled back and the error returned whatever `check` says.
 //
 // check
-//   When `check` is true on both the registry URL and the operation's URL (both default true), and for
-//   Register also the URL's port is not 0 (Dubbo 3.x), the first failure is returned to the caller and
-//   not retried; the URL stays registered (or subscribed) so that Recover() restores it. Otherwise the
-//   failure is logged and retried. A failed Subscribe first delivers the cached URLs (GetCacheUrls()),
-//   if there are any, and then counts as handled: it returns OK and is retried.
+//   When `check` is true on both the registry URL and the operation's URL (both default true), and
+//   for Register also the URL's port is not 0 (Dubbo 3.x), the first failure is returned to the
+//   caller and not retried; the URL stays registered (or subscribed) so that Recover() restores it.
+//   Otherwise the failure is logged and retried. A failed Subscribe first delivers the cached URLs
+//   (GetCacheUrls()), if there are any, and then counts as handled: it returns OK and is retried.
 //
-// Recover() queues an immediate retry of every registered URL and every subscription (Dubbo waits one
-// retry period; we do not). Destroy() cancels the retries, then unregisters dynamic URLs and
+// Recover() queues an immediate retry of every registered URL and every subscription (Dubbo waits
+// one retry period; we do not). Destroy() cancels the retries, then unregisters dynamic URLs and
 // unsubscribes, logging failures without retrying them. Those calls run one after another and each
 // may wait for the server; a subclass whose client can deregister in bulk within a time bound
 // passes only the rest on to FailbackRegistry::OnDestroy() (NacosRegistry does).

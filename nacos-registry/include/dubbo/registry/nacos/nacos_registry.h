@@ -2,8 +2,8 @@
 //
 // NacosRegistry: a Dubbo interface-level registry (a FailbackRegistry) stored in Nacos naming, as
 // Dubbo's and dubbo-go's NacosRegistry store it, so their tools and consumers read our entries and
-// ours read theirs (spec dubbo-registry-model.md §6; details and the differences from Dubbo in
-// docs/nacos-registry.md). NacosRegistryFactory creates it for `nacos://` registry URLs.
+// ours read theirs (details and the differences from Dubbo in docs/nacos-registry.md).
+// NacosRegistryFactory creates it for `nacos://` registry URLs.
 //
 //   RegistryManager manager;
 //   RegisterNacosRegistry(manager).IgnoreError();
@@ -183,7 +183,7 @@ using NamingServiceMaker =
     std::function<Result<std::shared_ptr<internal::NamingService>>(const URL& registry_url)>;
 
 // Creates NacosRegistry instances for the `nacos` protocol. Registries are shared per address,
-// group and namespace: CacheKey() adds `namespace` to the default key (spec §3), since one address
+// group and namespace: CacheKey() adds `namespace` to the default key, since one address
 // serves many namespaces.
 //
 // Thread-safety: CreateRegistry() may be called from any thread.

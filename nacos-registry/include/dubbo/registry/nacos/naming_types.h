@@ -1,7 +1,7 @@
 // File: dubbo/registry/nacos/naming_types.h
 //
-// The Nacos naming data a client sees: Instance and ServiceInfo, as the v1 list API and the UDP push
-// carry them (spec nacos-naming-v1-protocol.md §5, §7, §8), and the change event listeners receive.
+// The Nacos naming data a client sees: Instance and ServiceInfo, as the v1 list API and the UDP
+// push carry them, and the change event listeners receive.
 //
 // Thread-safety: plain values.
 #ifndef DUBBO_REGISTRY_NACOS_NAMING_TYPES_H_
@@ -49,7 +49,7 @@ struct ServiceInfo {
   bool reach_protection_threshold = false;
   std::vector<Instance> hosts;
 
-  // The cache key: "group@@service", plus "@@clusters" when clusters is non-empty (§8). A `name`
+  // The cache key: "group@@service", plus "@@clusters" when clusters is non-empty. A `name`
   // without "@@" is grouped with group_name first (DEFAULT_GROUP when that is empty too).
   std::string Key() const;
   // Every field, hosts in order.
