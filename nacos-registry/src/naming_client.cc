@@ -254,6 +254,7 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
         raw->dispatcher.Post(id, std::move(fn));
       },
       impl->udp_port, impl->client_ip);
+  impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); });
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
     raw->hosts->Start();
@@ -290,6 +291,8 @@ NamingClientStats NamingClient::GetStats() {
     out.spoofed_datagrams = hosts.spoofed;
     out.malformed_datagrams = hosts.malformed;
     out.events = hosts.events;
+    out.events_merged = hosts.events_merged;
+    out.recoveries = hosts.recoveries;
   };
   // After the loop stopped (Shutdown), nothing writes the counters any more.
   if (!impl->loop.RunInLoopAndWait(read)) read();

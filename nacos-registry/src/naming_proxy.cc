@@ -268,7 +268,10 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
     if (!ip.empty()) server_ips_.insert(std::move(ip));
   }
   if (response.transport_error.ok() && (response.status == 200 || response.status == 304)) {
+    const bool recovered = failing_;
+    failing_ = false;
     call->done(response.status == 200 ? std::move(response.body) : std::string());
+    if (recovered && recovery_hook_ && !stopped_) recovery_hook_(failing_since_);
     return;
   }
   Status error = response.transport_error.ok() ? StatusForHttp(response.status, response.body)
@@ -291,6 +294,11 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
   }
   if (++call->attempt >= call->tries) {
     const Status& last = call->last_error;
+    if (!failing_ &&
+        (last.code() == StatusCode::kUnavailable || last.code() == StatusCode::kDeadlineExceeded)) {
+      failing_ = true;
+      failing_since_ = loop_->clock()->Now();
+    }
     call->done(Status(last.code(), "failed to req API:" + options_.context_path +
                                        call->request.path + " after all servers" +
                                        JoinServers(call->servers) +

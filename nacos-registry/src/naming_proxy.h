@@ -93,6 +93,13 @@ class NamingProxy {
   // returns, e.g. when there is no server).
   void Call(NamingRequest request, Done done);
 
+  // Sets what runs (on the loop, after the call's own callback) when a call gets an answer (200 or
+  // 304) while the last call to end had found no server answering (kUnavailable or
+  // kDeadlineExceeded after every try): the servers went from failing to answering. The hook is
+  // told when the failing began (the end of the first call that failed).
+  using RecoveryHook = std::function<void(TimePoint failing_since)>;
+  void SetRecoveryHook(RecoveryHook hook) { recovery_hook_ = std::move(hook); }
+
   // The server list in use: "host:port" or "scheme://host:port[/path]".
   const std::vector<std::string>& servers() const { return servers_; }
   // True if `ip` (text, IPv4-mapped IPv6 accepted) is a server's: a configured IP literal, or the
@@ -141,6 +148,10 @@ class NamingProxy {
   TaskId login_timer_ = kInvalidTaskId;
   TaskId endpoint_timer_ = kInvalidTaskId;
   uint64_t login_generation_ = 0;
+
+  bool failing_ = false;       // The last call to end found no server answering,
+  TimePoint failing_since_{};  // since then.
+  RecoveryHook recovery_hook_;
 };
 
 }  // namespace dubbo::registry::nacos
