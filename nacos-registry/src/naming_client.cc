@@ -42,6 +42,8 @@ constexpr auto kShutdownDeregisterBudget = std::chrono::milliseconds(600);
 // Datagrams read per wake-up before other loop work gets a turn.
 constexpr int kDatagramsPerWakeup = 64;
 constexpr size_t kDatagramBuffer = 65536;
+// While no server answers, how often a probe asks whether one does again.
+constexpr auto kRecoveryProbeInterval = std::chrono::seconds(1);
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
@@ -254,7 +256,8 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
         raw->dispatcher.Post(id, std::move(fn));
       },
       impl->udp_port, impl->client_ip);
-  impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); });
+  impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); },
+                               kRecoveryProbeInterval);
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
     raw->hosts->Start();

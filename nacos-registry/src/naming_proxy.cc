@@ -151,7 +151,8 @@ void NamingProxy::Stop() {
   stopped_ = true;
   if (login_timer_ != kInvalidTaskId) loop_->Cancel(login_timer_);
   if (endpoint_timer_ != kInvalidTaskId) loop_->Cancel(endpoint_timer_);
-  login_timer_ = endpoint_timer_ = kInvalidTaskId;
+  if (probe_timer_ != kInvalidTaskId) loop_->Cancel(probe_timer_);
+  login_timer_ = endpoint_timer_ = probe_timer_ = kInvalidTaskId;
   ReleaseWaiting();
 }
 
@@ -298,6 +299,7 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
         (last.code() == StatusCode::kUnavailable || last.code() == StatusCode::kDeadlineExceeded)) {
       failing_ = true;
       failing_since_ = loop_->clock()->Now();
+      ScheduleProbe();
     }
     call->done(Status(last.code(), "failed to req API:" + options_.context_path +
                                        call->request.path + " after all servers" +
@@ -311,6 +313,19 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
     return;
   }
   Attempt(std::move(call));
+}
+
+void NamingProxy::ScheduleProbe() {
+  if (stopped_ || probe_interval_ <= Duration::zero() || probe_timer_ != kInvalidTaskId) return;
+  probe_timer_ = loop_->ScheduleAfter(probe_interval_, [this] {
+    probe_timer_ = kInvalidTaskId;
+    if (stopped_ || !failing_) return;
+    NamingRequest probe;
+    probe.path = "/v1/ns/operator/metrics";
+    Call(std::move(probe), [this](Result<std::string>) {
+      if (failing_) ScheduleProbe();
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

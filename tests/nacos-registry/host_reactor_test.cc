@@ -454,6 +454,49 @@ TEST_F(HostReactorTest, AfterAnOutageTheFirstAnswerQueriesEveryServiceAtOnce) {
   EXPECT_EQ(hosts_->stats().recoveries, 1u) << "no recovery while no call failed for good";
 }
 
+TEST_F(HostReactorTest, WithAProbeASubscriberAloneIsQueriedWithinASecondOfTheServersReturn) {
+  Make();
+  proxy_->SetRecoveryHook([this](TimePoint since) { hosts_->Resubscribe(since); }, seconds(1));
+  const std::vector<std::string> names = {"demo", "a"};
+  std::vector<ServiceChangeEvent> events;
+  for (const std::string& name : names) {
+    hosts_->Subscribe(name, "", "", Listener(&events), [](Status) {});
+    http_.Reply(200, NamedServiceJson(name, {{}}, 100));
+  }
+  // 40 s without a server. No beat: only the polls (backing off) and, once one failed, the probe.
+  size_t probes = 0;
+  for (int s = 0; s < 40; ++s) {
+    sched_.AdvanceBy(seconds(1));
+    while (http_.pending() > 0) {
+      probes += http_.front().url.find("/v1/ns/operator/metrics") != std::string::npos;
+      http_.Fail();
+    }
+  }
+  EXPECT_GE(probes, 25u) << "one probe a second while failing";
+  EXPECT_LE(probes, 31u);
+  // The server is back. Within one second the probe asks, and its answer queries every service.
+  const size_t back = http_.sent().size();
+  sched_.AdvanceBy(seconds(1));
+  std::set<std::string> queried;
+  while (http_.pending() > 0) {
+    const std::string url = http_.front().url;
+    std::string name;
+    for (const std::string& n : names) {
+      if (HasParam(url, "serviceName", "DEFAULT_GROUP%40%40" + n)) name = n;
+    }
+    if (!name.empty()) queried.insert(name);
+    http_.Reply(
+        200, name.empty() ? std::string("{\"status\":\"UP\"}") : NamedServiceJson(name, {{}}, 200));
+  }
+  EXPECT_EQ(queried.size(), names.size());
+  EXPECT_EQ(hosts_->stats().recoveries, 1u);
+  EXPECT_GT(http_.sent().size(), back);
+  // No more probes once a server answers.
+  const size_t after = http_.sent().size();
+  sched_.AdvanceBy(seconds(5));
+  EXPECT_EQ(http_.sent().size(), after);
+}
+
 TEST_F(HostReactorTest, TheRecoveryHookFiresOnlyWhenNoServerAnsweredBefore) {
   Make();
   std::vector<ServiceChangeEvent> events;

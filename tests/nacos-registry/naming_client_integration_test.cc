@@ -425,6 +425,37 @@ TEST_F(NamingClientIntegrationTest, InstancesComeBackWithinOneBeatAfterAServerRe
   EXPECT_TRUE(ConfirmBeat(port, 20880));
 }
 
+TEST_F(NamingClientIntegrationTest, ASubscriberIsSubscribedAgainWhenARestartedServerAnswers) {
+  auto provider = Client(Options());
+  auto consumer = Client(Options());
+  ASSERT_TRUE(provider && consumer);
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  EventLog log;
+  ASSERT_TRUE(consumer->Subscribe("demo", "", "", log.Listener()).ok());
+  ASSERT_TRUE(log.WaitForPorts({20880}));
+
+  const uint16_t port = server_->port();
+  server_->Stop();
+  server_.reset();
+  // The consumer finds the server gone (any call would; a poll 10 s later at the latest).
+  EXPECT_EQ(consumer->GetServerStatus(), "DOWN");
+  NamingServerOptions options;
+  options.port = port;
+  server_ = StartServer(options);
+  ASSERT_NE(server_, nullptr) << "could not restart on port " << port;
+
+  // A restarted server knows no subscriber. The consumer's probe finds it back; the recovery
+  // queries the service, which makes the server push to the consumer again. (The restarted server
+  // lists nothing until the provider's next beat re-registers 20880: empty protection keeps the
+  // consumer's list meanwhile.)
+  ASSERT_TRUE(WaitFor([&] { return consumer->GetStats().recoveries >= 1; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->stats().subscribers >= 1; }));
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881)).ok());
+  ASSERT_TRUE(log.Wait([](const std::vector<ServiceChangeEvent>& events) {
+    return !events.empty() && Ports(events.back().instances).count(20881) == 1;
+  })) << "the change was pushed to the consumer";
+}
+
 TEST_F(NamingClientIntegrationTest, AnInstanceDeletedOnTheServerIsReRegisteredOn20404) {
   auto provider = Client(Options());
   ASSERT_NE(provider, nullptr);
