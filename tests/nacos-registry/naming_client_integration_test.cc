@@ -602,15 +602,16 @@ TEST_F(NamingClientIntegrationTest, AForgedPushChangesNothingAndAStrangersIsNotE
 }
 
 TEST_F(NamingClientIntegrationTest, ABlockedListenerGetsOneMergedEventAfterManyChanges) {
-  auto provider = Client(Options());
-  auto consumer = Client(Options());
-  ASSERT_TRUE(provider && consumer);
-  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  // Declared before the clients: the listener uses them until the consumer is destroyed.
   std::mutex mu;
   std::condition_variable cv;
   bool entered = false, release = false;
   EventLog log;
   NamingListener record = log.Listener();
+  auto provider = Client(Options());
+  auto consumer = Client(Options());
+  ASSERT_TRUE(provider && consumer);
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
   ASSERT_TRUE(consumer
                   ->Subscribe("demo", "", "",
                               [&](const ServiceChangeEvent& e) {
