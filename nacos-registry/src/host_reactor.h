@@ -54,8 +54,9 @@ namespace dubbo::registry::nacos {
 // Its queue is bounded: at most one call per listener waits in the dispatcher. A change offered
 // while one waits is merged into it, so the call, when it runs, reports the change from the state
 // the listener last saw to the newest one: instances = the newest list, and added / removed /
-// modified per address between those two states (DiffServiceInfo), as if only the last change had
-// happened. A merged change that cancels out (an instance added and removed again) is not reported.
+// modified per address between those two states (DiffServiceInfo), as if they were one change. A
+// merged change that cancels out (an instance added and removed again) is not reported.
+// Offer() runs on the loop and Deliver() on the dispatcher thread; mu_ guards what they share.
 struct ListenerEntry {
   SubscriptionId id = 0;
   std::string key;
@@ -81,8 +82,8 @@ struct ListenerEntry {
 };
 
 struct HostReactorStats {
-  uint64_t polls = 0;  // List queries sent (poll timers, pushes, recoveries).
-  uint64_t poll_failures = 0;
+  uint64_t polls = 0;            // List queries (poll timers, pushes, recoveries),
+  uint64_t poll_failures = 0;    //   failed.
   uint64_t pushes = 0;           // Push packets of type dom/service accepted and acked,
   uint64_t stale_pushes = 0;     //   of which not followed by a query: older than the data held.
   uint64_t empty_protected = 0;  // Updates ignored by empty-push protection.
