@@ -7,7 +7,9 @@
 // CLOCK_MONOTONIC is one clock for every process of a host, so the two readings compare directly.
 // B writes t1 to a pipe that A reads; A waits for it (at most --timeout-ms) before the next change,
 // so exactly one change is in flight. What is measured is everything a user sees: A's HTTP request,
-// the server's push, B's UDP receive, parse, diff and hand-off to its listener thread.
+// the server's push, B's UDP receive and ack, the list query over HTTP that the push makes B send
+// (B never applies a push's own data), the answer's parse, diff and hand-off to B's listener
+// thread.
 //
 //   client_latency_bench --server 127.0.0.1:PORT [--changes 1000] [--gap-ms 60] [--jitter-ms 20]
 //                        [--timeout-ms 5000] [--service NAME] [--cache-dir DIR] [--raw FILE]
@@ -22,9 +24,9 @@
 //      removes it. The gap matters: naming-server pushes a change at once unless a push of the same
 //      service left less than push_delay_ms (default 50) ago; then it merges changes until that
 //      window ends. The jitter keeps the changes out of phase with both clients' timers.
-//   4. Prints count, lost (no event within --timeout-ms), p50/p90/p99/max/mean of the notify latency
-//      and of A's API call (until RegisterInstance/DeregisterInstance returned). --raw writes every
-//      sample (ns) to FILE.
+//   4. Prints count, lost (no event within --timeout-ms), p50/p90/p99/max/mean of the notify
+//      latency and of A's API call (until RegisterInstance/DeregisterInstance returned). --raw
+//      writes every sample (ns) to FILE.
 // Both processes must run on one host. Loopback only.
 #include <fcntl.h>
 #include <poll.h>

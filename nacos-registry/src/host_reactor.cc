@@ -46,7 +46,49 @@ ServiceChangeEvent AllAdded(const ServiceInfo& info) {
   return event;
 }
 
+bool Changed(const ServiceChangeEvent& event) {
+  return !event.added.empty() || !event.removed.empty() || !event.modified.empty();
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Listener calls: at most one waiting per listener, later changes merged into it.
+
+bool ListenerEntry::Offer(std::shared_ptr<const ServiceInfo> seen,
+                          std::shared_ptr<const ServiceInfo> newest,
+                          std::shared_ptr<const ServiceChangeEvent> event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  newest_ = std::move(newest);
+  if (waiting_) {
+    event_.reset();  // seen_ stays: the merged call reports seen_ -> newest_.
+    return false;
+  }
+  waiting_ = true;
+  seen_ = std::move(seen);
+  event_ = std::move(event);
+  return true;
+}
+
+void ListenerEntry::Deliver() {
+  std::shared_ptr<const ServiceInfo> seen, newest;
+  std::shared_ptr<const ServiceChangeEvent> event;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_ = false;
+    seen = std::move(seen_);
+    newest = std::move(newest_);
+    event = std::move(event_);
+  }
+  if (!active.load() || newest == nullptr) return;
+  if (event != nullptr) {
+    fn(*event);
+    return;
+  }
+  const ServiceChangeEvent merged = seen ? DiffServiceInfo(*seen, *newest) : AllAdded(*newest);
+  if (seen && !Changed(merged)) return;
+  fn(merged);
+}
 
 std::string HostReactor::KeyOf(const std::string& service_name, const std::string& group_name,
                                const std::string& clusters) {
@@ -86,7 +128,7 @@ void HostReactor::Start() {
           continue;
         }
         Service& service = GetOrCreate(key, info->name, info->clusters);
-        service.info = std::move(*info);
+        service.info = std::make_shared<const ServiceInfo>(std::move(*info));
         service.info_from_cache = true;
       }
       DUBBO_LOG(INFO) << "nacos: loaded " << cached->size() << " services from " << disk_.dir();
@@ -130,7 +172,7 @@ HostReactor::Service& HostReactor::GetOrCreate(const std::string& key,
 
 const ServiceInfo* HostReactor::Find(const std::string& key) const {
   auto it = services_.find(key);
-  return it == services_.end() || !it->second.info ? nullptr : &*it->second.info;
+  return it == services_.end() ? nullptr : it->second.info.get();
 }
 
 NamingRequest HostReactor::ListRequest(const std::string& grouped_name, const std::string& clusters,
@@ -164,7 +206,7 @@ void HostReactor::Subscribe(const std::string& service_name, const std::string& 
   listener->key = key;
   listener_keys_[listener->id] = key;
   service.listeners.push_back(listener);
-  if (service.info) PostEvent(listener, AllAdded(*service.info));
+  if (service.info) PostEvent(listener, nullptr, service.info, nullptr);
   EnsurePolling(key);
   if (service.first_query_done || service.info) {  // Cached data (load_cache_at_start) counts.
     done(Status::Ok());
@@ -268,38 +310,87 @@ void HostReactor::EnsurePolling(const std::string& key) {
   Service& service = services_.at(key);
   if (service.polling) return;
   service.polling = true;
-  if (!service.first_query_done && !service.query_in_flight) {
-    FirstQuery(key);
-  } else if (service.first_query_done) {
+  if (service.query_in_flight) return;  // Its answer schedules the next poll.
+  if (!service.first_query_done) {
+    Query(key);
+  } else {
     SchedulePoll(service, key, service.info ? service.info->cache_millis : kMinPollMs);
   }
 }
 
-void HostReactor::FirstQuery(const std::string& key) {
+void HostReactor::Query(const std::string& key) {
   Service& service = services_.at(key);
+  if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+  service.poll_timer = kInvalidTaskId;
   service.query_in_flight = true;
+  service.query_queued = false;
   ++stats_.polls;
   proxy_->Call(ListRequest(service.grouped_name, service.clusters, /*with_push=*/true),
-               [this, key](Result<std::string> answer) { OnFirstQuery(key, std::move(answer)); });
+               [this, key](Result<std::string> answer) { OnQuery(key, std::move(answer)); });
 }
 
-void HostReactor::OnFirstQuery(const std::string& key, Result<std::string> answer) {
+void HostReactor::QueryNow(const std::string& key) {
+  Service& service = services_.at(key);
+  if (stopped_ || !service.polling) return;
+  if (service.query_in_flight) {
+    service.query_queued = true;
+  } else {
+    Query(key);
+  }
+}
+
+void HostReactor::OnQuery(const std::string& key, Result<std::string> answer) {
   if (stopped_) return;
   Service& service = services_.at(key);
   service.query_in_flight = false;
-  Status applied = answer.ok() ? ApplyJson(key, *answer, Source::kPoll) : answer.status();
+  if (answer.ok()) service.answered_at = loop_->clock()->Now();
+  const bool first = !service.first_query_done;
+  Status applied = answer.ok() ? ApplyJson(key, *answer, Source::kServer) : answer.status();
   if (!applied.ok()) {
     ++stats_.poll_failures;
-    DUBBO_LOG(WARNING) << "nacos: first query of " << key << " failed: " << applied;
-    if (!service.info) FallBackToDiskCache(key);
+    if (first) {
+      DUBBO_LOG(WARNING) << "nacos: first query of " << key << " failed: " << applied;
+      if (!service.info) FallBackToDiskCache(key);
+    } else {
+      DUBBO_LOG(DEBUG) << "nacos: poll of " << key << " failed: " << applied;
+    }
   }
-  service.first_query_done = true;
-  std::vector<std::function<void()>> waiters;
-  waiters.swap(service.waiters);
-  for (auto& waiter : waiters) waiter();
-  if (!service.polling) return;
+  if (first) {
+    service.first_query_done = true;
+    std::vector<std::function<void()>> waiters;
+    waiters.swap(service.waiters);
+    for (auto& waiter : waiters) waiter();
+  }
+  if (!service.polling) {
+    service.query_queued = false;
+    return;
+  }
+  if (service.query_queued) {  // A push or a recovery asked while this query was out.
+    Query(key);
+    return;
+  }
   const bool failed = !applied.ok() || !service.info || service.info->hosts.empty();
-  SchedulePoll(service, key, failed ? BackoffMs(service) : service.info->cache_millis);
+  if (failed) {
+    SchedulePoll(service, key, BackoffMs(service));
+  } else {
+    service.fail_count = 0;
+    SchedulePoll(service, key, service.info->cache_millis);
+  }
+}
+
+void HostReactor::Resubscribe(TimePoint failing_since) {
+  if (stopped_) return;
+  ++stats_.recoveries;
+  size_t queried = 0;
+  for (auto& [key, service] : services_) {
+    // A service answered since (the answer that ended the failing, say) is current.
+    if (!service.polling || service.answered_at >= failing_since) continue;
+    service.fail_count = 0;
+    QueryNow(key);
+    ++queried;
+  }
+  DUBBO_LOG(INFO) << "nacos: the servers answer again; querying " << queried
+                  << " subscribed services now";
 }
 
 bool HostReactor::FallBackToDiskCache(const std::string& key) {
@@ -327,32 +418,8 @@ void HostReactor::SchedulePoll(Service& service, const std::string& key, int64_t
 void HostReactor::Poll(const std::string& key) {
   Service& service = services_.at(key);
   service.poll_timer = kInvalidTaskId;
-  if (stopped_ || !service.polling) return;
-  const bool refresh_only = service.push_since_poll && service.info.has_value();
-  service.push_since_poll = false;
-  ++stats_.polls;
-  proxy_->Call(ListRequest(service.grouped_name, service.clusters, /*with_push=*/true),
-               [this, key, refresh_only](Result<std::string> answer) {
-                 OnPoll(key, refresh_only, std::move(answer));
-               });
-}
-
-void HostReactor::OnPoll(const std::string& key, bool refresh_only, Result<std::string> answer) {
-  if (stopped_) return;
-  Service& service = services_.at(key);
-  Status applied = answer.status();
-  if (answer.ok() && !refresh_only) applied = ApplyJson(key, *answer, Source::kPoll);
-  if (!applied.ok()) {
-    ++stats_.poll_failures;
-    DUBBO_LOG(DEBUG) << "nacos: poll of " << key << " failed: " << applied;
-  }
-  const bool failed = !applied.ok() || !service.info || service.info->hosts.empty();
-  if (failed) {
-    SchedulePoll(service, key, BackoffMs(service));
-  } else {
-    service.fail_count = 0;
-    SchedulePoll(service, key, service.info->cache_millis);
-  }
+  if (stopped_ || !service.polling || service.query_in_flight) return;
+  Query(key);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +434,7 @@ Status HostReactor::ApplyJson(const std::string& key, std::string_view json, Sou
     return InvalidArgumentError("the server answered for " + info->Key() + ", not " + key);
   }
   auto it = services_.find(key);
-  if (it == services_.end()) return Status::Ok();  // Not ours (a push for a service we dropped).
+  if (it == services_.end()) return Status::Ok();
   Apply(it->second, std::move(*info), json, source);
   return Status::Ok();
 }
@@ -375,13 +442,6 @@ Status HostReactor::ApplyJson(const std::string& key, std::string_view json, Sou
 bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw_json,
                         Source source) {
   const std::string key = info.Key();
-  if (source == Source::kPush && service.info && !service.info_from_cache &&
-      info.last_ref_time < service.info->last_ref_time) {
-    ++stats_.stale_pushes;
-    DUBBO_LOG(INFO) << "nacos: dropping a push of " << key << " older than the data held ("
-                    << info.last_ref_time << " < " << service.info->last_ref_time << ")";
-    return false;
-  }
   if (options_.push_empty_protection && service.info && HasUsableInstance(*service.info) &&
       !HasUsableInstance(info)) {
     ++stats_.empty_protected;
@@ -390,21 +450,22 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
                        << service.info->hosts.size() << " instances";
     return false;
   }
-  ServiceChangeEvent event;
+  std::shared_ptr<const ServiceChangeEvent> event;
   bool changed = true;
   if (service.info) {
-    event = DiffServiceInfo(*service.info, info);
-    changed = !event.added.empty() || !event.removed.empty() || !event.modified.empty();
+    event = std::make_shared<const ServiceChangeEvent>(DiffServiceInfo(*service.info, info));
+    changed = Changed(*event);
   } else {
-    event = AllAdded(info);
+    event = std::make_shared<const ServiceChangeEvent>(AllAdded(info));
   }
   const bool write = source != Source::kCache && (changed || service.info_from_cache ||
                                                   !service.info || *service.info != info);
-  service.info = std::move(info);
+  std::shared_ptr<const ServiceInfo> before = std::move(service.info);
+  service.info = std::make_shared<const ServiceInfo>(std::move(info));
   service.info_from_cache = source == Source::kCache;
   // Listeners first: the cache write (an fsync, milliseconds on a busy disk) must not delay them.
   if (changed) {
-    for (const auto& listener : service.listeners) PostEvent(listener, event);
+    for (const auto& listener : service.listeners) PostEvent(listener, before, service.info, event);
   }
   if (write && !options_.cache_dir.empty()) {
     Status written = disk_.Write(key, raw_json);
@@ -417,17 +478,20 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
 }
 
 void HostReactor::PostEvent(const std::shared_ptr<ListenerEntry>& listener,
-                            ServiceChangeEvent event) {
+                            std::shared_ptr<const ServiceInfo> seen,
+                            std::shared_ptr<const ServiceInfo> newest,
+                            std::shared_ptr<const ServiceChangeEvent> event) {
   if (stopped_) return;
+  if (!listener->Offer(std::move(seen), std::move(newest), std::move(event))) {
+    ++stats_.events_merged;
+    return;
+  }
   ++stats_.events;
-  post_(listener->id, [listener, event = std::move(event)] {
-    if (!listener->active.load()) return;
-    listener->fn(event);
-  });
+  post_(listener->id, [listener] { listener->Deliver(); });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Push (§7.5).
+// Push: a doorbell (see host_reactor.h).
 
 std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_view source_ip) {
   if (stopped_) return {};
@@ -456,12 +520,7 @@ std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_v
       return {};
     }
     ++stats_.pushes;
-    const std::string key = info->Key();
-    auto it = services_.find(key);
-    if (it != services_.end()) {
-      it->second.push_since_poll = true;
-      Apply(it->second, std::move(*info), packet->data, Source::kPush);
-    }
+    OnPush(*info);
     return Reply("push-ack", packet->last_ref_time, "\"\"");
   }
   if (packet->type == "dump") {
@@ -475,6 +534,22 @@ std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_v
     return Reply("dump-ack", packet->last_ref_time, data);
   }
   return Reply("unknown-ack", packet->last_ref_time, "\"\"");
+}
+
+void HostReactor::OnPush(const ServiceInfo& announced) {
+  const std::string key = announced.Key();
+  auto it = services_.find(key);
+  if (it == services_.end() || !it->second.polling) return;  // Not (or no longer) subscribed.
+  const Service& service = it->second;
+  if (service.info && !service.info_from_cache &&
+      announced.last_ref_time < service.info->last_ref_time) {
+    ++stats_.stale_pushes;
+    DUBBO_LOG(INFO) << "nacos: a push of " << key << " announces data older than the data held ("
+                    << announced.last_ref_time << " < " << service.info->last_ref_time
+                    << "); not querying";
+    return;
+  }
+  QueryNow(key);
 }
 
 std::string HostReactor::DumpJson() const {
@@ -491,7 +566,7 @@ std::string HostReactor::DumpJson() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Failover (§8).
+// Failover.
 
 std::optional<ServiceInfo> HostReactor::FailoverData(const std::string& key) const {
   auto it = failover_data_.find(key);

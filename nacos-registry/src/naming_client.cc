@@ -43,6 +43,8 @@ constexpr auto kMinListenerStopBound = std::chrono::milliseconds(100);
 // Datagrams read per wake-up before other loop work gets a turn.
 constexpr int kDatagramsPerWakeup = 64;
 constexpr size_t kDatagramBuffer = 65536;
+// While no server answers, how often a probe asks whether one does again.
+constexpr auto kRecoveryProbeInterval = std::chrono::seconds(1);
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
@@ -259,6 +261,8 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
         raw->dispatcher.Post(id, std::move(fn));
       },
       impl->udp_port, impl->client_ip);
+  impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); },
+                               kRecoveryProbeInterval);
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
     raw->hosts->Start();
@@ -296,6 +300,8 @@ NamingClientStats NamingClient::GetStats() {
     out.malformed_datagrams = hosts.malformed;
     out.dropped_hosts = hosts.dropped_hosts;
     out.events = hosts.events;
+    out.events_merged = hosts.events_merged;
+    out.recoveries = hosts.recoveries;
   };
   // After the loop stopped (Shutdown), nothing writes the counters any more.
   if (!impl->loop.RunInLoopAndWait(read)) read();

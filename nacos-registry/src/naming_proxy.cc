@@ -203,7 +203,8 @@ void NamingProxy::Stop() {
   stopped_ = true;
   if (login_timer_ != kInvalidTaskId) loop_->Cancel(login_timer_);
   if (endpoint_timer_ != kInvalidTaskId) loop_->Cancel(endpoint_timer_);
-  login_timer_ = endpoint_timer_ = kInvalidTaskId;
+  if (probe_timer_ != kInvalidTaskId) loop_->Cancel(probe_timer_);
+  login_timer_ = endpoint_timer_ = probe_timer_ = kInvalidTaskId;
   ReleaseWaiting();
 }
 
@@ -320,7 +321,10 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
     if (!ip.empty()) server_ips_.insert(std::move(ip));
   }
   if (response.transport_error.ok() && (response.status == 200 || response.status == 304)) {
+    const bool recovered = failing_;
+    failing_ = false;
     call->done(response.status == 200 ? std::move(response.body) : std::string());
+    if (recovered && recovery_hook_ && !stopped_) recovery_hook_(failing_since_);
     return;
   }
   Status error = response.transport_error.ok() ? StatusForHttp(response.status, response.body)
@@ -343,6 +347,12 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
   }
   if (++call->attempt >= call->tries) {
     const Status& last = call->last_error;
+    if (!failing_ &&
+        (last.code() == StatusCode::kUnavailable || last.code() == StatusCode::kDeadlineExceeded)) {
+      failing_ = true;
+      failing_since_ = loop_->clock()->Now();
+      ScheduleProbe();
+    }
     call->done(Status(last.code(), "failed to req API:" + options_.context_path +
                                        call->request.path + " after all servers" +
                                        JoinServers(call->servers) +
@@ -355,6 +365,19 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
     return;
   }
   Attempt(std::move(call));
+}
+
+void NamingProxy::ScheduleProbe() {
+  if (stopped_ || probe_interval_ <= Duration::zero() || probe_timer_ != kInvalidTaskId) return;
+  probe_timer_ = loop_->ScheduleAfter(probe_interval_, [this] {
+    probe_timer_ = kInvalidTaskId;
+    if (stopped_ || !failing_) return;
+    NamingRequest probe;
+    probe.path = "/v1/ns/operator/metrics";
+    Call(std::move(probe), [this](Result<std::string>) {
+      if (failing_) ScheduleProbe();
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

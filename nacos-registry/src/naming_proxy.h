@@ -110,6 +110,19 @@ class NamingProxy {
   // returns, e.g. when there is no server).
   void Call(NamingRequest request, Done done);
 
+  // Sets what runs (on the loop, after the call's own callback) when a call gets an answer (200 or
+  // 304) while the last call to end had found no server answering (kUnavailable or
+  // kDeadlineExceeded after every try): the servers went from failing to answering. The hook is
+  // told when the failing began (the end of the first call that failed). With a positive
+  // `probe_interval`, while failing, a probe (GET /v1/ns/operator/metrics, what the Java client's
+  // serverHealthy() asks) goes out `probe_interval` after the previous one ended, so that the
+  // return is noticed within about that time even by a client that sends nothing else.
+  using RecoveryHook = std::function<void(TimePoint failing_since)>;
+  void SetRecoveryHook(RecoveryHook hook, Duration probe_interval = Duration::zero()) {
+    recovery_hook_ = std::move(hook);
+    probe_interval_ = probe_interval;
+  }
+
   // The server list in use: "host:port" or "scheme://host:port[/path]".
   const std::vector<std::string>& servers() const { return servers_; }
   // True if `ip` (text, IPv4-mapped IPv6 accepted) is a server's: a configured IP literal, or the
@@ -139,6 +152,7 @@ class NamingProxy {
   void OnEndpointDone(HttpResponse response);
   void ReleaseWaiting();
   void SetServers(std::vector<std::string> servers);
+  void ScheduleProbe();
 
   const NacosOptions options_;
   HttpTransport* const http_;
@@ -162,6 +176,12 @@ class NamingProxy {
   TaskId endpoint_timer_ = kInvalidTaskId;
   uint64_t login_generation_ = 0;
   internal::LogRateLimiter log_limiter_{std::chrono::seconds(10)};
+
+  bool failing_ = false;       // The last call to end found no server answering,
+  TimePoint failing_since_{};  // since then.
+  RecoveryHook recovery_hook_;
+  Duration probe_interval_ = Duration::zero();
+  TaskId probe_timer_ = kInvalidTaskId;
 };
 
 }  // namespace dubbo::registry::nacos

@@ -1,5 +1,7 @@
-// HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes (ack,
-// stale, spoofed, malformed, gzipped, dump), empty protection, the disk cache and failover.
+// HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes as
+// doorbells (ack, the query they trigger, forged data, stale, spoofed, malformed, gzipped, dump),
+// recovery after an outage, the bounded listener queue, empty protection, the disk cache and
+// failover.
 #include "host_reactor.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "fake_http_transport.h"
 #include "naming_proxy.h"
 #include "push_codec.h"
+#include "service_info_json.h"
 #include "testing/temp_dir.h"
 
 namespace dubbo::registry::nacos {
@@ -59,6 +63,17 @@ std::string ServiceJson(const std::vector<HostSpec>& hosts, int64_t last_ref_tim
   return out;
 }
 
+// The same for DEFAULT_GROUP@@`name`.
+std::string NamedServiceJson(const std::string& name, const std::vector<HostSpec>& hosts,
+                             int64_t last_ref_time) {
+  std::string out = ServiceJson(hosts, last_ref_time);
+  const std::string from = "DEFAULT_GROUP@@demo", to = "DEFAULT_GROUP@@" + name;
+  for (size_t at = out.find(from); at != std::string::npos; at = out.find(from, at + to.size())) {
+    out.replace(at, from.size(), to);
+  }
+  return out;
+}
+
 std::string PushPacket(const std::string& data, int64_t id, std::string_view type = "dom") {
   std::string packet = nacos_wire::EncodePushPacketJson(data, id);
   if (type != "dom") packet.replace(packet.find("\"dom\""), 5, "\"" + std::string(type) + "\"");
@@ -79,6 +94,8 @@ class HostReactorTest : public ::testing::Test {
         options_, proxy_.get(), &sched_,
         [this](SubscriptionId, std::function<void()> fn) { posted_.push_back(std::move(fn)); },
         kUdpPort, "10.0.0.9");
+    // As NamingClient wires it.
+    proxy_->SetRecoveryHook([this](TimePoint since) { hosts_->Resubscribe(since); });
     proxy_->Start();
     hosts_->Start();
   }
@@ -186,7 +203,7 @@ TEST_F(HostReactorTest, FailedPollsBackOffUpToTheCap) {
   EXPECT_EQ(events.size(), 1u);  // Failures never touch the list.
 }
 
-TEST_F(HostReactorTest, PushIsAppliedAndAckedWithItsId) {
+TEST_F(HostReactorTest, APushIsAckedAndQueriesTheServiceWhoseAnswerIsApplied) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
@@ -195,10 +212,83 @@ TEST_F(HostReactorTest, PushIsAppliedAndAckedWithItsId) {
   const std::string reply =
       hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 200), 123456789012345), "127.0.0.1");
   EXPECT_EQ(reply, R"({"type": "push-ack", "lastRefTime":"123456789012345", "data":""})");
+  EXPECT_EQ(hosts_->stats().pushes, 1u);
+  ASSERT_EQ(http_.pending(), 1u) << "the push queries its service at once";
+  EXPECT_NE(http_.front().url.find("/nacos/v1/ns/instance/list?"), std::string::npos);
+  EXPECT_TRUE(HasParam(http_.front().url, "udpPort", "5555")) << http_.front().url;
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u) << "the push's own data is not applied";
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+
+  http_.Reply(200, ServiceJson({{}, second}, 210));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events[1].added.size(), 1u);
+  EXPECT_EQ(events[1].added[0].port, 20881);
+  EXPECT_TRUE(NextPollAfter(seconds(10))) << "the answer restarts the poll period";
+}
+
+TEST_F(HostReactorTest, AForgedPushFromTheServersIpChangesNothing) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  // The datagram's source port is not checked (the server pushes from an ephemeral one): a forger
+  // who can send from the server's IP gets this far, with data that would redirect every call.
+  HostSpec evil;
+  evil.ip = "6.6.6.6";
+  EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({evil}, 999999), 1), "127.0.0.1"), "");
+  ASSERT_EQ(http_.pending(), 1u);
+  http_.Reply(200, ServiceJson({{}}, 300));  // What the server really holds.
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  const ServiceInfo* held = hosts_->Find("DEFAULT_GROUP@@demo");
+  ASSERT_NE(held, nullptr);
+  ASSERT_EQ(held->hosts.size(), 1u);
+  EXPECT_EQ(held->hosts[0].ip, "10.0.0.1");
+  // Nor does a forged push of an empty list, or of a service nobody subscribed to.
+  EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({}, 999999), 2), "127.0.0.1"), "");
+  http_.Reply(200, ServiceJson({{}}, 400));
+  EXPECT_NE(
+      hosts_->HandleDatagram(PushPacket(NamedServiceJson("other", {evil}, 1), 3), "127.0.0.1"), "");
+  EXPECT_EQ(http_.pending(), 0u);
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts[0].ip, "10.0.0.1");
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@other"), nullptr);
+}
+
+TEST_F(HostReactorTest, PushesWhileAQueryIsInFlightQueueOneMore) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  for (int i = 0; i < 5; ++i) {
+    hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 200 + i), i), "127.0.0.1");
+  }
+  EXPECT_EQ(http_.sent().size(), 2u) << "one query in flight per service";
+  HostSpec second;
+  second.port = 20881;
+  http_.Reply(200, ServiceJson({{}}, 150));  // Left before the change.
+  ASSERT_EQ(http_.pending(), 1u) << "the pushes that came meanwhile queued one more query";
+  http_.Reply(200, ServiceJson({{}, second}, 250));
+  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_EQ(http_.sent().size(), 3u);
   Dispatch();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].added.size(), 1u);
-  EXPECT_EQ(hosts_->stats().pushes, 1u);
+  EXPECT_EQ(hosts_->stats().pushes, 5u);
+  EXPECT_TRUE(NextPollAfter(seconds(10)));
+}
+
+TEST_F(HostReactorTest, APushDuringTheBackOffQueriesAtOnce) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Fail();  // Next poll in 2 s.
+  hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 200), 1), "127.0.0.1");
+  EXPECT_EQ(http_.pending(), 1u);
+  http_.Reply(200, ServiceJson({{}}, 210));
+  EXPECT_TRUE(NextPollAfter(seconds(10))) << "the answer replaced the back-off timer";
 }
 
 TEST_F(HostReactorTest, GzippedPushIsUnderstood) {
@@ -215,10 +305,12 @@ TEST_F(HostReactorTest, GzippedPushIsUnderstood) {
   ASSERT_TRUE(packet.ok());
   ASSERT_TRUE(nacos_wire::LooksGzipped(*packet));
   EXPECT_NE(hosts_->HandleDatagram(*packet, "127.0.0.1").find("push-ack"), std::string::npos);
-  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 40u);
+  EXPECT_EQ(hosts_->stats().pushes, 1u);
+  EXPECT_EQ(hosts_->stats().malformed, 0u);
+  EXPECT_EQ(http_.pending(), 1u);
 }
 
-TEST_F(HostReactorTest, StalePushIsAckedButDropped) {
+TEST_F(HostReactorTest, StalePushIsAckedButQueriesNothing) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 500));
@@ -227,10 +319,12 @@ TEST_F(HostReactorTest, StalePushIsAckedButDropped) {
   const std::string reply =
       hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 400), 9), "127.0.0.1");
   EXPECT_NE(reply.find("push-ack"), std::string::npos) << "acked, so the server does not resend";
+  EXPECT_EQ(http_.pending(), 0u);
   Dispatch();
   EXPECT_EQ(events.size(), 1u);
   EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
   EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+  EXPECT_EQ(hosts_->stats().pushes, 1u);
 }
 
 TEST_F(HostReactorTest, DatagramFromANonServerIsIgnored) {
@@ -289,9 +383,11 @@ TEST_F(HostReactorTest, EmptyProtectionKeepsTheLastUsableList) {
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
   EXPECT_NE(hosts_->HandleDatagram(PushPacket(ServiceJson({}, 200), 1), "127.0.0.1"), "");
+  http_.Reply(200, ServiceJson({}, 210));
   HostSpec sick;
   sick.healthy = false;
-  hosts_->HandleDatagram(PushPacket(ServiceJson({sick}, 300), 2), "127.0.0.1");
+  ASSERT_TRUE(NextPollAfter(seconds(10))) << "the list held is still usable";
+  http_.Reply(200, ServiceJson({sick}, 300));
   Dispatch();
   EXPECT_EQ(events.size(), 1u);
   EXPECT_EQ(hosts_->stats().empty_protected, 2u);
@@ -304,25 +400,240 @@ TEST_F(HostReactorTest, WithoutEmptyProtectionAnEmptyListIsDelivered) {
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
   hosts_->HandleDatagram(PushPacket(ServiceJson({}, 200), 1), "127.0.0.1");
+  http_.Reply(200, ServiceJson({}, 210));
   Dispatch();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_TRUE(events[1].instances.empty());
   EXPECT_EQ(events[1].removed.size(), 1u);
 }
 
-TEST_F(HostReactorTest, AfterAPushThePollOnlyRefreshes) {
+TEST_F(HostReactorTest, AfterAnOutageTheFirstAnswerQueriesEveryServiceAtOnce) {
+  Make();
+  const std::vector<std::string> names = {"demo", "a", "b"};
+  std::vector<ServiceChangeEvent> events;
+  for (const std::string& name : names) {
+    hosts_->Subscribe(name, "", "", Listener(&events), [](Status) {});
+    http_.Reply(200, NamedServiceJson(name, {{}}, 100));
+  }
+  // 40 s without a server: every poll fails and backs off (2, 4, 8, 16, ... s).
+  for (int s = 0; s < 40; ++s) {
+    sched_.AdvanceBy(seconds(1));
+    while (http_.pending() > 0) http_.Fail();
+  }
+  EXPECT_EQ(hosts_->stats().recoveries, 0u);
+  const size_t sent = http_.sent().size();
+
+  // The server is back: the first answer of any call (a beat, here) reaches the recovery hook.
+  NamingRequest beat;
+  beat.method = "PUT";
+  beat.path = "/v1/ns/instance/beat";
+  bool beat_answered = false;
+  proxy_->Call(beat, [&](Result<std::string> r) { beat_answered = r.ok(); });
+  http_.Reply(200, R"({"clientBeatInterval":5000,"code":10200})");
+  ASSERT_TRUE(beat_answered);
+  EXPECT_EQ(hosts_->stats().recoveries, 1u);
+  // Every subscribed service is queried at once: no scheduler time has passed.
+  ASSERT_EQ(http_.pending(), names.size());
+  ASSERT_EQ(http_.sent().size(), sent + 1 + names.size());
+  std::set<std::string> queried;
+  for (size_t i = sent + 1; i < http_.sent().size(); ++i) {
+    const std::string& url = http_.sent()[i].url;
+    for (const std::string& name : names) {
+      if (HasParam(url, "serviceName", "DEFAULT_GROUP%40%40" + name)) queried.insert(name);
+    }
+  }
+  EXPECT_EQ(queried.size(), names.size());
+
+  // The back-off was reset: a failure now is retried 2 s later, not 32 or 60 s.
+  while (http_.pending() > 0) http_.Fail();
+  const size_t failed_at = http_.sent().size();
+  sched_.AdvanceBy(milliseconds(1999));
+  EXPECT_EQ(http_.sent().size(), failed_at);
+  sched_.AdvanceBy(milliseconds(1));
+  EXPECT_EQ(http_.sent().size(), failed_at + names.size());
+  EXPECT_EQ(hosts_->stats().recoveries, 1u) << "no recovery while no call failed for good";
+}
+
+TEST_F(HostReactorTest, WithAProbeASubscriberAloneIsQueriedWithinASecondOfTheServersReturn) {
+  Make();
+  proxy_->SetRecoveryHook([this](TimePoint since) { hosts_->Resubscribe(since); }, seconds(1));
+  const std::vector<std::string> names = {"demo", "a"};
+  std::vector<ServiceChangeEvent> events;
+  for (const std::string& name : names) {
+    hosts_->Subscribe(name, "", "", Listener(&events), [](Status) {});
+    http_.Reply(200, NamedServiceJson(name, {{}}, 100));
+  }
+  // 40 s without a server. No beat: only the polls (backing off) and, once one failed, the probe.
+  size_t probes = 0;
+  for (int s = 0; s < 40; ++s) {
+    sched_.AdvanceBy(seconds(1));
+    while (http_.pending() > 0) {
+      probes += http_.front().url.find("/v1/ns/operator/metrics") != std::string::npos;
+      http_.Fail();
+    }
+  }
+  EXPECT_GE(probes, 25u) << "one probe a second while failing";
+  EXPECT_LE(probes, 31u);
+  // The server is back. Within one second the probe asks, and its answer queries every service.
+  const size_t back = http_.sent().size();
+  sched_.AdvanceBy(seconds(1));
+  std::set<std::string> queried;
+  while (http_.pending() > 0) {
+    const std::string url = http_.front().url;
+    std::string name;
+    for (const std::string& n : names) {
+      if (HasParam(url, "serviceName", "DEFAULT_GROUP%40%40" + n)) name = n;
+    }
+    if (!name.empty()) queried.insert(name);
+    http_.Reply(
+        200, name.empty() ? std::string("{\"status\":\"UP\"}") : NamedServiceJson(name, {{}}, 200));
+  }
+  EXPECT_EQ(queried.size(), names.size());
+  EXPECT_EQ(hosts_->stats().recoveries, 1u);
+  EXPECT_GT(http_.sent().size(), back);
+  // No more probes once a server answers.
+  const size_t after = http_.sent().size();
+  sched_.AdvanceBy(seconds(5));
+  EXPECT_EQ(http_.sent().size(), after);
+}
+
+TEST_F(HostReactorTest, TheRecoveryHookFiresOnlyWhenNoServerAnsweredBefore) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  NamingRequest request;
+  request.path = "/v1/ns/instance";
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(404, "not found");  // An answer, if a negative one: the server is up.
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(200, "ok");
+  EXPECT_EQ(hosts_->stats().recoveries, 0u);
+  EXPECT_EQ(http_.pending(), 0u);
+  sched_.AdvanceBy(seconds(1));
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(503, "busy");  // Failing.
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(200, "ok");
+  EXPECT_EQ(hosts_->stats().recoveries, 1u);
+  EXPECT_EQ(http_.pending(), 1u) << "the subscribed service is queried";
+  http_.Reply(200, ServiceJson({{}}, 200));
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(200, "ok");
+  EXPECT_EQ(hosts_->stats().recoveries, 1u);
+}
+
+// --- The listener queue: one waiting call per listener, later changes merged into it. ----------
+
+TEST_F(HostReactorTest, ASlowListenerGetsOneMergedEventEqualToTheDiffOfFirstAndLast) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  HostSpec a, b, c;
+  b.port = 20881;
+  c.port = 20882;
+  const std::string first = ServiceJson({a, b, c}, 100);
+  SubscribeAndAnswer(&events, first);
+  ASSERT_EQ(events.size(), 1u);
+
+  // The listener is blocked (nothing is dispatched) while the service changes 7 times.
+  HostSpec d, e, c2, a3;
+  d.port = 20883;
+  e.port = 20884;
+  c2 = c;
+  c2.weight = 2;
+  a3 = a;
+  a3.weight = 3;
+  const std::vector<std::string> states = {
+      ServiceJson({a, b, c, d}, 200),  // d added,
+      ServiceJson({a, c, d}, 300),     // b removed,
+      ServiceJson({a, c2, d}, 400),    // c modified,
+      ServiceJson({a, c2}, 500),       // d removed again,
+      ServiceJson({a3, c2}, 600),      // a modified,
+      ServiceJson({a, c2}, 700),       // and back,
+      ServiceJson({a, c2, e}, 800),    // e added.
+  };
+  for (const std::string& state : states) {
+    ASSERT_TRUE(NextPollAfter(seconds(10)));
+    http_.Reply(200, state);
+  }
+  EXPECT_EQ(posted_.size(), 1u) << "one waiting call, however many changes";
+  EXPECT_EQ(hosts_->stats().events_merged, states.size() - 1);
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  const ServiceChangeEvent& merged = events[1];
+  const ServiceChangeEvent want =
+      DiffServiceInfo(*ParseServiceInfo(first), *ParseServiceInfo(states.back()));
+  EXPECT_EQ(merged.service_name, want.service_name);
+  EXPECT_EQ(merged.instances, want.instances);
+  EXPECT_EQ(merged.added, want.added);
+  EXPECT_EQ(merged.removed, want.removed);
+  EXPECT_EQ(merged.modified, want.modified);
+  // Spelled out: e added, b removed, c modified; d and a's round trip leave no trace.
+  ASSERT_EQ(merged.added.size(), 1u);
+  EXPECT_EQ(merged.added[0].port, 20884);
+  ASSERT_EQ(merged.removed.size(), 1u);
+  EXPECT_EQ(merged.removed[0].port, 20881);
+  ASSERT_EQ(merged.modified.size(), 1u);
+  EXPECT_EQ(merged.modified[0].port, 20882);
+  EXPECT_EQ(merged.modified[0].weight, 2);
+  EXPECT_EQ(merged.instances.size(), 3u);
+
+  // The next change is a call of its own, diffed from what the listener saw last.
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({a, c2}, 900));
+  ASSERT_EQ(posted_.size(), 1u);
+  Dispatch();
+  ASSERT_EQ(events.size(), 3u);
+  ASSERT_EQ(events[2].removed.size(), 1u);
+  EXPECT_EQ(events[2].removed[0].port, 20884);
+  EXPECT_TRUE(events[2].added.empty());
+  EXPECT_TRUE(events[2].modified.empty());
+}
+
+TEST_F(HostReactorTest, MergedChangesThatCancelOutAreNotReported) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  HostSpec d;
+  d.port = 20883;
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({{}, d}, 200));
+  ASSERT_TRUE(NextPollAfter(seconds(10)));
+  http_.Reply(200, ServiceJson({{}}, 300));
+  EXPECT_EQ(posted_.size(), 1u);
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+}
+
+TEST_F(HostReactorTest, ChangesMergedIntoAFirstCallAreReportedAsAdded) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = Listener(&events);
+  hosts_->Subscribe("demo", "", "", listener, [](Status) {});
+  http_.Reply(200, ServiceJson({{}}, 100));
   HostSpec second;
   second.port = 20881;
-  hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 200), 1), "127.0.0.1");
   ASSERT_TRUE(NextPollAfter(seconds(10)));
-  http_.Reply(200, ServiceJson({{}}, 150));  // A lagging server's older view: not applied.
-  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 2u);
+  http_.Reply(200, ServiceJson({{}, second}, 200));
+  EXPECT_EQ(posted_.size(), 1u);
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].added.size(), 2u);
+  EXPECT_EQ(events[0].instances.size(), 2u);
+  EXPECT_TRUE(events[0].removed.empty());
+}
+
+TEST_F(HostReactorTest, AnUnsubscribedListenersWaitingCallDoesNothing) {
+  Make();
+  std::vector<ServiceChangeEvent> events;
+  auto listener = SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
+  HostSpec second;
+  second.port = 20881;
   ASSERT_TRUE(NextPollAfter(seconds(10)));
-  http_.Reply(200, ServiceJson({{}}, 300));  // No push since: applied.
-  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+  http_.Reply(200, ServiceJson({{}, second}, 200));
+  ASSERT_EQ(posted_.size(), 1u);
+  EXPECT_TRUE(hosts_->Unsubscribe(listener->id));
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
 }
 
 TEST_F(HostReactorTest, EveryChangeIsWrittenToTheDiskCache) {

@@ -1,6 +1,6 @@
 // NamingClient against in-process naming-servers on port 0 (loopback only): the scenarios of the
-// naming client issue's test list. A server restart and a server-side delete (20404 re-register after
-// light beats), a push received and acked, a lost push recovered by polling, stale and spoofed
+// naming client issue's test list. A server restart and a server-side delete (20404 re-register
+// after light beats), a push received and acked, a lost push recovered by polling, stale and forged
 // pushes, empty-push protection, the disk cache with the server down, failover across two servers,
 // auth (and secrets kept out of the logs), a sub-second timeout against a server that never
 // answers, and shutdown under load / from a listener / while a listener waits on a hanging server.
@@ -429,6 +429,37 @@ TEST_F(NamingClientIntegrationTest, InstancesComeBackWithinOneBeatAfterAServerRe
   EXPECT_TRUE(ConfirmBeat(port, 20880));
 }
 
+TEST_F(NamingClientIntegrationTest, ASubscriberIsSubscribedAgainWhenARestartedServerAnswers) {
+  auto provider = Client(Options());
+  auto consumer = Client(Options());
+  ASSERT_TRUE(provider && consumer);
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  EventLog log;
+  ASSERT_TRUE(consumer->Subscribe("demo", "", "", log.Listener()).ok());
+  ASSERT_TRUE(log.WaitForPorts({20880}));
+
+  const uint16_t port = server_->port();
+  server_->Stop();
+  server_.reset();
+  // The consumer finds the server gone (any call would; a poll 10 s later at the latest).
+  EXPECT_EQ(consumer->GetServerStatus(), "DOWN");
+  NamingServerOptions options;
+  options.port = port;
+  server_ = StartServer(options);
+  ASSERT_NE(server_, nullptr) << "could not restart on port " << port;
+
+  // A restarted server knows no subscriber. The consumer's probe finds it back; the recovery
+  // queries the service, which makes the server push to the consumer again. (The restarted server
+  // lists nothing until the provider's next beat re-registers 20880: empty protection keeps the
+  // consumer's list meanwhile.)
+  ASSERT_TRUE(WaitFor([&] { return consumer->GetStats().recoveries >= 1; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->stats().subscribers >= 1; }));
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881)).ok());
+  ASSERT_TRUE(log.Wait([](const std::vector<ServiceChangeEvent>& events) {
+    return !events.empty() && Ports(events.back().instances).count(20881) == 1;
+  })) << "the change was pushed to the consumer";
+}
+
 TEST_F(NamingClientIntegrationTest, AnInstanceDeletedOnTheServerIsReRegisteredOn20404) {
   auto provider = Client(Options());
   ASSERT_NE(provider, nullptr);
@@ -519,10 +550,12 @@ TEST_F(NamingClientIntegrationTest, ALostPushIsRecoveredByPolling) {
   EXPECT_EQ(Ports(*all), (std::set<int>{20880, 20881}));
 }
 
-TEST_F(NamingClientIntegrationTest, AStalePushIsAckedButDroppedAndASpoofedPushIsIgnored) {
-  UdpPeer server_like("127.0.0.1");  // The configured server's IP.
-  UdpPeer stranger("127.0.0.2");     // Another loopback address: not a server.
-  ASSERT_TRUE(server_like.ok());
+TEST_F(NamingClientIntegrationTest, AForgedPushChangesNothingAndAStrangersIsNotEvenAcked) {
+  // The server's IP from a port of our own: all a forger needs, as the server's push port is
+  // ephemeral and never announced.
+  UdpPeer forger("127.0.0.1");
+  UdpPeer stranger("127.0.0.2");  // Another loopback address: not a server.
+  ASSERT_TRUE(forger.ok());
   if (!stranger.ok()) GTEST_SKIP() << "cannot bind 127.0.0.2";
 
   auto provider = Client(Options());
@@ -541,35 +574,99 @@ TEST_F(NamingClientIntegrationTest, AStalePushIsAckedButDroppedAndASpoofedPushIs
     return hosts;
   };
 
-  // Stale: older than the data held (the server's lastRefTime is a wall-clock millisecond).
-  ASSERT_TRUE(server_like.SendTo(consumer->udp_port(), PushDatagram(with(1111), 1)));
+  // Stale: announces data older than the data held (the server's lastRefTime is a wall-clock
+  // millisecond). Acked, so that the server would not resend it; nothing queried.
+  ASSERT_TRUE(forger.SendTo(consumer->udp_port(), PushDatagram(with(1111), 1)));
   std::string ack;
-  ASSERT_TRUE(server_like.Receive(60000, &ack)) << "a stale push is still acked";
+  ASSERT_TRUE(forger.Receive(60000, &ack)) << "a stale push is still acked";
   Result<int64_t> acked = nacos_wire::ParsePushAck(ack);
   ASSERT_TRUE(acked.ok()) << ack;
   EXPECT_EQ(*acked, 1);
+  EXPECT_EQ(consumer->GetStats().stale_pushes, 1u);
 
-  // Spoofed: fresh data, but from an address that is not a server.
+  // Fresh data that would redirect every call: acked, and only makes the consumer ask the server.
   const int64_t fresh = WallMillis() + 60000;
-  ASSERT_TRUE(stranger.SendTo(consumer->udp_port(), PushDatagram(with(2222), fresh)));
-
-  // A fence: a fresh push from the server's address, handled after both.
-  ASSERT_TRUE(server_like.SendTo(consumer->udp_port(), PushDatagram(with(3333), fresh + 1)));
-  ASSERT_TRUE(server_like.Receive(60000, &ack));
+  ASSERT_TRUE(forger.SendTo(consumer->udp_port(), PushDatagram(with(2222), fresh)));
+  ASSERT_TRUE(forger.Receive(60000, &ack));
   acked = nacos_wire::ParsePushAck(ack);
   ASSERT_TRUE(acked.ok()) << ack;
-  EXPECT_EQ(*acked, fresh + 1);
-  ASSERT_TRUE(log.WaitForPorts({20880, 3333}));
+  EXPECT_EQ(*acked, fresh);
+  ASSERT_TRUE(stranger.SendTo(consumer->udp_port(), PushDatagram(with(3333), fresh)));
+
+  // A fence: a real change, pushed by the server, reaches the listener after the query the forged
+  // push caused (one query in flight per service, the next one queued behind it).
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881)).ok());
+  ASSERT_TRUE(log.WaitForPorts({20880, 20881})));
 
   std::string reply;
-  EXPECT_FALSE(stranger.Receive(0, &reply)) << "the spoofed push was answered: " << reply;
+  EXPECT_FALSE(stranger.Receive(0, &reply)) << "the stranger's push was answered: " << reply;
   for (const ServiceChangeEvent& e : log.events()) {
     EXPECT_EQ(Ports(e.instances).count(1111), 0u) << "the stale push was applied";
-    EXPECT_EQ(Ports(e.instances).count(2222), 0u) << "the spoofed push was applied";
+    EXPECT_EQ(Ports(e.instances).count(2222), 0u) << "the forged push was applied";
+    EXPECT_EQ(Ports(e.instances).count(3333), 0u) << "the stranger's push was applied";
   }
   auto now = consumer->GetAllInstances("demo", "");
   ASSERT_TRUE(now.ok());
-  EXPECT_EQ(Ports(*now), (std::set<int>{20880, 3333}));
+  EXPECT_EQ(Ports(*now), (std::set<int>{20880, 20881}));
+  const NamingClientStats stats = consumer->GetStats();
+  EXPECT_EQ(stats.spoofed_datagrams, 1u);
+  EXPECT_GE(stats.pushes, 2u);
+}
+
+TEST_F(NamingClientIntegrationTest, ABlockedListenerGetsOneMergedEventAfterManyChanges) {
+  // Declared before the clients: the listener uses them until the consumer is destroyed.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  EventLog log;
+  NamingListener record = log.Listener();
+  auto provider = Client(Options());
+  auto consumer = Client(Options());
+  ASSERT_TRUE(provider && consumer);
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  ASSERT_TRUE(consumer
+                  ->Subscribe("demo", "", "",
+                              [&](const ServiceChangeEvent& e) {
+                                record(e);
+                                std::unique_lock<std::mutex> lock(mu);
+                                entered = true;
+                                cv.notify_all();
+                                cv.wait(lock, [&] { return release; });
+                              })
+                  .ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, seconds(10), [&] { return entered; }));
+  }
+  // The listener is stuck in its first call while the consumer applies four changes, one by one.
+  auto holds = [&](const std::set<int>& ports) {
+    return WaitFor([&] {
+      auto held = consumer->GetAllInstances("demo", "");
+      return held.ok() && Ports(*held) == ports;
+    });
+  };
+  std::set<int> ports = {20880};
+  for (int port : {20881, 20882, 20883}) {
+    ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(port)).ok());
+    ports.insert(port);
+    ASSERT_TRUE(holds(ports));
+  }
+  ASSERT_TRUE(provider->DeregisterInstance("demo", "", MakeInstance(20880)).ok());
+  const std::set<int> last = {20881, 20882, 20883};
+  ASSERT_TRUE(holds(last));
+  // The first change queued a call; the three after it were merged into that call.
+  EXPECT_EQ(consumer->GetStats().events_merged, 3u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(log.WaitForPorts(last));
+  const std::vector<ServiceChangeEvent> events = log.events();
+  ASSERT_EQ(events.size(), 2u) << "the blocked call, then one merged call";
+  EXPECT_EQ(Ports(events[1].added), last);
+  EXPECT_EQ(Ports(events[1].removed), std::set<int>{20880});
+  EXPECT_TRUE(events[1].modified.empty());
 }
 
 // --- Empty protection ----------------------------------------------------------------------------

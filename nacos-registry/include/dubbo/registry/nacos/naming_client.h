@@ -19,16 +19,29 @@
 // applied. Listeners never run while the client holds a lock, so they may call the client (even
 // Subscribe, Unsubscribe and Shutdown).
 //
+// Listener queue: bounded, and lossless. At most one call per listener waits for the dispatcher; a
+// change that comes while one waits is merged into it, so a slow listener costs one pending event,
+// never a growing queue. The merged call reports the change from what the listener last saw to the
+// newest state: `instances` is the newest list; `added`, `removed` and `modified` compare the two
+// states per address (ip:port), exactly as if that were one change (an instance added then removed
+// again appears nowhere; one modified then modified back is not reported; `removed` carries the
+// version the listener last saw). A merged change that cancels out entirely is not reported. The
+// first call of a listener reports every instance as added, merged changes included.
+//
 // Behaviour worth knowing (details in docs/nacos-client.md):
 //   * Ephemeral instances are kept alive by beats, one timer per instance on the loop. The period is
 //     the instance's `preserved.heart.beat.interval` metadata or `beat_interval_ms`, then whatever the
 //     server answers as `clientBeatInterval`. Beats are light (no body) when the server allows it; a
 //     20404 answer (the server forgot the instance, e.g. after a restart) re-registers it at once.
-//   * Subscriptions are kept current by UDP push (one socket per client; pushes are acked, and
-//     datagrams whose source is not one of the servers are ignored) and by polling every
-//     `cacheMillis` the server asks for, backing off 2, 4, ... up to `max_poll_backoff_ms` on failure.
-//     A push older than the data already held is dropped. With `push_empty_protection` (default on),
-//     data without one usable instance never replaces a non-empty list.
+//   * Subscriptions are kept current by polling every `cacheMillis` the server asks for (backing
+//     off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one socket per
+//     client). A push is only a doorbell: datagrams whose source IP is not a server's are ignored;
+//     a push from a server's IP is acked and, unless it announces data older than the data held,
+//     makes the client query that service over HTTP at once (one query in flight per service, one
+//     more queued); the push's own data is never applied, so a forged datagram cannot change what
+//     a consumer sees. When the servers answer again after failing, every subscribed service is
+//     queried at once and its back-off reset. With `push_empty_protection` (default on), data
+//     without one usable instance never replaces a non-empty list.
 //   * Every change is written to the disk cache. A service the server cannot be asked about is served
 //     from that cache, and from the failover directory while the failover switch file is on.
 //
@@ -55,8 +68,9 @@
 
 namespace dubbo::registry::nacos {
 
-// Called on the client's dispatcher thread with each change of a subscribed service. Exceptions are
-// caught and logged.
+// Called on the client's dispatcher thread with each change of a subscribed service (changes that
+// come while a call waits are merged into it: see "Listener queue" above). Exceptions are caught
+// and logged.
 using NamingListener = std::function<void(const ServiceChangeEvent&)>;
 
 // Identifies a subscription. Never 0; never reused by one client.
@@ -74,15 +88,17 @@ struct NamingClientStats {
   uint64_t beats_light = 0;          //   of which light (no beat JSON);
   uint64_t beats_failed = 0;         //   without a usable answer.
   uint64_t reregistered = 0;         // Instances registered again after a beat answered 20404.
-  uint64_t polls = 0;                // List queries sent by the poll timers,
+  uint64_t polls = 0;                // List queries sent (poll timers, pushes, recoveries),
   uint64_t poll_failures = 0;        //   failed.
   uint64_t pushes = 0;               // Push datagrams accepted (and acked),
-  uint64_t stale_pushes = 0;         //   of which dropped as older than the data held.
+  uint64_t stale_pushes = 0;         //   of which not queried: announcing data older than held.
   uint64_t empty_protected = 0;      // Updates ignored by empty-push protection.
-  uint64_t spoofed_datagrams = 0;    // Datagrams from a source that is not a server.
+  uint64_t spoofed_datagrams = 0;    // Datagrams from a source IP that is not a server's.
   uint64_t malformed_datagrams = 0;  // Datagrams that did not parse.
   uint64_t dropped_hosts = 0;        // Malformed hosts left out of list answers and pushes.
-  uint64_t events = 0;               // Change events handed to listeners.
+  uint64_t events = 0;               // Listener calls queued,
+  uint64_t events_merged = 0;        //   and changes merged into a call already queued.
+  uint64_t recoveries = 0;           // Times the servers answered again after failing.
 };
 
 class NamingClient {
