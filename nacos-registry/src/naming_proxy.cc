@@ -381,7 +381,7 @@ void NamingProxy::ScheduleProbe() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Login (§10).
+// Login.
 
 void NamingProxy::Login() {
   if (login_in_flight_ || stopped_ || options_.username.empty()) return;

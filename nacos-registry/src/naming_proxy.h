@@ -1,4 +1,4 @@
-// Internal: NamingProxy, the naming client's HTTP side (spec nacos-naming-v1-protocol.md §9, §10):
+// Internal: NamingProxy, the naming client's HTTP side:
 // which server to ask, in which order, with which headers and credentials.
 //
 //   NamingProxy proxy(options, &http, &loop);
@@ -6,7 +6,7 @@
 //   proxy.Call({"GET", "/v1/ns/instance/list", {{"serviceName", "demo"}}},
 //              [](Result<std::string> body) { ... });     // Once, on the loop.
 //
-// Server order (§9): with one server, up to max_retry tries of it; with several, a random start and
+// Server order: with one server, up to max_retry tries of it; with several, a random start and
 // then each server once, round robin. Every failure (no answer, a timeout, any status but 200 and
 // 304) moves on to the next try. The final error is the last one, its message naming the path and
 // the servers tried. HTTP statuses map to codes: 400 kInvalidArgument, 403 kPermissionDenied, 404
@@ -26,8 +26,8 @@
 // calls go out without a token meanwhile (the server decides). Tokens and passwords are never
 // logged.
 //
-// Every request carries the §9 headers with a Java 1.4 User-Agent (real servers push only to
-// Java-style clients, §7.1) and `namespaceId` + `app` parameters.
+// Every request carries the Java 1.4 client's headers and User-Agent (real 1.4.x servers push
+// only to clients whose agent they recognise) and `namespaceId` + `app` parameters.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread); callbacks
 // run there too.

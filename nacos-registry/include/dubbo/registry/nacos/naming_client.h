@@ -1,7 +1,7 @@
 // File: dubbo/registry/nacos/naming_client.h
 //
-// NamingClient: a Nacos naming client (the v1 HTTP Open API plus UDP push, spec
-// nacos-naming-v1-protocol.md §2-§10), what the Java SDK's NamingService is, for C++.
+// NamingClient: a Nacos naming client (the v1 HTTP Open API plus UDP push), what the Java SDK's
+// NamingService is, for C++.
 //
 //   auto client = NamingClient::Create(*NacosOptions::FromProperties({{"serverAddr", "10.0.0.7"}}));
 //   if (!client.ok()) ...;
