@@ -596,7 +596,7 @@ TEST_F(NamingClientIntegrationTest, AForgedPushChangesNothingAndAStrangersIsNotE
   // A fence: a real change, pushed by the server, reaches the listener after the query the forged
   // push caused (one query in flight per service, the next one queued behind it).
   ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881)).ok());
-  ASSERT_TRUE(log.WaitForPorts({20880, 20881})));
+  ASSERT_TRUE(log.WaitForPorts({20880, 20881}));
 
   std::string reply;
   EXPECT_FALSE(stranger.Receive(0, &reply)) << "the stranger's push was answered: " << reply;
