@@ -8,9 +8,11 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "event_loop.h"
 #include "pending_calls.h"
@@ -67,6 +69,17 @@ TEST(DispatcherStopTest, AStuckListenerIsLeftBehindAndNamed) {
   EXPECT_NE(lines[0].find("subscription 42"), std::string::npos) << lines[0];
 }
 
+// Runs a function when destroyed: tells the test that a queued call was dropped (its closure
+// destroyed) rather than run.
+class OnDestroy {
+ public:
+  explicit OnDestroy(std::function<void()> fn) : fn_(std::move(fn)) {}
+  ~OnDestroy() { fn_(); }
+
+ private:
+  std::function<void()> fn_;
+};
+
 TEST(DispatcherStopTest, AListenerThatReturnsInTimeIsJoinedAndQueuedCallsDropped) {
   testing::LogCapture log(LogSeverity::kError);
   Gate gate;
@@ -74,11 +87,13 @@ TEST(DispatcherStopTest, AListenerThatReturnsInTimeIsJoinedAndQueuedCallsDropped
   Dispatcher dispatcher("test-notify");
   ASSERT_TRUE(dispatcher.Start().ok());
   dispatcher.Post(1, [&] { gate.Wait(); });
-  dispatcher.Post(2, [&] { second_ran = true; });
+  // The first listener is released only when the second call's closure is destroyed. It cannot
+  // run before the first returns, so only Stop() dropping it can release the first: no race.
+  auto token = std::make_shared<OnDestroy>([&] { gate.Open(); });
+  dispatcher.Post(2, [&second_ran, token] { second_ran = true; });
+  token.reset();
   gate.WaitForEntry();
-  std::thread opener([&] { gate.Open(); });
   dispatcher.Stop(milliseconds(60000));
-  opener.join();
   EXPECT_FALSE(second_ran);
   EXPECT_TRUE(log.lines().empty());
 }
