@@ -20,8 +20,9 @@
 // Polling per subscribed service: after each applied answer, the next query goes `cacheMillis`
 // later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A failed query, or
 // one with no instance, backs off min(1 s << fails, max_poll_backoff_ms), fails counted up to 6.
-// Resubscribe() (NamingProxy's recovery hook: the servers answer again after failing) resets every
-// back-off and queries at once every subscribed service not answered since the failing began.
+// Resubscribe() (NamingProxy's recovery hook: the servers answer again after failing) queries at
+// once every subscribed service not answered since the failing began, once until it is answered;
+// back-offs reset only when an answer is applied, so a recovery whose queries fail backs off.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread). Listeners
 // never run here: they run where `post` sends them (the dispatcher thread).
@@ -135,10 +136,10 @@ class HostReactor {
   // (see the file comment); its data is never applied.
   std::string HandleDatagram(std::string_view datagram, std::string_view source_ip);
 
-  // The servers answer again after failing since `failing_since`: resets every back-off and
-  // queries at once every subscribed service not answered since then (a service whose query is in
-  // flight gets one more after it). A restarted server has forgotten every push subscription; the
-  // query renews it.
+  // The servers answer again after failing since `failing_since`: queries at once every subscribed
+  // service not answered since then and not queried by an earlier call still unanswered (a service
+  // whose query is in flight gets one more after it). Back-offs are kept. A restarted server has
+  // forgotten every push subscription; the query renews it.
   void Resubscribe(TimePoint failing_since);
 
   // Failover switch state (polled every failover_check_ms).
@@ -166,8 +167,9 @@ class HostReactor {
     int fail_count = 0;
     bool first_query_done = false;
     bool query_in_flight = false;
-    bool query_queued = false;  // Another query goes out when the one in flight is answered.
-    TimePoint answered_at{};    // When a server last answered its query.
+    bool query_queued = false;      // Another query goes out when the one in flight is answered.
+    TimePoint answered_at{};        // When a server last answered its query.
+    bool recovery_queried = false;  // Resubscribe queried it; no answer since.
     std::vector<std::function<void()>> waiters;  // Run when the first query is done.
   };
 
