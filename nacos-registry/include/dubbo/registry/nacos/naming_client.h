@@ -161,7 +161,9 @@ class NamingClient {
   // for), the listener's first event lists every instance as added. One poll/push subscription per
   // service and clusters, however many listeners. Returns the id for Unsubscribe(). An unreachable
   // server is not an error: the subscription stays and catches up.
-  // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition after Shutdown().
+  // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition or kCancelled
+  // when Shutdown() comes first, kDeadlineExceeded when the client did not answer in time. After any
+  // error no subscription is left: the listener is never called.
   Result<SubscriptionId> Subscribe(std::string_view service_name, std::string_view group_name,
                                    std::string_view clusters, NamingListener listener);
 
