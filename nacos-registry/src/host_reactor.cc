@@ -549,15 +549,8 @@ void HostReactor::OnPush(const ServiceInfo& announced) {
   const std::string key = announced.Key();
   auto it = services_.find(key);
   if (it == services_.end() || !it->second.polling) return;  // Not (or no longer) subscribed.
-  const Service& service = it->second;
-  if (service.info && !service.info_from_cache &&
-      announced.last_ref_time < service.info->last_ref_time) {
-    ++stats_.stale_pushes;
-    DUBBO_LOG(INFO) << "nacos: a push of " << key << " announces data older than the data held ("
-                    << announced.last_ref_time << " < " << service.info->last_ref_time
-                    << "); not querying";
-    return;
-  }
+  // No staleness check: lastRefTime is the pushing server's wall clock and the data held may come
+  // from another server of the cluster, and the push's data is never applied anyway.
   QueryNow(key);
 }
 

@@ -8,14 +8,14 @@
 //     fails).
 // A UDP push is only a doorbell (HandleDatagram()): the server pushes from an ephemeral port that
 // the v1 API never names, so a datagram with a server's source IP may still be forged. A push that
-// passes the checks is acked (the server resends unacked pushes) and, unless the data it announces
-// is older than the data held (by lastRefTime), queries its service at once; its own data is never
-// applied. At most one query per service is in flight; a push arriving meanwhile queues one more,
-// sent as soon as the answer is in.
-// With push_empty_protection, data without a usable instance (HasUsableInstance) never replaces
-// data that has one. Every accepted change of server data is written to the disk cache and, when
-// instances were added, removed or modified (or it is the first data), is offered to each listener
-// of the service (ListenerEntry::Offer(), which merges it into a call already queued).
+// passes the checks is acked (the server resends unacked pushes) and queries its service at once;
+// its own data is never applied (nor its lastRefTime compared: it is the pushing server's clock).
+// At most one query per service is in flight; a push arriving meanwhile queues one more, sent as
+// soon as the answer is in. With push_empty_protection, data without a usable instance
+// (HasUsableInstance) never replaces data that has one. Every accepted change of server data is
+// written to the disk cache and, when instances were added, removed or modified (or it is the first
+// data), is offered to each listener of the service (ListenerEntry::Offer(), which merges it into a
+// call already queued).
 //
 // Polling per subscribed service: after each applied answer, the next query goes `cacheMillis`
 // later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A failed query, or
@@ -86,7 +86,6 @@ struct HostReactorStats {
   uint64_t polls = 0;            // List queries (poll timers, pushes, recoveries),
   uint64_t poll_failures = 0;    //   failed.
   uint64_t pushes = 0;           // Push packets of type dom/service accepted and acked,
-  uint64_t stale_pushes = 0;     //   of which not followed by a query: older than the data held.
   uint64_t empty_protected = 0;  // Updates ignored by empty-push protection.
   uint64_t spoofed = 0;          // Datagrams from a source IP that is not a server's.
   uint64_t malformed = 0;        // Datagrams that did not parse.
@@ -186,7 +185,7 @@ class HostReactor {
   void SchedulePoll(Service& service, const std::string& key, int64_t delay_ms);
   void Poll(const std::string& key);
   int64_t BackoffMs(Service& service);
-  // A push announcing `announced` (parsed, not trusted): queries its service unless stale.
+  // A push announcing `announced` (parsed, not trusted): queries its service if subscribed.
   void OnPush(const ServiceInfo& announced);
   // Parses and applies server JSON for `key`; kInvalidArgument if it does not parse or is for
   // another key.

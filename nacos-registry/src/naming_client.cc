@@ -294,7 +294,6 @@ NamingClientStats NamingClient::GetStats() {
     out.polls = hosts.polls;
     out.poll_failures = hosts.poll_failures;
     out.pushes = hosts.pushes;
-    out.stale_pushes = hosts.stale_pushes;
     out.empty_protected = hosts.empty_protected;
     out.spoofed_datagrams = hosts.spoofed;
     out.malformed_datagrams = hosts.malformed;

@@ -1,7 +1,7 @@
 // HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes as
-// doorbells (ack, the query they trigger, forged data, stale, spoofed, malformed, gzipped, dump),
-// recovery after an outage, the bounded listener queue, empty protection, the disk cache and
-// failover.
+// doorbells (ack, the query they trigger, forged data, an older lastRefTime, spoofed, malformed,
+// gzipped, dump), recovery after an outage, the bounded listener queue, empty protection, the disk
+// cache and failover.
 #include "host_reactor.h"
 
 #include <gtest/gtest.h>
@@ -310,20 +310,22 @@ TEST_F(HostReactorTest, GzippedPushIsUnderstood) {
   EXPECT_EQ(http_.pending(), 1u);
 }
 
-TEST_F(HostReactorTest, StalePushIsAckedButQueriesNothing) {
+TEST_F(HostReactorTest, APushWithAnOlderLastRefTimeStillQueries) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 500));
+  // Another server of the cluster, whose clock is behind, announces a real change.
   HostSpec second;
   second.port = 20881;
   const std::string reply =
       hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 400), 9), "127.0.0.1");
-  EXPECT_NE(reply.find("push-ack"), std::string::npos) << "acked, so the server does not resend";
-  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_NE(reply.find("push-ack"), std::string::npos);
+  ASSERT_EQ(http_.pending(), 1u) << "the push's lastRefTime is that server's clock: no staleness";
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u) << "the push's data is not used";
+  http_.Reply(200, ServiceJson({{}, second}, 450));
   Dispatch();
-  EXPECT_EQ(events.size(), 1u);
-  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
-  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 2u);
+  EXPECT_EQ(events.size(), 2u);
   EXPECT_EQ(hosts_->stats().pushes, 1u);
 }
 

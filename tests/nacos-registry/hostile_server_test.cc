@@ -287,6 +287,9 @@ TEST_F(HostileServerTest, ANonNumericCacheMillisDoesNotRejectAPush) {
   const std::string reply =
       hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(push, 7), "127.0.0.1");
   EXPECT_NE(reply.find("push-ack"), std::string::npos) << reply;
+  // The push is a doorbell: its service is queried, and the answer applied.
+  ASSERT_EQ(http_.pending(), 1u);
+  http_.Reply(200, Service({Host("10.0.0.1"), Host("10.0.0.2")}, "10000", 2));
   ASSERT_EQ(events_.size(), 1u);
   EXPECT_EQ(events_[0].added.size(), 1u);
   EXPECT_EQ(hosts_->Find(kKey)->cache_millis, 10000);
@@ -322,11 +325,15 @@ TEST_F(HostileServerTest, APoisonedPushDeliversTheGoodHosts) {
   const std::string reply =
       hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(PoisonedService(2), 8), "127.0.0.1");
   EXPECT_NE(reply.find("push-ack"), std::string::npos) << reply;
+  EXPECT_EQ(hosts_->stats().dropped_hosts, 1u) << "the push parses without its poisoned host";
+  // The push is a doorbell: the answer to the query it triggers is what gets applied.
+  ASSERT_EQ(http_.pending(), 1u);
+  http_.Reply(200, PoisonedService(2));
   ASSERT_EQ(events_.size(), 1u);
   ASSERT_EQ(events_[0].added.size(), 1u);
   EXPECT_EQ(events_[0].added[0].ip, "10.0.0.2");
   EXPECT_EQ(events_[0].instances.size(), 2u);
-  EXPECT_EQ(hosts_->stats().dropped_hosts, 1u);
+  EXPECT_EQ(hosts_->stats().dropped_hosts, 2u);
   EXPECT_EQ(hosts_->stats().malformed, 0u);
 }
 
@@ -349,6 +356,8 @@ TEST_F(HostileServerTest, DroppedHostsNeverWipeAList) {
   EXPECT_NE(hosts_->HandleDatagram(nacos_wire::EncodePushPacketJson(Service({}, "10000", 3), 10),
                                    "127.0.0.1"),
             "");
+  ASSERT_EQ(http_.pending(), 1u);
+  http_.Reply(200, Service({}, "10000", 3));
   EXPECT_EQ(hosts_->Find(kKey)->hosts.size(), 0u);
 }
 
