@@ -28,8 +28,8 @@
 #include "dispatcher.h"
 #include "event_loop.h"
 #include "host_reactor.h"
-#include "internal/logging.h"
 #include "keepalive_transport.h"
+#include "internal/logging.h"
 #include "naming_proxy.h"
 #include "pending_calls.h"
 
@@ -216,8 +216,9 @@ struct NamingClient::Impl {
         }
         return;
       }
-      const std::string reply = hosts->HandleDatagram(
-          std::string_view(datagram.data(), static_cast<size_t>(n)), SourceIp(from));
+      const std::string reply =
+          hosts->HandleDatagram(std::string_view(datagram.data(), static_cast<size_t>(n)),
+                                SourceIp(from));
       if (reply.empty()) continue;
       if (::sendto(udp_fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from),
                    from_len) < 0) {
@@ -324,34 +325,35 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
   copy.instance_id.clear();
   const std::string grouped = GroupedOf(service_name, group_name);
   Impl* impl = impl_.get();
-  return impl->Await<Status>(
-      "RegisterInstance", [impl, grouped, copy](std::function<void(Status)> done) {
-        const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
-        if (copy.ephemeral) impl->beats->Add(grouped, copy);
-        impl->proxy->Call(MakeRegisterRequest(grouped, copy), [impl, grouped, copy, key,
-                                                               done](Result<std::string> answer) {
-          if (answer.ok() && impl->shut_down.load() && copy.ephemeral) {
-            // Shutdown() began while this was in flight and has already
-            // deregistered everything it knew of: take this one back too.
-            impl->proxy->Call(MakeDeregisterRequest(grouped, copy), [](Result<std::string>) {});
-            done(FailedPreconditionError("naming client shut down"));
-            return;
-          }
-          if (answer.ok()) {
-            impl->registered[key] = Impl::Registered{grouped, copy};
-            done(Status::Ok());
-            return;
-          }
-          // Leave nothing behind, but keep an earlier registration's beats.
-          auto old = impl->registered.find(key);
-          if (old != impl->registered.end() && old->second.instance.ephemeral) {
-            impl->beats->Add(grouped, old->second.instance);
-          } else {
-            impl->beats->Remove(grouped, copy.ip, copy.port);
-          }
-          done(answer.status());
-        });
-      });
+  return impl->Await<Status>("RegisterInstance", [impl, grouped,
+                                                  copy](std::function<void(Status)> done) {
+    const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
+    if (copy.ephemeral) impl->beats->Add(grouped, copy);
+    impl->proxy->Call(MakeRegisterRequest(grouped, copy),
+                      [impl, grouped, copy, key, done](Result<std::string> answer) {
+                        if (answer.ok() && impl->shut_down.load() && copy.ephemeral) {
+                          // Shutdown() began while this was in flight and has already
+                          // deregistered everything it knew of: take this one back too.
+                          impl->proxy->Call(MakeDeregisterRequest(grouped, copy),
+                                            [](Result<std::string>) {});
+                          done(FailedPreconditionError("naming client shut down"));
+                          return;
+                        }
+                        if (answer.ok()) {
+                          impl->registered[key] = Impl::Registered{grouped, copy};
+                          done(Status::Ok());
+                          return;
+                        }
+                        // Leave nothing behind, but keep an earlier registration's beats.
+                        auto old = impl->registered.find(key);
+                        if (old != impl->registered.end() && old->second.instance.ephemeral) {
+                          impl->beats->Add(grouped, old->second.instance);
+                        } else {
+                          impl->beats->Remove(grouped, copy.ip, copy.port);
+                        }
+                        done(answer.status());
+                      });
+  });
 }
 
 Status NamingClient::DeregisterInstance(std::string_view service_name, std::string_view group_name,
@@ -398,8 +400,7 @@ Result<std::vector<Instance>> NamingClient::SelectInstances(std::string_view ser
                                                             std::string_view group_name,
                                                             std::string_view clusters, bool healthy,
                                                             bool subscribe) {
-  Result<std::vector<Instance>> all =
-      GetAllInstances(service_name, group_name, clusters, subscribe);
+  Result<std::vector<Instance>> all = GetAllInstances(service_name, group_name, clusters, subscribe);
   if (!all.ok()) return all.status();
   return Healthy(*all, healthy);
 }
@@ -470,10 +471,10 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
   Impl* impl = impl_.get();
   NamingRequest request;
   request.path = "/v1/ns/service/list";
-  request.params = {
-      {"pageNo", std::to_string(page_no)},
-      {"pageSize", std::to_string(page_size)},
-      {"groupName", group_name.empty() ? std::string(kDefaultGroup) : std::string(group_name)}};
+  request.params = {{"pageNo", std::to_string(page_no)},
+                    {"pageSize", std::to_string(page_size)},
+                    {"groupName", group_name.empty() ? std::string(kDefaultGroup)
+                                                     : std::string(group_name)}};
   Result<std::string> body = impl->Await<Result<std::string>>(
       "GetServices", [impl, request](std::function<void(Result<std::string>)> done) {
         impl->proxy->Call(request, std::move(done));
