@@ -211,7 +211,9 @@ void HostReactor::Subscribe(const std::string& service_name, const std::string& 
   if (service.first_query_done || service.info) {  // Cached data (load_cache_at_start) counts.
     done(Status::Ok());
   } else {
-    service.waiters.push_back([done = std::move(done)] { done(Status::Ok()); });
+    service.waiters.push_back([this, done = std::move(done)] {
+      done(stopped_ ? CancelledError("naming client shut down") : Status::Ok());
+    });
   }
 }
 
@@ -343,7 +345,10 @@ void HostReactor::OnQuery(const std::string& key, Result<std::string> answer) {
   if (stopped_) return;
   Service& service = services_.at(key);
   service.query_in_flight = false;
-  if (answer.ok()) service.answered_at = loop_->clock()->Now();
+  if (answer.ok()) {
+    service.answered_at = loop_->clock()->Now();
+    service.recovery_queried = false;
+  }
   const bool first = !service.first_query_done;
   Status applied = answer.ok() ? ApplyJson(key, *answer, Source::kServer) : answer.status();
   if (!applied.ok()) {
@@ -384,9 +389,13 @@ void HostReactor::Resubscribe(TimePoint failing_since) {
   size_t queried = 0;
   for (auto& [key, service] : services_) {
     // A service answered since (the answer that ended the failing, say) is current.
-    if (!service.polling || service.answered_at >= failing_since) continue;
-    service.fail_count = 0;
-    QueryNow(key);
+    // A service already queried by a recovery and not answered since stays on its back-off:
+    // servers that pass the probe yet fail naming calls get no query a second.
+    if (!service.polling || service.answered_at >= failing_since || service.recovery_queried) {
+      continue;
+    }
+    service.recovery_queried = true;
+    QueryNow(key);  // fail_count stays: it resets when an answer is applied.
     ++queried;
   }
   DUBBO_LOG(INFO) << "nacos: the servers answer again; querying " << queried
@@ -458,8 +467,8 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
   } else {
     event = std::make_shared<const ServiceChangeEvent>(AllAdded(info));
   }
-  const bool write = source != Source::kCache && (changed || service.info_from_cache ||
-                                                  !service.info || *service.info != info);
+  const bool write = source != Source::kCache &&
+                     (changed || service.info_from_cache || !service.info || *service.info != info);
   std::shared_ptr<const ServiceInfo> before = std::move(service.info);
   service.info = std::make_shared<const ServiceInfo>(std::move(info));
   service.info_from_cache = source == Source::kCache;
@@ -540,15 +549,8 @@ void HostReactor::OnPush(const ServiceInfo& announced) {
   const std::string key = announced.Key();
   auto it = services_.find(key);
   if (it == services_.end() || !it->second.polling) return;  // Not (or no longer) subscribed.
-  const Service& service = it->second;
-  if (service.info && !service.info_from_cache &&
-      announced.last_ref_time < service.info->last_ref_time) {
-    ++stats_.stale_pushes;
-    DUBBO_LOG(INFO) << "nacos: a push of " << key << " announces data older than the data held ("
-                    << announced.last_ref_time << " < " << service.info->last_ref_time
-                    << "); not querying";
-    return;
-  }
+  // No staleness check: lastRefTime is the pushing server's wall clock and the data held may come
+  // from another server of the cluster, and the push's data is never applied anyway.
   QueryNow(key);
 }
 

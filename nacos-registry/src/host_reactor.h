@@ -8,20 +8,21 @@
 //     fails).
 // A UDP push is only a doorbell (HandleDatagram()): the server pushes from an ephemeral port that
 // the v1 API never names, so a datagram with a server's source IP may still be forged. A push that
-// passes the checks is acked (the server resends unacked pushes) and, unless the data it announces
-// is older than the data held (by lastRefTime), queries its service at once; its own data is never
-// applied. At most one query per service is in flight; a push arriving meanwhile queues one more,
-// sent as soon as the answer is in.
-// With push_empty_protection, data without a usable instance (HasUsableInstance) never replaces
-// data that has one. Every accepted change of server data is written to the disk cache and, when
-// instances were added, removed or modified (or it is the first data), is offered to each listener
-// of the service (ListenerEntry::Offer(), which merges it into a call already queued).
+// passes the checks is acked (the server resends unacked pushes) and queries its service at once;
+// its own data is never applied (nor its lastRefTime compared: it is the pushing server's clock).
+// At most one query per service is in flight; a push arriving meanwhile queues one more, sent as
+// soon as the answer is in. With push_empty_protection, data without a usable instance
+// (HasUsableInstance) never replaces data that has one. Every accepted change of server data is
+// written to the disk cache and, when instances were added, removed or modified (or it is the first
+// data), is offered to each listener of the service (ListenerEntry::Offer(), which merges it into a
+// call already queued).
 //
 // Polling per subscribed service: after each applied answer, the next query goes `cacheMillis`
 // later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A failed query, or
 // one with no instance, backs off min(1 s << fails, max_poll_backoff_ms), fails counted up to 6.
-// Resubscribe() (NamingProxy's recovery hook: the servers answer again after failing) resets every
-// back-off and queries at once every subscribed service not answered since the failing began.
+// Resubscribe() (NamingProxy's recovery hook: the servers answer again after failing) queries at
+// once every subscribed service not answered since the failing began, once until it is answered;
+// back-offs reset only when an answer is applied, so a recovery whose queries fail backs off.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread). Listeners
 // never run here: they run where `post` sends them (the dispatcher thread).
@@ -85,7 +86,6 @@ struct HostReactorStats {
   uint64_t polls = 0;            // List queries (poll timers, pushes, recoveries),
   uint64_t poll_failures = 0;    //   failed.
   uint64_t pushes = 0;           // Push packets of type dom/service accepted and acked,
-  uint64_t stale_pushes = 0;     //   of which not followed by a query: older than the data held.
   uint64_t empty_protected = 0;  // Updates ignored by empty-push protection.
   uint64_t spoofed = 0;          // Datagrams from a source IP that is not a server's.
   uint64_t malformed = 0;        // Datagrams that did not parse.
@@ -135,10 +135,10 @@ class HostReactor {
   // (see the file comment); its data is never applied.
   std::string HandleDatagram(std::string_view datagram, std::string_view source_ip);
 
-  // The servers answer again after failing since `failing_since`: resets every back-off and
-  // queries at once every subscribed service not answered since then (a service whose query is in
-  // flight gets one more after it). A restarted server has forgotten every push subscription; the
-  // query renews it.
+  // The servers answer again after failing since `failing_since`: queries at once every subscribed
+  // service not answered since then and not queried by an earlier call still unanswered (a service
+  // whose query is in flight gets one more after it). Back-offs are kept. A restarted server has
+  // forgotten every push subscription; the query renews it.
   void Resubscribe(TimePoint failing_since);
 
   // Failover switch state (polled every failover_check_ms).
@@ -166,8 +166,9 @@ class HostReactor {
     int fail_count = 0;
     bool first_query_done = false;
     bool query_in_flight = false;
-    bool query_queued = false;  // Another query goes out when the one in flight is answered.
-    TimePoint answered_at{};    // When a server last answered its query.
+    bool query_queued = false;      // Another query goes out when the one in flight is answered.
+    TimePoint answered_at{};        // When a server last answered its query.
+    bool recovery_queried = false;  // Resubscribe queried it; no answer since.
     std::vector<std::function<void()>> waiters;  // Run when the first query is done.
   };
 
@@ -184,7 +185,7 @@ class HostReactor {
   void SchedulePoll(Service& service, const std::string& key, int64_t delay_ms);
   void Poll(const std::string& key);
   int64_t BackoffMs(Service& service);
-  // A push announcing `announced` (parsed, not trusted): queries its service unless stale.
+  // A push announcing `announced` (parsed, not trusted): queries its service if subscribed.
   void OnPush(const ServiceInfo& announced);
   // Parses and applies server JSON for `key`; kInvalidArgument if it does not parse or is for
   // another key.

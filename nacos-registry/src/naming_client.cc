@@ -197,9 +197,10 @@ struct NamingClient::Impl {
   // Runs `op` on the loop and waits for the result it hands to its callback, at most
   // AwaitDeadline(options).
   template <typename T>
-  T Await(const char* what, std::function<void(std::function<void(T)>)> op) {
+  T Await(const char* what, std::function<void(std::function<void(T)>)> op,
+          std::function<void()> undo = nullptr) {
     if (shut_down.load()) return T(PendingCalls::ShutDownError());
-    return pending.Await<T>(what, AwaitDeadline(options), std::move(op));
+    return pending.Await<T>(what, AwaitDeadline(options), std::move(op), std::move(undo));
   }
 
   void OnReadable() {
@@ -294,7 +295,6 @@ NamingClientStats NamingClient::GetStats() {
     out.polls = hosts.polls;
     out.poll_failures = hosts.poll_failures;
     out.pushes = hosts.pushes;
-    out.stale_pushes = hosts.stale_pushes;
     out.empty_protected = hosts.empty_protected;
     out.spoofed_datagrams = hosts.spoofed;
     out.malformed_datagrams = hosts.malformed;
@@ -438,11 +438,18 @@ Result<SubscriptionId> NamingClient::Subscribe(std::string_view service_name,
   entry->fn = std::move(listener);
   Impl* impl = impl_.get();
   const std::string name(service_name), group(group_name), cl(clusters);
+  // The caller gets no id when the status is not OK (the deadline may pass before or after the
+  // op ran): the entry is silenced now and removed on the loop after the op.
   Status status = impl->Await<Status>(
-      "Subscribe", [impl, name, group, cl, entry](std::function<void(Status)> done) {
+      "Subscribe",
+      [impl, name, group, cl, entry](std::function<void(Status)> done) {
         impl->hosts->Subscribe(name, group, cl, entry, std::move(done));
-      });
-  if (!status.ok()) return status;
+      },
+      [impl, id = entry->id] { impl->hosts->Unsubscribe(id); });
+  if (!status.ok()) {
+    entry->active.store(false);
+    return status;
+  }
   return entry->id;
 }
 

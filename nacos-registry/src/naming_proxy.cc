@@ -178,6 +178,8 @@ struct NamingProxy::CallState {
   bool begun = false;
   std::vector<std::string> servers;  // The list when the call began.
   Status last_error;
+  // A recovery probe: its 200 is an answer only when the body says the server is UP.
+  bool probe = false;
 };
 
 NamingProxy::NamingProxy(const NacosOptions& options, HttpTransport* http, Scheduler* loop,
@@ -235,6 +237,10 @@ void NamingProxy::Call(NamingRequest request, Done done) {
   auto call = std::make_shared<CallState>();
   call->request = std::move(request);
   call->done = std::move(done);
+  Begin(std::move(call));
+}
+
+void NamingProxy::Begin(std::shared_ptr<CallState> call) {
   if (stopped_) {
     call->done(CancelledError("naming client stopped"));
     return;
@@ -320,15 +326,23 @@ void NamingProxy::OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse re
     std::string ip = CanonicalIp(response.peer_ip);
     if (!ip.empty()) server_ips_.insert(std::move(ip));
   }
-  if (response.transport_error.ok() && (response.status == 200 || response.status == 304)) {
+  // A node that is starting or degraded answers the metrics probe 200 {"status":"DOWN"} while it
+  // answers naming calls 503: such a probe answer is that server's failure, not a recovery.
+  const bool answered =
+      response.transport_error.ok() && (response.status == 200 || response.status == 304) &&
+      (!call->probe || (response.status == 200 && IsServerUpAnswer(response.body)));
+  if (answered) {
     const bool recovered = failing_;
+    const TimePoint failing_since = failing_since_;  // `done` may start a call that fails.
     failing_ = false;
     call->done(response.status == 200 ? std::move(response.body) : std::string());
-    if (recovered && recovery_hook_ && !stopped_) recovery_hook_(failing_since_);
+    if (recovered && recovery_hook_ && !stopped_) recovery_hook_(failing_since);
     return;
   }
-  Status error = response.transport_error.ok() ? StatusForHttp(response.status, response.body)
-                                               : response.transport_error;
+  Status error = !response.transport_error.ok() ? response.transport_error
+                 : (response.status == 200 || response.status == 304)
+                     ? UnavailableError("server status is not UP")
+                     : StatusForHttp(response.status, response.body);
   if (error.code() == StatusCode::kCancelled || stopped_) {
     call->done(error.code() == StatusCode::kCancelled ? error : CancelledError("stopped"));
     return;
@@ -372,11 +386,13 @@ void NamingProxy::ScheduleProbe() {
   probe_timer_ = loop_->ScheduleAfter(probe_interval_, [this] {
     probe_timer_ = kInvalidTaskId;
     if (stopped_ || !failing_) return;
-    NamingRequest probe;
-    probe.path = "/v1/ns/operator/metrics";
-    Call(std::move(probe), [this](Result<std::string>) {
+    auto probe = std::make_shared<CallState>();
+    probe->request.path = "/v1/ns/operator/metrics";
+    probe->probe = true;
+    probe->done = [this](Result<std::string>) {
       if (failing_) ScheduleProbe();
-    });
+    };
+    Begin(std::move(probe));
   });
 }
 

@@ -112,11 +112,15 @@ class NamingProxy {
 
   // Sets what runs (on the loop, after the call's own callback) when a call gets an answer (200 or
   // 304) while the last call to end had found no server answering (kUnavailable or
-  // kDeadlineExceeded after every try): the servers went from failing to answering. The hook is
-  // told when the failing began (the end of the first call that failed). With a positive
-  // `probe_interval`, while failing, a probe (GET /v1/ns/operator/metrics, what the Java client's
-  // serverHealthy() asks) goes out `probe_interval` after the previous one ended, so that the
-  // return is noticed within about that time even by a client that sends nothing else.
+  // kDeadlineExceeded after every try): the servers went from failing to answering. It runs once
+  // per such transition, and is told when the failing began (the end of the first call that
+  // failed). With a positive `probe_interval`, while failing, a probe (GET
+  // /v1/ns/operator/metrics, what the Java client's serverHealthy() asks) goes out
+  // `probe_interval` after the previous one ended, so that the return is noticed within about that
+  // time even by a client that sends nothing else. The probe is an answer only when its body says
+  // "status":"UP" (a starting node answers it 200 "DOWN" and naming calls 503); any other answer
+  // counts as that server failing. A probe answered otherwise (403, 404) leaves the failing as it
+  // is and probes again, until some call gets an answer.
   using RecoveryHook = std::function<void(TimePoint failing_since)>;
   void SetRecoveryHook(RecoveryHook hook, Duration probe_interval = Duration::zero()) {
     recovery_hook_ = std::move(hook);
@@ -137,6 +141,7 @@ class NamingProxy {
  private:
   struct CallState;
 
+  void Begin(std::shared_ptr<CallState> call);
   void Attempt(std::shared_ptr<CallState> call);
   void OnAttemptDone(std::shared_ptr<CallState> call, HttpResponse response);
   HttpRequest BuildHttp(const std::string& server, const NamingRequest& request, bool with_token);

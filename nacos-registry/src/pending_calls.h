@@ -6,7 +6,9 @@
 //     comes cannot hold its caller forever);
 //   * kFailedPrecondition when CancelAll() runs (Shutdown()), or when the loop no longer accepts
 //     work.
-// After CancelAll(), Await() fails at once.
+// After CancelAll(), Await() fails at once. When what Await() returns is not OK, `undo` (if any)
+// is queued on the loop: it runs after `op` (tasks run in order), whether `op` has already run or
+// not, so that an op whose caller was told it failed leaves nothing behind.
 //
 // Thread-safety: every method may be called from any thread, except Await() on the loop thread
 // itself (it would wait for work only that thread can do).
@@ -38,7 +40,7 @@ class PendingCalls {
   // See the file comment. `what` names the call in the deadline error.
   template <typename T>
   T Await(const std::string& what, std::chrono::milliseconds deadline,
-          std::function<void(std::function<void(T)>)> op) {
+          std::function<void(std::function<void(T)>)> op, std::function<void()> undo = nullptr) {
     auto promise = std::make_shared<std::promise<T>>();
     std::future<T> future = promise->get_future();
     auto once = std::make_shared<std::once_flag>();
@@ -67,7 +69,10 @@ class PendingCalls {
         cancels_.erase(it);
       }
     }
-    return future.get();
+    T result = future.get();
+    // A stopped loop runs neither `op` (if not run yet) nor `undo`.
+    if (!result.ok() && undo) loop_->RunInLoop(std::move(undo));
+    return result;
   }
 
   // Ends every Await() in progress with kFailedPrecondition, and makes later ones fail at once.

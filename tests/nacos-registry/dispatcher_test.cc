@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "event_loop.h"
 #include "pending_calls.h"
@@ -145,6 +146,52 @@ TEST_F(PendingCallsTest, CancelAllEndsWaitsInProgressAndLaterOnes) {
   EXPECT_EQ(later.code(), StatusCode::kFailedPrecondition);
   EXPECT_FALSE(ran);
   EXPECT_TRUE(loop_.RunInLoopAndWait([&] { kept(Status::Ok()); }));
+}
+
+TEST_F(PendingCallsTest, UndoRunsAfterTheOpOnlyWhenTheCallerGetsAnError) {
+  std::vector<std::string> ran;  // Loop only; read after RunInLoopAndWait().
+  // The deadline passes before the op runs (the loop is held): the undo still follows the op.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  ASSERT_TRUE(loop_.RunInLoop([released] { released.wait(); }));
+  const Status late = pending_.Await<Status>(
+      "Subscribe", milliseconds(20),
+      [&ran](std::function<void(Status)> done) {
+        ran.push_back("op");
+        done(Status::Ok());
+      },
+      [&ran] { ran.push_back("undo"); });
+  EXPECT_EQ(late.code(), StatusCode::kDeadlineExceeded) << late;
+  release.set_value();
+  ASSERT_TRUE(loop_.RunInLoopAndWait([] {}));
+  EXPECT_EQ(ran, (std::vector<std::string>{"op", "undo"}));
+
+  // The op ran and its answer never comes: the undo runs.
+  ran.clear();
+  std::function<void(Status)> kept;  // Loop only.
+  const Status lost = pending_.Await<Status>(
+      "Subscribe", milliseconds(20),
+      [&](std::function<void(Status)> done) {
+        ran.push_back("op");
+        kept = std::move(done);
+      },
+      [&ran] { ran.push_back("undo"); });
+  EXPECT_EQ(lost.code(), StatusCode::kDeadlineExceeded) << lost;
+  ASSERT_TRUE(loop_.RunInLoopAndWait([&] { kept(Status::Ok()); }));
+  EXPECT_EQ(ran, (std::vector<std::string>{"op", "undo"}));
+
+  // An OK answer: no undo.
+  ran.clear();
+  const Status ok = pending_.Await<Status>(
+      "Subscribe", milliseconds(3600000),
+      [&ran](std::function<void(Status)> done) {
+        ran.push_back("op");
+        done(Status::Ok());
+      },
+      [&ran] { ran.push_back("undo"); });
+  EXPECT_TRUE(ok.ok()) << ok;
+  ASSERT_TRUE(loop_.RunInLoopAndWait([] {}));
+  EXPECT_EQ(ran, (std::vector<std::string>{"op"}));
 }
 
 TEST_F(PendingCallsTest, AStoppedLoopFailsAtOnce) {

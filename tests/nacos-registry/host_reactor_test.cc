@@ -1,7 +1,7 @@
 // HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes as
-// doorbells (ack, the query they trigger, forged data, stale, spoofed, malformed, gzipped, dump),
-// recovery after an outage, the bounded listener queue, empty protection, the disk cache and
-// failover.
+// doorbells (ack, the query they trigger, forged data, an older lastRefTime, spoofed, malformed,
+// gzipped, dump), recovery after an outage, the bounded listener queue, empty protection, the disk
+// cache and failover.
 #include "host_reactor.h"
 
 #include <gtest/gtest.h>
@@ -209,8 +209,8 @@ TEST_F(HostReactorTest, APushIsAckedAndQueriesTheServiceWhoseAnswerIsApplied) {
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
   HostSpec second;
   second.port = 20881;
-  const std::string reply =
-      hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 200), 123456789012345), "127.0.0.1");
+  const std::string reply = hosts_->HandleDatagram(
+      PushPacket(ServiceJson({{}, second}, 200), 123456789012345), "127.0.0.1");
   EXPECT_EQ(reply, R"({"type": "push-ack", "lastRefTime":"123456789012345", "data":""})");
   EXPECT_EQ(hosts_->stats().pushes, 1u);
   ASSERT_EQ(http_.pending(), 1u) << "the push queries its service at once";
@@ -310,20 +310,22 @@ TEST_F(HostReactorTest, GzippedPushIsUnderstood) {
   EXPECT_EQ(http_.pending(), 1u);
 }
 
-TEST_F(HostReactorTest, StalePushIsAckedButQueriesNothing) {
+TEST_F(HostReactorTest, APushWithAnOlderLastRefTimeStillQueries) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 500));
+  // Another server of the cluster, whose clock is behind, announces a real change.
   HostSpec second;
   second.port = 20881;
   const std::string reply =
       hosts_->HandleDatagram(PushPacket(ServiceJson({{}, second}, 400), 9), "127.0.0.1");
-  EXPECT_NE(reply.find("push-ack"), std::string::npos) << "acked, so the server does not resend";
-  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_NE(reply.find("push-ack"), std::string::npos);
+  ASSERT_EQ(http_.pending(), 1u) << "the push's lastRefTime is that server's clock: no staleness";
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u) << "the push's data is not used";
+  http_.Reply(200, ServiceJson({{}, second}, 450));
   Dispatch();
-  EXPECT_EQ(events.size(), 1u);
-  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
-  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 2u);
+  EXPECT_EQ(events.size(), 2u);
   EXPECT_EQ(hosts_->stats().pushes, 1u);
 }
 
@@ -357,10 +359,9 @@ TEST_F(HostReactorTest, MalformedDatagramsAreNotAcked) {
   Make();
   std::vector<ServiceChangeEvent> events;
   SubscribeAndAnswer(&events, ServiceJson({{}}, 100));
-  for (const std::string& bad :
-       {std::string("not json"), std::string("{\"type\":\"dom\"}"),
-        PushPacket("{\"hosts\":[{\"ip\":\"\"}],\"name\":\"x\"}", 3),
-        std::string("\x1f\x8b garbage", 11), std::string(70000, '{')}) {
+  for (const std::string& bad : {std::string("not json"), std::string("{\"type\":\"dom\"}"),
+                                 PushPacket("{\"hosts\":[{\"ip\":\"\"}],\"name\":\"x\"}", 3),
+                                 std::string("\x1f\x8b garbage", 11), std::string(70000, '{')}) {
     EXPECT_EQ(hosts_->HandleDatagram(bad, "127.0.0.1"), "") << bad.substr(0, 40);
   }
   EXPECT_EQ(hosts_->stats().malformed, 5u);
@@ -444,14 +445,44 @@ TEST_F(HostReactorTest, AfterAnOutageTheFirstAnswerQueriesEveryServiceAtOnce) {
   }
   EXPECT_EQ(queried.size(), names.size());
 
-  // The back-off was reset: a failure now is retried 2 s later, not 32 or 60 s.
+  // The back-off was kept: a failure of the recovery's queries is not retried 2 s later.
   while (http_.pending() > 0) http_.Fail();
   const size_t failed_at = http_.sent().size();
-  sched_.AdvanceBy(milliseconds(1999));
+  sched_.AdvanceBy(seconds(30));
   EXPECT_EQ(http_.sent().size(), failed_at);
-  sched_.AdvanceBy(milliseconds(1));
-  EXPECT_EQ(http_.sent().size(), failed_at + names.size());
   EXPECT_EQ(hosts_->stats().recoveries, 1u) << "no recovery while no call failed for good";
+}
+
+TEST_F(HostReactorTest, AProbeAnsweredDownIsNoRecoveryAndAnUpServerFailingNamingCallsBacksOff) {
+  Make();
+  proxy_->SetRecoveryHook([this](TimePoint since) { hosts_->Resubscribe(since); }, seconds(1));
+  const std::vector<std::string> names = {"demo", "a", "b"};
+  std::vector<ServiceChangeEvent> events;
+  for (const std::string& name : names) {
+    hosts_->Subscribe(name, "", "", Listener(&events), [](Status) {});
+    http_.Reply(200, NamedServiceJson(name, {{}}, 100));
+  }
+  // A starting node: naming calls 503, the probe 200 `metrics` (DOWN, then UP) for 60 s each.
+  for (const char* probe_answer : {R"({"status":"DOWN"})", R"({"status":"UP"})"}) {
+    size_t queries = 0;
+    for (int s = 0; s < 60; ++s) {
+      sched_.AdvanceBy(seconds(1));
+      while (http_.pending() > 0) {
+        if (http_.front().url.find("/v1/ns/operator/metrics") != std::string::npos) {
+          http_.Reply(200, probe_answer);
+        } else {
+          ++queries;
+          http_.Reply(503, "server is starting");
+        }
+      }
+    }
+    // Backing off (2, 4, 8, 16, 32 s, ...) gives at most 6 queries a service in 60 s; a recovery
+    // a second would give 60.
+    EXPECT_LE(queries, 6 * names.size()) << probe_answer;
+    if (std::string(probe_answer).find("DOWN") != std::string::npos) {
+      EXPECT_EQ(hosts_->stats().recoveries, 0u) << "a DOWN answer is no recovery";
+    }
+  }
 }
 
 TEST_F(HostReactorTest, WithAProbeASubscriberAloneIsQueriedWithinASecondOfTheServersReturn) {
@@ -681,7 +712,8 @@ TEST_F(HostReactorTest, NoServerAndNoCacheIsAnError) {
   http_.Fail();
   EXPECT_EQ(info.status().code(), StatusCode::kUnavailable);
   Result<ServiceInfo> once = InternalError("not called");
-  hosts_->GetServiceInfo("demo", "", "", false, [&](Result<ServiceInfo> r) { once = std::move(r); });
+  hosts_->GetServiceInfo("demo", "", "", false,
+                         [&](Result<ServiceInfo> r) { once = std::move(r); });
   http_.Fail();
   EXPECT_EQ(once.status().code(), StatusCode::kUnavailable);
 }
@@ -766,10 +798,9 @@ TEST_F(HostReactorTest, FailoverSwitchServesTheFailoverFiles) {
   FailoverStore failover(dir_.path());
   HostSpec backup;
   backup.port = 29999;
-  ASSERT_TRUE(failover.WriteFailoverSnapshot({{"DEFAULT_GROUP@@demo", ServiceJson({backup}, 1)}}).ok());
-  {
-    std::ofstream(failover.switch_path()) << "1\n";
-  }
+  ASSERT_TRUE(
+      failover.WriteFailoverSnapshot({{"DEFAULT_GROUP@@demo", ServiceJson({backup}, 1)}}).ok());
+  { std::ofstream(failover.switch_path()) << "1\n"; }
   sched_.AdvanceBy(seconds(1));
   EXPECT_TRUE(hosts_->failover_on());
   Result<ServiceInfo> info = InternalError("not called");
@@ -777,9 +808,7 @@ TEST_F(HostReactorTest, FailoverSwitchServesTheFailoverFiles) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->hosts[0].port, 29999);
   EXPECT_EQ(http_.pending(), 0u);
-  {
-    std::ofstream(failover.switch_path()) << "0\n";
-  }
+  { std::ofstream(failover.switch_path()) << "0\n"; }
   sched_.AdvanceBy(seconds(1));
   EXPECT_FALSE(hosts_->failover_on());
 }
@@ -793,7 +822,7 @@ TEST_F(HostReactorTest, StopReleasesWaitersAndPostsNothingMore) {
   Result<ServiceInfo> info = InternalError("not called");
   hosts_->GetServiceInfo("demo", "", "", true, [&](Result<ServiceInfo> r) { info = std::move(r); });
   hosts_->Stop();
-  EXPECT_TRUE(subscribed.ok());
+  EXPECT_EQ(subscribed.code(), StatusCode::kCancelled) << "a dead subscription is no success";
   EXPECT_EQ(info.status().code(), StatusCode::kCancelled);
   EXPECT_FALSE(listener->active.load());
   http_.Reply(200, ServiceJson({{}}, 100));

@@ -581,6 +581,48 @@ TEST_F(NamingProxyLoginTest, StopCancelsWaitingCallsAndTimers) {
   EXPECT_EQ(http_.pending(), 0u) << "no refresh after Stop()";
 }
 
+// Fails every request at once, inside Send(), while `refuse` is set; else forwards to `inner`.
+class RefusingTransport : public HttpTransport {
+ public:
+  explicit RefusingTransport(FakeHttpTransport* inner) : inner_(inner) {}
+  void Send(HttpRequest request, std::function<void(HttpResponse)> done) override {
+    if (!refuse) {
+      inner_->Send(std::move(request), std::move(done));
+      return;
+    }
+    HttpResponse response;
+    response.transport_error = UnavailableError("connection refused");
+    done(std::move(response));
+  }
+  void CancelAll() override { inner_->CancelAll(); }
+  bool refuse = false;
+
+ private:
+  FakeHttpTransport* const inner_;
+};
+
+TEST_F(NamingProxyTest, TheRecoveryIsToldWhenTheFailingBeganEvenIfDoneStartsAFailingCall) {
+  RefusingTransport transport(&http_);
+  NacosOptions options = Options({"10.0.0.1:8848"});
+  options.max_retry = 1;
+  NamingProxy proxy(options, &transport, &clock_);
+  std::vector<TimePoint> recoveries;
+  proxy.SetRecoveryHook([&](TimePoint since) { recoveries.push_back(since); });
+  proxy.Start();
+  proxy.Call(ListRequest(), [](Result<std::string>) {});
+  const TimePoint began = clock_.Now();
+  http_.Fail();  // Every try failed: failing since `began`.
+  clock_.AdvanceBy(seconds(5));
+  // The answer's `done` starts a call that fails inside Send().
+  proxy.Call(ListRequest(), [&](Result<std::string>) {
+    transport.refuse = true;
+    proxy.Call(ListRequest(), [](Result<std::string>) {});
+  });
+  http_.Reply(200, "{}");
+  ASSERT_EQ(recoveries.size(), 1u);
+  EXPECT_TRUE(recoveries[0] == began) << "the recovery was told the later failure's time";
+}
+
 TEST_F(NamingProxyTest, StopEndsACallBetweenTries) {
   NamingProxy proxy(Options({"10.0.0.1:8848"}), &http_, &clock_);
   proxy.Start();

@@ -36,12 +36,12 @@
 //   * Subscriptions are kept current by polling every `cacheMillis` the server asks for (backing
 //     off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one socket per
 //     client). A push is only a doorbell: datagrams whose source IP is not a server's are ignored;
-//     a push from a server's IP is acked and, unless it announces data older than the data held,
-//     makes the client query that service over HTTP at once (one query in flight per service, one
-//     more queued); the push's own data is never applied, so a forged datagram cannot change what
-//     a consumer sees. When the servers answer again after failing, every subscribed service is
-//     queried at once and its back-off reset. With `push_empty_protection` (default on), data
-//     without one usable instance never replaces a non-empty list.
+//     a push from a server's IP is acked and makes the client query that service over HTTP at
+//     once (one query in flight per service, one more queued); the push's own data is never
+//     applied, so a forged datagram cannot change what a consumer sees. When the servers answer
+//     again after failing, every subscribed service is queried at once (back-offs reset only when
+//     an answer is applied). With `push_empty_protection` (default on), data without one usable
+//     instance never replaces a non-empty list.
 //   * Every change is written to the disk cache. A service the server cannot be asked about is served
 //     from that cache, and from the failover directory while the failover switch file is on.
 //
@@ -91,7 +91,6 @@ struct NamingClientStats {
   uint64_t polls = 0;                // List queries sent (poll timers, pushes, recoveries),
   uint64_t poll_failures = 0;        //   failed.
   uint64_t pushes = 0;               // Push datagrams accepted (and acked),
-  uint64_t stale_pushes = 0;         //   of which not queried: announcing data older than held.
   uint64_t empty_protected = 0;      // Updates ignored by empty-push protection.
   uint64_t spoofed_datagrams = 0;    // Datagrams from a source IP that is not a server's.
   uint64_t malformed_datagrams = 0;  // Datagrams that did not parse.
@@ -161,7 +160,9 @@ class NamingClient {
   // for), the listener's first event lists every instance as added. One poll/push subscription per
   // service and clusters, however many listeners. Returns the id for Unsubscribe(). An unreachable
   // server is not an error: the subscription stays and catches up.
-  // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition after Shutdown().
+  // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition or kCancelled
+  // when Shutdown() comes first, kDeadlineExceeded when the client did not answer in time. After any
+  // error no subscription is left: the listener is never called.
   Result<SubscriptionId> Subscribe(std::string_view service_name, std::string_view group_name,
                                    std::string_view clusters, NamingListener listener);
 
