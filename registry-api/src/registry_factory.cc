@@ -79,13 +79,13 @@ Result<std::shared_ptr<Registry>> RegistryManager::GetRegistry(const URL& url) {
   // Without the lock: a factory may wait for its server (check=true).
   // A throwing factory must still complete the creation, or every later caller of this key would
   // wait for it forever; its exception becomes a status (none crosses this API).
-  Result<std::shared_ptr<Registry>> created =
-      InternalError("registry factory '" + protocol + "' threw");
+  Result<std::shared_ptr<Registry>> created = InternalError("unset");
   try {
     created = factory->CreateRegistry(normalized, options_);
   } catch (const std::exception& e) {
     created = InternalError("registry factory '" + protocol + "' threw: " + e.what());
   } catch (...) {
+    created = InternalError("registry factory '" + protocol + "' threw");
   }
   if (!created.ok()) {
     created = created.status().WithPrefix("creating registry " + normalized.ToRedactedString());
