@@ -403,10 +403,12 @@ void CurlMultiTransport::Core::Start(HttpRequest request, Done done) {
   DUBBO_CURL_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   DUBBO_CURL_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
   DUBBO_CURL_SETOPT(CURLOPT_TIMEOUT_MS, static_cast<long>(total_ms));
-  // A request with credentials is never redirected (the 3xx is its answer): curl would resend a
-  // POSTed password or the query's accessToken to wherever Location points. Others follow at most
-  // kMaxRedirects, and never from https down to http.
-  DUBBO_CURL_SETOPT(CURLOPT_FOLLOWLOCATION, with_credentials ? 0L : 1L);
+  // Only a GET or HEAD without credentials follows a redirect (at most kMaxRedirects, never from
+  // https down to http); for any other request the 3xx is its answer. curl would resend a POSTed
+  // password or the query's accessToken to wherever Location points, and it turns a POST answered
+  // 301/302 into a GET, so a redirected write would come back as a successful read.
+  const bool follows = !with_credentials && (method == "GET" || method == "HEAD");
+  DUBBO_CURL_SETOPT(CURLOPT_FOLLOWLOCATION, follows ? 1L : 0L);
   DUBBO_CURL_SETOPT(CURLOPT_MAXREDIRS, kMaxRedirects);
 #if LIBCURL_VERSION_NUM >= 0x075500  // 7.85.0
   DUBBO_CURL_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -120,10 +120,11 @@ class CurlMultiTransport final : public HttpTransport {
 
   // `done` runs on the loop thread, exactly once: on completion, on CancelAll(), on destruction, or
   // when the loop stops (the last three with kCancelled). If the loop no longer runs when Send() is
-  // called, `done` runs at once on the calling thread with kCancelled. Redirects are followed (5 at
-  // most, http and https only, never from https to http), except for a request that carries
+  // called, `done` runs at once on the calling thread with kCancelled. A GET or HEAD follows
+  // redirects (5 at most, http and https only, never from https to http); any other method gets
+  // its 3xx as its response (curl would resend a POST as a GET), and so does a request that carries
   // credentials (user info, an Authorization header, a username, password, accessToken or other
-  // secret-looking parameter in the query or body), whose 3xx is returned as its response;
+  // secret-looking parameter in the query or body);
   // connections are reused across requests and kept alive (TCP keep-alive on). Called on the loop
   // thread, the request is handed to curl before Send() returns.
   void Send(HttpRequest request, std::function<void(HttpResponse)> done) override;

@@ -39,7 +39,9 @@ class Dispatcher {
   // Drops queued calls, waits for the running one (unless called from it) at most `bound`, and
   // joins the thread. When the running listener has not returned within `bound`, or Stop() is
   // called from a listener, the thread is detached instead (it exits once that listener returns,
-  // touching only state it shares) and the stuck listener's id is logged. Idempotent.
+  // touching only state it shares) and the stuck listener's id is logged. Idempotent. Such a
+  // listener keeps running after Stop() returns, so a listener must touch only state it shares
+  // ownership of, never an object its owner frees once Stop() has returned.
   void Stop(std::chrono::milliseconds bound = kDefaultStopBound);
 
   // Stop()'s default wait for a running listener.

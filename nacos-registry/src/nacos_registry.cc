@@ -139,7 +139,7 @@ NacosRegistry::NacosRegistry(URL registry_url, RegistryOptions options,
     : FailbackRegistry(std::move(registry_url), options),
       naming_(std::move(naming)),
       owns_naming_(owns_naming),
-      state_(std::make_unique<State>(url())) {
+      state_(std::make_shared<State>(url())) {
   ri::MutexLock lock(&state_->mu);
   state_->status_task = scheduler()->ScheduleAfter(Duration::zero(), [this] { RefreshStatus(); });
 }
@@ -275,7 +275,7 @@ Status NacosRegistry::DoSubscribe(const URL& url, const std::shared_ptr<NotifyLi
     if (status.code() == StatusCode::kInvalidArgument) DetachSubscription(sid);
     return status;
   }
-  QueueDelivery(sid, /*force=*/true);
+  QueueDelivery(state_, this, sid, /*force=*/true);
   state_->deliveries.Flush();  // So the base class's FlushNotifications() sees the delivery queued.
   return Status::Ok();
 }
@@ -320,8 +320,9 @@ Status NacosRegistry::AttachNames(uint64_t sid, const std::vector<std::string>& 
 
 Status NacosRegistry::StartWatch(const std::string& name, uint64_t generation) {
   Result<SubscriptionId> id = naming_->Subscribe(
-      name, state_->group, [this, name, generation](const ServiceChangeEvent& event) {
-        OnNamingEvent(name, generation, event.instances);
+      name, state_->group,
+      [state = state_, self = this, name, generation](const ServiceChangeEvent& event) {
+        OnNamingEvent(state, self, name, generation, event.instances);
       });
   SubscriptionId stale = 0;
   {
@@ -341,26 +342,28 @@ Status NacosRegistry::StartWatch(const std::string& name, uint64_t generation) {
   return Status::Ok();
 }
 
-void NacosRegistry::OnNamingEvent(const std::string& name, uint64_t generation,
+void NacosRegistry::OnNamingEvent(const std::shared_ptr<State>& state, NacosRegistry* self,
+                                  const std::string& name, uint64_t generation,
                                   const std::vector<Instance>& instances) {
   std::vector<uint64_t> users;
   {
-    ri::MutexLock lock(&state_->mu);
-    if (state_->closing) return;
-    auto watch = state_->watches.find(name);
-    if (watch == state_->watches.end() || watch->second.generation != generation) return;
+    ri::MutexLock lock(&state->mu);
+    if (state->closing) return;
+    auto watch = state->watches.find(name);
+    if (watch == state->watches.end() || watch->second.generation != generation) return;
     watch->second.instances = instances;
     watch->second.has_data = true;
     users.assign(watch->second.users.begin(), watch->second.users.end());
   }
-  for (uint64_t sid : users) QueueDelivery(sid, /*force=*/false);
+  for (uint64_t sid : users) QueueDelivery(state, self, sid, /*force=*/false);
 }
 
-void NacosRegistry::QueueDelivery(uint64_t sid, bool force) {
+void NacosRegistry::QueueDelivery(const std::shared_ptr<State>& state, NacosRegistry* self,
+                                  uint64_t sid, bool force) {
   {
-    ri::MutexLock lock(&state_->mu);
-    auto it = state_->subs.find(sid);
-    if (it == state_->subs.end()) return;
+    ri::MutexLock lock(&state->mu);
+    auto it = state->subs.find(sid);
+    if (it == state->subs.end()) return;
     State::Subscription& sub = it->second;
     sub.queued_force = sub.queued_force || force;
     // Coalesce: a queued delivery reads the state when it runs, so it carries this change too. A
@@ -368,7 +371,15 @@ void NacosRegistry::QueueDelivery(uint64_t sid, bool force) {
     if (sub.queued && !force) return;
     sub.queued = true;
   }
-  state_->deliveries.Execute([this, sid] { Deliver(sid); });
+  // OnDestroy() sets closing before it waits for the deliveries running: a delivery that starts
+  // while closing is false is waited for, so `self` is alive while it runs.
+  state->deliveries.Execute([state, self, sid] {
+    {
+      ri::MutexLock lock(&state->mu);
+      if (state->closing) return;
+    }
+    self->Deliver(sid);
+  });
 }
 
 std::vector<URL> NacosRegistry::BuildUrls(const URL& subscription,
@@ -525,7 +536,7 @@ void NacosRegistry::RunScan() {
         if (!status.ok() && status.code() != StatusCode::kCancelled) {
           DUBBO_LOG(WARNING) << "nacos registry: new services for " << sub_url << ": " << status;
         }
-        QueueDelivery(sid, /*force=*/false);
+        QueueDelivery(state_, this, sid, /*force=*/false);
       }
     }
   }

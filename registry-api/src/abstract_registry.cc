@@ -346,7 +346,7 @@ std::vector<URL> AbstractRegistry::GetCacheUrls(const URL& url) const {
 void AbstractRegistry::ScheduleCacheSave() {
   if (state_->cache_file == nullptr) return;
   if (sync_save_) {
-    Status status = SaveCacheNow();
+    Status status = SaveCacheNow(internal::CacheFile::kShortLockWait);
     if (!status.ok()) DUBBO_LOG(WARNING) << status;
     return;
   }
@@ -358,7 +358,7 @@ void AbstractRegistry::ScheduleCacheSave() {
       internal::MutexLock task_lock(&state_->mu);
       state_->save_task = kInvalidTaskId;
     }
-    Status status = SaveCacheNow();
+    Status status = SaveCacheNow(internal::CacheFile::kDefaultLockWait);
     if (status.ok()) return;
     bool retry = false;
     {
@@ -374,7 +374,7 @@ void AbstractRegistry::ScheduleCacheSave() {
   });
 }
 
-Status AbstractRegistry::SaveCacheNow() {
+Status AbstractRegistry::SaveCacheNow(Duration lock_wait) {
   if (state_->cache_file == nullptr) return Status::Ok();
   internal::MutexLock save_lock(&state_->save_mu);
   internal::CacheEntries owned;
@@ -386,7 +386,7 @@ Status AbstractRegistry::SaveCacheNow() {
     for (const std::string& key : state_->owned_keys) owned[key] = state_->cache[key];
   }
   internal::CacheEntries merged;
-  Status status = state_->cache_file->Save(owned, &merged);
+  Status status = state_->cache_file->Save(owned, &merged, lock_wait);
   if (!status.ok()) return status;
   internal::MutexLock lock(&state_->mu);
   state_->saved_version = std::max(state_->saved_version, version);
@@ -397,7 +397,9 @@ Status AbstractRegistry::SaveCacheNow() {
   return Status::Ok();
 }
 
-Status AbstractRegistry::FlushCacheFile() { return SaveCacheNow(); }
+Status AbstractRegistry::FlushCacheFile() {
+  return SaveCacheNow(internal::CacheFile::kDefaultLockWait);
+}
 
 void AbstractRegistry::OnDestroy(
     const std::vector<URL>& /*dynamic_registered*/,
@@ -426,7 +428,7 @@ void AbstractRegistry::Destroy() {
   OnDestroy(dynamic_registered, subscriptions);
   state_->notifier.Flush();
   if (save_task != kInvalidTaskId) scheduler_->Cancel(save_task);
-  Status status = SaveCacheNow();
+  Status status = SaveCacheNow(internal::CacheFile::kShortLockWait);
   if (!status.ok()) DUBBO_LOG(WARNING) << status;
   if (owned_scheduler_ != nullptr) owned_scheduler_->Shutdown();
 }

@@ -404,9 +404,9 @@ Result<CacheEntries> CacheFile::Load() const {
   return ParseCacheText(*content, path_, nullptr);
 }
 
-Status CacheFile::Save(const CacheEntries& owned, CacheEntries* merged) const {
+Status CacheFile::Save(const CacheEntries& owned, CacheEntries* merged, Duration lock_wait) const {
   FileLock lock;
-  DUBBO_RETURN_IF_ERROR(lock.Acquire(path_ + ".lock", lock_wait_));
+  DUBBO_RETURN_IF_ERROR(lock.Acquire(path_ + ".lock", lock_wait));
 
   Result<std::string> current = ReadWholeFile(path_);
   CacheEntries entries;

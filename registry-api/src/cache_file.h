@@ -38,6 +38,9 @@ class CacheFile {
   // How long Save() waits for the lock by default: long enough to outlast other writers' fsync() on
   // a loaded disk, bounded so that a writer stuck while holding the lock cannot block it forever.
   static constexpr Duration kDefaultLockWait = std::chrono::seconds(10);
+  // The wait of a save that someone waits for (a shutdown, a synchronous notification): short, so
+  // that another process holding the lock delays them by at most this much.
+  static constexpr Duration kShortLockWait = std::chrono::milliseconds(500);
 
   // `lock_wait`: how long Save() waits for its turn and the lock (default kDefaultLockWait).
   explicit CacheFile(std::string path, Duration lock_wait = kDefaultLockWait)
@@ -53,7 +56,11 @@ class CacheFile {
   // (when not null) receives what was written. On failure the old file is untouched; kUnavailable
   // when the lock is still taken after `lock_wait` (by a writer in this process or another one),
   // kInternal for I/O errors (a full disk, say).
-  Status Save(const CacheEntries& owned, CacheEntries* merged) const;
+  Status Save(const CacheEntries& owned, CacheEntries* merged) const {
+    return Save(owned, merged, lock_wait_);
+  }
+  // The same, waiting at most `lock_wait` for the lock instead of the constructor's wait.
+  Status Save(const CacheEntries& owned, CacheEntries* merged, Duration lock_wait) const;
 
  private:
   std::string path_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 
 #include "internal/logging.h"
 
@@ -27,10 +28,12 @@ RegistryManager::~RegistryManager() { DestroyAll(); }
 Status RegistryManager::RegisterFactory(std::unique_ptr<RegistryFactory> factory) {
   if (factory == nullptr) return InvalidArgumentError("RegisterFactory: factory is null");
   std::string protocol = Lower(factory->protocol());
-  if (protocol.empty()) return InvalidArgumentError("RegisterFactory: factory has an empty protocol");
+  if (protocol.empty())
+    return InvalidArgumentError("RegisterFactory: factory has an empty protocol");
   std::lock_guard<std::mutex> lock(mu_);
   if (factories_.count(protocol) != 0) {
-    return AlreadyExistsError("a registry factory for protocol '" + protocol + "' is already registered");
+    return AlreadyExistsError("a registry factory for protocol '" + protocol +
+                              "' is already registered");
   }
   factories_.emplace(std::move(protocol), std::move(factory));
   return Status::Ok();
@@ -51,8 +54,8 @@ Result<std::shared_ptr<Registry>> RegistryManager::GetRegistry(const URL& url) {
   if (found == factories_.end()) {
     std::string known;
     for (const auto& [name, unused] : factories_) known += (known.empty() ? "" : ", ") + name;
-    return NotFoundError("no registry factory for protocol '" + protocol + "' (registered: " +
-                         (known.empty() ? std::string("none") : known) + ")");
+    return NotFoundError("no registry factory for protocol '" + protocol +
+                         "' (registered: " + (known.empty() ? std::string("none") : known) + ")");
   }
   // Factories are only added, never removed: the pointer stays valid without the lock.
   RegistryFactory* const factory = found->second.get();
@@ -74,7 +77,16 @@ Result<std::shared_ptr<Registry>> RegistryManager::GetRegistry(const URL& url) {
   lock.unlock();
 
   // Without the lock: a factory may wait for its server (check=true).
-  Result<std::shared_ptr<Registry>> created = factory->CreateRegistry(normalized, options_);
+  // A throwing factory must still complete the creation, or every later caller of this key would
+  // wait for it forever; its exception becomes a status (none crosses this API).
+  Result<std::shared_ptr<Registry>> created = InternalError("unset");
+  try {
+    created = factory->CreateRegistry(normalized, options_);
+  } catch (const std::exception& e) {
+    created = InternalError("registry factory '" + protocol + "' threw: " + e.what());
+  } catch (...) {
+    created = InternalError("registry factory '" + protocol + "' threw");
+  }
   if (!created.ok()) {
     created = created.status().WithPrefix("creating registry " + normalized.ToRedactedString());
   } else if (*created == nullptr) {

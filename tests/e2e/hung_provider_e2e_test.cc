@@ -3,10 +3,12 @@
 // naming-server, three demo-providers and a demo-consumer run as separate processes on loopback.
 //
 // Event-driven: every step waits for the consumer's figures (its --summary-json file, rewritten
-// whole every 100 ms) to show the expected state, with no time limit of its own (ctest's timeout
-// guards a hang), and nothing depends on throughput. The stopped phase lasts only until the
-// consumer has ejected the provider, far less than the 15 s after which the naming server would
-// mark it unhealthy, so the registry plays no part in the ejection.
+// whole every 100 ms) to show the expected state, and nothing depends on throughput. Each wait
+// gives up after a generous kAwaitLimit (120 s) with a message saying what never happened, before
+// ctest's timeout would end the test without one. The stopped phase lasts only until the
+// consumer has ejected the provider (3 timeouts of 3 s on 4 calling threads), well under the 15 s
+// after which the naming server would mark it unhealthy, so the registry plays no part in the
+// ejection.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -30,6 +32,9 @@
 extern char** environ;
 
 namespace {
+
+// How long one wait for a log line or for the consumer's figures may take before the test fails.
+constexpr std::chrono::seconds kAwaitLimit{120};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -83,14 +88,20 @@ class Child {
   }
 
   // Waits until the log matches `pattern` and returns its group 1; nullopt if the process exited
-  // first.
+  // first or kAwaitLimit passed (a diagnostic names the pattern).
   std::optional<std::string> AwaitLog(const std::string& pattern) {
     const std::regex re(pattern);
+    const auto give_up = std::chrono::steady_clock::now() + kAwaitLimit;
     while (true) {
       std::smatch m;
       const std::string log = Log();
       if (std::regex_search(log, m, re)) return m[1].str();
       if (Exited()) return std::nullopt;
+      if (std::chrono::steady_clock::now() >= give_up) {
+        ADD_FAILURE() << "no line matching \"" << pattern << "\" within " << kAwaitLimit.count()
+                      << " s";
+        return std::nullopt;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
@@ -107,13 +118,21 @@ class HungProviderE2ETest : public ::testing::Test {
     return std::make_unique<Child>(argv, dir_.File(name + ".log"), dir_.path());
   }
 
-  // Waits until the consumer's latest figures satisfy `done`; false if the consumer exited first.
+  // Waits until the consumer's latest figures satisfy `done`; false if the consumer exited first
+  // or kAwaitLimit passed (with a diagnostic).
   bool AwaitFigures(Child& consumer, const std::function<bool(const rapidjson::Document&)>& done) {
+    const auto give_up = std::chrono::steady_clock::now() + kAwaitLimit;
     while (true) {
       rapidjson::Document doc;
       doc.Parse(ReadFile(summary_).c_str());
       if (!doc.HasParseError() && doc.IsObject() && done(doc)) return true;
       if (consumer.Exited()) return false;
+      if (std::chrono::steady_clock::now() >= give_up) {
+        ADD_FAILURE() << "the consumer's figures did not get there within " << kAwaitLimit.count()
+                      << " s; last figures:\n"
+                      << ReadFile(summary_);
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
@@ -151,11 +170,12 @@ TEST_F(HungProviderE2ETest, HungProviderLeavesTheRotationWithoutFailedCallsAndIs
     ASSERT_TRUE(port.has_value()) << providers.back()->Log();
     ports.push_back(*port);
   }
-  // Runs until SIGTERM; default timeout (1000 ms) and breaker options.
-  auto consumer =
-      Spawn({DEMO_CONSUMER, "--registry", registry + "?file=" + dir_.File("cache"), "--duration",
-             "3600", "--report-ms", "100", "--summary-json", summary_, "--wait-providers", "60"},
-            "consumer");
+  // Runs until SIGTERM; default breaker options. A per-attempt timeout of 3 s keeps a healthy
+  // provider on a loaded machine from timing out, while a hung one still times out and is ejected.
+  auto consumer = Spawn({DEMO_CONSUMER, "--registry", registry + "?file=" + dir_.File("cache"),
+                         "--duration", "3600", "--report-ms", "100", "--summary-json", summary_,
+                         "--wait-providers", "60", "--timeout", "3000"},
+                        "consumer");
   ASSERT_TRUE(consumer->started());
   ASSERT_TRUE(AwaitFigures(*consumer,
                            [&](const rapidjson::Document& doc) {

@@ -610,6 +610,19 @@ TEST_F(CurlTransportTest, ALoginIsNeverRedirected) {
   EXPECT_NE(heads[0].find("POST /from"), std::string::npos) << heads[0];
 }
 
+TEST_F(CurlTransportTest, WritesWithoutCredentialsAreNeverRedirected) {
+  // curl would follow a 302 to a POST with a GET: the write would come back as a 200 read.
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    RawHttpServer raw(RedirectOnce);
+    HttpRequest write = MakeRequest(method, raw.Url("/from?serviceName=a&ip=1.2.3.4&port=80"));
+    const Completion c = SendAndWait(std::move(write));
+    EXPECT_EQ(c.response.status, 302) << method << " " << c.response.transport_error;
+    const std::vector<std::string> heads = raw.heads();
+    ASSERT_EQ(heads.size(), 1u) << method;
+    EXPECT_EQ(heads[0].rfind(std::string(method) + " /from", 0), 0u) << heads[0];
+  }
+}
+
 TEST_F(CurlTransportTest, ATokenInTheQueryIsNeverRedirected) {
   RawHttpServer raw(RedirectOnce);
   const Completion c =

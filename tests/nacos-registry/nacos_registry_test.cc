@@ -465,6 +465,45 @@ TEST_F(NacosRegistryTest, DestroyShutsDownANamingServiceItOwns) {
   EXPECT_TRUE(naming_->instances(kGreeterName).empty());
 }
 
+// Keeps a copy of every naming listener, as a client whose bounded Shutdown() detached a listener
+// thread still running would.
+class ListenerKeepingNaming : public FakeNamingService {
+ public:
+  Result<SubscriptionId> Subscribe(std::string_view service_name, std::string_view group_name,
+                                   NamingListener listener) override {
+    {
+      std::lock_guard<std::mutex> lock(kept_mu);
+      kept.push_back(listener);
+    }
+    return FakeNamingService::Subscribe(service_name, group_name, std::move(listener));
+  }
+  std::mutex kept_mu;
+  std::vector<NamingListener> kept;
+};
+
+TEST_F(NacosRegistryTest, ANamingListenerRunningAfterTheRegistryIsFreedTouchesNothingFreed) {
+  auto naming = std::make_shared<ListenerKeepingNaming>();
+  naming->AddInstance(kGreeterName, AsInstance(Provider("10.0.0.1")));
+  RegistryOptions options;
+  options.scheduler = &sched_;
+  options.clock = &sched_;
+  auto registry = std::make_shared<NacosRegistry>(Parse("nacos://127.0.0.1:8848?file.cache=false"),
+                                                  options, naming, /*owns_naming=*/true);
+  sched_.RunDue();
+  auto listener = std::make_shared<RecordingListener>();
+  ASSERT_TRUE(registry->Subscribe(ConsumerSubscription(), listener).ok());
+  ASSERT_EQ(listener->count(), 1u);
+  ASSERT_FALSE(naming->kept.empty());
+
+  registry->Destroy();
+  registry.reset();  // Freed: a listener must reach only the state it shares ownership of.
+  ServiceChangeEvent event;
+  event.service_name = std::string("DEFAULT_GROUP@@") + kGreeterName;
+  event.instances.push_back(AsInstance(Provider("10.0.0.2")));
+  for (const NamingListener& kept : naming->kept) kept(event);  // ASan flags a use after free.
+  EXPECT_EQ(listener->count(), 1u);
+}
+
 TEST_F(NacosRegistryTest, DestroyLeavesEphemeralInstancesToTheClientItOwns) {
   auto registry = MakeRegistry("", /*owns=*/true);
   ASSERT_TRUE(registry->Register(Provider("10.0.0.1")).ok());

@@ -236,6 +236,24 @@ TEST(CacheFileTest, ALockHeldPastTheWaitFailsWithAClearErrorAndWritesNothing) {
   EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
 }
 
+TEST(CacheFileTest, APerCallWaitOverridesTheDefaultSoAHeldLockFailsAfterThatBound) {
+  TempDir tmp;
+  const std::string path = tmp.File("held.cache");
+  HeldLock held(path + ".lock");
+  const CacheFile file(path);  // Waits kDefaultLockWait (10 s) unless a call says otherwise.
+  Status status = file.Save({{"k", kUrl1}}, nullptr, std::chrono::milliseconds(30));
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status;
+  const std::string prefix = path + ".lock still held by another writer after ";
+  const size_t at = status.message().find(prefix);
+  ASSERT_NE(at, std::string_view::npos) << status;
+  // The wait it reports is this call's bound, not the 10 s default: it gave up long before that
+  // (the margin is the difference of the two bounds, not a timing budget).
+  const long waited_ms = std::stol(std::string(status.message().substr(at + prefix.size())));
+  EXPECT_GE(waited_ms, 30);
+  EXPECT_LT(std::chrono::milliseconds(waited_ms), CacheFile::kDefaultLockWait) << status;
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 TEST(CacheFileTest, ASaveWaitsForALockHeldElsewhereAndWritesOnceItIsReleased) {
   TempDir tmp;
   const std::string path = tmp.File("waits.cache");

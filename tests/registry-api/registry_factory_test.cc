@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,10 @@ class FakeFactory : public RegistryFactory {
   Result<std::shared_ptr<Registry>> CreateRegistry(const URL& url,
                                                    const RegistryOptions& options) override {
     if (url.GetParameter("fail") == "true") return UnavailableError("cannot reach " + url.Address());
+    if (throw_next) {
+      throw_next = false;
+      throw std::runtime_error("factory exploded");
+    }
     ++*created_;
     last_url = url;
     return std::shared_ptr<Registry>(std::make_shared<FakeRegistry>(url.WithParameter("file", "false"), options));
@@ -36,6 +41,7 @@ class FakeFactory : public RegistryFactory {
     return RegistryFactory::CacheKey(url) + "?namespace=" + std::string(url.GetParameter("namespace"));
   }
   URL last_url;
+  bool throw_next = false;  // The next creation throws.
 
  private:
   std::string protocol_;
@@ -110,6 +116,19 @@ TEST_F(RegistryManagerTest, CreationErrorsArePassedOnAndNothingIsCached) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_TRUE(manager_.registries().empty());
+}
+
+TEST_F(RegistryManagerTest, AThrowingFactoryIsAnInternalErrorAndTheNextCallCreatesAgain) {
+  factory_->throw_next = true;
+  auto failed = manager_.GetRegistry(U("fake://127.0.0.1:8848"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_NE(failed.status().message().find("factory exploded"), std::string::npos);
+  EXPECT_TRUE(manager_.registries().empty());
+  // The failed creation was completed and forgotten: the same key is created again, not waited on.
+  auto again = manager_.GetRegistry(U("fake://127.0.0.1:8848"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(created_.load(), 1);
 }
 
 TEST_F(RegistryManagerTest, ADestroyedRegistryIsReplaced) {

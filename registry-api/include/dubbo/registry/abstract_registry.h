@@ -1,7 +1,8 @@
 // File: dubbo/registry/abstract_registry.h
 //
 // AbstractRegistry: the bookkeeping every registry shares:
-//   * the registered URLs, the subscriptions, and the last list notified per subscription and category;
+//   * the registered URLs, the subscriptions, and the last list notified per subscription and
+//   category;
 //   * notification: Notify() splits a list by category and delivers one complete list per category,
 //     through one serial notifier per registry (in order, one at a time, never under a lock);
 //   * the local cache file, so that a process can find its providers while the registry is away.
@@ -11,18 +12,22 @@
 //   $HOME/.dubbo/dubbo-registry-<application>-<host>-<port>.cache (':' of the address becomes '-').
 //   `file` set to false, 0, null or N/A, or `file.cache`/`file-cache` set to false, disables it.
 //   Format: Java .properties, as Dubbo writes it, so either can read the other's file: one line per
-//   subscribed service key, its value every notified URL (empty:// included) in full form, separated
-//   by spaces. Writes go to a temporary file that is renamed over the old one, under an flock() on
-//   `<file>.lock`; a writer re-reads the file under that lock and replaces only the keys it owns, so
-//   processes sharing a file never lose each other's entries. Writers in one process take the lock
-//   in turn, in arrival order; a writer waits for it at most 10 s, then its save fails (kUnavailable).
-//   Saves are asynchronous (500 ms after a change, coalesced) unless `save.file=true`; a failed save
-//   (a full disk, a lock held too long) keeps the old file, is logged, and is retried up to 3 times,
-//   then again on the next change. Loading skips, with a
-//   warning, every line that is malformed, holds an unparsable URL, or was cut short (no final newline).
+//   subscribed service key, its value every notified URL (empty:// included) in full form,
+//   separated by spaces. Writes go to a temporary file that is renamed over the old one, under an
+//   flock() on `<file>.lock`; a writer re-reads the file under that lock and replaces only the keys
+//   it owns, so processes sharing a file never lose each other's entries. Writers in one process
+//   take the lock in turn, in arrival order. Saves are asynchronous (500 ms after a change,
+//   coalesced) and wait for the lock at most 10 s; a failed one (a full disk, a lock held too long:
+//   kUnavailable) keeps the old file, is logged, and is retried up to 3 times, then again on the
+//   next change. The saves someone waits for (every change with `save.file=true`, and Destroy())
+//   wait for the lock at most 500 ms, so that another process holding it cannot stall a
+//   notification or a shutdown for long; when one fails it is logged. Loading skips, with a
+//   warning, every line that is malformed, holds an unparsable URL, or was cut short (no final
+//   newline).
 //
-// Subclasses: FailbackRegistry adds the remote operations and retries; concrete registries extend that.
-// A subclass destructor must call Destroy() (the base destructor cannot call virtual functions).
+// Subclasses: FailbackRegistry adds the remote operations and retries; concrete registries extend
+// that. A subclass destructor must call Destroy() (the base destructor cannot call virtual
+// functions).
 //
 // Thread-safety: every public method may be called concurrently from any thread.
 #ifndef DUBBO_REGISTRY_ABSTRACT_REGISTRY_H_
@@ -67,7 +72,8 @@ class AbstractRegistry : public Registry {
   Result<std::vector<URL>> Lookup(const URL& url) override;
 
   // Unregisters dynamic URLs and cancels subscriptions through OnDestroy(), waits for running
-  // listener calls, writes the cache file and stops the timer thread it owns. Idempotent.
+  // listener calls, writes the cache file (waiting at most 500 ms for its lock) and stops the timer
+  // thread it owns. Idempotent.
   void Destroy() override;
 
   // Re-registers and re-subscribes everything, after a reconnect. The base class has no server and
@@ -117,7 +123,8 @@ class AbstractRegistry : public Registry {
 
  private:
   void ScheduleCacheSave();
-  Status SaveCacheNow();
+  // Writes pending cache changes, waiting at most `lock_wait` for the cache file's lock.
+  Status SaveCacheNow(Duration lock_wait);
 
   const URL url_;
   std::unique_ptr<ThreadScheduler> owned_scheduler_;

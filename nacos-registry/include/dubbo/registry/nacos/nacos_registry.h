@@ -154,12 +154,18 @@ class NacosRegistry final : public FailbackRegistry {
   Status StartWatch(const std::string& name, uint64_t generation);
   // Drops subscription `sid` and every Nacos subscription no other subscription needs.
   void DetachSubscription(uint64_t sid);
-  // Called by the naming service with the full instance list of `name` after a change.
-  void OnNamingEvent(const std::string& name, uint64_t generation,
-                     const std::vector<Instance>& instances);
+  // Called by the naming service with the full instance list of `name` after a change. A
+  // listener may outlive the registry (a bounded Shutdown() detaches a listener still running),
+  // so this touches only `state`, which the listener owns, and reaches `self` only while `state`
+  // is not closing: OnDestroy() sets closing, then waits for every delivery already running.
+  static void OnNamingEvent(const std::shared_ptr<State>& state, NacosRegistry* self,
+                            const std::string& name, uint64_t generation,
+                            const std::vector<Instance>& instances);
   // Queues a delivery of `sid`'s current lists on the serial delivery queue (at most one
   // unforced delivery per subscription is queued at a time). `force`: send even if unchanged.
-  void QueueDelivery(uint64_t sid, bool force);
+  // The same lifetime rule as OnNamingEvent() applies.
+  static void QueueDelivery(const std::shared_ptr<State>& state, NacosRegistry* self, uint64_t sid,
+                            bool force);
   // Builds and delivers `sid`'s lists; unchanged lists are not sent again unless forced.
   void Deliver(uint64_t sid);
   // Converts and filters instances for `subscription`: enabled only (healthy only with
@@ -175,7 +181,8 @@ class NacosRegistry final : public FailbackRegistry {
 
   const std::shared_ptr<internal::NamingService> naming_;
   const bool owns_naming_;
-  std::unique_ptr<State> state_;
+  // Shared with the naming listeners, which may run after the registry is gone.
+  const std::shared_ptr<State> state_;
 };
 
 // A NamingService for a registry URL: the production one builds a NamingClient.

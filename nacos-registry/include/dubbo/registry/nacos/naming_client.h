@@ -11,7 +11,7 @@
 //   Status s = (*client)->RegisterInstance("demo", "DEFAULT_GROUP", me);   // Beats start.
 //   auto id = (*client)->Subscribe("demo", "DEFAULT_GROUP", "",
 //                                  [](const ServiceChangeEvent& e) { ... });
-//   (*client)->Shutdown();   // Deregisters `me`; no listener runs after this returns.
+//   (*client)->Shutdown();   // Deregisters `me`; no listener starts after this returns.
 //
 // Threads: every client runs exactly two threads, whatever the number of instances and
 // subscriptions: a control-plane loop (HTTP through curl multi, the UDP push socket, beat, poll and
@@ -182,10 +182,13 @@ class NamingClient {
   // Stops beats and polling, deregisters every ephemeral instance registered through this client
   // (persistent ones are meant to outlive it; best effort, in parallel), ends every blocking call
   // in progress on any thread with kFailedPrecondition, drops queued events and stops the threads.
-  // Returns within `shutdown_timeout_ms` whatever the servers do (a listener still running then
-  // gets 100 ms more, and is then left to finish on its own thread). Afterwards no listener
-  // starts, and every other method fails with kFailedPrecondition. Idempotent. Called from a
-  // listener, it does not wait for that listener to return.
+  // Returns within `shutdown_timeout_ms` whatever the servers do; a listener still running when
+  // the budget is spent gets at least 100 ms more, so Shutdown() may take that much longer. A
+  // listener still running after that keeps running on its detached thread after Shutdown()
+  // returns: a listener must touch only state it shares ownership of (capture a shared_ptr, never
+  // a raw pointer to an object freed after Shutdown()). Afterwards no listener starts, and every
+  // other method fails with kFailedPrecondition. Idempotent. Called from a listener, it does not
+  // wait for that listener to return.
   void Shutdown();
 
   // Counters since Create(), for monitoring; after Shutdown() their final values. Waits for the
