@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -87,8 +88,21 @@ class Child {
     return status_;
   }
 
+  // Blocks until the process exits and returns its exit code (128 + signal when killed).
+  int Wait() {
+    if (!status_) {
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return *status_;
+  }
+
   // Waits until the log matches `pattern` and returns its group 1; nullopt if the process exited
-  // first or kAwaitLimit passed (a diagnostic names the pattern).
+  // first or kAwaitLimit passed (a diagnostic names the pattern). The log is a file the child
+  // appends to, with no event to wait on, so it is re-read every 20 ms: the period only sets how
+  // soon the line is seen, never whether the test passes.
   std::optional<std::string> AwaitLog(const std::string& pattern) {
     const std::regex re(pattern);
     const auto give_up = std::chrono::steady_clock::now() + kAwaitLimit;
@@ -119,7 +133,8 @@ class HungProviderE2ETest : public ::testing::Test {
   }
 
   // Waits until the consumer's latest figures satisfy `done`; false if the consumer exited first
-  // or kAwaitLimit passed (with a diagnostic).
+  // or kAwaitLimit passed (with a diagnostic). The figures are a file the consumer rewrites every
+  // report, re-read every 20 ms for the same reason as AwaitLog().
   bool AwaitFigures(Child& consumer, const std::function<bool(const rapidjson::Document&)>& done) {
     const auto give_up = std::chrono::steady_clock::now() + kAwaitLimit;
     while (true) {
@@ -217,9 +232,7 @@ TEST_F(HungProviderE2ETest, HungProviderLeavesTheRotationWithoutFailedCallsAndIs
       << consumer->Log();
 
   consumer->Signal(SIGTERM);
-  std::optional<int> code;
-  while (!(code = consumer->Exited())) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(*code, 0) << "some call failed:\n" << consumer->Log();
+  EXPECT_EQ(consumer->Wait(), 0) << "some call failed:\n" << consumer->Log();
   rapidjson::Document doc;
   doc.Parse(ReadFile(summary_).c_str());
   ASSERT_TRUE(doc.IsObject() && doc.HasMember("final") && doc["final"].GetBool());
