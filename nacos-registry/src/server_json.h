@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "dubbo/registry/result.h"
+#include "internal/utf8.h"
 
 namespace dubbo::registry::nacos {
 
@@ -43,10 +44,8 @@ inline constexpr size_t kMaxAnswerArrayItems = 1 << 20;
 
 // ---- Text helpers ------------------------------------------------------------------------------
 
-// The length of the well-formed UTF-8 sequence starting at s[i] (1 to 4), or 0 when there is none:
-// no overlong forms, no surrogates, nothing above U+10FFFF.
-size_t Utf8SequenceLength(std::string_view s, size_t i);
-bool IsValidUtf8(std::string_view s);
+using internal::IsValidUtf8;
+using internal::Utf8SequenceLength;
 
 // A finite double in JSON number syntax (from_chars: no leading '+', no "inf"/"nan").
 bool ParseJsonDouble(std::string_view text, double* out);
