@@ -35,6 +35,7 @@
 #include "dubbo/registry/status.h"
 #include "http_parser.h"
 #include "http_types.h"
+#include "server_metrics.h"
 
 struct event;
 struct event_base;
@@ -52,6 +53,7 @@ struct HttpServerOptions {
   int idle_timeout_seconds =
       60;  // a connection without input (or stuck writing) this long is closed
   size_t max_connections = 10000;  // further connections are accepted and closed at once
+  ServerMetrics* metrics = nullptr;  // non-owning; null: not counted
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

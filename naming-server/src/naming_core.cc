@@ -157,8 +157,14 @@ std::string Quote(std::string_view text) {
 }  // namespace
 
 struct NamingCore::State {
-  State(const NamingServerOptions& opts, registry::Clock* c, registry::Scheduler* s, UdpSender* u)
-      : options(opts), clock(c), scheduler(s), sender(u), store(c, StoreOptions(opts)) {}
+  State(const NamingServerOptions& opts, registry::Clock* c, registry::Scheduler* s, UdpSender* u,
+        ServerMetrics* m)
+      : options(opts),
+        clock(c),
+        scheduler(s),
+        sender(u),
+        metrics(m != nullptr ? m : &owned_metrics),
+        store(c, StoreOptions(opts)) {}
 
   static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
     InstanceStoreOptions out;
@@ -173,6 +179,8 @@ struct NamingCore::State {
   registry::Clock* const clock;
   registry::Scheduler* const scheduler;
   UdpSender* const sender;
+  ServerMetrics owned_metrics;
+  ServerMetrics* const metrics;
 
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
   InstanceStore store;
@@ -623,8 +631,8 @@ struct NamingCore::State {
 };
 
 NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* clock,
-                       registry::Scheduler* scheduler, UdpSender* sender)
-    : state_(std::make_unique<State>(options, clock, scheduler, sender)) {
+                       registry::Scheduler* scheduler, UdpSender* sender, ServerMetrics* metrics)
+    : state_(std::make_unique<State>(options, clock, scheduler, sender, metrics)) {
   State* s = state_.get();
   PushServiceOptions push_options;
   push_options.scheduler = scheduler;
@@ -734,5 +742,7 @@ NamingServer::Stats NamingCore::stats() const {
   }
   return stats;
 }
+
+ServerMetrics& NamingCore::metrics() const { return *state_->metrics; }
 
 }  // namespace dubbo::naming_server

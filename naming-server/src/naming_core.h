@@ -16,14 +16,16 @@
 #include "dubbo/registry/scheduler.h"
 #include "http_types.h"
 #include "push_service.h"
+#include "server_metrics.h"
 
 namespace dubbo::naming_server {
 
 class NamingCore {
  public:
-  // `clock`, `scheduler` and `sender` must outlive the core.
+  // `clock`, `scheduler`, `sender` and `metrics` must outlive the core. A null `metrics`: the core
+  // keeps its own (see metrics()).
   NamingCore(const NamingServerOptions& options, registry::Clock* clock,
-             registry::Scheduler* scheduler, UdpSender* sender);
+             registry::Scheduler* scheduler, UdpSender* sender, ServerMetrics* metrics = nullptr);
   // Cancels the timers (waits for a running one).
   ~NamingCore();
   NamingCore(const NamingCore&) = delete;
@@ -38,6 +40,8 @@ class NamingCore {
   void Shutdown();
 
   NamingServer::Stats stats() const;
+  // The counters this core adds to (shared with the HTTP layer in a server).
+  ServerMetrics& metrics() const;
 
  private:
   struct State;

@@ -67,6 +67,7 @@ struct NamingServer::Impl final : public UdpSender {
   registry::Scheduler* scheduler = nullptr;
   registry::Clock* clock = nullptr;
 
+  ServerMetrics metrics;  // shared by `http` and `core`; declared first, so it outlives both
   event_base* base = nullptr;
   HttpServer http;
   int udp_fd = -1;
@@ -117,6 +118,7 @@ struct NamingServer::Impl final : public UdpSender {
     http_options.limits.max_header_bytes = options.max_header_bytes;
     http_options.limits.max_body_bytes = options.max_body_bytes;
     http_options.idle_timeout_seconds = 60;
+    http_options.metrics = &metrics;
     Status listening = http.Start(base, http_options, [this](const HttpRequest& request) {
       return core->Handle(request);
     });
@@ -227,7 +229,8 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
   impl->clock = options.clock != nullptr ? options.clock : impl->scheduler->clock();
   Status status = impl->Bind();
   if (!status.ok()) return status;
-  impl->core = std::make_unique<NamingCore>(impl->options, impl->clock, impl->scheduler, impl.get());
+  impl->core = std::make_unique<NamingCore>(impl->options, impl->clock, impl->scheduler, impl.get(),
+                                            &impl->metrics);
   Impl* raw = impl.get();
   impl->loop = std::thread([raw] {
     event_base_dispatch(raw->base);
