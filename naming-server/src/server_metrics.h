@@ -43,13 +43,13 @@ enum class RejectReason : size_t {
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)>
     kRejectReasonNames = {
-        "connection_cap",   "peer_connection_cap", "evicted",
-        "head_timeout",     "body_too_slow",       "idle_timeout",
-        "malformed_request", "head_too_large",     "body_too_large",
-        "invalid_utf8",     "invalid_parameter",   "service_name_too_long",
+        "connection_cap",     "peer_connection_cap",   "evicted",
+        "head_timeout",       "body_too_slow",         "idle_timeout",
+        "malformed_request",  "head_too_large",        "body_too_large",
+        "invalid_utf8",       "invalid_parameter",     "service_name_too_long",
         "metadata_too_large", "instances_per_service", "services_per_namespace",
-        "total_instances",  "answer_too_large",    "auth_denied",
-        "login_failed",     "login_throttled",
+        "total_instances",    "answer_too_large",      "auth_denied",
+        "login_failed",       "login_throttled",
 };
 
 struct ServerMetrics {
