@@ -16,6 +16,7 @@
 #include "instance_store.h"
 #include "internal/ascii.h"
 #include "internal/logging.h"
+#include "metrics_text.h"
 #include "naming_json.h"
 
 namespace dubbo::naming_server {
@@ -700,6 +701,7 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     return Handle(as_get);
   }
   const HttpRequest& routed = request;
+  if (path == "/actuator/prometheus" && routed.method == "GET") return Prometheus();
 
   std::lock_guard<std::mutex> lock(state_->mu);
   if (path == "/v1/auth/users/login" || path == "/v1/auth/login") {
@@ -711,6 +713,21 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
   }
   if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
   return state_->Route(routed, path);
+}
+
+HttpResponse NamingCore::Prometheus() const {
+  StoreFigures store;
+  PushStats push;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    store.services = state_->store.ServiceCount();
+    store.instances = state_->store.InstanceCount();
+    if (state_->push != nullptr) push = state_->push->stats();
+  }
+  HttpResponse response;
+  response.content_type = kPrometheusContentType;
+  response.body = RenderPrometheus(store, push, *state_->metrics);
+  return response;
 }
 
 void NamingCore::OnDatagram(const UdpEndpoint& from, std::string_view bytes) {

@@ -44,6 +44,10 @@ class NamingCore {
   ServerMetrics& metrics() const;
 
  private:
+  // GET <context>/actuator/prometheus: counts only, answered without a token (as Nacos's
+  // actuator endpoints are), rendered outside the lock.
+  HttpResponse Prometheus() const;
+
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -975,6 +975,43 @@ TEST_F(NamingCoreTest, MetricsCounts) {
   EXPECT_RESPONSE(Get("/nacos/v1/ns/ops/metrics"), 200, kCounts);
 }
 
+// One sample line of a Prometheus text, "name{labels} value", or "" when absent.
+std::string PrometheusLine(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return "";
+  const size_t end = text.find('\n', at + 1);
+  return text.substr(at + 1, end - at - 1);
+}
+
+TEST_F(NamingCoreTest, PrometheusReportsStoreAndRefusals) {
+  ASSERT_EQ(Do("POST", kTv1Register).status, 200);
+  ASSERT_EQ(Register("10.0.0.7", 8080).status, 200);
+  core_->metrics().Reject(RejectReason::kHeadTimeout);
+  core_->metrics().Reject(RejectReason::kHeadTimeout);
+
+  const HttpResponse answer = Get("/nacos/actuator/prometheus");
+  ASSERT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = answer.body;
+  EXPECT_EQ(PrometheusLine(text, R"(nacos_monitor{module="naming",name="serviceCount"})"),
+            R"(nacos_monitor{module="naming",name="serviceCount"} 1)");
+  EXPECT_EQ(PrometheusLine(text, R"(nacos_monitor{module="naming",name="ipCount"})"),
+            R"(nacos_monitor{module="naming",name="ipCount"} 2)");
+  EXPECT_EQ(PrometheusLine(text, R"(naming_server_rejects_total{reason="head_timeout"})"),
+            R"(naming_server_rejects_total{reason="head_timeout"} 2)");
+  EXPECT_EQ(PrometheusLine(text, R"(naming_server_rejects_total{reason="login_throttled"})"),
+            R"(naming_server_rejects_total{reason="login_throttled"} 0)");
+  // Every reason has its line, and every family its HELP and TYPE.
+  for (std::string_view reason : kRejectReasonNames) {
+    EXPECT_NE(
+        PrometheusLine(text, "naming_server_rejects_total{reason=\"" + std::string(reason) + "\"}"),
+        "")
+        << reason;
+  }
+  EXPECT_THAT(text, HasSubstr("# TYPE naming_server_rejects_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE nacos_monitor gauge\n"));
+}
+
 TEST_F(NamingCoreTest, SwitchesJsonParses) {
   const HttpResponse switches = Get("/nacos/v1/ns/operator/switches");
   ASSERT_EQ(switches.status, 200);
