@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -30,7 +31,7 @@ constexpr size_t kMaxLingerBytes = 1 << 20;
 // limit lowers the connection cap.
 constexpr rlim_t kReservedDescriptors = 64;
 // Connections closed to free descriptors when accept4() fails with EMFILE or ENFILE.
-constexpr int kEvictOnDescriptorShortage = 8;
+constexpr int kEvictOnDescriptorShortage = 4;
 // Deadlines are capped here (about 34 years), far from overflowing.
 constexpr int64_t kMaxMs = int64_t{1} << 40;
 
@@ -282,8 +283,11 @@ void HttpServer::Accept() {
       const int error = errno;
       if (error == EINTR || error == ECONNABORTED) continue;
       if (error == EMFILE || error == ENFILE) {
-        // Out of descriptors: free a few held by connections that only wait for input, and
-        // retry at once.
+        // Out of descriptors. accept4() takes a descriptor before it looks at the queue, so this
+        // does not say that a connection is waiting: poll() does. If one is, free a few
+        // descriptors held by connections that only wait for input, and retry at once.
+        pollfd pending{listen_fd_, POLLIN, 0};
+        if (::poll(&pending, 1, 0) <= 0) return;
         int freed = 0;
         while (freed < kEvictOnDescriptorShortage && EvictOldest()) ++freed;
         if (freed > 0) continue;
