@@ -178,8 +178,7 @@ struct HttpServer::Connection {
   bool writing = false;  // write_event added
   bool eof = false;      // the peer has shut its write side (or reset)
   bool closing = false;  // close once `out` is written; no more requests are answered
-  bool lingering = false;
-  bool listed = false;  // in the eviction order
+  bool listed = false;   // in the eviction order
   Phase phase = kHead;
   size_t linger_bytes = 0;
   int64_t deadline_ms = 0;     // NowMs() at which the current phase ends
@@ -371,7 +370,7 @@ void HttpServer::OnRead(int fd, short /*events*/, void* arg) {
     self->Close(c);
     return;
   }
-  if (c->lingering) {  // its deadline closes it at the latest
+  if (c->phase == Connection::kLinger) {  // its deadline closes it at the latest
     c->linger_bytes += static_cast<size_t>(n);
     if (n == 0 || c->linger_bytes > kMaxLingerBytes) self->Close(c);
     return;
@@ -719,7 +718,6 @@ void HttpServer::FinishClose(Connection* c) {
   // could destroy the answer before the peer has read it. A lingering connection is the first to
   // be evicted.
   ::shutdown(c->fd, SHUT_WR);
-  c->lingering = true;
   c->phase = Connection::kLinger;
   if (!c->reading) {
     if (event_add(c->read_event, nullptr) != 0) {
