@@ -28,8 +28,9 @@
 //   - idle: between requests, and while the peer does not read an answer, `idle_timeout_ms`;
 //     then the connection is closed without an answer.
 // Connections waiting for input (between requests or within a head) are kept in order of their
-// last completed request (or accept). A new connection that finds the table full closes the
-// oldest of them (evicted); when none waits for input, the new one is refused. accept4() failing
+// last completed request (or accept), behind those lingering after an error answer. A new
+// connection that finds the table full closes the first of them (evicted); when none waits for
+// input, the new one is refused. accept4() failing
 // with EMFILE/ENFILE evicts a few the same way and retries. A peer address holding
 // `max_connections_per_peer` connections has its next ones closed at once. The table's cap is
 // max_connections, lowered to the RLIMIT_NOFILE soft limit minus a reserve (connection_cap()).

@@ -3,7 +3,8 @@
 //   naming-server [--bind 127.0.0.1] [--port 8848] [--auth] [--log-level warning] ...
 //
 // Prints exactly one line on stdout once it is ready: "naming-server listening on http://HOST:PORT".
-// SIGTERM and SIGINT stop it (within a second) with exit code 0.
+// SIGTERM and SIGINT stop it (within a second) with exit code 0. It raises its soft open-file limit
+// to the hard one and writes the connection cap this allows to stderr.
 #include <signal.h>
 #include <sys/resource.h>
 
