@@ -4,10 +4,13 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,8 +24,32 @@ constexpr size_t kReadChunk = 64 << 10;
 // it has been written.
 constexpr size_t kMaxPendingOutput = 256 << 10;
 // A closing connection's input is discarded for at most this long and this much.
-constexpr int kLingerSeconds = 2;
+constexpr int64_t kLingerMs = 2000;
 constexpr size_t kMaxLingerBytes = 1 << 20;
+// Descriptors left to the rest of the process (listener, UDP socket, libevent's epoll and
+// notification descriptors, log files, an embedding process's own) when the RLIMIT_NOFILE soft
+// limit lowers the connection cap.
+constexpr rlim_t kReservedDescriptors = 64;
+// Connections closed to free descriptors when accept4() fails with EMFILE or ENFILE.
+constexpr int kEvictOnDescriptorShortage = 4;
+// Deadlines are capped here (about 34 years), far from overflowing.
+constexpr int64_t kMaxMs = int64_t{1} << 40;
+
+// Milliseconds of a monotonic clock. The coarse clock (a jiffy, 1-10 ms) is precise enough for
+// deadlines of seconds and costs a few nanoseconds; a timer that fires a little before its
+// deadline by this clock is re-armed for the rest.
+int64_t NowMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// How long `bytes` take at `per_second` bytes per second, in milliseconds (capped at kMaxMs).
+int64_t TransferMs(uint64_t bytes, int64_t per_second) {
+  const auto rate = static_cast<uint64_t>(per_second);
+  if (bytes / rate >= static_cast<uint64_t>(kMaxMs / 1000)) return kMaxMs;
+  return static_cast<int64_t>(bytes / rate * 1000 + bytes % rate * 1000 / rate);
+}
 
 bool AllowedMethod(std::string_view m) {
   switch (m.size()) {
@@ -53,6 +80,8 @@ const char* ReasonPhrase(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 410:
       return "Gone";
     case 413:
@@ -122,6 +151,15 @@ bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, 
 }
 
 struct HttpServer::Connection {
+  // What the connection waits for; it decides the deadline and whether it may be evicted.
+  enum Phase : uint8_t {
+    kHead,  // a request head (evictable); deadline: its first byte (or the accept) + head timeout
+    kBody,  // the rest of a body; deadline fixed when the head completed
+    kIdle,  // the next request (evictable); deadline: the last answer + idle timeout
+    kWriting,  // the peer to read an answer; deadline: the last progress + idle timeout
+    kLinger,   // the peer to close after our error answer; deadline: kLingerMs
+  };
+
   Connection(HttpServer* s, int f, const HttpParserLimits& limits)
       : server(s), fd(f), parser(limits) {}
 
@@ -129,20 +167,30 @@ struct HttpServer::Connection {
   int fd;
   event* read_event = nullptr;
   event* write_event = nullptr;
+  event* timer_event = nullptr;
   HttpParser parser;
   std::string peer_ip;
   uint16_t peer_port = 0;
+  PeerKey peer;
   std::string out;  // response bytes not yet written, from out_offset on
   size_t out_offset = 0;
   bool reading = false;  // read_event added
   bool writing = false;  // write_event added
   bool eof = false;      // the peer has shut its write side (or reset)
   bool closing = false;  // close once `out` is written; no more requests are answered
-  bool lingering = false;
+  bool listed = false;   // in the eviction order
+  Phase phase = kHead;
   size_t linger_bytes = 0;
-  time_t linger_since = 0;
-  Connection* prev = nullptr;
+  int64_t deadline_ms = 0;     // NowMs() at which the current phase ends
+  int64_t armed_ms = 0;        // the deadline timer_event is armed for; 0: not armed
+  uint64_t bytes_in = 0;       // received since the accept
+  uint64_t bytes_seen = 0;     // bytes_in at the last Settle()
+  int64_t body_since_ms = 0;   // a chunked body: when its head completed ...
+  uint64_t body_mark = 0;      // ... and bytes_in then
+  Connection* prev = nullptr;  // every connection
   Connection* next = nullptr;
+  Connection* older = nullptr;  // the eviction order
+  Connection* newer = nullptr;
 };
 
 HttpServer::HttpServer() = default;
@@ -154,6 +202,21 @@ registry::Status HttpServer::Start(event_base* base, HttpServerOptions options,
   base_ = base;
   options_ = std::move(options);
   handler_ = std::move(handler);
+  if (options_.head_timeout_ms <= 0 || options_.head_timeout_ms > kMaxMs ||
+      options_.idle_timeout_ms <= 0 || options_.idle_timeout_ms > kMaxMs ||
+      options_.min_body_bytes_per_second <= 0 || options_.max_connections == 0 ||
+      options_.max_connections_per_peer == 0) {
+    return registry::InvalidArgumentError(
+        "HTTP timeouts, body rate and connection caps must be positive");
+  }
+  connection_cap_ = options_.max_connections;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const rlim_t room = files.rlim_cur > 2 * kReservedDescriptors
+                            ? files.rlim_cur - kReservedDescriptors
+                            : files.rlim_cur / 2 + 1;
+    if (room < connection_cap_) connection_cap_ = static_cast<size_t>(room);
+  }
   read_buffer_ = std::make_unique<char[]>(kReadChunk);
   sockaddr_storage addr;
   socklen_t len = 0;
@@ -181,11 +244,9 @@ registry::Status HttpServer::Start(event_base* base, HttpServerOptions options,
       !PeerOf(bound, &ignored, &port_)) {
     return registry::InternalError("getsockname failed");
   }
-  timeval idle{options_.idle_timeout_seconds, 0};
-  idle_timeout_ = event_base_init_common_timeout(base_, &idle);
   listen_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &HttpServer::OnAccept, this);
   resume_event_ = event_new(base_, -1, 0, &HttpServer::OnResume, this);
-  if (listen_event_ == nullptr || resume_event_ == nullptr || idle_timeout_ == nullptr ||
+  if (listen_event_ == nullptr || resume_event_ == nullptr ||
       event_add(listen_event_, nullptr) != 0) {
     return registry::InternalError("cannot watch the HTTP listener");
   }
@@ -218,57 +279,100 @@ void HttpServer::Accept() {
     const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: the listener would fire again at once. Pause it for 100 ms.
+      const int error = errno;
+      if (error == EINTR || error == ECONNABORTED) continue;
+      if (error == EMFILE || error == ENFILE) {
+        // Out of descriptors. accept4() takes a descriptor before it looks at the queue, so this
+        // does not say that a connection is waiting: poll() does. If one is, free a few
+        // descriptors held by connections that only wait for input, and retry at once.
+        pollfd pending{listen_fd_, POLLIN, 0};
+        if (::poll(&pending, 1, 0) <= 0) return;
+        int freed = 0;
+        while (freed < kEvictOnDescriptorShortage && EvictOldest()) ++freed;
+        if (freed > 0) continue;
+      }
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        // Nothing to free: the listener would fire again at once. Pause it for 100 ms.
         event_del(listen_event_);
         const timeval pause{0, 100 * 1000};
         event_add(resume_event_, &pause);
       }
       return;
     }
-    if (connection_count_ >= options_.max_connections) {
-      ::close(fd);
-      continue;
+    if (options_.metrics != nullptr) {
+      options_.metrics->connections_accepted.fetch_add(1, std::memory_order_relaxed);
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto* c = new Connection(this, fd, options_.limits);
-    PeerOf(addr, &c->peer_ip, &c->peer_port);
-    c->read_event = event_new(base_, fd, EV_READ | EV_PERSIST, &HttpServer::OnRead, c);
-    c->write_event = event_new(base_, fd, EV_WRITE | EV_PERSIST, &HttpServer::OnWrite, c);
-    c->next = connections_;
-    if (connections_ != nullptr) connections_->prev = c;
-    connections_ = c;
-    ++connection_count_;
-    if (c->read_event == nullptr || c->write_event == nullptr ||
-        event_add(c->read_event, idle_timeout_) != 0) {
-      Close(c);
-      continue;
-    }
-    c->reading = true;
+    Admit(fd, addr);
   }
 }
 
-void HttpServer::OnRead(int fd, short events, void* arg) {
-  auto* c = static_cast<Connection*>(arg);
-  HttpServer* self = c->server;
-  if (events & EV_TIMEOUT) {  // idle (or lingering) too long
-    self->Close(c);
+void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
+  PeerKey key;
+  if (addr.ss_family == AF_INET) {
+    key.lo = (uint64_t{0xffff} << 32) |
+             ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* bytes = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr.s6_addr;
+    std::memcpy(&key.hi, bytes, 8);
+    std::memcpy(&key.lo, bytes + 8, 8);
+  }
+  if (auto it = peers_.find(key);
+      it != peers_.end() && it->second >= options_.max_connections_per_peer) {
+    Count(RejectReason::kPeerConnectionCap);
+    ::close(fd);
     return;
   }
+  if (connection_count_ >= connection_cap_ && !EvictOldest()) {
+    Count(RejectReason::kConnectionCap);
+    ::close(fd);
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  auto* c = new Connection(this, fd, options_.limits);
+  c->peer = key;
+  ++peers_[key];
+  PeerOf(addr, &c->peer_ip, &c->peer_port);
+  c->read_event = event_new(base_, fd, EV_READ | EV_PERSIST, &HttpServer::OnRead, c);
+  c->write_event = event_new(base_, fd, EV_WRITE | EV_PERSIST, &HttpServer::OnWrite, c);
+  c->timer_event = event_new(base_, -1, 0, &HttpServer::OnTimer, c);
+  c->next = connections_;
+  if (connections_ != nullptr) connections_->prev = c;
+  connections_ = c;
+  ++connection_count_;
+  if (options_.metrics != nullptr) {
+    options_.metrics->connections_open.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (c->read_event == nullptr || c->write_event == nullptr || c->timer_event == nullptr ||
+      event_add(c->read_event, nullptr) != 0) {
+    Close(c);
+    return;
+  }
+  c->reading = true;
+  ListAtBack(c);
+  const int64_t now = NowMs();
+  SetDeadline(c, now + options_.head_timeout_ms, now);  // phase kHead: the first request's head
+}
+
+bool HttpServer::EvictOldest() {
+  if (oldest_ == nullptr) return false;
+  Count(RejectReason::kEvicted);
+  Close(oldest_);
+  return true;
+}
+
+void HttpServer::OnRead(int fd, short /*events*/, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  HttpServer* self = c->server;
   const ssize_t n = ::recv(fd, self->read_buffer_.get(), kReadChunk, 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     self->Close(c);
     return;
   }
-  if (c->lingering) {
+  if (c->phase == Connection::kLinger) {  // its deadline closes it at the latest
     c->linger_bytes += static_cast<size_t>(n);
-    if (n == 0 || c->linger_bytes > kMaxLingerBytes ||
-        ::time(nullptr) - c->linger_since > kLingerSeconds) {
-      self->Close(c);
-    }
+    if (n == 0 || c->linger_bytes > kMaxLingerBytes) self->Close(c);
     return;
   }
   if (n == 0) {
@@ -276,24 +380,71 @@ void HttpServer::OnRead(int fd, short events, void* arg) {
     event_del(c->read_event);  // level-triggered: EOF would fire again and again
     c->reading = false;
   } else {
+    c->bytes_in += static_cast<uint64_t>(n);
     c->parser.Feed(std::string_view(self->read_buffer_.get(), static_cast<size_t>(n)));
   }
   self->Drive(c);
 }
 
-void HttpServer::OnWrite(int /*fd*/, short events, void* arg) {
+void HttpServer::OnWrite(int /*fd*/, short /*events*/, void* arg) {
   auto* c = static_cast<Connection*>(arg);
-  HttpServer* self = c->server;
-  if (events & EV_TIMEOUT) {  // the peer has not read for the whole idle timeout
-    self->Close(c);
+  c->server->Drive(c);
+}
+
+void HttpServer::OnTimer(int /*fd*/, short /*events*/, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->armed_ms = 0;
+  const int64_t now = NowMs();
+  if (now < c->deadline_ms) {  // armed for an earlier deadline, since moved on
+    c->server->SetDeadline(c, c->deadline_ms, now);
     return;
   }
-  self->Drive(c);
+  c->server->Expire(c, now);
+}
+
+void HttpServer::Expire(Connection* c, int64_t now) {
+  switch (c->phase) {
+    case Connection::kHead:
+      TimeOut(c, RejectReason::kHeadTimeout);
+      return;
+    case Connection::kBody:
+      if (c->parser.body_chunked()) {  // earns time by the bytes it has sent
+        const int64_t earned =
+            c->body_since_ms + options_.head_timeout_ms +
+            TransferMs(c->bytes_in - c->body_mark, options_.min_body_bytes_per_second);
+        if (earned > now) {
+          SetDeadline(c, earned, now);
+          return;
+        }
+      }
+      TimeOut(c, RejectReason::kBodyTooSlow);
+      return;
+    case Connection::kIdle:
+    case Connection::kWriting:
+      Count(RejectReason::kIdleTimeout);
+      Close(c);
+      return;
+    case Connection::kLinger:
+      Close(c);
+      return;
+  }
+}
+
+void HttpServer::TimeOut(Connection* c, RejectReason reason) {
+  Count(reason);
+  AppendError(c, 408);
+  c->closing = true;
+  Drive(c);
+}
+
+void HttpServer::Count(RejectReason reason) {
+  if (options_.metrics != nullptr) options_.metrics->Reject(reason);
 }
 
 void HttpServer::Drive(Connection* c) {
+  size_t answered = 0;
   while (true) {
-    const bool more = !c->closing && Process(c);
+    const bool more = !c->closing && Process(c, &answered);
     if (!Flush(c)) return;                // closed
     if (c->out_offset < c->out.size()) {  // the socket is full: wait for it, read no more meanwhile
       if (c->reading) {
@@ -301,9 +452,10 @@ void HttpServer::Drive(Connection* c) {
         c->reading = false;
       }
       if (!c->writing) {
-        event_add(c->write_event, idle_timeout_);
+        event_add(c->write_event, nullptr);
         c->writing = true;
       }
+      Settle(c, answered);
       return;
     }
     if (!more) break;
@@ -317,15 +469,92 @@ void HttpServer::Drive(Connection* c) {
     return;
   }
   if (!c->reading) {
-    event_add(c->read_event, idle_timeout_);
+    event_add(c->read_event, nullptr);
     c->reading = true;
   }
+  Settle(c, answered);
 }
 
-bool HttpServer::Process(Connection* c) {
+void HttpServer::Settle(Connection* c, size_t answered) {
+  const int64_t now = NowMs();
+  const Connection::Phase was = c->phase;
+  const bool new_input = c->bytes_in != c->bytes_seen;
+  c->bytes_seen = c->bytes_in;
+  int64_t deadline = c->deadline_ms;
+  if (c->writing) {
+    c->phase = Connection::kWriting;
+    deadline = now + options_.idle_timeout_ms;  // progress (or the answer's start) just now
+  } else if (c->parser.awaiting_body()) {
+    c->phase = Connection::kBody;
+    if (was != Connection::kBody || answered > 0) {  // this body's head completed just now
+      deadline = now + options_.head_timeout_ms;
+      if (c->parser.body_chunked()) {
+        c->body_since_ms = now;
+        c->body_mark = c->bytes_in;
+      } else {
+        deadline += TransferMs(c->parser.body_length(), options_.min_body_bytes_per_second);
+      }
+    }
+  } else if (c->parser.pending_bytes() > 0 ||
+             (answered == 0 &&
+              (was == Connection::kHead || (was == Connection::kIdle && new_input)))) {
+    // Part of a head (or so far only empty lines, which the parser skips).
+    c->phase = Connection::kHead;
+    if (was != Connection::kHead || answered > 0) deadline = now + options_.head_timeout_ms;
+  } else {
+    c->phase = Connection::kIdle;
+    deadline = now + options_.idle_timeout_ms;
+  }
+  if (c->phase == Connection::kHead || c->phase == Connection::kIdle) {
+    if (!c->listed || answered > 0) ListAtBack(c);
+  } else {
+    Unlist(c);
+  }
+  SetDeadline(c, deadline, now);
+}
+
+void HttpServer::SetDeadline(Connection* c, int64_t deadline, int64_t now) {
+  c->deadline_ms = deadline;
+  // A timer armed for this deadline or an earlier one stays: OnTimer() re-arms it for the rest.
+  // So the common case, an idle deadline moved later by a request, costs no timer operation.
+  if (c->armed_ms != 0 && c->armed_ms <= deadline) return;
+  const int64_t wait = std::max<int64_t>(deadline - now, 0);
+  const timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>(wait % 1000 * 1000)};
+  if (event_add(c->timer_event, &tv) == 0) c->armed_ms = deadline;
+}
+
+void HttpServer::Unlist(Connection* c) {
+  if (!c->listed) return;
+  (c->older != nullptr ? c->older->newer : oldest_) = c->newer;
+  (c->newer != nullptr ? c->newer->older : newest_) = c->older;
+  c->older = c->newer = nullptr;
+  c->listed = false;
+}
+
+void HttpServer::ListAtBack(Connection* c) {
+  Unlist(c);
+  c->older = newest_;
+  (newest_ != nullptr ? newest_->newer : oldest_) = c;
+  newest_ = c;
+  c->listed = true;
+}
+
+void HttpServer::ListAtFront(Connection* c) {
+  Unlist(c);
+  c->newer = oldest_;
+  (oldest_ != nullptr ? oldest_->older : newest_) = c;
+  oldest_ = c;
+  c->listed = true;
+}
+
+bool HttpServer::Process(Connection* c, size_t* answered) {
   while (true) {
     switch (c->parser.Next()) {
       case HttpParser::kRequest:
+        ++*answered;
+        if (options_.metrics != nullptr) {
+          options_.metrics->requests.fetch_add(1, std::memory_order_relaxed);
+        }
         Answer(c, c->parser.request());
         if (c->closing) return false;
         if (c->out.size() - c->out_offset > kMaxPendingOutput) return true;
@@ -337,16 +566,22 @@ bool HttpServer::Process(Connection* c) {
           c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
         }
         return false;
-      case HttpParser::kError:
-        AppendError(c, c->parser.error_status());
+      case HttpParser::kError: {
+        const int status = c->parser.error_status();
+        Count(status == 431   ? RejectReason::kHeadTooLarge
+              : status == 413 ? RejectReason::kBodyTooLarge
+                              : RejectReason::kMalformedRequest);  // 400, 417, 501
+        AppendError(c, status);
         c->closing = true;
         return false;
+      }
     }
   }
 }
 
 void HttpServer::Answer(Connection* c, const ParsedRequest& parsed) {
   if (!AllowedMethod(parsed.method)) {
+    Count(RejectReason::kMalformedRequest);
     AppendError(c, 501);
     c->closing = true;
     return;
@@ -479,28 +714,37 @@ void HttpServer::FinishClose(Connection* c) {
     return;
   }
   // Lingering close: shut the write side, then read and drop what the peer still sends until it
-  // closes, for at most kLingerSeconds, so that unread input does not turn our close into a reset
-  // that could destroy the answer before the peer has read it.
+  // closes, for at most kLingerMs, so that unread input does not turn our close into a reset that
+  // could destroy the answer before the peer has read it. A lingering connection is the first to
+  // be evicted.
   ::shutdown(c->fd, SHUT_WR);
-  c->lingering = true;
-  c->linger_since = ::time(nullptr);
-  if (c->reading) event_del(c->read_event);
-  const timeval linger{kLingerSeconds, 0};
-  if (event_add(c->read_event, &linger) != 0) {
-    Close(c);
-    return;
+  c->phase = Connection::kLinger;
+  if (!c->reading) {
+    if (event_add(c->read_event, nullptr) != 0) {
+      Close(c);
+      return;
+    }
+    c->reading = true;
   }
-  c->reading = true;
+  ListAtFront(c);
+  const int64_t now = NowMs();
+  SetDeadline(c, now + kLingerMs, now);
 }
 
 void HttpServer::Close(Connection* c) {
   if (c->read_event != nullptr) event_free(c->read_event);
   if (c->write_event != nullptr) event_free(c->write_event);
+  if (c->timer_event != nullptr) event_free(c->timer_event);
   ::close(c->fd);
   if (c->prev != nullptr) c->prev->next = c->next;
   if (c->next != nullptr) c->next->prev = c->prev;
   if (connections_ == c) connections_ = c->next;
+  Unlist(c);
+  if (auto it = peers_.find(c->peer); it != peers_.end() && --it->second == 0) peers_.erase(it);
   --connection_count_;
+  if (options_.metrics != nullptr) {
+    options_.metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
+  }
   delete c;
 }
 

@@ -3,8 +3,10 @@
 //   naming-server [--bind 127.0.0.1] [--port 8848] [--auth] [--log-level warning] ...
 //
 // Prints exactly one line on stdout once it is ready: "naming-server listening on http://HOST:PORT".
-// SIGTERM and SIGINT stop it (within a second) with exit code 0.
+// SIGTERM and SIGINT stop it (within a second) with exit code 0. It raises its soft open-file limit
+// to the hard one and writes the connection cap this allows to stderr.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -43,6 +45,12 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --username NAME             login user (default nacos; env NACOS_AUTH_USERNAME)
   --password PASS             login password (default nacos; env NACOS_AUTH_PASSWORD)
   --token-ttl-seconds N       token lifetime (default 18000)
+  --request-head-timeout-ms N a request head must arrive whole within N ms (default 10000)
+  --min-body-rate N           a body must arrive at N bytes/s at least (default 1024)
+  --idle-timeout-ms N         close a connection idle between requests for N ms (default 60000)
+  --max-connections N         connections held at once, at most the open-file limit minus 64
+                              (default 10000)
+  --max-connections-per-peer N connections from one address (default 1000)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
 )";
@@ -79,6 +87,11 @@ int main(int argc, char** argv) {
       {"--push-ack-timeout-ms", &options.push_ack_timeout_ms},
       {"--subscriber-ttl-ms", &options.subscriber_ttl_ms},
       {"--token-ttl-seconds", &options.token_ttl_seconds},
+      {"--request-head-timeout-ms", &options.request_head_timeout_ms},
+      {"--min-body-rate", &options.min_body_bytes_per_second},
+      {"--idle-timeout-ms", &options.idle_timeout_ms},
+      {"--max-connections", &options.max_connections},
+      {"--max-connections-per-peer", &options.max_connections_per_peer},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -130,6 +143,20 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Every connection holds a descriptor: raise the soft open-file limit (often 1024) to the hard
+  // one. Only the executable does this; a process embedding the server owns its limits.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      files = raised;
+    } else {
+      std::fprintf(stderr, "naming-server: cannot raise the open-file limit: %s\n",
+                   std::strerror(errno));
+    }
+  }
+
   auto server = NamingServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "naming-server: %s\n", server.status().ToString().c_str());
@@ -140,6 +167,10 @@ int main(int argc, char** argv) {
   std::printf("naming-server listening on http://%s:%u\n", (v6 ? "[" + host + "]" : host).c_str(),
               static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);
+  std::fprintf(
+      stderr, "naming-server: up to %zu connections (open-file limit %s)\n",
+      (*server)->connection_cap(),
+      files.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(files.rlim_cur).c_str());
 
   int received = 0;
   sigwait(&signals, &received);

@@ -117,7 +117,11 @@ struct NamingServer::Impl final : public UdpSender {
     http_options.port = options.port;
     http_options.limits.max_header_bytes = options.max_header_bytes;
     http_options.limits.max_body_bytes = options.max_body_bytes;
-    http_options.idle_timeout_seconds = 60;
+    http_options.head_timeout_ms = options.request_head_timeout_ms;
+    http_options.min_body_bytes_per_second = options.min_body_bytes_per_second;
+    http_options.idle_timeout_ms = options.idle_timeout_ms;
+    http_options.max_connections = static_cast<size_t>(options.max_connections);
+    http_options.max_connections_per_peer = static_cast<size_t>(options.max_connections_per_peer);
     http_options.metrics = &metrics;
     Status listening = http.Start(base, http_options, [this](const HttpRequest& request) {
       return core->Handle(request);
@@ -212,6 +216,16 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
                      options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
     if (ms > kMaxMs) return registry::InvalidArgumentError("timing options must be below 2^40 ms");
   }
+  if (options.request_head_timeout_ms <= 0 || options.request_head_timeout_ms > kMaxMs ||
+      options.idle_timeout_ms <= 0 || options.idle_timeout_ms > kMaxMs) {
+    return registry::InvalidArgumentError(
+        "request_head_timeout_ms and idle_timeout_ms must be from 1 to 2^40");
+  }
+  if (options.min_body_bytes_per_second <= 0 || options.max_connections <= 0 ||
+      options.max_connections_per_peer <= 0) {
+    return registry::InvalidArgumentError(
+        "min_body_bytes_per_second, max_connections and max_connections_per_peer must be positive");
+  }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");
   }
@@ -240,6 +254,7 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
 
 uint16_t NamingServer::port() const { return impl_->http_port; }
 uint16_t NamingServer::udp_port() const { return impl_->udp_port; }
+size_t NamingServer::connection_cap() const { return impl_->http.connection_cap(); }
 
 std::string NamingServer::address() const {
   const std::string& host = impl_->options.bind_address;

@@ -77,6 +77,26 @@ struct NamingServerOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
 
+  // --- Connections ---------------------------------------------------------------------------
+  // (docs/naming-server.md, "Connections", has the reasons for each default.)
+  // A request head must arrive whole within this long of its first byte (of the accept, for a
+  // connection's first request); bytes trickling in do not extend it. Else 408 and close.
+  // Default 10000.
+  int64_t request_head_timeout_ms = 10000;
+  // A body must be complete by the end of its head + request_head_timeout_ms + its Content-Length
+  // at this rate (a chunked body earns one second per this many bytes received). Else 408 and
+  // close. Default 1024 bytes/s.
+  int64_t min_body_bytes_per_second = 1024;
+  // A connection between requests without a byte for this long is closed; so is one whose peer
+  // does not read an answer for this long. Default 60000.
+  int64_t idle_timeout_ms = 60000;
+  // Connections held at once; lowered to the RLIMIT_NOFILE soft limit minus 64 (see
+  // NamingServer::connection_cap()). When the table is full, a new connection closes the one that
+  // has waited longest for input, or is refused when none waits for input. Default 10000.
+  int64_t max_connections = 10000;
+  // Connections from one peer address; further ones are closed at once. Default 1000.
+  int64_t max_connections_per_peer = 1000;
+
   // --- Seams (non-owning; must outlive the server) -------------------------------------------
   // Default nullptr: the scheduler's clock, else the real clock.
   registry::Clock* clock = nullptr;
@@ -101,6 +121,8 @@ class NamingServer {
   uint16_t udp_port() const;
   // "host:port" of the HTTP listener, as clients put it in `serverAddr`.
   std::string address() const;
+  // Connections held at once: max_connections, or fewer when the descriptor limit leaves less room.
+  size_t connection_cap() const;
 
   // Closes the sockets and joins the threads; in-flight requests are dropped. Idempotent; returns
   // within about a second whatever clients do.
