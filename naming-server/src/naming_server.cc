@@ -212,6 +212,20 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
                      options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
     if (ms > kMaxMs) return registry::InvalidArgumentError("timing options must be below 2^40 ms");
   }
+  if (options.auth_enabled && !options.allow_default_password &&
+      (options.password.empty() || options.password == "nacos")) {
+    return registry::InvalidArgumentError(
+        "auth is on but the password is empty or Nacos's default \"nacos\", which anyone can "
+        "guess: set another password (or allow_default_password / --allow-default-password for "
+        "a throw-away test server)");
+  }
+  if (options.login_free_failures < 1 || options.login_backoff_ms < 1 ||
+      options.login_max_backoff_ms < options.login_backoff_ms ||
+      options.login_max_backoff_ms > kMaxMs || options.login_throttle_max_addresses < 1) {
+    return registry::InvalidArgumentError(
+        "login throttle: free failures, back-off and address count must be positive, the maximum "
+        "back-off at least the first one and below 2^40 ms");
+  }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");
   }
