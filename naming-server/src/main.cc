@@ -46,11 +46,8 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --username NAME             login user (default nacos; env NACOS_AUTH_USERNAME)
   --password-file PATH        login password: the file's first line (warns if group or others
                               can read the file)
-  --password PASS             login password; visible to every local user in ps, so prefer
-                              --password-file or the environment
-                              The password is the first of: --password-file,
-                              env NAMING_SERVER_PASSWORD, env NACOS_AUTH_PASSWORD, --password,
-                              the default nacos
+  --password PASS             login password; every local user can read it in ps, so prefer
+                              --password-file or NAMING_SERVER_PASSWORD
   --allow-default-password    with --auth, accept the password nacos or an empty one (refused
                               by default: anyone can guess it)
   --token-ttl-seconds N       token lifetime (default 18000)
@@ -60,6 +57,11 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --login-max-backoff-ms N    the longest lock-out (default 300000)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
+
+The login password is the first of: --password-file, env NAMING_SERVER_PASSWORD, env
+NACOS_AUTH_PASSWORD, --password, the default nacos (refused with --auth unless
+--allow-default-password). A source address whose logins (or username and password parameters)
+keep failing is locked out, 429, for a time that doubles with each further failure.
 )";
 
 bool ParseInt(const char* text, int64_t min, int64_t max, int64_t* out) {
