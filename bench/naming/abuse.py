@@ -23,7 +23,8 @@ also run at a lower priority, nice +10):
             are capped).
 The attacker processes may be pinned to another core than the legitimate client (--attack-cpu;
 abuse.sh puts them next to the server by default, at their lower priority). The main process samples the server's resident memory and open descriptors once a second
-(--server-pid) and prints the summary; with --json it also writes every figure as one JSON object.
+(--server-pid) and prints the summary; with --json it also writes every figure, and every legitimate request's latency or failure, as one JSON
+object.
 """
 import argparse
 import errno
@@ -691,11 +692,16 @@ def run(args, procs, out, start, phases):
         if status == 200:
             print("server %s: %s" % (path, body.strip()[:2000]))
         else:
-            print("server %s: no answer (%s)" % (path, status))
+            print("server %s: %s" % (path, "no answer" if status is None else "status %d" % status))
     if args.json:
         with open(args.json, "w") as f:
+            # Every legitimate request: seconds from the start it was due, milliseconds from due
+            # to answer (or the failure's reason), and its kind.
+            raw = [[round(r[0] - start, 6), round((r[2] - r[0]) * 1000, 3), r[3]] for r in records]
+            raw += [[round(due - start, 6), reason, kind] for due, kind, reason in failures]
             json.dump({"args": vars(args), "legit": report, "flood": fl,
-                       "oversize": results["oversize"], "server": server, "metrics": metrics},
+                       "oversize": results["oversize"], "server": server, "metrics": metrics,
+                       "legit_requests": sorted(raw, key=lambda r: r[0])},
                       f, indent=1, sort_keys=True)
     whole = report["whole run"]
     return 0 if whole["failures"] == 0 and whole["p99_ms"] <= 5.0 else 3

@@ -24,6 +24,7 @@
 #   QUIET_MAX [15]  QUIET_WAIT [180]   before starting, wait (up to QUIET_WAIT s) until other
 #                                      processes use at most QUIET_MAX % of one core; the report
 #                                      shows the CPU others used during the run
+#   METRICS_PATHS [/nacos/v1/ns/operator/metrics]   server endpoints printed at the end
 #   SERVER_ARGS []                            extra naming-server flags
 #   JSON []                                   also write every figure to this file
 #
@@ -53,6 +54,7 @@ IDLE_RATE=${IDLE_RATE:-2000}
 OVERSIZE_INTERVAL=${OVERSIZE_INTERVAL:-2}
 QUIET_MAX=${QUIET_MAX:-15}
 QUIET_WAIT=${QUIET_WAIT:-180}
+METRICS_PATHS=${METRICS_PATHS:-/nacos/v1/ns/operator/metrics}
 SERVER_ARGS=${SERVER_ARGS:-}
 JSON=${JSON:-}
 BUILD=1
@@ -109,6 +111,7 @@ FG_ARGS=(--port "$PORT" --server-pid "$SERVER_PID" --rate "$RATE" --beat-rate "$
   --slow-interval "$SLOW_INTERVAL" --idle "$IDLE" --idle-rate "$IDLE_RATE"
   --oversize-interval "$OVERSIZE_INTERVAL" --quiet-max "$QUIET_MAX" --quiet-wait "$QUIET_WAIT")
 [[ -n $JSON ]] && FG_ARGS+=(--json "$JSON")
+for path in $METRICS_PATHS; do FG_ARGS+=(--metrics-path "$path"); done
 [[ -n $ATTACK_CPU ]] && FG_ARGS+=(--attack-cpu "$ATTACK_CPU")
 # In the background and waited for, so that Ctrl-C reaches the trap at once.
 # shellcheck disable=SC2046
