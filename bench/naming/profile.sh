@@ -18,30 +18,26 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 mkdir -p "$OUT"
 command -v perf >/dev/null || apt-get install -y linux-perf >&2
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+
 TMP=$(mktemp -d /tmp/naming-profile.XXXXXX)
 PIDS=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids "${PIDS[@]}"
   rm -rf "$TMP"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-taskset -c "$SERVER_CPU" "$BUILD_DIR/naming-server/naming-server" --port 0 \
-  --heartbeat-timeout-ms 3600000 --ip-delete-timeout-ms 7200000 >"$TMP/server.out" 2>&1 &
-PID=$!
+start_naming_server "$TMP/server.out" "$TMP/server.err" taskset -c "$SERVER_CPU" \
+  "$BUILD_DIR/naming-server/naming-server" --port 0 --heartbeat-timeout-ms 3600000 \
+  --ip-delete-timeout-ms 7200000 || { PIDS+=("$SERVER_PID"); exit 1; }
+PID=$SERVER_PID
 PIDS+=("$PID")
-for _ in $(seq 100); do grep -q listening "$TMP/server.out" && break; sleep 0.05; done
-PORT=$(sed -n 's/^naming-server listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/server.out")
 URL=http://127.0.0.1:$PORT
 taskset -c "$CLIENT_CPU" timeout --foreground 600 python3 "$HERE/load.py" --port "$PORT" >&2
 

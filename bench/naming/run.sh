@@ -48,25 +48,14 @@ chmod 755 "$TMP"  # nginx workers (user nobody) need to reach their temp dirs
 PIDS=()    # servers, stopped at exit
 FG_PID=    # the measurement running now (see run_fg)
 
-# True while PID runs (a zombie, dead but not yet reaped, does not count).
-alive() {
-  local stat
-  [[ -r /proc/$1/stat ]] || return 1
-  read -r stat <"/proc/$1/stat" || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != Z ]]
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local pid
-  for pid in $FG_PID "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in $FG_PID "${PIDS[@]}"; do
-    for _ in {1..50}; do alive "$pid" || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  # shellcheck disable=SC2086
+  stop_pids $FG_PID "${PIDS[@]}"
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -241,13 +230,10 @@ run_push() {
 log "starting naming-server on core $SERVER_CPU"
 # Timeouts of an hour: the preloaded instances get no beats of their own and must stay for the
 # whole run. The health sweep still runs every 5 s (default) over all of them.
-taskset -c "$SERVER_CPU" "$SERVER_BIN" --port 0 --heartbeat-timeout-ms 3600000 \
-  --ip-delete-timeout-ms 7200000 >"$TMP/server.out" 2>"$TMP/server.err" &
-SERVER_PID=$!
+start_naming_server "$TMP/server.out" "$TMP/server.err" taskset -c "$SERVER_CPU" "$SERVER_BIN" \
+  --port 0 --heartbeat-timeout-ms 3600000 --ip-delete-timeout-ms 7200000 ||
+  { PIDS+=("$SERVER_PID"); exit 1; }
 PIDS+=("$SERVER_PID")
-for _ in $(seq 100); do grep -q listening "$TMP/server.out" && break; sleep 0.05; done
-PORT=$(sed -n 's/^naming-server listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/server.out")
-[[ -n $PORT ]] || { cat "$TMP/server.err" >&2; echo "naming-server did not start" >&2; exit 1; }
 naming_PIDS=$SERVER_PID
 URL=http://127.0.0.1:$PORT
 sleep 1

@@ -88,6 +88,8 @@ const char* ReasonPhrase(int status) {
       return "Payload Too Large";
     case 417:
       return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 500:

@@ -5,8 +5,11 @@
 // Prints exactly one line on stdout once it is ready: "naming-server listening on http://HOST:PORT".
 // SIGTERM and SIGINT stop it (within a second) with exit code 0. It raises its soft open-file limit
 // to the hard one and writes the connection cap this allows to stderr.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -43,7 +46,12 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --trust-client-ip           push to the clientIP a request names (default: to the request's source)
   --auth                      require a login token on every call
   --username NAME             login user (default nacos; env NACOS_AUTH_USERNAME)
-  --password PASS             login password (default nacos; env NACOS_AUTH_PASSWORD)
+  --password-file PATH        login password: the file's first line (warns if group or others
+                              can read the file)
+  --password PASS             login password; every local user can read it in ps, so prefer
+                              --password-file or NAMING_SERVER_PASSWORD
+  --allow-default-password    with --auth, accept the password nacos or an empty one (refused
+                              by default: anyone can guess it)
   --token-ttl-seconds N       token lifetime (default 18000)
   --request-head-timeout-ms N a request head must arrive whole within N ms (default 10000)
   --min-body-rate N           a body must arrive at N bytes/s at least (default 1024)
@@ -51,8 +59,17 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --max-connections N         connections held at once, at most the open-file limit minus 64
                               (default 10000)
   --max-connections-per-peer N connections from one address (default 1000)
+  --login-free-failures N     failed logins one address may make before it is locked out
+                              (default 5)
+  --login-backoff-ms N        the first lock-out, doubled by every further failure (default 1000)
+  --login-max-backoff-ms N    the longest lock-out (default 300000)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
+
+The login password is the first of: --password-file, env NAMING_SERVER_PASSWORD, env
+NACOS_AUTH_PASSWORD, --password, the default nacos (refused with --auth unless
+--allow-default-password). A source address whose logins (or username and password parameters)
+keep failing is locked out, 429, for a time that doubles with each further failure.
 )";
 
 bool ParseInt(const char* text, int64_t min, int64_t max, int64_t* out) {
@@ -70,12 +87,49 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// The first line of the file at `path`, without its line end, into `*out`. Warns on stderr when
+// group or others may read the file. An error message, or empty on success.
+std::string ReadPasswordFile(const char* path, std::string* out) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot open --password-file: ") + std::strerror(errno);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return "--password-file is not a regular file";
+  }
+  if ((info.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    std::fprintf(stderr,
+                 "naming-server: warning: --password-file %s is readable by group or others "
+                 "(chmod 600 it)\n",
+                 path);
+  }
+  // A password is short; a longer first line is not one.
+  constexpr size_t kMaxLine = 4096;
+  std::string text;
+  char buf[1024];
+  ssize_t n = 0;
+  while (text.find('\n') == std::string::npos && text.size() <= kMaxLine &&
+         (n = ::read(fd, buf, sizeof(buf))) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  const int read_errno = errno;
+  ::close(fd);
+  if (n < 0) return std::string("cannot read --password-file: ") + std::strerror(read_errno);
+  text = text.substr(0, text.find('\n'));
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.size() > kMaxLine) return "--password-file: the first line is longer than 4096 bytes";
+  if (text.empty()) return "--password-file: the first line is empty";
+  *out = std::move(text);
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   NamingServerOptions options;
   if (const char* user = std::getenv("NACOS_AUTH_USERNAME")) options.username = user;
-  if (const char* pass = std::getenv("NACOS_AUTH_PASSWORD")) options.password = pass;
+  const char* password_file = nullptr;
+  const char* password_flag = nullptr;
   LogSeverity log_level = LogSeverity::kWarning;
 
   const std::map<std::string_view, int64_t*> int_flags = {
@@ -92,6 +146,8 @@ int main(int argc, char** argv) {
       {"--idle-timeout-ms", &options.idle_timeout_ms},
       {"--max-connections", &options.max_connections},
       {"--max-connections-per-peer", &options.max_connections_per_peer},
+      {"--login-backoff-ms", &options.login_backoff_ms},
+      {"--login-max-backoff-ms", &options.login_max_backoff_ms},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -103,14 +159,17 @@ int main(int argc, char** argv) {
       options.auth_enabled = true;
     } else if (flag == "--trust-client-ip") {
       options.trust_client_ip = true;
+    } else if (flag == "--allow-default-password") {
+      options.allow_default_password = true;
     } else if (flag == "--bind" || flag == "--context-path" || flag == "--username" ||
-               flag == "--password" || flag == "--log-level") {
+               flag == "--password" || flag == "--password-file" || flag == "--log-level") {
       if (value == nullptr) return Fail(std::string(flag) + " needs a value");
       ++i;
       if (flag == "--bind") options.bind_address = value;
       if (flag == "--context-path") options.context_path = value;
       if (flag == "--username") options.username = value;
-      if (flag == "--password") options.password = value;
+      if (flag == "--password") password_flag = value;
+      if (flag == "--password-file") password_file = value;
       if (flag == "--log-level") {
         const std::string_view level = value;
         if (level == "debug") log_level = LogSeverity::kDebug;
@@ -124,6 +183,13 @@ int main(int argc, char** argv) {
       if (!ParseInt(value, 0, 65535, &port)) return Fail("--port needs a number from 0 to 65535");
       options.port = static_cast<uint16_t>(port);
       ++i;
+    } else if (flag == "--login-free-failures") {
+      int64_t failures = 0;
+      if (!ParseInt(value, 1, 1000000, &failures)) {
+        return Fail("--login-free-failures needs a number from 1 to 1000000");
+      }
+      options.login_free_failures = static_cast<int>(failures);
+      ++i;
     } else if (auto it = int_flags.find(flag); it != int_flags.end()) {
       if (!ParseInt(value, it->first == "--push-delay-ms" ? 0 : 1, int64_t{1} << 40, it->second)) {
         return Fail(std::string(flag) + " needs a positive number");
@@ -134,6 +200,30 @@ int main(int argc, char** argv) {
     }
   }
   dubbo::registry::SetMinLogSeverity(log_level);
+
+  const char* env_password = std::getenv("NAMING_SERVER_PASSWORD");
+  if (env_password == nullptr) env_password = std::getenv("NACOS_AUTH_PASSWORD");
+  if (password_flag != nullptr) {
+    std::fputs(
+        "naming-server: warning: --password is visible to every local user (ps, /proc); use "
+        "--password-file or NAMING_SERVER_PASSWORD\n",
+        stderr);
+    if (password_file != nullptr || env_password != nullptr) {
+      std::fputs(
+          "naming-server: warning: --password is ignored: --password-file or the "
+          "environment sets the password\n",
+          stderr);
+    }
+  }
+  if (password_file != nullptr) {
+    if (std::string error = ReadPasswordFile(password_file, &options.password); !error.empty()) {
+      return Fail(error);
+    }
+  } else if (env_password != nullptr) {
+    options.password = env_password;
+  } else if (password_flag != nullptr) {
+    options.password = password_flag;
+  }
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t signals;

@@ -16,6 +16,7 @@
 #include "instance_store.h"
 #include "internal/ascii.h"
 #include "internal/logging.h"
+#include "login_throttle.h"
 #include "metrics_text.h"
 #include "naming_json.h"
 
@@ -144,6 +145,26 @@ std::string RandomToken() {
   return token;
 }
 
+// Whether `given` equals `secret`, in a time that depends only on given.size(): no early exit at
+// the first differing byte, so the response time does not tell a guesser how much was right.
+bool ConstantTimeEquals(std::string_view given, std::string_view secret) {
+  unsigned diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) {
+    const char expected = secret.empty() ? '\0' : secret[i % secret.size()];
+    diff |= static_cast<unsigned char>(given[i] ^ expected);
+  }
+  return diff == 0;
+}
+
+LoginThrottleOptions ThrottleOptions(const NamingServerOptions& options) {
+  LoginThrottleOptions out;
+  out.free_failures = options.login_free_failures;
+  out.first_backoff = milliseconds(options.login_backoff_ms);
+  out.max_backoff = milliseconds(options.login_max_backoff_ms);
+  out.max_addresses = options.login_throttle_max_addresses;
+  return out;
+}
+
 // JSON string literal for a plain ASCII token or name (the caller guarantees no control bytes).
 std::string Quote(std::string_view text) {
   std::string out = "\"";
@@ -165,7 +186,8 @@ struct NamingCore::State {
         scheduler(s),
         sender(u),
         metrics(m != nullptr ? m : &owned_metrics),
-        store(c, StoreOptions(opts)) {}
+        store(c, StoreOptions(opts)),
+        login_throttle(ThrottleOptions(opts), c) {}
 
   static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
     InstanceStoreOptions out;
@@ -187,6 +209,7 @@ struct NamingCore::State {
   InstanceStore store;
   std::unique_ptr<PushService> push;
   std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
+  LoginThrottle login_throttle;                       // failed credential checks per address
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
@@ -282,12 +305,39 @@ struct NamingCore::State {
   }
 
   // --- Auth ------------------------------------------------------------------------------------
-  bool CredentialsMatch(const std::optional<std::string>& user,
-                        const std::optional<std::string>& pass) const {
-    return user && pass && *user == options.username && *pass == options.password;
+  // Every credential check (a login, or username and password parameters) goes through here. The
+  // 429 of LoginThrottle while the peer is locked out (the password is not looked at); else
+  // nullopt when the credentials match, else 403 with `wrong_body`; the throttle learns which.
+  // REQUIRES: mu held.
+  std::optional<HttpResponse> CheckCredentials(const HttpRequest& request,
+                                               std::string_view wrong_body) {
+    const registry::Duration wait = login_throttle.LockedFor(request.peer_ip);
+    if (wait > registry::Duration::zero()) {
+      metrics->Reject(RejectReason::kLoginThrottled);
+      const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+      return HttpResponse::Text(429, "too many failed logins from this address; retry after " +
+                                         std::to_string(seconds) + " s");
+    }
+    const std::optional<std::string> user = request.Param("username");
+    const std::optional<std::string> pass = request.Param("password");
+    // Both compared in full, whichever is wrong.
+    const bool user_ok = user && ConstantTimeEquals(*user, options.username);
+    const bool pass_ok = pass && ConstantTimeEquals(*pass, options.password);
+    if (user_ok && pass_ok) {
+      login_throttle.Succeeded(request.peer_ip);
+      return std::nullopt;
+    }
+    metrics->Reject(RejectReason::kLoginFailed);
+    const registry::Duration lockout = login_throttle.Failed(request.peer_ip);
+    if (lockout > registry::Duration::zero()) {
+      DUBBO_LOG(INFO) << "credential checks from " << request.peer_ip << " locked out for "
+                      << std::chrono::duration_cast<milliseconds>(lockout).count()
+                      << " ms after repeated failures";
+    }
+    return HttpResponse::Text(403, std::string(wrong_body));
   }
 
-  // OK, or the 403 Nacos answers. REQUIRES: mu held.
+  // OK, or the 403 Nacos answers (429 from CheckCredentials()). REQUIRES: mu held.
   std::optional<HttpResponse> CheckAuth(const HttpRequest& request) {
     if (!options.auth_enabled) return std::nullopt;
     std::optional<std::string> token = request.Param("accessToken");
@@ -297,22 +347,28 @@ struct NamingCore::State {
     if (!token) {
       // Like Nacos's resolveToken(): username and password parameters count as a login (the
       // official Node SDK authenticates this way).
-      if (CredentialsMatch(request.Param("username"), request.Param("password"))) return std::nullopt;
+      if (request.Param("username") || request.Param("password")) {
+        return CheckCredentials(request, "user not found!");
+      }
+      metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "user not found!");
     }
     auto it = tokens.find(*token);
-    if (it == tokens.end()) return HttpResponse::Text(403, "token invalid!");
+    if (it == tokens.end()) {
+      metrics->Reject(RejectReason::kAuthDenied);
+      return HttpResponse::Text(403, "token invalid!");
+    }
     if (clock->Now() >= it->second) {
       tokens.erase(it);
+      metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "token expired!");
     }
     return std::nullopt;
   }
 
   HttpResponse Login(const HttpRequest& request) {
-    std::optional<std::string> user = request.Param("username");
-    if (!CredentialsMatch(user, request.Param("password"))) {
-      return HttpResponse::Text(403, "unknown user!");
+    if (std::optional<HttpResponse> refused = CheckCredentials(request, "unknown user!")) {
+      return std::move(*refused);
     }
     const registry::TimePoint now = clock->Now();
     for (auto it = tokens.begin(); it != tokens.end();) {
@@ -326,7 +382,8 @@ struct NamingCore::State {
     tokens[token] = now + ttl;
     return HttpResponse::Json("{\"accessToken\":" + Quote(token) +
                               ",\"tokenTtl\":" + std::to_string(options.token_ttl_seconds) +
-                              ",\"globalAdmin\":true,\"username\":" + Quote(*user) + "}");
+                              ",\"globalAdmin\":true,\"username\":" + Quote(options.username) +
+                              "}");
   }
 
   // --- Parameters --------------------------------------------------------------------------------

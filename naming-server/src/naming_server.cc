@@ -226,6 +226,20 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
     return registry::InvalidArgumentError(
         "min_body_bytes_per_second, max_connections and max_connections_per_peer must be positive");
   }
+  if (options.auth_enabled && !options.allow_default_password &&
+      (options.password.empty() || options.password == "nacos")) {
+    return registry::InvalidArgumentError(
+        "auth is on but the password is empty or Nacos's default \"nacos\", which anyone can "
+        "guess: set another password (or allow_default_password / --allow-default-password for "
+        "a throw-away test server)");
+  }
+  if (options.login_free_failures < 1 || options.login_backoff_ms < 1 ||
+      options.login_max_backoff_ms < options.login_backoff_ms ||
+      options.login_max_backoff_ms > kMaxMs || options.login_throttle_max_addresses < 1) {
+    return registry::InvalidArgumentError(
+        "login throttle: free failures, back-off and address count must be positive, the maximum "
+        "back-off at least the first one and below 2^40 ms");
+  }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");
   }

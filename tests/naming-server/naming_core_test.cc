@@ -23,6 +23,7 @@
 
 #include "dubbo/registry/manual_scheduler.h"
 #include "http_types.h"
+#include "login_throttle.h"
 #include "push_service.h"
 
 namespace dubbo::naming_server {
@@ -685,6 +686,170 @@ TEST_F(NamingCoreTest, TV12AuthDisabledIgnoresTokens) {
       Do("POST", "/nacos/v1/auth/users/login?username=nacos", "password=nacos");
   EXPECT_EQ(login.status, 200);
   EXPECT_THAT(login.body, HasSubstr(R"("tokenTtl":18000,"globalAdmin":true,"username":"nacos"})"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Failed credential checks: the per-address back-off.
+
+class NamingCoreLoginThrottleTest : public NamingCoreTest {
+ protected:
+  static constexpr char kPassword[] = "s3cret-pw";
+  static constexpr char kOther[] = "192.0.2.7";
+
+  void SetUp() override { Start(AuthOptions()); }
+  static NamingServerOptions AuthOptions() {
+    NamingServerOptions options;
+    options.auth_enabled = true;
+    options.password = kPassword;
+    return options;
+  }
+  HttpResponse LoginFrom(const std::string& peer, const std::string& password,
+                         const std::string& user = "nacos") {
+    return Do("POST", "/nacos/v1/auth/users/login?username=" + user,
+              "password=" + UrlEncode(password), kJavaUa, peer);
+  }
+  // A list call that presents username and password parameters instead of a token.
+  HttpResponse ListWithCredentials(const std::string& peer, const std::string& password) {
+    return Do("GET", std::string(kTv6ListNoUdp) + "&username=nacos&password=" + UrlEncode(password),
+              "", kJavaUa, peer);
+  }
+  uint64_t Rejected(RejectReason reason) const { return core_->metrics().Rejected(reason); }
+  static std::string RetryAfter(int after_seconds) {
+    return "too many failed logins from this address; retry after " +
+           std::to_string(after_seconds) + " s";
+  }
+};
+
+TEST_F(NamingCoreLoginThrottleTest, TheSixthFailureFromOneAddressIs429AndOtherAddressesAreNot) {
+  for (int i = 0; i < 5; ++i) {
+    // A wrong user name counts as much as a wrong password.
+    EXPECT_RESPONSE(i % 2 == 0 ? LoginFrom(kPeer, "wrong") : LoginFrom(kPeer, kPassword, "root"),
+                    403, "unknown user!");
+  }
+  EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 429, RetryAfter(1));
+  // Locked out: the right password is not looked at either.
+  EXPECT_RESPONSE(LoginFrom(kPeer, kPassword), 429, RetryAfter(1));
+
+  EXPECT_RESPONSE(LoginFrom(kOther, "wrong"), 403, "unknown user!");
+  EXPECT_EQ(LoginFrom(kOther, kPassword).status, 200);
+
+  EXPECT_EQ(Rejected(RejectReason::kLoginFailed), 6u);
+  EXPECT_EQ(Rejected(RejectReason::kLoginThrottled), 2u);
+}
+
+TEST_F(NamingCoreLoginThrottleTest, TheLockOutDoublesPerFurtherFailureUpToTheCapAndEndsOnTheClock) {
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 403);
+  for (int lockout : {1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300}) {
+    EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 429, RetryAfter(lockout));
+    sched_.AdvanceBy(seconds(lockout) - milliseconds(1));
+    SCOPED_TRACE(lockout);
+    EXPECT_RESPONSE(LoginFrom(kPeer, kPassword), 429, RetryAfter(1));
+    sched_.AdvanceBy(milliseconds(1));
+    // The lock-out is over: the password is checked again, and this failure doubles it.
+    EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 403, "unknown user!");
+  }
+  sched_.AdvanceBy(seconds(300));
+  EXPECT_EQ(LoginFrom(kPeer, kPassword).status, 200);
+}
+
+TEST_F(NamingCoreLoginThrottleTest, ASuccessResetsTheAddress) {
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 403);
+  ASSERT_EQ(LoginFrom(kPeer, kPassword).status, 200);
+  // Five free failures again; without the reset the first of them would start the lock-out.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(LoginFrom(kPeer, "wrong").status, 403) << i;
+  EXPECT_RESPONSE(LoginFrom(kPeer, kPassword), 429, RetryAfter(1));
+
+  // After a lock-out ends, a success resets the doubling as well.
+  sched_.AdvanceBy(seconds(1));
+  ASSERT_EQ(LoginFrom(kPeer, kPassword).status, 200);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(LoginFrom(kPeer, "wrong").status, 403) << i;
+  EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 429, RetryAfter(1));
+}
+
+TEST_F(NamingCoreLoginThrottleTest, CredentialParametersOnAnyCallAreThrottledWithTheLogin) {
+  const HttpResponse login = LoginFrom(kPeer, kPassword);
+  ASSERT_EQ(login.status, 200);
+  auto doc = ParseJson(login.body);
+  const std::string token = (*doc)["accessToken"].GetString();
+
+  EXPECT_EQ(ListWithCredentials(kPeer, kPassword).status, 200);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_RESPONSE(ListWithCredentials(kPeer, "wrong"), 403, "user not found!");
+  }
+  EXPECT_RESPONSE(ListWithCredentials(kPeer, "wrong"), 429, RetryAfter(1));
+  EXPECT_RESPONSE(ListWithCredentials(kPeer, kPassword), 429, RetryAfter(1));
+  EXPECT_RESPONSE(LoginFrom(kPeer, kPassword), 429, RetryAfter(1));  // One count per address.
+  // A token is not a credential check: it still works from the locked-out address.
+  EXPECT_EQ(Do("GET", std::string(kTv6ListNoUdp) + "&accessToken=" + token).status, 200);
+
+  // Calls without any credentials are denied but guess nothing, so they do not count.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_RESPONSE(Do("GET", kTv6ListNoUdp, "", kJavaUa, kOther), 403, "user not found!");
+  }
+  EXPECT_RESPONSE(
+      Do("GET", std::string(kTv6ListNoUdp) + "&accessToken=forged", "", kJavaUa, kOther), 403,
+      "token invalid!");
+  EXPECT_EQ(ListWithCredentials(kOther, kPassword).status, 200);
+
+  EXPECT_EQ(Rejected(RejectReason::kLoginFailed), 5u);
+  EXPECT_EQ(Rejected(RejectReason::kLoginThrottled), 3u);
+  EXPECT_EQ(Rejected(RejectReason::kAuthDenied), 11u);
+}
+
+TEST_F(NamingCoreLoginThrottleTest, IPv6CountsPerSlash64AndMappedIPv4AsIPv4) {
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_EQ(LoginFrom("2001:db8:0:7::" + std::to_string(i), "wrong").status, 403);
+  }
+  EXPECT_EQ(LoginFrom("2001:db8:0:7:ffff:1:2:3", kPassword).status, 429);
+  EXPECT_EQ(LoginFrom("2001:db8:0:8::1", kPassword).status, 200);
+
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(LoginFrom("::ffff:192.0.2.1", "wrong").status, 403);
+  EXPECT_EQ(LoginFrom("192.0.2.1", kPassword).status, 429);
+
+  EXPECT_EQ(LoginThrottle::KeyOf("2001:DB8:0:7:1:2:3:4"), "2001:db8:0:7::/64");
+  EXPECT_EQ(LoginThrottle::KeyOf("::ffff:10.1.2.3"), "10.1.2.3");
+  EXPECT_EQ(LoginThrottle::KeyOf("10.1.2.3"), "10.1.2.3");
+  EXPECT_EQ(LoginThrottle::KeyOf("not:an:address"), "not:an:address");
+}
+
+TEST_F(NamingCoreLoginThrottleTest, TheOldestAddressIsDroppedWhenTheTableIsFull) {
+  NamingServerOptions options = AuthOptions();
+  options.login_throttle_max_addresses = 2;
+  Start(options);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 403);
+  ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 429);
+  ASSERT_EQ(LoginFrom("192.0.2.8", "wrong").status, 403);
+  ASSERT_EQ(LoginFrom("192.0.2.9", "wrong").status, 403);  // kPeer's is the oldest: dropped.
+  EXPECT_EQ(LoginFrom(kPeer, kPassword).status, 200);
+}
+
+TEST(LoginThrottleTest, ASprayOfAddressesKeepsTheTableBounded) {
+  ManualScheduler clock;
+  LoginThrottleOptions options;  // 10,000 addresses, 5 free failures, 5 min cap.
+  LoginThrottle throttle(options, &clock);
+  const auto address = [](int i) {
+    return "10." + std::to_string(i >> 16 & 255) + "." + std::to_string(i >> 8 & 255) + "." +
+           std::to_string(i & 255);
+  };
+  for (int i = 0; i < 5; ++i) throttle.Failed("192.0.2.1");
+  ASSERT_GT(throttle.LockedFor("192.0.2.1"), registry::Duration::zero());
+
+  for (int i = 0; i < 50000; ++i) {
+    EXPECT_EQ(throttle.Failed(address(i)), registry::Duration::zero());
+    ASSERT_LE(throttle.size(), options.max_addresses);
+  }
+  EXPECT_EQ(throttle.size(), options.max_addresses);
+  // The oldest went first: the locked-out address, and all but the last 10,000 of the spray.
+  EXPECT_EQ(throttle.LockedFor("192.0.2.1"), registry::Duration::zero());
+  for (int i = 0; i < 4; ++i) throttle.Failed(address(50000 - 10000));
+  EXPECT_EQ(throttle.LockedFor(address(50000 - 10000)), seconds(1)) << "remembered: 5th failure";
+  for (int i = 0; i < 4; ++i) throttle.Failed(address(50000 - 10001));
+  EXPECT_EQ(throttle.LockedFor(address(50000 - 10001)), registry::Duration::zero()) << "forgotten";
+
+  // Quiet addresses expire max_backoff after their last failure (or lock-out) ended.
+  clock.AdvanceBy(options.max_backoff + seconds(1));
+  EXPECT_EQ(throttle.LockedFor("192.0.2.200"), registry::Duration::zero());
+  EXPECT_EQ(throttle.size(), 0u);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -3,22 +3,28 @@
 // socket-free in naming_core_test.cc; this file checks the shell around them.
 #include "dubbo/naming_server/naming_server.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "push_service.h"
 #include "testing/http_client.h"
+#include "testing/temp_dir.h"
 
 namespace dubbo::naming_server {
 namespace {
@@ -32,6 +38,7 @@ using registry::testing::HttpRequest;
 using registry::testing::HttpResult;
 using registry::testing::RawExchange;
 using registry::testing::ReceiveDatagram;
+using registry::testing::TempDir;
 
 constexpr char kJavaAgent[] = "Nacos-Java-Client:v1.4.8";
 
@@ -343,45 +350,271 @@ TEST(NamingServerTest, RefusesAPortInUse) {
   EXPECT_EQ(second.status().code(), registry::StatusCode::kUnavailable);
 }
 
+// Sends `raw` over a connection from `source_ip` (a loopback address) and returns the reply.
+std::string RawExchangeFrom(const char* source_ip, uint16_t port, const std::string& raw) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source_ip, &addr.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return {};
+  }
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      registry::testing::SendAll(fd, raw)) {
+    ::shutdown(fd, SHUT_WR);
+    reply = registry::testing::ReadAll(fd);
+  }
+  ::close(fd);
+  return reply;
+}
+
+std::string LoginRequest(const std::string& password) {
+  const std::string body = "password=" + password;
+  return "POST /nacos/v1/auth/users/login?username=nacos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         "Connection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(NamingServerAuthTest, TheSixthFailedLoginFromAnAddressIsAnswered429) {
+  NamingServerOptions options;
+  options.auth_enabled = true;
+  options.password = "s3cret-pw";
+  // Far longer than the test, whatever the machine's load.
+  options.login_backoff_ms = 3600 * 1000;
+  options.login_max_backoff_ms = options.login_backoff_ms;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    const std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("wrong"));
+    EXPECT_EQ(reply.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << reply;
+  }
+  std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("retry after 3600 s"), std::string::npos) << reply;
+  // The same password over the same server, from another address.
+  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("\"accessToken\":"), std::string::npos) << reply;
+}
+
+TEST(NamingServerAuthTest, StartRefusesTheDefaultOrAnEmptyPasswordUnlessAllowed) {
+  NamingServerOptions options;
+  options.port = 0;
+  options.auth_enabled = true;
+  auto refused = NamingServer::Start(options);  // password "nacos"
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), registry::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().ToString().find("allow_default_password"), std::string::npos)
+      << refused.status();
+  options.password = "";
+  EXPECT_EQ(NamingServer::Start(options).status().code(), registry::StatusCode::kInvalidArgument);
+
+  options.allow_default_password = true;
+  EXPECT_TRUE(NamingServer::Start(options).ok());
+  options.password = "nacos";
+  EXPECT_TRUE(NamingServer::Start(options).ok());
+  options.allow_default_password = false;
+  options.auth_enabled = false;  // Without auth the password guards nothing.
+  EXPECT_TRUE(NamingServer::Start(options).ok());
+}
+
+// The executable, started with `args` and the environment variables `env` ("NAME=value") on top
+// of ours minus the password variables. Its stdout and stderr are read through pipes.
+class ServerProcess {
+ public:
+  ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    // Built before fork(): the child only redirects and execs.
+    std::vector<char*> argv = {const_cast<char*>("naming-server")};
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+      const std::string_view text = *variable;
+      if (text.rfind("NAMING_SERVER_PASSWORD=", 0) != 0 &&
+          text.rfind("NACOS_AUTH_PASSWORD=", 0) != 0) {
+        envp.push_back(*variable);
+      }
+    }
+    for (std::string& variable : env) envp.push_back(variable.data());
+    envp.push_back(nullptr);
+    int out[2];
+    int err[2];
+    if (::pipe(out) != 0 || ::pipe(err) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(err[1], STDERR_FILENO);
+      for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
+      ::execve(NAMING_SERVER_BINARY, argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    out_ = ::fdopen(out[0], "r");
+    err_fd_ = err[0];
+    char line[256] = {0};
+    if (pid_ > 0 && out_ != nullptr && std::fgets(line, sizeof(line), out_) != nullptr) {
+      first_line_ = line;
+      const size_t colon = first_line_.rfind(':');
+      if (colon != std::string::npos) port_ = static_cast<uint16_t>(std::atoi(line + colon + 1));
+    }
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !exited_) Stop();
+    if (out_ != nullptr) std::fclose(out_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+
+  const std::string& first_line() const { return first_line_; }
+  uint16_t port() const { return port_; }
+  FILE* out() const { return out_; }
+
+  // SIGTERM (unless it already exited), then its wait status; stderr is read to the end.
+  int Stop() {
+    if (!exited_) ::kill(pid_, SIGTERM);
+    return Wait();
+  }
+  // Waits for the exit, under the watchdog (SIGKILL past it). Returns the wait status.
+  int Wait() {
+    if (exited_) return status_;
+    const auto until = std::chrono::steady_clock::now() + kWatchdog;
+    while (!exited_ && std::chrono::steady_clock::now() < until) {
+      exited_ = ::waitpid(pid_, &status_, WNOHANG) == pid_;
+      if (!exited_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!exited_) {
+      ADD_FAILURE() << "naming-server did not exit";
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status_, 0);
+      exited_ = true;
+    }
+    char buf[4096];
+    for (ssize_t n; (n = ::read(err_fd_, buf, sizeof(buf))) > 0;) {
+      stderr_.append(buf, static_cast<size_t>(n));
+    }
+    return status_;
+  }
+  // What it wrote on stderr (after Stop() or Wait()).
+  const std::string& stderr_text() const { return stderr_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  int err_fd_ = -1;
+  std::string first_line_;
+  uint16_t port_ = 0;
+  bool exited_ = false;
+  int status_ = 0;
+  std::string stderr_;
+};
+
 // The executable: one ready line on stdout, then SIGTERM ends it with exit code 0.
 TEST(NamingServerBinaryTest, PrintsOneLineAndStopsOnSigterm) {
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::close(out[0]);
-    ::close(out[1]);
-    ::execl(NAMING_SERVER_BINARY, "naming-server", "--port", "0", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  FILE* stream = ::fdopen(out[0], "r");
-  char line[256] = {0};
-  ASSERT_NE(std::fgets(line, sizeof(line), stream), nullptr);
-  const std::string text(line);
+  ServerProcess process({"--port", "0"});
+  const std::string& text = process.first_line();
   EXPECT_EQ(text.rfind("naming-server listening on http://127.0.0.1:", 0), 0u) << text;
-  const uint16_t port = static_cast<uint16_t>(std::atoi(text.c_str() + text.rfind(':') + 1));
-  EXPECT_EQ(HttpRequest(port, "GET", "/nacos/v1/console/health/liveness").status, 200);
+  EXPECT_EQ(HttpRequest(process.port(), "GET", "/nacos/v1/console/health/liveness").status, 200);
 
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  int status = 0;
-  bool exited = false;
-  const auto until = std::chrono::steady_clock::now() + kWatchdog;
-  while (!exited && std::chrono::steady_clock::now() < until) {
-    exited = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  ASSERT_TRUE(exited) << "naming-server ignored SIGTERM";
+  const int status = process.Stop();
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(std::fgets(line, sizeof(line), stream), nullptr) << "more than one line: " << line;
-  std::fclose(stream);
+  char line[256] = {0};
+  EXPECT_EQ(std::fgets(line, sizeof(line), process.out()), nullptr)
+      << "more than one line: " << line;
+}
+
+// 200 when `password` logs in to the server on `port`.
+int LoginStatus(uint16_t port, const std::string& password) {
+  return HttpRequest(port, "POST", "/nacos/v1/auth/users/login?username=nacos",
+                     "password=" + password)
+      .status;
+}
+
+TEST(NamingServerBinaryTest, ReadsThePasswordFromAFileFirstThenTheEnvironment) {
+  TempDir dir;
+  const std::string file = dir.File("password");
+  std::ofstream(file) << "from-file-pw\nsecond line\n";
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  {
+    ServerProcess process({"--port", "0", "--auth", "--password-file", file},
+                          {"NAMING_SERVER_PASSWORD=from-env-pw"});
+    ASSERT_NE(process.port(), 0) << process.first_line();
+    EXPECT_EQ(LoginStatus(process.port(), "from-env-pw"), 403);
+    EXPECT_EQ(LoginStatus(process.port(), "from-file-pw"), 200);
+    EXPECT_EQ(WEXITSTATUS(process.Stop()), 0);
+    EXPECT_EQ(process.stderr_text().find("readable"), std::string::npos) << process.stderr_text();
+  }
+  {
+    ServerProcess process(
+        {"--port", "0", "--auth", "--password", "from-flag-pw"},
+        {"NAMING_SERVER_PASSWORD=from-env-pw", "NACOS_AUTH_PASSWORD=nacos-env-pw"});
+    ASSERT_NE(process.port(), 0) << process.first_line();
+    EXPECT_EQ(LoginStatus(process.port(), "from-flag-pw"), 403);
+    EXPECT_EQ(LoginStatus(process.port(), "nacos-env-pw"), 403);
+    EXPECT_EQ(LoginStatus(process.port(), "from-env-pw"), 200);
+    process.Stop();
+    EXPECT_NE(process.stderr_text().find("--password is visible"), std::string::npos)
+        << process.stderr_text();
+    EXPECT_EQ(process.stderr_text().find("from-"), std::string::npos) << process.stderr_text();
+  }
+  {
+    ServerProcess process({"--port", "0", "--auth", "--password", "from-flag-pw"},
+                          {"NACOS_AUTH_PASSWORD=nacos-env-pw"});
+    ASSERT_NE(process.port(), 0) << process.first_line();
+    EXPECT_EQ(LoginStatus(process.port(), "nacos-env-pw"), 200);
+  }
+  {
+    ServerProcess process({"--port", "0", "--auth", "--password", "from-flag-pw"});
+    ASSERT_NE(process.port(), 0) << process.first_line();
+    EXPECT_EQ(LoginStatus(process.port(), "from-flag-pw"), 200);
+  }
+}
+
+TEST(NamingServerBinaryTest, WarnsOfAReadablePasswordFileAndRefusesBadOnes) {
+  TempDir dir;
+  const std::string file = dir.File("password");
+  std::ofstream(file) << "crlf-pw\r\n";
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  {
+    ServerProcess process({"--port", "0", "--auth", "--password-file", file});
+    ASSERT_NE(process.port(), 0) << process.first_line();
+    EXPECT_EQ(LoginStatus(process.port(), "crlf-pw"), 200);
+    process.Stop();
+    EXPECT_NE(process.stderr_text().find("readable by group or others"), std::string::npos)
+        << process.stderr_text();
+  }
+  const std::string empty = dir.File("empty");
+  std::ofstream(empty) << "\n";
+  for (const std::string& path : {empty, dir.File("missing"), dir.path()}) {
+    ServerProcess process({"--port", "0", "--auth", "--password-file", path});
+    EXPECT_EQ(process.first_line(), "");
+    const int status = process.Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << path << ": " << status;
+    EXPECT_NE(process.stderr_text().find("--password-file"), std::string::npos)
+        << process.stderr_text();
+  }
+}
+
+TEST(NamingServerBinaryTest, RefusesTheDefaultPasswordWithAuthUnlessAllowed) {
+  {
+    ServerProcess process({"--port", "0", "--auth"});
+    EXPECT_EQ(process.first_line(), "");
+    const int status = process.Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+    EXPECT_NE(process.stderr_text().find("--allow-default-password"), std::string::npos)
+        << process.stderr_text();
+  }
+  ServerProcess process({"--port", "0", "--auth", "--allow-default-password"});
+  ASSERT_NE(process.port(), 0) << process.first_line();
+  EXPECT_EQ(LoginStatus(process.port(), "nacos"), 200);
 }
 
 }  // namespace

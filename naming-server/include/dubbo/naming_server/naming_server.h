@@ -66,11 +66,27 @@ struct NamingServerOptions {
   // --- Auth --------------------------------------------------------------------------------
   // Require a token from /v1/auth/users/login on every call. Default false (as Nacos).
   bool auth_enabled = false;
+  // The one login user. Default "nacos".
   std::string username = "nacos";
-  // Never logged.
+  // Its password. Never logged. Default "nacos", which Start() refuses with auth on (see below).
   std::string password = "nacos";
+  // With auth on, Start() refuses an empty password and Nacos's well-known default "nacos" unless
+  // this is set. Default false.
+  bool allow_default_password = false;
   // Token lifetime, reported as `tokenTtl`. Default 18000 s (Nacos).
   int64_t token_ttl_seconds = 18000;
+  // Failed credential checks (a login, or username and password parameters on any call) one
+  // source address may make before it is locked out: during a lock-out its credential checks are
+  // answered 429 without looking at the password. Tokens are not affected. Default 5.
+  int login_free_failures = 5;
+  // The first lock-out; each further failure doubles it, up to login_max_backoff_ms. Defaults
+  // 1000 and 300000 (5 min). An address is forgotten login_max_backoff_ms after its last lock-out
+  // ended, and at once by a successful check.
+  int64_t login_backoff_ms = 1000;
+  int64_t login_max_backoff_ms = 300000;
+  // Source addresses the throttle remembers (IPv6 per /64); beyond, the one whose last failure is
+  // the oldest is forgotten. Default 10000.
+  size_t login_throttle_max_addresses = 10000;
 
   // --- Limits ------------------------------------------------------------------------------
   // Larger requests get 413. Defaults 1 MiB body, 16 KiB of headers.
