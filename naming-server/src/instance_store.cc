@@ -948,6 +948,7 @@ ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
   for (int64_t i = start; i < end; ++i) bytes += names[static_cast<size_t>(i)].size() + 3;
   if (bytes > max_bytes) {
     page.too_large = true;
+    page.min_bytes = bytes;
     return page;
   }
   for (int64_t i = start; i < end; ++i) page.names.emplace_back(names[static_cast<size_t>(i)]);

@@ -211,8 +211,9 @@ struct ServiceListPage {
   std::vector<std::string> names;  // Ungrouped (the "<group>@@" prefix removed), sorted.
   size_t count = 0;                // All services of the group, whatever the page.
   // True when the page's names would take more than the bytes the caller allowed; `names` is
-  // then empty.
+  // then empty and min_bytes is what they would take (plus 3 bytes each).
   bool too_large = false;
+  size_t min_bytes = 0;
 };
 
 struct HealthSweepResult {
