@@ -1180,6 +1180,7 @@ TEST_F(NamingCoreTest, ConcurrentRequestsTimersAndAcks) {
           ++failures;
         }
         if (Get("/nacos/v1/ns/operator/push/state").status != 200) ++failures;
+        if (Get(kTv11ServiceList).status != 200) ++failures;  // Rendered outside the lock too.
       }
     });
   }
