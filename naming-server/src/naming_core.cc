@@ -448,7 +448,7 @@ struct NamingCore::State {
     if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
       spec->ephemeral = LenientBool(ephemeral, true);
     }
-    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
     if (!metadata.ok()) return metadata.status();
     spec->metadata = std::move(*metadata);
     spec->app = r.ParamOr("app", "");
@@ -465,6 +465,14 @@ struct NamingCore::State {
       key->ephemeral = LenientBool(ephemeral, true);
     }
     return Status::Ok();
+  }
+
+  // `parsed`, noting a refusal of text that is not UTF-8 (a JSON escape spelling a lone surrogate:
+  // the parameter's own bytes passed CheckParams()) as such for Handle() to count.
+  template <typename T>
+  Result<T> Counted(Result<T> parsed) {
+    if (!parsed.ok() && IsUtf8Error(parsed.status())) refusal = RejectReason::kInvalidUtf8;
+    return parsed;
   }
 
   // --- Endpoints (REQUIRES: mu held) ----------------------------------------------------------
@@ -490,7 +498,7 @@ struct NamingCore::State {
     if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
     InstancePatch patch;
     if (std::optional<std::string> metadata = r.Param("metadata")) {
-      Result<Metadata> parsed = ParseMetadata(*metadata);
+      Result<Metadata> parsed = Counted(ParseMetadata(*metadata));
       if (!parsed.ok()) return FromStatus(parsed.status());
       patch.metadata = std::move(*parsed);
     }
@@ -536,7 +544,7 @@ struct NamingCore::State {
       request.port = *value;
     }
     if (std::optional<std::string> beat = r.Param("beat")) {
-      Result<BeatInfo> info = ParseBeatInfo(*beat);
+      Result<BeatInfo> info = Counted(ParseBeatInfo(*beat));
       if (!info.ok()) return FromStatus(info.status());
       request.beat = std::move(*info);
     }
@@ -676,7 +684,7 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       spec.protect_threshold = *value;
     }
-    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
     if (!metadata.ok()) return FromStatus(metadata.status());
     spec.metadata = std::move(*metadata);
     Status status = r.method == "POST" ? store.CreateService(spec) : store.UpdateService(spec);

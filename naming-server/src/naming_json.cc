@@ -32,6 +32,9 @@ using registry::internal::IsValidUtf8;
 
 namespace {
 
+// Every UTF-8 error of the parsers reads "<what> is not valid UTF-8...".
+constexpr std::string_view kNotUtf8 = "not valid UTF-8";
+
 // Appends compact JSON to a string. Commas are placed automatically; the caller balances
 // Begin/End and puts a Key before each member value.
 class JsonOut {
@@ -271,7 +274,7 @@ Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
   *bad_utf8 = false;
   if (!IsValidUtf8(json)) {
     *bad_utf8 = true;
-    return InvalidArgumentError("not valid UTF-8");
+    return InvalidArgumentError(kNotUtf8);
   }
   const size_t nul = json.find('\0');
   if (nul != std::string_view::npos) {
@@ -291,9 +294,9 @@ Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
   if (handler.bad_utf8() || result.Code() == rapidjson::kParseErrorStringUnicodeSurrogateInvalid ||
       result.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
     *bad_utf8 = true;
-    return InvalidArgumentError(
-        "not valid UTF-8: a string escape spells an unpaired surrogate (offset " +
-        std::to_string(result.Offset()) + ")");
+    return InvalidArgumentError(std::string(kNotUtf8) +
+                                ": a string escape spells an unpaired surrogate (offset " +
+                                std::to_string(result.Offset()) + ")");
   }
   if (result.IsError()) {
     return InvalidArgumentError(std::string("not valid JSON: ") +
@@ -378,6 +381,13 @@ Status BadBeatField(std::string_view field) {
 }  // namespace
 
 std::string Md5Hex(std::string_view data) { return registry::internal::Md5Hex(data); }
+
+bool IsUtf8Error(const Status& status) {
+  const std::string_view message = status.message();
+  return status.code() == registry::StatusCode::kInvalidArgument &&
+         (message.rfind("metadata is ", 0) == 0 || message.rfind("beat is ", 0) == 0) &&
+         message.find(kNotUtf8) != std::string_view::npos;
+}
 
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options) {
   JsonOut out;

@@ -100,6 +100,9 @@ Result<Metadata> ParseMetadata(std::string_view raw);
 // a JSON object", "beat field '<name>' has an invalid value".
 Result<BeatInfo> ParseBeatInfo(std::string_view json);
 
+// True for an error of ParseMetadata() or ParseBeatInfo() about text that is not valid UTF-8.
+bool IsUtf8Error(const Status& status);
+
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);
 

@@ -1370,6 +1370,8 @@ TEST_F(NamingCoreTest, InvalidUtf8IsRefusedOnEveryPathAndNothingIsStored) {
                            UrlEncode(R"({"k":"\ud800"})"));
   EXPECT_EQ(escaped.status, 400);
   EXPECT_THAT(escaped.body, ::testing::StartsWith("metadata is not valid UTF-8"));
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidUtf8), 10u);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 0u);
   EXPECT_EQ(core_->stats().instances, 0u);
   EXPECT_EQ(core_->stats().services, 0u);
 

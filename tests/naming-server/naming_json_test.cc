@@ -390,10 +390,12 @@ TEST(ParseMetadataTest, InvalidUtf8IsRefused) {
     Result<Metadata> metadata = ParseMetadata(raw);
     ASSERT_FALSE(metadata.ok()) << raw;
     EXPECT_EQ(metadata.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(IsUtf8Error(metadata.status())) << raw;
     EXPECT_THAT(std::string(metadata.status().message()),
                 ::testing::StartsWith("metadata is not valid UTF-8"))
         << raw;
   }
+  EXPECT_FALSE(IsUtf8Error(ParseMetadata("abc").status()));
   // A paired surrogate escape is fine: U+1F600.
   EXPECT_EQ(MustParseMetadata(R"({"k":"\ud83d\ude00"})"), (Metadata{{"k", "\xf0\x9f\x98\x80"}}));
 }
@@ -404,6 +406,7 @@ TEST(ParseBeatInfoTest, InvalidUtf8IsRefused) {
         std::string(R"({"metadata":{"k":"\ud800"}})"), std::string(R"({"cluster":"\ud800x"})")}) {
     Result<BeatInfo> beat = ParseBeatInfo(raw);
     ASSERT_FALSE(beat.ok()) << raw;
+    EXPECT_TRUE(IsUtf8Error(beat.status())) << raw;
     EXPECT_THAT(std::string(beat.status().message()),
                 ::testing::StartsWith("beat is not valid UTF-8"))
         << raw;
