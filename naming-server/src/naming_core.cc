@@ -553,6 +553,15 @@ struct NamingCore::State {
     return HttpResponse::Json(RenderBeatResult(*result));
   }
 
+  // 413 for a rendered list answer over max_answer_bytes: the store's estimate leaves out JSON
+  // escapes and the echoed `clusters` and `env`.
+  std::optional<HttpResponse> RenderedTooLarge(const std::string& body,
+                                               const std::string& service) const {
+    if (body.size() <= options.max_answer_bytes) return std::nullopt;
+    metrics->Reject(RejectReason::kAnswerTooLarge);
+    return AnswerTooLarge("list answer of " + service, "", body.size(), options.max_answer_bytes);
+  }
+
   // REQUIRES: `lock` holds mu; it is released while the answer is rendered and held again on
   // return.
   HttpResponse List(const HttpRequest& r, std::unique_lock<std::mutex>& lock) {
@@ -600,7 +609,13 @@ struct NamingCore::State {
       }
     }
     // After Subscribe(): its first push may render (and cache) the same answer.
-    if (uncached) return HttpResponse::Json(RenderInstanceList(*uncached, render));
+    if (uncached) {
+      std::string body = RenderInstanceList(*uncached, render);
+      if (std::optional<HttpResponse> refused = RenderedTooLarge(body, query.service_name)) {
+        return *refused;
+      }
+      return HttpResponse::Json(std::move(body));
+    }
     std::string key = RenderKey(query, render);
     if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) {
       return HttpResponse::SharedJson(std::move(cached));
@@ -615,10 +630,8 @@ struct NamingCore::State {
       body = std::make_shared<const std::string>(RenderInstanceList(taken, render));
     }  // The snapshot is freed outside the lock too.
     lock.lock();
-    if (body->size() > options.max_answer_bytes) {  // Escapes or long echoed fields.
-      metrics->Reject(RejectReason::kAnswerTooLarge);
-      return AnswerTooLarge("list answer of " + query.service_name, "", body->size(),
-                            options.max_answer_bytes);
+    if (std::optional<HttpResponse> refused = RenderedTooLarge(*body, query.service_name)) {
+      return *refused;
     }
     KeepRendered(std::move(key), query, revision, body);
     return HttpResponse::SharedJson(std::move(body));

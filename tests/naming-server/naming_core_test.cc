@@ -1523,6 +1523,15 @@ TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
   sched_.AdvanceBy(seconds(1));
   EXPECT_EQ(sender_.count(), sent + 2);  // Back under the cap: pushed again.
   EXPECT_EQ(Get(kListDemo).status, 200);
+
+  // The rendered answer is measured too: long echoed fields are not in the estimate.
+  const std::string env(one, 'e');
+  const HttpResponse echoed = Get(std::string(kListDemo) + "&env=" + env);
+  EXPECT_EQ(echoed.status, 413);
+  EXPECT_THAT(echoed.body, ::testing::StartsWith("list answer of DEFAULT_GROUP@@demo too large: "));
+  EXPECT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=G%40%40unknown&clusters=" + env).status,
+            413);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 4u);
 }
 
 TEST_F(NamingCoreTest, ServiceListAnswerOverMaxAnswerBytesIs413) {
