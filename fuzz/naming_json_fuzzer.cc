@@ -1,8 +1,9 @@
 // libFuzzer target for naming_json's parsers of client JSON: ParseMetadata() (the `metadata`
 // parameter) and ParseBeatInfo() (the `beat` parameter). Whatever they accept is rendered again and
-// must be valid JSON; accepted metadata must survive a render/parse round trip (through the beat
-// parser, which reads the `metadata` of a rendered instance detail); an accepted beat is also run
-// through InstanceStore::Beat() and a list render. Seeds: fuzz/corpus/naming_json/.
+// must be valid JSON in valid UTF-8 (the parsers refuse anything else); accepted metadata must
+// survive a render/parse round trip (through the beat parser, which reads the `metadata` of a
+// rendered instance detail); an accepted beat is also run through InstanceStore::Beat() and a list
+// render. Seeds: fuzz/corpus/naming_json/.
 //
 // Thread-safety: libFuzzer calls this from one thread.
 #include <rapidjson/reader.h>
@@ -26,13 +27,15 @@ using dubbo::naming_server::InstanceStore;
 using dubbo::naming_server::ListQuery;
 using dubbo::naming_server::ListRenderOptions;
 
-// One valid JSON value. SAX and in-situ: RapidJSON 1.1's DOM trips UBSan (see naming_json.cc).
+// One valid JSON value, valid UTF-8 throughout. SAX and in-situ: RapidJSON 1.1's DOM trips UBSan
+// (see naming_json.cc).
 void CheckValidJson(const std::string& json) {
   std::string copy(json);
   rapidjson::InsituStringStream stream(&copy[0]);
   rapidjson::Reader reader;
   rapidjson::BaseReaderHandler<> handler;
-  if (reader.Parse<rapidjson::kParseInsituFlag>(stream, handler).IsError()) std::abort();
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag;
+  if (reader.Parse<kFlags>(stream, handler).IsError()) std::abort();
 }
 
 void FuzzMetadata(std::string_view input) {

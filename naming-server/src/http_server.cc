@@ -638,9 +638,9 @@ void HttpServer::Answer(Connection* c, const ParsedRequest& parsed) {
     }
   }
   if (!keep_alive) c->closing = true;
-  AppendResponse(c, minor, response.status, response.content_type,
-                 head ? std::string_view() : std::string_view(response.body), response.body.size(),
-                 !keep_alive, keep_alive && minor == 0);
+  const std::string_view body = response.body_view();
+  AppendResponse(c, minor, response.status, response.content_type, head ? std::string_view() : body,
+                 body.size(), !keep_alive, keep_alive && minor == 0);
 }
 
 void HttpServer::AppendError(Connection* c, int status) {

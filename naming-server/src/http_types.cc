@@ -42,6 +42,13 @@ HttpResponse HttpResponse::Json(std::string body) {
   return response;
 }
 
+HttpResponse HttpResponse::SharedJson(std::shared_ptr<const std::string> body) {
+  HttpResponse response;
+  response.content_type = "application/json;charset=UTF-8";
+  response.shared_body = std::move(body);
+  return response;
+}
+
 registry::Status ParseFormEncoded(std::string_view text,
                                   std::vector<std::pair<std::string, std::string>>* out) {
   size_t start = 0;

@@ -6,6 +6,7 @@
 #define DUBBO_NAMING_SERVER_SRC_HTTP_TYPES_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,9 +37,17 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain;charset=UTF-8";
   std::string body;
+  // When set, the body instead of `body`: an immutable answer shared with a cache, so that
+  // answering it copies nothing.
+  std::shared_ptr<const std::string> shared_body;
+
+  // The body to send: *shared_body if set, else body.
+  std::string_view body_view() const { return shared_body ? *shared_body : body; }
 
   static HttpResponse Text(int status, std::string body);
   static HttpResponse Json(std::string body);
+  // A JSON answer whose body is shared. REQUIRES: body != nullptr.
+  static HttpResponse SharedJson(std::shared_ptr<const std::string> body);
 };
 
 // Appends the pairs of an application/x-www-form-urlencoded text (also a query string): '&'-separated,

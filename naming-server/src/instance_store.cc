@@ -84,9 +84,20 @@ bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// Longest ip accepted (Nacos 2.3's parameter checker: 128).
+constexpr size_t kMaxIpLength = 128;
+
 // Nacos Instance.validate(): an ip of only digits and dots must make "<ip>:<port>" match
 // (\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):?(\d{1,5})?
+// Beyond Nacos: any other ip must be a host name or an IPv6 address ([0-9A-Za-z.:%_-], at most
+// 128 bytes), and any port must be 0-99999 (the range the regex allows).
 bool IpLooksValid(std::string_view ip, int port) {
+  if (ip.size() > kMaxIpLength || port < 0 || port > 99999) return false;
+  if (!std::all_of(ip.begin(), ip.end(), [](char c) {
+        return IsAsciiAlnum(c) || c == '.' || c == ':' || c == '%' || c == '_' || c == '-';
+      })) {
+    return false;
+  }
   const bool digits_and_dots = !ip.empty() && std::all_of(ip.begin(), ip.end(), [](char c) {
     return (c >= '0' && c <= '9') || c == '.';
   });
@@ -96,7 +107,7 @@ bool IpLooksValid(std::string_view ip, int port) {
   for (std::string_view part : parts) {
     if (part.empty() || part.size() > 3) return false;
   }
-  return port >= 0 && port <= 99999;
+  return true;
 }
 
 double ClampWeight(double weight) {
@@ -220,10 +231,15 @@ std::string JavaDoubleToString(double v) {
   return sign + digits.substr(0, 1) + "." + fraction + "E" + std::to_string(exponent);
 }
 
-size_t InstanceStore::Service::InstanceCount() const {
-  size_t count = 0;
-  for (const auto& [name, cluster] : clusters) count += cluster.size();
-  return count;
+size_t MetadataBytes(const Metadata& metadata) {
+  size_t bytes = 0;
+  for (const auto& [key, value] : metadata) bytes += key.size() + value.size();
+  return bytes;
+}
+
+// Estimated JSON of a metadata map: each member is "key":"value" plus a comma.
+size_t MetadataJsonBytes(const Metadata& metadata) {
+  return MetadataBytes(metadata) + 6 * metadata.size() + 2;
 }
 
 InstanceStore::InstanceStore(registry::Clock* clock, InstanceStoreOptions options)
@@ -251,10 +267,72 @@ Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::str
     return InvalidArgumentError(
         "dom name can only have these characters: 0-9a-zA-Z-._:, current: " + service_name);
   }
+  auto ns = namespaces_.find(namespace_id);
+  if (ns != namespaces_.end() && ns->second.size() >= options_.max_services_per_namespace) {
+    return Refuse(RejectReason::kServicesPerNamespace,
+                  "namespace " + namespace_id + " already holds " +
+                      std::to_string(ns->second.size()) + " services, the most allowed (" +
+                      "max_services_per_namespace, --max-services-per-namespace)");
+  }
   Service& service = namespaces_[namespace_id][service_name];
+  Rebalance(service, 0, ServiceBaseBytes(service.metadata, service_name));
   service.empty_since = clock_->Now();
   Touch(service);
   return &service;
+}
+
+// A host of a list answer: {"ip":"","port":,"valid":false,"healthy":false,"marked":false,
+// "instanceId":"","metadata":,"enabled":false,"weight":,"clusterName":"","serviceName":"",
+// "ephemeral":false}, and a comma, is 157 bytes; a port and a weight take at most 11 and 24 more.
+// The default instance id is "<ip>#<port>#<cluster>#<service>".
+constexpr size_t kHostJsonBytes = 157 + 11 + 24 + 14;
+// The rest of a list answer (its fields but the hosts, the echoed clusters and env): ~230 bytes.
+constexpr size_t kListJsonBytes = 256;
+
+size_t InstanceStore::InstanceBytes(const Instance& instance, const std::string& service_name) {
+  return kHostJsonBytes +
+         2 * (instance.ip.size() + instance.cluster_name.size() + service_name.size()) +
+         instance.instance_id.size() + MetadataJsonBytes(instance.metadata);
+}
+
+size_t InstanceStore::ServiceBaseBytes(const Metadata& metadata, const std::string& service_name) {
+  return kListJsonBytes + 2 * service_name.size() + MetadataJsonBytes(metadata);
+}
+
+void InstanceStore::Rebalance(Service& service, size_t before, size_t after) {
+  service.bytes = service.bytes - before + after;
+  bytes_held_ = bytes_held_ - before + after;
+}
+
+InstanceStore::Cluster::iterator InstanceStore::EraseInstance(Service& service,
+                                                              const std::string& service_name,
+                                                              Cluster& cluster,
+                                                              Cluster::iterator it) {
+  Rebalance(service, InstanceBytes(it->second, service_name), 0);
+  --service.instance_count;
+  --instance_count_;
+  return cluster.erase(it);
+}
+
+size_t InstanceStore::AnswerBytes(std::string_view namespace_id,
+                                  std::string_view service_name) const {
+  const Service* service = FindService(namespace_id, service_name);
+  return service == nullptr ? 0 : service->bytes;
+}
+
+Status InstanceStore::Refuse(RejectReason reason, const std::string& message) const {
+  if (options_.on_refusal) options_.on_refusal(reason);
+  return InvalidArgumentError(message);
+}
+
+Status InstanceStore::CheckMetadataCap(const Metadata& metadata, std::string_view owner) const {
+  const size_t bytes = MetadataBytes(metadata);
+  if (bytes <= options_.max_metadata_bytes) return Status::Ok();
+  return Refuse(RejectReason::kMetadataTooLarge,
+                std::string(owner) + " metadata too large: " + std::to_string(bytes) +
+                    " bytes of keys and values (max " +
+                    std::to_string(options_.max_metadata_bytes) +
+                    ", max_metadata_bytes, --max-metadata-bytes)");
 }
 
 void InstanceStore::Touch(Service& service) {
@@ -364,12 +442,34 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec) const {
   if (timeout < interval || delete_timeout < interval) {
     return InvalidArgumentError(kHeartbeatRuleMessage);
   }
-  return Status::Ok();
+  return CheckMetadataCap(spec.metadata, "instance");
 }
 
 Status InstanceStore::Upsert(const InstanceSpec& spec) {
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   const std::string cluster_name = Or(spec.cluster_name, kDefaultCluster);
+  // The instance caps, before anything is created.
+  const bool ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  const Service* known = FindService(namespace_id, spec.service_name);
+  bool is_new = true;
+  if (known != nullptr) {
+    auto cluster = known->clusters.find(cluster_name);
+    is_new = cluster == known->clusters.end() ||
+             cluster->second.count(InstanceId{spec.ip, spec.port, ephemeral}) == 0;
+  }
+  if (is_new && instance_count_ >= options_.max_total_instances) {
+    return Refuse(RejectReason::kTotalInstances,
+                  "the server already holds " + std::to_string(instance_count_) +
+                      " instances, the most allowed (max_total_instances, "
+                      "--max-total-instances)");
+  }
+  if (is_new && known != nullptr && known->instance_count >= options_.max_instances_per_service) {
+    return Refuse(RejectReason::kInstancesPerService,
+                  "service " + spec.service_name + " already holds " +
+                      std::to_string(known->instance_count) +
+                      " instances, the most allowed (max_instances_per_service, "
+                      "--max-instances-per-service)");
+  }
   Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name);
   if (!found.ok()) return found.status();
   Service& service = **found;
@@ -390,7 +490,7 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
   instance.weight = ClampWeight(spec.weight);
   instance.healthy = spec.healthy;
   instance.enabled = spec.enabled;
-  instance.ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  instance.ephemeral = ephemeral;
   instance.marked = spec.marked;
   instance.cluster_name = cluster_name;  // service_name is not stored; see Materialize().
   instance.app = Or(spec.app, kDefaultApp);
@@ -402,9 +502,14 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
   if (existing != cluster.end()) {
     instance.instance_id = existing->second.instance_id;
     if (!instance.marked) instance.healthy = existing->second.healthy;
+    Rebalance(service, InstanceBytes(existing->second, spec.service_name),
+              InstanceBytes(instance, spec.service_name));
     existing->second = std::move(instance);
   } else {
     instance.instance_id = NewInstanceId(service, instance);
+    Rebalance(service, 0, InstanceBytes(instance, spec.service_name));
+    ++service.instance_count;
+    ++instance_count_;
     existing = cluster.emplace(id, std::move(instance)).first;
   }
   ExpectHealthEvent(service, NextHealthEvent(existing->second));
@@ -460,7 +565,12 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) 
   if (patch.weight && !(*patch.weight >= 0 && *patch.weight <= kMaxWeight)) {
     return InvalidArgumentError(kWeightRangeMessage);
   }
-  if (patch.metadata) target->metadata = *patch.metadata;
+  if (patch.metadata) {
+    DUBBO_RETURN_IF_ERROR(CheckMetadataCap(*patch.metadata, "instance"));
+    const size_t before = InstanceBytes(*target, key.service_name);
+    target->metadata = *patch.metadata;
+    Rebalance(*service, before, InstanceBytes(*target, key.service_name));
+  }
   if (patch.app) target->app = *patch.app;
   if (patch.weight) target->weight = ClampWeight(*patch.weight);
   if (patch.healthy) target->healthy = *patch.healthy;
@@ -482,7 +592,9 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   auto cluster = service->clusters.find(Or(key.cluster_name, kDefaultCluster));
   if (cluster == service->clusters.end()) return Status::Ok();
   const InstanceId id{key.ip, key.port, key.ephemeral.value_or(options_.default_ephemeral)};
-  if (cluster->second.erase(id) == 0) return Status::Ok();
+  auto instance = cluster->second.find(id);
+  if (instance == cluster->second.end()) return Status::Ok();
+  EraseInstance(*service, key.service_name, cluster->second, instance);
   if (service->InstanceCount() == 0) {
     service->empty_since = clock_->Now();
     ExpectHealthEvent(*service, *service->empty_since);  // The sweep works out the expiry.
@@ -569,7 +681,7 @@ Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
     spec.weight = request.beat->weight;
     spec.metadata = request.beat->metadata;
     spec.ephemeral = request.beat->ephemeral;
-    DUBBO_RETURN_IF_ERROR(Upsert(spec));
+    DUBBO_RETURN_IF_ERROR(Register(spec));
     locate();  // The service or the cluster may be new.
     std::tie(persistent, ephemeral) = FindBothKinds(*cluster, ip, port);
   }
@@ -671,7 +783,7 @@ size_t InstanceStore::SweepService(Service& service, const std::string& service_
                                                  options_.ip_delete_timeout))) {
         DUBBO_LOG(INFO) << "no beat from " << instance.ip << ":" << instance.port << " of "
                         << service_name << ", deleted";
-        inst = cluster.erase(inst);
+        inst = EraseInstance(service, service_name, cluster, inst);
         *changed = true;
         ++result->deleted;
         continue;
@@ -721,6 +833,7 @@ bool InstanceStore::CheckHealthStep(HealthSweepCursor* cursor, size_t budget,
       if (service.InstanceCount() == 0 && !service.explicit_service &&
           options_.empty_service_expiry.count() >= 0 &&
           now > SaturatingAdd(*service.empty_since, options_.empty_service_expiry)) {
+        Rebalance(service, service.bytes, 0);
         it = ns->second.erase(it);
         ++result->services_removed;
         continue;
@@ -740,6 +853,7 @@ bool InstanceStore::CheckHealthStep(HealthSweepCursor* cursor, size_t budget,
 Status InstanceStore::CreateService(const ServiceSpec& spec) {
   if (spec.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
+  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, "service"));
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   if (FindService(namespace_id, spec.service_name) != nullptr) {
     return InvalidArgumentError("specified service already exists, serviceName : " +
@@ -750,6 +864,8 @@ Status InstanceStore::CreateService(const ServiceSpec& spec) {
   Service& service = **created;
   service.explicit_service = true;
   service.protect_threshold = spec.protect_threshold;
+  Rebalance(service, ServiceBaseBytes(service.metadata, spec.service_name),
+            ServiceBaseBytes(spec.metadata, spec.service_name));
   service.metadata = spec.metadata;
   Notify(namespace_id, spec.service_name);
   return Status::Ok();
@@ -757,6 +873,7 @@ Status InstanceStore::CreateService(const ServiceSpec& spec) {
 
 Status InstanceStore::UpdateService(const ServiceSpec& spec) {
   if (spec.service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, "service"));
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   Service* service = FindService(namespace_id, spec.service_name);
   if (service == nullptr) {
@@ -764,6 +881,8 @@ Status InstanceStore::UpdateService(const ServiceSpec& spec) {
   }
   service->explicit_service = true;
   service->protect_threshold = spec.protect_threshold;
+  Rebalance(*service, ServiceBaseBytes(service->metadata, spec.service_name),
+            ServiceBaseBytes(spec.metadata, spec.service_name));
   service->metadata = spec.metadata;
   Touch(*service);
   Notify(namespace_id, spec.service_name);
@@ -782,7 +901,9 @@ Status InstanceStore::DeleteService(std::string_view namespace_id, std::string_v
                                 " is not empty, can't be delete. Please unregister instance first");
   }
   auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
-  ns->second.erase(ns->second.find(service_name));
+  auto it = ns->second.find(service_name);
+  Rebalance(it->second, it->second.bytes, 0);
+  ns->second.erase(it);
   if (ns->second.empty()) namespaces_.erase(ns);
   return Status::Ok();
 }
@@ -806,8 +927,8 @@ Result<ServiceInfo> InstanceStore::GetService(std::string_view namespace_id,
 }
 
 ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
-                                            std::string_view group_name, int page_no,
-                                            int page_size) const {
+                                            std::string_view group_name, int page_no, int page_size,
+                                            size_t max_bytes) const {
   ServiceListPage page;
   auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
   if (ns == namespaces_.end()) return page;
@@ -823,6 +944,13 @@ ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
   const int64_t start =
       std::clamp((static_cast<int64_t>(page_no) - 1) * page_size, int64_t{0}, size);
   const int64_t end = std::clamp(start + page_size, start, size);
+  size_t bytes = 0;
+  for (int64_t i = start; i < end; ++i) bytes += names[static_cast<size_t>(i)].size() + 3;
+  if (bytes > max_bytes) {
+    page.too_large = true;
+    page.min_bytes = bytes;
+    return page;
+  }
   for (int64_t i = start; i < end; ++i) page.names.emplace_back(names[static_cast<size_t>(i)]);
   return page;
 }
@@ -833,12 +961,6 @@ size_t InstanceStore::ServiceCount() const {
   return count;
 }
 
-size_t InstanceStore::InstanceCount() const {
-  size_t count = 0;
-  for (const auto& [id, ns] : namespaces_) {
-    for (const auto& [name, service] : ns) count += service.InstanceCount();
-  }
-  return count;
-}
+size_t InstanceStore::InstanceCount() const { return instance_count_; }
 
 }  // namespace dubbo::naming_server

@@ -33,6 +33,7 @@
 #include "dubbo/registry/clock.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
+#include "server_metrics.h"
 
 namespace dubbo::naming_server {
 
@@ -209,6 +210,10 @@ struct ServiceInfo {
 struct ServiceListPage {
   std::vector<std::string> names;  // Ungrouped (the "<group>@@" prefix removed), sorted.
   size_t count = 0;                // All services of the group, whatever the page.
+  // True when the page's names would take more than the bytes the caller allowed; `names` is
+  // then empty and min_bytes is what they would take (plus 3 bytes each).
+  bool too_large = false;
+  size_t min_bytes = 0;
 };
 
 struct HealthSweepResult {
@@ -251,6 +256,17 @@ struct InstanceStoreOptions {
   // every other change lowers it. False: every sweep examines every instance. Both give the same
   // results; false exists so that tests can compare the two. Default true.
   bool sweep_only_due_services = true;
+
+  // Caps (see NamingServerOptions, which documents them and their flags). Each refusal is
+  // kInvalidArgument with a message naming the cap and its flag, and is reported to on_refusal.
+  // Metadata bytes: the sum of key and value bytes, for an instance and for a service. Default
+  // 16384.
+  size_t max_metadata_bytes = 16384;
+  size_t max_instances_per_service = 20000;   // Default 20000.
+  size_t max_services_per_namespace = 20000;  // Default 20000.
+  size_t max_total_instances = 1000000;       // Default 1000000.
+  // Called with the reason of every refusal by a cap. Default: none.
+  std::function<void(RejectReason)> on_refusal;
 };
 
 class InstanceStore {
@@ -283,7 +299,11 @@ class InstanceStore {
   //   (the 2.x rule) / a new service's grouped name matches [0-9a-zA-Z@.:_-]+:
   //   "dom name can only have these characters: 0-9a-zA-Z-._:, current: <name>" / a new cluster
   //   matches [0-9a-zA-Z-]+: "cluster name can only have these characters: 0-9a-zA-Z-, current:
-  //   <c>" (the service has been created by then and stays, as in Nacos).
+  //   <c>" (the service has been created by then and stays, as in Nacos). The ip check also refuses
+  //   any ip longer than 128 bytes or with a character outside [0-9A-Za-z.:%_-] (host names, IPv4
+  //   and IPv6), and any port outside 0-99999, with the same message. Then the caps:
+  //   max_metadata_bytes, and for a new instance max_total_instances, max_instances_per_service and
+  //   (for a new service) max_services_per_namespace; a refusal by a cap creates nothing.
   // Creates the service and cluster as needed. A new instance gets the id
   // "<ip>#<port>#<cluster>#<grouped service>", or with metadata preserved.instance.id.generator =
   // snowflake the smallest non-negative integer not used as an id in the service. Re-registering
@@ -316,12 +336,12 @@ class InstanceStore {
 
   // PUT /instance/beat. Finds the instance by cluster, ip and port (the beat's values win when
   // present). Unknown and no BeatInfo: result.found == false. Unknown with BeatInfo: re-registered
-  // from it (healthy, enabled, weight clamped; no ip/weight validation, as in Nacos) - "data
-  // compensation". Then an ephemeral, unmarked, unhealthy instance turns healthy. The last beat of
-  // the ephemeral instance is set to now. client_beat_interval is the instance's
-  // preserved.heart.beat.interval when all digits, else options().client_beat_interval.
+  // from it through Register() (healthy, enabled), so with every check and cap of a registration
+  // (Nacos skips them) - "data compensation". Then an ephemeral, unmarked, unhealthy instance turns
+  // healthy. The last beat of the ephemeral instance is set to now. client_beat_interval is the
+  // instance's preserved.heart.beat.interval when all digits, else options().client_beat_interval.
   // Errors: "Param 'serviceName' is required.", CheckServiceNameFormat(), and for a compensation
-  // "Param 'ip' is required." plus Register()'s service/cluster name errors.
+  // "Param 'ip' is required." plus every error of Register().
   Result<BeatResult> Beat(const BeatRequest& request);
 
   // GET /instance/list, 1.4.x doSrvIpxt: the instances of the requested clusters (comma list, empty
@@ -358,6 +378,7 @@ class InstanceStore {
   // POST /service. kInvalidArgument: "Param 'serviceName' is required.", CheckServiceNameFormat(),
   // "specified service already exists, serviceName : <svc>", the dom-name character message.
   Status CreateService(const ServiceSpec& spec);
+  // Both check max_metadata_bytes on the service metadata first.
   // PUT /service: replaces protectThreshold and metadata (empty if omitted).
   // kInvalidArgument "service <svc> not found!".
   Status UpdateService(const ServiceSpec& spec);
@@ -370,8 +391,19 @@ class InstanceStore {
                                  std::string_view service_name) const;
   // GET /service/list: services of `group_name` (empty: DEFAULT_GROUP) in `namespace_id`, sorted;
   // page `page_no` (1-based) of `page_size`. A page beyond the end is empty; count is unaffected.
+  // A page whose names (plus 3 bytes each, their JSON framing) exceed `max_bytes` is not copied:
+  // too_large is set instead.
   ServiceListPage ListServices(std::string_view namespace_id, std::string_view group_name,
-                               int page_no, int page_size) const;
+                               int page_no, int page_size, size_t max_bytes = SIZE_MAX) const;
+
+  // The estimated size of the service's unfiltered list answer (0 for an unknown service): names,
+  // addresses, instance ids and metadata (keys, values and their JSON framing) plus a fixed share
+  // of JSON per instance. Not below the answer's real size unless its strings need JSON escapes
+  // (control characters) or the request's echoed fields (clusters, env) are long. Kept
+  // incrementally: O(log n) to read.
+  size_t AnswerBytes(std::string_view namespace_id, std::string_view service_name) const;
+  // The sum of AnswerBytes() over all services: the approximate bytes of naming data held.
+  size_t BytesHeld() const { return bytes_held_; }
 
   // For metrics: over all namespaces.
   size_t ServiceCount() const;
@@ -402,11 +434,24 @@ class InstanceStore {
     // expiring) happens before this moment; the sweep skips the service until then. min(): unknown,
     // examine at the next sweep.
     registry::TimePoint sweep_due = registry::TimePoint::min();
-    size_t InstanceCount() const;
+    size_t instance_count = 0;  // Over all clusters.
+    size_t bytes = 0;           // AnswerBytes(); the service's share of bytes_held_.
+    size_t InstanceCount() const { return instance_count; }
   };
   using Namespace = std::map<std::string, Service, std::less<>>;
 
   Status ValidateSpec(const InstanceSpec& spec) const;
+  // kInvalidArgument (counted as kMetadataTooLarge) if `metadata` exceeds max_metadata_bytes.
+  Status CheckMetadataCap(const Metadata& metadata, std::string_view owner) const;
+  Status Refuse(RejectReason reason, const std::string& message) const;
+  // Bytes that `instance` adds to its service's AnswerBytes(), and the service's own share.
+  static size_t InstanceBytes(const Instance& instance, const std::string& service_name);
+  static size_t ServiceBaseBytes(const Metadata& metadata, const std::string& service_name);
+  // Moves the service's byte estimate (and bytes_held_) from `before` to `after`.
+  void Rebalance(Service& service, size_t before, size_t after);
+  // Removes one instance from a cluster, keeping the counts and byte estimates.
+  Cluster::iterator EraseInstance(Service& service, const std::string& service_name,
+                                  Cluster& cluster, Cluster::iterator it);
   // Creates or replaces the instance described by a validated spec, then notifies.
   Status Upsert(const InstanceSpec& spec);
   // Finds or creates the service (checking the name characters on creation).
@@ -442,6 +487,8 @@ class InstanceStore {
   const InstanceStoreOptions options_;
   ChangeHook hook_;
   uint64_t last_revision_ = 0;
+  size_t instance_count_ = 0;  // Over all services.
+  size_t bytes_held_ = 0;      // Sum of Service::bytes.
   std::map<std::string, Namespace, std::less<>> namespaces_;
 };
 

@@ -63,6 +63,13 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
                               (default 5)
   --login-backoff-ms N        the first lock-out, doubled by every further failure (default 1000)
   --login-max-backoff-ms N    the longest lock-out (default 300000)
+  --max-service-name-length N    longest serviceName/groupName parameter, bytes (default 512)
+  --max-metadata-bytes N         metadata keys + values per instance or service, at most 65536
+                                 (default 16384)
+  --max-instances-per-service N  instances in one service (default 20000)
+  --max-services-per-namespace N services in one namespace (default 20000)
+  --max-total-instances N        instances in the whole server (default 1000000)
+  --max-answer-bytes N           largest list or service-list answer, else 413 (default 16777216)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
 
@@ -149,6 +156,14 @@ int main(int argc, char** argv) {
       {"--login-backoff-ms", &options.login_backoff_ms},
       {"--login-max-backoff-ms", &options.login_max_backoff_ms},
   };
+  const std::map<std::string_view, size_t*> cap_flags = {
+      {"--max-service-name-length", &options.max_service_name_length},
+      {"--max-metadata-bytes", &options.max_metadata_bytes},
+      {"--max-instances-per-service", &options.max_instances_per_service},
+      {"--max-services-per-namespace", &options.max_services_per_namespace},
+      {"--max-total-instances", &options.max_total_instances},
+      {"--max-answer-bytes", &options.max_answer_bytes},
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -194,6 +209,13 @@ int main(int argc, char** argv) {
       if (!ParseInt(value, it->first == "--push-delay-ms" ? 0 : 1, int64_t{1} << 40, it->second)) {
         return Fail(std::string(flag) + " needs a positive number");
       }
+      ++i;
+    } else if (auto cap = cap_flags.find(flag); cap != cap_flags.end()) {
+      int64_t number = 0;
+      if (!ParseInt(value, 1, int64_t{1} << 40, &number)) {
+        return Fail(std::string(flag) + " needs a positive number");
+      }
+      *cap->second = static_cast<size_t>(number);
       ++i;
     } else {
       return Fail("unknown option: " + std::string(flag));

@@ -16,6 +16,7 @@
 #include "instance_store.h"
 #include "internal/ascii.h"
 #include "internal/logging.h"
+#include "internal/utf8.h"
 #include "login_throttle.h"
 #include "metrics_text.h"
 #include "naming_json.h"
@@ -36,7 +37,7 @@ constexpr int64_t kDefaultCacheMillis = 3000;  // Switch defaultCacheMillis.
 // 100,000 instances).
 constexpr size_t kSweepStepInstances = 1000;
 
-// The rendered list answers kept (see State::RenderList()): when adding one would exceed either
+// The rendered list answers kept (see State::RenderKey()): when adding one would exceed either
 // cap, all are dropped. An entry is only ever served for the service revision it was rendered at.
 constexpr size_t kRenderedListMaxBytes = 16 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
@@ -82,6 +83,14 @@ HttpResponse FromStatus(const Status& status) {
 }
 
 HttpResponse Ok() { return HttpResponse::Text(200, "ok"); }
+
+// 413 for an answer of `bytes` (`qualifier`: "", "about " or "at least ") over max_answer_bytes.
+HttpResponse AnswerTooLarge(std::string_view what, std::string_view qualifier, size_t bytes,
+                            size_t cap) {
+  return HttpResponse::Text(413, std::string(what) + " too large: " + std::string(qualifier) +
+                                     std::to_string(bytes) + " bytes (max " + std::to_string(cap) +
+                                     ", max_answer_bytes, --max-answer-bytes)");
+}
 
 // "Nacos-Java-Client:v1.4.8" -> {"Nacos-Java-Client", "1.4.8"}.
 std::pair<std::string_view, std::string_view> SplitAgent(std::string_view agent) {
@@ -186,11 +195,18 @@ struct NamingCore::State {
         scheduler(s),
         sender(u),
         metrics(m != nullptr ? m : &owned_metrics),
-        store(c, StoreOptions(opts)),
+        store(c, StoreOptions(opts, &refusal)),
         login_throttle(ThrottleOptions(opts), c) {}
 
-  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
+  // `refusal` receives the reason of each refusal by a cap (the store runs under mu).
+  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options,
+                                           std::optional<RejectReason>* refusal) {
     InstanceStoreOptions out;
+    out.max_metadata_bytes = options.max_metadata_bytes;
+    out.max_instances_per_service = options.max_instances_per_service;
+    out.max_services_per_namespace = options.max_services_per_namespace;
+    out.max_total_instances = options.max_total_instances;
+    out.on_refusal = [refusal](RejectReason reason) { *refusal = reason; };
     out.heartbeat_timeout = milliseconds(options.heartbeat_timeout_ms);
     out.ip_delete_timeout = milliseconds(options.ip_delete_timeout_ms);
     out.client_beat_interval = milliseconds(options.client_beat_interval_ms);
@@ -206,6 +222,8 @@ struct NamingCore::State {
   ServerMetrics* const metrics;
 
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
+  // Why the store refused the request being handled, if by a cap (see Handle()).
+  std::optional<RejectReason> refusal;
   InstanceStore store;
   std::unique_ptr<PushService> push;
   std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
@@ -213,25 +231,25 @@ struct NamingCore::State {
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
-  // List answers as rendered, by everything that shapes them (see RenderList()), each with the
-  // store revision of its service at rendering time.
+  // List answers as rendered, by everything that shapes them (see RenderKey()), each with the
+  // store revision of its service at rendering time. Shared: a cache hit is answered with the
+  // pointer, without copying the body.
   struct RenderedList {
     uint64_t revision = 0;
-    std::string body;
+    std::shared_ptr<const std::string> body;
   };
   std::unordered_map<std::string, RenderedList> rendered_lists;
   size_t rendered_bytes = 0;
 
   // --- Helpers (REQUIRES: mu held) ------------------------------------------------------------
 
-  // The list answer for an existing service, `revision` == store.Revision() of it (non-zero).
   // Rendering (snapshot copy, JSON, MD5 checksum) is most of a list request's cost, and the
   // answer depends only on the service's data, which cannot change without a new revision, and on
   // what the request asks for: the namespace, the service name and the clusters as written
   // (echoed), healthyOnly, the agent style (grouped names), env (echoed) and cacheMillis. So it is
-  // rendered once per revision and variant. lastRefTime is the service revision's, as uncached.
-  std::string RenderList(const ListQuery& query, const ListRenderOptions& render,
-                         uint64_t revision) {
+  // rendered once per revision and variant, keyed by this text. lastRefTime is the service
+  // revision's, as uncached.
+  static std::string RenderKey(const ListQuery& query, const ListRenderOptions& render) {
     std::string key;
     key.reserve(query.namespace_id.size() + query.service_name.size() + query.clusters.size() +
                 render.env.size() + 32);
@@ -242,29 +260,46 @@ struct NamingCore::State {
     key.push_back(render.grouped_names ? '1' : '0');
     key.append(std::to_string(render.cache_millis)).push_back('\0');
     key.append(render.env);
+    return key;
+  }
+
+  // The answer kept for `key` at `revision`, or nullptr.
+  std::shared_ptr<const std::string> CachedList(const std::string& key, uint64_t revision) const {
     auto it = rendered_lists.find(key);
     if (it != rendered_lists.end() && it->second.revision == revision) return it->second.body;
-    Result<ServiceSnapshot> snapshot = store.List(query);
-    if (!snapshot.ok()) return {};  // Cannot happen: the service exists, so its name is valid.
-    std::string body = RenderInstanceList(*snapshot, render);
+    return nullptr;
+  }
+
+  // Keeps `body`, rendered for `query` at `revision`, unless the service has moved on since.
+  void KeepRendered(std::string key, const ListQuery& query, uint64_t revision,
+                    std::shared_ptr<const std::string> body) {
+    if (store.Revision(query.namespace_id, query.service_name) != revision) return;
+    auto it = rendered_lists.find(key);
     if (it != rendered_lists.end()) {
-      rendered_bytes -= it->second.body.size();
-      rendered_bytes += body.size();
-      it->second = RenderedList{revision, body};
-      return body;
+      rendered_bytes = rendered_bytes - it->second.body->size() + body->size();
+      it->second = RenderedList{revision, std::move(body)};
+      return;
     }
-    if (rendered_bytes + key.size() + body.size() > kRenderedListMaxBytes ||
+    if (rendered_bytes + key.size() + body->size() > kRenderedListMaxBytes ||
         rendered_lists.size() >= kRenderedListMaxEntries) {
       rendered_lists.clear();
       rendered_bytes = 0;
     }
-    if (key.size() + body.size() <= kRenderedListMaxBytes) {
-      rendered_bytes += key.size() + body.size();
-      rendered_lists.emplace(std::move(key), RenderedList{revision, body});
+    if (key.size() + body->size() <= kRenderedListMaxBytes) {
+      rendered_bytes += key.size() + body->size();
+      rendered_lists.emplace(std::move(key), RenderedList{revision, std::move(body)});
     }
-    return body;
   }
 
+  // The store's estimate of the service's list answer, when it exceeds max_answer_bytes.
+  std::optional<size_t> OverAnswerCap(const std::string& ns, const std::string& service) const {
+    const size_t bytes = store.AnswerBytes(ns, service);
+    if (bytes <= options.max_answer_bytes) return std::nullopt;
+    return bytes;
+  }
+
+  // Runs under the push service's serialisation (mu held). A service over max_answer_bytes is not
+  // pushed (nullopt): its subscribers' next query gets the 413.
   std::optional<std::string> RenderForPush(const std::string& ns, const std::string& service,
                                            const std::string& clusters) {
     ListQuery query;
@@ -274,7 +309,15 @@ struct NamingCore::State {
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
-      return RenderList(query, render, revision);
+      if (OverAnswerCap(ns, service)) return std::nullopt;
+      std::string key = RenderKey(query, render);
+      if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) return *cached;
+      Result<ServiceSnapshot> snapshot = store.List(query);
+      if (!snapshot.ok()) return std::nullopt;  // Cannot happen: the service exists.
+      auto body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
+      if (body->size() > options.max_answer_bytes) return std::nullopt;
+      KeepRendered(std::move(key), query, revision, body);
+      return *body;
     }
     Result<ServiceSnapshot> snapshot = store.List(query);
     if (!snapshot.ok()) return std::nullopt;
@@ -302,6 +345,33 @@ struct NamingCore::State {
       }
       std::this_thread::yield();
     }
+  }
+
+  // Checks every decoded parameter before routing: names and values must be valid UTF-8 (text is
+  // stored and answered as it is, and one invalid byte would make every list answer of its
+  // service invalid JSON text), and serviceName and groupName must fit max_service_name_length.
+  // Needs no lock: options are constant and the metrics atomic.
+  std::optional<HttpResponse> CheckParams(const HttpRequest& r) const {
+    using registry::internal::IsValidUtf8;
+    for (const auto& [name, value] : r.params) {
+      if (!IsValidUtf8(name)) {
+        metrics->Reject(RejectReason::kInvalidUtf8);
+        return HttpResponse::Text(400, "a parameter name is not valid UTF-8");
+      }
+      if (!IsValidUtf8(value)) {
+        metrics->Reject(RejectReason::kInvalidUtf8);
+        return HttpResponse::Text(400, "Param '" + name + "' is not valid UTF-8");
+      }
+      if ((name == "serviceName" || name == "groupName") &&
+          value.size() > options.max_service_name_length) {
+        metrics->Reject(RejectReason::kServiceNameTooLong);
+        return HttpResponse::Text(
+            400, "Param '" + name + "' is too long: " + std::to_string(value.size()) +
+                     " bytes (max " + std::to_string(options.max_service_name_length) +
+                     ", max_service_name_length, --max-service-name-length)");
+      }
+    }
+    return std::nullopt;
   }
 
   // --- Auth ------------------------------------------------------------------------------------
@@ -436,7 +506,7 @@ struct NamingCore::State {
     if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
       spec->ephemeral = LenientBool(ephemeral, true);
     }
-    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
     if (!metadata.ok()) return metadata.status();
     spec->metadata = std::move(*metadata);
     spec->app = r.ParamOr("app", "");
@@ -453,6 +523,14 @@ struct NamingCore::State {
       key->ephemeral = LenientBool(ephemeral, true);
     }
     return Status::Ok();
+  }
+
+  // `parsed`, noting a refusal of text that is not UTF-8 (a JSON escape spelling a lone surrogate:
+  // the parameter's own bytes passed CheckParams()) as such for Handle() to count.
+  template <typename T>
+  Result<T> Counted(Result<T> parsed) {
+    if (!parsed.ok() && IsUtf8Error(parsed.status())) refusal = RejectReason::kInvalidUtf8;
+    return parsed;
   }
 
   // --- Endpoints (REQUIRES: mu held) ----------------------------------------------------------
@@ -478,7 +556,7 @@ struct NamingCore::State {
     if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
     InstancePatch patch;
     if (std::optional<std::string> metadata = r.Param("metadata")) {
-      Result<Metadata> parsed = ParseMetadata(*metadata);
+      Result<Metadata> parsed = Counted(ParseMetadata(*metadata));
       if (!parsed.ok()) return FromStatus(parsed.status());
       patch.metadata = std::move(*parsed);
     }
@@ -524,7 +602,7 @@ struct NamingCore::State {
       request.port = *value;
     }
     if (std::optional<std::string> beat = r.Param("beat")) {
-      Result<BeatInfo> info = ParseBeatInfo(*beat);
+      Result<BeatInfo> info = Counted(ParseBeatInfo(*beat));
       if (!info.ok()) return FromStatus(info.status());
       request.beat = std::move(*info);
     }
@@ -533,20 +611,37 @@ struct NamingCore::State {
     return HttpResponse::Json(RenderBeatResult(*result));
   }
 
-  HttpResponse List(const HttpRequest& r) {
+  // 413 for a rendered list answer over max_answer_bytes: the store's estimate leaves out JSON
+  // escapes and the echoed `clusters` and `env`.
+  std::optional<HttpResponse> RenderedTooLarge(const std::string& body,
+                                               const std::string& service) const {
+    if (body.size() <= options.max_answer_bytes) return std::nullopt;
+    metrics->Reject(RejectReason::kAnswerTooLarge);
+    return AnswerTooLarge("list answer of " + service, "", body.size(), options.max_answer_bytes);
+  }
+
+  // REQUIRES: `lock` holds mu; it is released while the answer is rendered and held again on
+  // return.
+  HttpResponse List(const HttpRequest& r, std::unique_lock<std::mutex>& lock) {
     if (LenientBool(r.Param("isCheck"), false)) return HttpResponse::Json("{}");  // 1.4.x quirk.
     ListQuery query;
     query.namespace_id = Namespace(r);
     query.service_name = ServiceName(r);
     query.clusters = r.ParamOr("clusters", "");
     query.healthy_only = LenientBool(r.Param("healthyOnly"), false);
-    // An existing service is answered from RenderList(); an unknown one (or an invalid name) here.
+    // An existing service is answered from the rendered answers; an unknown one (or an invalid
+    // name) here.
     const uint64_t revision = store.Revision(query.namespace_id, query.service_name);
     std::optional<ServiceSnapshot> uncached;
     if (revision == 0) {
       Result<ServiceSnapshot> snapshot = store.List(query);
       if (!snapshot.ok()) return FromStatus(snapshot.status());
       uncached = std::move(*snapshot);
+    } else if (std::optional<size_t> bytes =
+                   OverAnswerCap(query.namespace_id, query.service_name)) {
+      metrics->Reject(RejectReason::kAnswerTooLarge);  // Refused before anything is copied.
+      return AnswerTooLarge("list answer of " + query.service_name, "about ", *bytes,
+                            options.max_answer_bytes);
     }
 
     ListRenderOptions render;
@@ -572,11 +667,37 @@ struct NamingCore::State {
       }
     }
     // After Subscribe(): its first push may render (and cache) the same answer.
-    if (uncached) return HttpResponse::Json(RenderInstanceList(*uncached, render));
-    return HttpResponse::Json(RenderList(query, render, revision));
+    if (uncached) {
+      std::string body = RenderInstanceList(*uncached, render);
+      if (std::optional<HttpResponse> refused = RenderedTooLarge(body, query.service_name)) {
+        return *refused;
+      }
+      return HttpResponse::Json(std::move(body));
+    }
+    std::string key = RenderKey(query, render);
+    if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) {
+      return HttpResponse::SharedJson(std::move(cached));
+    }
+    // A miss: only the snapshot is taken under the lock; the JSON and its MD5 are not.
+    Result<ServiceSnapshot> snapshot = store.List(query);
+    if (!snapshot.ok()) return FromStatus(snapshot.status());  // Cannot happen: it exists.
+    std::shared_ptr<const std::string> body;
+    {
+      const ServiceSnapshot taken = std::move(*snapshot);
+      lock.unlock();
+      body = std::make_shared<const std::string>(RenderInstanceList(taken, render));
+    }  // The snapshot is freed outside the lock too.
+    lock.lock();
+    if (std::optional<HttpResponse> refused = RenderedTooLarge(*body, query.service_name)) {
+      return *refused;
+    }
+    KeepRendered(std::move(key), query, revision, body);
+    return HttpResponse::SharedJson(std::move(body));
   }
 
-  HttpResponse ServiceList(const HttpRequest& r) {
+  // REQUIRES: `lock` holds mu; it is released while the answer is rendered and held again on
+  // return.
+  HttpResponse ServiceList(const HttpRequest& r, std::unique_lock<std::mutex>& lock) {
     std::optional<std::string> page_no = r.Param("pageNo");
     if (!page_no) return HttpResponse::Text(400, "Param 'pageNo' is required.");
     std::optional<std::string> page_size = r.Param("pageSize");
@@ -585,8 +706,31 @@ struct NamingCore::State {
     if (!no.ok()) return FromStatus(no.status());
     Result<int> size = ParseJavaInt(*page_size);
     if (!size.ok()) return FromStatus(size.status());
-    return HttpResponse::Json(RenderServiceList(
-        store.ListServices(Namespace(r), r.ParamOr("groupName", kDefaultGroup), *no, *size)));
+    // The answer takes at least its names plus 3 bytes each (quotes, comma) plus 19 (the rest of
+    // {"doms":[],"count":N} less the last comma): a page over the cap by that count is refused
+    // before its names are copied.
+    constexpr size_t kFramingBytes = 19;
+    if (options.max_answer_bytes < kFramingBytes) {
+      metrics->Reject(RejectReason::kAnswerTooLarge);
+      return AnswerTooLarge("service list answer", "at least ", kFramingBytes,
+                            options.max_answer_bytes);
+    }
+    ServiceListPage page = store.ListServices(Namespace(r), r.ParamOr("groupName", kDefaultGroup),
+                                              *no, *size, options.max_answer_bytes - kFramingBytes);
+    if (page.too_large) {
+      metrics->Reject(RejectReason::kAnswerTooLarge);
+      return AnswerTooLarge("service list answer", "at least ", page.min_bytes + kFramingBytes,
+                            options.max_answer_bytes);
+    }
+    lock.unlock();
+    std::string body = RenderServiceList(page);
+    page = ServiceListPage();
+    lock.lock();
+    if (body.size() > options.max_answer_bytes) {
+      metrics->Reject(RejectReason::kAnswerTooLarge);
+      return AnswerTooLarge("service list answer", "", body.size(), options.max_answer_bytes);
+    }
+    return HttpResponse::Json(std::move(body));
   }
 
   HttpResponse Service(const HttpRequest& r) {
@@ -611,7 +755,7 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       spec.protect_threshold = *value;
     }
-    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""));
+    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
     if (!metadata.ok()) return FromStatus(metadata.status());
     spec.metadata = std::move(*metadata);
     Status status = r.method == "POST" ? store.CreateService(spec) : store.UpdateService(spec);
@@ -655,7 +799,9 @@ struct NamingCore::State {
         ",\"pushCSharpVersion\":\"0.9.0\",\"authEnabled\":" + b(options.auth_enabled) + "}");
   }
 
-  HttpResponse Route(const HttpRequest& r, std::string_view path) {
+  // REQUIRES: `lock` holds mu; held again on return.
+  HttpResponse Route(const HttpRequest& r, std::string_view path,
+                     std::unique_lock<std::mutex>& lock) {
     const std::string& m = r.method;
     if (path == "/v1/ns/instance") {
       if (m == "POST") return Register(r);
@@ -666,11 +812,11 @@ struct NamingCore::State {
     } else if (path == "/v1/ns/instance/beat") {
       if (m == "PUT") return Beat(r);
     } else if (path == "/v1/ns/instance/list") {
-      if (m == "GET") return List(r);
+      if (m == "GET") return List(r, lock);
     } else if (path == "/v1/ns/service") {
       if (m == "GET" || m == "POST" || m == "PUT" || m == "DELETE") return Service(r);
     } else if (path == "/v1/ns/service/list") {
-      if (m == "GET") return ServiceList(r);
+      if (m == "GET") return ServiceList(r, lock);
     } else if (path == "/v1/ns/operator/metrics" || path == "/v1/ns/ops/metrics") {
       if (m == "GET") return Metrics();
     } else if (path == "/v1/ns/operator/switches" || path == "/v1/ns/ops/switches") {
@@ -759,8 +905,9 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
   }
   const HttpRequest& routed = request;
   if (path == "/actuator/prometheus" && routed.method == "GET") return Prometheus();
+  if (std::optional<HttpResponse> refused = state_->CheckParams(routed)) return *refused;
 
-  std::lock_guard<std::mutex> lock(state_->mu);
+  std::unique_lock<std::mutex> lock(state_->mu);
   if (path == "/v1/auth/users/login" || path == "/v1/auth/login") {
     if (routed.method == "POST") return state_->Login(routed);
     return HttpResponse::Text(405, "login needs POST");
@@ -769,7 +916,12 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     return HttpResponse::Text(200, "OK");
   }
   if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
-  return state_->Route(routed, path);
+  state_->refusal.reset();
+  HttpResponse response = state_->Route(routed, path, lock);
+  if (response.status == 400) {
+    state_->metrics->Reject(state_->refusal.value_or(RejectReason::kInvalidParameter));
+  }
+  return response;
 }
 
 HttpResponse NamingCore::Prometheus() const {
@@ -779,6 +931,7 @@ HttpResponse NamingCore::Prometheus() const {
     std::lock_guard<std::mutex> lock(state_->mu);
     store.services = state_->store.ServiceCount();
     store.instances = state_->store.InstanceCount();
+    store.bytes_held = state_->store.BytesHeld();
     if (state_->push != nullptr) push = state_->push->stats();
   }
   HttpResponse response;
@@ -808,6 +961,7 @@ NamingServer::Stats NamingCore::stats() const {
   NamingServer::Stats stats;
   stats.services = state_->store.ServiceCount();
   stats.instances = state_->store.InstanceCount();
+  stats.bytes_held = state_->store.BytesHeld();
   if (state_->push != nullptr) {
     const PushStats push = state_->push->stats();
     stats.subscribers = push.subscribers;

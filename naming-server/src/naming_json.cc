@@ -23,12 +23,17 @@
 #include <vector>
 
 #include "internal/md5.h"
+#include "internal/utf8.h"
 
 namespace dubbo::naming_server {
 
 using registry::InvalidArgumentError;
+using registry::internal::IsValidUtf8;
 
 namespace {
+
+// Every UTF-8 error of the parsers reads "<what> is not valid UTF-8...".
+constexpr std::string_view kNotUtf8 = "not valid UTF-8";
 
 // Appends compact JSON to a string. Commas are placed automatically; the caller balances
 // Begin/End and puts a Key before each member value.
@@ -201,10 +206,14 @@ class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeH
   bool RawNumber(const char* s, rapidjson::SizeType length, bool) {
     return Add(JsonNode::Kind::kNumber, std::string_view(s, length));
   }
+  // Decoded strings must be valid UTF-8: an escape can spell a lone surrogate (\udc00) that the
+  // input's own bytes do not contain.
   bool String(const char* s, rapidjson::SizeType length, bool) {
+    if (!IsValidUtf8(std::string_view(s, length))) return BadUtf8();
     return Add(JsonNode::Kind::kString, std::string_view(s, length));
   }
   bool Key(const char* s, rapidjson::SizeType length, bool) {
+    if (!IsValidUtf8(std::string_view(s, length))) return BadUtf8();
     key_.assign(s, length);
     return true;
   }
@@ -214,6 +223,7 @@ class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeH
   bool EndArray(rapidjson::SizeType) { return Close(); }
 
   bool too_deep() const { return too_deep_; }
+  bool bad_utf8() const { return bad_utf8_; }
   JsonNode TakeRoot() { return std::move(root_); }
 
  private:
@@ -245,16 +255,27 @@ class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeH
     --depth_;
     return true;
   }
+  bool BadUtf8() {
+    bad_utf8_ = true;
+    return false;  // Stops the parse.
+  }
 
   int depth_ = 0;
   bool too_deep_ = false;
+  bool bad_utf8_ = false;
   std::string key_;
   JsonNode root_;
 };
 
 // Parses one JSON value (text after it is ignored, as Jackson does). Errors: "nested too deeply
-// (max 32 levels)", "not valid JSON: <reason> (offset <n>)".
-Status ParseJsonTree(std::string_view json, JsonNode* root) {
+// (max 32 levels)", "not valid UTF-8: ..." (then *bad_utf8 is set), "not valid JSON: <reason>
+// (offset <n>)".
+Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
+  *bad_utf8 = false;
+  if (!IsValidUtf8(json)) {
+    *bad_utf8 = true;
+    return InvalidArgumentError(kNotUtf8);
+  }
   const size_t nul = json.find('\0');
   if (nul != std::string_view::npos) {
     return InvalidArgumentError("not valid JSON: NUL byte (offset " + std::to_string(nul) + ")");
@@ -269,6 +290,13 @@ Status ParseJsonTree(std::string_view json, JsonNode* root) {
   if (handler.too_deep()) {
     return InvalidArgumentError("nested too deeply (max " + std::to_string(kMaxJsonDepth) +
                                 " levels)");
+  }
+  if (handler.bad_utf8() || result.Code() == rapidjson::kParseErrorStringUnicodeSurrogateInvalid ||
+      result.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
+    *bad_utf8 = true;
+    return InvalidArgumentError(std::string(kNotUtf8) +
+                                ": a string escape spells an unpaired surrogate (offset " +
+                                std::to_string(result.Offset()) + ")");
   }
   if (result.IsError()) {
     return InvalidArgumentError(std::string("not valid JSON: ") +
@@ -353,6 +381,13 @@ Status BadBeatField(std::string_view field) {
 }  // namespace
 
 std::string Md5Hex(std::string_view data) { return registry::internal::Md5Hex(data); }
+
+bool IsUtf8Error(const Status& status) {
+  const std::string_view message = status.message();
+  return status.code() == registry::StatusCode::kInvalidArgument &&
+         (message.rfind("metadata is ", 0) == 0 || message.rfind("beat is ", 0) == 0) &&
+         message.find(kNotUtf8) != std::string_view::npos;
+}
 
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options) {
   JsonOut out;
@@ -526,7 +561,11 @@ Result<Metadata> ParseMetadata(std::string_view raw) {
   }
   if (IsBlank(raw)) return Metadata();
   JsonNode root;
-  if (ParseJsonTree(raw, &root).ok()) {
+  bool bad_utf8 = false;
+  const Status parsed = ParseJsonTree(raw, &root, &bad_utf8);
+  // Not read as the legacy form: stored text must be valid UTF-8 however it is read.
+  if (bad_utf8) return InvalidArgumentError("metadata is " + std::string(parsed.message()));
+  if (parsed.ok()) {
     if (root.kind == JsonNode::Kind::kNull) return Metadata();
     if (root.kind == JsonNode::Kind::kObject) {
       std::optional<Metadata> metadata = MetadataFromObject(root);
@@ -550,7 +589,8 @@ Result<BeatInfo> ParseBeatInfo(std::string_view json) {
                                 std::to_string(kMaxBeatBytes) + ")");
   }
   JsonNode root;
-  const Status parsed = ParseJsonTree(json, &root);
+  bool bad_utf8 = false;
+  const Status parsed = ParseJsonTree(json, &root, &bad_utf8);
   if (!parsed.ok()) return InvalidArgumentError("beat is " + std::string(parsed.message()));
   if (root.kind != JsonNode::Kind::kObject)
     return InvalidArgumentError("beat must be a JSON object");

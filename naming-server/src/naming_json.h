@@ -83,6 +83,8 @@ std::string RenderMetrics(const MetricsView& metrics);
 //   (Java split semantics: trailing empty parts dropped; each part must split on '=' into exactly
 //   two), else kInvalidArgument "metadata format incorrect:<raw>".
 // Longer than kMaxMetadataBytes: kInvalidArgument "metadata too large: <n> bytes (max <m>)".
+// Text that is not valid UTF-8, or a JSON string whose escapes spell an unpaired surrogate
+// ("\ud800"): kInvalidArgument "metadata is not valid UTF-8..." (never read as the legacy form).
 Result<Metadata> ParseMetadata(std::string_view raw);
 
 // The `beat` parameter, e.g. {"port":8080,"ip":"10.0.0.5","weight":1.0,"serviceName":
@@ -93,9 +95,13 @@ Result<Metadata> ParseMetadata(std::string_view raw);
 // and a null for any field (the default stays). Missing fields keep BeatInfo's defaults (weight
 // 1.0; 1.4.x would use 0.0, which makes a compensated instance unusable). Errors
 // (kInvalidArgument): "beat too large: <n> bytes (max <m>)", "beat is nested too deeply (max 32
-// levels)", "beat is not valid JSON: <reason> (offset <n>)" (a NUL byte included), "beat must be
+// levels)", "beat is not valid UTF-8..." (the text, or a string escape spelling an unpaired
+// surrogate), "beat is not valid JSON: <reason> (offset <n>)" (a NUL byte included), "beat must be
 // a JSON object", "beat field '<name>' has an invalid value".
 Result<BeatInfo> ParseBeatInfo(std::string_view json);
+
+// True for an error of ParseMetadata() or ParseBeatInfo() about text that is not valid UTF-8.
+bool IsUtf8Error(const Status& status);
 
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);

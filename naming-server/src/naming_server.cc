@@ -19,6 +19,7 @@
 #include "http_server.h"
 #include "internal/logging.h"
 #include "naming_core.h"
+#include "naming_json.h"
 
 namespace dubbo::naming_server {
 namespace {
@@ -239,6 +240,16 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
     return registry::InvalidArgumentError(
         "login throttle: free failures, back-off and address count must be positive, the maximum "
         "back-off at least the first one and below 2^40 ms");
+  }
+  for (size_t cap : {options.max_service_name_length, options.max_metadata_bytes,
+                     options.max_instances_per_service, options.max_services_per_namespace,
+                     options.max_total_instances, options.max_answer_bytes}) {
+    if (cap == 0) return registry::InvalidArgumentError("caps (max_*) must be positive");
+  }
+  if (options.max_metadata_bytes > kMaxMetadataBytes) {
+    return registry::InvalidArgumentError("max_metadata_bytes must be at most " +
+                                          std::to_string(kMaxMetadataBytes) +
+                                          " (the metadata parameter's parse cap)");
   }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");

@@ -1335,5 +1335,242 @@ TEST_F(InstanceStoreTest, SweepInStepsEqualsOneSweep) {
   EXPECT_EQ(result.deleted, 1u);
 }
 
+// ---- checks of a beat that re-registers, and the caps -------------------------------------------
+
+// A full beat for an unknown instance registers it through Register(): the same checks, the same
+// messages, and nothing stored when they fail.
+TEST_F(InstanceStoreTest, BeatReRegistrationRunsTheChecksOfARegistration) {
+  struct Case {
+    const char* beat;
+    InstanceSpec spec;  // The same instance as a registration.
+  };
+  auto spec = [](std::string ip, int port, double weight, Metadata metadata) {
+    InstanceSpec out = Spec(std::move(ip), port);
+    out.weight = weight;
+    out.metadata = std::move(metadata);
+    return out;
+  };
+  const Case cases[] = {
+      {R"({"ip":"not an ip!","port":80})", spec("not an ip!", 80, 1.0, {})},
+      {R"({"ip":"10.0.0.5","port":-7})", spec("10.0.0.5", -7, 1.0, {})},
+      {R"({"ip":"host-1","port":-7})", spec("host-1", -7, 1.0, {})},
+      {R"({"ip":"10.0.0.5","port":80,"weight":-5})", spec("10.0.0.5", 80, -5, {})},
+      {R"({"ip":"10.0.0.5","port":80,"metadata":{"preserved.heart.beat.interval":"20000"}})",
+       spec("10.0.0.5", 80, 1.0, {{"preserved.heart.beat.interval", "20000"}})},
+  };
+  for (const Case& c : cases) {
+    const Status registered = store_.Register(c.spec);
+    ASSERT_FALSE(registered.ok()) << c.beat;
+    Result<BeatInfo> beat = ParseBeatInfo(c.beat);
+    ASSERT_TRUE(beat.ok()) << beat.status();
+    BeatRequest request;
+    request.service_name = kDemo;
+    request.beat = *beat;
+    Result<BeatResult> result = store_.Beat(request);
+    ASSERT_FALSE(result.ok()) << c.beat;
+    EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(result.status().message(), registered.message()) << c.beat;
+  }
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  EXPECT_EQ(store_.ServiceCount(), 0u);
+  EXPECT_EQ(store_.BytesHeld(), 0u);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, IpMustBeAHostNameOrAnAddress) {
+  const std::string bad = "instance format invalid: Your IP address is spelled incorrectly";
+  ExpectInvalid(store_.Register(Spec("not an ip!", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("host\tname", 80)), bad);
+  ExpectInvalid(store_.Register(Spec("h\xc3\xa9te", 80)), bad);
+  ExpectInvalid(store_.Register(Spec(std::string(129, 'h'), 80)), bad);
+  ExpectInvalid(store_.Register(Spec("provider-1.example.com", -7)), bad);
+  ExpectInvalid(store_.Register(Spec("provider-1.example.com", 100000)), bad);
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+  EXPECT_TRUE(store_.Register(Spec(std::string(128, 'h'), 80)).ok());
+  EXPECT_TRUE(store_.Register(Spec("fe80::1%eth0", 80)).ok());
+  EXPECT_TRUE(store_.Register(Spec("my_host-2", 65535)).ok());
+}
+
+class InstanceStoreCapsTest : public InstanceStoreTest {
+ protected:
+  InstanceStoreOptions Capped() {
+    InstanceStoreOptions options;
+    options.on_refusal = [this](RejectReason reason) { refusals_.push_back(reason); };
+    return options;
+  }
+  std::vector<RejectReason> refusals_;
+};
+
+TEST_F(InstanceStoreCapsTest, MetadataBytesAreKeysPlusValues) {
+  InstanceStoreOptions options = Capped();
+  options.max_metadata_bytes = 10;
+  InstanceStore store(&clock_, options);
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"abc", "1234567"}};  // 10 bytes: at the cap.
+  ASSERT_TRUE(store.Register(spec).ok());
+  spec.metadata = {{"abc", "12345678"}};
+  const std::string message =
+      "instance metadata too large: 11 bytes of keys and values (max 10, max_metadata_bytes, "
+      "--max-metadata-bytes)";
+  ExpectInvalid(store.Register(spec), message);
+  ExpectInvalid(store.Update(spec, true), message);
+  InstancePatch patch;
+  patch.metadata = Metadata{{"a", "b"}, {"cdefgh", "ijk"}};  // 11
+  ExpectInvalid(store.Patch(Key(), patch), message);
+  ServiceSpec service;
+  service.service_name = "G@@other";
+  service.metadata = {{"k", std::string(10, 'v')}};
+  ExpectInvalid(store.CreateService(service),
+                "service metadata too large: 11 bytes of keys and values (max 10, "
+                "max_metadata_bytes, --max-metadata-bytes)");
+  service.service_name = kDemo;
+  ExpectInvalid(store.UpdateService(service),
+                "service metadata too large: 11 bytes of keys and values (max 10, "
+                "max_metadata_bytes, --max-metadata-bytes)");
+  EXPECT_EQ(refusals_, std::vector<RejectReason>(5, RejectReason::kMetadataTooLarge));
+  Result<ServiceSnapshot> snapshot = store.List(ListQuery{"", kDemo, "", false});
+  ASSERT_TRUE(snapshot.ok());
+  ASSERT_EQ(snapshot->hosts.size(), 1u);
+  EXPECT_EQ(snapshot->hosts[0].metadata, (Metadata{{"abc", "1234567"}}));
+  EXPECT_EQ(store.ServiceCount(), 1u);
+}
+
+TEST_F(InstanceStoreCapsTest, InstancesPerService) {
+  InstanceStoreOptions options = Capped();
+  options.max_instances_per_service = 2;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80)).ok());
+  ASSERT_TRUE(store.Register(Spec("10.0.0.2", 80)).ok());  // At the cap.
+  const std::string message =
+      "service DEFAULT_GROUP@@demo already holds 2 instances, the most allowed "
+      "(max_instances_per_service, --max-instances-per-service)";
+  ExpectInvalid(store.Register(Spec("10.0.0.3", 80)), message);
+  InstanceSpec other_cluster = Spec("10.0.0.1", 80);
+  other_cluster.cluster_name = "c2";  // A new instance too.
+  ExpectInvalid(store.Register(other_cluster), message);
+  Result<BeatInfo> beat = ParseBeatInfo(R"({"ip":"10.0.0.4","port":80})");
+  ASSERT_TRUE(beat.ok());
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.beat = *beat;
+  EXPECT_EQ(store.Beat(request).status().message(), message);
+  EXPECT_EQ(refusals_, std::vector<RejectReason>(3, RejectReason::kInstancesPerService));
+  // Re-registering one that exists is no new instance; other services have their own count.
+  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80)).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80, "G@@other")).ok());
+  EXPECT_EQ(store.InstanceCount(), 3u);
+  ASSERT_TRUE(store.Deregister(Key("10.0.0.1", 80)).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80)).ok());
+}
+
+TEST_F(InstanceStoreCapsTest, ServicesPerNamespace) {
+  InstanceStoreOptions options = Capped();
+  options.max_services_per_namespace = 2;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());
+  ServiceSpec b;
+  b.service_name = "G@@b";
+  ASSERT_TRUE(store.CreateService(b).ok());  // At the cap.
+  const std::string message =
+      "namespace public already holds 2 services, the most allowed (max_services_per_namespace, "
+      "--max-services-per-namespace)";
+  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c")), message);
+  ServiceSpec c;
+  c.service_name = "G@@c";
+  ExpectInvalid(store.CreateService(c), message);
+  EXPECT_EQ(refusals_, std::vector<RejectReason>(2, RejectReason::kServicesPerNamespace));
+  EXPECT_EQ(store.ServiceCount(), 2u);
+  EXPECT_EQ(store.Revision("public", "G@@c"), 0u);
+  InstanceSpec elsewhere = Spec("10.0.0.1", 80, "G@@c");
+  elsewhere.namespace_id = "dev";
+  EXPECT_TRUE(store.Register(elsewhere).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80, "G@@a")).ok());  // An existing service.
+}
+
+TEST_F(InstanceStoreCapsTest, TotalInstances) {
+  InstanceStoreOptions options = Capped();
+  options.max_total_instances = 2;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@b")).ok());  // At the cap.
+  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c")),
+                "the server already holds 2 instances, the most allowed (max_total_instances, "
+                "--max-total-instances)");
+  EXPECT_EQ(refusals_, std::vector<RejectReason>{RejectReason::kTotalInstances});
+  EXPECT_EQ(store.ServiceCount(), 2u);  // Nothing created for the refused one.
+  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());  // Not a new instance.
+  clock_.AdvanceBy(milliseconds(30001));
+  EXPECT_EQ(store.CheckHealth().deleted, 2u);  // Expiry frees room.
+  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@c")).ok());
+}
+
+// AnswerBytes() bounds the rendered list answer from above (for text without JSON escapes), and
+// BytesHeld() is its sum, kept through every change and back to 0 when everything is gone.
+TEST_F(InstanceStoreTest, AnswerBytesBoundTheListAnswerAndBytesHeldFollowsChanges) {
+  auto rendered = [&](const std::string& service) {
+    Result<ServiceSnapshot> snapshot = store_.List(ListQuery{"", service, "", false});
+    EXPECT_TRUE(snapshot.ok());
+    ListRenderOptions render;
+    render.cache_millis = 10000;
+    return RenderInstanceList(*snapshot, render).size();
+  };
+  auto check = [&] {
+    size_t sum = 0;
+    for (const std::string service : {"DEFAULT_GROUP@@demo", "G@@other"}) {
+      const size_t estimate = store_.AnswerBytes("public", service);
+      if (store_.Revision("public", service) == 0) {
+        EXPECT_EQ(estimate, 0u);
+        continue;
+      }
+      EXPECT_GE(estimate, rendered(service)) << service;
+      EXPECT_LE(estimate, rendered(service) * 2 + 600) << service;
+      sum += estimate;
+    }
+    EXPECT_EQ(store_.BytesHeld(), sum);
+  };
+  EXPECT_EQ(store_.BytesHeld(), 0u);
+  InstanceSpec spec = Spec("10.0.0.1", 65535);
+  spec.weight = 0.123456789;
+  spec.metadata = {{"side", "provider"}, {"methods", std::string(300, 'm')}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  check();
+  const size_t one = store_.BytesHeld();
+  spec.metadata[std::string(kInstanceIdGeneratorKey)] = "snowflake";
+  spec.ip = "provider-2.example.com";
+  spec.cluster_name = "c2";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  check();
+  spec.metadata["methods"] = std::string(3000, 'x');  // Re-register, larger.
+  ASSERT_TRUE(store_.Register(spec).ok());
+  check();
+  InstancePatch patch;
+  patch.metadata = Metadata{{"a", "b"}};
+  ASSERT_TRUE(store_.Patch(Key("10.0.0.1", 65535), patch).ok());
+  check();
+  ServiceSpec service;
+  service.service_name = "G@@other";
+  service.metadata = {{"owner", "team-a"}};
+  ASSERT_TRUE(store_.CreateService(service).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.9", 80, "G@@other")).ok());
+  service.metadata = {{"owner", std::string(500, 'o')}};
+  ASSERT_TRUE(store_.UpdateService(service).ok());
+  check();
+  EXPECT_GT(store_.BytesHeld(), one);
+
+  InstanceKey second = Key("provider-2.example.com", 65535);
+  second.cluster_name = "c2";
+  ASSERT_TRUE(store_.Deregister(second).ok());
+  check();
+  ASSERT_TRUE(store_.Deregister(Key("10.0.0.9", 80, "G@@other")).ok());
+  ASSERT_TRUE(store_.DeleteService("public", "G@@other").ok());
+  check();
+  clock_.AdvanceBy(milliseconds(30001));
+  EXPECT_EQ(store_.CheckHealth().deleted, 1u);
+  check();
+  clock_.AdvanceBy(milliseconds(60001));
+  EXPECT_EQ(store_.CheckHealth().services_removed, 1u);
+  EXPECT_EQ(store_.BytesHeld(), 0u);
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server

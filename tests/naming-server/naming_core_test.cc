@@ -23,6 +23,7 @@
 
 #include "dubbo/registry/manual_scheduler.h"
 #include "http_types.h"
+#include "internal/utf8.h"
 #include "login_throttle.h"
 #include "push_service.h"
 
@@ -192,6 +193,12 @@ std::vector<std::pair<std::string, bool>> Hosts(const std::string& json) {
 
 using HostList = std::vector<std::pair<std::string, bool>>;
 
+// `response` with a shared body copied into `body`, for the assertions.
+HttpResponse WithBodyCopied(HttpResponse response) {
+  if (response.shared_body) response.body = *response.shared_body;
+  return response;
+}
+
 #define EXPECT_RESPONSE(response_expr, status_code, text)                   \
   do {                                                                      \
     const HttpResponse& resp_ = (response_expr);                            \
@@ -211,7 +218,7 @@ class NamingCoreTest : public ::testing::Test {
 
   HttpResponse Do(const std::string& method, std::string_view target, std::string_view body = "",
                   const std::string& user_agent = kJavaUa, const std::string& peer_ip = kPeer) {
-    return core_->Handle(MakeRequest(method, target, body, user_agent, peer_ip));
+    return WithBodyCopied(core_->Handle(MakeRequest(method, target, body, user_agent, peer_ip)));
   }
   HttpResponse Get(std::string_view target, const std::string& user_agent = kJavaUa) {
     return Do("GET", target, "", user_agent);
@@ -616,7 +623,7 @@ class NamingCoreAuthTest : public NamingCoreTest {
   HttpResponse WithBearer(const std::string& target, const std::string& token) {
     HttpRequest request = MakeRequest("GET", target);
     request.authorization = "Bearer " + token;
-    return core_->Handle(request);
+    return WithBodyCopied(core_->Handle(request));
   }
 };
 
@@ -1375,6 +1382,7 @@ TEST_F(NamingCoreTest, ConcurrentRequestsTimersAndAcks) {
           ++failures;
         }
         if (Get("/nacos/v1/ns/operator/push/state").status != 200) ++failures;
+        if (Get(kTv11ServiceList).status != 200) ++failures;  // Rendered outside the lock too.
       }
     });
   }
@@ -1521,6 +1529,260 @@ TEST_F(NamingCoreTest, PushAndListShareTheRenderedAnswer) {
     EXPECT_EQ(IntField(pushed.data, "lastRefTime"),
               IntField(Get(kTv6ListNoUdp).body, "lastRefTime"));
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the server stores: valid UTF-8 only, the checks of a registration on every path, caps.
+
+constexpr char kRegisterDemo[] =
+    "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.5&port=8080";
+constexpr char kBeatDemo[] = "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40demo&beat=";
+constexpr char kListDemo[] = "/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40demo";
+
+TEST_F(NamingCoreTest, InvalidUtf8IsRefusedOnEveryPathAndNothingIsStored) {
+  const std::string reg = kRegisterDemo;
+  EXPECT_RESPONSE(Do("POST", reg + "&metadata=%7B%22k%22%3A%22%FF%22%7D"), 400,
+                  "Param 'metadata' is not valid UTF-8");
+  EXPECT_RESPONSE(Do("POST",
+                     "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40d%C3&"
+                     "ip=10.0.0.5&port=8080"),
+                  400, "Param 'serviceName' is not valid UTF-8");
+  EXPECT_RESPONSE(Do("POST", reg + "&clusterName=c%ED%A0%80"), 400,  // An encoded surrogate.
+                  "Param 'clusterName' is not valid UTF-8");
+  EXPECT_RESPONSE(Do("POST", reg + "&k%FF=v"), 400, "a parameter name is not valid UTF-8");
+  EXPECT_RESPONSE(
+      Do("POST", "/nacos/v1/ns/instance", "serviceName=demo&ip=10.0.0.5&port=1&app=%C0%80"), 400,
+      "Param 'app' is not valid UTF-8");  // Overlong, in a form body.
+  EXPECT_RESPONSE(Do("PUT", kBeatDemo + UrlEncode("{\"ip\":\"10.0.0.5\",\"port\":8080,"
+                                                  "\"metadata\":{\"k\":\"\xff\"}}")),
+                  400, "Param 'beat' is not valid UTF-8");
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidUtf8), 6u);
+
+  // Escapes that spell a lone surrogate, inside the JSON of a parameter.
+  HttpResponse escaped = Do("POST", reg + "&metadata=" + UrlEncode(R"({"k":"\ud800"})"));
+  EXPECT_EQ(escaped.status, 400);
+  EXPECT_THAT(escaped.body, ::testing::StartsWith("metadata is not valid UTF-8"));
+  escaped = Do("PUT",
+               kBeatDemo + UrlEncode(R"({"ip":"10.0.0.5","port":8080,"metadata":{"k":"\udc00"}})"));
+  EXPECT_EQ(escaped.status, 400);
+  EXPECT_THAT(escaped.body, ::testing::StartsWith("beat is not valid UTF-8"));
+  escaped = Do("PUT", kBeatDemo + UrlEncode(R"({"ip":"10.0.0.5","port":8080,"cluster":"\ud800"})"));
+  EXPECT_EQ(escaped.status, 400);
+  escaped = Do("POST", "/nacos/v1/ns/service?serviceName=G%40%40s&metadata=" +
+                           UrlEncode(R"({"k":"\ud800"})"));
+  EXPECT_EQ(escaped.status, 400);
+  EXPECT_THAT(escaped.body, ::testing::StartsWith("metadata is not valid UTF-8"));
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidUtf8), 10u);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 0u);
+  EXPECT_EQ(core_->stats().instances, 0u);
+  EXPECT_EQ(core_->stats().services, 0u);
+
+  // Valid text beyond ASCII is stored, and the list answer stays valid UTF-8 JSON.
+  ASSERT_EQ(
+      Do("POST", reg + "&metadata=" + UrlEncode(R"({"owner":"Zo\u00eb \ud83d\ude00"})")).status,
+      200);
+  const std::string list = Get(kListDemo).body;
+  EXPECT_TRUE(registry::internal::IsValidUtf8(list));
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(list.c_str(), list.size());
+  EXPECT_FALSE(doc.HasParseError()) << list;
+  EXPECT_THAT(list, HasSubstr("\"owner\":\"Zo\xc3\xab \xf0\x9f\x98\x80\""));
+}
+
+TEST_F(NamingCoreTest, FullBeatReRegistrationAnswersWhatARegistrationAnswers) {
+  struct Case {
+    std::string register_params;  // Appended to the service name.
+    std::string beat;
+  };
+  const std::string rule = R"({"preserved.heart.beat.interval":"20000"})";
+  const Case cases[] = {
+      {"&ip=not%20an%20ip%21&port=80", R"({"ip":"not an ip!","port":80})"},
+      {"&ip=10.0.0.5&port=-7", R"({"ip":"10.0.0.5","port":-7})"},
+      {"&ip=10.0.0.5&port=80&weight=-5", R"({"ip":"10.0.0.5","port":80,"weight":-5})"},
+      {"&ip=10.0.0.5&port=80&metadata=" + UrlEncode(rule),
+       R"({"ip":"10.0.0.5","port":80,"metadata":)" + rule + "}"},
+      {"&ip=10.0.0.5&port=80&clusterName=bad_cluster",
+       R"({"ip":"10.0.0.5","port":80,"cluster":"bad_cluster"})"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.beat);
+    const HttpResponse registered =
+        Do("POST", "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo" + c.register_params);
+    ASSERT_EQ(registered.status, 400) << registered.body;
+    EXPECT_RESPONSE(Do("PUT", kBeatDemo + UrlEncode(c.beat)), 400, registered.body);
+  }
+  EXPECT_EQ(core_->stats().instances, 0u);
+  EXPECT_THAT(Get(kListDemo).body, HasSubstr("\"hosts\":[]"));
+}
+
+TEST_F(NamingCoreTest, ServiceNameLengthCap) {
+  const std::string at_cap = "DEFAULT_GROUP%40%40" + std::string(512 - 15, 'a');  // 512 bytes.
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.5&port=80&serviceName=" + at_cap),
+                  200, "ok");
+  const std::string past_cap = at_cap + "a";
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.5&port=80&serviceName=" + past_cap),
+                  400,
+                  "Param 'serviceName' is too long: 513 bytes (max 512, max_service_name_length, "
+                  "--max-service-name-length)");
+  EXPECT_RESPONSE(Get("/nacos/v1/ns/instance/list?serviceName=" + past_cap), 400,
+                  "Param 'serviceName' is too long: 513 bytes (max 512, max_service_name_length, "
+                  "--max-service-name-length)");
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.5&port=80&serviceName=s&groupName=" +
+                                 std::string(513, 'g')),
+                  400,
+                  "Param 'groupName' is too long: 513 bytes (max 512, max_service_name_length, "
+                  "--max-service-name-length)");
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kServiceNameTooLong), 3u);
+  EXPECT_EQ(core_->stats().services, 1u);
+}
+
+TEST_F(NamingCoreTest, MetadataCapWithItsDefault) {
+  const std::string at_cap = R"({"k":")" + std::string(16383, 'v') + "\"}";  // 16384 bytes.
+  EXPECT_RESPONSE(Do("POST", std::string(kRegisterDemo) + "&metadata=" + UrlEncode(at_cap)), 200,
+                  "ok");
+  const std::string past_cap = R"({"k":")" + std::string(16384, 'v') + "\"}";
+  EXPECT_RESPONSE(Do("POST", std::string(kRegisterDemo) + "&metadata=" + UrlEncode(past_cap)), 400,
+                  "instance metadata too large: 16385 bytes of keys and values (max 16384, "
+                  "max_metadata_bytes, --max-metadata-bytes)");
+  EXPECT_EQ(Do("PUT", kBeatDemo +
+                          UrlEncode(R"({"ip":"10.0.0.6","port":8080,"metadata":)" + past_cap + "}"))
+                .status,
+            400);
+  EXPECT_RESPONSE(
+      Do("POST", "/nacos/v1/ns/service?serviceName=G%40%40s&metadata=" + UrlEncode(past_cap)), 400,
+      "service metadata too large: 16385 bytes of keys and values (max 16384, "
+      "max_metadata_bytes, --max-metadata-bytes)");
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kMetadataTooLarge), 3u);
+  EXPECT_EQ(core_->stats().instances, 1u);
+  EXPECT_EQ(core_->stats().services, 1u);
+}
+
+TEST_F(NamingCoreTest, InstanceAndServiceCapsAreCountedApartFromOtherErrors) {
+  NamingServerOptions options;
+  options.max_instances_per_service = 2;
+  options.max_services_per_namespace = 2;
+  options.max_total_instances = 3;
+  Start(options);
+  ASSERT_EQ(Register("10.0.0.1", 80).status, 200);
+  ASSERT_EQ(Register("10.0.0.2", 80).status, 200);  // At the service's cap.
+  EXPECT_RESPONSE(Register("10.0.0.3", 80), 400,
+                  "service DEFAULT_GROUP@@demo already holds 2 instances, the most allowed "
+                  "(max_instances_per_service, --max-instances-per-service)");
+  const std::string b = "/nacos/v1/ns/instance?serviceName=G%40%40b&port=80&ip=";
+  ASSERT_EQ(Do("POST", b + "10.0.0.1").status, 200);  // At the server's cap.
+  EXPECT_RESPONSE(Do("POST", b + "10.0.0.2"), 400,
+                  "the server already holds 3 instances, the most allowed (max_total_instances, "
+                  "--max-total-instances)");
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/service?serviceName=G%40%40c"), 400,
+                  "namespace public already holds 2 services, the most allowed "
+                  "(max_services_per_namespace, --max-services-per-namespace)");
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/instance?serviceName=G%40%40b&port=80"), 400,
+                  "Param 'ip' is required.");
+  const ServerMetrics& metrics = core_->metrics();
+  EXPECT_EQ(metrics.Rejected(RejectReason::kInstancesPerService), 1u);
+  EXPECT_EQ(metrics.Rejected(RejectReason::kTotalInstances), 1u);
+  EXPECT_EQ(metrics.Rejected(RejectReason::kServicesPerNamespace), 1u);
+  EXPECT_EQ(metrics.Rejected(RejectReason::kInvalidParameter), 1u);
+  EXPECT_EQ(core_->stats().instances, 3u);
+  EXPECT_EQ(core_->stats().services, 2u);
+}
+
+// max_answer_bytes is judged on the store's estimate of the service's answer, which
+// stats().bytes_held reports: a probe core gives the figures for one and two instances.
+TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  const size_t one = core_->stats().bytes_held;
+  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
+  const size_t two = core_->stats().bytes_held;
+  ASSERT_GT(two, one);
+  NamingServerOptions options;
+  options.max_answer_bytes = one;
+  Start(options);
+  const size_t sent = sender_.count();
+
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  ASSERT_EQ(core_->stats().bytes_held, one);
+  const HttpResponse at_cap = Get(std::string(kListDemo) + "&udpPort=" + std::to_string(kUdpPort));
+  EXPECT_EQ(at_cap.status, 200) << at_cap.body;
+  EXPECT_LE(at_cap.body.size(), one);
+  ASSERT_EQ(sender_.count(), sent + 1);  // The subscription's first push.
+
+  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);  // Stored, but now over the cap.
+  sched_.AdvanceBy(seconds(1));
+  EXPECT_EQ(sender_.count(), sent + 1) << "an over-cap service was pushed";
+  const std::string message = "list answer of DEFAULT_GROUP@@demo too large: about " +
+                              std::to_string(two) + " bytes (max " + std::to_string(one) +
+                              ", max_answer_bytes, --max-answer-bytes)";
+  EXPECT_RESPONSE(Get(kListDemo), 413, message);
+  EXPECT_RESPONSE(Get(std::string(kListDemo) + "&clusters=DEFAULT&healthyOnly=true"), 413, message);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 2u);
+
+  ASSERT_EQ(Do("DELETE",
+               "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.6&"
+               "port=8080")
+                .status,
+            200);
+  sched_.AdvanceBy(seconds(1));
+  EXPECT_EQ(sender_.count(), sent + 2);  // Back under the cap: pushed again.
+  EXPECT_EQ(Get(kListDemo).status, 200);
+
+  // The rendered answer is measured too: long echoed fields are not in the estimate.
+  const std::string env(one, 'e');
+  const HttpResponse echoed = Get(std::string(kListDemo) + "&env=" + env);
+  EXPECT_EQ(echoed.status, 413);
+  EXPECT_THAT(echoed.body, ::testing::StartsWith("list answer of DEFAULT_GROUP@@demo too large: "));
+  EXPECT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=G%40%40unknown&clusters=" + env).status,
+            413);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 4u);
+}
+
+TEST_F(NamingCoreTest, ServiceListAnswerOverMaxAnswerBytesIs413) {
+  const std::string list = "/nacos/v1/ns/service/list?pageNo=1&pageSize=100";
+  auto fill = [&] {
+    for (const char* name : {"alpha", "beta", "gamma"}) {
+      ASSERT_EQ(Do("POST", std::string("/nacos/v1/ns/service?serviceName=") + name).status, 200);
+    }
+  };
+  fill();
+  const std::string body = Get(list).body;
+  ASSERT_EQ(body, R"({"doms":["alpha","beta","gamma"],"count":3})");
+  NamingServerOptions options;
+  options.max_answer_bytes = body.size();
+  Start(options);
+  fill();
+  EXPECT_RESPONSE(Get(list), 200, body);
+  options.max_answer_bytes = body.size() - 1;
+  Start(options);
+  fill();
+  EXPECT_RESPONSE(Get(list), 413,
+                  "service list answer too large: " + std::to_string(body.size()) + " bytes (max " +
+                      std::to_string(body.size() - 1) + ", max_answer_bytes, --max-answer-bytes)");
+  options.max_answer_bytes = 30;  // Less than the names alone: refused before they are copied.
+  Start(options);
+  fill();
+  EXPECT_RESPONSE(Get(list), 413,
+                  "service list answer too large: at least 42 bytes (max 30, max_answer_bytes, "
+                  "--max-answer-bytes)");
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 1u);  // This core's.
+}
+
+TEST_F(NamingCoreTest, ACachedListAnswerIsSharedNotCopied) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  const HttpRequest request = MakeRequest("GET", kListDemo);
+  const HttpResponse first = core_->Handle(request);
+  const HttpResponse second = core_->Handle(request);
+  ASSERT_NE(first.shared_body, nullptr);
+  EXPECT_EQ(first.shared_body.get(), second.shared_body.get());
+  EXPECT_TRUE(second.body.empty());
+  EXPECT_EQ(second.body_view(), *first.shared_body);
+  const std::string before = *first.shared_body;
+
+  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
+  const HttpResponse third = core_->Handle(request);
+  ASSERT_NE(third.shared_body, nullptr);
+  EXPECT_NE(third.shared_body.get(), first.shared_body.get());
+  EXPECT_EQ(Hosts(*third.shared_body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
+  EXPECT_EQ(*first.shared_body, before);  // An answer already handed out never changes.
 }
 
 }  // namespace

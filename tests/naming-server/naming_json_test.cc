@@ -2,6 +2,7 @@
 // TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
 #include "naming_json.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/reader.h>
 
@@ -272,11 +273,11 @@ TEST(NamingJsonRenderTest, EscapesRoundTrip) {
   instance.ip = "a\"b";
   instance.port = 7;
   instance.weight = 0.25;
-  instance.metadata = {{"k\n", std::string("q\"\\\x01\0z\x7f\xff/", 9)}};
+  instance.metadata = {{"k\n", std::string("q\"\\\x01\0z\x7f\xc3\xa9/", 10)}};
   const std::string json = RenderInstanceDetail(instance);
   EXPECT_EQ(json, R"({"service":"G@@s","ip":"a\"b","port":7,"clusterName":"","weight":0.25,)"
                   R"("healthy":true,"instanceId":"","metadata":{"k\n":"q\"\\\u0001\u0000z)"
-                  "\x7f\xff"
+                  "\x7f\xc3\xa9"
                   R"(/"}})");
   // Read back with the beat parser, which takes ip, port, weight and metadata.
   Result<BeatInfo> back = ParseBeatInfo(json);
@@ -377,7 +378,39 @@ TEST(ParseMetadataTest, Errors) {
   ExpectMetadataError("42");
   ExpectMetadataError("{\"a\":1");
   ExpectMetadataError(std::string("a\0b", 3));
-  ExpectMetadataError("\xff\xfe{");
+}
+
+// Stored text must be valid UTF-8 however it arrives: raw bytes, or JSON escapes that spell a lone
+// surrogate. Neither is read as the legacy k=v form.
+TEST(ParseMetadataTest, InvalidUtf8IsRefused) {
+  for (const std::string& raw :
+       {std::string("\xff\xfe{"), std::string("k=\xc3"), std::string("{\"k\":\"\xed\xa0\x80\"}"),
+        std::string(R"({"k":"\ud800"})"), std::string(R"({"k":"\udc00x"})"),
+        std::string(R"({"\ud800":"v"})"), std::string(R"({"k":"\ud800\u0041"})")}) {
+    Result<Metadata> metadata = ParseMetadata(raw);
+    ASSERT_FALSE(metadata.ok()) << raw;
+    EXPECT_EQ(metadata.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(IsUtf8Error(metadata.status())) << raw;
+    EXPECT_THAT(std::string(metadata.status().message()),
+                ::testing::StartsWith("metadata is not valid UTF-8"))
+        << raw;
+  }
+  EXPECT_FALSE(IsUtf8Error(ParseMetadata("abc").status()));
+  // A paired surrogate escape is fine: U+1F600.
+  EXPECT_EQ(MustParseMetadata(R"({"k":"\ud83d\ude00"})"), (Metadata{{"k", "\xf0\x9f\x98\x80"}}));
+}
+
+TEST(ParseBeatInfoTest, InvalidUtf8IsRefused) {
+  for (const std::string& raw :
+       {std::string("{\"ip\":\"10.0.0.1\xff\"}"), std::string(R"({"ip":"\udc00"})"),
+        std::string(R"({"metadata":{"k":"\ud800"}})"), std::string(R"({"cluster":"\ud800x"})")}) {
+    Result<BeatInfo> beat = ParseBeatInfo(raw);
+    ASSERT_FALSE(beat.ok()) << raw;
+    EXPECT_TRUE(IsUtf8Error(beat.status())) << raw;
+    EXPECT_THAT(std::string(beat.status().message()),
+                ::testing::StartsWith("beat is not valid UTF-8"))
+        << raw;
+  }
 }
 
 TEST(ParseMetadataTest, SizeAndDepthLimits) {

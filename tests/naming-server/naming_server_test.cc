@@ -617,5 +617,76 @@ TEST(NamingServerBinaryTest, RefusesTheDefaultPasswordWithAuthUnlessAllowed) {
   EXPECT_EQ(LoginStatus(process.port(), "nacos"), 200);
 }
 
+// Through the real HTTP layer: refusals arrive with their text, and the metrics and stats count
+// what is held.
+TEST(NamingServerTest, InvalidUtf8AndAnswersOverTheCapAreRefused) {
+  NamingServerOptions options;
+  options.max_answer_bytes = 2000;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  HttpResult refused =
+      HttpRequest(server->port(), "POST", "/nacos/v1/ns/instance",
+                  "serviceName=demo&ip=10.0.0.1&port=80&metadata=%7B%22k%22%3A%22%FF%22%7D");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body, "Param 'metadata' is not valid UTF-8");
+  EXPECT_EQ(server->stats().instances, 0u);
+  EXPECT_EQ(server->stats().bytes_held, 0u);
+
+  ASSERT_EQ(
+      HttpRequest(
+          server->port(), "POST",
+          "/nacos/v1/ns/"
+          "instance?serviceName=demo&ip=10.0.0.1&port=80&metadata=%7B%22k%22%3A%22%C3%A9%22%7D")
+          .body,
+      "ok");
+  EXPECT_GT(server->stats().bytes_held, 0u);
+  HttpResult list =
+      HttpRequest(server->port(), "GET", "/nacos/v1/ns/instance/list?serviceName=demo");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("\"k\":\"\xc3\xa9\""), std::string::npos) << list.body;
+  // A cached answer, sent from the shared body, arrives whole.
+  EXPECT_EQ(HttpRequest(server->port(), "GET", "/nacos/v1/ns/instance/list?serviceName=demo").body,
+            list.body);
+
+  const std::string big = "%7B%22k%22%3A%22" + std::string(2500, 'v') + "%22%7D";
+  ASSERT_EQ(HttpRequest(server->port(), "POST", "/nacos/v1/ns/instance",
+                        "serviceName=demo&ip=10.0.0.2&port=80&metadata=" + big)
+                .body,
+            "ok");
+  list = HttpRequest(server->port(), "GET", "/nacos/v1/ns/instance/list?serviceName=demo");
+  EXPECT_EQ(list.status, 413);
+  EXPECT_NE(list.body.find("(max 2000, max_answer_bytes, --max-answer-bytes)"), std::string::npos)
+      << list.body;
+}
+
+TEST(NamingServerTest, CapsMustBePositiveAndMetadataWithinItsParseCap) {
+  NamingServerOptions options;
+  options.port = 0;
+  options.max_answer_bytes = 0;
+  EXPECT_EQ(NamingServer::Start(options).status().code(), registry::StatusCode::kInvalidArgument);
+  options.max_answer_bytes = 1 << 20;
+  options.max_metadata_bytes = 65537;
+  EXPECT_EQ(NamingServer::Start(options).status().code(), registry::StatusCode::kInvalidArgument);
+  options.max_metadata_bytes = 65536;
+  EXPECT_TRUE(NamingServer::Start(options).ok());
+}
+
+// A cap flag needs a positive number: exit code 2 before anything is bound.
+TEST(NamingServerBinaryTest, RefusesACapFlagOfZero) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDERR_FILENO);
+    ::execl(NAMING_SERVER_BINARY, "naming-server", "--port", "0", "--max-answer-bytes", "0",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server

@@ -20,6 +20,7 @@
 #ifndef DUBBO_NAMING_SERVER_NAMING_SERVER_H_
 #define DUBBO_NAMING_SERVER_NAMING_SERVER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -113,6 +114,29 @@ struct NamingServerOptions {
   // Connections from one peer address; further ones are closed at once. Default 1000.
   int64_t max_connections_per_peer = 1000;
 
+  // --- Caps ---------------------------------------------------------------------------------
+  // What the naming data may hold and answer. Each refusal names its cap and its flag; every cap
+  // must be positive. A refused write stores nothing; the refusals are counted in the metrics.
+  // The `serviceName` parameter as sent, in bytes: a Java client sends it grouped
+  // (`group@@name`), so there the group counts; a separate `groupName` parameter has the same cap
+  // on its own. Longer: 400. Default 512 (Nacos's MAX_SERVICE_NAME_LENGTH).
+  size_t max_service_name_length = 512;
+  // Bytes of one instance's metadata (the sum of its keys and values), and the same for a
+  // service's metadata. Larger: 400. At most 65536 (the `metadata` parameter's parse cap).
+  // Default 16384: Dubbo puts its provider URL's parameters here, typically 1-4 KB.
+  size_t max_metadata_bytes = 16384;
+  // Instances in one service (all clusters, both kinds). One more: 400. Default 20000.
+  size_t max_instances_per_service = 20000;
+  // Services in one namespace. One more: 400. Default 20000.
+  size_t max_services_per_namespace = 20000;
+  // Instances in the whole server. One more: 400. Default 1000000 (about 1 GB at ~1 KB each;
+  // bench/naming/run.sh grows the store to 470,000 or more in its "register, new" run).
+  size_t max_total_instances = 1000000;
+  // A list or service-list answer larger than this: 413. A service whose data alone would make
+  // a larger list answer is refused to every list request and not pushed. Default 16 MiB, the
+  // most our naming client accepts for a list answer.
+  size_t max_answer_bytes = 16 << 20;
+
   // --- Seams (non-owning; must outlive the server) -------------------------------------------
   // Default nullptr: the scheduler's clock, else the real clock.
   registry::Clock* clock = nullptr;
@@ -153,6 +177,9 @@ class NamingServer {
     size_t subscribers = 0;
     uint64_t pushes = 0;
     uint64_t acks = 0;
+    // Approximate bytes of naming data held: the store's estimate of what its list answers
+    // would take (names, addresses, metadata and per-instance framing).
+    size_t bytes_held = 0;
   };
   Stats stats() const;
 
