@@ -115,6 +115,9 @@ Status StatusForHttp(int http_status, std::string_view body) {
       return PermissionDeniedError(message);
     case 404:
       return NotFoundError(message);
+    case 413:  // an answer over the server's size cap: the same on every server, and for a while
+    case 429:  // the server throttles this address
+      return ResourceExhaustedError(message);
     default:
       return UnavailableError(message);
   }

@@ -10,7 +10,8 @@
 // then each server once, round robin. Every failure (no answer, a timeout, any status but 200 and
 // 304) moves on to the next try. The final error is the last one, its message naming the path and
 // the servers tried. HTTP statuses map to codes: 400 kInvalidArgument, 403 kPermissionDenied, 404
-// kNotFound, anything else kUnavailable; no answer keeps the transport's code (kUnavailable,
+// kNotFound, 413 and 429 kResourceExhausted (the server is up: no failover state, no probing),
+// anything else kUnavailable; no answer keeps the transport's code (kUnavailable,
 // kDeadlineExceeded). kCancelled (Stop()) ends a call at once.
 //
 // Endpoint mode: the list is fetched from the address server at Start() and every

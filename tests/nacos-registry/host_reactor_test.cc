@@ -536,6 +536,11 @@ TEST_F(HostReactorTest, TheRecoveryHookFiresOnlyWhenNoServerAnsweredBefore) {
   request.path = "/v1/ns/instance";
   proxy_->Call(request, [](Result<std::string>) {});
   http_.Reply(404, "not found");  // An answer, if a negative one: the server is up.
+  // So are a refusal on the server's answer-size cap and a throttled login: no failover state.
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(413, "the answer is over max_answer_bytes");
+  proxy_->Call(request, [](Result<std::string>) {});
+  http_.Reply(429, "retry after 2 s");
   proxy_->Call(request, [](Result<std::string>) {});
   http_.Reply(200, "ok");
   EXPECT_EQ(hosts_->stats().recoveries, 0u);

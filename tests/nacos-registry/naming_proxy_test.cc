@@ -159,10 +159,11 @@ TEST_F(NamingProxyTest, FinalErrorCodeFollowsTheLastFailure) {
     int status;
     StatusCode code;
   };
-  for (const Case& c : {Case{400, StatusCode::kInvalidArgument},
-                        Case{403, StatusCode::kPermissionDenied},
-                        Case{404, StatusCode::kNotFound}, Case{500, StatusCode::kUnavailable},
-                        Case{502, StatusCode::kUnavailable}}) {
+  for (const Case& c :
+       {Case{400, StatusCode::kInvalidArgument}, Case{403, StatusCode::kPermissionDenied},
+        Case{404, StatusCode::kNotFound}, Case{413, StatusCode::kResourceExhausted},
+        Case{429, StatusCode::kResourceExhausted}, Case{500, StatusCode::kUnavailable},
+        Case{502, StatusCode::kUnavailable}}) {
     FakeHttpTransport http;
     NacosOptions options = Options({"10.0.0.1:8848"});
     options.max_retry = 1;

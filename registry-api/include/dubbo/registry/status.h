@@ -1,18 +1,21 @@
 // File: dubbo/registry/status.h
 //
-// Status: the outcome of an operation that can fail. No exception crosses this library's API; every call
-// that can fail returns a Status (or a Result<T>, see result.h). An OK status holds no allocation.
+// Status: the outcome of an operation that can fail. No exception crosses this library's API; every
+// call that can fail returns a Status (or a Result<T>, see result.h). An OK status holds no
+// allocation.
 //
 // Which code to use (a subset of Abseil's canonical codes):
 //   kInvalidArgument    the input is malformed; retrying the same call can never succeed.
 //   kNotFound           the named thing does not exist (HTTP 404, unknown protocol).
 //   kAlreadyExists      a duplicate registration (of a factory, say).
 //   kPermissionDenied   authentication or authorisation failed (HTTP 403).
+//   kResourceExhausted  the peer refused on a limit of its own (HTTP 413 for an answer over its
+//                       size cap, 429 while it throttles us); it is up, so do not fail over for it.
 //   kFailedPrecondition the object is in the wrong state for the call (used after Destroy()).
-//   kUnavailable        transient: the server is unreachable or overloaded (HTTP 5xx). Retry with backoff.
-//   kDeadlineExceeded   transient: the call timed out. Retry.
-//   kCancelled          the operation was cancelled (shutdown).
-//   kInternal           a broken invariant or an unexpected I/O failure.
+//   kUnavailable        transient: the server is unreachable or overloaded (HTTP 5xx). Retry with
+//   backoff. kDeadlineExceeded   transient: the call timed out. Retry. kCancelled          the
+//   operation was cancelled (shutdown). kInternal           a broken invariant or an unexpected I/O
+//   failure.
 //
 // Thread-safety: Status is an immutable value; distinct objects may be used from any thread.
 #ifndef DUBBO_REGISTRY_STATUS_H_
@@ -33,6 +36,7 @@ enum class StatusCode : int {
   kNotFound = 5,
   kAlreadyExists = 6,
   kPermissionDenied = 7,
+  kResourceExhausted = 8,
   kFailedPrecondition = 9,
   kInternal = 13,
   kUnavailable = 14,
@@ -91,6 +95,9 @@ inline Status InvalidArgumentError(std::string_view m) { return Status(StatusCod
 inline Status NotFoundError(std::string_view m) { return Status(StatusCode::kNotFound, m); }
 inline Status AlreadyExistsError(std::string_view m) { return Status(StatusCode::kAlreadyExists, m); }
 inline Status PermissionDeniedError(std::string_view m) { return Status(StatusCode::kPermissionDenied, m); }
+inline Status ResourceExhaustedError(std::string_view m) {
+  return Status(StatusCode::kResourceExhausted, m);
+}
 inline Status FailedPreconditionError(std::string_view m) {
   return Status(StatusCode::kFailedPrecondition, m);
 }
