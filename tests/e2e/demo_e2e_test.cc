@@ -13,24 +13,17 @@
 // counts), its exit, and the naming server's instance list. Consumers run until the test has seen
 // what it needs and then stops them with SIGTERM. A process that hangs is caught by the ctest
 // timeout.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <rapidjson/document.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <fstream>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -39,132 +32,20 @@
 #include <utility>
 #include <vector>
 
+#include "testing/child_process.h"
 #include "testing/http_client.h"
 #include "testing/temp_dir.h"
 
-extern char** environ;
-
 namespace {
 
+using dubbo::registry::testing::ChildProcess;
 using std::chrono::milliseconds;
 
-// A child process whose stdout and stderr go, through a pipe, into an in-memory log that the test
-// waits on.
-class Process {
+// A demo program with HOME in the test's directory, so no cache file outside it is touched.
+class Process : public ChildProcess {
  public:
-  Process(std::vector<std::string> argv, const std::string& home) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {  // Close-on-exec: no other child inherits them.
-      eof_ = true;
-      return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string(*e).rfind("HOME=", 0) != 0) env_strings.emplace_back(*e);
-    }
-    env_strings.push_back("HOME=" + home);
-    std::vector<char*> env;
-    for (auto& e : env_strings) env.push_back(e.data());
-    env.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), env.data()) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);  // The child's copies are the only writers left: EOF once it exits.
-    if (pid_ <= 0) {
-      ::close(fds[0]);
-      eof_ = true;
-      return;
-    }
-    reader_ = std::thread([this, fd = fds[0]] { ReadUntilEof(fd); });
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
-  pid_t pid() const { return pid_; }
-  void Signal(int sig) { ::kill(pid_, sig); }
-
-  // Waits for the process to exit. Returns its exit status, or 128 + the signal that ended it.
-  int Wait() {
-    if (pid_ <= 0) return -1;  // Never started.
-    if (!exited_) {
-      int status = 0;
-      pid_t r;
-      do {
-        r = ::waitpid(pid_, &status, 0);
-      } while (r < 0 && errno == EINTR);
-      exited_ = true;
-      exit_code_ = r != pid_           ? -1
-                   : WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
-    }
-    return exit_code_;
-  }
-
-  std::string Log() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return output_;
-  }
-
-  // Waits until `pred(output so far)` holds: true. False once the process closed its output (it
-  // exited) without `pred` holding.
-  bool WaitUntil(const std::function<bool(const std::string&)>& pred) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return pred(output_) || eof_; });
-    return pred(output_);
-  }
-
-  // Waits for the first match of `pattern` in the output and returns its group 1; nullopt if the
-  // process closed its output without printing it.
-  std::optional<std::string> WaitForMatch(const std::string& pattern) {
-    const std::regex re(pattern);
-    std::string found;
-    const bool matched = WaitUntil([&](const std::string& output) {
-      std::smatch m;
-      if (!std::regex_search(output, m, re)) return false;
-      found = m[1].str();
-      return true;
-    });
-    if (!matched) return std::nullopt;
-    return found;
-  }
-
- private:
-  void ReadUntilEof(int fd) {
-    char buf[4096];
-    while (true) {
-      const ssize_t n = ::read(fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (n <= 0) {
-        eof_ = true;
-        cv_.notify_all();
-        break;
-      }
-      output_.append(buf, static_cast<size_t>(n));
-      cv_.notify_all();
-    }
-    ::close(fd);
-  }
-
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::string output_;  // Guarded by mu_.
-  bool eof_ = false;    // Guarded by mu_ once the reader runs.
-  std::thread reader_;
+  Process(std::vector<std::string> argv, const std::string& home)
+      : ChildProcess(std::move(argv), {"HOME=" + home}) {}
 };
 
 // One provider's row in the latest table the consumer printed.

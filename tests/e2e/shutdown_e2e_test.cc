@@ -8,117 +8,23 @@
 // thin, so the test requires only a bounded stop: within kStopLimit (10 s), far below what a stop
 // waiting on the silent registry's request timeouts would take (tens of seconds). Nothing here
 // waits on a clock; a process that hangs is ended by ctest's per-test timeout.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "testing/child_process.h"
 #include "testing/temp_dir.h"
-
-extern char** environ;
 
 namespace {
 
-// A child whose stdout and stderr come through one pipe, read line by line with blocking reads.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& home) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    std::vector<std::string> args = argv;
-    std::vector<char*> arg_ptrs;
-    for (std::string& a : args) arg_ptrs.push_back(a.data());
-    arg_ptrs.push_back(nullptr);
-    // HOME points into the test's directory: no cache file outside it is touched.
-    std::vector<std::string> env = {"HOME=" + home};
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string(*e).compare(0, 5, "HOME=") != 0) env.emplace_back(*e);
-    }
-    std::vector<char*> env_ptrs;
-    for (std::string& e : env) env_ptrs.push_back(e.data());
-    env_ptrs.push_back(nullptr);
-    if (posix_spawn(&pid_, arg_ptrs[0], &actions, nullptr, arg_ptrs.data(), env_ptrs.data()) != 0) {
-      pid_ = -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    output_ = ::fdopen(out[0], "r");
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (output_ != nullptr) std::fclose(output_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool started() const { return pid_ > 0 && output_ != nullptr; }
-  void Signal(int sig) const { ::kill(pid_, sig); }
-
-  // Reads lines until one matches `pattern` (returning the match and its groups) or the output
-  // ends.
-  std::optional<std::vector<std::string>> ReadUntil(const std::string& pattern) {
-    const std::regex re(pattern);
-    std::string line;
-    while (ReadLine(&line)) {
-      std::smatch m;
-      if (!std::regex_search(line, m, re)) continue;
-      std::vector<std::string> groups;
-      for (const auto& group : m) groups.push_back(group.str());
-      return groups;
-    }
-    return std::nullopt;
-  }
-
-  // Reads the rest of the output, then reaps the child: its exit status (128 + signal if killed).
-  int Finish() {
-    std::string line;
-    while (ReadLine(&line)) {
-    }
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  // Everything read so far, for failure messages.
-  const std::string& transcript() const { return transcript_; }
-
- private:
-  bool ReadLine(std::string* line) {
-    line->clear();
-    if (output_ == nullptr) return false;
-    int c;
-    while ((c = std::fgetc(output_)) != EOF) {
-      transcript_.push_back(static_cast<char>(c));
-      if (c == '\n') return true;
-      line->push_back(static_cast<char>(c));
-    }
-    return !line->empty();
-  }
-
-  pid_t pid_ = -1;
-  FILE* output_ = nullptr;
-  bool reaped_ = false;
-  std::string transcript_;
-};
+using dubbo::registry::testing::ChildProcess;
 
 // A registry that accepts TCP connections and never answers.
 class SilentRegistry {
@@ -167,22 +73,26 @@ constexpr long kStopLimitMs = 10000;
 
 class ShutdownE2ETest : public ::testing::Test {
  protected:
-  std::unique_ptr<Child> StartProvider(const std::string& registry) {
-    auto provider = std::make_unique<Child>(
-        std::vector<std::string>{DEMO_PROVIDER, "--registry", registry, "--drain-ms", "0"},
-        dir_.path());
+  // A demo program with HOME in the test's directory, so no cache file outside it is touched.
+  std::unique_ptr<ChildProcess> Spawn(std::vector<std::string> argv) {
+    return std::make_unique<ChildProcess>(std::move(argv),
+                                          std::vector<std::string>{"HOME=" + dir_.path()});
+  }
+
+  std::unique_ptr<ChildProcess> StartProvider(const std::string& registry) {
+    auto provider = Spawn({DEMO_PROVIDER, "--registry", registry, "--drain-ms", "0"});
     EXPECT_TRUE(provider->started());
     return provider;
   }
 
   // SIGTERM, then the provider must report a bounded stop and exit 0.
-  static void ExpectPromptStop(Child* provider) {
+  static void ExpectPromptStop(ChildProcess* provider) {
     provider->Signal(SIGTERM);
-    const auto verdict = provider->ReadUntil(kStoppedLine);
-    const int status = provider->Finish();
-    ASSERT_TRUE(verdict.has_value()) << provider->transcript();
-    EXPECT_LE(std::stol((*verdict)[1]), kStopLimitMs) << provider->transcript();
-    EXPECT_EQ(status, 0) << provider->transcript();
+    const std::optional<std::string> stop_ms = provider->WaitForMatch(kStoppedLine);
+    const int status = provider->Wait();
+    ASSERT_TRUE(stop_ms.has_value()) << provider->Log();
+    EXPECT_LE(std::stol(*stop_ms), kStopLimitMs) << provider->Log();
+    EXPECT_EQ(status, 0) << provider->Log();
   }
 
   // SIGTERM once the provider's start-up waits for a registry that never answers.
@@ -209,19 +119,19 @@ TEST_F(ShutdownE2ETest, SigtermDuringTheFirstRegistrationAgainstASilentRegistry)
 }
 
 TEST_F(ShutdownE2ETest, SigtermWhileRunningAgainstARegistryThatWentSilent) {
-  Child server({DEMO_NAMING_SERVER, "--port", "0", "--log-level", "error"}, dir_.path());
-  ASSERT_TRUE(server.started());
-  const auto listening = server.ReadUntil("listening on http://127\\.0\\.0\\.1:([0-9]+)");
-  ASSERT_TRUE(listening.has_value()) << server.transcript();
-  auto provider = StartProvider("nacos://127.0.0.1:" + (*listening)[1] + "?shutdownTimeout=300");
-  ASSERT_TRUE(provider->ReadUntil("demo-provider serving thrift://").has_value())
-      << provider->transcript();
+  auto server = Spawn({DEMO_NAMING_SERVER, "--port", "0", "--log-level", "error"});
+  ASSERT_TRUE(server->started());
+  const auto port = server->WaitForMatch("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+  ASSERT_TRUE(port.has_value()) << server->Log();
+  auto provider = StartProvider("nacos://127.0.0.1:" + *port + "?shutdownTimeout=300");
+  ASSERT_TRUE(provider->WaitForMatch("demo-provider serving thrift://").has_value())
+      << provider->Log();
   // A stopped process still has the kernel accept connections and buffer requests: silent.
-  server.Signal(SIGSTOP);
+  server->Signal(SIGSTOP);
   ExpectPromptStop(provider.get());
-  server.Signal(SIGCONT);
-  server.Signal(SIGTERM);
-  server.Finish();
+  server->Signal(SIGCONT);
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
 }  // namespace
