@@ -381,12 +381,14 @@ struct NamingCore::State {
   // REQUIRES: mu held.
   std::optional<HttpResponse> CheckCredentials(const HttpRequest& request,
                                                std::string_view wrong_body) {
-    const registry::Duration wait = login_throttle.LockedFor(request.peer_ip);
-    if (wait > registry::Duration::zero()) {
+    const LoginThrottle::Lockout lockout = login_throttle.LockedFor(request.peer_ip);
+    if (lockout.remaining > registry::Duration::zero()) {
       metrics->Reject(RejectReason::kLoginThrottled);
-      const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
-      return HttpResponse::Text(429, "too many failed logins from this address; retry after " +
-                                         std::to_string(seconds) + " s");
+      const auto seconds = std::chrono::ceil<std::chrono::seconds>(lockout.remaining).count();
+      return HttpResponse::Text(429, std::string(lockout.table_full
+                                                     ? "too many failed logins from many addresses"
+                                                     : "too many failed logins from this address") +
+                                         "; retry after " + std::to_string(seconds) + " s");
     }
     const std::optional<std::string> user = request.Param("username");
     const std::optional<std::string> pass = request.Param("password");
@@ -398,10 +400,10 @@ struct NamingCore::State {
       return std::nullopt;
     }
     metrics->Reject(RejectReason::kLoginFailed);
-    const registry::Duration lockout = login_throttle.Failed(request.peer_ip);
-    if (lockout > registry::Duration::zero()) {
+    const registry::Duration started = login_throttle.Failed(request.peer_ip);
+    if (started > registry::Duration::zero()) {
       DUBBO_LOG(INFO) << "credential checks from " << request.peer_ip << " locked out for "
-                      << std::chrono::duration_cast<milliseconds>(lockout).count()
+                      << std::chrono::duration_cast<milliseconds>(started).count()
                       << " ms after repeated failures";
     }
     return HttpResponse::Text(403, std::string(wrong_body));
