@@ -226,8 +226,12 @@ struct NamingCore::State {
   std::optional<RejectReason> refusal;
   InstanceStore store;
   std::unique_ptr<PushService> push;
-  std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
-  LoginThrottle login_throttle;                       // failed credential checks per address
+  // Live tokens, at most options.max_tokens (see Login()): each token's entry in token_expiry,
+  // which orders them soonest expiry first.
+  using TokenExpiry = std::multimap<registry::TimePoint, std::string>;
+  TokenExpiry token_expiry;
+  std::unordered_map<std::string, TokenExpiry::iterator> tokens;
+  LoginThrottle login_throttle;  // failed credential checks per address
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
@@ -430,7 +434,8 @@ struct NamingCore::State {
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "token invalid!");
     }
-    if (clock->Now() >= it->second) {
+    if (clock->Now() >= it->second->first) {
+      token_expiry.erase(it->second);
       tokens.erase(it);
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "token expired!");
@@ -443,15 +448,19 @@ struct NamingCore::State {
       return std::move(*refused);
     }
     const registry::TimePoint now = clock->Now();
-    for (auto it = tokens.begin(); it != tokens.end();) {
-      it = now >= it->second ? tokens.erase(it) : std::next(it);
+    // Expired tokens go; so does, while the table is full, the token that expires soonest (the
+    // oldest, as every token has the same lifetime).
+    while (!token_expiry.empty() &&
+           (now >= token_expiry.begin()->first || tokens.size() >= options.max_tokens)) {
+      tokens.erase(token_expiry.begin()->second);
+      token_expiry.erase(token_expiry.begin());
     }
     std::string token = RandomToken();
     // Saturating: a TTL beyond the clock's range (~292 years of nanoseconds) means "never".
     const auto ttl = std::min<std::chrono::seconds>(
         std::chrono::seconds(options.token_ttl_seconds),
         std::chrono::duration_cast<std::chrono::seconds>(registry::TimePoint::max() - now));
-    tokens[token] = now + ttl;
+    tokens[token] = token_expiry.emplace(now + ttl, token);
     return HttpResponse::Json("{\"accessToken\":" + Quote(token) +
                               ",\"tokenTtl\":" + std::to_string(options.token_ttl_seconds) +
                               ",\"globalAdmin\":true,\"username\":" + Quote(options.username) +

@@ -215,6 +215,7 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
   // The throttle's failure count stays an int; its table costs ~150 bytes per address.
   constexpr int kMaxLoginFreeFailures = 1000000;
   constexpr size_t kMaxLoginThrottleAddresses = 1000000;
+  constexpr size_t kMaxTokens = 1000000;  // ~200 bytes each.
   for (int64_t ms : {options.heartbeat_timeout_ms, options.ip_delete_timeout_ms,
                      options.client_beat_interval_ms, options.health_check_period_ms,
                      options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
@@ -236,6 +237,9 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
         "auth is on but the password is empty or Nacos's default \"nacos\", which anyone can "
         "guess: set another password (or allow_default_password / --allow-default-password for "
         "a throw-away test server)");
+  }
+  if (options.max_tokens < 1 || options.max_tokens > kMaxTokens) {
+    return registry::InvalidArgumentError("max_tokens must be from 1 to 1000000");
   }
   if (options.login_free_failures < 1 || options.login_free_failures > kMaxLoginFreeFailures ||
       options.login_backoff_ms < 1 || options.login_max_backoff_ms < options.login_backoff_ms ||

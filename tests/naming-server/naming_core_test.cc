@@ -669,6 +669,43 @@ TEST_F(NamingCoreAuthTest, TV12TokenExpiresAfterTtlOnTheInjectedClock) {
   EXPECT_EQ(Get(std::string(kTv6ListNoUdp) + "&accessToken=" + Login()).status, 200);
 }
 
+TEST_F(NamingCoreAuthTest, TokensAreCappedAndALoginBeyondTheCapDropsTheSoonestToExpire) {
+  NamingServerOptions options;
+  options.auth_enabled = true;
+  options.token_ttl_seconds = 100;
+  options.max_tokens = 3;
+  Start(options);
+  const auto status_with = [this](const std::string& token) {
+    return Get(std::string(kTv6ListNoUdp) + "&accessToken=" + token);
+  };
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 5; ++i) {
+    tokens.push_back(Login());
+    sched_.AdvanceBy(seconds(1));
+  }
+  // Issued at 0, 1, 2, 3 and 4 s: the two that expire soonest made room for the last two.
+  EXPECT_RESPONSE(status_with(tokens[0]), 403, "token invalid!");
+  EXPECT_RESPONSE(status_with(tokens[1]), 403, "token invalid!");
+  for (int i = 2; i < 5; ++i) EXPECT_EQ(status_with(tokens[i]).status, 200) << i;
+
+  // At 102 s the token of 2 s has expired: a login drops it, and no live one.
+  sched_.AdvanceBy(seconds(97));
+  const std::string fresh = Login();
+  EXPECT_RESPONSE(status_with(tokens[2]), 403, "token invalid!");
+  for (const std::string& live : {tokens[3], tokens[4], fresh}) {
+    EXPECT_EQ(status_with(live).status, 200);
+  }
+
+  // Expired tokens are dropped at a login even when the table is not full.
+  sched_.AdvanceBy(seconds(1));  // 103 s: the token of 3 s has expired.
+  EXPECT_RESPONSE(status_with(tokens[3]), 403, "token expired!");  // ... and is dropped.
+  sched_.AdvanceBy(seconds(1));  // 104 s: the token of 4 s too; two of three places are taken.
+  const std::string last = Login();
+  EXPECT_RESPONSE(status_with(tokens[4]), 403, "token invalid!");
+  EXPECT_EQ(status_with(fresh).status, 200);
+  EXPECT_EQ(status_with(last).status, 200);
+}
+
 TEST_F(NamingCoreTest, TV12HugeTokenTtlMeansNoExpiryNotOverflow) {
   // NamingServer::Start() accepts any positive TTL; "practically never" must not overflow the
   // nanosecond clock (which would make the token expired at once, and is undefined behaviour).

@@ -429,7 +429,7 @@ TEST(NamingServerAuthTest, WhileTheThrottleTableIsFullNewAddressesAre429) {
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
 }
 
-TEST(NamingServerAuthTest, StartRangeChecksTheThrottleOptions) {
+TEST(NamingServerAuthTest, StartRangeChecksTheThrottleAndTokenOptions) {
   NamingServerOptions options;
   options.port = 0;
   const auto refused = [&options] {
@@ -455,6 +455,12 @@ TEST(NamingServerAuthTest, StartRangeChecksTheThrottleOptions) {
   options.login_max_backoff_ms = (int64_t{1} << 40) + 1;
   EXPECT_TRUE(refused());
   options.login_max_backoff_ms = int64_t{1} << 40;
+  EXPECT_FALSE(refused());
+  options.max_tokens = 0;
+  EXPECT_TRUE(refused());
+  options.max_tokens = 1000001;
+  EXPECT_TRUE(refused());
+  options.max_tokens = 1000000;
   EXPECT_FALSE(refused());
 }
 

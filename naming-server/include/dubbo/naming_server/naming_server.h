@@ -76,6 +76,9 @@ struct NamingServerOptions {
   bool allow_default_password = false;
   // Token lifetime, reported as `tokenTtl`. Default 18000 s (Nacos).
   int64_t token_ttl_seconds = 18000;
+  // Live tokens held at most, 1 to 1,000,000: a login beyond them invalidates the token that
+  // expires soonest (the oldest). Expired tokens are dropped at the next login. Default 10000.
+  size_t max_tokens = 10000;
   // Failed credential checks (a login, or username and password parameters on any call) one
   // source address may make before it is locked out: during a lock-out its credential checks are
   // answered 429 without looking at the password. Tokens are not affected. 1 to 1,000,000.
