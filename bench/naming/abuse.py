@@ -317,6 +317,9 @@ def legit(args, start, phases, out):
             done = time.monotonic()
             if status != 200:
                 failures.append((c.due, c.kind, "status %d" % status))
+            elif c.kind == "beat" and b'"code":20404' in c.buf[:length]:
+                # Answered, but the server no longer knows the instance: it was expired.
+                failures.append((c.due, c.kind, "beat: instance unknown (20404)"))
             else:
                 records.append((c.due, c.sent, done, c.kind))
             c.buf = c.buf[length:]
@@ -778,6 +781,8 @@ def main():
 
     if args.idle_source_count > 0:
         args.per_source = max(1, -(-args.idle // args.idle_source_count))
+    wait_quiet(args.server_pid, args.quiet_max, args.quiet_wait)
+    # After the wait: the instances expire 30 s after registration without beats.
     register_instances(args.port, args.instances)
     if args.slow_readers:
         register_instances(args.port, args.big_instances, service=BIG_SERVICE, ephemeral=False,
@@ -788,7 +793,6 @@ def main():
         if status != 200:
             print("abuse.py: the big list answer is refused (status %s)" % status, file=sys.stderr)
             return 1
-    wait_quiet(args.server_pid, args.quiet_max, args.quiet_wait)
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     start = time.monotonic() + 1.0

@@ -389,10 +389,10 @@ struct NamingCore::State {
     if (lockout.remaining > registry::Duration::zero()) {
       metrics->Reject(RejectReason::kLoginThrottled);
       const auto seconds = std::chrono::ceil<std::chrono::seconds>(lockout.remaining).count();
-      return HttpResponse::Text(429, std::string(lockout.table_full
-                                                     ? "too many failed logins from many addresses"
-                                                     : "too many failed logins from this address") +
-                                         "; retry after " + std::to_string(seconds) + " s");
+      return HttpResponse::Text(
+          429, std::string(lockout.table_full ? "too many failed logins from many addresses"
+                                              : "too many failed logins from this address") +
+                   "; retry after " + std::to_string(seconds) + " s");
     }
     const std::optional<std::string> user = request.Param("username");
     const std::optional<std::string> pass = request.Param("password");

@@ -937,7 +937,9 @@ TEST(LoginThrottleTest, AHugeFreeFailureCountDoesNotOverflow) {
   LoginThrottleOptions options;
   options.free_failures = std::numeric_limits<int>::max();
   LoginThrottle throttle(options, &clock);
-  for (int i = 0; i < 1000; ++i) EXPECT_EQ(throttle.Failed("192.0.2.1"), registry::Duration::zero());
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(throttle.Failed("192.0.2.1"), registry::Duration::zero());
+  }
 }
 
 // ------------------------------------------------------------------------------------------------

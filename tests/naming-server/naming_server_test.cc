@@ -823,18 +823,16 @@ TEST(NamingServerRefusalTest, OnePastEachCapIsA400NamingTheCap) {
   auto server = StartServer(options);
   ASSERT_NE(server, nullptr);
   const uint16_t port = server->port();
-  const auto post = [port](const std::string& target) {
-    return HttpRequest(port, "POST", target);
-  };
+  const auto post = [port](const std::string& target) { return HttpRequest(port, "POST", target); };
 
   const std::string metadata_at_cap = R"({"k":")" + std::string(63, 'v') + "\"}";  // 64 bytes.
   const std::string metadata_past_cap = R"({"k":")" + std::string(64, 'v') + "\"}";
-  ASSERT_EQ(post(std::string(kRegisterDemoTarget) + "&ip=10.0.0.1&port=80&metadata=" +
-                 UrlEncode(metadata_at_cap))
+  ASSERT_EQ(post(std::string(kRegisterDemoTarget) +
+                 "&ip=10.0.0.1&port=80&metadata=" + UrlEncode(metadata_at_cap))
                 .body,
             "ok");
-  HttpResult refused = post(std::string(kRegisterDemoTarget) + "&ip=10.0.0.2&port=80&metadata=" +
-                 UrlEncode(metadata_past_cap));
+  HttpResult refused = post(std::string(kRegisterDemoTarget) +
+                            "&ip=10.0.0.2&port=80&metadata=" + UrlEncode(metadata_past_cap));
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body,
             "instance metadata too large: 65 bytes of keys and values (max 64, "
@@ -895,7 +893,8 @@ TEST(NamingServerRefusalTest, InvalidUtf8InABeatIsRefusedAndNothingIsStored) {
   ASSERT_NE(server, nullptr);
   const uint16_t port = server->port();
   // A raw 0xFF inside the beat JSON.
-  HttpResult refused = FullBeat(port, "{\"ip\":\"10.0.0.5\",\"port\":80,\"metadata\":{\"k\":\"\xff\"}}");
+  HttpResult refused =
+      FullBeat(port, "{\"ip\":\"10.0.0.5\",\"port\":80,\"metadata\":{\"k\":\"\xff\"}}");
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body, "Param 'beat' is not valid UTF-8");
   // An escape that spells a lone surrogate.
