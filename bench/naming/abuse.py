@@ -508,6 +508,18 @@ def holders(args, attack_start, attack_end, out):
         open_count[name] -= 1
         stats[name]["closed_by_server"] += 1
 
+    def read_answer(s, name):
+        """Reads what the server sent and counts its status; False at the end of the stream."""
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        parsed = parse_response(data) if data else None
+        if parsed:
+            code = str(parsed[0])
+            stats[name]["answers"][code] = stats[name]["answers"].get(code, 0) + 1
+        return bool(data)
+
     budget = 0.0
     last = time.monotonic()
     while True:
@@ -531,14 +543,7 @@ def holders(args, attack_start, attack_end, out):
             s, name, sent = entry
             if events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR):
                 if name == "midbody":  # An answer (a 408, say) may precede the close.
-                    try:
-                        data = s.recv(4096)
-                    except OSError:
-                        data = b""
-                    parsed = parse_response(data) if data else None
-                    if parsed:
-                        code = str(parsed[0])
-                        stats[name]["answers"][code] = stats[name]["answers"].get(code, 0) + 1
+                    read_answer(s, name)
                 closed(fd)
                 continue
             if events & select.EPOLLOUT and not sent:
@@ -551,18 +556,8 @@ def holders(args, attack_start, attack_end, out):
                 # Slow readers never read: only a close or reset is watched. Mid-body holders
                 # read an answer, which comes only with the close.
                 ep.modify(fd, select.EPOLLRDHUP | (select.EPOLLIN if name == "midbody" else 0))
-            elif events & select.EPOLLIN:
-                try:
-                    data = s.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    closed(fd)
-                    continue
-                parsed = parse_response(data)
-                if parsed:
-                    code = str(parsed[0])
-                    stats[name]["answers"][code] = stats[name]["answers"].get(code, 0) + 1
+            elif events & select.EPOLLIN and not read_answer(s, name):
+                closed(fd)
     for s, _, _ in conns.values():
         s.close()
     ep.close()
