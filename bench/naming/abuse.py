@@ -16,22 +16,31 @@ also run at a lower priority, nice +10):
   flood     after --warmup seconds, for --duration seconds: --slowloris connections from
             --slowloris-source that send a request head one byte every --slow-interval seconds
             (never finishing it; reopened when the server closes them), and --idle connections
-            from --idle-source that send nothing (opened at --idle-rate per second; reopened at
-            that rate when the server closes them).
+            that send nothing, spread over 127.1.x.y with --per-source connections per address
+            (opened at --idle-rate per second; reopened at that rate when the server closes them).
+  holders   over the same window: --slow-readers connections from 127.3.x.y that request the list
+            answer of BIG_SERVICE (--big-instances persistent instances with
+            --big-metadata-bytes of metadata each, registered first) with a 4 KiB receive buffer
+            and never read, and --midbody connections from 127.4.x.y that send a head announcing a
+            1 MiB body and nothing more; opened at --hold-rate per second, reopened when closed.
   oversize  over the same window, every --oversize-interval seconds: a 2 MiB body (413 expected),
             a 64 KiB header (431), and a service name near the body limit (400 expected once names
             are capped).
 The attacker processes may be pinned to another core than the legitimate client (--attack-cpu;
-abuse.sh puts them next to the server by default, at their lower priority). The main process samples the server's resident memory and open descriptors once a second
-(--server-pid) and prints the summary; with --json it also writes every figure, and every legitimate request's latency or failure, as one JSON
-object.
+abuse.sh puts them next to the server by default, at their lower priority). Every child dies with
+the main process. The main process samples the server's resident memory and open descriptors once
+a second (--server-pid), reads /nacos/actuator/prometheus 2 s before the attack ends and after the
+cool-down, and prints the summary; with --json it also writes every figure, and every legitimate
+request's latency or failure, as one JSON object.
 """
 import argparse
+import ctypes
 import errno
 import json
 import multiprocessing
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -41,6 +50,24 @@ import urllib.parse
 
 UA = "Nacos-Java-Client:v1.4.8"
 SERVICE = "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.AbuseService:1.0.0:"
+# The service whose list answer the slow readers request: --big-instances persistent instances
+# (no beats needed) with --big-metadata-bytes of metadata each.
+BIG_SERVICE = "DEFAULT_GROUP@@providers:org.apache.dubbo.bench.BigService:1.0.0:"
+
+
+def die_with_parent():
+    """A forked child gets SIGTERM when the main process dies, however it dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def spread_sources(octet, count, per_source):
+    """Source addresses for `count` connections, at most per_source from each: 127.<octet>.x.y
+    (Linux routes all of 127/8 to lo), so that the server's per-peer cap does not stop them."""
+    n = max(1, -(-count // max(1, per_source)))
+    return ["127.%d.%d.%d" % (octet, i // 254, i % 254 + 1) for i in range(n)]
 
 
 def raise_nofile():
@@ -69,8 +96,8 @@ def instance_ip(i):
     return "10.77.0.%d" % (i + 1)
 
 
-def list_request():
-    query = urllib.parse.urlencode([("serviceName", SERVICE), ("clusters", ""),
+def list_request(service=SERVICE):
+    query = urllib.parse.urlencode([("serviceName", service), ("clusters", ""),
                                     ("healthyOnly", "false")], quote_via=urllib.parse.quote)
     return request_bytes("GET", "/nacos/v1/ns/instance/list?" + query)
 
@@ -159,6 +186,7 @@ class LegitConn:
 
 
 def legit(args, start, phases, out):
+    die_with_parent()
     # select(2) takes its timeout in microseconds, epoll and poll in whole milliseconds (rounded
     # up), which would make every request wait up to a millisecond past its due time.
     sel = selectors.SelectSelector()
@@ -289,6 +317,9 @@ def legit(args, start, phases, out):
             done = time.monotonic()
             if status != 200:
                 failures.append((c.due, c.kind, "status %d" % status))
+            elif c.kind == "beat" and b'"code":20404' in c.buf[:length]:
+                # Answered, but the server no longer knows the instance: it was expired.
+                failures.append((c.due, c.kind, "beat: instance unknown (20404)"))
             else:
                 records.append((c.due, c.sent, done, c.kind))
             c.buf = c.buf[length:]
@@ -311,6 +342,7 @@ SLOW_HEAD = (b"GET /nacos/v1/ns/instance/list?serviceName=slow HTTP/1.1\r\nHost:
 
 
 def attacker_setup(args):
+    die_with_parent()
     os.nice(10)
     if args.attack_cpu is not None:
         os.sched_setaffinity(0, {args.attack_cpu})
@@ -324,6 +356,7 @@ def flood(args, attack_start, attack_end, out):
              "idle_connect_errors": {}, "idle_peak_open": 0, "slowloris_peak_open": 0}
     slow = {}  # fd -> [sock, bytes sent, next send time]
     idle = {}  # fd -> sock
+    idle_sources = spread_sources(1, args.idle, args.per_source)
     time.sleep(max(0.0, attack_start - time.monotonic()))
 
     def connect(source):
@@ -369,7 +402,7 @@ def flood(args, attack_start, attack_end, out):
         while len(idle) < args.idle and idle_budget >= 1:
             idle_budget -= 1
             try:
-                s = connect(args.idle_source)
+                s = connect(idle_sources[stats["idle_opened"] % len(idle_sources)])
             except OSError as e:
                 name = errno.errorcode.get(e.errno, str(e.errno))
                 stats["idle_connect_errors"][name] = stats["idle_connect_errors"].get(name, 0) + 1
@@ -421,6 +454,116 @@ def flood(args, attack_start, attack_end, out):
     out.put(("flood", stats))
 
 
+def holders(args, attack_start, attack_end, out):
+    """Connections the server may not evict: slow readers (a request for BIG_SERVICE's list answer,
+    a 4 KiB receive buffer, never read) and mid-body holders (a head announcing a 1 MiB body, then
+    nothing). Opened at --hold-rate per second; one the server closes is reopened at that rate."""
+    attacker_setup(args)
+    ep = select.epoll()
+    kinds = {
+        "slow_reader": {"target": args.slow_readers, "payload": list_request(BIG_SERVICE),
+                        "sources": spread_sources(3, args.slow_readers, args.per_source)},
+        "midbody": {"target": args.midbody,
+                    "payload": ("POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "User-Agent: %s\r\nContent-Type: application/x-www-form-"
+                                "urlencoded\r\nContent-Length: %d\r\n\r\n" %
+                                (UA, 1 << 20)).encode(),
+                    "sources": spread_sources(4, args.midbody, args.per_source)},
+    }
+    stats = {}
+    for name in kinds:
+        stats[name] = {"opened": 0, "closed_by_server": 0, "peak_open": 0, "answers": {},
+                       "connect_errors": {}}
+    conns = {}  # fd -> [sock, kind, sent]
+    open_count = {name: 0 for name in kinds}
+    time.sleep(max(0.0, attack_start - time.monotonic()))
+
+    def open_one(name):
+        kind, st = kinds[name], stats[name]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if name == "slow_reader":
+            # Set before connecting, so that the window the server sees stays small.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        try:
+            s.bind((kind["sources"][st["opened"] % len(kind["sources"])], 0))
+            rc = s.connect_ex(("127.0.0.1", args.port))
+        except OSError as e:
+            rc = e.errno
+        if rc not in (0, errno.EINPROGRESS):
+            s.close()
+            code = errno.errorcode.get(rc, str(rc))
+            st["connect_errors"][code] = st["connect_errors"].get(code, 0) + 1
+            return False
+        st["opened"] += 1
+        open_count[name] += 1
+        conns[s.fileno()] = [s, name, False]
+        ep.register(s.fileno(), select.EPOLLOUT | select.EPOLLRDHUP)
+        return True
+
+    def closed(fd):
+        s, name, _ = conns.pop(fd)
+        ep.unregister(fd)
+        s.close()
+        open_count[name] -= 1
+        stats[name]["closed_by_server"] += 1
+
+    def read_answer(s, name):
+        """Reads what the server sent and counts its status; False at the end of the stream."""
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        parsed = parse_response(data) if data else None
+        if parsed:
+            code = str(parsed[0])
+            stats[name]["answers"][code] = stats[name]["answers"].get(code, 0) + 1
+        return bool(data)
+
+    budget = 0.0
+    last = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now >= attack_end:
+            break
+        budget = min(budget + (now - last) * args.hold_rate, max(1.0, args.hold_rate / 10))
+        last = now
+        for name in kinds:
+            while open_count[name] < kinds[name]["target"] and budget >= 1:
+                budget -= 1
+                if not open_one(name):
+                    break
+            stats[name]["peak_open"] = max(stats[name]["peak_open"], open_count[name])
+        short = any(open_count[name] < kinds[name]["target"] for name in kinds)
+        wait = min(0.01 if short else 0.5, max(0.0, attack_end - time.monotonic()))
+        for fd, events in ep.poll(wait):
+            entry = conns.get(fd)
+            if entry is None:
+                continue
+            s, name, sent = entry
+            if events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR):
+                if name == "midbody":  # An answer (a 408, say) may precede the close.
+                    read_answer(s, name)
+                closed(fd)
+                continue
+            if events & select.EPOLLOUT and not sent:
+                try:
+                    s.send(kinds[name]["payload"])
+                except OSError:
+                    closed(fd)
+                    continue
+                entry[2] = True
+                # Slow readers never read: only a close or reset is watched. Mid-body holders
+                # read an answer, which comes only with the close.
+                ep.modify(fd, select.EPOLLRDHUP | (select.EPOLLIN if name == "midbody" else 0))
+            elif events & select.EPOLLIN and not read_answer(s, name):
+                closed(fd)
+    for s, _, _ in conns.values():
+        s.close()
+    ep.close()
+    out.put(("holders", stats))
+
+
 def oversize(args, attack_start, attack_end, out):
     attacker_setup(args)
     body_2mb = b"serviceName=x&ip=10.0.0.1&port=1&app=" + b"a" * (2 << 20)
@@ -445,14 +588,16 @@ def oversize(args, attack_start, attack_end, out):
 
 # ------------------------------------------------------------------------------------------------
 
-def register_instances(port, count):
+def register_instances(port, count, service=SERVICE, ephemeral=True, metadata_bytes=0):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         for i in range(count):
-            query = urllib.parse.urlencode([("serviceName", SERVICE), ("ip", instance_ip(i)),
-                                            ("port", "20880"), ("ephemeral", "true")],
-                                           quote_via=urllib.parse.quote)
-            s.sendall(request_bytes("POST", "/nacos/v1/ns/instance?" + query))
+            params = [("serviceName", service), ("ip", instance_ip(i)), ("port", "20880"),
+                      ("ephemeral", "true" if ephemeral else "false")]
+            if metadata_bytes:
+                params.append(("metadata", json.dumps({"filler": "m" * (metadata_bytes - 6)})))
+            body = urllib.parse.urlencode(params, quote_via=urllib.parse.quote).encode()
+            s.sendall(request_bytes("POST", "/nacos/v1/ns/instance", body))
             buf = b""
             while parse_response(buf) is None:
                 chunk = s.recv(65536)
@@ -484,6 +629,40 @@ def fetch(port, path):
         return parsed[0], buf[head_end + 4:parsed[1]].decode("utf-8", "replace")
     except OSError:
         return None, None
+
+
+PROMETHEUS_PATH = "/nacos/actuator/prometheus"
+
+
+def fetch_prometheus(port):
+    """{"status": HTTP status or None, "samples": {"name{labels}": value}} of the metrics endpoint."""
+    status, body = fetch(port, PROMETHEUS_PATH)
+    samples = {}
+    if status == 200:
+        for line in body.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            try:
+                samples[name] = float(value)
+            except ValueError:
+                pass
+    return {"status": status, "samples": samples}
+
+
+# The reasons of naming_server_rejects_total the attacks make the server count, with the attacks
+# that cause each (the server counts by reason, not by attacker), for the report.
+ATTACK_REASONS = [
+    ("evicted", "idle flood, slowloris (waiting for a head: evictable)"),
+    ("connection_cap", "any new connection while nothing can be evicted"),
+    ("peer_connection_cap", "any source address past its per-peer cap"),
+    ("head_timeout", "idle flood, slowloris (no whole head within the head deadline)"),
+    ("idle_timeout", "slow readers (answer not read), idle keep-alive connections"),
+    ("body_too_slow", "mid-body holders"),
+    ("body_too_large", "oversized: 2 MiB body"),
+    ("head_too_large", "oversized: 64 KiB header"),
+    ("service_name_too_long", "oversized: 1000 KiB service name"),
+]
 
 
 def proc_sample(pid):
@@ -565,7 +744,20 @@ def main():
     p.add_argument("--slowloris-source", default="127.0.0.3")
     p.add_argument("--idle", type=int, default=10000)
     p.add_argument("--idle-rate", type=float, default=2000)
-    p.add_argument("--idle-source", default="127.0.0.2")
+    p.add_argument("--idle-source-count", type=int, default=0,
+                   help="spread the idle flood over this many addresses 127.1.x.y (0: enough for "
+                        "--per-source each)")
+    p.add_argument("--per-source", type=int, default=250,
+                   help="connections per source address of the idle flood, slow readers and "
+                        "mid-body holders (below the server's per-peer cap, 1000 by default)")
+    p.add_argument("--slow-readers", type=int, default=50,
+                   help="connections that request the big list answer and never read (127.3.x.y)")
+    p.add_argument("--big-instances", type=int, default=250)
+    p.add_argument("--big-metadata-bytes", type=int, default=12000)
+    p.add_argument("--midbody", type=int, default=1000,
+                   help="connections that announce a 1 MiB body and send none (127.4.x.y)")
+    p.add_argument("--hold-rate", type=float, default=500,
+                   help="slow readers and mid-body holders opened per second")
     p.add_argument("--oversize-interval", type=float, default=2.0)
     p.add_argument("--oversize-source", default="127.0.0.4")
     p.add_argument("--attack-cpu", type=int, help="core for the attackers (default: inherited)")
@@ -577,13 +769,25 @@ def main():
     p.add_argument("--json", help="also write every figure to this file")
     args = p.parse_args()
     nofile = raise_nofile()
-    if args.idle + args.slowloris + 64 > nofile:
-        print("abuse.py: RLIMIT_NOFILE %d is below --idle + --slowloris; raise ulimit -n" % nofile,
-              file=sys.stderr)
+    if max(args.idle + args.slowloris, args.slow_readers + args.midbody) + 64 > nofile:
+        print("abuse.py: RLIMIT_NOFILE %d is below --idle + --slowloris or --slow-readers + "
+              "--midbody; raise ulimit -n" % nofile, file=sys.stderr)
         return 2
 
-    register_instances(args.port, args.instances)
+    if args.idle_source_count > 0:
+        args.per_source = max(1, -(-args.idle // args.idle_source_count))
     wait_quiet(args.server_pid, args.quiet_max, args.quiet_wait)
+    # After the wait: the instances expire 30 s after registration without beats.
+    register_instances(args.port, args.instances)
+    if args.slow_readers:
+        register_instances(args.port, args.big_instances, service=BIG_SERVICE, ephemeral=False,
+                           metadata_bytes=args.big_metadata_bytes)
+        status, body = fetch(args.port, "/nacos/v1/ns/instance/list?serviceName=" +
+                             urllib.parse.quote(BIG_SERVICE, safe=""))
+        args.big_answer_bytes = len(body.encode()) if status == 200 else 0
+        if status != 200:
+            print("abuse.py: the big list answer is refused (status %s)" % status, file=sys.stderr)
+            return 1
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     start = time.monotonic() + 1.0
@@ -594,6 +798,8 @@ def main():
               ("cool-down", args.warmup + args.duration, args.warmup + args.duration + args.cooldown)]
     procs = [ctx.Process(target=legit, args=(args, start, phases, out), name="legit"),
              ctx.Process(target=flood, args=(args, attack_start, attack_end, out), name="flood"),
+             ctx.Process(target=holders, args=(args, attack_start, attack_end, out),
+                         name="holders"),
              ctx.Process(target=oversize, args=(args, attack_start, attack_end, out),
                          name="oversize")]
     # SIGTERM (abuse.sh's clean-up) ends the children too.
@@ -615,7 +821,13 @@ def run(args, procs, out, start, phases):
     samples = []  # (t, rss_kb, fds, cpu ticks)
     results = {}
     deadline = start + phases[-1][2] + args.timeout + 60
+    # The server's counters 2 s before the attack ends (connections still held), on a new
+    # connection from 127.0.0.1 (which the server may refuse: that shows too).
+    attack_sample_at = start + phases[1][2] - 2.0
+    prometheus = {}
     while len(results) < len(procs) and time.monotonic() < deadline:
+        if "under attack" not in prometheus and time.monotonic() >= attack_sample_at:
+            prometheus["under attack"] = fetch_prometheus(args.port)
         if args.server_pid:
             sample = proc_sample(args.server_pid)
             if sample:
@@ -641,6 +853,7 @@ def run(args, procs, out, start, phases):
            "clients": ours * 100.0 / (wall1 - wall0),
            "others": max(0.0, ((busy1 - busy0) - server_ticks) * 100.0 / hz / (wall1 - wall0) -
                          ours * 100.0 / (wall1 - wall0))}
+    prometheus["end"] = fetch_prometheus(args.port)
     missing = [proc.name for proc in procs if proc.name not in results]
     if missing:
         print("abuse.py: no result from %s" % ", ".join(missing), file=sys.stderr)
@@ -670,13 +883,52 @@ def run(args, procs, out, start, phases):
           "the server, %d bytes sent, at most %d open" %
           (args.slowloris, args.slowloris_source, args.slow_interval, fl["slowloris_opened"],
            fl["slowloris_closed_by_server"], fl["slowloris_bytes"], fl["slowloris_peak_open"]))
-    print("idle flood: up to %d connections from %s at %.0f/s: %d opened, %d closed by the "
-          "server, at most %d open, connect errors %s" %
-          (args.idle, args.idle_source, args.idle_rate, fl["idle_opened"],
-           fl["idle_closed_by_server"], fl["idle_peak_open"],
+    idle_sources = spread_sources(1, args.idle, args.per_source)
+    print("idle flood: up to %d connections from %d addresses (%s-%s) at %.0f/s: %d opened, %d "
+          "closed by the server, at most %d open, connect errors %s" %
+          (args.idle, len(idle_sources), idle_sources[0], idle_sources[-1], args.idle_rate,
+           fl["idle_opened"], fl["idle_closed_by_server"], fl["idle_peak_open"],
            json.dumps(fl["idle_connect_errors"], sort_keys=True)))
+    hd = results["holders"]
+    for name, label, what in [
+            ("slow_reader", "slow readers",
+             "GET the %d-byte list answer of %d instances, 4 KiB receive buffer, never read" %
+             (getattr(args, "big_answer_bytes", 0), args.big_instances)),
+            ("midbody", "mid-body holders", "a head with Content-Length: 1048576, then nothing")]:
+        st = hd[name]
+        target = args.slow_readers if name == "slow_reader" else args.midbody
+        print("%s: %d connections (%s): %d opened, %d closed by the server, at most %d open, "
+              "answers %s, connect errors %s" %
+              (label, target, what, st["opened"], st["closed_by_server"], st["peak_open"],
+               json.dumps(st["answers"], sort_keys=True),
+               json.dumps(st["connect_errors"], sort_keys=True)))
     print("oversized requests from %s (HTTP status: count; 0 = no answer): %s" %
           (args.oversize_source, json.dumps(results["oversize"], sort_keys=True)))
+    print("server counters (%s), 2 s before the attack ended -> after the cool-down:" %
+          PROMETHEUS_PATH)
+    during, after = prometheus["under attack"], prometheus["end"]
+    for when, sample in (("2 s before the end of the attack", during), ("at the end", after)):
+        if sample["status"] != 200:
+            print("  %s: %s" % (when, "no answer" if sample["status"] is None
+                                else "status %d" % sample["status"]))
+
+    def value(sample, name):
+        v = sample["samples"].get(name)
+        return "-" if v is None else "%d" % v
+
+    for name in ["naming_server_connections", "naming_server_connections_accepted_total",
+                 "naming_server_http_requests_total", "naming_server_bytes_held"]:
+        print("  %-44s %10s -> %10s" % (name, value(during, name), value(after, name)))
+    for reason, attacks in ATTACK_REASONS:
+        name = 'naming_server_rejects_total{reason="%s"}' % reason
+        print("  %-44s %10s -> %10s   %s" % (reason, value(during, name), value(after, name),
+                                             attacks))
+    listed = {reason for reason, _ in ATTACK_REASONS}
+    others = sorted(k for k, v in after["samples"].items()
+                    if k.startswith("naming_server_rejects_total{") and v and
+                    k.split('"')[1] not in listed)
+    for name in others:
+        print("  %-44s %10s -> %10s" % (name, value(during, name), value(after, name)))
     server = {"cpu_percent": cpu}
     if samples:
         server["peak_rss_kb"] = max(s[1] for s in samples)
@@ -699,8 +951,9 @@ def run(args, procs, out, start, phases):
             # to answer (or the failure's reason), and its kind.
             raw = [[round(r[0] - start, 6), round((r[2] - r[0]) * 1000, 3), r[3]] for r in records]
             raw += [[round(due - start, 6), reason, kind] for due, kind, reason in failures]
-            json.dump({"args": vars(args), "legit": report, "flood": fl,
+            json.dump({"args": vars(args), "legit": report, "flood": fl, "holders": hd,
                        "oversize": results["oversize"], "server": server, "metrics": metrics,
+                       "prometheus": prometheus,
                        "legit_requests": sorted(raw, key=lambda r: r[0])},
                       f, indent=1, sort_keys=True)
     whole = report["whole run"]

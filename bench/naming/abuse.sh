@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # naming-server abuse soak: legitimate list and beat traffic at a fixed rate while, against the same
-# server, 200 slowloris connections trickle request heads, thousands of idle connections fill the
-# connection table, and oversized requests (2 MiB body, 64 KiB header, a 1000 KiB service name)
-# keep coming. Reports the legitimate p50/p99/max latency and failures over the whole run (goal:
-# p99 <= 5 ms, 0 failures), the attackers' view, and the server's memory, descriptors, CPU and
-# metrics endpoint. Figures and their discussion: docs/benchmarks.md, "Abuse soak".
+# server, attackers run five attacks at once:
+#   idle flood        thousands of connections that send nothing, spread over many source
+#                     addresses (127.1.x.y) so that the per-peer cap does not stop them before the
+#                     connection table is full (the server must evict them to admit anyone else);
+#   slowloris         connections that trickle a request head one byte at a time;
+#   slow readers      connections that request a list answer of a few MB and never read it;
+#   mid-body holders  connections that send a head with Content-Length: 1048576, then nothing;
+#   oversized         a 2 MiB body, a 64 KiB header, a 1000 KiB service name, every few seconds.
+# Reports the legitimate p50/p99/max latency and failures per phase (goal over the whole run:
+# p99 <= 5 ms, 0 failures), each attack from the attacker's side, and what the server counted
+# (/nacos/actuator/prometheus 2 s before the attack ends and after the cool-down: rejects by
+# reason, connections, bytes held), its memory, descriptors and CPU. Figures: docs/benchmarks.md,
+# "Abuse soak".
 #
 #   bench/naming/abuse.sh [--no-build]
+#   SERVER_BIN=/path/to/naming-server bench/naming/abuse.sh --no-build   # another build
 #
 # Environment (defaults in brackets):
 #   BUILD_DIR [build-bench]  SERVER_BIN [BUILD_DIR/naming-server/naming-server]
@@ -17,20 +26,33 @@
 #   RATE [500]  BEAT_RATE [100]        legitimate list requests/s and light beats/s, from 127.0.0.1
 #   CONNS [8]  RECYCLE [200]           legitimate keep-alive connections, requests per connection
 #   TIMEOUT [2]                        seconds after which a legitimate request counts as failed
-#   WARMUP [5]  DURATION [60]  COOLDOWN [5]   seconds before, under and after the attack
-#   SLOWLORIS [200]  SLOW_INTERVAL [5]        slowloris connections (from 127.0.0.3), seconds per byte
-#   IDLE [10000]  IDLE_RATE [2000]            idle connections (from 127.0.0.2), opened per second
-#   OVERSIZE_INTERVAL [2]                     seconds between rounds of oversized requests (127.0.0.4)
+#   WARMUP [5]  DURATION [90]  COOLDOWN [5]   seconds before, under and after the attack (90 s
+#                                      lets the server's 60 s idle and write deadlines expire)
+#   PER_SOURCE [250]                   connections per source address for the idle flood, slow
+#                                      readers and mid-body holders (the server's per-peer cap
+#                                      is 1000)
+#   IDLE [10000]  IDLE_RATE [2000]     idle connections (from 127.1.x.y), opened per second
+#   SLOWLORIS [200]  SLOW_INTERVAL [5] slowloris connections (from 127.0.0.3), seconds per byte
+#   SLOW_READERS [50]                  slow readers (from 127.3.x.y)
+#   BIG_INSTANCES [250]  BIG_METADATA_BYTES [12000]   the persistent instances, and the metadata
+#                                      of each, of the service they request (a ~3 MB answer)
+#   MIDBODY [1000]                     mid-body holders (from 127.4.x.y)
+#   HOLD_RATE [500]                    slow readers and mid-body holders opened per second
+#   OVERSIZE_INTERVAL [2]              seconds between rounds of oversized requests (127.0.0.4)
 #   QUIET_MAX [15]  QUIET_WAIT [180]   before starting, wait (up to QUIET_WAIT s) until other
 #                                      processes use at most QUIET_MAX % of one core; the report
 #                                      shows the CPU others used during the run
 #   METRICS_PATHS [/nacos/v1/ns/operator/metrics]   server endpoints printed at the end
-#   SERVER_ARGS []                            extra naming-server flags
-#   JSON []                                   also write every figure to this file
+#   SERVER_ARGS []                     extra naming-server flags
+#   SERVER_COMMIT [this checkout's HEAD]   the label printed with the figures (set it when
+#                                      SERVER_BIN was built from another tree)
+#   JSON []                            also write every figure to this file
 #
 # Exit code: 0 when the goal was met, 3 when not (the report is printed either way), other codes
-# for errors. Every process listens or connects on loopback only, every phase is bounded in time,
-# and everything started here is stopped on exit, error or Ctrl-C (trap).
+# for errors. Every process listens or connects on loopback only; the whole run is bounded
+# (WARMUP + DURATION + COOLDOWN + QUIET_WAIT + 180 s at most, by `timeout`), and everything
+# started here is stopped on exit, error or Ctrl-C (trap; the Python attackers also die with
+# their parent), which closes every socket they held.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,17 +67,24 @@ CONNS=${CONNS:-8}
 RECYCLE=${RECYCLE:-200}
 TIMEOUT=${TIMEOUT:-2}
 WARMUP=${WARMUP:-5}
-DURATION=${DURATION:-60}
+DURATION=${DURATION:-90}
 COOLDOWN=${COOLDOWN:-5}
 SLOWLORIS=${SLOWLORIS:-200}
 SLOW_INTERVAL=${SLOW_INTERVAL:-5}
 IDLE=${IDLE:-10000}
 IDLE_RATE=${IDLE_RATE:-2000}
+PER_SOURCE=${PER_SOURCE:-250}
+SLOW_READERS=${SLOW_READERS:-50}
+BIG_INSTANCES=${BIG_INSTANCES:-250}
+BIG_METADATA_BYTES=${BIG_METADATA_BYTES:-12000}
+MIDBODY=${MIDBODY:-1000}
+HOLD_RATE=${HOLD_RATE:-500}
 OVERSIZE_INTERVAL=${OVERSIZE_INTERVAL:-2}
 QUIET_MAX=${QUIET_MAX:-15}
 QUIET_WAIT=${QUIET_WAIT:-180}
 METRICS_PATHS=${METRICS_PATHS:-/nacos/v1/ns/operator/metrics}
 SERVER_ARGS=${SERVER_ARGS:-}
+SERVER_COMMIT=${SERVER_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 JSON=${JSON:-}
 BUILD=1
 [[ ${1:-} == --no-build ]] && BUILD=0
@@ -82,12 +111,17 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 on() { [[ -n $1 ]] && echo "taskset -c $1"; true; }
 
 # 10,000 idle connections plus the rest need more descriptors than the usual soft limit of 1024,
-# in the server and in the attacker alike.
+# in the server and in the attackers alike (the idle flood and slowloris share one process, the
+# slow readers and mid-body holders another).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 if [[ $NOFILE != unlimited ]] && ((NOFILE < IDLE + SLOWLORIS + 256)); then
   log "ulimit -n is $NOFILE (hard limit): lowering IDLE from $IDLE to $((NOFILE - SLOWLORIS - 256))"
   IDLE=$((NOFILE - SLOWLORIS - 256))
+fi
+if [[ $NOFILE != unlimited ]] && ((NOFILE < SLOW_READERS + MIDBODY + 256)); then
+  echo "ulimit -n is $NOFILE (hard limit): below SLOW_READERS + MIDBODY + 256" >&2
+  exit 1
 fi
 
 if ((BUILD)); then
@@ -109,6 +143,8 @@ FG_ARGS=(--port "$PORT" --server-pid "$SERVER_PID" --rate "$RATE" --beat-rate "$
   --conns "$CONNS" --recycle "$RECYCLE" --timeout "$TIMEOUT" --warmup "$WARMUP"
   --duration "$DURATION" --cooldown "$COOLDOWN" --slowloris "$SLOWLORIS"
   --slow-interval "$SLOW_INTERVAL" --idle "$IDLE" --idle-rate "$IDLE_RATE"
+  --per-source "$PER_SOURCE" --slow-readers "$SLOW_READERS" --big-instances "$BIG_INSTANCES"
+  --big-metadata-bytes "$BIG_METADATA_BYTES" --midbody "$MIDBODY" --hold-rate "$HOLD_RATE"
   --oversize-interval "$OVERSIZE_INTERVAL" --quiet-max "$QUIET_MAX" --quiet-wait "$QUIET_WAIT")
 [[ -n $JSON ]] && FG_ARGS+=(--json "$JSON")
 for path in $METRICS_PATHS; do FG_ARGS+=(--metrics-path "$path"); done
@@ -122,7 +158,8 @@ wait "$FG_PID" || rc=$?
 FG_PID=
 
 echo
-echo "naming-server abuse soak, $(date -u +%Y-%m-%dT%H:%MZ), server on core ${SERVER_CPU:-any}," \
+echo "naming-server abuse soak, $(date -u +%Y-%m-%dT%H:%MZ), server commit $SERVER_COMMIT ($SERVER_BIN)"
+echo "server on core ${SERVER_CPU:-any}," \
   "legitimate client on core ${CLIENT_CPU:-any}, attackers on core ${ATTACK_CPU:-any}," \
   "$(nproc) cores"
 cat "$TMP/report.txt"

@@ -31,56 +31,56 @@ std::string LoginThrottle::KeyOf(std::string_view peer_ip) {
   return std::string(text) + "/64";
 }
 
-void LoginThrottle::DropExpiredFront(TimePoint now) {
-  while (!by_age_.empty() && now >= by_age_.front().forget_at) Erase(by_age_.begin());
+void LoginThrottle::DropExpired(TimePoint now) {
+  while (!by_expiry_.empty() && now >= by_expiry_.begin()->first) Erase(by_expiry_.begin());
 }
 
-LoginThrottle::List::iterator LoginThrottle::Find(const std::string& key, TimePoint now) {
-  auto found = by_key_.find(key);
-  if (found == by_key_.end()) return by_age_.end();
-  if (now >= found->second->forget_at) {
-    Erase(found->second);
-    return by_age_.end();
-  }
-  return found->second;
+void LoginThrottle::Erase(ByExpiry::iterator it) {
+  by_key_.erase(it->second.key);
+  by_expiry_.erase(it);
 }
 
-void LoginThrottle::Erase(List::iterator it) {
-  by_key_.erase(it->key);
-  by_age_.erase(it);
-}
-
-Duration LoginThrottle::LockedFor(std::string_view peer_ip) {
+LoginThrottle::Lockout LoginThrottle::LockedFor(std::string_view peer_ip) {
   const TimePoint now = clock_->Now();
-  DropExpiredFront(now);
-  auto it = Find(KeyOf(peer_ip), now);
-  if (it == by_age_.end() || now >= it->locked_until) return Duration::zero();
-  return it->locked_until - now;
+  DropExpired(now);
+  auto found = by_key_.find(KeyOf(peer_ip));
+  if (found == by_key_.end()) {
+    if (by_key_.size() < options_.max_addresses) return {};
+    // Full: refused until the first remembered address is forgotten.
+    return {by_expiry_.begin()->first - now, true};
+  }
+  const TimePoint locked_until = found->second->second.locked_until;
+  if (now >= locked_until) return {};
+  return {locked_until - now, false};
 }
 
 Duration LoginThrottle::Failed(std::string_view peer_ip) {
   const TimePoint now = clock_->Now();
-  DropExpiredFront(now);
+  DropExpired(now);
   std::string key = KeyOf(peer_ip);
-  auto it = Find(key, now);
-  if (it == by_age_.end()) {
-    if (by_key_.size() >= options_.max_addresses && !by_age_.empty()) Erase(by_age_.begin());
-    it = by_age_.insert(by_age_.end(), Entry{key, 0, now, now});
-    by_key_.emplace(std::move(key), it);
-  } else {
-    by_age_.splice(by_age_.end(), by_age_, it);  // Now the most recent failure.
+  auto found = by_key_.find(key);
+  if (found == by_key_.end()) {
+    // Nothing is dropped to make room: that would reset a remembered address's back-off.
+    if (by_key_.size() >= options_.max_addresses) return Duration::zero();
+    auto it = by_expiry_.emplace(now, Entry{key, 0, now});
+    found = by_key_.emplace(std::move(key), it).first;
   }
-  it->failures = std::min(it->failures + 1, options_.free_failures + 64);
+  ByExpiry::node_type node = by_expiry_.extract(found->second);
+  Entry& entry = node.mapped();
+  // Bounded, so that the count cannot overflow; the lock-out stops doubling long before.
+  if (entry.failures - options_.free_failures < 64) ++entry.failures;
   Duration lockout = Duration::zero();
-  if (it->failures >= options_.free_failures) {
+  if (entry.failures >= options_.free_failures) {
     lockout = options_.first_backoff;
-    for (int i = options_.free_failures; i < it->failures && lockout < options_.max_backoff; ++i) {
+    for (int i = options_.free_failures; i < entry.failures && lockout < options_.max_backoff;
+         ++i) {
       lockout *= 2;
     }
     lockout = std::min(lockout, options_.max_backoff);
   }
-  it->locked_until = now + lockout;
-  it->forget_at = it->locked_until + options_.max_backoff;
+  entry.locked_until = now + lockout;
+  node.key() = entry.locked_until + options_.max_backoff;
+  found->second = by_expiry_.insert(std::move(node));
   return lockout;
 }
 

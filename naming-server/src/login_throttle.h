@@ -2,10 +2,13 @@
 // login, or username and password parameters on any call). After `free_failures` failures an
 // address is locked out for `first_backoff`; each further failure doubles the lock-out up to
 // `max_backoff`. While locked out, the address is refused without its password being checked. A
-// success forgets the address. The table is bounded: an address quiet for `max_backoff` after its
-// last lock-out (or last failure) ended is forgotten, and beyond `max_addresses` the address whose
-// last failure is the oldest is dropped. IPv6 addresses count per /64 (one host usually holds a
-// whole /64), IPv4 and IPv4-mapped IPv6 addresses per address. Time comes from the injected Clock.
+// success forgets the address, and so does `max_backoff` without a failure after its last lock-out
+// (or last failure) ended; nothing else does, so a spray of other addresses cannot reset anyone's
+// back-off. The table holds at most `max_addresses`: while it is full, every address it does not
+// hold is refused too (until the first remembered address is forgotten), so a spray from many
+// addresses gets at most max_addresses * free_failures guesses per max_backoff, plus those of the
+// addresses' lock-outs. IPv6 addresses count per /64 (one host usually holds a whole /64), IPv4 and
+// IPv4-mapped IPv6 addresses per address. Time comes from the injected Clock.
 //
 // Thread-safety: none; NamingCore calls it under its mutex.
 #ifndef DUBBO_NAMING_SERVER_SRC_LOGIN_THROTTLE_H_
@@ -13,7 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <list>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,7 +34,7 @@ struct LoginThrottleOptions {
   // The longest lock-out, and how long an address stays remembered after its last lock-out or
   // failure. Default 5 min.
   registry::Duration max_backoff = std::chrono::minutes(5);
-  // Addresses remembered at most. Default 10,000.
+  // Addresses remembered at most; while that many are, other addresses are refused. Default 10,000.
   size_t max_addresses = 10000;
 };
 
@@ -40,10 +43,16 @@ class LoginThrottle {
   // `clock` must outlive the throttle.
   LoginThrottle(const LoginThrottleOptions& options, registry::Clock* clock);
 
-  // How long `peer_ip` stays locked out from now; zero when it may present credentials.
-  registry::Duration LockedFor(std::string_view peer_ip);
+  struct Lockout {
+    // How long from now; zero when the address may present credentials.
+    registry::Duration remaining = registry::Duration::zero();
+    // Refused because the table is full and does not hold the address, not for its own failures.
+    bool table_full = false;
+  };
+  // Whether, and how long, `peer_ip` may not present credentials.
+  Lockout LockedFor(std::string_view peer_ip);
   // Records a failed check from `peer_ip`. Returns the lock-out it starts (zero while the address
-  // still has free failures).
+  // still has free failures, or when the table is full and does not hold it).
   registry::Duration Failed(std::string_view peer_ip);
   // A successful check: `peer_ip` starts afresh.
   void Succeeded(std::string_view peer_ip);
@@ -60,20 +69,18 @@ class LoginThrottle {
     std::string key;
     int failures = 0;
     registry::TimePoint locked_until;  // In the past when not locked out.
-    registry::TimePoint forget_at;     // max_backoff after the lock-out (or failure) ended.
   };
-  using List = std::list<Entry>;
+  // Entries by the moment they are forgotten: max_backoff after the lock-out (or failure) ended.
+  using ByExpiry = std::multimap<registry::TimePoint, Entry>;
 
-  // Drops the expired entries at the front (oldest last failure first).
-  void DropExpiredFront(registry::TimePoint now);
-  // The live entry of `key`, or end(); an expired one is dropped.
-  List::iterator Find(const std::string& key, registry::TimePoint now);
-  void Erase(List::iterator it);
+  // Drops the entries due to be forgotten.
+  void DropExpired(registry::TimePoint now);
+  void Erase(ByExpiry::iterator it);
 
   const LoginThrottleOptions options_;
   registry::Clock* const clock_;
-  List by_age_;  // Oldest last failure first.
-  std::unordered_map<std::string, List::iterator> by_key_;
+  ByExpiry by_expiry_;
+  std::unordered_map<std::string, ByExpiry::iterator> by_key_;
 };
 
 }  // namespace dubbo::naming_server

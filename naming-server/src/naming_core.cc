@@ -226,8 +226,12 @@ struct NamingCore::State {
   std::optional<RejectReason> refusal;
   InstanceStore store;
   std::unique_ptr<PushService> push;
-  std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
-  LoginThrottle login_throttle;                       // failed credential checks per address
+  // Live tokens, at most options.max_tokens (see Login()): each token's entry in token_expiry,
+  // which orders them soonest expiry first.
+  using TokenExpiry = std::multimap<registry::TimePoint, std::string>;
+  TokenExpiry token_expiry;
+  std::unordered_map<std::string, TokenExpiry::iterator> tokens;
+  LoginThrottle login_throttle;  // failed credential checks per address
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
@@ -381,12 +385,14 @@ struct NamingCore::State {
   // REQUIRES: mu held.
   std::optional<HttpResponse> CheckCredentials(const HttpRequest& request,
                                                std::string_view wrong_body) {
-    const registry::Duration wait = login_throttle.LockedFor(request.peer_ip);
-    if (wait > registry::Duration::zero()) {
+    const LoginThrottle::Lockout lockout = login_throttle.LockedFor(request.peer_ip);
+    if (lockout.remaining > registry::Duration::zero()) {
       metrics->Reject(RejectReason::kLoginThrottled);
-      const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
-      return HttpResponse::Text(429, "too many failed logins from this address; retry after " +
-                                         std::to_string(seconds) + " s");
+      const auto seconds = std::chrono::ceil<std::chrono::seconds>(lockout.remaining).count();
+      return HttpResponse::Text(
+          429, std::string(lockout.table_full ? "too many failed logins from many addresses"
+                                              : "too many failed logins from this address") +
+                   "; retry after " + std::to_string(seconds) + " s");
     }
     const std::optional<std::string> user = request.Param("username");
     const std::optional<std::string> pass = request.Param("password");
@@ -398,10 +404,10 @@ struct NamingCore::State {
       return std::nullopt;
     }
     metrics->Reject(RejectReason::kLoginFailed);
-    const registry::Duration lockout = login_throttle.Failed(request.peer_ip);
-    if (lockout > registry::Duration::zero()) {
+    const registry::Duration started = login_throttle.Failed(request.peer_ip);
+    if (started > registry::Duration::zero()) {
       DUBBO_LOG(INFO) << "credential checks from " << request.peer_ip << " locked out for "
-                      << std::chrono::duration_cast<milliseconds>(lockout).count()
+                      << std::chrono::duration_cast<milliseconds>(started).count()
                       << " ms after repeated failures";
     }
     return HttpResponse::Text(403, std::string(wrong_body));
@@ -428,7 +434,8 @@ struct NamingCore::State {
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "token invalid!");
     }
-    if (clock->Now() >= it->second) {
+    if (clock->Now() >= it->second->first) {
+      token_expiry.erase(it->second);
       tokens.erase(it);
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "token expired!");
@@ -441,15 +448,19 @@ struct NamingCore::State {
       return std::move(*refused);
     }
     const registry::TimePoint now = clock->Now();
-    for (auto it = tokens.begin(); it != tokens.end();) {
-      it = now >= it->second ? tokens.erase(it) : std::next(it);
+    // Expired tokens go; so does, while the table is full, the token that expires soonest (the
+    // oldest, as every token has the same lifetime).
+    while (!token_expiry.empty() &&
+           (now >= token_expiry.begin()->first || tokens.size() >= options.max_tokens)) {
+      tokens.erase(token_expiry.begin()->second);
+      token_expiry.erase(token_expiry.begin());
     }
     std::string token = RandomToken();
     // Saturating: a TTL beyond the clock's range (~292 years of nanoseconds) means "never".
     const auto ttl = std::min<std::chrono::seconds>(
         std::chrono::seconds(options.token_ttl_seconds),
         std::chrono::duration_cast<std::chrono::seconds>(registry::TimePoint::max() - now));
-    tokens[token] = now + ttl;
+    tokens[token] = token_expiry.emplace(now + ttl, token);
     return HttpResponse::Json("{\"accessToken\":" + Quote(token) +
                               ",\"tokenTtl\":" + std::to_string(options.token_ttl_seconds) +
                               ",\"globalAdmin\":true,\"username\":" + Quote(options.username) +

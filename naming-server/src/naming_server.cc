@@ -212,6 +212,10 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
   }
   // Beyond ~34 years a millisecond count overflows once turned into steady_clock nanoseconds.
   constexpr int64_t kMaxMs = int64_t{1} << 40;
+  // The throttle's failure count stays an int; its table costs ~150 bytes per address.
+  constexpr int kMaxLoginFreeFailures = 1000000;
+  constexpr size_t kMaxLoginThrottleAddresses = 1000000;
+  constexpr size_t kMaxTokens = 1000000;  // ~200 bytes each.
   for (int64_t ms : {options.heartbeat_timeout_ms, options.ip_delete_timeout_ms,
                      options.client_beat_interval_ms, options.health_check_period_ms,
                      options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
@@ -234,12 +238,17 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
         "guess: set another password (or allow_default_password / --allow-default-password for "
         "a throw-away test server)");
   }
-  if (options.login_free_failures < 1 || options.login_backoff_ms < 1 ||
-      options.login_max_backoff_ms < options.login_backoff_ms ||
-      options.login_max_backoff_ms > kMaxMs || options.login_throttle_max_addresses < 1) {
+  if (options.max_tokens < 1 || options.max_tokens > kMaxTokens) {
+    return registry::InvalidArgumentError("max_tokens must be from 1 to 1000000");
+  }
+  if (options.login_free_failures < 1 || options.login_free_failures > kMaxLoginFreeFailures ||
+      options.login_backoff_ms < 1 || options.login_max_backoff_ms < options.login_backoff_ms ||
+      options.login_max_backoff_ms > kMaxMs || options.login_throttle_max_addresses < 1 ||
+      options.login_throttle_max_addresses > kMaxLoginThrottleAddresses) {
     return registry::InvalidArgumentError(
-        "login throttle: free failures, back-off and address count must be positive, the maximum "
-        "back-off at least the first one and below 2^40 ms");
+        "login throttle: free failures from 1 to 1000000, the first back-off positive, the "
+        "maximum back-off at least the first one and at most 2^40 ms, the address count from 1 "
+        "to 1000000");
   }
   for (size_t cap : {options.max_service_name_length, options.max_metadata_bytes,
                      options.max_instances_per_service, options.max_services_per_namespace,

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -668,6 +669,43 @@ TEST_F(NamingCoreAuthTest, TV12TokenExpiresAfterTtlOnTheInjectedClock) {
   EXPECT_EQ(Get(std::string(kTv6ListNoUdp) + "&accessToken=" + Login()).status, 200);
 }
 
+TEST_F(NamingCoreAuthTest, TokensAreCappedAndALoginBeyondTheCapDropsTheSoonestToExpire) {
+  NamingServerOptions options;
+  options.auth_enabled = true;
+  options.token_ttl_seconds = 100;
+  options.max_tokens = 3;
+  Start(options);
+  const auto status_with = [this](const std::string& token) {
+    return Get(std::string(kTv6ListNoUdp) + "&accessToken=" + token);
+  };
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 5; ++i) {
+    tokens.push_back(Login());
+    sched_.AdvanceBy(seconds(1));
+  }
+  // Issued at 0, 1, 2, 3 and 4 s: the two that expire soonest made room for the last two.
+  EXPECT_RESPONSE(status_with(tokens[0]), 403, "token invalid!");
+  EXPECT_RESPONSE(status_with(tokens[1]), 403, "token invalid!");
+  for (int i = 2; i < 5; ++i) EXPECT_EQ(status_with(tokens[i]).status, 200) << i;
+
+  // At 102 s the token of 2 s has expired: a login drops it, and no live one.
+  sched_.AdvanceBy(seconds(97));
+  const std::string fresh = Login();
+  EXPECT_RESPONSE(status_with(tokens[2]), 403, "token invalid!");
+  for (const std::string& live : {tokens[3], tokens[4], fresh}) {
+    EXPECT_EQ(status_with(live).status, 200);
+  }
+
+  // Expired tokens are dropped at a login even when the table is not full.
+  sched_.AdvanceBy(seconds(1));  // 103 s: the token of 3 s has expired.
+  EXPECT_RESPONSE(status_with(tokens[3]), 403, "token expired!");  // ... and is dropped.
+  sched_.AdvanceBy(seconds(1));  // 104 s: the token of 4 s too; two of three places are taken.
+  const std::string last = Login();
+  EXPECT_RESPONSE(status_with(tokens[4]), 403, "token invalid!");
+  EXPECT_EQ(status_with(fresh).status, 200);
+  EXPECT_EQ(status_with(last).status, 200);
+}
+
 TEST_F(NamingCoreTest, TV12HugeTokenTtlMeansNoExpiryNotOverflow) {
   // NamingServer::Start() accepts any positive TTL; "practically never" must not overflow the
   // nanosecond clock (which would make the token expired at once, and is undefined behaviour).
@@ -819,44 +857,89 @@ TEST_F(NamingCoreLoginThrottleTest, IPv6CountsPerSlash64AndMappedIPv4AsIPv4) {
   EXPECT_EQ(LoginThrottle::KeyOf("not:an:address"), "not:an:address");
 }
 
-TEST_F(NamingCoreLoginThrottleTest, TheOldestAddressIsDroppedWhenTheTableIsFull) {
+TEST_F(NamingCoreLoginThrottleTest, AFullTableRefusesNewAddressesAndKeepsEveryLockOut) {
   NamingServerOptions options = AuthOptions();
-  options.login_throttle_max_addresses = 2;
+  options.login_throttle_max_addresses = 3;
   Start(options);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 403);
-  ASSERT_EQ(LoginFrom(kPeer, "wrong").status, 429);
+  EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 429, RetryAfter(1));
+  // A spray fills the table; it drops nothing to make room.
   ASSERT_EQ(LoginFrom("192.0.2.8", "wrong").status, 403);
-  ASSERT_EQ(LoginFrom("192.0.2.9", "wrong").status, 403);  // kPeer's is the oldest: dropped.
-  EXPECT_EQ(LoginFrom(kPeer, kPassword).status, 200);
+  ASSERT_EQ(LoginFrom("192.0.2.9", "wrong").status, 403);
+  const std::string table_full =
+      "too many failed logins from many addresses; retry after 300 s";  // 192.0.2.8 forgotten.
+  EXPECT_RESPONSE(LoginFrom("192.0.2.10", "wrong"), 429, table_full);
+  EXPECT_RESPONSE(LoginFrom("192.0.2.11", kPassword), 429, table_full);  // Not compared.
+  EXPECT_EQ(Rejected(RejectReason::kLoginThrottled), 3u);
+
+  // kPeer's back-off survived the spray: after its lock-out the next failure doubles it.
+  sched_.AdvanceBy(seconds(1));
+  EXPECT_RESPONSE(LoginFrom(kPeer, "wrong"), 403, "unknown user!");
+  EXPECT_RESPONSE(LoginFrom(kPeer, kPassword), 429, RetryAfter(2));
+
+  // Addresses in the table are served as usual; a success frees its slot for a new address.
+  EXPECT_EQ(LoginFrom("192.0.2.9", kPassword).status, 200);
+  EXPECT_EQ(LoginFrom("192.0.2.11", kPassword).status, 200);
+
+  // Once the spray stops, its addresses are forgotten and new addresses log in again.
+  ASSERT_EQ(LoginFrom("192.0.2.12", "wrong").status, 403);
+  EXPECT_EQ(LoginFrom("192.0.2.13", kPassword).status, 429);
+  sched_.AdvanceBy(seconds(300));
+  EXPECT_EQ(LoginFrom("192.0.2.13", kPassword).status, 200);
+  EXPECT_RESPONSE(LoginFrom("192.0.2.12", "wrong"), 403, "unknown user!");
 }
 
-TEST(LoginThrottleTest, ASprayOfAddressesKeepsTheTableBounded) {
+TEST(LoginThrottleTest, ASprayOfManyAddressesNeitherGrowsTheTableNorFlushesALockOut) {
   ManualScheduler clock;
-  LoginThrottleOptions options;  // 10,000 addresses, 5 free failures, 5 min cap.
+  LoginThrottleOptions options;  // 10,000 addresses, 5 free failures, 1 s first, 5 min cap.
   LoginThrottle throttle(options, &clock);
   const auto address = [](int i) {
     return "10." + std::to_string(i >> 16 & 255) + "." + std::to_string(i >> 8 & 255) + "." +
            std::to_string(i & 255);
   };
-  for (int i = 0; i < 5; ++i) throttle.Failed("192.0.2.1");
-  ASSERT_GT(throttle.LockedFor("192.0.2.1"), registry::Duration::zero());
+  for (int i = 0; i < 4; ++i) throttle.Failed("192.0.2.1");
+  ASSERT_EQ(throttle.Failed("192.0.2.1"), seconds(1));
 
+  // 50,000 addresses, five failures each (what would lock each out).
   for (int i = 0; i < 50000; ++i) {
-    EXPECT_EQ(throttle.Failed(address(i)), registry::Duration::zero());
+    for (int k = 0; k < 5; ++k) throttle.Failed(address(i));
     ASSERT_LE(throttle.size(), options.max_addresses);
   }
   EXPECT_EQ(throttle.size(), options.max_addresses);
-  // The oldest went first: the locked-out address, and all but the last 10,000 of the spray.
-  EXPECT_EQ(throttle.LockedFor("192.0.2.1"), registry::Duration::zero());
-  for (int i = 0; i < 4; ++i) throttle.Failed(address(50000 - 10000));
-  EXPECT_EQ(throttle.LockedFor(address(50000 - 10000)), seconds(1)) << "remembered: 5th failure";
-  for (int i = 0; i < 4; ++i) throttle.Failed(address(50000 - 10001));
-  EXPECT_EQ(throttle.LockedFor(address(50000 - 10001)), registry::Duration::zero()) << "forgotten";
+  EXPECT_EQ(throttle.LockedFor("192.0.2.1").remaining, seconds(1));
+  EXPECT_FALSE(throttle.LockedFor("192.0.2.1").table_full);
+  // The first 9,999 of the spray are remembered and locked out; the rest are refused unseen,
+  // until the first remembered address is forgotten (1 s lock-out + 5 min).
+  EXPECT_EQ(throttle.LockedFor(address(9998)).remaining, seconds(1));
+  const LoginThrottle::Lockout unseen = throttle.LockedFor(address(9999));
+  EXPECT_TRUE(unseen.table_full);
+  EXPECT_EQ(unseen.remaining, seconds(1) + options.max_backoff);
 
-  // Quiet addresses expire max_backoff after their last failure (or lock-out) ended.
-  clock.AdvanceBy(options.max_backoff + seconds(1));
-  EXPECT_EQ(throttle.LockedFor("192.0.2.200"), registry::Duration::zero());
-  EXPECT_EQ(throttle.size(), 0u);
+  // After its lock-out, 192.0.2.1's next failure doubles it: the spray reset nothing.
+  clock.AdvanceBy(seconds(1));
+  EXPECT_EQ(throttle.LockedFor("192.0.2.1").remaining, registry::Duration::zero());
+  EXPECT_EQ(throttle.Failed("192.0.2.1"), seconds(2));
+
+  // Addresses are forgotten max_backoff after their lock-out ended (the spray's at 301 s); then
+  // new addresses get room again.
+  clock.AdvanceBy(options.max_backoff);
+  EXPECT_EQ(throttle.LockedFor(address(20000)).remaining, registry::Duration::zero());
+  EXPECT_EQ(throttle.size(), 1u);  // 192.0.2.1: its lock-out ended at 3 s, forgotten at 303 s.
+  EXPECT_EQ(throttle.Failed(address(20000)), registry::Duration::zero());
+  EXPECT_EQ(throttle.size(), 2u);
+  clock.AdvanceBy(seconds(2));
+  EXPECT_EQ(throttle.LockedFor("192.0.2.1").remaining, registry::Duration::zero());
+  EXPECT_EQ(throttle.size(), 1u);
+}
+
+TEST(LoginThrottleTest, AHugeFreeFailureCountDoesNotOverflow) {
+  ManualScheduler clock;
+  LoginThrottleOptions options;
+  options.free_failures = std::numeric_limits<int>::max();
+  LoginThrottle throttle(options, &clock);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(throttle.Failed("192.0.2.1"), registry::Duration::zero());
+  }
 }
 
 // ------------------------------------------------------------------------------------------------

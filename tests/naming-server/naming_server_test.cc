@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <string_view>
@@ -405,6 +407,63 @@ TEST(NamingServerAuthTest, TheSixthFailedLoginFromAnAddressIsAnswered429) {
   EXPECT_NE(reply.find("\"accessToken\":"), std::string::npos) << reply;
 }
 
+TEST(NamingServerAuthTest, WhileTheThrottleTableIsFullNewAddressesAre429) {
+  NamingServerOptions options;
+  options.auth_enabled = true;
+  options.password = "s3cret-pw";
+  options.login_throttle_max_addresses = 1;
+  options.login_max_backoff_ms = 3600 * 1000;  // Far longer than the test: nothing is forgotten.
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("wrong"));
+  ASSERT_EQ(reply.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << reply;
+  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("too many failed logins from many addresses; retry after 3600 s"),
+            std::string::npos)
+      << reply;
+  // The address the table holds is served as usual; its success frees the table.
+  reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+}
+
+TEST(NamingServerAuthTest, StartRangeChecksTheThrottleAndTokenOptions) {
+  NamingServerOptions options;
+  options.port = 0;
+  const auto refused = [&options] {
+    return NamingServer::Start(options).status().code() == registry::StatusCode::kInvalidArgument;
+  };
+  options.login_free_failures = std::numeric_limits<int>::max();
+  EXPECT_TRUE(refused());
+  options.login_free_failures = 1000000;
+  EXPECT_FALSE(refused());
+  options.login_free_failures = 0;
+  EXPECT_TRUE(refused());
+  options.login_free_failures = 5;
+  options.login_throttle_max_addresses = 1000001;
+  EXPECT_TRUE(refused());
+  options.login_throttle_max_addresses = 0;
+  EXPECT_TRUE(refused());
+  options.login_throttle_max_addresses = 1000000;
+  options.login_backoff_ms = 0;
+  EXPECT_TRUE(refused());
+  options.login_backoff_ms = 1000;
+  options.login_max_backoff_ms = 999;
+  EXPECT_TRUE(refused());
+  options.login_max_backoff_ms = (int64_t{1} << 40) + 1;
+  EXPECT_TRUE(refused());
+  options.login_max_backoff_ms = int64_t{1} << 40;
+  EXPECT_FALSE(refused());
+  options.max_tokens = 0;
+  EXPECT_TRUE(refused());
+  options.max_tokens = 1000001;
+  EXPECT_TRUE(refused());
+  options.max_tokens = 1000000;
+  EXPECT_FALSE(refused());
+}
+
 TEST(NamingServerAuthTest, StartRefusesTheDefaultOrAnEmptyPasswordUnlessAllowed) {
   NamingServerOptions options;
   options.port = 0;
@@ -686,6 +745,171 @@ TEST(NamingServerBinaryTest, RefusesACapFlagOfZero) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Refusals of what would be stored, through the real HTTP layer: each is a 400 with its message,
+// stores nothing, and is counted by reason in /nacos/actuator/prometheus.
+
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out += {'%', kHex[byte >> 4], kHex[byte & 0xF]};
+    }
+  }
+  return out;
+}
+
+// The value of `naming_server_rejects_total{reason="<reason>"}`, or -1 when the line is missing.
+long RejectsCounted(uint16_t port, const std::string& reason) {
+  const HttpResult metrics = HttpRequest(port, "GET", "/nacos/actuator/prometheus");
+  const std::string line = "\nnaming_server_rejects_total{reason=\"" + reason + "\"} ";
+  const size_t at = metrics.body.find(line);
+  if (metrics.status != 200 || at == std::string::npos) return -1;
+  return std::atol(metrics.body.c_str() + at + line.size());
+}
+
+constexpr char kBeatTarget[] = "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40demo";
+constexpr char kRegisterDemoTarget[] = "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo";
+
+HttpResult FullBeat(uint16_t port, const std::string& beat_json) {
+  return HttpRequest(port, "PUT", kBeatTarget, "beat=" + UrlEncode(beat_json));
+}
+
+TEST(NamingServerRefusalTest, AFullBeatThatReRegistersIsCheckedLikeARegistration) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const std::string rule = R"({"preserved.heart.beat.interval":"20000"})";  // > the 15 s timeout.
+  const struct {
+    std::string register_params;  // The same instance as a registration.
+    std::string beat;
+  } cases[] = {
+      {"&ip=not%20an%20ip%21&port=80", R"({"ip":"not an ip!","port":80})"},
+      {"&ip=10.0.0.5&port=-7", R"({"ip":"10.0.0.5","port":-7})"},
+      {"&ip=10.0.0.5&port=80&weight=-5", R"({"ip":"10.0.0.5","port":80,"weight":-5})"},
+      {"&ip=10.0.0.5&port=80&metadata=" + UrlEncode(rule),
+       R"({"ip":"10.0.0.5","port":80,"metadata":)" + rule + "}"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.beat);
+    const HttpResult registered =
+        HttpRequest(server->port(), "POST", kRegisterDemoTarget + c.register_params);
+    ASSERT_EQ(registered.status, 400) << registered.body;
+    const HttpResult beat = FullBeat(server->port(), c.beat);
+    EXPECT_EQ(beat.status, 400);
+    EXPECT_EQ(beat.body, registered.body);
+  }
+  EXPECT_EQ(server->stats().instances, 0u);
+  EXPECT_EQ(server->stats().bytes_held, 0u);
+  EXPECT_EQ(RejectsCounted(server->port(), "invalid_parameter"), 8);
+
+  // The same beat, well formed, re-registers.
+  EXPECT_EQ(FullBeat(server->port(), R"({"ip":"10.0.0.5","port":80})").status, 200);
+  EXPECT_EQ(server->stats().instances, 1u);
+}
+
+TEST(NamingServerRefusalTest, OnePastEachCapIsA400NamingTheCap) {
+  NamingServerOptions options;
+  options.max_service_name_length = 40;
+  options.max_metadata_bytes = 64;
+  options.max_instances_per_service = 2;
+  options.max_services_per_namespace = 2;
+  options.max_total_instances = 3;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  const uint16_t port = server->port();
+  const auto post = [port](const std::string& target) { return HttpRequest(port, "POST", target); };
+
+  const std::string metadata_at_cap = R"({"k":")" + std::string(63, 'v') + "\"}";  // 64 bytes.
+  const std::string metadata_past_cap = R"({"k":")" + std::string(64, 'v') + "\"}";
+  ASSERT_EQ(post(std::string(kRegisterDemoTarget) +
+                 "&ip=10.0.0.1&port=80&metadata=" + UrlEncode(metadata_at_cap))
+                .body,
+            "ok");
+  HttpResult refused = post(std::string(kRegisterDemoTarget) +
+                            "&ip=10.0.0.2&port=80&metadata=" + UrlEncode(metadata_past_cap));
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body,
+            "instance metadata too large: 65 bytes of keys and values (max 64, "
+            "max_metadata_bytes, --max-metadata-bytes)");
+  // The same through a re-registering beat.
+  refused = FullBeat(port, R"({"ip":"10.0.0.2","port":80,"metadata":)" + metadata_past_cap + "}");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("(max 64, max_metadata_bytes, --max-metadata-bytes)"),
+            std::string::npos)
+      << refused.body;
+
+  ASSERT_EQ(post(std::string(kRegisterDemoTarget) + "&ip=10.0.0.2&port=80").body, "ok");
+  const std::string service_full =
+      "service DEFAULT_GROUP@@demo already holds 2 instances, the most allowed "
+      "(max_instances_per_service, --max-instances-per-service)";
+  refused = post(std::string(kRegisterDemoTarget) + "&ip=10.0.0.3&port=80");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body, service_full);
+  refused = FullBeat(port, R"({"ip":"10.0.0.3","port":80})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body, service_full);
+
+  // The service name counts in bytes as sent, here 15 bytes of `DEFAULT_GROUP%40%40` and 25 of
+  // the name: 40.
+  const std::string name_at_cap = "DEFAULT_GROUP%40%40" + std::string(40 - 15, 'n');
+  const std::string in_named = "/nacos/v1/ns/instance?port=80&serviceName=" + name_at_cap;
+  refused = post(in_named + "n&ip=10.0.0.1");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body,
+            "Param 'serviceName' is too long: 41 bytes (max 40, max_service_name_length, "
+            "--max-service-name-length)");
+  ASSERT_EQ(post(in_named + "&ip=10.0.0.1").body, "ok");
+
+  // Three instances in two services now: the server and the namespace are full.
+  refused = post(in_named + "&ip=10.0.0.2");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body,
+            "the server already holds 3 instances, the most allowed (max_total_instances, "
+            "--max-total-instances)");
+  refused = post("/nacos/v1/ns/service?serviceName=G%40%40other");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body,
+            "namespace public already holds 2 services, the most allowed "
+            "(max_services_per_namespace, --max-services-per-namespace)");
+
+  EXPECT_EQ(server->stats().instances, 3u);
+  EXPECT_EQ(server->stats().services, 2u);
+  EXPECT_EQ(RejectsCounted(port, "service_name_too_long"), 1);
+  EXPECT_EQ(RejectsCounted(port, "metadata_too_large"), 2);
+  EXPECT_EQ(RejectsCounted(port, "instances_per_service"), 2);
+  EXPECT_EQ(RejectsCounted(port, "total_instances"), 1);
+  EXPECT_EQ(RejectsCounted(port, "services_per_namespace"), 1);
+  EXPECT_EQ(RejectsCounted(port, "invalid_parameter"), 0);
+}
+
+TEST(NamingServerRefusalTest, InvalidUtf8InABeatIsRefusedAndNothingIsStored) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const uint16_t port = server->port();
+  // A raw 0xFF inside the beat JSON.
+  HttpResult refused =
+      FullBeat(port, "{\"ip\":\"10.0.0.5\",\"port\":80,\"metadata\":{\"k\":\"\xff\"}}");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body, "Param 'beat' is not valid UTF-8");
+  // An escape that spells a lone surrogate.
+  refused = FullBeat(port, R"({"ip":"10.0.0.5","port":80,"metadata":{"k":"\ud800"}})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body.rfind("beat is not valid UTF-8", 0), 0u) << refused.body;
+  // A light beat whose service name is cut inside a character.
+  refused = HttpRequest(port, "PUT",
+                        "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40d%C3&"
+                        "ip=10.0.0.5&port=80");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body, "Param 'serviceName' is not valid UTF-8");
+  EXPECT_EQ(server->stats().instances, 0u);
+  EXPECT_EQ(server->stats().services, 0u);
+  EXPECT_EQ(RejectsCounted(port, "invalid_utf8"), 3);
 }
 
 }  // namespace

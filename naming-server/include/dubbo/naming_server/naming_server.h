@@ -76,17 +76,23 @@ struct NamingServerOptions {
   bool allow_default_password = false;
   // Token lifetime, reported as `tokenTtl`. Default 18000 s (Nacos).
   int64_t token_ttl_seconds = 18000;
+  // Live tokens held at most, 1 to 1,000,000: a login beyond them invalidates the token that
+  // expires soonest (the oldest). Expired tokens are dropped at the next login. Default 10000.
+  size_t max_tokens = 10000;
   // Failed credential checks (a login, or username and password parameters on any call) one
   // source address may make before it is locked out: during a lock-out its credential checks are
-  // answered 429 without looking at the password. Tokens are not affected. Default 5.
+  // answered 429 without looking at the password. Tokens are not affected. 1 to 1,000,000.
+  // Default 5.
   int login_free_failures = 5;
   // The first lock-out; each further failure doubles it, up to login_max_backoff_ms. Defaults
-  // 1000 and 300000 (5 min). An address is forgotten login_max_backoff_ms after its last lock-out
-  // ended, and at once by a successful check.
+  // 1000 and 300000 (5 min); the maximum at most 2^40. An address is forgotten
+  // login_max_backoff_ms after its last lock-out (or failure) ended, and at once by a successful
+  // check.
   int64_t login_backoff_ms = 1000;
   int64_t login_max_backoff_ms = 300000;
-  // Source addresses the throttle remembers (IPv6 per /64); beyond, the one whose last failure is
-  // the oldest is forgotten. Default 10000.
+  // Source addresses the throttle remembers (IPv6 per /64), 1 to 1,000,000. None is dropped to
+  // make room: while the table is full, credential checks from every address it does not hold are
+  // answered 429 too, until a remembered address is forgotten. Default 10000.
   size_t login_throttle_max_addresses = 10000;
 
   // --- Limits ------------------------------------------------------------------------------
