@@ -82,6 +82,13 @@ HttpResponse FromStatus(const Status& status) {
   }
 }
 
+// A refusal by FromStatus(), counted under `reason` if it is a 400.
+HttpResponse Refused(const Status& status, RejectReason reason) {
+  HttpResponse response = FromStatus(status);
+  response.reject_reason = reason;
+  return response;
+}
+
 HttpResponse Ok() { return HttpResponse::Text(200, "ok"); }
 
 // 413 for an answer of `bytes` (`qualifier`: "", "about " or "at least ") over max_answer_bytes.
@@ -195,18 +202,17 @@ struct NamingCore::State {
         scheduler(s),
         sender(u),
         metrics(m != nullptr ? m : &owned_metrics),
-        store(c, StoreOptions(opts, &refusal)),
+        store(c, StoreOptions(opts)),
         login_throttle(ThrottleOptions(opts), c) {}
 
-  // `refusal` receives the reason of each refusal by a cap (the store runs under mu).
-  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options,
-                                           std::optional<RejectReason>* refusal) {
+  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
     InstanceStoreOptions out;
     out.max_metadata_bytes = options.max_metadata_bytes;
     out.max_instances_per_service = options.max_instances_per_service;
     out.max_services_per_namespace = options.max_services_per_namespace;
+    out.max_total_services = options.max_total_services;
     out.max_total_instances = options.max_total_instances;
-    out.on_refusal = [refusal](RejectReason reason) { *refusal = reason; };
+    out.max_answer_bytes = options.max_answer_bytes;
     out.heartbeat_timeout = milliseconds(options.heartbeat_timeout_ms);
     out.ip_delete_timeout = milliseconds(options.ip_delete_timeout_ms);
     out.client_beat_interval = milliseconds(options.client_beat_interval_ms);
@@ -222,8 +228,6 @@ struct NamingCore::State {
   ServerMetrics* const metrics;
 
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
-  // Why the store refused the request being handled, if by a cap (see Handle()).
-  std::optional<RejectReason> refusal;
   InstanceStore store;
   std::unique_ptr<PushService> push;
   std::map<std::string, registry::TimePoint> tokens;  // token -> expiry
@@ -291,13 +295,6 @@ struct NamingCore::State {
     }
   }
 
-  // The store's estimate of the service's list answer, when it exceeds max_answer_bytes.
-  std::optional<size_t> OverAnswerCap(const std::string& ns, const std::string& service) const {
-    const size_t bytes = store.AnswerBytes(ns, service);
-    if (bytes <= options.max_answer_bytes) return std::nullopt;
-    return bytes;
-  }
-
   // Runs under the push service's serialisation (mu held). A service over max_answer_bytes is not
   // pushed (nullopt): its subscribers' next query gets the 413.
   std::optional<std::string> RenderForPush(const std::string& ns, const std::string& service,
@@ -309,7 +306,6 @@ struct NamingCore::State {
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
-      if (OverAnswerCap(ns, service)) return std::nullopt;
       std::string key = RenderKey(query, render);
       if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) return *cached;
       Result<ServiceSnapshot> snapshot = store.List(query);
@@ -349,7 +345,8 @@ struct NamingCore::State {
 
   // Checks every decoded parameter before routing: names and values must be valid UTF-8 (text is
   // stored and answered as it is, and one invalid byte would make every list answer of its
-  // service invalid JSON text), and serviceName and groupName must fit max_service_name_length.
+  // service invalid JSON text), serviceName and groupName must fit max_service_name_length, and
+  // namespaceId must be a valid namespace id.
   // Needs no lock: options are constant and the metrics atomic.
   std::optional<HttpResponse> CheckParams(const HttpRequest& r) const {
     using registry::internal::IsValidUtf8;
@@ -369,6 +366,21 @@ struct NamingCore::State {
             400, "Param '" + name + "' is too long: " + std::to_string(value.size()) +
                      " bytes (max " + std::to_string(options.max_service_name_length) +
                      ", max_service_name_length, --max-service-name-length)");
+      }
+    }
+    // Nacos's rules for a namespace id: at most 64 bytes (its parameter checker) of [A-Za-z0-9_-]
+    // (its console's pattern); ids are usually "public" or a UUID.
+    if (std::optional<std::string> ns = r.Param("namespaceId")) {
+      constexpr size_t kMaxNamespaceIdLength = 64;
+      const bool valid_chars = std::all_of(ns->begin(), ns->end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               c == '_' || c == '-';
+      });
+      if (ns->size() > kMaxNamespaceIdLength || !valid_chars) {
+        metrics->Reject(RejectReason::kInvalidParameter);
+        return HttpResponse::Text(400, "Param 'namespaceId' is illegal: at most " +
+                                           std::to_string(kMaxNamespaceIdLength) +
+                                           " bytes of 0-9a-zA-Z_- allowed");
       }
     }
     return std::nullopt;
@@ -483,7 +495,8 @@ struct NamingCore::State {
 
   // In the order of 1.4.x InstanceController.register/update: serviceName (required, format), ip,
   // port, weight, metadata; the store then validates (ip format, weight range, ...).
-  Status ParseSpec(const HttpRequest& r, InstanceSpec* spec) {
+  // *reason: what a refusal is counted under.
+  static Status ParseSpec(const HttpRequest& r, InstanceSpec* spec, RejectReason* reason) {
     spec->namespace_id = Namespace(r);
     spec->service_name = ServiceName(r);
     if (spec->service_name.empty()) {
@@ -506,7 +519,7 @@ struct NamingCore::State {
     if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
       spec->ephemeral = LenientBool(ephemeral, true);
     }
-    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""), reason);
     if (!metadata.ok()) return metadata.status();
     spec->metadata = std::move(*metadata);
     spec->app = r.ParamOr("app", "");
@@ -525,27 +538,23 @@ struct NamingCore::State {
     return Status::Ok();
   }
 
-  // `parsed`, noting a refusal of text that is not UTF-8 (a JSON escape spelling a lone surrogate:
-  // the parameter's own bytes passed CheckParams()) as such for Handle() to count.
-  template <typename T>
-  Result<T> Counted(Result<T> parsed) {
-    if (!parsed.ok() && IsUtf8Error(parsed.status())) refusal = RejectReason::kInvalidUtf8;
-    return parsed;
-  }
-
   // --- Endpoints (REQUIRES: mu held) ----------------------------------------------------------
   HttpResponse Register(const HttpRequest& r) {
     InstanceSpec spec;
-    Status status = ParseSpec(r, &spec);
-    if (status.ok()) status = store.Register(spec);
-    return status.ok() ? Ok() : FromStatus(status);
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Status status = ParseSpec(r, &spec, &reason);
+    if (status.ok()) status = store.Register(spec, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Update(const HttpRequest& r) {
     InstanceSpec spec;
-    Status status = ParseSpec(r, &spec);
-    if (status.ok()) status = store.Update(spec, IsJavaClientAtLeast(r.user_agent, "1.0.0"));
-    return status.ok() ? Ok() : FromStatus(status);
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Status status = ParseSpec(r, &spec, &reason);
+    if (status.ok()) {
+      status = store.Update(spec, IsJavaClientAtLeast(r.user_agent, "1.0.0"), &reason);
+    }
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Patch(const HttpRequest& r) {
@@ -555,9 +564,10 @@ struct NamingCore::State {
     if (key.service_name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
     if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
     InstancePatch patch;
+    RejectReason reason = RejectReason::kInvalidParameter;
     if (std::optional<std::string> metadata = r.Param("metadata")) {
-      Result<Metadata> parsed = Counted(ParseMetadata(*metadata));
-      if (!parsed.ok()) return FromStatus(parsed.status());
+      Result<Metadata> parsed = ParseMetadata(*metadata, &reason);
+      if (!parsed.ok()) return Refused(parsed.status(), reason);
       patch.metadata = std::move(*parsed);
     }
     if (std::optional<std::string> app = r.Param("app")) patch.app = *app;
@@ -566,10 +576,12 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       patch.weight = *value;
     }
-    if (std::optional<std::string> healthy = r.Param("healthy")) patch.healthy = LenientBool(healthy, true);
-    if (std::optional<std::string> enabled = r.Param("enabled")) patch.enabled = LenientBool(enabled, true);
-    status = store.Patch(key, patch);
-    return status.ok() ? Ok() : FromStatus(status);
+    if (std::optional<std::string> healthy = r.Param("healthy"))
+      patch.healthy = LenientBool(healthy, true);
+    if (std::optional<std::string> enabled = r.Param("enabled"))
+      patch.enabled = LenientBool(enabled, true);
+    status = store.Patch(key, patch, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Deregister(const HttpRequest& r) {
@@ -601,13 +613,14 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       request.port = *value;
     }
+    RejectReason reason = RejectReason::kInvalidParameter;
     if (std::optional<std::string> beat = r.Param("beat")) {
-      Result<BeatInfo> info = Counted(ParseBeatInfo(*beat));
-      if (!info.ok()) return FromStatus(info.status());
+      Result<BeatInfo> info = ParseBeatInfo(*beat, &reason);
+      if (!info.ok()) return Refused(info.status(), reason);
       request.beat = std::move(*info);
     }
-    Result<BeatResult> result = store.Beat(request);
-    if (!result.ok()) return FromStatus(result.status());
+    Result<BeatResult> result = store.Beat(request, &reason);
+    if (!result.ok()) return Refused(result.status(), reason);
     return HttpResponse::Json(RenderBeatResult(*result));
   }
 
@@ -637,11 +650,6 @@ struct NamingCore::State {
       Result<ServiceSnapshot> snapshot = store.List(query);
       if (!snapshot.ok()) return FromStatus(snapshot.status());
       uncached = std::move(*snapshot);
-    } else if (std::optional<size_t> bytes =
-                   OverAnswerCap(query.namespace_id, query.service_name)) {
-      metrics->Reject(RejectReason::kAnswerTooLarge);  // Refused before anything is copied.
-      return AnswerTooLarge("list answer of " + query.service_name, "about ", *bytes,
-                            options.max_answer_bytes);
     }
 
     ListRenderOptions render;
@@ -755,11 +763,13 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       spec.protect_threshold = *value;
     }
-    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
-    if (!metadata.ok()) return FromStatus(metadata.status());
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""), &reason);
+    if (!metadata.ok()) return Refused(metadata.status(), reason);
     spec.metadata = std::move(*metadata);
-    Status status = r.method == "POST" ? store.CreateService(spec) : store.UpdateService(spec);
-    return status.ok() ? Ok() : FromStatus(status);
+    Status status = r.method == "POST" ? store.CreateService(spec, &reason)
+                                       : store.UpdateService(spec, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Metrics() const {
@@ -916,11 +926,8 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     return HttpResponse::Text(200, "OK");
   }
   if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
-  state_->refusal.reset();
   HttpResponse response = state_->Route(routed, path, lock);
-  if (response.status == 400) {
-    state_->metrics->Reject(state_->refusal.value_or(RejectReason::kInvalidParameter));
-  }
+  if (response.status == 400) state_->metrics->Reject(response.reject_reason);
   return response;
 }
 

@@ -377,17 +377,9 @@ Status BadBeatField(std::string_view field) {
   return InvalidArgumentError("beat field '" + std::string(field) + "' has an invalid value");
 }
 
-
 }  // namespace
 
 std::string Md5Hex(std::string_view data) { return registry::internal::Md5Hex(data); }
-
-bool IsUtf8Error(const Status& status) {
-  const std::string_view message = status.message();
-  return status.code() == registry::StatusCode::kInvalidArgument &&
-         (message.rfind("metadata is ", 0) == 0 || message.rfind("beat is ", 0) == 0) &&
-         message.find(kNotUtf8) != std::string_view::npos;
-}
 
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options) {
   JsonOut out;
@@ -554,7 +546,8 @@ std::string RenderMetrics(const MetricsView& metrics) {
   return out.Take();
 }
 
-Result<Metadata> ParseMetadata(std::string_view raw) {
+Result<Metadata> ParseMetadata(std::string_view raw, RejectReason* reason) {
+  if (reason != nullptr) *reason = RejectReason::kInvalidParameter;
   if (raw.size() > kMaxMetadataBytes) {
     return InvalidArgumentError("metadata too large: " + std::to_string(raw.size()) +
                                 " bytes (max " + std::to_string(kMaxMetadataBytes) + ")");
@@ -564,7 +557,10 @@ Result<Metadata> ParseMetadata(std::string_view raw) {
   bool bad_utf8 = false;
   const Status parsed = ParseJsonTree(raw, &root, &bad_utf8);
   // Not read as the legacy form: stored text must be valid UTF-8 however it is read.
-  if (bad_utf8) return InvalidArgumentError("metadata is " + std::string(parsed.message()));
+  if (bad_utf8) {
+    if (reason != nullptr) *reason = RejectReason::kInvalidUtf8;
+    return InvalidArgumentError("metadata is " + std::string(parsed.message()));
+  }
   if (parsed.ok()) {
     if (root.kind == JsonNode::Kind::kNull) return Metadata();
     if (root.kind == JsonNode::Kind::kObject) {
@@ -583,7 +579,8 @@ Result<Metadata> ParseMetadata(std::string_view raw) {
   return metadata;
 }
 
-Result<BeatInfo> ParseBeatInfo(std::string_view json) {
+Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason) {
+  if (reason != nullptr) *reason = RejectReason::kInvalidParameter;
   if (json.size() > kMaxBeatBytes) {
     return InvalidArgumentError("beat too large: " + std::to_string(json.size()) + " bytes (max " +
                                 std::to_string(kMaxBeatBytes) + ")");
@@ -591,7 +588,10 @@ Result<BeatInfo> ParseBeatInfo(std::string_view json) {
   JsonNode root;
   bool bad_utf8 = false;
   const Status parsed = ParseJsonTree(json, &root, &bad_utf8);
-  if (!parsed.ok()) return InvalidArgumentError("beat is " + std::string(parsed.message()));
+  if (!parsed.ok()) {
+    if (bad_utf8 && reason != nullptr) *reason = RejectReason::kInvalidUtf8;
+    return InvalidArgumentError("beat is " + std::string(parsed.message()));
+  }
   if (root.kind != JsonNode::Kind::kObject)
     return InvalidArgumentError("beat must be a JSON object");
 

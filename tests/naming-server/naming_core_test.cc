@@ -1688,8 +1688,9 @@ TEST_F(NamingCoreTest, InstanceAndServiceCapsAreCountedApartFromOtherErrors) {
 }
 
 // max_answer_bytes is judged on the store's estimate of the service's answer, which
-// stats().bytes_held reports: a probe core gives the figures for one and two instances.
-TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
+// stats().bytes_held reports: a probe core gives the figures for one and two instances. The write
+// that would take the service past it is refused; its readers and subscribers keep their answers.
+TEST_F(NamingCoreTest, AnswerCapRefusesTheWriteNotTheReaders) {
   ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
   const size_t one = core_->stats().bytes_held;
   ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
@@ -1707,26 +1708,23 @@ TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
   EXPECT_LE(at_cap.body.size(), one);
   ASSERT_EQ(sender_.count(), sent + 1);  // The subscription's first push.
 
-  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);  // Stored, but now over the cap.
-  sched_.AdvanceBy(seconds(1));
-  EXPECT_EQ(sender_.count(), sent + 1) << "an over-cap service was pushed";
-  const std::string message = "list answer of DEFAULT_GROUP@@demo too large: about " +
+  const std::string message = "the list answer of service DEFAULT_GROUP@@demo would take about " +
                               std::to_string(two) + " bytes (max " + std::to_string(one) +
                               ", max_answer_bytes, --max-answer-bytes)";
-  EXPECT_RESPONSE(Get(kListDemo), 413, message);
-  EXPECT_RESPONSE(Get(std::string(kListDemo) + "&clusters=DEFAULT&healthyOnly=true"), 413, message);
+  EXPECT_RESPONSE(Register("10.0.0.6", 8080), 400, message);
+  EXPECT_RESPONSE(Do("PUT", kBeatDemo + UrlEncode(R"({"ip":"10.0.0.6","port":8080})")), 400,
+                  message);  // A beat's re-registration too.
   EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 2u);
-
-  ASSERT_EQ(Do("DELETE",
-               "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.6&"
-               "port=8080")
-                .status,
-            200);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 0u);
+  EXPECT_EQ(core_->stats().instances, 1u);
+  EXPECT_EQ(core_->stats().bytes_held, one);
   sched_.AdvanceBy(seconds(1));
-  EXPECT_EQ(sender_.count(), sent + 2);  // Back under the cap: pushed again.
-  EXPECT_EQ(Get(kListDemo).status, 200);
+  EXPECT_EQ(sender_.count(), sent + 1);  // Nothing changed, nothing pushed.
+  const HttpResponse still = Get(kListDemo);
+  EXPECT_EQ(still.status, 200);
+  EXPECT_THAT(std::string(still.body_view()), ::testing::HasSubstr("10.0.0.5"));
 
-  // The rendered answer is measured too: long echoed fields are not in the estimate.
+  // The rendered answer is still measured: long echoed fields are not in the estimate.
   const std::string env(one, 'e');
   const HttpResponse echoed = Get(std::string(kListDemo) + "&env=" + env);
   EXPECT_EQ(echoed.status, 413);
@@ -1734,6 +1732,36 @@ TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
   EXPECT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=G%40%40unknown&clusters=" + env).status,
             413);
   EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 4u);
+}
+
+TEST_F(NamingCoreTest, NamespaceIdsFollowNacosRules) {
+  const std::string register_in =
+      "/nacos/v1/ns/instance?serviceName=demo&ip=10.0.0.5&port=80&namespaceId=";
+  EXPECT_EQ(Do("POST", register_in + "3f2a9c1e-0b7d-4c55-9e2a-1d2c3b4a5f60").status, 200);
+  EXPECT_EQ(Do("POST", register_in + "dev_1").status, 200);
+  EXPECT_EQ(Do("POST", register_in + std::string(64, 'n')).status, 200);
+  const std::string message =
+      "Param 'namespaceId' is illegal: at most 64 bytes of 0-9a-zA-Z_- allowed";
+  EXPECT_RESPONSE(Do("POST", register_in + std::string(65, 'n')), 400, message);
+  EXPECT_RESPONSE(Do("POST", register_in + "a.b"), 400, message);
+  EXPECT_RESPONSE(Do("POST", register_in + "a%2Fb"), 400, message);
+  EXPECT_RESPONSE(Get("/nacos/v1/ns/instance/list?serviceName=demo&namespaceId=%C3%A9"), 400,
+                  message);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 4u);
+  EXPECT_EQ(core_->stats().services, 3u);
+}
+
+TEST_F(NamingCoreTest, TotalServicesCapCountsServicesCreatedByTheServiceApi) {
+  NamingServerOptions options;
+  options.max_total_services = 2;
+  Start(options);
+  ASSERT_EQ(Do("POST", "/nacos/v1/ns/service?serviceName=a").status, 200);
+  ASSERT_EQ(Do("POST", "/nacos/v1/ns/service?serviceName=b&namespaceId=dev").status, 200);
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/service?serviceName=c&namespaceId=other"), 400,
+                  "the server already holds 2 services, the most allowed (max_total_services, "
+                  "--max-total-services)");
+  EXPECT_EQ(Register("10.0.0.5", 8080).status, 400);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kTotalServices), 2u);
 }
 
 TEST_F(NamingCoreTest, ServiceListAnswerOverMaxAnswerBytesIs413) {

@@ -1,5 +1,5 @@
-// Tests for naming_json: the 1.4.x response shapes (field names, order and values of real Nacos answers and
-// TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
+// Tests for naming_json: the 1.4.x response shapes (field names, order and values of real Nacos
+// answers and TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
 #include "naming_json.h"
 
 #include <gmock/gmock.h>
@@ -387,15 +387,18 @@ TEST(ParseMetadataTest, InvalidUtf8IsRefused) {
        {std::string("\xff\xfe{"), std::string("k=\xc3"), std::string("{\"k\":\"\xed\xa0\x80\"}"),
         std::string(R"({"k":"\ud800"})"), std::string(R"({"k":"\udc00x"})"),
         std::string(R"({"\ud800":"v"})"), std::string(R"({"k":"\ud800\u0041"})")}) {
-    Result<Metadata> metadata = ParseMetadata(raw);
+    RejectReason reason = RejectReason::kCount;
+    Result<Metadata> metadata = ParseMetadata(raw, &reason);
     ASSERT_FALSE(metadata.ok()) << raw;
     EXPECT_EQ(metadata.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_TRUE(IsUtf8Error(metadata.status())) << raw;
+    EXPECT_EQ(reason, RejectReason::kInvalidUtf8) << raw;
     EXPECT_THAT(std::string(metadata.status().message()),
                 ::testing::StartsWith("metadata is not valid UTF-8"))
         << raw;
   }
-  EXPECT_FALSE(IsUtf8Error(ParseMetadata("abc").status()));
+  RejectReason reason = RejectReason::kCount;
+  EXPECT_FALSE(ParseMetadata("abc", &reason).ok());
+  EXPECT_EQ(reason, RejectReason::kInvalidParameter);
   // A paired surrogate escape is fine: U+1F600.
   EXPECT_EQ(MustParseMetadata(R"({"k":"\ud83d\ude00"})"), (Metadata{{"k", "\xf0\x9f\x98\x80"}}));
 }
@@ -404,13 +407,17 @@ TEST(ParseBeatInfoTest, InvalidUtf8IsRefused) {
   for (const std::string& raw :
        {std::string("{\"ip\":\"10.0.0.1\xff\"}"), std::string(R"({"ip":"\udc00"})"),
         std::string(R"({"metadata":{"k":"\ud800"}})"), std::string(R"({"cluster":"\ud800x"})")}) {
-    Result<BeatInfo> beat = ParseBeatInfo(raw);
+    RejectReason reason = RejectReason::kCount;
+    Result<BeatInfo> beat = ParseBeatInfo(raw, &reason);
     ASSERT_FALSE(beat.ok()) << raw;
-    EXPECT_TRUE(IsUtf8Error(beat.status())) << raw;
+    EXPECT_EQ(reason, RejectReason::kInvalidUtf8) << raw;
     EXPECT_THAT(std::string(beat.status().message()),
                 ::testing::StartsWith("beat is not valid UTF-8"))
         << raw;
   }
+  RejectReason reason = RejectReason::kCount;
+  EXPECT_FALSE(ParseBeatInfo("[1]", &reason).ok());
+  EXPECT_EQ(reason, RejectReason::kInvalidParameter);
 }
 
 TEST(ParseMetadataTest, SizeAndDepthLimits) {
