@@ -168,6 +168,15 @@ std::vector<std::string> SplitClusters(std::string_view clusters) {
 
 }  // namespace
 
+std::string NormalizedClusters(std::string_view clusters) {
+  std::string out;
+  for (const std::string& name : SplitClusters(clusters)) {
+    if (!out.empty()) out.push_back(',');
+    out += name;
+  }
+  return out;
+}
+
 std::string GroupedServiceName(std::string_view service_name, std::string_view group_name) {
   if (service_name.find(kGroupSeparator) != std::string_view::npos) {
     return std::string(service_name);

@@ -72,6 +72,10 @@ std::string_view GroupNameOf(std::string_view grouped);
 // "Param 'serviceName' is illegal, groupName can't be empty" (e.g. "@@svc").
 Status CheckServiceNameFormat(std::string_view grouped);
 
+// A `clusters` parameter as it selects: the names in order, empty ones and repeats dropped, joined
+// by ','. "" (all clusters) stays "".
+std::string NormalizedClusters(std::string_view clusters);
+
 // Java's Double.toString(v), which is also what Jackson writes for a double: "1.0", "0.5",
 // "10000.0", "1.0E-4", "1.0E7", "NaN" (plain notation for 1e-3 <= |v| < 1e7, shortest digits that
 // read back to v).

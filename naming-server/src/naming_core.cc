@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <random>
@@ -37,8 +38,8 @@ constexpr int64_t kDefaultCacheMillis = 3000;  // Switch defaultCacheMillis.
 // 100,000 instances).
 constexpr size_t kSweepStepInstances = 1000;
 
-// The rendered list answers kept (see State::RenderKey()): when adding one would exceed either
-// cap, all are dropped. An entry is only ever served for the service revision it was rendered at.
+// The rendered list answers kept (see State::Rendered): the least recently used are dropped while
+// either cap is exceeded. An entry is only ever served for the service revision it was rendered at.
 constexpr size_t kRenderedListMaxBytes = 16 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
 
@@ -235,64 +236,100 @@ struct NamingCore::State {
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
-  // List answers as rendered, by everything that shapes them (see RenderKey()), each with the
-  // store revision of its service at rendering time. Shared: a cache hit is answered with the
-  // pointer, without copying the body.
-  struct RenderedList {
+  // List answers of known services, least recently used last. Rendering (snapshot copy, JSON of
+  // the hosts, MD5 checksum) is most of a list request's cost, and that part depends only on the
+  // service's data, which cannot change without a new revision, and on the variant: the
+  // normalised cluster list, healthyOnly and the agent style (grouped names). So it is rendered
+  // once per revision and variant (VariantKey()); the echoed fields (cacheMillis, the clusters as
+  // written, env) are added per request, and the last answer so assembled is kept beside it, so
+  // that repeated identical requests share it without a copy.
+  struct Rendered {
+    std::string key;  // VariantKey()
     uint64_t revision = 0;
+    std::shared_ptr<const ListAnswerParts> parts;
+    std::string echo;  // EchoKey() of `body`
     std::shared_ptr<const std::string> body;
+    size_t bytes() const { return key.size() + parts->size() + echo.size() + body->size(); }
   };
-  std::unordered_map<std::string, RenderedList> rendered_lists;
+  std::list<Rendered> rendered;  // Most recently used first.
+  std::unordered_map<std::string_view, std::list<Rendered>::iterator> rendered_index;
   size_t rendered_bytes = 0;
 
   // --- Helpers (REQUIRES: mu held) ------------------------------------------------------------
 
-  // Rendering (snapshot copy, JSON, MD5 checksum) is most of a list request's cost, and the
-  // answer depends only on the service's data, which cannot change without a new revision, and on
-  // what the request asks for: the namespace, the service name and the clusters as written
-  // (echoed), healthyOnly, the agent style (grouped names), env (echoed) and cacheMillis. So it is
-  // rendered once per revision and variant, keyed by this text. lastRefTime is the service
-  // revision's, as uncached.
-  static std::string RenderKey(const ListQuery& query, const ListRenderOptions& render) {
+  static std::string VariantKey(const ListQuery& query, bool grouped_names) {
     std::string key;
-    key.reserve(query.namespace_id.size() + query.service_name.size() + query.clusters.size() +
-                render.env.size() + 32);
     key.append(query.namespace_id).push_back('\0');
     key.append(query.service_name).push_back('\0');
-    key.append(query.clusters).push_back('\0');
+    key.append(NormalizedClusters(query.clusters)).push_back('\0');
     key.push_back(query.healthy_only ? '1' : '0');
-    key.push_back(render.grouped_names ? '1' : '0');
-    key.append(std::to_string(render.cache_millis)).push_back('\0');
-    key.append(render.env);
+    key.push_back(grouped_names ? '1' : '0');
     return key;
   }
-
-  // The answer kept for `key` at `revision`, or nullptr.
-  std::shared_ptr<const std::string> CachedList(const std::string& key, uint64_t revision) const {
-    auto it = rendered_lists.find(key);
-    if (it != rendered_lists.end() && it->second.revision == revision) return it->second.body;
-    return nullptr;
+  static std::string EchoKey(const ListQuery& query, const ListRenderOptions& render) {
+    return std::to_string(render.cache_millis) + '\0' + query.clusters + '\0' + render.env;
   }
 
-  // Keeps `body`, rendered for `query` at `revision`, unless the service has moved on since.
-  void KeepRendered(std::string key, const ListQuery& query, uint64_t revision,
-                    std::shared_ptr<const std::string> body) {
-    if (store.Revision(query.namespace_id, query.service_name) != revision) return;
-    auto it = rendered_lists.find(key);
-    if (it != rendered_lists.end()) {
-      rendered_bytes = rendered_bytes - it->second.body->size() + body->size();
-      it->second = RenderedList{revision, std::move(body)};
-      return;
+  // The entry for `key` at `revision`, now the most recently used, or nullptr.
+  Rendered* FindRendered(const std::string& key, uint64_t revision) {
+    auto it = rendered_index.find(key);
+    if (it == rendered_index.end() || it->second->revision != revision) return nullptr;
+    rendered.splice(rendered.begin(), rendered, it->second);
+    return &rendered.front();
+  }
+
+  // Keeps `entry` (rendered at entry.revision of the query's service) unless the service has moved
+  // on since, replacing the entry of its key, then drops the least recently used over the caps.
+  void KeepRendered(Rendered entry, const ListQuery& query) {
+    if (store.Revision(query.namespace_id, query.service_name) != entry.revision) return;
+    if (auto it = rendered_index.find(entry.key); it != rendered_index.end()) {
+      rendered_bytes -= it->second->bytes();
+      const auto stale = it->second;
+      rendered_index.erase(it);
+      rendered.erase(stale);
     }
-    if (rendered_bytes + key.size() + body->size() > kRenderedListMaxBytes ||
-        rendered_lists.size() >= kRenderedListMaxEntries) {
-      rendered_lists.clear();
-      rendered_bytes = 0;
+    if (entry.bytes() > kRenderedListMaxBytes) return;
+    rendered_bytes += entry.bytes();
+    rendered.push_front(std::move(entry));
+    rendered_index.emplace(rendered.front().key, rendered.begin());
+    while (rendered_bytes > kRenderedListMaxBytes || rendered.size() > kRenderedListMaxEntries) {
+      rendered_bytes -= rendered.back().bytes();
+      rendered_index.erase(rendered.back().key);
+      rendered.pop_back();
     }
-    if (key.size() + body->size() <= kRenderedListMaxBytes) {
-      rendered_bytes += key.size() + body->size();
-      rendered_lists.emplace(std::move(key), RenderedList{revision, std::move(body)});
+  }
+
+  // The list answer of a known service at `revision`. From the kept answers when they have it;
+  // else the snapshot is taken here and, when `lock` is given, released while the answer is
+  // rendered (held again on return). REQUIRES: mu held (by `lock` if given).
+  std::shared_ptr<const std::string> AnswerList(const ListQuery& query, uint64_t revision,
+                                                const ListRenderOptions& render,
+                                                std::unique_lock<std::mutex>* lock) {
+    Rendered entry;
+    entry.key = VariantKey(query, render.grouped_names);
+    entry.revision = revision;
+    entry.echo = EchoKey(query, render);
+    std::optional<ServiceSnapshot> snapshot;
+    if (Rendered* kept = FindRendered(entry.key, revision)) {
+      if (kept->echo == entry.echo) return kept->body;
+      entry.parts = kept->parts;
+    } else {
+      Result<ServiceSnapshot> taken = store.List(query);
+      if (!taken.ok()) return nullptr;  // Cannot happen: the service exists.
+      snapshot = std::move(*taken);
     }
+    if (lock != nullptr) lock->unlock();
+    if (snapshot) {
+      entry.parts =
+          std::make_shared<const ListAnswerParts>(RenderListParts(*snapshot, render.grouped_names));
+      snapshot.reset();  // Freed outside the lock too.
+    }
+    entry.body = std::make_shared<const std::string>(
+        AssembleInstanceList(*entry.parts, render.cache_millis, query.clusters, render.env));
+    if (lock != nullptr) lock->lock();
+    std::shared_ptr<const std::string> body = entry.body;
+    if (body->size() <= options.max_answer_bytes) KeepRendered(std::move(entry), query);
+    return body;
   }
 
   // Runs under the push service's serialisation (mu held). A service over max_answer_bytes is not
@@ -305,19 +342,14 @@ struct NamingCore::State {
     query.clusters = clusters;
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
+    std::shared_ptr<const std::string> body;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
-      std::string key = RenderKey(query, render);
-      if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) return *cached;
-      Result<ServiceSnapshot> snapshot = store.List(query);
-      if (!snapshot.ok()) return std::nullopt;  // Cannot happen: the service exists.
-      auto body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
-      if (body->size() > options.max_answer_bytes) return std::nullopt;
-      KeepRendered(std::move(key), query, revision, body);
-      return *body;
+      body = AnswerList(query, revision, render, nullptr);
+    } else if (Result<ServiceSnapshot> snapshot = store.List(query); snapshot.ok()) {
+      body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
     }
-    Result<ServiceSnapshot> snapshot = store.List(query);
-    if (!snapshot.ok()) return std::nullopt;
-    return RenderInstanceList(*snapshot, render);
+    if (body == nullptr || body->size() > options.max_answer_bytes) return std::nullopt;
+    return *body;
   }
 
   void ScheduleHealthCheck() {
@@ -682,24 +714,11 @@ struct NamingCore::State {
       }
       return HttpResponse::Json(std::move(body));
     }
-    std::string key = RenderKey(query, render);
-    if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) {
-      return HttpResponse::SharedJson(std::move(cached));
-    }
-    // A miss: only the snapshot is taken under the lock; the JSON and its MD5 are not.
-    Result<ServiceSnapshot> snapshot = store.List(query);
-    if (!snapshot.ok()) return FromStatus(snapshot.status());  // Cannot happen: it exists.
-    std::shared_ptr<const std::string> body;
-    {
-      const ServiceSnapshot taken = std::move(*snapshot);
-      lock.unlock();
-      body = std::make_shared<const std::string>(RenderInstanceList(taken, render));
-    }  // The snapshot is freed outside the lock too.
-    lock.lock();
+    std::shared_ptr<const std::string> body = AnswerList(query, revision, render, &lock);
+    if (body == nullptr) return HttpResponse::Text(500, "service vanished");  // Cannot happen.
     if (std::optional<HttpResponse> refused = RenderedTooLarge(*body, query.service_name)) {
       return *refused;
     }
-    KeepRendered(std::move(key), query, revision, body);
     return HttpResponse::SharedJson(std::move(body));
   }
 

@@ -45,9 +45,26 @@ struct ListRenderOptions {
 //   host: {"ip","port","valid","healthy","marked","instanceId","metadata","enabled","weight",
 //      "clusterName","serviceName","ephemeral"} (valid == healthy).
 // lastRefTime is the service revision (1.4.x writes the current time; both only grow). checksum is
-// the 32-hex MD5 of a canonical text of the snapshot (service name, clusters, threshold, metadata
-// and every listed host); like 1.4.x's it is opaque and the Java client ignores it.
+// the 32-hex MD5 of a canonical text of the snapshot (service name, the normalised cluster list,
+// threshold, metadata and every listed host); like 1.4.x's it is opaque and the Java client
+// ignores it.
+// The checksum covers the requested cluster list as NormalizedClusters() gives it, not as written.
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options);
+
+// A list answer of a known service (snapshot.found) without its echoed fields: what depends only
+// on the service's data and on the variant asked for (cluster list, healthyOnly, grouped names).
+// RenderInstanceList() == AssembleInstanceList(RenderListParts(snapshot, grouped_names),
+// cache_millis, snapshot.clusters, env) for a known service.
+struct ListAnswerParts {
+  std::string head;    // `{"hosts":[...],"dom":..,"name":..,"cacheMillis":`
+  std::string middle;  // `,"lastRefTime":..,"checksum":"..","useSpecifiedURL":false,"clusters":`
+  std::string tail;    // `,"hosts":[]` (no instance) then `,"metadata":{..}}`
+  size_t size() const { return head.size() + middle.size() + tail.size(); }
+};
+ListAnswerParts RenderListParts(const ServiceSnapshot& snapshot, bool grouped_names);
+// The answer: `parts` with the echoed fields. Copies the parts; no MD5, no JSON of hosts.
+std::string AssembleInstanceList(const ListAnswerParts& parts, int64_t cache_millis,
+                                 std::string_view clusters, std::string_view env);
 
 // PUT /instance/beat: {"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}, or for an
 // unknown instance on a light beat {"clientBeatInterval":5000,"code":20404}.

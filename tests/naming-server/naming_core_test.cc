@@ -1813,5 +1813,49 @@ TEST_F(NamingCoreTest, ACachedListAnswerIsSharedNotCopied) {
   EXPECT_EQ(*first.shared_body, before);  // An answer already handed out never changes.
 }
 
+// The echoed fields are added per request to the data part, which every spelling of the same
+// variant shares: the answers differ in those fields only, the checksum included.
+TEST_F(NamingCoreTest, EchoedFieldsVaryPerRequestOverOneRenderedVariant) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  ASSERT_EQ(Register("10.0.0.6", 8080, "&clusterName=c2").status, 200);
+  const std::string plain = Get(std::string(kListDemo) + "&clusters=DEFAULT").body;
+  for (const std::string spelling : {"DEFAULT,", ",DEFAULT,DEFAULT"}) {
+    for (const std::string env : {"", "prod", "q\"x"}) {
+      const std::string body = Get(std::string(kListDemo) + "&clusters=" + UrlEncode(spelling) +
+                                   "&env=" + UrlEncode(env))
+                                   .body;
+      std::string expected =
+          ReplaceFirst(plain, "\"clusters\":\"DEFAULT\"", "\"clusters\":\"" + spelling + "\"");
+      expected = ReplaceFirst(expected, "\"env\":\"\"",
+                              "\"env\":\"" + (env == "q\"x" ? std::string("q\\\"x") : env) + "\"");
+      EXPECT_EQ(body, expected) << spelling << " " << env;
+    }
+  }
+  // The last spelling asked for does not displace the first one's answer.
+  EXPECT_EQ(Get(std::string(kListDemo) + "&clusters=DEFAULT").body, plain);
+  EXPECT_EQ(Hosts(plain), (HostList{{"10.0.0.5", true}}));
+}
+
+// Answers are dropped least recently used first: one asked for all along survives thousands of
+// others (each service's answer is one entry), where clearing all on overflow would re-render it.
+TEST_F(NamingCoreTest, KeptAnswersAreDroppedLeastRecentlyUsedFirst) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  const HttpRequest hot = MakeRequest("GET", kListDemo);
+  const HttpResponse first = core_->Handle(hot);
+  ASSERT_NE(first.shared_body, nullptr);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string service = "G%40%40s" + std::to_string(i);
+    ASSERT_EQ(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.1&port=80&serviceName=" + service).status,
+              200);
+    ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    ASSERT_EQ(core_->Handle(hot).shared_body.get(), first.shared_body.get()) << i;
+  }
+  // A cold one is answered again (rendered anew if it was dropped), and kept.
+  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  const HttpResponse again = core_->Handle(cold);
+  EXPECT_NE(again.shared_body.get(), nullptr);
+  EXPECT_EQ(core_->Handle(cold).shared_body.get(), again.shared_body.get());
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server

@@ -211,6 +211,33 @@ TEST_F(NamingJsonTest, ChecksumIsStableAndFollowsTheData) {
   EXPECT_NE(ChecksumOf(RenderInstanceList(ListOf(), ListRenderOptions())), first);
 }
 
+// The checksum follows the clusters selected, not how the request spelled them.
+TEST_F(NamingJsonTest, ChecksumCoversTheNormalisedClusterList) {
+  RegisterDemo();
+  const std::string plain = ChecksumOf(RenderInstanceList(ListOf(kDemo, "DEFAULT"), {}));
+  EXPECT_EQ(ChecksumOf(RenderInstanceList(ListOf(kDemo, ",DEFAULT,,DEFAULT,"), {})), plain);
+  EXPECT_NE(ChecksumOf(RenderInstanceList(ListOf(kDemo, ""), {})), plain);
+  EXPECT_EQ(NormalizedClusters(",b,,a,b,"), "b,a");
+  EXPECT_EQ(NormalizedClusters(""), "");
+}
+
+TEST_F(NamingJsonTest, AssembledPartsAreTheRenderedAnswer) {
+  RegisterDemo();
+  for (const char* clusters : {"", "DEFAULT", "other"}) {
+    const ServiceSnapshot snapshot = ListOf(kDemo, clusters);
+    for (bool grouped : {true, false}) {
+      ListRenderOptions options;
+      options.grouped_names = grouped;
+      options.cache_millis = 10000;
+      options.env = "e\"nv";
+      EXPECT_EQ(
+          AssembleInstanceList(RenderListParts(snapshot, grouped), 10000, clusters, options.env),
+          RenderInstanceList(snapshot, options))
+          << clusters;
+    }
+  }
+}
+
 TEST_F(NamingJsonTest, BeatResponses) {
   BeatResult found;
   EXPECT_EQ(RenderBeatResult(found),
