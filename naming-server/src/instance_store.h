@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,42 @@ inline constexpr std::string_view kInstanceIdGeneratorKey = "preserved.instance.
 
 // Sorted, so that every rendering is deterministic.
 using Metadata = std::map<std::string, std::string>;
+
+// An immutable Metadata that copies share: copying an Instance (into a list snapshot, say) copies a
+// pointer, not the map. Reads as a const Metadata&; assigning a Metadata replaces it whole.
+class SharedMetadata {
+ public:
+  using const_iterator = Metadata::const_iterator;
+  using iterator = const_iterator;
+  using value_type = Metadata::value_type;
+
+  SharedMetadata() = default;
+  // Implicit: a Metadata is stored as one.
+  SharedMetadata(Metadata metadata)  // NOLINT(google-explicit-constructor)
+      : map_(metadata.empty() ? nullptr : std::make_shared<const Metadata>(std::move(metadata))) {}
+
+  const Metadata& get() const { return map_ != nullptr ? *map_ : Empty(); }
+  operator const Metadata&() const { return get(); }  // NOLINT(google-explicit-constructor)
+  bool empty() const { return get().empty(); }
+  size_t size() const { return get().size(); }
+  const_iterator begin() const { return get().begin(); }
+  const_iterator end() const { return get().end(); }
+  const_iterator find(const std::string& key) const { return get().find(key); }
+  void clear() { map_.reset(); }
+
+  friend bool operator==(const SharedMetadata& a, const Metadata& b) { return a.get() == b; }
+  friend bool operator==(const Metadata& a, const SharedMetadata& b) { return a == b.get(); }
+  friend bool operator==(const SharedMetadata& a, const SharedMetadata& b) {
+    return a.get() == b.get();
+  }
+
+ private:
+  static const Metadata& Empty() {
+    static const Metadata empty;
+    return empty;
+  }
+  std::shared_ptr<const Metadata> map_;  // nullptr: empty
+};
 
 // Applies the v1 service-name filter: a name containing "@@" is returned unchanged; otherwise
 // "<group>@@<name>", with an empty `group_name` meaning DEFAULT_GROUP.
@@ -96,7 +133,7 @@ struct Instance {
   std::string cluster_name;
   std::string service_name;  // Grouped.
   std::string app;
-  Metadata metadata;
+  SharedMetadata metadata;        // Shared with copies: a snapshot does not copy the map.
   registry::TimePoint last_beat;  // Monotonic; set on (re-)register, patch and beat.
 };
 

@@ -332,10 +332,11 @@ struct NamingCore::State {
     return body;
   }
 
-  // Runs under the push service's serialisation (mu held). A service over max_answer_bytes is not
-  // pushed (nullopt): its subscribers' next query gets the 413.
-  std::optional<std::string> RenderForPush(const std::string& ns, const std::string& service,
-                                           const std::string& clusters) {
+  // Runs under the push service's serialisation (mu held), so a miss renders under the lock. An
+  // answer over max_answer_bytes (which only echoed fields can make) is not pushed (nullptr).
+  std::shared_ptr<const std::string> RenderForPush(const std::string& ns,
+                                                   const std::string& service,
+                                                   const std::string& clusters) {
     ListQuery query;
     query.namespace_id = ns;
     query.service_name = service;
@@ -348,8 +349,8 @@ struct NamingCore::State {
     } else if (Result<ServiceSnapshot> snapshot = store.List(query); snapshot.ok()) {
       body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
     }
-    if (body == nullptr || body->size() > options.max_answer_bytes) return std::nullopt;
-    return *body;
+    if (body == nullptr || body->size() > options.max_answer_bytes) return nullptr;
+    return body;
   }
 
   void ScheduleHealthCheck() {

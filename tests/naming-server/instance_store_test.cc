@@ -1629,6 +1629,32 @@ TEST_F(InstanceStoreTest, ClusterNamesAreAtMost64Bytes) {
   EXPECT_EQ(store_.InstanceCount(), 1u);
 }
 
+// A list snapshot shares each instance's metadata with the store instead of copying the map; a
+// beat leaves it alone, a re-registration replaces it.
+TEST_F(InstanceStoreTest, SnapshotsShareInstanceMetadata) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"methods", std::string(1000, 'm')}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  auto metadata_of = [&] {
+    Result<ServiceSnapshot> snapshot = store_.List(ListQuery{"", kDemo, "", false});
+    EXPECT_TRUE(snapshot.ok());
+    EXPECT_EQ(snapshot->hosts.size(), 1u);
+    return snapshot->hosts.empty() ? nullptr : &snapshot->hosts[0].metadata.get();
+  };
+  const Metadata* first = metadata_of();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(metadata_of(), first);  // The same map, not a copy.
+  BeatRequest beat;
+  beat.service_name = kDemo;
+  beat.ip = spec.ip;
+  beat.port = spec.port;
+  ASSERT_TRUE(store_.Beat(beat).ok());
+  EXPECT_EQ(metadata_of(), first);
+  spec.metadata["side"] = "provider";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_NE(metadata_of(), first);
+}
+
 // AnswerBytes() bounds the rendered list answer from above (for text without JSON escapes), and
 // BytesHeld() is its sum, kept through every change and back to 0 when everything is gone.
 TEST_F(InstanceStoreTest, AnswerBytesBoundTheListAnswerAndBytesHeldFollowsChanges) {

@@ -300,7 +300,7 @@ TEST(NamingJsonRenderTest, EscapesRoundTrip) {
   instance.ip = "a\"b";
   instance.port = 7;
   instance.weight = 0.25;
-  instance.metadata = {{"k\n", std::string("q\"\\\x01\0z\x7f\xc3\xa9/", 10)}};
+  instance.metadata = Metadata{{"k\n", std::string("q\"\\\x01\0z\x7f\xc3\xa9/", 10)}};
   const std::string json = RenderInstanceDetail(instance);
   EXPECT_EQ(json, R"({"service":"G@@s","ip":"a\"b","port":7,"clusterName":"","weight":0.25,)"
                   R"("healthy":true,"instanceId":"","metadata":{"k\n":"q\"\\\u0001\u0000z)"
