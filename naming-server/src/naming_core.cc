@@ -40,7 +40,9 @@ constexpr size_t kSweepStepInstances = 1000;
 
 // The rendered list answers kept (see State::Rendered): the least recently used are dropped while
 // either cap is exceeded. An entry is only ever served for the service revision it was rendered at.
-constexpr size_t kRenderedListMaxBytes = 16 << 20;
+// An entry holds its answer about twice (the data part and the last assembled answer), so the byte
+// cap is twice the default max_answer_bytes: an answer of any size allowed by default is kept.
+constexpr size_t kRenderedListMaxBytes = 32 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
 
 using registry::internal::EqualsIgnoreCase;
