@@ -187,7 +187,8 @@ class NamingServer {
     uint64_t pushes = 0;
     uint64_t acks = 0;
     // Approximate bytes of naming data held: the store's estimate of what its list answers
-    // would take (names, addresses, metadata and per-instance framing).
+    // would take (names, addresses, metadata and per-instance framing), plus the stored strings
+    // no answer shows (namespace ids, each instance's app).
     size_t bytes_held = 0;
   };
   Stats stats() const;
