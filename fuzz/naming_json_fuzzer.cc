@@ -3,7 +3,8 @@
 // must be valid JSON in valid UTF-8 (the parsers refuse anything else); accepted metadata must
 // survive a render/parse round trip (through the beat parser, which reads the `metadata` of a
 // rendered instance detail); an accepted beat is also run through InstanceStore::Beat() and a list
-// render. Seeds: fuzz/corpus/naming_json/.
+// render, which must equal its data part plus the echoed fields, and stay valid JSON with the
+// beat's strings echoed. Seeds: fuzz/corpus/naming_json/.
 //
 // Thread-safety: libFuzzer calls this from one thread.
 #include <rapidjson/reader.h>
@@ -65,7 +66,20 @@ void FuzzBeat(std::string_view input) {
   query.service_name = request.service_name;
   auto snapshot = store.List(query);
   if (!snapshot.ok()) std::abort();
-  CheckValidJson(dubbo::naming_server::RenderInstanceList(*snapshot, ListRenderOptions()));
+  const std::string whole =
+      dubbo::naming_server::RenderInstanceList(*snapshot, ListRenderOptions());
+  CheckValidJson(whole);
+  // The kept data part plus the echoed fields is the same answer (the beat's cluster, as a
+  // client-chosen `clusters`, is echoed too).
+  if (snapshot->found) {
+    const auto parts = dubbo::naming_server::RenderListParts(*snapshot, true);
+    if (dubbo::naming_server::AssembleInstanceList(parts, 3000, snapshot->clusters, "") != whole) {
+      std::abort();
+    }
+    const std::string echoed =
+        dubbo::naming_server::AssembleInstanceList(parts, 10000, beat->cluster, beat->ip);
+    CheckValidJson(echoed);
+  }
 }
 
 }  // namespace

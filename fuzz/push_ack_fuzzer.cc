@@ -110,7 +110,7 @@ void CheckOnDatagram(std::string_view input) {
   options.scheduler = &sched;
   options.sender = &sender;
   options.data_provider = [](const std::string&, const std::string&, const std::string&) {
-    return std::optional<std::string>(R"({"hosts":[],"name":"DEFAULT_GROUP@@demo"})");
+    return std::make_shared<const std::string>(R"({"hosts":[],"name":"DEFAULT_GROUP@@demo"})");
   };
   auto created = PushService::Create(options);
   FUZZ_CHECK(created.ok(), "create");

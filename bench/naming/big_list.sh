@@ -37,14 +37,17 @@ URL=http://127.0.0.1:$PORT/nacos/v1/ns
 LONG=$(head -c "$METADATA_BYTES" /dev/zero | tr '\0' 'm')
 METADATA="{\"side\":\"provider\",\"release\":\"3.2.0\",\"methods\":\"$LONG\"}"
 printf '%s' "$METADATA" >"$TMP/metadata.json"
+REFUSED=0  # Registrations the server refused (the answer cap refuses the one that would break it).
 for ((i = 0; i < INSTANCES; i++)); do
-  curl -sf -X POST "$URL/instance" --data-urlencode "metadata@$TMP/metadata.json" \
-    -d "serviceName=big&ip=10.1.$((i / 256)).$((i % 256))&port=20880" >/dev/null
+  CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/instance" \
+    --data-urlencode "metadata@$TMP/metadata.json" \
+    -d "serviceName=big&ip=10.1.$((i / 256)).$((i % 256))&port=20880")
+  [[ $CODE == 200 ]] || REFUSED=$((REFUSED + 1))
 done
 curl -sf -X POST "$URL/instance" -d "serviceName=small&ip=10.2.0.1&port=20880" >/dev/null
 BIG_BYTES=$(curl -s -o /dev/null -w '%{size_download} bytes, HTTP %{http_code}' \
   "$URL/instance/list?serviceName=big")
-echo "large list answer: $BIG_BYTES ($INSTANCES instances); server $SERVER_BIN $*"
+echo "large list answer: $BIG_BYTES ($INSTANCES registrations, $REFUSED refused); server $SERVER_BIN $*"
 
 taskset -c 1 wrk -t1 -c"$BIG_CONNECTIONS" -d"$DURATION" --timeout 10s \
   "$URL/instance/list?serviceName=big" >"$TMP/big.txt" 2>&1 &

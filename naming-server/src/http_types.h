@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dubbo/registry/status.h"
+#include "server_metrics.h"
 
 namespace dubbo::naming_server {
 
@@ -40,6 +41,8 @@ struct HttpResponse {
   // When set, the body instead of `body`: an immutable answer shared with a cache, so that
   // answering it copies nothing.
   std::shared_ptr<const std::string> shared_body;
+  // What a 400 of the naming API is counted under in the metrics.
+  RejectReason reject_reason = RejectReason::kInvalidParameter;
 
   // The body to send: *shared_body if set, else body.
   std::string_view body_view() const { return shared_body ? *shared_body : body; }

@@ -86,6 +86,8 @@ bool IsDigits(std::string_view s) {
 
 // Longest ip accepted (Nacos 2.3's parameter checker: 128).
 constexpr size_t kMaxIpLength = 128;
+// Longest cluster name accepted (Nacos 2.3's parameter checker: 64).
+constexpr size_t kMaxClusterNameLength = 64;
 
 // Nacos Instance.validate(): an ip of only digits and dots must make "<ip>:<port>" match
 // (\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):?(\d{1,5})?
@@ -165,6 +167,15 @@ std::vector<std::string> SplitClusters(std::string_view clusters) {
 }
 
 }  // namespace
+
+std::string NormalizedClusters(std::string_view clusters) {
+  std::string out;
+  for (const std::string& name : SplitClusters(clusters)) {
+    if (!out.empty()) out.push_back(',');
+    out += name;
+  }
+  return out;
+}
 
 std::string GroupedServiceName(std::string_view service_name, std::string_view group_name) {
   if (service_name.find(kGroupSeparator) != std::string_view::npos) {
@@ -261,7 +272,8 @@ const InstanceStore::Service* InstanceStore::FindService(std::string_view namesp
 }
 
 Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::string& namespace_id,
-                                                                  const std::string& service_name) {
+                                                                  const std::string& service_name,
+                                                                  RejectReason* refused_by) {
   if (Service* existing = FindService(namespace_id, service_name)) return existing;
   if (!IsValidGroupedName(service_name)) {
     return InvalidArgumentError(
@@ -272,10 +284,18 @@ Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::str
     return Refuse(RejectReason::kServicesPerNamespace,
                   "namespace " + namespace_id + " already holds " +
                       std::to_string(ns->second.size()) + " services, the most allowed (" +
-                      "max_services_per_namespace, --max-services-per-namespace)");
+                      "max_services_per_namespace, --max-services-per-namespace)",
+                  refused_by);
+  }
+  if (service_count_ >= options_.max_total_services) {
+    return Refuse(RejectReason::kTotalServices,
+                  "the server already holds " + std::to_string(service_count_) +
+                      " services, the most allowed (max_total_services, --max-total-services)",
+                  refused_by);
   }
   Service& service = namespaces_[namespace_id][service_name];
-  Rebalance(service, 0, ServiceBaseBytes(service.metadata, service_name));
+  ++service_count_;
+  Rebalance(service, 0, ServiceBaseBytes(service.metadata, namespace_id, service_name));
   service.empty_since = clock_->Now();
   Touch(service);
   return &service;
@@ -292,11 +312,19 @@ constexpr size_t kListJsonBytes = 256;
 size_t InstanceStore::InstanceBytes(const Instance& instance, const std::string& service_name) {
   return kHostJsonBytes +
          2 * (instance.ip.size() + instance.cluster_name.size() + service_name.size()) +
-         instance.instance_id.size() + MetadataJsonBytes(instance.metadata);
+         instance.instance_id.size() + instance.app.size() + MetadataJsonBytes(instance.metadata);
 }
 
-size_t InstanceStore::ServiceBaseBytes(const Metadata& metadata, const std::string& service_name) {
-  return kListJsonBytes + 2 * service_name.size() + MetadataJsonBytes(metadata);
+size_t InstanceStore::ServiceBaseBytes(const Metadata& metadata, const std::string& namespace_id,
+                                       const std::string& service_name) {
+  return kListJsonBytes + namespace_id.size() + 2 * service_name.size() +
+         MetadataJsonBytes(metadata);
+}
+
+void InstanceStore::EraseService(Namespace& ns, Namespace::iterator it) {
+  Rebalance(it->second, it->second.bytes, 0);
+  --service_count_;
+  ns.erase(it);
 }
 
 void InstanceStore::Rebalance(Service& service, size_t before, size_t after) {
@@ -320,19 +348,35 @@ size_t InstanceStore::AnswerBytes(std::string_view namespace_id,
   return service == nullptr ? 0 : service->bytes;
 }
 
-Status InstanceStore::Refuse(RejectReason reason, const std::string& message) const {
-  if (options_.on_refusal) options_.on_refusal(reason);
+Status InstanceStore::Refuse(RejectReason reason, const std::string& message,
+                             RejectReason* refused_by) {
+  if (refused_by != nullptr) *refused_by = reason;
   return InvalidArgumentError(message);
 }
 
-Status InstanceStore::CheckMetadataCap(const Metadata& metadata, std::string_view owner) const {
-  const size_t bytes = MetadataBytes(metadata);
+Status InstanceStore::CheckMetadataCap(const Metadata& metadata, std::string_view app,
+                                       std::string_view owner, RejectReason* refused_by) const {
+  // The default app is no client's text.
+  const size_t bytes = MetadataBytes(metadata) + (app == kDefaultApp ? 0 : app.size());
   if (bytes <= options_.max_metadata_bytes) return Status::Ok();
   return Refuse(RejectReason::kMetadataTooLarge,
                 std::string(owner) + " metadata too large: " + std::to_string(bytes) +
-                    " bytes of keys and values (max " +
+                    " bytes of keys and values" +
+                    (app.empty() || app == kDefaultApp ? "" : " and app") + " (max " +
                     std::to_string(options_.max_metadata_bytes) +
-                    ", max_metadata_bytes, --max-metadata-bytes)");
+                    ", max_metadata_bytes, --max-metadata-bytes)",
+                refused_by);
+}
+
+Status InstanceStore::CheckAnswerCap(const std::string& service_name, size_t bytes, size_t before,
+                                     size_t after, RejectReason* refused_by) const {
+  if (after <= before || bytes - before + after <= options_.max_answer_bytes) return Status::Ok();
+  return Refuse(RejectReason::kAnswerTooLarge,
+                "the list answer of service " + service_name + " would take about " +
+                    std::to_string(bytes - before + after) + " bytes (max " +
+                    std::to_string(options_.max_answer_bytes) +
+                    ", max_answer_bytes, --max-answer-bytes)",
+                refused_by);
 }
 
 void InstanceStore::Touch(Service& service) {
@@ -422,13 +466,18 @@ std::string InstanceStore::NewInstanceId(const Service& service, const Instance&
   return std::to_string(candidate);
 }
 
-Status InstanceStore::ValidateSpec(const InstanceSpec& spec) const {
+Status InstanceStore::ValidateSpec(const InstanceSpec& spec, RejectReason* refused_by) const {
   if (spec.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
   if (spec.ip.empty()) return RequiredError("ip");
   if (!IpLooksValid(spec.ip, spec.port)) return InvalidArgumentError(kBadIpMessage);
   if (!(spec.weight >= 0 && spec.weight <= kMaxWeight)) {
     return InvalidArgumentError(kWeightRangeMessage);
+  }
+  if (spec.cluster_name.size() > kMaxClusterNameLength) {
+    return InvalidArgumentError(
+        "cluster name too long: " + std::to_string(spec.cluster_name.size()) + " bytes (max " +
+        std::to_string(kMaxClusterNameLength) + ")");
   }
   // The 2.x rule judges what the instance asks for; keys it leaves out count as Nacos's constants
   // (5 s / 15 s / 30 s), not as this server's configured timings, so a server started with short
@@ -442,35 +491,59 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec) const {
   if (timeout < interval || delete_timeout < interval) {
     return InvalidArgumentError(kHeartbeatRuleMessage);
   }
-  return CheckMetadataCap(spec.metadata, "instance");
+  return CheckMetadataCap(spec.metadata, spec.app, "instance", refused_by);
 }
 
-Status InstanceStore::Upsert(const InstanceSpec& spec) {
+Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by) {
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   const std::string cluster_name = Or(spec.cluster_name, kDefaultCluster);
-  // The instance caps, before anything is created.
-  const bool ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  Instance instance;
+  instance.ip = spec.ip;
+  instance.port = spec.port;
+  instance.weight = ClampWeight(spec.weight);
+  instance.healthy = spec.healthy;
+  instance.enabled = spec.enabled;
+  instance.ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
+  instance.marked = spec.marked;
+  instance.cluster_name = cluster_name;  // service_name is not stored; see Materialize().
+  instance.app = Or(spec.app, kDefaultApp);
+  instance.metadata = spec.metadata;
+  instance.last_beat = clock_->Now();
+  const InstanceId id{instance.ip, instance.port, instance.ephemeral};
+
+  // The caps, before anything is created.
   const Service* known = FindService(namespace_id, spec.service_name);
-  bool is_new = true;
+  const Instance* replaced = nullptr;
   if (known != nullptr) {
     auto cluster = known->clusters.find(cluster_name);
-    is_new = cluster == known->clusters.end() ||
-             cluster->second.count(InstanceId{spec.ip, spec.port, ephemeral}) == 0;
+    if (cluster != known->clusters.end()) {
+      auto it = cluster->second.find(id);
+      if (it != cluster->second.end()) replaced = &it->second;
+    }
   }
-  if (is_new && instance_count_ >= options_.max_total_instances) {
+  if (replaced == nullptr && instance_count_ >= options_.max_total_instances) {
     return Refuse(RejectReason::kTotalInstances,
                   "the server already holds " + std::to_string(instance_count_) +
                       " instances, the most allowed (max_total_instances, "
-                      "--max-total-instances)");
+                      "--max-total-instances)",
+                  refused_by);
   }
-  if (is_new && known != nullptr && known->instance_count >= options_.max_instances_per_service) {
+  if (replaced == nullptr && known != nullptr &&
+      known->instance_count >= options_.max_instances_per_service) {
     return Refuse(RejectReason::kInstancesPerService,
                   "service " + spec.service_name + " already holds " +
                       std::to_string(known->instance_count) +
                       " instances, the most allowed (max_instances_per_service, "
-                      "--max-instances-per-service)");
+                      "--max-instances-per-service)",
+                  refused_by);
   }
-  Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name);
+  const size_t service_bytes =
+      known != nullptr ? known->bytes : ServiceBaseBytes({}, namespace_id, spec.service_name);
+  DUBBO_RETURN_IF_ERROR(
+      CheckAnswerCap(spec.service_name, service_bytes,
+                     replaced != nullptr ? InstanceBytes(*replaced, spec.service_name) : 0,
+                     InstanceBytes(instance, spec.service_name), refused_by));
+  Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name, refused_by);
   if (!found.ok()) return found.status();
   Service& service = **found;
 
@@ -484,20 +557,6 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
   }
   Cluster& cluster = cluster_it->second;
 
-  Instance instance;
-  instance.ip = spec.ip;
-  instance.port = spec.port;
-  instance.weight = ClampWeight(spec.weight);
-  instance.healthy = spec.healthy;
-  instance.enabled = spec.enabled;
-  instance.ephemeral = ephemeral;
-  instance.marked = spec.marked;
-  instance.cluster_name = cluster_name;  // service_name is not stored; see Materialize().
-  instance.app = Or(spec.app, kDefaultApp);
-  instance.metadata = spec.metadata;
-  instance.last_beat = clock_->Now();
-
-  const InstanceId id{instance.ip, instance.port, instance.ephemeral};
   auto existing = cluster.find(id);
   if (existing != cluster.end()) {
     instance.instance_id = existing->second.instance_id;
@@ -521,14 +580,14 @@ Status InstanceStore::Upsert(const InstanceSpec& spec) {
 
 // ---- instance operations ----------------------------------------------------------------------
 
-Status InstanceStore::Register(const InstanceSpec& spec) {
-  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec));
-  return Upsert(spec);
+Status InstanceStore::Register(const InstanceSpec& spec, RejectReason* refused_by) {
+  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec, refused_by));
+  return Upsert(spec, refused_by);
 }
 
-Status InstanceStore::Update(const InstanceSpec& spec, bool strict) {
-  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec));
-  if (!strict) return Upsert(spec);
+Status InstanceStore::Update(const InstanceSpec& spec, bool strict, RejectReason* refused_by) {
+  DUBBO_RETURN_IF_ERROR(ValidateSpec(spec, refused_by));
+  if (!strict) return Upsert(spec, refused_by);
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   const Service* service = FindService(namespace_id, spec.service_name);
   if (service == nullptr) {
@@ -547,10 +606,11 @@ Status InstanceStore::Update(const InstanceSpec& spec, bool strict) {
     return InvalidArgumentError("instance not exist: " +
                                 NacosInstanceString(spec, Or(spec.cluster_name, kDefaultCluster)));
   }
-  return Upsert(spec);
+  return Upsert(spec, refused_by);
 }
 
-Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) {
+Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch,
+                            RejectReason* refused_by) {
   if (key.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(key.service_name));
   if (key.ip.empty()) return RequiredError("ip");
@@ -565,13 +625,19 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch) 
   if (patch.weight && !(*patch.weight >= 0 && *patch.weight <= kMaxWeight)) {
     return InvalidArgumentError(kWeightRangeMessage);
   }
-  if (patch.metadata) {
-    DUBBO_RETURN_IF_ERROR(CheckMetadataCap(*patch.metadata, "instance"));
+  if (patch.metadata || patch.app) {
+    Instance patched = *target;
+    if (patch.metadata) patched.metadata = *patch.metadata;
+    if (patch.app) patched.app = *patch.app;
+    DUBBO_RETURN_IF_ERROR(CheckMetadataCap(patched.metadata, patched.app, "instance", refused_by));
     const size_t before = InstanceBytes(*target, key.service_name);
-    target->metadata = *patch.metadata;
-    Rebalance(*service, before, InstanceBytes(*target, key.service_name));
+    const size_t after = InstanceBytes(patched, key.service_name);
+    DUBBO_RETURN_IF_ERROR(
+        CheckAnswerCap(key.service_name, service->bytes, before, after, refused_by));
+    target->metadata = std::move(patched.metadata);
+    target->app = std::move(patched.app);
+    Rebalance(*service, before, after);
   }
-  if (patch.app) target->app = *patch.app;
   if (patch.weight) target->weight = ClampWeight(*patch.weight);
   if (patch.healthy) target->healthy = *patch.healthy;
   if (patch.enabled) target->enabled = *patch.enabled;
@@ -632,7 +698,7 @@ Result<Instance> InstanceStore::GetInstance(const InstanceKey& key) const {
   return NotFoundError("no matched ip found!");
 }
 
-Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
+Result<BeatResult> InstanceStore::Beat(const BeatRequest& request, RejectReason* refused_by) {
   if (request.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(request.service_name));
   const std::string namespace_id = Or(request.namespace_id, kDefaultNamespace);
@@ -681,7 +747,7 @@ Result<BeatResult> InstanceStore::Beat(const BeatRequest& request) {
     spec.weight = request.beat->weight;
     spec.metadata = request.beat->metadata;
     spec.ephemeral = request.beat->ephemeral;
-    DUBBO_RETURN_IF_ERROR(Register(spec));
+    DUBBO_RETURN_IF_ERROR(Register(spec, refused_by));
     locate();  // The service or the cluster may be new.
     std::tie(persistent, ephemeral) = FindBothKinds(*cluster, ip, port);
   }
@@ -833,8 +899,7 @@ bool InstanceStore::CheckHealthStep(HealthSweepCursor* cursor, size_t budget,
       if (service.InstanceCount() == 0 && !service.explicit_service &&
           options_.empty_service_expiry.count() >= 0 &&
           now > SaturatingAdd(*service.empty_since, options_.empty_service_expiry)) {
-        Rebalance(service, service.bytes, 0);
-        it = ns->second.erase(it);
+        EraseService(ns->second, it++);
         ++result->services_removed;
         continue;
       }
@@ -850,39 +915,45 @@ bool InstanceStore::CheckHealthStep(HealthSweepCursor* cursor, size_t budget,
 
 // ---- service operations -----------------------------------------------------------------------
 
-Status InstanceStore::CreateService(const ServiceSpec& spec) {
+Status InstanceStore::CreateService(const ServiceSpec& spec, RejectReason* refused_by) {
   if (spec.service_name.empty()) return RequiredError("serviceName");
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
-  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, "service"));
+  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, {}, "service", refused_by));
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   if (FindService(namespace_id, spec.service_name) != nullptr) {
     return InvalidArgumentError("specified service already exists, serviceName : " +
                                 spec.service_name);
   }
-  Result<Service*> created = GetOrCreateService(namespace_id, spec.service_name);
+  // Measured from the bare service, which any service takes: only metadata can be refused here.
+  const size_t bare = ServiceBaseBytes({}, namespace_id, spec.service_name);
+  const size_t bytes = ServiceBaseBytes(spec.metadata, namespace_id, spec.service_name);
+  DUBBO_RETURN_IF_ERROR(CheckAnswerCap(spec.service_name, bare, bare, bytes, refused_by));
+  Result<Service*> created = GetOrCreateService(namespace_id, spec.service_name, refused_by);
   if (!created.ok()) return created.status();
   Service& service = **created;
   service.explicit_service = true;
   service.protect_threshold = spec.protect_threshold;
-  Rebalance(service, ServiceBaseBytes(service.metadata, spec.service_name),
-            ServiceBaseBytes(spec.metadata, spec.service_name));
+  Rebalance(service, service.bytes, bytes);
   service.metadata = spec.metadata;
   Notify(namespace_id, spec.service_name);
   return Status::Ok();
 }
 
-Status InstanceStore::UpdateService(const ServiceSpec& spec) {
+Status InstanceStore::UpdateService(const ServiceSpec& spec, RejectReason* refused_by) {
   if (spec.service_name.empty()) return RequiredError("serviceName");
-  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, "service"));
+  DUBBO_RETURN_IF_ERROR(CheckMetadataCap(spec.metadata, {}, "service", refused_by));
   const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
   Service* service = FindService(namespace_id, spec.service_name);
   if (service == nullptr) {
     return InvalidArgumentError("service " + spec.service_name + " not found!");
   }
+  const size_t before = ServiceBaseBytes(service->metadata, namespace_id, spec.service_name);
+  const size_t after = ServiceBaseBytes(spec.metadata, namespace_id, spec.service_name);
+  DUBBO_RETURN_IF_ERROR(
+      CheckAnswerCap(spec.service_name, service->bytes, before, after, refused_by));
   service->explicit_service = true;
   service->protect_threshold = spec.protect_threshold;
-  Rebalance(*service, ServiceBaseBytes(service->metadata, spec.service_name),
-            ServiceBaseBytes(spec.metadata, spec.service_name));
+  Rebalance(*service, before, after);
   service->metadata = spec.metadata;
   Touch(*service);
   Notify(namespace_id, spec.service_name);
@@ -901,9 +972,7 @@ Status InstanceStore::DeleteService(std::string_view namespace_id, std::string_v
                                 " is not empty, can't be delete. Please unregister instance first");
   }
   auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
-  auto it = ns->second.find(service_name);
-  Rebalance(it->second, it->second.bytes, 0);
-  ns->second.erase(it);
+  EraseService(ns->second, ns->second.find(service_name));
   if (ns->second.empty()) namespaces_.erase(ns);
   return Status::Ok();
 }
@@ -955,11 +1024,7 @@ ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
   return page;
 }
 
-size_t InstanceStore::ServiceCount() const {
-  size_t count = 0;
-  for (const auto& [id, ns] : namespaces_) count += ns.size();
-  return count;
-}
+size_t InstanceStore::ServiceCount() const { return service_count_; }
 
 size_t InstanceStore::InstanceCount() const { return instance_count_; }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,42 @@ inline constexpr std::string_view kInstanceIdGeneratorKey = "preserved.instance.
 // Sorted, so that every rendering is deterministic.
 using Metadata = std::map<std::string, std::string>;
 
+// An immutable Metadata that copies share: copying an Instance (into a list snapshot, say) copies a
+// pointer, not the map. Reads as a const Metadata&; assigning a Metadata replaces it whole.
+class SharedMetadata {
+ public:
+  using const_iterator = Metadata::const_iterator;
+  using iterator = const_iterator;
+  using value_type = Metadata::value_type;
+
+  SharedMetadata() = default;
+  // Implicit: a Metadata is stored as one.
+  SharedMetadata(Metadata metadata)  // NOLINT(google-explicit-constructor)
+      : map_(metadata.empty() ? nullptr : std::make_shared<const Metadata>(std::move(metadata))) {}
+
+  const Metadata& get() const { return map_ != nullptr ? *map_ : Empty(); }
+  operator const Metadata&() const { return get(); }  // NOLINT(google-explicit-constructor)
+  bool empty() const { return get().empty(); }
+  size_t size() const { return get().size(); }
+  const_iterator begin() const { return get().begin(); }
+  const_iterator end() const { return get().end(); }
+  const_iterator find(const std::string& key) const { return get().find(key); }
+  void clear() { map_.reset(); }
+
+  friend bool operator==(const SharedMetadata& a, const Metadata& b) { return a.get() == b; }
+  friend bool operator==(const Metadata& a, const SharedMetadata& b) { return a == b.get(); }
+  friend bool operator==(const SharedMetadata& a, const SharedMetadata& b) {
+    return a.get() == b.get();
+  }
+
+ private:
+  static const Metadata& Empty() {
+    static const Metadata empty;
+    return empty;
+  }
+  std::shared_ptr<const Metadata> map_;  // nullptr: empty
+};
+
 // Applies the v1 service-name filter: a name containing "@@" is returned unchanged; otherwise
 // "<group>@@<name>", with an empty `group_name` meaning DEFAULT_GROUP.
 std::string GroupedServiceName(std::string_view service_name, std::string_view group_name);
@@ -72,14 +109,18 @@ std::string_view GroupNameOf(std::string_view grouped);
 // "Param 'serviceName' is illegal, groupName can't be empty" (e.g. "@@svc").
 Status CheckServiceNameFormat(std::string_view grouped);
 
+// A `clusters` parameter as it selects: the names in order, empty ones and repeats dropped, joined
+// by ','. "" (all clusters) stays "".
+std::string NormalizedClusters(std::string_view clusters);
+
 // Java's Double.toString(v), which is also what Jackson writes for a double: "1.0", "0.5",
 // "10000.0", "1.0E-4", "1.0E7", "NaN" (plain notation for 1e-3 <= |v| < 1e7, shortest digits that
 // read back to v).
 std::string JavaDoubleToString(double v);
 
 // One stored instance, also the element type of list snapshots.
-// Inside the store, instance_id (unless a snowflake id) and service_name are left empty and filled in
-// on the way out (List(), GetInstance()), which saves two heap strings per instance.
+// Inside the store, instance_id (unless a snowflake id) and service_name are left empty and filled
+// in on the way out (List(), GetInstance()), which saves two heap strings per instance.
 struct Instance {
   std::string instance_id;
   std::string ip;
@@ -92,7 +133,7 @@ struct Instance {
   std::string cluster_name;
   std::string service_name;  // Grouped.
   std::string app;
-  Metadata metadata;
+  SharedMetadata metadata;        // Shared with copies: a snapshot does not copy the map.
   registry::TimePoint last_beat;  // Monotonic; set on (re-)register, patch and beat.
 };
 
@@ -258,15 +299,18 @@ struct InstanceStoreOptions {
   bool sweep_only_due_services = true;
 
   // Caps (see NamingServerOptions, which documents them and their flags). Each refusal is
-  // kInvalidArgument with a message naming the cap and its flag, and is reported to on_refusal.
-  // Metadata bytes: the sum of key and value bytes, for an instance and for a service. Default
-  // 16384.
+  // kInvalidArgument with a message naming the cap and its flag; the writes that can be refused
+  // by one set *refused_by to its reason.
+  // Metadata bytes: the sum of key and value bytes (and of the `app` of an instance), for an
+  // instance and for a service. Default 16384.
   size_t max_metadata_bytes = 16384;
   size_t max_instances_per_service = 20000;   // Default 20000.
   size_t max_services_per_namespace = 20000;  // Default 20000.
+  size_t max_total_services = 100000;         // Default 100000.
   size_t max_total_instances = 1000000;       // Default 1000000.
-  // Called with the reason of every refusal by a cap. Default: none.
-  std::function<void(RejectReason)> on_refusal;
+  // A write that would take a service's AnswerBytes() past this is refused (kAnswerTooLarge);
+  // a write that does not grow the estimate never is. Default 16 MiB.
+  size_t max_answer_bytes = 16 << 20;
 };
 
 class InstanceStore {
@@ -303,13 +347,16 @@ class InstanceStore {
   //   any ip longer than 128 bytes or with a character outside [0-9A-Za-z.:%_-] (host names, IPv4
   //   and IPv6), and any port outside 0-99999, with the same message. Then the caps:
   //   max_metadata_bytes, and for a new instance max_total_instances, max_instances_per_service and
-  //   (for a new service) max_services_per_namespace; a refusal by a cap creates nothing.
+  //   (for a new service) max_services_per_namespace and max_total_services, then max_answer_bytes;
+  //   a refusal by a cap creates nothing and sets *refused_by (when not null) to its reason. A
+  //   cluster name longer than 64 bytes is refused first: "cluster name too long: <n> bytes (max
+  //   64)".
   // Creates the service and cluster as needed. A new instance gets the id
   // "<ip>#<port>#<cluster>#<grouped service>", or with metadata preserved.instance.id.generator =
   // snowflake the smallest non-negative integer not used as an id in the service. Re-registering
   // (same cluster, ip, port, ephemeral) keeps the id and the health state (unless marked), replaces
   // weight, enabled, metadata and app, and resets the last beat.
-  Status Register(const InstanceSpec& spec);
+  Status Register(const InstanceSpec& spec, RejectReason* refused_by = nullptr);
 
   // PUT /instance. `strict` is what 1.4.x derives from the User-Agent (Java client >= 1.0.0): false
   // makes this a Register(). True requires the service ("service not found, namespace: <ns>,
@@ -317,12 +364,14 @@ class InstanceStore {
   // any cluster ("instance not exist: <Nacos Instance.toString()>"), then registers `spec` (into
   // spec.cluster_name, which may add an instance to another cluster, as Nacos does). Same
   // validation as Register() first.
-  Status Update(const InstanceSpec& spec, bool strict);
+  Status Update(const InstanceSpec& spec, bool strict, RejectReason* refused_by = nullptr);
 
   // PATCH /instance: the instance with key's cluster, ip and port (either kind; key.ephemeral is
   // ignored) gets the fields set in `patch` and a fresh last beat. kInvalidArgument
-  // "instance not found" when absent; the weight message of Register() for a bad weight.
-  Status Patch(const InstanceKey& key, const InstancePatch& patch);
+  // "instance not found" when absent; the weight message of Register() for a bad weight; the
+  // metadata (with app) and answer caps as Register().
+  Status Patch(const InstanceKey& key, const InstancePatch& patch,
+               RejectReason* refused_by = nullptr);
 
   // DELETE /instance: removes the instance with key's cluster, ip, port and ephemeral flag. OK also
   // when nothing matches (the hook then is not called). Errors: missing serviceName/ip and
@@ -342,7 +391,7 @@ class InstanceStore {
   // instance's preserved.heart.beat.interval when all digits, else options().client_beat_interval.
   // Errors: "Param 'serviceName' is required.", CheckServiceNameFormat(), and for a compensation
   // "Param 'ip' is required." plus every error of Register().
-  Result<BeatResult> Beat(const BeatRequest& request);
+  Result<BeatResult> Beat(const BeatRequest& request, RejectReason* refused_by = nullptr);
 
   // GET /instance/list, 1.4.x doSrvIpxt: the instances of the requested clusters (comma list, empty
   // tokens dropped; empty = all) in order cluster (as requested, else sorted), ip, port, persistent
@@ -377,11 +426,12 @@ class InstanceStore {
 
   // POST /service. kInvalidArgument: "Param 'serviceName' is required.", CheckServiceNameFormat(),
   // "specified service already exists, serviceName : <svc>", the dom-name character message.
-  Status CreateService(const ServiceSpec& spec);
-  // Both check max_metadata_bytes on the service metadata first.
+  Status CreateService(const ServiceSpec& spec, RejectReason* refused_by = nullptr);
+  // Both check max_metadata_bytes on the service metadata first, and max_answer_bytes (and a
+  // create max_services_per_namespace and max_total_services), setting *refused_by as Register().
   // PUT /service: replaces protectThreshold and metadata (empty if omitted).
   // kInvalidArgument "service <svc> not found!".
-  Status UpdateService(const ServiceSpec& spec);
+  Status UpdateService(const ServiceSpec& spec, RejectReason* refused_by = nullptr);
   // DELETE /service. kInvalidArgument "specified service not exist, serviceName : <svc>", or, if it
   // still has instances, "Service <svc> is not empty, can't be delete. Please unregister instance
   // first" (the 2.x rule; 1.4.x would drop the instances with it).
@@ -398,9 +448,10 @@ class InstanceStore {
 
   // The estimated size of the service's unfiltered list answer (0 for an unknown service): names,
   // addresses, instance ids and metadata (keys, values and their JSON framing) plus a fixed share
-  // of JSON per instance. Not below the answer's real size unless its strings need JSON escapes
-  // (control characters) or the request's echoed fields (clusters, env) are long. Kept
-  // incrementally: O(log n) to read.
+  // of JSON per instance; also the stored strings no answer shows (the namespace id, each
+  // instance's app), so that it is also the service's share of BytesHeld(). Not below the answer's
+  // real size unless its strings need JSON escapes (control characters) or the request's echoed
+  // fields (clusters, env) are long. Kept incrementally: O(log n) to read.
   size_t AnswerBytes(std::string_view namespace_id, std::string_view service_name) const;
   // The sum of AnswerBytes() over all services: the approximate bytes of naming data held.
   size_t BytesHeld() const { return bytes_held_; }
@@ -440,23 +491,32 @@ class InstanceStore {
   };
   using Namespace = std::map<std::string, Service, std::less<>>;
 
-  Status ValidateSpec(const InstanceSpec& spec) const;
-  // kInvalidArgument (counted as kMetadataTooLarge) if `metadata` exceeds max_metadata_bytes.
-  Status CheckMetadataCap(const Metadata& metadata, std::string_view owner) const;
-  Status Refuse(RejectReason reason, const std::string& message) const;
+  Status ValidateSpec(const InstanceSpec& spec, RejectReason* refused_by) const;
+  // kInvalidArgument (reason kMetadataTooLarge) if `metadata` plus `app` exceed
+  // max_metadata_bytes.
+  Status CheckMetadataCap(const Metadata& metadata, std::string_view app, std::string_view owner,
+                          RejectReason* refused_by) const;
+  // kInvalidArgument (reason kAnswerTooLarge) if a write that moves a service's AnswerBytes()
+  // from `bytes` by `before` -> `after` would grow it past max_answer_bytes.
+  Status CheckAnswerCap(const std::string& service_name, size_t bytes, size_t before, size_t after,
+                        RejectReason* refused_by) const;
+  static Status Refuse(RejectReason reason, const std::string& message, RejectReason* refused_by);
   // Bytes that `instance` adds to its service's AnswerBytes(), and the service's own share.
   static size_t InstanceBytes(const Instance& instance, const std::string& service_name);
-  static size_t ServiceBaseBytes(const Metadata& metadata, const std::string& service_name);
+  static size_t ServiceBaseBytes(const Metadata& metadata, const std::string& namespace_id,
+                                 const std::string& service_name);
   // Moves the service's byte estimate (and bytes_held_) from `before` to `after`.
   void Rebalance(Service& service, size_t before, size_t after);
   // Removes one instance from a cluster, keeping the counts and byte estimates.
   Cluster::iterator EraseInstance(Service& service, const std::string& service_name,
                                   Cluster& cluster, Cluster::iterator it);
   // Creates or replaces the instance described by a validated spec, then notifies.
-  Status Upsert(const InstanceSpec& spec);
-  // Finds or creates the service (checking the name characters on creation).
+  Status Upsert(const InstanceSpec& spec, RejectReason* refused_by);
+  // Finds or creates the service (checking the name characters and the service caps on creation).
   Result<Service*> GetOrCreateService(const std::string& namespace_id,
-                                      const std::string& service_name);
+                                      const std::string& service_name, RejectReason* refused_by);
+  // Removes a service, keeping the counts and byte estimates.
+  void EraseService(Namespace& ns, Namespace::iterator it);
   Service* FindService(std::string_view namespace_id, std::string_view service_name);
   const Service* FindService(std::string_view namespace_id, std::string_view service_name) const;
   // A snowflake id for a new instance, or "" for the default id, which is derived on output.
@@ -488,6 +548,7 @@ class InstanceStore {
   ChangeHook hook_;
   uint64_t last_revision_ = 0;
   size_t instance_count_ = 0;  // Over all services.
+  size_t service_count_ = 0;   // Over all namespaces.
   size_t bytes_held_ = 0;      // Sum of Service::bytes.
   std::map<std::string, Namespace, std::less<>> namespaces_;
 };

@@ -69,7 +69,9 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --max-instances-per-service N  instances in one service (default 20000)
   --max-services-per-namespace N services in one namespace (default 20000)
   --max-total-instances N        instances in the whole server (default 1000000)
-  --max-answer-bytes N           largest list or service-list answer, else 413 (default 16777216)
+  --max-total-services N         services in the whole server (default 100000)
+  --max-answer-bytes N           largest list answer a write may make for its service, else the
+                                 write gets 400; larger answers get 413 (default 16777216)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
 
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
       {"--max-instances-per-service", &options.max_instances_per_service},
       {"--max-services-per-namespace", &options.max_services_per_namespace},
       {"--max-total-instances", &options.max_total_instances},
+      {"--max-total-services", &options.max_total_services},
       {"--max-answer-bytes", &options.max_answer_bytes},
   };
   for (int i = 1; i < argc; ++i) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <random>
@@ -37,9 +38,11 @@ constexpr int64_t kDefaultCacheMillis = 3000;  // Switch defaultCacheMillis.
 // 100,000 instances).
 constexpr size_t kSweepStepInstances = 1000;
 
-// The rendered list answers kept (see State::RenderKey()): when adding one would exceed either
-// cap, all are dropped. An entry is only ever served for the service revision it was rendered at.
-constexpr size_t kRenderedListMaxBytes = 16 << 20;
+// The rendered list answers kept (see State::Rendered): the least recently used are dropped while
+// either cap is exceeded. An entry is only ever served for the service revision it was rendered at.
+// An entry holds its answer about twice (the data part and the last assembled answer), so the byte
+// cap is twice the default max_answer_bytes: an answer of any size allowed by default is kept.
+constexpr size_t kRenderedListMaxBytes = 32 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
 
 using registry::internal::EqualsIgnoreCase;
@@ -80,6 +83,13 @@ HttpResponse FromStatus(const Status& status) {
     case StatusCode::kPermissionDenied: return HttpResponse::Text(403, std::string(status.message()));
     default: return HttpResponse::Text(500, std::string(status.message()));
   }
+}
+
+// A refusal by FromStatus(), counted under `reason` if it is a 400.
+HttpResponse Refused(const Status& status, RejectReason reason) {
+  HttpResponse response = FromStatus(status);
+  response.reject_reason = reason;
+  return response;
 }
 
 HttpResponse Ok() { return HttpResponse::Text(200, "ok"); }
@@ -195,18 +205,17 @@ struct NamingCore::State {
         scheduler(s),
         sender(u),
         metrics(m != nullptr ? m : &owned_metrics),
-        store(c, StoreOptions(opts, &refusal)),
+        store(c, StoreOptions(opts)),
         login_throttle(ThrottleOptions(opts), c) {}
 
-  // `refusal` receives the reason of each refusal by a cap (the store runs under mu).
-  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options,
-                                           std::optional<RejectReason>* refusal) {
+  static InstanceStoreOptions StoreOptions(const NamingServerOptions& options) {
     InstanceStoreOptions out;
     out.max_metadata_bytes = options.max_metadata_bytes;
     out.max_instances_per_service = options.max_instances_per_service;
     out.max_services_per_namespace = options.max_services_per_namespace;
+    out.max_total_services = options.max_total_services;
     out.max_total_instances = options.max_total_instances;
-    out.on_refusal = [refusal](RejectReason reason) { *refusal = reason; };
+    out.max_answer_bytes = options.max_answer_bytes;
     out.heartbeat_timeout = milliseconds(options.heartbeat_timeout_ms);
     out.ip_delete_timeout = milliseconds(options.ip_delete_timeout_ms);
     out.client_beat_interval = milliseconds(options.client_beat_interval_ms);
@@ -222,8 +231,6 @@ struct NamingCore::State {
   ServerMetrics* const metrics;
 
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
-  // Why the store refused the request being handled, if by a cap (see Handle()).
-  std::optional<RejectReason> refusal;
   InstanceStore store;
   std::unique_ptr<PushService> push;
   // Live tokens, at most options.max_tokens (see Login()): each token's entry in token_expiry,
@@ -235,97 +242,121 @@ struct NamingCore::State {
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
 
-  // List answers as rendered, by everything that shapes them (see RenderKey()), each with the
-  // store revision of its service at rendering time. Shared: a cache hit is answered with the
-  // pointer, without copying the body.
-  struct RenderedList {
+  // List answers of known services, least recently used last. Rendering (snapshot copy, JSON of
+  // the hosts, MD5 checksum) is most of a list request's cost, and that part depends only on the
+  // service's data, which cannot change without a new revision, and on the variant: the
+  // normalised cluster list, healthyOnly and the agent style (grouped names). So it is rendered
+  // once per revision and variant (VariantKey()); the echoed fields (cacheMillis, the clusters as
+  // written, env) are added per request, and the last answer so assembled is kept beside it, so
+  // that repeated identical requests share it without a copy.
+  struct Rendered {
+    std::string key;  // VariantKey()
     uint64_t revision = 0;
+    std::shared_ptr<const ListAnswerParts> parts;
+    std::string echo;  // EchoKey() of `body`
     std::shared_ptr<const std::string> body;
+    size_t bytes() const { return key.size() + parts->size() + echo.size() + body->size(); }
   };
-  std::unordered_map<std::string, RenderedList> rendered_lists;
+  std::list<Rendered> rendered;  // Most recently used first.
+  std::unordered_map<std::string_view, std::list<Rendered>::iterator> rendered_index;
   size_t rendered_bytes = 0;
 
   // --- Helpers (REQUIRES: mu held) ------------------------------------------------------------
 
-  // Rendering (snapshot copy, JSON, MD5 checksum) is most of a list request's cost, and the
-  // answer depends only on the service's data, which cannot change without a new revision, and on
-  // what the request asks for: the namespace, the service name and the clusters as written
-  // (echoed), healthyOnly, the agent style (grouped names), env (echoed) and cacheMillis. So it is
-  // rendered once per revision and variant, keyed by this text. lastRefTime is the service
-  // revision's, as uncached.
-  static std::string RenderKey(const ListQuery& query, const ListRenderOptions& render) {
+  static std::string VariantKey(const ListQuery& query, bool grouped_names) {
     std::string key;
-    key.reserve(query.namespace_id.size() + query.service_name.size() + query.clusters.size() +
-                render.env.size() + 32);
     key.append(query.namespace_id).push_back('\0');
     key.append(query.service_name).push_back('\0');
-    key.append(query.clusters).push_back('\0');
+    key.append(NormalizedClusters(query.clusters)).push_back('\0');
     key.push_back(query.healthy_only ? '1' : '0');
-    key.push_back(render.grouped_names ? '1' : '0');
-    key.append(std::to_string(render.cache_millis)).push_back('\0');
-    key.append(render.env);
+    key.push_back(grouped_names ? '1' : '0');
     return key;
   }
-
-  // The answer kept for `key` at `revision`, or nullptr.
-  std::shared_ptr<const std::string> CachedList(const std::string& key, uint64_t revision) const {
-    auto it = rendered_lists.find(key);
-    if (it != rendered_lists.end() && it->second.revision == revision) return it->second.body;
-    return nullptr;
+  static std::string EchoKey(const ListQuery& query, const ListRenderOptions& render) {
+    return std::to_string(render.cache_millis) + '\0' + query.clusters + '\0' + render.env;
   }
 
-  // Keeps `body`, rendered for `query` at `revision`, unless the service has moved on since.
-  void KeepRendered(std::string key, const ListQuery& query, uint64_t revision,
-                    std::shared_ptr<const std::string> body) {
-    if (store.Revision(query.namespace_id, query.service_name) != revision) return;
-    auto it = rendered_lists.find(key);
-    if (it != rendered_lists.end()) {
-      rendered_bytes = rendered_bytes - it->second.body->size() + body->size();
-      it->second = RenderedList{revision, std::move(body)};
-      return;
+  // The entry for `key` at `revision`, now the most recently used, or nullptr.
+  Rendered* FindRendered(const std::string& key, uint64_t revision) {
+    auto it = rendered_index.find(key);
+    if (it == rendered_index.end() || it->second->revision != revision) return nullptr;
+    rendered.splice(rendered.begin(), rendered, it->second);
+    return &rendered.front();
+  }
+
+  // Keeps `entry` (rendered at entry.revision of the query's service) unless the service has moved
+  // on since, replacing the entry of its key, then drops the least recently used over the caps.
+  void KeepRendered(Rendered entry, const ListQuery& query) {
+    if (store.Revision(query.namespace_id, query.service_name) != entry.revision) return;
+    if (auto it = rendered_index.find(entry.key); it != rendered_index.end()) {
+      rendered_bytes -= it->second->bytes();
+      const auto stale = it->second;
+      rendered_index.erase(it);
+      rendered.erase(stale);
     }
-    if (rendered_bytes + key.size() + body->size() > kRenderedListMaxBytes ||
-        rendered_lists.size() >= kRenderedListMaxEntries) {
-      rendered_lists.clear();
-      rendered_bytes = 0;
-    }
-    if (key.size() + body->size() <= kRenderedListMaxBytes) {
-      rendered_bytes += key.size() + body->size();
-      rendered_lists.emplace(std::move(key), RenderedList{revision, std::move(body)});
+    if (entry.bytes() > kRenderedListMaxBytes) return;
+    rendered_bytes += entry.bytes();
+    rendered.push_front(std::move(entry));
+    rendered_index.emplace(rendered.front().key, rendered.begin());
+    while (rendered_bytes > kRenderedListMaxBytes || rendered.size() > kRenderedListMaxEntries) {
+      rendered_bytes -= rendered.back().bytes();
+      rendered_index.erase(rendered.back().key);
+      rendered.pop_back();
     }
   }
 
-  // The store's estimate of the service's list answer, when it exceeds max_answer_bytes.
-  std::optional<size_t> OverAnswerCap(const std::string& ns, const std::string& service) const {
-    const size_t bytes = store.AnswerBytes(ns, service);
-    if (bytes <= options.max_answer_bytes) return std::nullopt;
-    return bytes;
+  // The list answer of a known service at `revision`. From the kept answers when they have it;
+  // else the snapshot is taken here and, when `lock` is given, released while the answer is
+  // rendered (held again on return). REQUIRES: mu held (by `lock` if given).
+  std::shared_ptr<const std::string> AnswerList(const ListQuery& query, uint64_t revision,
+                                                const ListRenderOptions& render,
+                                                std::unique_lock<std::mutex>* lock) {
+    Rendered entry;
+    entry.key = VariantKey(query, render.grouped_names);
+    entry.revision = revision;
+    entry.echo = EchoKey(query, render);
+    std::optional<ServiceSnapshot> snapshot;
+    if (Rendered* kept = FindRendered(entry.key, revision)) {
+      if (kept->echo == entry.echo) return kept->body;
+      entry.parts = kept->parts;
+    } else {
+      Result<ServiceSnapshot> taken = store.List(query);
+      if (!taken.ok()) return nullptr;  // Cannot happen: the service exists.
+      snapshot = std::move(*taken);
+    }
+    if (lock != nullptr) lock->unlock();
+    if (snapshot) {
+      entry.parts =
+          std::make_shared<const ListAnswerParts>(RenderListParts(*snapshot, render.grouped_names));
+      snapshot.reset();  // Freed outside the lock too.
+    }
+    entry.body = std::make_shared<const std::string>(
+        AssembleInstanceList(*entry.parts, render.cache_millis, query.clusters, render.env));
+    if (lock != nullptr) lock->lock();
+    std::shared_ptr<const std::string> body = entry.body;
+    if (body->size() <= options.max_answer_bytes) KeepRendered(std::move(entry), query);
+    return body;
   }
 
-  // Runs under the push service's serialisation (mu held). A service over max_answer_bytes is not
-  // pushed (nullopt): its subscribers' next query gets the 413.
-  std::optional<std::string> RenderForPush(const std::string& ns, const std::string& service,
-                                           const std::string& clusters) {
+  // Runs under the push service's serialisation (mu held), so a miss renders under the lock. An
+  // answer over max_answer_bytes (which only echoed fields can make) is not pushed (nullptr).
+  std::shared_ptr<const std::string> RenderForPush(const std::string& ns,
+                                                   const std::string& service,
+                                                   const std::string& clusters) {
     ListQuery query;
     query.namespace_id = ns;
     query.service_name = service;
     query.clusters = clusters;
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
+    std::shared_ptr<const std::string> body;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
-      if (OverAnswerCap(ns, service)) return std::nullopt;
-      std::string key = RenderKey(query, render);
-      if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) return *cached;
-      Result<ServiceSnapshot> snapshot = store.List(query);
-      if (!snapshot.ok()) return std::nullopt;  // Cannot happen: the service exists.
-      auto body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
-      if (body->size() > options.max_answer_bytes) return std::nullopt;
-      KeepRendered(std::move(key), query, revision, body);
-      return *body;
+      body = AnswerList(query, revision, render, nullptr);
+    } else if (Result<ServiceSnapshot> snapshot = store.List(query); snapshot.ok()) {
+      body = std::make_shared<const std::string>(RenderInstanceList(*snapshot, render));
     }
-    Result<ServiceSnapshot> snapshot = store.List(query);
-    if (!snapshot.ok()) return std::nullopt;
-    return RenderInstanceList(*snapshot, render);
+    if (body == nullptr || body->size() > options.max_answer_bytes) return nullptr;
+    return body;
   }
 
   void ScheduleHealthCheck() {
@@ -353,7 +384,8 @@ struct NamingCore::State {
 
   // Checks every decoded parameter before routing: names and values must be valid UTF-8 (text is
   // stored and answered as it is, and one invalid byte would make every list answer of its
-  // service invalid JSON text), and serviceName and groupName must fit max_service_name_length.
+  // service invalid JSON text), serviceName and groupName must fit max_service_name_length, and
+  // namespaceId must be a valid namespace id.
   // Needs no lock: options are constant and the metrics atomic.
   std::optional<HttpResponse> CheckParams(const HttpRequest& r) const {
     using registry::internal::IsValidUtf8;
@@ -373,6 +405,21 @@ struct NamingCore::State {
             400, "Param '" + name + "' is too long: " + std::to_string(value.size()) +
                      " bytes (max " + std::to_string(options.max_service_name_length) +
                      ", max_service_name_length, --max-service-name-length)");
+      }
+    }
+    // Nacos's rules for a namespace id: at most 64 bytes (its parameter checker) of [A-Za-z0-9_-]
+    // (its console's pattern); ids are usually "public" or a UUID.
+    if (std::optional<std::string> ns = r.Param("namespaceId")) {
+      constexpr size_t kMaxNamespaceIdLength = 64;
+      const bool valid_chars = std::all_of(ns->begin(), ns->end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               c == '_' || c == '-';
+      });
+      if (ns->size() > kMaxNamespaceIdLength || !valid_chars) {
+        metrics->Reject(RejectReason::kInvalidParameter);
+        return HttpResponse::Text(400, "Param 'namespaceId' is illegal: at most " +
+                                           std::to_string(kMaxNamespaceIdLength) +
+                                           " bytes of 0-9a-zA-Z_- allowed");
       }
     }
     return std::nullopt;
@@ -494,7 +541,8 @@ struct NamingCore::State {
 
   // In the order of 1.4.x InstanceController.register/update: serviceName (required, format), ip,
   // port, weight, metadata; the store then validates (ip format, weight range, ...).
-  Status ParseSpec(const HttpRequest& r, InstanceSpec* spec) {
+  // *reason: what a refusal is counted under.
+  static Status ParseSpec(const HttpRequest& r, InstanceSpec* spec, RejectReason* reason) {
     spec->namespace_id = Namespace(r);
     spec->service_name = ServiceName(r);
     if (spec->service_name.empty()) {
@@ -517,7 +565,7 @@ struct NamingCore::State {
     if (std::optional<std::string> ephemeral = r.Param("ephemeral")) {
       spec->ephemeral = LenientBool(ephemeral, true);
     }
-    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""), reason);
     if (!metadata.ok()) return metadata.status();
     spec->metadata = std::move(*metadata);
     spec->app = r.ParamOr("app", "");
@@ -536,27 +584,23 @@ struct NamingCore::State {
     return Status::Ok();
   }
 
-  // `parsed`, noting a refusal of text that is not UTF-8 (a JSON escape spelling a lone surrogate:
-  // the parameter's own bytes passed CheckParams()) as such for Handle() to count.
-  template <typename T>
-  Result<T> Counted(Result<T> parsed) {
-    if (!parsed.ok() && IsUtf8Error(parsed.status())) refusal = RejectReason::kInvalidUtf8;
-    return parsed;
-  }
-
   // --- Endpoints (REQUIRES: mu held) ----------------------------------------------------------
   HttpResponse Register(const HttpRequest& r) {
     InstanceSpec spec;
-    Status status = ParseSpec(r, &spec);
-    if (status.ok()) status = store.Register(spec);
-    return status.ok() ? Ok() : FromStatus(status);
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Status status = ParseSpec(r, &spec, &reason);
+    if (status.ok()) status = store.Register(spec, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Update(const HttpRequest& r) {
     InstanceSpec spec;
-    Status status = ParseSpec(r, &spec);
-    if (status.ok()) status = store.Update(spec, IsJavaClientAtLeast(r.user_agent, "1.0.0"));
-    return status.ok() ? Ok() : FromStatus(status);
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Status status = ParseSpec(r, &spec, &reason);
+    if (status.ok()) {
+      status = store.Update(spec, IsJavaClientAtLeast(r.user_agent, "1.0.0"), &reason);
+    }
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Patch(const HttpRequest& r) {
@@ -566,9 +610,10 @@ struct NamingCore::State {
     if (key.service_name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
     if (key.ip.empty()) return HttpResponse::Text(400, "Param 'ip' is required.");
     InstancePatch patch;
+    RejectReason reason = RejectReason::kInvalidParameter;
     if (std::optional<std::string> metadata = r.Param("metadata")) {
-      Result<Metadata> parsed = Counted(ParseMetadata(*metadata));
-      if (!parsed.ok()) return FromStatus(parsed.status());
+      Result<Metadata> parsed = ParseMetadata(*metadata, &reason);
+      if (!parsed.ok()) return Refused(parsed.status(), reason);
       patch.metadata = std::move(*parsed);
     }
     if (std::optional<std::string> app = r.Param("app")) patch.app = *app;
@@ -577,10 +622,12 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       patch.weight = *value;
     }
-    if (std::optional<std::string> healthy = r.Param("healthy")) patch.healthy = LenientBool(healthy, true);
-    if (std::optional<std::string> enabled = r.Param("enabled")) patch.enabled = LenientBool(enabled, true);
-    status = store.Patch(key, patch);
-    return status.ok() ? Ok() : FromStatus(status);
+    if (std::optional<std::string> healthy = r.Param("healthy"))
+      patch.healthy = LenientBool(healthy, true);
+    if (std::optional<std::string> enabled = r.Param("enabled"))
+      patch.enabled = LenientBool(enabled, true);
+    status = store.Patch(key, patch, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Deregister(const HttpRequest& r) {
@@ -612,13 +659,14 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       request.port = *value;
     }
+    RejectReason reason = RejectReason::kInvalidParameter;
     if (std::optional<std::string> beat = r.Param("beat")) {
-      Result<BeatInfo> info = Counted(ParseBeatInfo(*beat));
-      if (!info.ok()) return FromStatus(info.status());
+      Result<BeatInfo> info = ParseBeatInfo(*beat, &reason);
+      if (!info.ok()) return Refused(info.status(), reason);
       request.beat = std::move(*info);
     }
-    Result<BeatResult> result = store.Beat(request);
-    if (!result.ok()) return FromStatus(result.status());
+    Result<BeatResult> result = store.Beat(request, &reason);
+    if (!result.ok()) return Refused(result.status(), reason);
     return HttpResponse::Json(RenderBeatResult(*result));
   }
 
@@ -648,11 +696,6 @@ struct NamingCore::State {
       Result<ServiceSnapshot> snapshot = store.List(query);
       if (!snapshot.ok()) return FromStatus(snapshot.status());
       uncached = std::move(*snapshot);
-    } else if (std::optional<size_t> bytes =
-                   OverAnswerCap(query.namespace_id, query.service_name)) {
-      metrics->Reject(RejectReason::kAnswerTooLarge);  // Refused before anything is copied.
-      return AnswerTooLarge("list answer of " + query.service_name, "about ", *bytes,
-                            options.max_answer_bytes);
     }
 
     ListRenderOptions render;
@@ -685,24 +728,11 @@ struct NamingCore::State {
       }
       return HttpResponse::Json(std::move(body));
     }
-    std::string key = RenderKey(query, render);
-    if (std::shared_ptr<const std::string> cached = CachedList(key, revision)) {
-      return HttpResponse::SharedJson(std::move(cached));
-    }
-    // A miss: only the snapshot is taken under the lock; the JSON and its MD5 are not.
-    Result<ServiceSnapshot> snapshot = store.List(query);
-    if (!snapshot.ok()) return FromStatus(snapshot.status());  // Cannot happen: it exists.
-    std::shared_ptr<const std::string> body;
-    {
-      const ServiceSnapshot taken = std::move(*snapshot);
-      lock.unlock();
-      body = std::make_shared<const std::string>(RenderInstanceList(taken, render));
-    }  // The snapshot is freed outside the lock too.
-    lock.lock();
+    std::shared_ptr<const std::string> body = AnswerList(query, revision, render, &lock);
+    if (body == nullptr) return HttpResponse::Text(500, "service vanished");  // Cannot happen.
     if (std::optional<HttpResponse> refused = RenderedTooLarge(*body, query.service_name)) {
       return *refused;
     }
-    KeepRendered(std::move(key), query, revision, body);
     return HttpResponse::SharedJson(std::move(body));
   }
 
@@ -766,11 +796,13 @@ struct NamingCore::State {
       if (!value.ok()) return FromStatus(value.status());
       spec.protect_threshold = *value;
     }
-    Result<Metadata> metadata = Counted(ParseMetadata(r.ParamOr("metadata", "")));
-    if (!metadata.ok()) return FromStatus(metadata.status());
+    RejectReason reason = RejectReason::kInvalidParameter;
+    Result<Metadata> metadata = ParseMetadata(r.ParamOr("metadata", ""), &reason);
+    if (!metadata.ok()) return Refused(metadata.status(), reason);
     spec.metadata = std::move(*metadata);
-    Status status = r.method == "POST" ? store.CreateService(spec) : store.UpdateService(spec);
-    return status.ok() ? Ok() : FromStatus(status);
+    Status status = r.method == "POST" ? store.CreateService(spec, &reason)
+                                       : store.UpdateService(spec, &reason);
+    return status.ok() ? Ok() : Refused(status, reason);
   }
 
   HttpResponse Metrics() const {
@@ -927,11 +959,8 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     return HttpResponse::Text(200, "OK");
   }
   if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
-  state_->refusal.reset();
   HttpResponse response = state_->Route(routed, path, lock);
-  if (response.status == 400) {
-    state_->metrics->Reject(state_->refusal.value_or(RejectReason::kInvalidParameter));
-  }
+  if (response.status == 400) state_->metrics->Reject(response.reject_reason);
   return response;
 }
 

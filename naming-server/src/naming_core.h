@@ -5,7 +5,9 @@
 //
 // Thread-safety: every public method may be called from any thread; one mutex serialises them, and
 // the timers it schedules take the same mutex. A list request releases it while it renders an
-// answer from its snapshot; parameter checks (UTF-8, name length) run before it is taken.
+// answer from its snapshot (which shares the instances' metadata, so taking it copies pointers);
+// parameter checks (UTF-8, name length, namespace id) run before it is taken. Pushes render under
+// it.
 #ifndef DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
 #define DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
 

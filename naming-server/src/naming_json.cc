@@ -172,7 +172,7 @@ std::string ChecksumText(const ServiceSnapshot& snapshot) {
     }
   };
   add(snapshot.service_name);
-  add(snapshot.clusters);
+  add(NormalizedClusters(snapshot.clusters));
   add(JavaDoubleToString(snapshot.protect_threshold));
   add_metadata(snapshot.metadata);
   for (const Instance& host : snapshot.hosts) {
@@ -377,66 +377,70 @@ Status BadBeatField(std::string_view field) {
   return InvalidArgumentError("beat field '" + std::string(field) + "' has an invalid value");
 }
 
-
 }  // namespace
 
 std::string Md5Hex(std::string_view data) { return registry::internal::Md5Hex(data); }
 
-bool IsUtf8Error(const Status& status) {
-  const std::string_view message = status.message();
-  return status.code() == registry::StatusCode::kInvalidArgument &&
-         (message.rfind("metadata is ", 0) == 0 || message.rfind("beat is ", 0) == 0) &&
-         message.find(kNotUtf8) != std::string_view::npos;
-}
-
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options) {
+  if (snapshot.found) {
+    return AssembleInstanceList(RenderListParts(snapshot, options.grouped_names),
+                                options.cache_millis, snapshot.clusters, options.env);
+  }
   JsonOut out;
   out.BeginObject();
-  if (!snapshot.found) {
-    out.Key("name");
-    out.String(snapshot.service_name);
-    out.Key("clusters");
-    out.String(snapshot.clusters);
-    out.Key("cacheMillis");
-    out.Int(options.cache_millis);
-    out.Key("hosts");
-    out.BeginArray();
-    out.EndArray();
-    out.EndObject();
-    return out.Take();
-  }
-  if (snapshot.has_instances) {
-    out.Key("hosts");
-    out.BeginArray();
-    for (const Instance& host : snapshot.hosts) WriteHost(out, host, options.grouped_names);
-    out.EndArray();
-  }
-  out.Key("dom");
-  out.String(options.grouped_names ? std::string_view(snapshot.service_name)
-                                   : UngroupedServiceName(snapshot.service_name));
   out.Key("name");
   out.String(snapshot.service_name);
-  out.Key("cacheMillis");
-  out.Int(options.cache_millis);
-  out.Key("lastRefTime");
-  out.Int(snapshot.last_ref_time);
-  out.Key("checksum");
-  out.String(Md5Hex(ChecksumText(snapshot)));
-  out.Key("useSpecifiedURL");
-  out.Bool(false);
   out.Key("clusters");
   out.String(snapshot.clusters);
-  out.Key("env");
-  out.String(options.env);
-  if (!snapshot.has_instances) {
-    out.Key("hosts");
-    out.BeginArray();
-    out.EndArray();
-  }
-  out.Key("metadata");
-  out.Metadata(snapshot.metadata);
+  out.Key("cacheMillis");
+  out.Int(options.cache_millis);
+  out.Key("hosts");
+  out.BeginArray();
+  out.EndArray();
   out.EndObject();
   return out.Take();
+}
+
+ListAnswerParts RenderListParts(const ServiceSnapshot& snapshot, bool grouped_names) {
+  ListAnswerParts parts;
+  JsonOut head;
+  head.BeginObject();
+  if (snapshot.has_instances) {
+    head.Key("hosts");
+    head.BeginArray();
+    for (const Instance& host : snapshot.hosts) WriteHost(head, host, grouped_names);
+    head.EndArray();
+  }
+  head.Key("dom");
+  head.String(grouped_names ? std::string_view(snapshot.service_name)
+                            : UngroupedServiceName(snapshot.service_name));
+  head.Key("name");
+  head.String(snapshot.service_name);
+  head.Key("cacheMillis");
+  parts.head = head.Take();
+  parts.middle = ",\"lastRefTime\":" + std::to_string(snapshot.last_ref_time) + ",\"checksum\":\"" +
+                 Md5Hex(ChecksumText(snapshot)) + "\",\"useSpecifiedURL\":false,\"clusters\":";
+  JsonOut metadata;
+  metadata.Metadata(snapshot.metadata);
+  parts.tail = std::string(snapshot.has_instances ? "" : ",\"hosts\":[]") +
+               ",\"metadata\":" + metadata.Take() + "}";
+  return parts;
+}
+
+std::string AssembleInstanceList(const ListAnswerParts& parts, int64_t cache_millis,
+                                 std::string_view clusters, std::string_view env) {
+  JsonOut echoed;  // `"<clusters>","env":"<env>"`
+  echoed.String(clusters);
+  std::string text = echoed.Take();
+  text += ",\"env\":";
+  JsonOut env_out;
+  env_out.String(env);
+  text += env_out.Take();
+  const std::string millis = std::to_string(cache_millis);
+  std::string out;
+  out.reserve(parts.size() + millis.size() + text.size());
+  out.append(parts.head).append(millis).append(parts.middle).append(text).append(parts.tail);
+  return out;
 }
 
 std::string RenderBeatResult(const BeatResult& result) {
@@ -554,7 +558,8 @@ std::string RenderMetrics(const MetricsView& metrics) {
   return out.Take();
 }
 
-Result<Metadata> ParseMetadata(std::string_view raw) {
+Result<Metadata> ParseMetadata(std::string_view raw, RejectReason* reason) {
+  if (reason != nullptr) *reason = RejectReason::kInvalidParameter;
   if (raw.size() > kMaxMetadataBytes) {
     return InvalidArgumentError("metadata too large: " + std::to_string(raw.size()) +
                                 " bytes (max " + std::to_string(kMaxMetadataBytes) + ")");
@@ -564,7 +569,10 @@ Result<Metadata> ParseMetadata(std::string_view raw) {
   bool bad_utf8 = false;
   const Status parsed = ParseJsonTree(raw, &root, &bad_utf8);
   // Not read as the legacy form: stored text must be valid UTF-8 however it is read.
-  if (bad_utf8) return InvalidArgumentError("metadata is " + std::string(parsed.message()));
+  if (bad_utf8) {
+    if (reason != nullptr) *reason = RejectReason::kInvalidUtf8;
+    return InvalidArgumentError("metadata is " + std::string(parsed.message()));
+  }
   if (parsed.ok()) {
     if (root.kind == JsonNode::Kind::kNull) return Metadata();
     if (root.kind == JsonNode::Kind::kObject) {
@@ -583,7 +591,8 @@ Result<Metadata> ParseMetadata(std::string_view raw) {
   return metadata;
 }
 
-Result<BeatInfo> ParseBeatInfo(std::string_view json) {
+Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason) {
+  if (reason != nullptr) *reason = RejectReason::kInvalidParameter;
   if (json.size() > kMaxBeatBytes) {
     return InvalidArgumentError("beat too large: " + std::to_string(json.size()) + " bytes (max " +
                                 std::to_string(kMaxBeatBytes) + ")");
@@ -591,7 +600,10 @@ Result<BeatInfo> ParseBeatInfo(std::string_view json) {
   JsonNode root;
   bool bad_utf8 = false;
   const Status parsed = ParseJsonTree(json, &root, &bad_utf8);
-  if (!parsed.ok()) return InvalidArgumentError("beat is " + std::string(parsed.message()));
+  if (!parsed.ok()) {
+    if (bad_utf8 && reason != nullptr) *reason = RejectReason::kInvalidUtf8;
+    return InvalidArgumentError("beat is " + std::string(parsed.message()));
+  }
   if (root.kind != JsonNode::Kind::kObject)
     return InvalidArgumentError("beat must be a JSON object");
 

@@ -1,8 +1,9 @@
 // naming_json: the JSON bodies of the Nacos v1 naming API as a 1.4.x server writes them, and the
 // parsers for the JSON a client sends (the `metadata` parameter and the `beat` parameter).
 //
-// Renderers write fields in the order Nacos 1.4.x does; maps (metadata) are written sorted by key. Parsers take hostile input: they never crash,
-// cap the size and the nesting depth, and answer kInvalidArgument with a clear message.
+// Renderers write fields in the order Nacos 1.4.x does; maps (metadata) are written sorted by key.
+// Parsers take hostile input: they never crash, cap the size and the nesting depth, and answer
+// kInvalidArgument with a clear message.
 //
 // Thread-safety: stateless functions, safe from any thread.
 #ifndef DUBBO_NAMING_SERVER_NAMING_JSON_H_
@@ -44,9 +45,26 @@ struct ListRenderOptions {
 //   host: {"ip","port","valid","healthy","marked","instanceId","metadata","enabled","weight",
 //      "clusterName","serviceName","ephemeral"} (valid == healthy).
 // lastRefTime is the service revision (1.4.x writes the current time; both only grow). checksum is
-// the 32-hex MD5 of a canonical text of the snapshot (service name, clusters, threshold, metadata
-// and every listed host); like 1.4.x's it is opaque and the Java client ignores it.
+// the 32-hex MD5 of a canonical text of the snapshot (service name, the normalised cluster list,
+// threshold, metadata and every listed host); like 1.4.x's it is opaque and the Java client
+// ignores it.
+// The checksum covers the requested cluster list as NormalizedClusters() gives it, not as written.
 std::string RenderInstanceList(const ServiceSnapshot& snapshot, const ListRenderOptions& options);
+
+// A list answer of a known service (snapshot.found) without its echoed fields: what depends only
+// on the service's data and on the variant asked for (cluster list, healthyOnly, grouped names).
+// RenderInstanceList() == AssembleInstanceList(RenderListParts(snapshot, grouped_names),
+// cache_millis, snapshot.clusters, env) for a known service.
+struct ListAnswerParts {
+  std::string head;    // `{"hosts":[...],"dom":..,"name":..,"cacheMillis":`
+  std::string middle;  // `,"lastRefTime":..,"checksum":"..","useSpecifiedURL":false,"clusters":`
+  std::string tail;    // `,"hosts":[]` (no instance) then `,"metadata":{..}}`
+  size_t size() const { return head.size() + middle.size() + tail.size(); }
+};
+ListAnswerParts RenderListParts(const ServiceSnapshot& snapshot, bool grouped_names);
+// The answer: `parts` with the echoed fields. Copies the parts; no MD5, no JSON of hosts.
+std::string AssembleInstanceList(const ListAnswerParts& parts, int64_t cache_millis,
+                                 std::string_view clusters, std::string_view env);
 
 // PUT /instance/beat: {"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}, or for an
 // unknown instance on a light beat {"clientBeatInterval":5000,"code":20404}.
@@ -85,7 +103,9 @@ std::string RenderMetrics(const MetricsView& metrics);
 // Longer than kMaxMetadataBytes: kInvalidArgument "metadata too large: <n> bytes (max <m>)".
 // Text that is not valid UTF-8, or a JSON string whose escapes spell an unpaired surrogate
 // ("\ud800"): kInvalidArgument "metadata is not valid UTF-8..." (never read as the legacy form).
-Result<Metadata> ParseMetadata(std::string_view raw);
+// On an error, *reason (when not null) is set to kInvalidUtf8 for the UTF-8 errors, else to
+// kInvalidParameter.
+Result<Metadata> ParseMetadata(std::string_view raw, RejectReason* reason = nullptr);
 
 // The `beat` parameter, e.g. {"port":8080,"ip":"10.0.0.5","weight":1.0,"serviceName":
 // "DEFAULT_GROUP@@demo","cluster":"DEFAULT","metadata":{"version":"1.0"},"scheduled":false,
@@ -97,11 +117,8 @@ Result<Metadata> ParseMetadata(std::string_view raw);
 // (kInvalidArgument): "beat too large: <n> bytes (max <m>)", "beat is nested too deeply (max 32
 // levels)", "beat is not valid UTF-8..." (the text, or a string escape spelling an unpaired
 // surrogate), "beat is not valid JSON: <reason> (offset <n>)" (a NUL byte included), "beat must be
-// a JSON object", "beat field '<name>' has an invalid value".
-Result<BeatInfo> ParseBeatInfo(std::string_view json);
-
-// True for an error of ParseMetadata() or ParseBeatInfo() about text that is not valid UTF-8.
-bool IsUtf8Error(const Status& status);
+// a JSON object", "beat field '<name>' has an invalid value". *reason as ParseMetadata().
+Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason = nullptr);
 
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);

@@ -250,9 +250,10 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
         "maximum back-off at least the first one and at most 2^40 ms, the address count from 1 "
         "to 1000000");
   }
-  for (size_t cap : {options.max_service_name_length, options.max_metadata_bytes,
-                     options.max_instances_per_service, options.max_services_per_namespace,
-                     options.max_total_instances, options.max_answer_bytes}) {
+  for (size_t cap :
+       {options.max_service_name_length, options.max_metadata_bytes,
+        options.max_instances_per_service, options.max_services_per_namespace,
+        options.max_total_instances, options.max_total_services, options.max_answer_bytes}) {
     if (cap == 0) return registry::InvalidArgumentError("caps (max_*) must be positive");
   }
   if (options.max_metadata_bytes > kMaxMetadataBytes) {

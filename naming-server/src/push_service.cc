@@ -275,7 +275,7 @@ void PushService::PushNow(ServiceMap::iterator it) {
 std::optional<PushService::Rendered> PushService::Render(const ServiceKey& key,
                                                          const std::string& clusters, TimePoint now,
                                                          size_t recipients) {
-  std::optional<std::string> data;
+  std::shared_ptr<const std::string> data;
   {
     CallbackScope scope(&callback_depth_);
     data = options_.data_provider(key.first, key.second, clusters);

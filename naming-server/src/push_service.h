@@ -108,8 +108,9 @@ class UdpSender {
 
 // Renders the service JSON a subscriber gets as the packet's `data`: the same JSON as a list
 // response for (namespace_id, grouped_service, clusters) with healthyOnly=false and cacheMillis
-// 10000, or nullopt if it cannot be rendered (that push is skipped and counted in render_failures).
-using PushDataProvider = std::function<std::optional<std::string>(
+// 10000, or nullptr if it cannot be rendered (that push is skipped and counted in
+// render_failures). Shared, so that an answer kept for list requests is pushed without a copy.
+using PushDataProvider = std::function<std::shared_ptr<const std::string>(
     const std::string& namespace_id, const std::string& grouped_service,
     const std::string& clusters)>;
 

@@ -34,7 +34,9 @@ enum class RejectReason : size_t {
   kInstancesPerService,   // past max_instances_per_service
   kServicesPerNamespace,  // past max_services_per_namespace
   kTotalInstances,        // past max_total_instances
-  kAnswerTooLarge,        // a list answer past max_answer_bytes (413)
+  kTotalServices,         // past max_total_services
+  kAnswerTooLarge,        // a write growing a list answer past max_answer_bytes (400), or a
+                          // list answer past it (413)
   kAuthDenied,            // 403: no token, a bad one or an expired one
   kLoginFailed,           // wrong user name or password
   kLoginThrottled,        // a login refused by the per-address back-off
@@ -48,8 +50,8 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::
         "malformed_request",  "head_too_large",        "body_too_large",
         "invalid_utf8",       "invalid_parameter",     "service_name_too_long",
         "metadata_too_large", "instances_per_service", "services_per_namespace",
-        "total_instances",    "answer_too_large",      "auth_denied",
-        "login_failed",       "login_throttled",
+        "total_instances",    "total_services",        "answer_too_large",
+        "auth_denied",        "login_failed",          "login_throttled",
 };
 
 struct ServerMetrics {

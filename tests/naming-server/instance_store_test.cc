@@ -3,11 +3,13 @@
 // the Nacos v1 naming API. Time moves only through ManualScheduler; nothing sleeps.
 #include "instance_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <random>
 #include <string>
 #include <vector>
@@ -1393,12 +1395,21 @@ TEST_F(InstanceStoreTest, IpMustBeAHostNameOrAnAddress) {
 
 class InstanceStoreCapsTest : public InstanceStoreTest {
  protected:
-  InstanceStoreOptions Capped() {
-    InstanceStoreOptions options;
-    options.on_refusal = [this](RejectReason reason) { refusals_.push_back(reason); };
-    return options;
+  InstanceStoreOptions Capped() { return InstanceStoreOptions(); }
+  // Where the next write puts the reason of its refusal by a cap.
+  RejectReason* Why() {
+    whys_.push_back(RejectReason::kCount);
+    return &whys_.back();
   }
-  std::vector<RejectReason> refusals_;
+  // The reasons set so far, in order.
+  std::vector<RejectReason> Refusals() const {
+    std::vector<RejectReason> out;
+    for (RejectReason why : whys_) {
+      if (why != RejectReason::kCount) out.push_back(why);
+    }
+    return out;
+  }
+  std::deque<RejectReason> whys_;
 };
 
 TEST_F(InstanceStoreCapsTest, MetadataBytesAreKeysPlusValues) {
@@ -1407,27 +1418,27 @@ TEST_F(InstanceStoreCapsTest, MetadataBytesAreKeysPlusValues) {
   InstanceStore store(&clock_, options);
   InstanceSpec spec = Spec();
   spec.metadata = {{"abc", "1234567"}};  // 10 bytes: at the cap.
-  ASSERT_TRUE(store.Register(spec).ok());
+  ASSERT_TRUE(store.Register(spec, Why()).ok());
   spec.metadata = {{"abc", "12345678"}};
   const std::string message =
       "instance metadata too large: 11 bytes of keys and values (max 10, max_metadata_bytes, "
       "--max-metadata-bytes)";
-  ExpectInvalid(store.Register(spec), message);
-  ExpectInvalid(store.Update(spec, true), message);
+  ExpectInvalid(store.Register(spec, Why()), message);
+  ExpectInvalid(store.Update(spec, true, Why()), message);
   InstancePatch patch;
   patch.metadata = Metadata{{"a", "b"}, {"cdefgh", "ijk"}};  // 11
-  ExpectInvalid(store.Patch(Key(), patch), message);
+  ExpectInvalid(store.Patch(Key(), patch, Why()), message);
   ServiceSpec service;
   service.service_name = "G@@other";
   service.metadata = {{"k", std::string(10, 'v')}};
-  ExpectInvalid(store.CreateService(service),
+  ExpectInvalid(store.CreateService(service, Why()),
                 "service metadata too large: 11 bytes of keys and values (max 10, "
                 "max_metadata_bytes, --max-metadata-bytes)");
   service.service_name = kDemo;
-  ExpectInvalid(store.UpdateService(service),
+  ExpectInvalid(store.UpdateService(service, Why()),
                 "service metadata too large: 11 bytes of keys and values (max 10, "
                 "max_metadata_bytes, --max-metadata-bytes)");
-  EXPECT_EQ(refusals_, std::vector<RejectReason>(5, RejectReason::kMetadataTooLarge));
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(5, RejectReason::kMetadataTooLarge));
   Result<ServiceSnapshot> snapshot = store.List(ListQuery{"", kDemo, "", false});
   ASSERT_TRUE(snapshot.ok());
   ASSERT_EQ(snapshot->hosts.size(), 1u);
@@ -1439,69 +1450,209 @@ TEST_F(InstanceStoreCapsTest, InstancesPerService) {
   InstanceStoreOptions options = Capped();
   options.max_instances_per_service = 2;
   InstanceStore store(&clock_, options);
-  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80)).ok());
-  ASSERT_TRUE(store.Register(Spec("10.0.0.2", 80)).ok());  // At the cap.
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80), Why()).ok());
+  ASSERT_TRUE(store.Register(Spec("10.0.0.2", 80), Why()).ok());  // At the cap.
   const std::string message =
       "service DEFAULT_GROUP@@demo already holds 2 instances, the most allowed "
       "(max_instances_per_service, --max-instances-per-service)";
-  ExpectInvalid(store.Register(Spec("10.0.0.3", 80)), message);
+  ExpectInvalid(store.Register(Spec("10.0.0.3", 80), Why()), message);
   InstanceSpec other_cluster = Spec("10.0.0.1", 80);
   other_cluster.cluster_name = "c2";  // A new instance too.
-  ExpectInvalid(store.Register(other_cluster), message);
+  ExpectInvalid(store.Register(other_cluster, Why()), message);
   Result<BeatInfo> beat = ParseBeatInfo(R"({"ip":"10.0.0.4","port":80})");
   ASSERT_TRUE(beat.ok());
   BeatRequest request;
   request.service_name = kDemo;
   request.beat = *beat;
-  EXPECT_EQ(store.Beat(request).status().message(), message);
-  EXPECT_EQ(refusals_, std::vector<RejectReason>(3, RejectReason::kInstancesPerService));
+  EXPECT_EQ(store.Beat(request, Why()).status().message(), message);
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(3, RejectReason::kInstancesPerService));
   // Re-registering one that exists is no new instance; other services have their own count.
-  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80)).ok());
-  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80, "G@@other")).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80), Why()).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80, "G@@other"), Why()).ok());
   EXPECT_EQ(store.InstanceCount(), 3u);
   ASSERT_TRUE(store.Deregister(Key("10.0.0.1", 80)).ok());
-  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80)).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.3", 80), Why()).ok());
 }
 
 TEST_F(InstanceStoreCapsTest, ServicesPerNamespace) {
   InstanceStoreOptions options = Capped();
   options.max_services_per_namespace = 2;
   InstanceStore store(&clock_, options);
-  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a"), Why()).ok());
   ServiceSpec b;
   b.service_name = "G@@b";
-  ASSERT_TRUE(store.CreateService(b).ok());  // At the cap.
+  ASSERT_TRUE(store.CreateService(b, Why()).ok());  // At the cap.
   const std::string message =
       "namespace public already holds 2 services, the most allowed (max_services_per_namespace, "
       "--max-services-per-namespace)";
-  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c")), message);
+  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c"), Why()), message);
   ServiceSpec c;
   c.service_name = "G@@c";
-  ExpectInvalid(store.CreateService(c), message);
-  EXPECT_EQ(refusals_, std::vector<RejectReason>(2, RejectReason::kServicesPerNamespace));
+  ExpectInvalid(store.CreateService(c, Why()), message);
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(2, RejectReason::kServicesPerNamespace));
   EXPECT_EQ(store.ServiceCount(), 2u);
   EXPECT_EQ(store.Revision("public", "G@@c"), 0u);
   InstanceSpec elsewhere = Spec("10.0.0.1", 80, "G@@c");
   elsewhere.namespace_id = "dev";
-  EXPECT_TRUE(store.Register(elsewhere).ok());
-  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80, "G@@a")).ok());  // An existing service.
+  EXPECT_TRUE(store.Register(elsewhere, Why()).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.2", 80, "G@@a"), Why()).ok());  // An existing service.
 }
 
 TEST_F(InstanceStoreCapsTest, TotalInstances) {
   InstanceStoreOptions options = Capped();
   options.max_total_instances = 2;
   InstanceStore store(&clock_, options);
-  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());
-  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@b")).ok());  // At the cap.
-  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c")),
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a"), Why()).ok());
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@b"), Why()).ok());  // At the cap.
+  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c"), Why()),
                 "the server already holds 2 instances, the most allowed (max_total_instances, "
                 "--max-total-instances)");
-  EXPECT_EQ(refusals_, std::vector<RejectReason>{RejectReason::kTotalInstances});
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>{RejectReason::kTotalInstances});
   EXPECT_EQ(store.ServiceCount(), 2u);  // Nothing created for the refused one.
-  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a")).ok());  // Not a new instance.
+  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a"), Why()).ok());  // Not a new instance.
   clock_.AdvanceBy(milliseconds(30001));
   EXPECT_EQ(store.CheckHealth().deleted, 2u);  // Expiry frees room.
-  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@c")).ok());
+  EXPECT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@c"), Why()).ok());
+}
+
+TEST_F(InstanceStoreCapsTest, TotalServicesCountEveryNamespaceAndExplicitServices) {
+  InstanceStoreOptions options = Capped();
+  options.max_total_services = 2;
+  InstanceStore store(&clock_, options);
+  ASSERT_TRUE(store.Register(Spec("10.0.0.1", 80, "G@@a"), Why()).ok());
+  ServiceSpec b;
+  b.namespace_id = "dev";
+  b.service_name = "G@@b";
+  ASSERT_TRUE(store.CreateService(b, Why()).ok());  // At the cap, in another namespace.
+  const std::string message =
+      "the server already holds 2 services, the most allowed (max_total_services, "
+      "--max-total-services)";
+  ExpectInvalid(store.Register(Spec("10.0.0.1", 80, "G@@c"), Why()), message);
+  ServiceSpec c;
+  c.namespace_id = "other";
+  c.service_name = "G@@c";
+  ExpectInvalid(store.CreateService(c, Why()), message);
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(2, RejectReason::kTotalServices));
+  EXPECT_EQ(store.ServiceCount(), 2u);
+  ASSERT_TRUE(store.DeleteService("dev", "G@@b").ok());
+  EXPECT_EQ(store.ServiceCount(), 1u);
+  EXPECT_TRUE(store.CreateService(c, Why()).ok());
+}
+
+// The answer cap refuses the write that would break it, not the readers: the service keeps
+// answering, and writes that do not grow it pass.
+TEST_F(InstanceStoreCapsTest, AnswerCapRefusesTheWriteThatWouldGrowPastIt) {
+  InstanceStoreOptions options = Capped();
+  options.max_answer_bytes = 4000;
+  InstanceStore store(&clock_, options);
+  InstanceSpec spec = Spec("10.0.0.1", 80);
+  spec.metadata = {{"methods", std::string(1000, 'm')}};
+  ASSERT_TRUE(store.Register(spec, Why()).ok());
+  spec.ip = "10.0.0.2";
+  ASSERT_TRUE(store.Register(spec, Why()).ok());
+  const uint64_t revision = store.Revision("public", kDemo);
+  const size_t bytes = store.AnswerBytes("public", kDemo);
+  ASSERT_LE(bytes, 4000u);
+  auto expect_refused = [&](const Status& status) {
+    ASSERT_FALSE(status.ok());
+    EXPECT_THAT(std::string(status.message()),
+                ::testing::MatchesRegex("the list answer of service [^ ]+ would "
+                                        "take about [0-9]+ bytes \\(max 4000, max_answer_bytes, "
+                                        "--max-answer-bytes\\)"));
+  };
+  spec.ip = "10.0.0.3";
+  expect_refused(store.Register(spec, Why()));
+  InstanceSpec larger = Spec("10.0.0.1", 80);
+  larger.metadata = {{"methods", std::string(3000, 'm')}};
+  expect_refused(store.Register(larger, Why()));
+  expect_refused(store.Update(larger, true, Why()));
+  InstancePatch patch;
+  patch.metadata = larger.metadata;
+  expect_refused(store.Patch(Key("10.0.0.1", 80), patch, Why()));
+  patch = InstancePatch();
+  patch.app = std::string(3000, 'a');
+  expect_refused(store.Patch(Key("10.0.0.1", 80), patch, Why()));
+  ServiceSpec service;
+  service.service_name = kDemo;
+  service.metadata = {{"owner", std::string(3000, 'o')}};
+  expect_refused(store.UpdateService(service, Why()));
+  Result<BeatInfo> beat = ParseBeatInfo(R"({"ip":"10.0.0.3","port":80,"metadata":{"m":")" +
+                                        std::string(1000, 'm') + R"("}})");
+  ASSERT_TRUE(beat.ok());
+  BeatRequest request;
+  request.service_name = kDemo;
+  request.beat = *beat;
+  expect_refused(store.Beat(request, Why()).status());
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(7, RejectReason::kAnswerTooLarge));
+  EXPECT_EQ(store.Revision("public", kDemo), revision);  // Nothing changed.
+  EXPECT_EQ(store.AnswerBytes("public", kDemo), bytes);
+  // Writes that do not grow the answer pass.
+  InstanceSpec smaller = Spec("10.0.0.1", 80);
+  EXPECT_TRUE(store.Register(smaller, Why()).ok());
+  EXPECT_LT(store.AnswerBytes("public", kDemo), bytes);
+  EXPECT_TRUE(store.Register(spec, Why()).ok());  // Now there is room.
+  // A new service is measured too.
+  InstanceSpec huge = Spec("10.0.0.1", 80, "G@@other");
+  huge.metadata = {{"methods", std::string(4000, 'm')}};
+  expect_refused(store.Register(huge, Why()));
+  EXPECT_EQ(store.Revision("public", "G@@other"), 0u);
+}
+
+TEST_F(InstanceStoreCapsTest, AppCountsInTheMetadataCapAndTheBytesHeld) {
+  InstanceStoreOptions options = Capped();
+  options.max_metadata_bytes = 10;
+  InstanceStore store(&clock_, options);
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"abc", "12"}};
+  spec.app = "12345";  // 5 + 5: at the cap.
+  ASSERT_TRUE(store.Register(spec, Why()).ok());
+  const size_t held = store.BytesHeld();
+  spec.app = "123456";
+  ExpectInvalid(store.Register(spec, Why()),
+                "instance metadata too large: 11 bytes of keys and values and app (max 10, "
+                "max_metadata_bytes, --max-metadata-bytes)");
+  InstancePatch patch;
+  patch.app = "123456";
+  EXPECT_FALSE(store.Patch(Key(), patch, Why()).ok());
+  EXPECT_EQ(Refusals(), std::vector<RejectReason>(2, RejectReason::kMetadataTooLarge));
+  patch.app = "1";
+  ASSERT_TRUE(store.Patch(Key(), patch, Why()).ok());
+  EXPECT_EQ(store.BytesHeld(), held - 4);  // The app is counted.
+}
+
+TEST_F(InstanceStoreTest, ClusterNamesAreAtMost64Bytes) {
+  InstanceSpec spec = Spec();
+  spec.cluster_name = std::string(64, 'c');
+  EXPECT_TRUE(store_.Register(spec).ok());
+  spec.cluster_name = std::string(65, 'c');
+  ExpectInvalid(store_.Register(spec), "cluster name too long: 65 bytes (max 64)");
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+}
+
+// A list snapshot shares each instance's metadata with the store instead of copying the map; a
+// beat leaves it alone, a re-registration replaces it.
+TEST_F(InstanceStoreTest, SnapshotsShareInstanceMetadata) {
+  InstanceSpec spec = Spec();
+  spec.metadata = {{"methods", std::string(1000, 'm')}};
+  ASSERT_TRUE(store_.Register(spec).ok());
+  auto metadata_of = [&] {
+    Result<ServiceSnapshot> snapshot = store_.List(ListQuery{"", kDemo, "", false});
+    EXPECT_TRUE(snapshot.ok());
+    EXPECT_EQ(snapshot->hosts.size(), 1u);
+    return snapshot->hosts.empty() ? nullptr : &snapshot->hosts[0].metadata.get();
+  };
+  const Metadata* first = metadata_of();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(metadata_of(), first);  // The same map, not a copy.
+  BeatRequest beat;
+  beat.service_name = kDemo;
+  beat.ip = spec.ip;
+  beat.port = spec.port;
+  ASSERT_TRUE(store_.Beat(beat).ok());
+  EXPECT_EQ(metadata_of(), first);
+  spec.metadata["side"] = "provider";
+  ASSERT_TRUE(store_.Register(spec).ok());
+  EXPECT_NE(metadata_of(), first);
 }
 
 // AnswerBytes() bounds the rendered list answer from above (for text without JSON escapes), and

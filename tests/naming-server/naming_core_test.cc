@@ -1771,8 +1771,9 @@ TEST_F(NamingCoreTest, InstanceAndServiceCapsAreCountedApartFromOtherErrors) {
 }
 
 // max_answer_bytes is judged on the store's estimate of the service's answer, which
-// stats().bytes_held reports: a probe core gives the figures for one and two instances.
-TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
+// stats().bytes_held reports: a probe core gives the figures for one and two instances. The write
+// that would take the service past it is refused; its readers and subscribers keep their answers.
+TEST_F(NamingCoreTest, AnswerCapRefusesTheWriteNotTheReaders) {
   ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
   const size_t one = core_->stats().bytes_held;
   ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
@@ -1790,26 +1791,23 @@ TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
   EXPECT_LE(at_cap.body.size(), one);
   ASSERT_EQ(sender_.count(), sent + 1);  // The subscription's first push.
 
-  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);  // Stored, but now over the cap.
-  sched_.AdvanceBy(seconds(1));
-  EXPECT_EQ(sender_.count(), sent + 1) << "an over-cap service was pushed";
-  const std::string message = "list answer of DEFAULT_GROUP@@demo too large: about " +
+  const std::string message = "the list answer of service DEFAULT_GROUP@@demo would take about " +
                               std::to_string(two) + " bytes (max " + std::to_string(one) +
                               ", max_answer_bytes, --max-answer-bytes)";
-  EXPECT_RESPONSE(Get(kListDemo), 413, message);
-  EXPECT_RESPONSE(Get(std::string(kListDemo) + "&clusters=DEFAULT&healthyOnly=true"), 413, message);
+  EXPECT_RESPONSE(Register("10.0.0.6", 8080), 400, message);
+  EXPECT_RESPONSE(Do("PUT", kBeatDemo + UrlEncode(R"({"ip":"10.0.0.6","port":8080})")), 400,
+                  message);  // A beat's re-registration too.
   EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 2u);
-
-  ASSERT_EQ(Do("DELETE",
-               "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.6&"
-               "port=8080")
-                .status,
-            200);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 0u);
+  EXPECT_EQ(core_->stats().instances, 1u);
+  EXPECT_EQ(core_->stats().bytes_held, one);
   sched_.AdvanceBy(seconds(1));
-  EXPECT_EQ(sender_.count(), sent + 2);  // Back under the cap: pushed again.
-  EXPECT_EQ(Get(kListDemo).status, 200);
+  EXPECT_EQ(sender_.count(), sent + 1);  // Nothing changed, nothing pushed.
+  const HttpResponse still = Get(kListDemo);
+  EXPECT_EQ(still.status, 200);
+  EXPECT_THAT(std::string(still.body_view()), ::testing::HasSubstr("10.0.0.5"));
 
-  // The rendered answer is measured too: long echoed fields are not in the estimate.
+  // The rendered answer is still measured: long echoed fields are not in the estimate.
   const std::string env(one, 'e');
   const HttpResponse echoed = Get(std::string(kListDemo) + "&env=" + env);
   EXPECT_EQ(echoed.status, 413);
@@ -1817,6 +1815,36 @@ TEST_F(NamingCoreTest, ListAnswerOverMaxAnswerBytesIs413AndIsNotPushed) {
   EXPECT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=G%40%40unknown&clusters=" + env).status,
             413);
   EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 4u);
+}
+
+TEST_F(NamingCoreTest, NamespaceIdsFollowNacosRules) {
+  const std::string register_in =
+      "/nacos/v1/ns/instance?serviceName=demo&ip=10.0.0.5&port=80&namespaceId=";
+  EXPECT_EQ(Do("POST", register_in + "3f2a9c1e-0b7d-4c55-9e2a-1d2c3b4a5f60").status, 200);
+  EXPECT_EQ(Do("POST", register_in + "dev_1").status, 200);
+  EXPECT_EQ(Do("POST", register_in + std::string(64, 'n')).status, 200);
+  const std::string message =
+      "Param 'namespaceId' is illegal: at most 64 bytes of 0-9a-zA-Z_- allowed";
+  EXPECT_RESPONSE(Do("POST", register_in + std::string(65, 'n')), 400, message);
+  EXPECT_RESPONSE(Do("POST", register_in + "a.b"), 400, message);
+  EXPECT_RESPONSE(Do("POST", register_in + "a%2Fb"), 400, message);
+  EXPECT_RESPONSE(Get("/nacos/v1/ns/instance/list?serviceName=demo&namespaceId=%C3%A9"), 400,
+                  message);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kInvalidParameter), 4u);
+  EXPECT_EQ(core_->stats().services, 3u);
+}
+
+TEST_F(NamingCoreTest, TotalServicesCapCountsServicesCreatedByTheServiceApi) {
+  NamingServerOptions options;
+  options.max_total_services = 2;
+  Start(options);
+  ASSERT_EQ(Do("POST", "/nacos/v1/ns/service?serviceName=a").status, 200);
+  ASSERT_EQ(Do("POST", "/nacos/v1/ns/service?serviceName=b&namespaceId=dev").status, 200);
+  EXPECT_RESPONSE(Do("POST", "/nacos/v1/ns/service?serviceName=c&namespaceId=other"), 400,
+                  "the server already holds 2 services, the most allowed (max_total_services, "
+                  "--max-total-services)");
+  EXPECT_EQ(Register("10.0.0.5", 8080).status, 400);
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kTotalServices), 2u);
 }
 
 TEST_F(NamingCoreTest, ServiceListAnswerOverMaxAnswerBytesIs413) {
@@ -1866,6 +1894,50 @@ TEST_F(NamingCoreTest, ACachedListAnswerIsSharedNotCopied) {
   EXPECT_NE(third.shared_body.get(), first.shared_body.get());
   EXPECT_EQ(Hosts(*third.shared_body), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
   EXPECT_EQ(*first.shared_body, before);  // An answer already handed out never changes.
+}
+
+// The echoed fields are added per request to the data part, which every spelling of the same
+// variant shares: the answers differ in those fields only, the checksum included.
+TEST_F(NamingCoreTest, EchoedFieldsVaryPerRequestOverOneRenderedVariant) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  ASSERT_EQ(Register("10.0.0.6", 8080, "&clusterName=c2").status, 200);
+  const std::string plain = Get(std::string(kListDemo) + "&clusters=DEFAULT").body;
+  for (const std::string spelling : {"DEFAULT,", ",DEFAULT,DEFAULT"}) {
+    for (const std::string env : {"", "prod", "q\"x"}) {
+      const std::string body = Get(std::string(kListDemo) + "&clusters=" + UrlEncode(spelling) +
+                                   "&env=" + UrlEncode(env))
+                                   .body;
+      std::string expected =
+          ReplaceFirst(plain, "\"clusters\":\"DEFAULT\"", "\"clusters\":\"" + spelling + "\"");
+      expected = ReplaceFirst(expected, "\"env\":\"\"",
+                              "\"env\":\"" + (env == "q\"x" ? std::string("q\\\"x") : env) + "\"");
+      EXPECT_EQ(body, expected) << spelling << " " << env;
+    }
+  }
+  // The last spelling asked for does not displace the first one's answer.
+  EXPECT_EQ(Get(std::string(kListDemo) + "&clusters=DEFAULT").body, plain);
+  EXPECT_EQ(Hosts(plain), (HostList{{"10.0.0.5", true}}));
+}
+
+// Answers are dropped least recently used first: one asked for all along survives thousands of
+// others (each service's answer is one entry), where clearing all on overflow would re-render it.
+TEST_F(NamingCoreTest, KeptAnswersAreDroppedLeastRecentlyUsedFirst) {
+  ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
+  const HttpRequest hot = MakeRequest("GET", kListDemo);
+  const HttpResponse first = core_->Handle(hot);
+  ASSERT_NE(first.shared_body, nullptr);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string service = "G%40%40s" + std::to_string(i);
+    ASSERT_EQ(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.1&port=80&serviceName=" + service).status,
+              200);
+    ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    ASSERT_EQ(core_->Handle(hot).shared_body.get(), first.shared_body.get()) << i;
+  }
+  // A cold one is answered again (rendered anew if it was dropped), and kept.
+  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  const HttpResponse again = core_->Handle(cold);
+  EXPECT_NE(again.shared_body.get(), nullptr);
+  EXPECT_EQ(core_->Handle(cold).shared_body.get(), again.shared_body.get());
 }
 
 }  // namespace

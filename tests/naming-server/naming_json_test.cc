@@ -1,5 +1,5 @@
-// Tests for naming_json: the 1.4.x response shapes (field names, order and values of real Nacos answers and
-// TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
+// Tests for naming_json: the 1.4.x response shapes (field names, order and values of real Nacos
+// answers and TV11), MD5, and the metadata and beat parsers against well-formed and hostile input.
 #include "naming_json.h"
 
 #include <gmock/gmock.h>
@@ -211,6 +211,33 @@ TEST_F(NamingJsonTest, ChecksumIsStableAndFollowsTheData) {
   EXPECT_NE(ChecksumOf(RenderInstanceList(ListOf(), ListRenderOptions())), first);
 }
 
+// The checksum follows the clusters selected, not how the request spelled them.
+TEST_F(NamingJsonTest, ChecksumCoversTheNormalisedClusterList) {
+  RegisterDemo();
+  const std::string plain = ChecksumOf(RenderInstanceList(ListOf(kDemo, "DEFAULT"), {}));
+  EXPECT_EQ(ChecksumOf(RenderInstanceList(ListOf(kDemo, ",DEFAULT,,DEFAULT,"), {})), plain);
+  EXPECT_NE(ChecksumOf(RenderInstanceList(ListOf(kDemo, ""), {})), plain);
+  EXPECT_EQ(NormalizedClusters(",b,,a,b,"), "b,a");
+  EXPECT_EQ(NormalizedClusters(""), "");
+}
+
+TEST_F(NamingJsonTest, AssembledPartsAreTheRenderedAnswer) {
+  RegisterDemo();
+  for (const char* clusters : {"", "DEFAULT", "other"}) {
+    const ServiceSnapshot snapshot = ListOf(kDemo, clusters);
+    for (bool grouped : {true, false}) {
+      ListRenderOptions options;
+      options.grouped_names = grouped;
+      options.cache_millis = 10000;
+      options.env = "e\"nv";
+      EXPECT_EQ(
+          AssembleInstanceList(RenderListParts(snapshot, grouped), 10000, clusters, options.env),
+          RenderInstanceList(snapshot, options))
+          << clusters;
+    }
+  }
+}
+
 TEST_F(NamingJsonTest, BeatResponses) {
   BeatResult found;
   EXPECT_EQ(RenderBeatResult(found),
@@ -273,7 +300,7 @@ TEST(NamingJsonRenderTest, EscapesRoundTrip) {
   instance.ip = "a\"b";
   instance.port = 7;
   instance.weight = 0.25;
-  instance.metadata = {{"k\n", std::string("q\"\\\x01\0z\x7f\xc3\xa9/", 10)}};
+  instance.metadata = Metadata{{"k\n", std::string("q\"\\\x01\0z\x7f\xc3\xa9/", 10)}};
   const std::string json = RenderInstanceDetail(instance);
   EXPECT_EQ(json, R"({"service":"G@@s","ip":"a\"b","port":7,"clusterName":"","weight":0.25,)"
                   R"("healthy":true,"instanceId":"","metadata":{"k\n":"q\"\\\u0001\u0000z)"
@@ -387,15 +414,18 @@ TEST(ParseMetadataTest, InvalidUtf8IsRefused) {
        {std::string("\xff\xfe{"), std::string("k=\xc3"), std::string("{\"k\":\"\xed\xa0\x80\"}"),
         std::string(R"({"k":"\ud800"})"), std::string(R"({"k":"\udc00x"})"),
         std::string(R"({"\ud800":"v"})"), std::string(R"({"k":"\ud800\u0041"})")}) {
-    Result<Metadata> metadata = ParseMetadata(raw);
+    RejectReason reason = RejectReason::kCount;
+    Result<Metadata> metadata = ParseMetadata(raw, &reason);
     ASSERT_FALSE(metadata.ok()) << raw;
     EXPECT_EQ(metadata.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_TRUE(IsUtf8Error(metadata.status())) << raw;
+    EXPECT_EQ(reason, RejectReason::kInvalidUtf8) << raw;
     EXPECT_THAT(std::string(metadata.status().message()),
                 ::testing::StartsWith("metadata is not valid UTF-8"))
         << raw;
   }
-  EXPECT_FALSE(IsUtf8Error(ParseMetadata("abc").status()));
+  RejectReason reason = RejectReason::kCount;
+  EXPECT_FALSE(ParseMetadata("abc", &reason).ok());
+  EXPECT_EQ(reason, RejectReason::kInvalidParameter);
   // A paired surrogate escape is fine: U+1F600.
   EXPECT_EQ(MustParseMetadata(R"({"k":"\ud83d\ude00"})"), (Metadata{{"k", "\xf0\x9f\x98\x80"}}));
 }
@@ -404,13 +434,17 @@ TEST(ParseBeatInfoTest, InvalidUtf8IsRefused) {
   for (const std::string& raw :
        {std::string("{\"ip\":\"10.0.0.1\xff\"}"), std::string(R"({"ip":"\udc00"})"),
         std::string(R"({"metadata":{"k":"\ud800"}})"), std::string(R"({"cluster":"\ud800x"})")}) {
-    Result<BeatInfo> beat = ParseBeatInfo(raw);
+    RejectReason reason = RejectReason::kCount;
+    Result<BeatInfo> beat = ParseBeatInfo(raw, &reason);
     ASSERT_FALSE(beat.ok()) << raw;
-    EXPECT_TRUE(IsUtf8Error(beat.status())) << raw;
+    EXPECT_EQ(reason, RejectReason::kInvalidUtf8) << raw;
     EXPECT_THAT(std::string(beat.status().message()),
                 ::testing::StartsWith("beat is not valid UTF-8"))
         << raw;
   }
+  RejectReason reason = RejectReason::kCount;
+  EXPECT_FALSE(ParseBeatInfo("[1]", &reason).ok());
+  EXPECT_EQ(reason, RejectReason::kInvalidParameter);
 }
 
 TEST(ParseMetadataTest, SizeAndDepthLimits) {

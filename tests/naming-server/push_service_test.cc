@@ -76,13 +76,14 @@ class PushServiceTest : public ::testing::Test {
   void SetUp() override {
     options_.scheduler = &sched_;
     options_.sender = &sender_;
-    options_.data_provider = [this](const std::string& ns, const std::string& svc,
-                                    const std::string& clusters) -> std::optional<std::string> {
+    options_.data_provider =
+        [this](const std::string& ns, const std::string& svc,
+               const std::string& clusters) -> std::shared_ptr<const std::string> {
       ++renders_;
       auto found = data_.find({ns, svc, clusters});
-      if (found != data_.end()) return found->second;
-      if (fail_render_) return std::nullopt;
-      return ServiceJson(current_ + "|" + clusters);
+      if (found != data_.end()) return std::make_shared<const std::string>(found->second);
+      if (fail_render_) return nullptr;
+      return std::make_shared<const std::string>(ServiceJson(current_ + "|" + clusters));
     };
   }
 
@@ -823,10 +824,10 @@ TEST_F(PushServiceTest, ReentrantCallsFromCallbacksAreRefused) {
   std::unique_ptr<PushService> push;
   registry::Status inner_status;
   options_.data_provider = [&](const std::string&, const std::string&,
-                               const std::string&) -> std::optional<std::string> {
+                               const std::string&) -> std::shared_ptr<const std::string> {
     push->ServiceChanged(kNs, kSvc);  // Refused (logged), not recursed into.
     inner_status = push->Subscribe(kNs, kSvc, "", UdpEndpoint{"10.0.0.1", 1}, "x");
-    return std::string("{}");
+    return std::make_shared<const std::string>("{}");
   };
   registry::SetMinLogSeverity(registry::LogSeverity::kError);
   std::vector<std::string> errors;
@@ -917,7 +918,7 @@ TEST(PushServiceThreadTest, TimersRunUnderTheOwnersLock) {
   options.push_on_subscribe = false;
   options.push_delay = milliseconds(1);
   options.data_provider = [](const std::string&, const std::string&, const std::string&) {
-    return std::optional<std::string>("{}");
+    return std::make_shared<const std::string>("{}");
   };
   bool held_in_task = false;
   options.run_serialized = [&](std::function<void()> fn) {

@@ -127,9 +127,9 @@ struct NamingServerOptions {
   // (`group@@name`), so there the group counts; a separate `groupName` parameter has the same cap
   // on its own. Longer: 400. Default 512 (Nacos's MAX_SERVICE_NAME_LENGTH).
   size_t max_service_name_length = 512;
-  // Bytes of one instance's metadata (the sum of its keys and values), and the same for a
-  // service's metadata. Larger: 400. At most 65536 (the `metadata` parameter's parse cap).
-  // Default 16384: Dubbo puts its provider URL's parameters here, typically 1-4 KB.
+  // Bytes of one instance's metadata (the sum of its keys and values, plus its `app`), and the
+  // same for a service's metadata. Larger: 400. At most 65536 (the `metadata` parameter's parse
+  // cap). Default 16384: Dubbo puts its provider URL's parameters here, typically 1-4 KB.
   size_t max_metadata_bytes = 16384;
   // Instances in one service (all clusters, both kinds). One more: 400. Default 20000.
   size_t max_instances_per_service = 20000;
@@ -138,9 +138,18 @@ struct NamingServerOptions {
   // Instances in the whole server. One more: 400. Default 1000000 (about 1 GB at ~1 KB each;
   // bench/naming/run.sh grows the store to 470,000 or more in its "register, new" run).
   size_t max_total_instances = 1000000;
-  // A list or service-list answer larger than this: 413. A service whose data alone would make
-  // a larger list answer is refused to every list request and not pushed. Default 16 MiB, the
-  // most our naming client accepts for a list answer.
+  // Services in the whole server, whether created by a registration or by POST /service (which
+  // never expire). One more: 400. Namespaces exist only while they hold a service, so this caps
+  // them too. Default 100000 (the benches create at most about 1,100).
+  size_t max_total_services = 100000;
+  // The largest list answer a service may make, by the store's estimate of its unfiltered answer.
+  // A write (register, update, patch, a beat's re-registration, a service metadata update) that
+  // would take its service past it is refused with 400, so one instance cannot make every reader
+  // of its service fail; a list or service-list answer still larger (by its echoed fields, or a
+  // page of service names) gets 413. Default 16 MiB, the most our naming client accepts for a list
+  // answer. With the other defaults: 20,000 instances fill it at ~840 bytes each, i.e. about 400
+  // bytes of metadata beside the ~440 bytes of names, address, id and framing a host takes; with
+  // larger metadata this cap binds first (a Dubbo provider's 1-4 KB: 4,000-12,000 instances).
   size_t max_answer_bytes = 16 << 20;
 
   // --- Seams (non-owning; must outlive the server) -------------------------------------------
@@ -184,7 +193,8 @@ class NamingServer {
     uint64_t pushes = 0;
     uint64_t acks = 0;
     // Approximate bytes of naming data held: the store's estimate of what its list answers
-    // would take (names, addresses, metadata and per-instance framing).
+    // would take (names, addresses, metadata and per-instance framing), plus the stored strings
+    // no answer shows (namespace ids, each instance's app).
     size_t bytes_held = 0;
   };
   Stats stats() const;
