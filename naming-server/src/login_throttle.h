@@ -5,7 +5,8 @@
 // success forgets the address. The table is bounded: an address quiet for `max_backoff` after its
 // last lock-out (or last failure) ended is forgotten, and beyond `max_addresses` the address whose
 // last failure is the oldest is dropped. IPv6 addresses count per /64 (one host usually holds a
-// whole /64), IPv4 and IPv4-mapped IPv6 addresses per address. Time comes from the injected Clock.
+// whole /64), IPv4 and IPv4-mapped IPv6 addresses per address (PeerKey); every text that is not
+// an IP address shares one key. Time comes from the injected Clock.
 //
 // Thread-safety: none; NamingCore calls it under its mutex.
 #ifndef DUBBO_NAMING_SERVER_SRC_LOGIN_THROTTLE_H_
@@ -19,6 +20,7 @@
 #include <unordered_map>
 
 #include "dubbo/registry/clock.h"
+#include "peer_key.h"
 
 namespace dubbo::naming_server {
 
@@ -51,13 +53,9 @@ class LoginThrottle {
   // Addresses remembered now.
   size_t size() const { return by_key_.size(); }
 
-  // The key an address counts under: "2001:db8:1:2::/64" for IPv6, the dotted quad for IPv4 and
-  // IPv4-mapped IPv6, the text as given for anything else.
-  static std::string KeyOf(std::string_view peer_ip);
-
  private:
   struct Entry {
-    std::string key;
+    PeerKey key;
     int failures = 0;
     registry::TimePoint locked_until;  // In the past when not locked out.
     registry::TimePoint forget_at;     // max_backoff after the lock-out (or failure) ended.
@@ -67,13 +65,13 @@ class LoginThrottle {
   // Drops the expired entries at the front (oldest last failure first).
   void DropExpiredFront(registry::TimePoint now);
   // The live entry of `key`, or end(); an expired one is dropped.
-  List::iterator Find(const std::string& key, registry::TimePoint now);
+  List::iterator Find(const PeerKey& key, registry::TimePoint now);
   void Erase(List::iterator it);
 
   const LoginThrottleOptions options_;
   registry::Clock* const clock_;
   List by_age_;  // Oldest last failure first.
-  std::unordered_map<std::string, List::iterator> by_key_;
+  std::unordered_map<PeerKey, List::iterator, PeerKeyHash> by_key_;
 };
 
 }  // namespace dubbo::naming_server
