@@ -732,6 +732,7 @@ TEST(HttpServerTest, NamingServerRefusesNonsenseConnectionOptions) {
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->min_body_bytes_per_second = 0; }));
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_connections = 0; }));
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_connections_per_peer = -5; }));
+  EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_output_bytes = 0; }));
   NamingServerOptions options;
   options.port = 0;
   options.max_connections = 7;
