@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <vector>
 
 namespace dubbo::naming_server {
 namespace {
@@ -23,6 +25,10 @@ constexpr size_t kReadChunk = 64 << 10;
 // Stop answering pipelined requests of one connection once this much output waits; go on when
 // it has been written.
 constexpr size_t kMaxPendingOutput = 256 << 10;
+// A body larger than this is queued by reference instead of copied into the connection's output.
+constexpr size_t kMaxCopiedBody = 16 << 10;
+// iovecs per sendmsg(): enough for a few queued bodies and the heads between them.
+constexpr int kMaxIovecs = 16;
 // A closing connection's input is discarded for at most this long and this much.
 constexpr int64_t kLingerMs = 2000;
 constexpr size_t kMaxLingerBytes = 1 << 20;
@@ -30,8 +36,6 @@ constexpr size_t kMaxLingerBytes = 1 << 20;
 // notification descriptors, log files, an embedding process's own) when the RLIMIT_NOFILE soft
 // limit lowers the connection cap.
 constexpr rlim_t kReservedDescriptors = 64;
-// Connections closed to free descriptors when accept4() fails with EMFILE or ENFILE.
-constexpr int kEvictOnDescriptorShortage = 4;
 // Deadlines are capped here (about 34 years), far from overflowing.
 constexpr int64_t kMaxMs = int64_t{1} << 40;
 
@@ -152,13 +156,23 @@ bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, 
   return false;
 }
 
+namespace {
+
+// A body queued by reference: sent once the connection's `out` has been written up to `at`.
+struct QueuedBody {
+  size_t at = 0;
+  std::shared_ptr<const std::string> body;
+};
+
+}  // namespace
+
 struct HttpServer::Connection {
-  // What the connection waits for; it decides the deadline and whether it may be evicted.
+  // What the connection waits for; it decides the deadline and the eviction order.
   enum Phase : uint8_t {
-    kHead,  // a request head (evictable); deadline: its first byte (or the accept) + head timeout
-    kBody,  // the rest of a body; deadline fixed when the head completed
-    kIdle,  // the next request (evictable); deadline: the last answer + idle timeout
-    kWriting,  // the peer to read an answer; deadline: the last progress + idle timeout
+    kHead,  // a request head; deadline: its first byte (or the accept) + head timeout
+    kBody,  // the rest of a body; deadline: the head's end + head timeout + bytes received / rate
+    kIdle,  // the next request; deadline: the last answer + idle timeout
+    kWriting,  // the peer to read an answer; deadline: since + head timeout + bytes read / rate
     kLinger,   // the peer to close after our error answer; deadline: kLingerMs
   };
 
@@ -174,24 +188,31 @@ struct HttpServer::Connection {
   std::string peer_ip;
   uint16_t peer_port = 0;
   PeerKey peer;
-  std::string out;  // response bytes not yet written, from out_offset on
+  std::string out;  // heads and copied bodies not yet written, from out_offset on
   size_t out_offset = 0;
-  bool reading = false;  // read_event added
-  bool writing = false;  // write_event added
-  bool eof = false;      // the peer has shut its write side (or reset)
-  bool closing = false;  // close once `out` is written; no more requests are answered
-  bool listed = false;   // in the eviction order
+  std::vector<QueuedBody> bodies;  // bodies queued by reference, in order; from next_body on
+  size_t next_body = 0;
+  size_t body_offset = 0;  // bytes of bodies[next_body] written
+  size_t pending = 0;      // bytes queued and not yet written (out and bodies)
+  size_t counted = 0;      // the part of `pending` in HttpServer::output_bytes_
+  uint64_t bytes_out = 0;  // written since the accept
+  bool reading = false;    // read_event added
+  bool writing = false;    // write_event added
+  bool eof = false;        // the peer has shut its write side (or reset)
+  bool closing = false;    // close once `out` is written; no more requests are answered
+  bool served = false;     // has completed a request
   Phase phase = kHead;
   size_t linger_bytes = 0;
   int64_t deadline_ms = 0;     // NowMs() at which the current phase ends
   int64_t armed_ms = 0;        // the deadline timer_event is armed for; 0: not armed
   uint64_t bytes_in = 0;       // received since the accept
   uint64_t bytes_seen = 0;     // bytes_in at the last Settle()
-  int64_t body_since_ms = 0;   // a chunked body: when its head completed ...
-  uint64_t body_mark = 0;      // ... and bytes_in then
+  int64_t since_ms = 0;        // kBody: when the head completed; kWriting: when output stalled ...
+  uint64_t mark = 0;           // ... and bytes_in (kBody) or bytes_out (kWriting) then
   Connection* prev = nullptr;  // every connection
   Connection* next = nullptr;
-  Connection* older = nullptr;  // the eviction order
+  Queue* queue = nullptr;  // the eviction list it is in, if any
+  Connection* older = nullptr;
   Connection* newer = nullptr;
 };
 
@@ -207,9 +228,9 @@ registry::Status HttpServer::Start(event_base* base, HttpServerOptions options,
   if (options_.head_timeout_ms <= 0 || options_.head_timeout_ms > kMaxMs ||
       options_.idle_timeout_ms <= 0 || options_.idle_timeout_ms > kMaxMs ||
       options_.min_body_bytes_per_second <= 0 || options_.max_connections == 0 ||
-      options_.max_connections_per_peer == 0) {
+      options_.max_connections_per_peer == 0 || options_.max_output_bytes == 0) {
     return registry::InvalidArgumentError(
-        "HTTP timeouts, body rate and connection caps must be positive");
+        "HTTP timeouts, body rate, connection caps and the output budget must be positive");
   }
   connection_cap_ = options_.max_connections;
   rlimit files{};
@@ -285,13 +306,11 @@ void HttpServer::Accept() {
       if (error == EINTR || error == ECONNABORTED) continue;
       if (error == EMFILE || error == ENFILE) {
         // Out of descriptors. accept4() takes a descriptor before it looks at the queue, so this
-        // does not say that a connection is waiting: poll() does. If one is, free a few
-        // descriptors held by connections that only wait for input, and retry at once.
+        // does not say that a connection is waiting: poll() does. If one is, free one descriptor
+        // (in the eviction order) and retry at once; the loop's bound caps the evictions.
         pollfd pending{listen_fd_, POLLIN, 0};
         if (::poll(&pending, 1, 0) <= 0) return;
-        int freed = 0;
-        while (freed < kEvictOnDescriptorShortage && EvictOldest()) ++freed;
-        if (freed > 0) continue;
+        if (EvictOne()) continue;
       }
       if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
         // Nothing to free: the listener would fire again at once. Pause it for 100 ms.
@@ -309,22 +328,14 @@ void HttpServer::Accept() {
 }
 
 void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
-  PeerKey key;
-  if (addr.ss_family == AF_INET) {
-    key.lo = (uint64_t{0xffff} << 32) |
-             ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* bytes = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr.s6_addr;
-    std::memcpy(&key.hi, bytes, 8);
-    std::memcpy(&key.lo, bytes + 8, 8);
-  }
+  const PeerKey key = PeerKey::Of(addr);
   if (auto it = peers_.find(key);
       it != peers_.end() && it->second >= options_.max_connections_per_peer) {
     Count(RejectReason::kPeerConnectionCap);
     ::close(fd);
     return;
   }
-  if (connection_count_ >= connection_cap_ && !EvictOldest()) {
+  if (connection_count_ >= connection_cap_ && !EvictOne()) {
     Count(RejectReason::kConnectionCap);
     ::close(fd);
     return;
@@ -351,15 +362,23 @@ void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
     return;
   }
   c->reading = true;
-  ListAtBack(c);
+  ListAtBack(c, &fresh_);
   const int64_t now = NowMs();
   SetDeadline(c, now + options_.head_timeout_ms, now);  // phase kHead: the first request's head
 }
 
-bool HttpServer::EvictOldest() {
-  if (oldest_ == nullptr) return false;
-  Count(RejectReason::kEvicted);
-  Close(oldest_);
+bool HttpServer::EvictOne() {
+  Connection* victim = fresh_.front != nullptr ? fresh_.front : served_.front;
+  if (victim == nullptr) {
+    // Every connection receives a body or writes an answer (the only unlisted phases): the one
+    // furthest behind its rate has the earliest deadline.
+    for (Connection* c = connections_; c != nullptr; c = c->next) {
+      if (victim == nullptr || c->deadline_ms < victim->deadline_ms) victim = c;
+    }
+    if (victim == nullptr) return false;
+  }
+  if (victim->phase != Connection::kLinger) Count(RejectReason::kEvicted);
+  Close(victim);
   return true;
 }
 
@@ -410,19 +429,21 @@ void HttpServer::Expire(Connection* c, int64_t now) {
       TimeOut(c, RejectReason::kHeadTimeout);
       return;
     case Connection::kBody:
-      if (c->parser.body_chunked()) {  // earns time by the bytes it has sent
-        const int64_t earned =
-            c->body_since_ms + options_.head_timeout_ms +
-            TransferMs(c->bytes_in - c->body_mark, options_.min_body_bytes_per_second);
-        if (earned > now) {
-          SetDeadline(c, earned, now);
-          return;
-        }
+    case Connection::kWriting: {
+      const int64_t earned = EarnedDeadline(c);
+      if (earned > now) {
+        SetDeadline(c, earned, now);
+        return;
       }
-      TimeOut(c, RejectReason::kBodyTooSlow);
+      if (c->phase == Connection::kBody) {
+        TimeOut(c, RejectReason::kBodyTooSlow);
+      } else {  // no answer can reach a peer that does not read
+        Count(RejectReason::kSlowReader);
+        Close(c);
+      }
       return;
+    }
     case Connection::kIdle:
-    case Connection::kWriting:
       Count(RejectReason::kIdleTimeout);
       Close(c);
       return;
@@ -447,8 +468,8 @@ void HttpServer::Drive(Connection* c) {
   size_t answered = 0;
   while (true) {
     const bool more = !c->closing && Process(c, &answered);
-    if (!Flush(c)) return;                // closed
-    if (c->out_offset < c->out.size()) {  // the socket is full: wait for it, read no more meanwhile
+    if (!Flush(c)) return;  // closed
+    if (c->pending > 0) {   // the socket is full: wait for it, read no more meanwhile
       if (c->reading) {
         event_del(c->read_event);
         c->reading = false;
@@ -457,6 +478,7 @@ void HttpServer::Drive(Connection* c) {
         event_add(c->write_event, nullptr);
         c->writing = true;
       }
+      Publish(c);
       Settle(c, answered);
       return;
     }
@@ -466,6 +488,7 @@ void HttpServer::Drive(Connection* c) {
     event_del(c->write_event);
     c->writing = false;
   }
+  Publish(c);
   if (c->closing || c->eof) {
     FinishClose(c);
     return;
@@ -482,21 +505,22 @@ void HttpServer::Settle(Connection* c, size_t answered) {
   const Connection::Phase was = c->phase;
   const bool new_input = c->bytes_in != c->bytes_seen;
   c->bytes_seen = c->bytes_in;
+  if (answered > 0) c->served = true;
   int64_t deadline = c->deadline_ms;
   if (c->writing) {
     c->phase = Connection::kWriting;
-    deadline = now + options_.idle_timeout_ms;  // progress (or the answer's start) just now
+    if (was != Connection::kWriting) {  // the answer stalled just now
+      c->since_ms = now;
+      c->mark = c->bytes_out;
+    }
+    deadline = EarnedDeadline(c);
   } else if (c->parser.awaiting_body()) {
     c->phase = Connection::kBody;
     if (was != Connection::kBody || answered > 0) {  // this body's head completed just now
-      deadline = now + options_.head_timeout_ms;
-      if (c->parser.body_chunked()) {
-        c->body_since_ms = now;
-        c->body_mark = c->bytes_in;
-      } else {
-        deadline += TransferMs(c->parser.body_length(), options_.min_body_bytes_per_second);
-      }
+      c->since_ms = now;
+      c->mark = c->bytes_in;
     }
+    deadline = EarnedDeadline(c);
   } else if (c->parser.pending_bytes() > 0 ||
              (answered == 0 &&
               (was == Connection::kHead || (was == Connection::kIdle && new_input)))) {
@@ -508,11 +532,19 @@ void HttpServer::Settle(Connection* c, size_t answered) {
     deadline = now + options_.idle_timeout_ms;
   }
   if (c->phase == Connection::kHead || c->phase == Connection::kIdle) {
-    if (!c->listed || answered > 0) ListAtBack(c);
+    // Listed at the back when it joins the order or completes a request.
+    if (c->queue == nullptr || answered > 0) ListAtBack(c, c->served ? &served_ : &fresh_);
   } else {
     Unlist(c);
   }
   SetDeadline(c, deadline, now);
+}
+
+int64_t HttpServer::EarnedDeadline(const Connection* c) const {
+  const uint64_t bytes =
+      c->phase == Connection::kBody ? c->bytes_in - c->mark : c->bytes_out - c->mark;
+  return std::min(kMaxMs, c->since_ms + options_.head_timeout_ms +
+                              TransferMs(bytes, options_.min_body_bytes_per_second));
 }
 
 void HttpServer::SetDeadline(Connection* c, int64_t deadline, int64_t now) {
@@ -526,27 +558,28 @@ void HttpServer::SetDeadline(Connection* c, int64_t deadline, int64_t now) {
 }
 
 void HttpServer::Unlist(Connection* c) {
-  if (!c->listed) return;
-  (c->older != nullptr ? c->older->newer : oldest_) = c->newer;
-  (c->newer != nullptr ? c->newer->older : newest_) = c->older;
+  Queue* q = c->queue;
+  if (q == nullptr) return;
+  (c->older != nullptr ? c->older->newer : q->front) = c->newer;
+  (c->newer != nullptr ? c->newer->older : q->back) = c->older;
   c->older = c->newer = nullptr;
-  c->listed = false;
+  c->queue = nullptr;
 }
 
-void HttpServer::ListAtBack(Connection* c) {
+void HttpServer::ListAtBack(Connection* c, Queue* q) {
   Unlist(c);
-  c->older = newest_;
-  (newest_ != nullptr ? newest_->newer : oldest_) = c;
-  newest_ = c;
-  c->listed = true;
+  c->older = q->back;
+  (q->back != nullptr ? q->back->newer : q->front) = c;
+  q->back = c;
+  c->queue = q;
 }
 
-void HttpServer::ListAtFront(Connection* c) {
+void HttpServer::ListAtFront(Connection* c, Queue* q) {
   Unlist(c);
-  c->newer = oldest_;
-  (oldest_ != nullptr ? oldest_->older : newest_) = c;
-  oldest_ = c;
-  c->listed = true;
+  c->newer = q->front;
+  (q->front != nullptr ? q->front->older : q->back) = c;
+  q->front = c;
+  c->queue = q;
 }
 
 bool HttpServer::Process(Connection* c, size_t* answered) {
@@ -559,13 +592,18 @@ bool HttpServer::Process(Connection* c, size_t* answered) {
         }
         Answer(c, c->parser.request());
         if (c->closing) return false;
-        if (c->out.size() - c->out_offset > kMaxPendingOutput) return true;
+        if (c->pending > kMaxPendingOutput ||
+            (c->pending > 0 && output_bytes_ > options_.max_output_bytes)) {
+          return true;
+        }
         break;
       case HttpParser::kNeedMore:
         if (c->eof) {
           c->closing = true;  // an unfinished request at the end of the input: dropped
         } else if (c->parser.TakeContinue()) {
-          c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
+          constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          c->out.append(kContinue);
+          c->pending += kContinue.size();
         }
         return false;
       case HttpParser::kError: {
@@ -638,9 +676,18 @@ void HttpServer::Answer(Connection* c, const ParsedRequest& parsed) {
     }
   }
   if (!keep_alive) c->closing = true;
-  const std::string_view body = response.body_view();
-  AppendResponse(c, minor, response.status, response.content_type, head ? std::string_view() : body,
-                 body.size(), !keep_alive, keep_alive && minor == 0);
+  const size_t length = response.body_view().size();
+  const bool by_reference = !head && length > kMaxCopiedBody;
+  AppendResponse(c, minor, response.status, response.content_type,
+                 head || by_reference ? std::string_view() : response.body_view(), length,
+                 !keep_alive, keep_alive && minor == 0);
+  if (by_reference) {
+    c->bodies.push_back(QueuedBody{
+        c->out.size(), response.shared_body != nullptr
+                           ? std::move(response.shared_body)
+                           : std::make_shared<const std::string>(std::move(response.body))});
+    c->pending += length;
+  }
 }
 
 void HttpServer::AppendError(Connection* c, int status) {
@@ -653,10 +700,7 @@ void HttpServer::AppendResponse(Connection* c, int minor_version, int status,
                                 std::string_view content_type, std::string_view body,
                                 size_t content_length, bool close, bool keep_alive_10) {
   std::string& out = c->out;
-  if (c->out_offset == out.size()) {
-    out.clear();
-    c->out_offset = 0;
-  }
+  const size_t before = out.size();
   out.reserve(out.size() + 160 + body.size());
   out.append(minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   AppendNumber(&out, static_cast<size_t>(status < 0 ? 500 : status));
@@ -675,6 +719,7 @@ void HttpServer::AppendResponse(Connection* c, int minor_version, int status,
   }
   out.append("\r\n\r\n");
   out.append(body);
+  c->pending += out.size() - before;
 }
 
 const char* HttpServer::Date() {
@@ -689,11 +734,34 @@ const char* HttpServer::Date() {
 }
 
 bool HttpServer::Flush(Connection* c) {
-  while (c->out_offset < c->out.size()) {
-    const ssize_t n = ::send(c->fd, c->out.data() + c->out_offset, c->out.size() - c->out_offset,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (c->pending > 0) {
+    // The queue in order: out up to the next body's `at`, that body, out up to the next, ...
+    iovec iov[kMaxIovecs];
+    int count = 0;
+    size_t at = c->out_offset;
+    size_t skip = c->body_offset;
+    for (size_t i = c->next_body; count < kMaxIovecs; ++i) {
+      const size_t end = i < c->bodies.size() ? c->bodies[i].at : c->out.size();
+      if (at < end) {
+        iov[count++] = iovec{c->out.data() + at, end - at};
+        at = end;
+      }
+      if (i >= c->bodies.size() || count == kMaxIovecs) break;
+      const std::string& body = *c->bodies[i].body;
+      iov[count++] = iovec{const_cast<char*>(body.data()) + skip, body.size() - skip};
+      skip = 0;
+    }
+    ssize_t n;
+    if (count == 1) {  // the common case, an answer copied whole: send() skips the iovec import
+      n = ::send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+      msghdr message{};
+      message.msg_iov = iov;
+      message.msg_iovlen = static_cast<size_t>(count);
+      n = ::sendmsg(c->fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (n > 0) {
-      c->out_offset += static_cast<size_t>(n);
+      Consume(c, static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -707,7 +775,46 @@ bool HttpServer::Flush(Connection* c) {
     c->out.clear();
   }
   c->out_offset = 0;
+  c->bodies.clear();  // each was released when written
+  c->next_body = 0;
   return true;
+}
+
+void HttpServer::Consume(Connection* c, size_t n) {
+  c->pending -= n;
+  c->bytes_out += n;
+  while (n > 0) {
+    const size_t end = c->next_body < c->bodies.size() ? c->bodies[c->next_body].at : c->out.size();
+    if (c->out_offset < end) {
+      const size_t k = std::min(n, end - c->out_offset);
+      c->out_offset += k;
+      n -= k;
+      continue;
+    }
+    QueuedBody& queued = c->bodies[c->next_body];
+    const size_t k = std::min(n, queued.body->size() - c->body_offset);
+    c->body_offset += k;
+    n -= k;
+    if (c->body_offset == queued.body->size()) {
+      queued.body.reset();
+      c->body_offset = 0;
+      ++c->next_body;
+    }
+  }
+}
+
+void HttpServer::Publish(Connection* c) {
+  if (c->pending == c->counted) return;
+  output_bytes_ = output_bytes_ - c->counted + c->pending;
+  if (options_.metrics != nullptr) {
+    auto& gauge = options_.metrics->output_buffered_bytes;
+    if (c->pending > c->counted) {
+      gauge.fetch_add(c->pending - c->counted, std::memory_order_relaxed);
+    } else {
+      gauge.fetch_sub(c->counted - c->pending, std::memory_order_relaxed);
+    }
+  }
+  c->counted = c->pending;
 }
 
 void HttpServer::FinishClose(Connection* c) {
@@ -728,7 +835,7 @@ void HttpServer::FinishClose(Connection* c) {
     }
     c->reading = true;
   }
-  ListAtFront(c);
+  ListAtFront(c, &fresh_);
   const int64_t now = NowMs();
   SetDeadline(c, now + kLingerMs, now);
 }
@@ -742,6 +849,8 @@ void HttpServer::Close(Connection* c) {
   if (c->next != nullptr) c->next->prev = c->prev;
   if (connections_ == c) connections_ = c->next;
   Unlist(c);
+  c->pending = 0;
+  Publish(c);
   if (auto it = peers_.find(c->peer); it != peers_.end() && --it->second == 0) peers_.erase(it);
   --connection_count_;
   if (options_.metrics != nullptr) {

@@ -1,6 +1,6 @@
 // Internal: the naming server's HTTP/1.1 server, on a libevent event_base it does not own. Raw
 // non-blocking sockets, one event_new() read and one write event per connection, no bufferevents
-// and no evhttp: per request one recv(), the parser (http_parser.h), the handler, one send().
+// and no evhttp: per request one recv(), the parser (http_parser.h), the handler, one sendmsg().
 // Why not evhttp: docs/naming-server.md ("The HTTP layer").
 //
 //   HttpServer http;
@@ -18,23 +18,34 @@
 // discarded for a moment so that the answer is not lost to a reset).
 // HEAD: the handler sees HEAD and its response's body is not sent (Content-Length is).
 //
-// Deadlines (one timer per connection, armed for the deadline of the connection's current phase;
-// bytes that arrive never move a deadline):
+// Output: each connection queues its answers in order; heads and bodies up to 16 KiB are copied
+// into one string, a larger body is queued by reference (the response's shared body, or its own
+// body moved into one) and written with sendmsg() beside the heads, never copied. The answer bytes
+// queued for peers that do not read them are counted (ServerMetrics::output_buffered_bytes); while
+// they exceed `max_output_bytes`, a connection that still has output queued answers no further
+// pipelined request until its queue is written.
+//
+// Deadlines (one timer per connection, armed for the deadline of the connection's current phase):
 //   - head: a request head must be complete `head_timeout_ms` after its first byte (after the
-//     accept for a connection's first request), else 408 and close;
-//   - body: a body must be complete by head + head_timeout_ms + Content-Length at
-//     `min_body_bytes_per_second` (fixed when the head completes; a chunked body, whose length is
-//     unknown, earns one second per min_body_bytes_per_second bytes received), else 408 and close;
-//   - idle: between requests, and while the peer does not read an answer, `idle_timeout_ms`;
-//     then the connection is closed without an answer.
-// Connections waiting for input (between requests or within a head) are kept in order of their
-// last completed request (or accept), behind those lingering after an error answer. A new
-// connection that finds the table full closes the first of them (evicted); when none waits for
-// input, the new one is refused. accept4() failing
-// with EMFILE/ENFILE evicts a few the same way and retries. A peer address holding
-// `max_connections_per_peer` connections has its next ones closed at once. The table's cap is
-// max_connections, lowered to the RLIMIT_NOFILE soft limit minus a reserve (connection_cap()).
-// Every refusal and early close is counted in `metrics` (server_metrics.h).
+//     accept for a connection's first request), else 408 and close; bytes that arrive never move
+//     it;
+//   - body: from the end of its head, a body has `head_timeout_ms` plus one second per
+//     `min_body_bytes_per_second` bytes received (both framings; checked when the timer fires),
+//     else 408 and close;
+//   - writing: from when an answer stops fitting in the socket, the peer has `head_timeout_ms`
+//     plus one second per `min_body_bytes_per_second` bytes it has read, else the connection is
+//     closed (kSlowReader);
+//   - idle: between requests, `idle_timeout_ms`; then the connection is closed without an answer.
+// When a new connection finds the table full, one connection is closed to make room (evicted), in
+// this order: one lingering after an error answer (not counted as evicted); one that has never
+// completed a request and waits for a head (the oldest first); one that has completed a request
+// and waits for the next (the oldest last request first); else the one receiving a body or
+// writing an answer that is furthest behind its rate (the earliest deadline; a scan of the
+// table, done only when the two lists are empty). accept4() failing with EMFILE/ENFILE evicts one
+// the same way per pending connection and retries. A peer (PeerKey: an IPv4 address, an IPv6
+// /64) holding `max_connections_per_peer` connections has its next ones closed at once. The
+// table's cap is max_connections, lowered to the RLIMIT_NOFILE soft limit minus a reserve
+// (connection_cap()). Every refusal and early close is counted in `metrics` (server_metrics.h).
 //
 // Thread-safety: Start(), Stop() and every callback run on the event_base's loop thread (or while
 // it is not running); port() and connection_cap() may be called from any thread after Start().
@@ -54,6 +65,7 @@
 #include "dubbo/registry/status.h"
 #include "http_parser.h"
 #include "http_types.h"
+#include "peer_key.h"
 #include "server_metrics.h"
 
 struct event;
@@ -69,10 +81,15 @@ struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";  // an IPv4 or IPv6 literal
   uint16_t port = 0;                       // 0 picks a free port
   HttpParserLimits limits;
-  int64_t head_timeout_ms = 10000;           // a request head must arrive whole within this
-  int64_t min_body_bytes_per_second = 1024;  // a body slower than this on average gets 408
-  int64_t idle_timeout_ms = 60000;  // no input between requests (or no output drained) this long
-  size_t max_connections = 10000;   // lowered to the descriptor limit (see connection_cap())
+  int64_t head_timeout_ms = 10000;  // a request head must arrive whole within this; also the
+                                    // grace of a body and of a peer reading an answer
+  // A body sent, or an answer read, slower than this on average (after the grace) closes.
+  int64_t min_body_bytes_per_second = 1024;
+  int64_t idle_timeout_ms = 60000;  // no input between requests this long closes
+  // Answer bytes queued for slow peers above which no connection with output queued answers
+  // another pipelined request. Default 64 MiB.
+  size_t max_output_bytes = size_t{64} << 20;
+  size_t max_connections = 10000;          // lowered to the descriptor limit (see connection_cap())
   size_t max_connections_per_peer = 1000;  // connections from one peer address
   ServerMetrics* metrics = nullptr;        // non-owning; null: not counted
 };
@@ -100,16 +117,10 @@ class HttpServer {
 
  private:
   struct Connection;
-  // A peer's address as 16 bytes (IPv4 as IPv4-mapped IPv6), the key of the per-peer count.
-  struct PeerKey {
-    uint64_t hi = 0;
-    uint64_t lo = 0;
-    bool operator==(const PeerKey& o) const { return hi == o.hi && lo == o.lo; }
-  };
-  struct PeerKeyHash {
-    size_t operator()(const PeerKey& k) const {
-      return static_cast<size_t>((k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo * 0xC2B2AE3D27D4EB4Full));
-    }
+  // An intrusive list of connections in eviction order, front first.
+  struct Queue {
+    Connection* front = nullptr;
+    Connection* back = nullptr;
   };
 
   static void OnAccept(int fd, short events, void* arg);
@@ -121,8 +132,8 @@ class HttpServer {
   void Accept();
   // Takes the accepted `fd` into the table, or closes it (per-peer cap, full table).
   void Admit(int fd, const sockaddr_storage& addr);
-  // Closes the connection that has waited longest for input; false when none waits for input.
-  bool EvictOldest();
+  // Closes one connection in the eviction order; false when the table is empty.
+  bool EvictOne();
   // Parses and answers the buffered requests, writes, and decides what to wait for next.
   void Drive(Connection* c);
   // Answers the complete requests in the parser; true when it stopped early because the output
@@ -132,8 +143,12 @@ class HttpServer {
   void AppendResponse(Connection* c, int minor_version, int status, std::string_view content_type,
                       std::string_view body, size_t content_length, bool close, bool keep_alive_10);
   void AppendError(Connection* c, int status);
-  // Writes what is pending; false when the connection was closed on an error.
+  // Writes what is queued; false when the connection was closed on an error.
   bool Flush(Connection* c);
+  // Drops the first `n` queued bytes, written.
+  static void Consume(Connection* c, size_t n);
+  // Brings output_bytes_ (and the metric) in step with the bytes `c` has queued.
+  void Publish(Connection* c);
   void FinishClose(Connection* c);
   void Close(Connection* c);
   // After Drive(): the connection's phase and deadline from what it waits for, its place in the
@@ -142,13 +157,16 @@ class HttpServer {
   // Sets the deadline; re-arms the timer only when it must fire earlier than it is armed for.
   void SetDeadline(Connection* c, int64_t deadline_ms, int64_t now_ms);
   void Expire(Connection* c, int64_t now_ms);
+  // kBody and kWriting: since_ms + head_timeout_ms + the bytes moved since then at the minimum
+  // rate.
+  int64_t EarnedDeadline(const Connection* c) const;
   // Answers 408 and closes.
   void TimeOut(Connection* c, RejectReason reason);
   void Count(RejectReason reason);
-  // The eviction order: connections that wait for input, the longest waiting first.
+  // The eviction order (fresh_, then served_).
   void Unlist(Connection* c);
-  void ListAtBack(Connection* c);
-  void ListAtFront(Connection* c);
+  void ListAtBack(Connection* c, Queue* q);
+  void ListAtFront(Connection* c, Queue* q);
   const char* Date();
 
   event_base* base_ = nullptr;
@@ -161,8 +179,11 @@ class HttpServer {
   uint16_t port_ = 0;
   Connection* connections_ = nullptr;  // intrusive list of every connection
   size_t connection_count_ = 0;
-  Connection* oldest_ = nullptr;                            // the eviction order (intrusive), front
-  Connection* newest_ = nullptr;                            // ... and back
+  // Lingering connections, then those that wait for their first request's head, by accept.
+  Queue fresh_;
+  // Connections that completed a request and wait for input, by their last completed request.
+  Queue served_;
+  size_t output_bytes_ = 0;  // the queued output of stalled connections (Publish())
   std::unordered_map<PeerKey, size_t, PeerKeyHash> peers_;  // connections per peer address
   std::unique_ptr<char[]> read_buffer_;
   HttpRequest scratch_;  // reused for every request: keeps its strings' capacity

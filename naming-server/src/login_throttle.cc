@@ -1,7 +1,5 @@
 #include "login_throttle.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -12,24 +10,6 @@ using registry::TimePoint;
 
 LoginThrottle::LoginThrottle(const LoginThrottleOptions& options, registry::Clock* clock)
     : options_(options), clock_(clock) {}
-
-std::string LoginThrottle::KeyOf(std::string_view peer_ip) {
-  if (peer_ip.find(':') == std::string_view::npos || peer_ip.size() >= INET6_ADDRSTRLEN) {
-    return std::string(peer_ip);
-  }
-  char text[INET6_ADDRSTRLEN] = {0};
-  std::memcpy(text, peer_ip.data(), peer_ip.size());
-  unsigned char bytes[16];
-  if (::inet_pton(AF_INET6, text, bytes) != 1) return std::string(peer_ip);
-  static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(bytes, kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
-    return ::inet_ntop(AF_INET, bytes + 12, text, sizeof(text)) != nullptr ? std::string(text)
-                                                                           : std::string(peer_ip);
-  }
-  std::memset(bytes + 8, 0, 8);
-  if (::inet_ntop(AF_INET6, bytes, text, sizeof(text)) == nullptr) return std::string(peer_ip);
-  return std::string(text) + "/64";
-}
 
 void LoginThrottle::DropExpired(TimePoint now) {
   while (!by_expiry_.empty() && now >= by_expiry_.begin()->first) Erase(by_expiry_.begin());
@@ -43,7 +23,7 @@ void LoginThrottle::Erase(ByExpiry::iterator it) {
 LoginThrottle::Lockout LoginThrottle::LockedFor(std::string_view peer_ip) {
   const TimePoint now = clock_->Now();
   DropExpired(now);
-  auto found = by_key_.find(KeyOf(peer_ip));
+  auto found = by_key_.find(PeerKey::OfText(peer_ip));
   if (found == by_key_.end()) {
     if (by_key_.size() < options_.max_addresses) return {};
     // Full: refused until the first remembered address is forgotten.
@@ -57,13 +37,13 @@ LoginThrottle::Lockout LoginThrottle::LockedFor(std::string_view peer_ip) {
 Duration LoginThrottle::Failed(std::string_view peer_ip) {
   const TimePoint now = clock_->Now();
   DropExpired(now);
-  std::string key = KeyOf(peer_ip);
+  const PeerKey key = PeerKey::OfText(peer_ip);
   auto found = by_key_.find(key);
   if (found == by_key_.end()) {
     // Nothing is dropped to make room: that would reset a remembered address's back-off.
     if (by_key_.size() >= options_.max_addresses) return Duration::zero();
     auto it = by_expiry_.emplace(now, Entry{key, 0, now});
-    found = by_key_.emplace(std::move(key), it).first;
+    found = by_key_.emplace(key, it).first;
   }
   ByExpiry::node_type node = by_expiry_.extract(found->second);
   Entry& entry = node.mapped();
@@ -85,7 +65,7 @@ Duration LoginThrottle::Failed(std::string_view peer_ip) {
 }
 
 void LoginThrottle::Succeeded(std::string_view peer_ip) {
-  auto found = by_key_.find(KeyOf(peer_ip));
+  auto found = by_key_.find(PeerKey::OfText(peer_ip));
   if (found != by_key_.end()) Erase(found->second);
 }
 

@@ -8,7 +8,8 @@
 // hold is refused too (until the first remembered address is forgotten), so a spray from many
 // addresses gets at most max_addresses * free_failures guesses per max_backoff, plus those of the
 // addresses' lock-outs. IPv6 addresses count per /64 (one host usually holds a whole /64), IPv4 and
-// IPv4-mapped IPv6 addresses per address. Time comes from the injected Clock.
+// IPv4-mapped IPv6 addresses per address (PeerKey); every text that is not an IP address shares
+// one key. Time comes from the injected Clock.
 //
 // Thread-safety: none; NamingCore calls it under its mutex.
 #ifndef DUBBO_NAMING_SERVER_SRC_LOGIN_THROTTLE_H_
@@ -22,6 +23,7 @@
 #include <unordered_map>
 
 #include "dubbo/registry/clock.h"
+#include "peer_key.h"
 
 namespace dubbo::naming_server {
 
@@ -60,13 +62,9 @@ class LoginThrottle {
   // Addresses remembered now.
   size_t size() const { return by_key_.size(); }
 
-  // The key an address counts under: "2001:db8:1:2::/64" for IPv6, the dotted quad for IPv4 and
-  // IPv4-mapped IPv6, the text as given for anything else.
-  static std::string KeyOf(std::string_view peer_ip);
-
  private:
   struct Entry {
-    std::string key;
+    PeerKey key;
     int failures = 0;
     registry::TimePoint locked_until;  // In the past when not locked out.
   };
@@ -80,7 +78,7 @@ class LoginThrottle {
   const LoginThrottleOptions options_;
   registry::Clock* const clock_;
   ByExpiry by_expiry_;
-  std::unordered_map<std::string, ByExpiry::iterator> by_key_;
+  std::unordered_map<PeerKey, ByExpiry::iterator, PeerKeyHash> by_key_;
 };
 
 }  // namespace dubbo::naming_server

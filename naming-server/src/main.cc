@@ -54,11 +54,14 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
                               by default: anyone can guess it)
   --token-ttl-seconds N       token lifetime (default 18000)
   --request-head-timeout-ms N a request head must arrive whole within N ms (default 10000)
-  --min-body-rate N           a body must arrive at N bytes/s at least (default 1024)
+  --min-body-rate N           a body must arrive, and an answer be read, at N bytes/s at least
+                              after a grace of the head timeout (default 1024)
   --idle-timeout-ms N         close a connection idle between requests for N ms (default 60000)
   --max-connections N         connections held at once, at most the open-file limit minus 64
                               (default 10000)
-  --max-connections-per-peer N connections from one address (default 1000)
+  --max-connections-per-peer N connections from one address, IPv6 per /64 (default 1000)
+  --max-output-bytes N        answer bytes queued for slow readers before connections with
+                              output queued stop answering pipelined requests (default 67108864)
   --login-free-failures N     failed logins one address may make before it is locked out
                               (default 5)
   --login-backoff-ms N        the first lock-out, doubled by every further failure (default 1000)
@@ -166,6 +169,7 @@ int main(int argc, char** argv) {
       {"--max-total-instances", &options.max_total_instances},
       {"--max-total-services", &options.max_total_services},
       {"--max-answer-bytes", &options.max_answer_bytes},
+      {"--max-output-bytes", &options.max_output_bytes},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];

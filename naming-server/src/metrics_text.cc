@@ -60,6 +60,10 @@ std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
   w.Family("naming_server_http_requests_total", "counter", "HTTP requests answered.");
   w.Sample("naming_server_http_requests_total", "",
            server.requests.load(std::memory_order_relaxed));
+  w.Family("naming_server_output_buffered_bytes", "gauge",
+           "HTTP answer bytes queued for peers that have not read them yet.");
+  w.Sample("naming_server_output_buffered_bytes", "",
+           server.output_buffered_bytes.load(std::memory_order_relaxed));
   w.Family("naming_server_push_acks_total", "counter", "UDP pushes acknowledged by subscribers.");
   w.Sample("naming_server_push_acks_total", "", push.acks_matched);
   w.Family("naming_server_push_resends_total", "counter", "UDP pushes sent a second time.");

@@ -123,6 +123,7 @@ struct NamingServer::Impl final : public UdpSender {
     http_options.idle_timeout_ms = options.idle_timeout_ms;
     http_options.max_connections = static_cast<size_t>(options.max_connections);
     http_options.max_connections_per_peer = static_cast<size_t>(options.max_connections_per_peer);
+    http_options.max_output_bytes = options.max_output_bytes;
     http_options.metrics = &metrics;
     Status listening = http.Start(base, http_options, [this](const HttpRequest& request) {
       return core->Handle(request);
@@ -227,9 +228,10 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
         "request_head_timeout_ms and idle_timeout_ms must be from 1 to 2^40");
   }
   if (options.min_body_bytes_per_second <= 0 || options.max_connections <= 0 ||
-      options.max_connections_per_peer <= 0) {
+      options.max_connections_per_peer <= 0 || options.max_output_bytes == 0) {
     return registry::InvalidArgumentError(
-        "min_body_bytes_per_second, max_connections and max_connections_per_peer must be positive");
+        "min_body_bytes_per_second, max_connections, max_connections_per_peer and "
+        "max_output_bytes must be positive");
   }
   if (options.auth_enabled && !options.allow_default_password &&
       (options.password.empty() || options.password == "nacos")) {

@@ -26,6 +26,7 @@ enum class RejectReason : size_t {
   kMalformedRequest,   // 400 from the HTTP parser, or 501 for a method or coding
   kHeadTooLarge,       // 431
   kBodyTooLarge,       // 413 for a request body
+  kSlowReader,         // a peer read an answer below the minimum rate
   // Requests (NamingCore).
   kInvalidUtf8,           // a parameter that is not valid UTF-8
   kInvalidParameter,      // any other 400 of the naming API
@@ -45,19 +46,46 @@ enum class RejectReason : size_t {
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)>
     kRejectReasonNames = {
-        "connection_cap",     "peer_connection_cap",   "evicted",
-        "head_timeout",       "body_too_slow",         "idle_timeout",
-        "malformed_request",  "head_too_large",        "body_too_large",
-        "invalid_utf8",       "invalid_parameter",     "service_name_too_long",
-        "metadata_too_large", "instances_per_service", "services_per_namespace",
-        "total_instances",    "total_services",        "answer_too_large",
-        "auth_denied",        "login_failed",          "login_throttled",
+        "connection_cap",
+        "peer_connection_cap",
+        "evicted",
+        "head_timeout",
+        "body_too_slow",
+        "idle_timeout",
+        "malformed_request",
+        "head_too_large",
+        "body_too_large",
+        "slow_reader",
+        "invalid_utf8",
+        "invalid_parameter",
+        "service_name_too_long",
+        "metadata_too_large",
+        "instances_per_service",
+        "services_per_namespace",
+        "total_instances",
+        "total_services",
+        "answer_too_large",
+        "auth_denied",
+        "login_failed",
+        "login_throttled",
 };
+
+// Every reason has a name: a name left out would leave an empty one at the end.
+constexpr bool EveryRejectReasonNamed() {
+  for (std::string_view name : kRejectReasonNames) {
+    if (name.empty()) return false;
+  }
+  return true;
+}
+static_assert(EveryRejectReasonNamed(), "kRejectReasonNames must name every RejectReason");
 
 struct ServerMetrics {
   std::atomic<uint64_t> connections_open{0};      // HTTP connections now open
   std::atomic<uint64_t> connections_accepted{0};  // HTTP connections accepted since start
   std::atomic<uint64_t> requests{0};              // HTTP requests answered since start
+  // Answer bytes queued for connections whose peers have not read them yet (a connection's
+  // share is added when its socket stops taking bytes, so answers written at once never count).
+  std::atomic<uint64_t> output_buffered_bytes{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RejectReason::kCount)> rejects{};
 
   void Reject(RejectReason reason) {

@@ -1,8 +1,11 @@
 // HttpServer's connection handling over loopback sockets: the request-head deadline, the minimum
-// body rate, the idle keep-alive close, eviction of the oldest connection waiting for input when
-// the table is full, refusal when nothing can be evicted, the per-peer cap, and the counters of
-// each. The server runs on its own event_base thread; every test waits for the server's answer or
-// close (a blocking recv, SO_RCVTIMEO only as a hang guard) and never bounds elapsed time.
+// body rate (both framings), the minimum rate at which a peer reads its answers, large answers
+// queued by reference, the idle keep-alive close, the eviction order when the table is full, the
+// per-peer cap, descriptor shortage, and the counters of each. The server runs on its own
+// event_base thread; every test waits for the server's answer or close (a blocking recv,
+// SO_RCVTIMEO only as a hang guard) or for a counter, and never bounds elapsed time. A legitimate
+// exchange is always one send of the whole request, and never has to beat a short deadline: the
+// short deadlines only end the attacks.
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -10,6 +13,7 @@
 #include <event2/thread.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,12 +21,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "dubbo/naming_server/naming_server.h"
+#include "metrics_text.h"
+#include "peer_key.h"
 #include "testing/http_client.h"
 
 namespace dubbo::naming_server {
@@ -33,7 +42,23 @@ using registry::testing::SendAll;
 // Only a broken server makes a test wait this long, however loaded the machine.
 constexpr int kHangGuardSeconds = 30;
 
-// An HttpServer on its own loop thread; every request is answered 200 with "ok:<body>".
+// The body of /big: larger than any socket buffer of loopback (tcp_wmem's 4 MiB cap on the
+// server's side, a few KiB on a client that sets a small SO_RCVBUF), so a peer that does not read
+// leaves most of it queued in the server.
+constexpr size_t kBigBody = 16 << 20;
+
+const std::shared_ptr<const std::string>& BigBody() {
+  static const auto* body =
+      new std::shared_ptr<const std::string>(std::make_shared<std::string>([] {
+        std::string b(kBigBody, 'x');
+        for (size_t i = 0; i < b.size(); i += 4096) b[i] = static_cast<char>('a' + i / 4096 % 26);
+        return b;
+      }()));
+  return *body;
+}
+
+// An HttpServer on its own loop thread. /big answers BigBody() (shared), /copied a 1 MiB body of
+// its own; every other request is answered 200 with "ok:<params>".
 class TestServer {
  public:
   explicit TestServer(HttpServerOptions options) {
@@ -42,6 +67,8 @@ class TestServer {
     base_ = event_base_new();
     options.metrics = &metrics;
     const registry::Status started = http_.Start(base_, options, [](const HttpRequest& r) {
+      if (r.path == "/big") return HttpResponse::SharedJson(BigBody());
+      if (r.path == "/copied") return HttpResponse::Text(200, std::string(1 << 20, 'c'));
       std::string body = "ok:";
       for (const auto& [name, value] : r.params) body += name + "=" + value;
       return HttpResponse::Text(200, body);
@@ -64,18 +91,48 @@ class TestServer {
   }
 
   uint16_t port() const { return http_.port(); }
+
+  // Holds the loop thread until `send` has run, so that what `send` puts on its sockets is there
+  // when the server accepts them: a request that must arrive whole before a short deadline then
+  // does not depend on how fast this thread runs.
+  void WhilePaused(const std::function<void()>& send) {
+    struct Hold {  // owned by the callback, which may still be in wait() when this returns
+      std::promise<void> paused;
+      std::shared_future<void> resumed;
+    };
+    std::promise<void> resume;
+    auto* hold = new Hold{{}, resume.get_future().share()};
+    std::future<void> paused = hold->paused.get_future();
+    event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* arg) {
+          std::unique_ptr<Hold> h(static_cast<Hold*>(arg));
+          h->paused.set_value();
+          h->resumed.wait();
+        },
+        hold, nullptr);
+    paused.wait();
+    send();
+    resume.set_value();
+  }
   size_t connection_cap() const { return http_.connection_cap(); }
   uint64_t Rejected(RejectReason reason) const { return metrics.Rejected(reason); }
 
-  // Blocks until `n` connections are open (the server's accept is not otherwise observable for a
-  // connection that has not been answered yet).
-  bool WaitForOpenConnections(uint64_t n) const {
+  // Blocks until `done` holds (polled; false after the hang guard). For what a client cannot see
+  // on its socket: an accept before any answer, a close that the client does not read.
+  static bool WaitUntil(const std::function<bool()>& done) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(kHangGuardSeconds);
-    while (metrics.connections_open.load() != n) {
+    while (!done()) {
       if (std::chrono::steady_clock::now() > until) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
+  }
+  bool WaitForOpenConnections(uint64_t n) const {
+    return WaitUntil([&] { return metrics.connections_open.load() == n; });
+  }
+  bool WaitForRejected(RejectReason reason, uint64_t n) const {
+    return WaitUntil([&] { return metrics.Rejected(reason) == n; });
   }
 
   ServerMetrics metrics;
@@ -110,9 +167,13 @@ bool ConnectFrom(int fd, uint16_t port, const char* source) {
          ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0;
 }
 
-// A connected client socket; -1 on failure.
-int Connect(uint16_t port, const char* source = "127.0.0.1") {
+// A connected client socket; -1 on failure. `receive_buffer` > 0 sets SO_RCVBUF first (for a
+// client that does not read: the server's output then stays queued in the server).
+int Connect(uint16_t port, const char* source = "127.0.0.1", int receive_buffer = 0) {
   const int fd = Socket();
+  if (fd >= 0 && receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
   if (fd >= 0 && !ConnectFrom(fd, port, source)) {
     ::close(fd);
     return -1;
@@ -124,22 +185,26 @@ int Connect(uint16_t port, const char* source = "127.0.0.1") {
 // guard passed) first. Bytes read past it are kept in `*carry` for the next call.
 std::string ReadResponse(int fd, std::string* carry = nullptr) {
   std::string data = carry != nullptr ? std::move(*carry) : std::string();
-  char buf[4096];
+  std::vector<char> buf(64 << 10);
+  size_t end = std::string::npos;  // known once the head is complete
   while (true) {
-    const size_t head_end = data.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      const size_t at = data.find("Content-Length: ");
-      const size_t length = at == std::string::npos ? 0 : std::stoul(data.substr(at + 16));
-      const size_t end = head_end + 4 + length;
-      if (data.size() >= end) {
-        if (carry != nullptr) *carry = data.substr(end);
-        data.resize(end);
-        return data;
+    if (end == std::string::npos) {
+      const size_t head_end = data.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        const size_t at = data.find("Content-Length: ");
+        const size_t length =
+            at == std::string::npos || at > head_end ? 0 : std::stoul(data.substr(at + 16, 20));
+        end = head_end + 4 + length;
       }
     }
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (end != std::string::npos && data.size() >= end) {
+      if (carry != nullptr) *carry = data.substr(end);
+      data.resize(end);
+      return data;
+    }
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n <= 0) return "";
-    data.append(buf, static_cast<size_t>(n));
+    data.append(buf.data(), static_cast<size_t>(n));
   }
 }
 
@@ -212,6 +277,7 @@ class Trickle {
   std::thread thread_;
 };
 
+// Deadlines for tests of an attack that only the deadline ends (the test waits for it).
 HttpServerOptions ShortDeadlines() {
   HttpServerOptions options;
   options.head_timeout_ms = 1000;
@@ -219,22 +285,51 @@ HttpServerOptions ShortDeadlines() {
   return options;
 }
 
+// Deadlines for tests where a legitimate client is served beside an attack (its whole request is
+// on the socket when the server accepts it, see WhilePaused(); the room is a second guard).
+HttpServerOptions RoomyDeadlines() {
+  HttpServerOptions options;
+  options.head_timeout_ms = 5000;
+  options.min_body_bytes_per_second = 1000;
+  return options;
+}
+
+// Reads one response to GET /big (or /copied) and checks its body byte for byte.
+::testing::AssertionResult ReadsWhole(int fd, const std::string& expected, std::string* carry) {
+  const std::string answer = ReadResponse(fd, carry);
+  const size_t head_end = answer.find("\r\n\r\n");
+  if (answer.rfind("HTTP/1.1 200 OK\r\n", 0) != 0 || head_end == std::string::npos) {
+    return ::testing::AssertionFailure() << "not a 200: " << answer.substr(0, 200);
+  }
+  if (answer.compare(head_end + 4, std::string::npos, expected) != 0) {
+    return ::testing::AssertionFailure() << "the body differs; " << answer.size() - head_end - 4
+                                         << " bytes of " << expected.size();
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(HttpServerTest, AHeadTrickledByteByByteIsCutOffWhileOthersAreServed) {
-  TestServer server(ShortDeadlines());
+  TestServer server(RoomyDeadlines());
   const int slow = Connect(server.port());
   ASSERT_GE(slow, 0);
   ASSERT_TRUE(SendAll(slow, "GET /ping HTTP/1.1\r\nX-Slow: "));
-  // Far more bytes than 1 s allows at one per 50 ms: only the deadline can end this head.
+  // Far more bytes than 5 s allows at one per 50 ms: only the deadline can end this head.
   Trickle trickle(slow, std::string(1000, 'a'));
 
-  const int other = ConnectAndAsk(server.port());
-  EXPECT_GE(other, 0) << "a second client is served while the first trickles";
+  int other = -1;
+  server.WhilePaused([&] {
+    other = Connect(server.port());
+    SendAll(other, kLiveness);
+  });
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(ReadResponse(other).rfind("HTTP/1.1 200 OK\r\n", 0), 0u)
+      << "a second client is served while the first trickles";
 
   EXPECT_TRUE(TimedOut(slow));
   trickle.Stop();
   EXPECT_EQ(server.Rejected(RejectReason::kHeadTimeout), 1u);
   ::close(slow);
-  if (other >= 0) ::close(other);
+  ::close(other);
 }
 
 TEST(HttpServerTest, AConnectionThatNeverSendsAByteIsCutOffAfterTheHeadTimeout) {
@@ -247,18 +342,24 @@ TEST(HttpServerTest, AConnectionThatNeverSendsAByteIsCutOffAfterTheHeadTimeout) 
 }
 
 TEST(HttpServerTest, ABodyBelowTheMinimumRateIsCutOffAndANormalOneIsServed) {
-  TestServer server(ShortDeadlines());
-  // Content-Length 100 at 1000 bytes/s: complete 1000 + 100 ms after the head, or 408. One byte
-  // every 50 ms needs 5 s.
-  const int slow = Connect(server.port());
+  TestServer server(RoomyDeadlines());
+  // Content-Length 1000, one byte every 50 ms (20 bytes/s): the body needs 50 s, and earns 1 ms
+  // per byte at 1000 bytes/s, so it is cut off a little after the 5 s grace.
+  int slow = -1;
+  server.WhilePaused([&] {
+    slow = Connect(server.port());
+    SendAll(slow, "POST /ping HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+  });
   ASSERT_GE(slow, 0);
-  ASSERT_TRUE(SendAll(slow, "POST /ping HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
-  Trickle trickle(slow, std::string(100, 'a'));
-  // The same body sent at once on another connection.
-  const int normal = Connect(server.port());
+  Trickle trickle(slow, std::string(1000, 'a'));
+  // The same request, body and all, in one send on another connection.
+  int normal = -1;
+  server.WhilePaused([&] {
+    normal = Connect(server.port());
+    SendAll(normal,
+            "POST /ping HTTP/1.1\r\nContent-Length: 1000\r\n\r\nb=" + std::string(998, 'b'));
+  });
   ASSERT_GE(normal, 0);
-  ASSERT_TRUE(SendAll(normal, "POST /ping HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
-  ASSERT_TRUE(SendAll(normal, "b=" + std::string(98, 'b')));
   const std::string answer = ReadResponse(normal);
   EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
   EXPECT_NE(answer.find("ok:b=bbb"), std::string::npos) << answer;
@@ -271,11 +372,29 @@ TEST(HttpServerTest, ABodyBelowTheMinimumRateIsCutOffAndANormalOneIsServed) {
   ::close(normal);
 }
 
+TEST(HttpServerTest, ADeclaredBodyThatNeverArrivesIsCutOffAfterTheGrace) {
+  // 1 MB declared and nothing sent: the body earns no time, whatever it declares (at 1000
+  // bytes/s the declared length alone would be worth 17 minutes).
+  TestServer server(ShortDeadlines());
+  int fd = -1;
+  server.WhilePaused([&] {
+    fd = Connect(server.port());
+    SendAll(fd, "POST /ping HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
+  });
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(TimedOut(fd));
+  EXPECT_EQ(server.Rejected(RejectReason::kBodyTooSlow), 1u);
+  ::close(fd);
+}
+
 TEST(HttpServerTest, AChunkedBodyBelowTheMinimumRateIsCutOff) {
   TestServer server(ShortDeadlines());
-  const int slow = Connect(server.port());
+  int slow = -1;
+  server.WhilePaused([&] {
+    slow = Connect(server.port());
+    SendAll(slow, "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  });
   ASSERT_GE(slow, 0);
-  ASSERT_TRUE(SendAll(slow, "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
   // One-byte chunks (6 bytes with their framing), trickled at 20 bytes/s: below 1000.
   std::string chunks;
   for (int i = 0; i < 1000; ++i) chunks += "1\r\na\r\n";
@@ -284,6 +403,62 @@ TEST(HttpServerTest, AChunkedBodyBelowTheMinimumRateIsCutOff) {
   trickle.Stop();
   EXPECT_EQ(server.Rejected(RejectReason::kBodyTooSlow), 1u);
   ::close(slow);
+}
+
+TEST(HttpServerTest, LargeAnswersArriveWholeAndInOrderBetweenSmallOnes) {
+  TestServer server(HttpServerOptions{});
+  const int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  // Pipelined: a shared body, a small answer, a body of the answer's own, a HEAD of the shared
+  // one (no body sent), and a small answer.
+  ASSERT_TRUE(SendAll(fd,
+                      "GET /big HTTP/1.1\r\n\r\nGET /ping?a=1 HTTP/1.1\r\n\r\n"
+                      "GET /copied HTTP/1.1\r\n\r\nHEAD /big HTTP/1.1\r\n\r\n"
+                      "GET /ping?b=2 HTTP/1.1\r\n\r\n"));
+  std::string carry;
+  EXPECT_TRUE(ReadsWhole(fd, *BigBody(), &carry));
+  EXPECT_NE(ReadResponse(fd, &carry).find("ok:a=1"), std::string::npos);
+  EXPECT_TRUE(ReadsWhole(fd, std::string(1 << 20, 'c'), &carry));
+  // HEAD: the length of the body, and no body (ReadResponse would wait for 16 MiB otherwise; the
+  // next answer follows at once).
+  while (carry.find("\r\n\r\n") == std::string::npos) {
+    char buf[256];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    carry.append(buf, static_cast<size_t>(n));
+  }
+  const size_t end = carry.find("\r\n\r\n") + 4;
+  const std::string head = carry.substr(0, end);
+  carry.erase(0, end);
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(kBigBody)), std::string::npos) << head;
+  EXPECT_NE(ReadResponse(fd, &carry).find("ok:b=2"), std::string::npos);
+  EXPECT_EQ(server.metrics.output_buffered_bytes.load(), 0u);
+  ::close(fd);
+}
+
+TEST(HttpServerTest, APeerThatDoesNotReadItsAnswerIsClosedAfterTheGrace) {
+  HttpServerOptions options = ShortDeadlines();
+  options.idle_timeout_ms = 600000;  // only the reading rate can end this connection
+  TestServer server(options);
+  int hog = -1;
+  server.WhilePaused([&] {
+    hog = Connect(server.port(), "127.0.0.1", 4096);
+    SendAll(hog, "GET /big HTTP/1.1\r\n\r\n");
+  });
+  ASSERT_GE(hog, 0);
+  // The answer is queued in the server (counted) until the grace passes without the peer reading.
+  ASSERT_TRUE(TestServer::WaitUntil(
+      [&] { return server.metrics.output_buffered_bytes.load() > kBigBody / 2; }));
+  ASSERT_TRUE(server.WaitForRejected(RejectReason::kSlowReader, 1));
+  ASSERT_TRUE(server.WaitForOpenConnections(0));
+  EXPECT_EQ(server.metrics.output_buffered_bytes.load(), 0u);
+  EXPECT_EQ(server.Rejected(RejectReason::kIdleTimeout), 0u);
+  ::close(hog);
+
+  const std::string text = RenderPrometheus({}, {}, server.metrics);
+  EXPECT_NE(text.find("\nnaming_server_output_buffered_bytes 0\n"), std::string::npos);
+  EXPECT_NE(text.find("naming_server_rejects_total{reason=\"slow_reader\"} 1\n"),
+            std::string::npos);
 }
 
 TEST(HttpServerTest, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
@@ -308,47 +483,73 @@ TEST(HttpServerTest, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   ::close(fd);
 }
 
-TEST(HttpServerTest, AFullTableEvictsTheConnectionThatWaitedLongestForInput) {
-  HttpServerOptions options;
-  options.max_connections = 8;
-  options.head_timeout_ms = 600000;  // the half heads stay for the test's whole length
-  TestServer server(options);
-  ASSERT_EQ(server.connection_cap(), 8u);
-  std::vector<int> held;
-  // Four idle keep-alive connections (answered, in this order), then four with half a head.
-  for (int i = 0; i < 4; ++i) {
-    held.push_back(ConnectAndAsk(server.port()));
-    ASSERT_GE(held.back(), 0);
-  }
-  for (int i = 0; i < 4; ++i) {
-    held.push_back(Connect(server.port()));
-    ASSERT_GE(held.back(), 0);
-    ASSERT_TRUE(SendAll(held.back(), "GET /ping HTTP/1.1\r\nX-Slow: a"));
-  }
-  ASSERT_TRUE(server.WaitForOpenConnections(8));
-
-  // A newcomer is served; the oldest idle connection made room for it.
-  const int newcomer = ConnectAndAsk(server.port());
-  EXPECT_GE(newcomer, 0);
-  const Closed evicted = WaitForClose(held[0]);
-  EXPECT_TRUE(evicted.closed);
-  EXPECT_EQ(evicted.data, "");
-  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 1u);
-  // The next oldest is the second idle connection, not a newer one: it still answers.
-  ASSERT_TRUE(SendAll(held[2], kLiveness));
-  EXPECT_EQ(ReadResponse(held[2]).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
-  // ... and a second newcomer evicts held[1], which has now waited longest.
-  const int second = ConnectAndAsk(server.port());
-  EXPECT_GE(second, 0);
-  EXPECT_TRUE(WaitForClose(held[1]).closed);
-  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 2u);
-  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 0u);
-  for (int fd : held) ::close(fd);
-  if (newcomer >= 0) ::close(newcomer);
-  if (second >= 0) ::close(second);
+// True when the server has closed `fd` (EOF or reset waiting), without waiting.
+bool ClosedNow(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  char b;
+  return ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
-TEST(HttpServerTest, ATableOfConnectionsMidBodyRefusesANewcomerUntilOneWaitsForInput) {
+TEST(HttpServerTest, AFullTableEvictsLingeringThenNeverServedThenTheLongestIdle) {
+  HttpServerOptions options;
+  options.max_connections = 6;
+  options.head_timeout_ms = 600000;  // the half heads stay for the test's whole length
+  TestServer server(options);
+  ASSERT_EQ(server.connection_cap(), 6u);
+  // Three served idle connections (answered in this order), then two with half a first head,
+  // then one lingering after a 400 (its peer neither reads nor closes).
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(ConnectAndAsk(server.port()));
+    ASSERT_GE(idle.back(), 0);
+  }
+  std::vector<int> half;
+  for (int i = 0; i < 2; ++i) {
+    half.push_back(Connect(server.port()));
+    ASSERT_GE(half.back(), 0);
+    ASSERT_TRUE(SendAll(half.back(), "GET /ping HTTP/1.1\r\nX-Slow: a"));
+  }
+  const int lingering = Connect(server.port());
+  ASSERT_GE(lingering, 0);
+  ASSERT_TRUE(SendAll(lingering, "NOT HTTP\r\n\r\n"));
+  ASSERT_TRUE(server.WaitForRejected(RejectReason::kMalformedRequest, 1));
+  ASSERT_TRUE(server.WaitForOpenConnections(6));
+
+  // The lingering one goes first (closing anyway: not counted as evicted) ...
+  std::vector<int> newcomers;
+  newcomers.push_back(ConnectAndAsk(server.port()));
+  EXPECT_GE(newcomers.back(), 0);
+  EXPECT_TRUE(WaitForClose(lingering).closed);
+  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 0u);
+  // ... then the never-served half heads, oldest first, though the idle ones are older ...
+  for (int i = 0; i < 2; ++i) {
+    newcomers.push_back(ConnectAndAsk(server.port()));
+    EXPECT_GE(newcomers.back(), 0);
+    const Closed evicted = WaitForClose(half[static_cast<size_t>(i)]);
+    EXPECT_TRUE(evicted.closed);
+    EXPECT_EQ(evicted.data, "");
+    EXPECT_EQ(server.Rejected(RejectReason::kEvicted), static_cast<uint64_t>(i + 1));
+    if (i == 0) {
+      EXPECT_FALSE(ClosedNow(half[1])) << "the newer half head is still open";
+    }
+  }
+  // ... then the served ones by their last request: idle[0] asks again, so idle[1] goes next.
+  EXPECT_TRUE(Ask(idle[0]));
+  newcomers.push_back(ConnectAndAsk(server.port()));
+  EXPECT_GE(newcomers.back(), 0);
+  EXPECT_TRUE(WaitForClose(idle[1]).closed);
+  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 3u);
+  EXPECT_TRUE(Ask(idle[0]));
+  EXPECT_TRUE(Ask(idle[2]));
+  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 0u);
+  for (int fd : idle) ::close(fd);
+  for (int fd : half) ::close(fd);
+  ::close(lingering);
+  for (int fd : newcomers) ::close(fd);
+}
+
+TEST(HttpServerTest, ATableOfConnectionsMidBodyStillServesANewcomer) {
   HttpServerOptions options;
   options.max_connections = 4;
   options.head_timeout_ms = 600000;  // the bodies stay pending for the test's whole length
@@ -362,26 +563,38 @@ TEST(HttpServerTest, ATableOfConnectionsMidBodyRefusesANewcomerUntilOneWaitsForI
         held.back(), "POST /ping HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
     ASSERT_EQ(ReadResponse(held.back()).rfind("HTTP/1.1 100 Continue\r\n", 0), 0u);
   }
-  const int refused = Connect(server.port());
-  ASSERT_GE(refused, 0);  // the kernel completes the handshake; the server closes at once
-  const Closed closed = WaitForClose(refused);
-  EXPECT_TRUE(closed.closed);
-  EXPECT_EQ(closed.data, "");
-  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 1u);
-  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 0u);
-  ::close(refused);
-
-  // One body completes: that connection waits for input again and is the one evicted next.
-  ASSERT_TRUE(SendAll(held[3], "a=b"));
-  EXPECT_NE(ReadResponse(held[3]).find("ok:a=b"), std::string::npos);
+  // One of them, the furthest behind its rate, makes room.
   const int newcomer = ConnectAndAsk(server.port());
   EXPECT_GE(newcomer, 0);
-  EXPECT_TRUE(WaitForClose(held[3]).closed);
   EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 1u);
-  // The others are still mid-body: they finish normally.
-  ASSERT_TRUE(SendAll(held[0], "c=d"));
-  EXPECT_NE(ReadResponse(held[0]).find("ok:c=d"), std::string::npos);
+  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 0u);
+  // The three others finish normally.
+  int finished = 0;
+  for (int fd : held) {
+    if (SendAll(fd, "c=d") && ReadResponse(fd).find("ok:c=d") != std::string::npos) ++finished;
+  }
+  EXPECT_EQ(finished, 3);
   for (int fd : held) ::close(fd);
+  if (newcomer >= 0) ::close(newcomer);
+}
+
+TEST(HttpServerTest, AConnectionWritingToAPeerThatDoesNotReadCanBeEvicted) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  options.head_timeout_ms = 600000;  // the reading grace outlasts the test
+  TestServer server(options);
+  const int hog = Connect(server.port(), "127.0.0.1", 4096);
+  ASSERT_GE(hog, 0);
+  ASSERT_TRUE(SendAll(hog, "GET /big HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(
+      TestServer::WaitUntil([&] { return server.metrics.output_buffered_bytes.load() > 0; }));
+
+  const int newcomer = ConnectAndAsk(server.port());
+  EXPECT_GE(newcomer, 0);
+  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 1u);
+  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 0u);
+  EXPECT_EQ(server.metrics.output_buffered_bytes.load(), 0u) << "the evicted queue is released";
+  ::close(hog);
   if (newcomer >= 0) ::close(newcomer);
 }
 
@@ -412,7 +625,7 @@ TEST(HttpServerTest, APeerAtItsCapHasItsNextConnectionClosedWhileOthersAreServed
   if (other >= 0) ::close(other);
 }
 
-TEST(HttpServerTest, OutOfDescriptorsEvictsTheOldestIdleConnectionsAndServesTheNewcomer) {
+TEST(HttpServerTest, OutOfDescriptorsEvictsOneIdleConnectionForTheNewcomer) {
   TestServer server(HttpServerOptions{});
   // The client sockets exist before the limit is lowered: only the server's accepts need new
   // descriptors then.
@@ -436,10 +649,12 @@ TEST(HttpServerTest, OutOfDescriptorsEvictsTheOldestIdleConnectionsAndServesTheN
   const Closed oldest = WaitForClose(clients[0]);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_TRUE(served[0] && served[1] && served[2]);
-  EXPECT_TRUE(served[3]) << "the fourth connection is served once idle ones made room";
+  EXPECT_TRUE(served[3]) << "the fourth connection is served once an idle one made room";
   EXPECT_TRUE(oldest.closed);
   EXPECT_EQ(oldest.data, "");
-  EXPECT_GE(server.Rejected(RejectReason::kEvicted), 1u);
+  EXPECT_EQ(server.Rejected(RejectReason::kEvicted), 1u);
+  EXPECT_TRUE(Ask(clients[1])) << "only as many connections as needed are evicted";
+  EXPECT_TRUE(Ask(clients[2]));
   EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 0u);
   for (int fd : clients) ::close(fd);
 }
@@ -464,6 +679,31 @@ TEST(HttpServerTest, CountsMalformedAndOversizedRequests) {
   EXPECT_EQ(server.Rejected(RejectReason::kBodyTooLarge), 1u);
   EXPECT_EQ(server.metrics.connections_accepted.load(), 4u);
   EXPECT_EQ(server.metrics.requests.load(), 1u);  // the OPTIONS request, answered 501
+}
+
+TEST(PeerKeyTest, IPv6CountsPerSlash64AndIPv4AndMappedIPv4AsTheAddress) {
+  EXPECT_EQ(PeerKey::OfText("2001:DB8:0:7:1:2:3:4"), PeerKey::OfText("2001:db8:0:7::"));
+  EXPECT_EQ(PeerKey::OfText("2001:db8:0:7:ffff:ffff:ffff:ffff"), PeerKey::OfText("2001:db8:0:7::"));
+  EXPECT_NE(PeerKey::OfText("2001:db8:0:8::1"), PeerKey::OfText("2001:db8:0:7::1"));
+  EXPECT_EQ(PeerKey::OfText("::ffff:10.1.2.3"), PeerKey::OfText("10.1.2.3"));
+  EXPECT_NE(PeerKey::OfText("10.1.2.3"), PeerKey::OfText("10.1.2.4"));
+  // ::a.b.c.d (not mapped) and ::1 are IPv6 (the ::/64), not the IPv4 address.
+  EXPECT_NE(PeerKey::OfText("::10.1.2.3"), PeerKey::OfText("10.1.2.3"));
+  EXPECT_EQ(PeerKey::OfText("::10.1.2.3"), PeerKey::OfText("::1"));
+  EXPECT_EQ(PeerKey::OfText("not:an:address"), PeerKey::Unparsed());
+  EXPECT_EQ(PeerKey::OfText(""), PeerKey::Unparsed());
+  EXPECT_NE(PeerKey::OfText("::"), PeerKey::Unparsed());
+
+  // From a socket address, the same keys.
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  ASSERT_TRUE(MakeSockaddr("2001:db8:0:7:9:9:9:9", 80, &addr, &len));
+  EXPECT_EQ(PeerKey::Of(addr), PeerKey::OfText("2001:db8:0:7::"));
+  ASSERT_TRUE(MakeSockaddr("::ffff:192.0.2.1", 80, &addr, &len));
+  EXPECT_EQ(PeerKey::Of(addr), PeerKey::OfText("192.0.2.1"));
+  ASSERT_TRUE(MakeSockaddr("192.0.2.1", 80, &addr, &len));
+  EXPECT_EQ(PeerKey::Of(addr), PeerKey::OfText("192.0.2.1"));
+  EXPECT_EQ(PeerKeyHash()(PeerKey::Of(addr)), PeerKeyHash()(PeerKey::OfText("::ffff:192.0.2.1")));
 }
 
 TEST(HttpServerTest, TheConnectionCapIsLoweredToTheDescriptorLimit) {
@@ -492,6 +732,7 @@ TEST(HttpServerTest, NamingServerRefusesNonsenseConnectionOptions) {
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->min_body_bytes_per_second = 0; }));
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_connections = 0; }));
   EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_connections_per_peer = -5; }));
+  EXPECT_TRUE(refused([](NamingServerOptions* o) { o->max_output_bytes = 0; }));
   NamingServerOptions options;
   options.port = 0;
   options.max_connections = 7;

@@ -106,19 +106,24 @@ struct NamingServerOptions {
   // connection's first request); bytes trickling in do not extend it. Else 408 and close.
   // Default 10000.
   int64_t request_head_timeout_ms = 10000;
-  // A body must be complete by the end of its head + request_head_timeout_ms + its Content-Length
-  // at this rate (a chunked body earns one second per this many bytes received). Else 408 and
-  // close. Default 1024 bytes/s.
+  // A body has request_head_timeout_ms from the end of its head, plus one second per this many
+  // bytes received (whatever length it declares); else 408 and close. The same rate applies to a
+  // peer reading an answer that does not fit in the socket: else the connection is closed.
+  // Default 1024 bytes/s.
   int64_t min_body_bytes_per_second = 1024;
-  // A connection between requests without a byte for this long is closed; so is one whose peer
-  // does not read an answer for this long. Default 60000.
+  // A connection between requests without a byte for this long is closed. Default 60000.
   int64_t idle_timeout_ms = 60000;
   // Connections held at once; lowered to the RLIMIT_NOFILE soft limit minus 64 (see
-  // NamingServer::connection_cap()). When the table is full, a new connection closes the one that
-  // has waited longest for input, or is refused when none waits for input. Default 10000.
+  // NamingServer::connection_cap()). When the table is full, a new connection closes another:
+  // one lingering after an error answer, else the oldest that never completed a request, else
+  // the one idle longest since its last request, else the body or answer furthest behind the
+  // minimum rate. Default 10000.
   int64_t max_connections = 10000;
   // Connections from one peer address; further ones are closed at once. Default 1000.
   int64_t max_connections_per_peer = 1000;
+  // Answer bytes queued for peers that have not read them, above which a connection that still
+  // has output queued answers no further pipelined request until it is written. Default 64 MiB.
+  size_t max_output_bytes = size_t{64} << 20;
 
   // --- Caps ---------------------------------------------------------------------------------
   // What the naming data may hold and answer. Each refusal names its cap and its flag; every cap
