@@ -23,9 +23,10 @@ void LoginThrottle::Erase(ByExpiry::iterator it) {
 LoginThrottle::Lockout LoginThrottle::LockedFor(std::string_view peer_ip) {
   const TimePoint now = clock_->Now();
   DropExpired(now);
-  auto found = by_key_.find(PeerKey::OfText(peer_ip));
+  const PeerKey found_key = PeerKey::OfText(peer_ip);
+  auto found = by_key_.find(found_key);
   if (found == by_key_.end()) {
-    if (by_key_.size() < options_.max_addresses) return {};
+    if (by_key_.size() < options_.max_addresses || KnownGood(found_key)) return {};
     // Full: refused until the first remembered address is forgotten.
     return {by_expiry_.begin()->first - now, true};
   }
@@ -40,8 +41,13 @@ Duration LoginThrottle::Failed(std::string_view peer_ip) {
   const PeerKey key = PeerKey::OfText(peer_ip);
   auto found = by_key_.find(key);
   if (found == by_key_.end()) {
-    // Nothing is dropped to make room: that would reset a remembered address's back-off.
-    if (by_key_.size() >= options_.max_addresses) return Duration::zero();
+    // Nothing is dropped to make room, which would reset a remembered address's back-off, except
+    // for an address with a recent success: its failures must count, and only a right password
+    // puts an address there, so a spray cannot use this to flush the table.
+    if (by_key_.size() >= options_.max_addresses) {
+      if (!KnownGood(key)) return Duration::zero();
+      Erase(by_expiry_.begin());
+    }
     auto it = by_expiry_.emplace(now, Entry{key, 0, now});
     found = by_key_.emplace(key, it).first;
   }
@@ -65,8 +71,18 @@ Duration LoginThrottle::Failed(std::string_view peer_ip) {
 }
 
 void LoginThrottle::Succeeded(std::string_view peer_ip) {
-  auto found = by_key_.find(PeerKey::OfText(peer_ip));
+  const PeerKey key = PeerKey::OfText(peer_ip);
+  auto found = by_key_.find(key);
   if (found != by_key_.end()) Erase(found->second);
+  if (auto good = good_.find(key); good != good_.end()) {
+    good_order_.splice(good_order_.end(), good_order_, good->second);
+    return;
+  }
+  if (good_.size() >= options_.max_addresses) {
+    good_.erase(good_order_.front());
+    good_order_.pop_front();
+  }
+  good_.emplace(key, good_order_.insert(good_order_.end(), key));
 }
 
 }  // namespace dubbo::naming_server

@@ -7,9 +7,12 @@
 // back-off. The table holds at most `max_addresses`: while it is full, every address it does not
 // hold is refused too (until the first remembered address is forgotten), so a spray from many
 // addresses gets at most max_addresses * free_failures guesses per max_backoff, plus those of the
-// addresses' lock-outs. IPv6 addresses count per /64 (one host usually holds a whole /64), IPv4 and
-// IPv4-mapped IPv6 addresses per address (PeerKey); every text that is not an IP address shares
-// one key. Time comes from the injected Clock.
+// addresses' lock-outs. Addresses that presented good credentials recently (the last
+// `max_addresses` of them) are exempt from that refusal, so clients that were logged in before a
+// spray keep logging in while it lasts; only a wrong password can fill the table, and only a right
+// one can enter the exempt set. IPv6 addresses count per /64 (one host usually holds a whole /64),
+// IPv4 and IPv4-mapped IPv6 addresses per address (PeerKey); every text that is not an IP address
+// shares one key. Time comes from the injected Clock.
 //
 // Thread-safety: none; NamingCore calls it under its mutex.
 #ifndef DUBBO_NAMING_SERVER_SRC_LOGIN_THROTTLE_H_
@@ -17,6 +20,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <list>
 #include <map>
 #include <string>
 #include <string_view>
@@ -56,7 +60,7 @@ class LoginThrottle {
   // Records a failed check from `peer_ip`. Returns the lock-out it starts (zero while the address
   // still has free failures, or when the table is full and does not hold it).
   registry::Duration Failed(std::string_view peer_ip);
-  // A successful check: `peer_ip` starts afresh.
+  // A successful check: `peer_ip` starts afresh, and is exempt from the full table's refusal.
   void Succeeded(std::string_view peer_ip);
 
   // Addresses remembered now.
@@ -74,11 +78,15 @@ class LoginThrottle {
   // Drops the entries due to be forgotten.
   void DropExpired(registry::TimePoint now);
   void Erase(ByExpiry::iterator it);
+  bool KnownGood(const PeerKey& key) const { return good_.count(key) != 0; }
 
   const LoginThrottleOptions options_;
   registry::Clock* const clock_;
   ByExpiry by_expiry_;
   std::unordered_map<PeerKey, ByExpiry::iterator, PeerKeyHash> by_key_;
+  // Addresses with a recent success, least recent first; at most max_addresses.
+  std::list<PeerKey> good_order_;
+  std::unordered_map<PeerKey, std::list<PeerKey>::iterator, PeerKeyHash> good_;
 };
 
 }  // namespace dubbo::naming_server

@@ -927,6 +927,29 @@ TEST(LoginThrottleTest, ASprayOfManyAddressesNeitherGrowsTheTableNorFlushesALock
   EXPECT_EQ(throttle.size(), 1u);
 }
 
+TEST(LoginThrottleTest, AnAddressWithARecentSuccessIsNotRefusedByAFullTable) {
+  ManualScheduler clock;
+  LoginThrottleOptions options;
+  options.max_addresses = 100;
+  LoginThrottle throttle(options, &clock);
+  throttle.Succeeded("192.0.2.7");  // A client that logged in before the spray.
+  for (int i = 0; i < 100; ++i) {
+    for (int k = 0; k < 5; ++k) throttle.Failed("10.0.0." + std::to_string(i));
+  }
+  ASSERT_EQ(throttle.size(), 100u);
+  EXPECT_TRUE(throttle.LockedFor("198.51.100.1").table_full);  // Unknown: refused.
+  EXPECT_EQ(throttle.LockedFor("192.0.2.7").remaining, registry::Duration::zero());
+  // Its failures still count: a room is made for it, and five lock it out.
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(throttle.Failed("192.0.2.7"), registry::Duration::zero());
+  EXPECT_EQ(throttle.Failed("192.0.2.7"), seconds(1));
+  EXPECT_EQ(throttle.size(), 100u);
+  EXPECT_EQ(throttle.LockedFor("192.0.2.7").remaining, seconds(1));
+  EXPECT_FALSE(throttle.LockedFor("192.0.2.7").table_full);
+  // A wrong password never makes an address exempt.
+  EXPECT_EQ(throttle.Failed("198.51.100.1"), registry::Duration::zero());
+  EXPECT_TRUE(throttle.LockedFor("198.51.100.1").table_full);
+}
+
 TEST(LoginThrottleTest, AHugeFreeFailureCountDoesNotOverflow) {
   ManualScheduler clock;
   LoginThrottleOptions options;

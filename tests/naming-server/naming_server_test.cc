@@ -400,7 +400,10 @@ TEST(NamingServerAuthTest, TheSixthFailedLoginFromAnAddressIsAnswered429) {
   }
   std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
   EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
-  EXPECT_NE(reply.find("retry after 3600 s"), std::string::npos) << reply;
+  // 3600 s rounded up, or one less when a second passed since the failure (a loaded machine).
+  EXPECT_TRUE(reply.find("retry after 3600 s") != std::string::npos ||
+              reply.find("retry after 3599 s") != std::string::npos)
+      << reply;
   // The same password over the same server, from another address.
   reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
@@ -419,8 +422,10 @@ TEST(NamingServerAuthTest, WhileTheThrottleTableIsFullNewAddressesAre429) {
   ASSERT_EQ(reply.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << reply;
   reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
   EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
-  EXPECT_NE(reply.find("too many failed logins from many addresses; retry after 3600 s"),
-            std::string::npos)
+  EXPECT_TRUE(reply.find("too many failed logins from many addresses; retry after 3600 s") !=
+                  std::string::npos ||
+              reply.find("too many failed logins from many addresses; retry after 3599 s") !=
+                  std::string::npos)
       << reply;
   // The address the table holds is served as usual; its success frees the table.
   reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
