@@ -584,6 +584,12 @@ void HttpServer::ListAtFront(Connection* c, Queue* q) {
 
 bool HttpServer::Process(Connection* c, size_t* answered) {
   while (true) {
+    // Checked before each request, the first included: Drive() calls this on every write event,
+    // and a check after the answer only would let each event add one more answer to the queue.
+    if (c->pending > kMaxPendingOutput ||
+        (c->pending > 0 && output_bytes_ > options_.max_output_bytes)) {
+      return true;
+    }
     switch (c->parser.Next()) {
       case HttpParser::kRequest:
         ++*answered;
@@ -592,10 +598,6 @@ bool HttpServer::Process(Connection* c, size_t* answered) {
         }
         Answer(c, c->parser.request());
         if (c->closing) return false;
-        if (c->pending > kMaxPendingOutput ||
-            (c->pending > 0 && output_bytes_ > options_.max_output_bytes)) {
-          return true;
-        }
         break;
       case HttpParser::kNeedMore:
         if (c->eof) {
