@@ -207,6 +207,7 @@ struct HttpServer::Connection {
   int64_t armed_ms = 0;        // the deadline timer_event is armed for; 0: not armed
   uint64_t bytes_in = 0;       // received since the accept
   uint64_t bytes_seen = 0;     // bytes_in at the last Settle()
+  int64_t head_ms = 0;         // when the current head began: accept, first byte, or last answer
   int64_t since_ms = 0;        // kBody: when the head completed; kWriting: when output stalled ...
   uint64_t mark = 0;           // ... and bytes_in (kBody) or bytes_out (kWriting) then
   Connection* prev = nullptr;  // every connection
@@ -364,7 +365,8 @@ void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
   c->reading = true;
   ListAtBack(c, &fresh_);
   const int64_t now = NowMs();
-  SetDeadline(c, now + options_.head_timeout_ms, now);  // phase kHead: the first request's head
+  c->head_ms = now;  // phase kHead: the first request's head
+  SetDeadline(c, now + options_.head_timeout_ms, now);
 }
 
 bool HttpServer::EvictOne() {
@@ -506,6 +508,10 @@ void HttpServer::Settle(Connection* c, size_t answered) {
   const bool new_input = c->bytes_in != c->bytes_seen;
   c->bytes_seen = c->bytes_in;
   if (answered > 0) c->served = true;
+  // The next head begins with the request completed now (its bytes may be buffered already), or
+  // with the first byte after an idle wait. While an answer is written nothing is read, so a head
+  // buffered behind it keeps the start it had when the answer was queued.
+  if (answered > 0 || (was == Connection::kIdle && new_input)) c->head_ms = now;
   int64_t deadline = c->deadline_ms;
   if (c->writing) {
     c->phase = Connection::kWriting;
@@ -526,7 +532,7 @@ void HttpServer::Settle(Connection* c, size_t answered) {
               (was == Connection::kHead || (was == Connection::kIdle && new_input)))) {
     // Part of a head (or so far only empty lines, which the parser skips).
     c->phase = Connection::kHead;
-    if (was != Connection::kHead || answered > 0) deadline = now + options_.head_timeout_ms;
+    deadline = c->head_ms + options_.head_timeout_ms;
   } else {
     c->phase = Connection::kIdle;
     deadline = now + options_.idle_timeout_ms;
@@ -584,6 +590,12 @@ void HttpServer::ListAtFront(Connection* c, Queue* q) {
 
 bool HttpServer::Process(Connection* c, size_t* answered) {
   while (true) {
+    // Checked before each request, the first included: Drive() calls this on every write event,
+    // and a check after the answer only would let each event add one more answer to the queue.
+    if (c->pending > kMaxPendingOutput ||
+        (c->pending > 0 && output_bytes_ > options_.max_output_bytes)) {
+      return true;
+    }
     switch (c->parser.Next()) {
       case HttpParser::kRequest:
         ++*answered;
@@ -592,10 +604,6 @@ bool HttpServer::Process(Connection* c, size_t* answered) {
         }
         Answer(c, c->parser.request());
         if (c->closing) return false;
-        if (c->pending > kMaxPendingOutput ||
-            (c->pending > 0 && output_bytes_ > options_.max_output_bytes)) {
-          return true;
-        }
         break;
       case HttpParser::kNeedMore:
         if (c->eof) {

@@ -23,12 +23,14 @@
 // body moved into one) and written with sendmsg() beside the heads, never copied. The answer bytes
 // queued for peers that do not read them are counted (ServerMetrics::output_buffered_bytes); while
 // they exceed `max_output_bytes`, a connection that still has output queued answers no further
-// pipelined request until its queue is written.
+// pipelined request until its queue is written; so does one with more than 256 KiB queued. Both
+// are checked before each request, so a write event that leaves output queued answers nothing.
 //
 // Deadlines (one timer per connection, armed for the deadline of the connection's current phase):
 //   - head: a request head must be complete `head_timeout_ms` after its first byte (after the
-//     accept for a connection's first request), else 408 and close; bytes that arrive never move
-//     it;
+//     accept for a connection's first request; after the answer to the request before it when
+//     its bytes were buffered already, also behind an answer being written), else 408 and close;
+//     bytes that arrive never move it;
 //   - body: from the end of its head, a body has `head_timeout_ms` plus one second per
 //     `min_body_bytes_per_second` bytes received (both framings; checked when the timer fires),
 //     else 408 and close;
