@@ -338,8 +338,8 @@ TEST_F(NamingCoreTest, TV3ValidationErrors) {
 
   EXPECT_RESPONSE(Do("POST", base + "&clusterName=c_1"), 400,
                   "cluster name can only have these characters: 0-9a-zA-Z-, current: c_1");
-  // As in Nacos, the empty service has been created by then.
-  EXPECT_RESPONSE(Get(kTv11ServiceList), 200, R"({"doms":["demo"],"count":1})");
+  // Unlike Nacos, which has created the empty service by then, a refused request creates nothing.
+  EXPECT_RESPONSE(Get(kTv11ServiceList), 200, R"({"doms":[],"count":0})");
   EXPECT_EQ(core_->stats().instances, 0u);
   // Every error above is plain text.
   EXPECT_EQ(Do("POST", base + "&weight=10001").content_type, "text/plain;charset=UTF-8");
