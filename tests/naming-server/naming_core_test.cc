@@ -1967,18 +1967,28 @@ TEST_F(NamingCoreTest, KeptAnswersAreDroppedLeastRecentlyUsedFirst) {
   const HttpRequest hot = MakeRequest("GET", kListDemo);
   const HttpResponse first = core_->Handle(hot);
   ASSERT_NE(first.shared_body, nullptr);
+  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  std::shared_ptr<const std::string> cold_first;  // Held: its address cannot be reused.
   for (int i = 0; i < 5000; ++i) {
     const std::string service = "G%40%40s" + std::to_string(i);
     ASSERT_EQ(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.1&port=80&serviceName=" + service).status,
               200);
-    ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    if (i == 0) {
+      cold_first = core_->Handle(cold).shared_body;
+      ASSERT_NE(cold_first, nullptr);
+      // Kept: asked again at once, the same answer.
+      ASSERT_EQ(core_->Handle(cold).shared_body, cold_first);
+    } else {
+      ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    }
     ASSERT_EQ(core_->Handle(hot).shared_body.get(), first.shared_body.get()) << i;
   }
-  // A cold one is answered again (rendered anew if it was dropped), and kept.
-  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  // The cold one was dropped: the same request (same revision) is rendered anew, and kept.
   const HttpResponse again = core_->Handle(cold);
-  EXPECT_NE(again.shared_body.get(), nullptr);
-  EXPECT_EQ(core_->Handle(cold).shared_body.get(), again.shared_body.get());
+  ASSERT_NE(again.shared_body, nullptr);
+  EXPECT_NE(again.shared_body, cold_first);
+  EXPECT_EQ(*again.shared_body, *cold_first);
+  EXPECT_EQ(core_->Handle(cold).shared_body, again.shared_body);
 }
 
 }  // namespace
