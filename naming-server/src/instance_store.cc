@@ -306,6 +306,9 @@ Result<InstanceStore::Service*> InstanceStore::GetOrCreateService(const std::str
 // "ephemeral":false}, and a comma, is 157 bytes; a port and a weight take at most 11 and 24 more.
 // The default instance id is "<ip>#<port>#<cluster>#<service>".
 constexpr size_t kHostJsonBytes = 157 + 11 + 24 + 14;
+// A cluster of a service-detail answer: {"name":"","healthChecker":{"type":"TCP"},"metadata":{}},
+// 58 bytes, and the map node that holds it.
+constexpr size_t kClusterJsonBytes = 64;
 // The rest of a list answer (its fields but the hosts, the echoed clusters and env): ~230 bytes.
 constexpr size_t kListJsonBytes = 256;
 
@@ -313,6 +316,10 @@ size_t InstanceStore::InstanceBytes(const Instance& instance, const std::string&
   return kHostJsonBytes +
          2 * (instance.ip.size() + instance.cluster_name.size() + service_name.size()) +
          instance.instance_id.size() + instance.app.size() + MetadataJsonBytes(instance.metadata);
+}
+
+size_t InstanceStore::ClusterBytes(const std::string& cluster_name) {
+  return kClusterJsonBytes + cluster_name.size();
 }
 
 size_t InstanceStore::ServiceBaseBytes(const Metadata& metadata, const std::string& namespace_id,
@@ -340,6 +347,13 @@ InstanceStore::Cluster::iterator InstanceStore::EraseInstance(Service& service,
   --service.instance_count;
   --instance_count_;
   return cluster.erase(it);
+}
+
+void InstanceStore::EraseClusterIfEmpty(Service& service,
+                                        decltype(Service::clusters)::iterator cluster) {
+  if (!cluster->second.empty()) return;
+  Rebalance(service, ClusterBytes(cluster->first), 0);
+  service.clusters.erase(cluster);
 }
 
 size_t InstanceStore::AnswerBytes(std::string_view namespace_id,
@@ -479,6 +493,13 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec, RejectReason* refus
         "cluster name too long: " + std::to_string(spec.cluster_name.size()) + " bytes (max " +
         std::to_string(kMaxClusterNameLength) + ")");
   }
+  // Every stored cluster passed this check when it was created, so checking the name of every
+  // request (not only of a new cluster) refuses the same requests, before anything is created.
+  if (const std::string cluster = Or(spec.cluster_name, kDefaultCluster);
+      !IsValidClusterName(cluster)) {
+    return InvalidArgumentError(
+        "cluster name can only have these characters: 0-9a-zA-Z-, current: " + cluster);
+  }
   // The 2.x rule judges what the instance asks for; keys it leaves out count as Nacos's constants
   // (5 s / 15 s / 30 s), not as this server's configured timings, so a server started with short
   // test timeouts still accepts ordinary instances.
@@ -514,9 +535,11 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
   // The caps, before anything is created.
   const Service* known = FindService(namespace_id, spec.service_name);
   const Instance* replaced = nullptr;
+  bool new_cluster = true;
   if (known != nullptr) {
     auto cluster = known->clusters.find(cluster_name);
     if (cluster != known->clusters.end()) {
+      new_cluster = false;
       auto it = cluster->second.find(id);
       if (it != cluster->second.end()) replaced = &it->second;
     }
@@ -539,21 +562,19 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
   }
   const size_t service_bytes =
       known != nullptr ? known->bytes : ServiceBaseBytes({}, namespace_id, spec.service_name);
-  DUBBO_RETURN_IF_ERROR(
-      CheckAnswerCap(spec.service_name, service_bytes,
-                     replaced != nullptr ? InstanceBytes(*replaced, spec.service_name) : 0,
-                     InstanceBytes(instance, spec.service_name), refused_by));
+  DUBBO_RETURN_IF_ERROR(CheckAnswerCap(
+      spec.service_name, service_bytes,
+      replaced != nullptr ? InstanceBytes(*replaced, spec.service_name) : 0,
+      InstanceBytes(instance, spec.service_name) + (new_cluster ? ClusterBytes(cluster_name) : 0),
+      refused_by));
   Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name, refused_by);
   if (!found.ok()) return found.status();
   Service& service = **found;
 
   auto cluster_it = service.clusters.find(cluster_name);
   if (cluster_it == service.clusters.end()) {
-    if (!IsValidClusterName(cluster_name)) {
-      return InvalidArgumentError(
-          "cluster name can only have these characters: 0-9a-zA-Z-, current: " + cluster_name);
-    }
     cluster_it = service.clusters.emplace(cluster_name, Cluster()).first;
+    Rebalance(service, 0, ClusterBytes(cluster_name));
   }
   Cluster& cluster = cluster_it->second;
 
@@ -661,6 +682,7 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   auto instance = cluster->second.find(id);
   if (instance == cluster->second.end()) return Status::Ok();
   EraseInstance(*service, key.service_name, cluster->second, instance);
+  EraseClusterIfEmpty(*service, cluster);
   if (service->InstanceCount() == 0) {
     service->empty_since = clock_->Now();
     ExpectHealthEvent(*service, *service->empty_since);  // The sweep works out the expiry.
@@ -825,7 +847,8 @@ size_t InstanceStore::SweepService(Service& service, const std::string& service_
                                    bool* changed, HealthSweepResult* result) {
   size_t examined = 0;
   TimePoint due = TimePoint::max();
-  for (auto& [cluster_name, cluster] : service.clusters) {
+  for (auto cluster_it = service.clusters.begin(); cluster_it != service.clusters.end();) {
+    Cluster& cluster = cluster_it->second;
     for (auto inst = cluster.begin(); inst != cluster.end();) {
       ++examined;
       Instance& instance = inst->second;
@@ -857,6 +880,7 @@ size_t InstanceStore::SweepService(Service& service, const std::string& service_
       due = std::min(due, NextHealthEvent(instance));
       ++inst;
     }
+    EraseClusterIfEmpty(service, cluster_it++);
   }
   if (service.InstanceCount() == 0) {
     if (!service.empty_since) service.empty_since = now;

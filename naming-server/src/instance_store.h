@@ -242,7 +242,8 @@ struct ServiceInfo {
   std::string service_name;  // Grouped.
   double protect_threshold = 0.0;
   Metadata metadata;
-  std::vector<std::string> clusters;  // Sorted; clusters stay after their last instance left.
+  // Sorted. A cluster holds nothing but its instances, so it is removed with its last instance.
+  std::vector<std::string> clusters;
   size_t instance_count = 0;
   int64_t last_ref_time = 0;
 };
@@ -341,16 +342,16 @@ class InstanceStore {
   //   heart beat timeout and ip delete timeout (metadata or defaults) >= interval:
   //   "Instance 'heart beat interval' must less than 'heart beat timeout' and 'ip delete timeout'."
   //   (the 2.x rule) / a new service's grouped name matches [0-9a-zA-Z@.:_-]+:
-  //   "dom name can only have these characters: 0-9a-zA-Z-._:, current: <name>" / a new cluster
-  //   matches [0-9a-zA-Z-]+: "cluster name can only have these characters: 0-9a-zA-Z-, current:
-  //   <c>" (the service has been created by then and stays, as in Nacos). The ip check also refuses
-  //   any ip longer than 128 bytes or with a character outside [0-9A-Za-z.:%_-] (host names, IPv4
-  //   and IPv6), and any port outside 0-99999, with the same message. Then the caps:
-  //   max_metadata_bytes, and for a new instance max_total_instances, max_instances_per_service and
-  //   (for a new service) max_services_per_namespace and max_total_services, then max_answer_bytes;
-  //   a refusal by a cap creates nothing and sets *refused_by (when not null) to its reason. A
-  //   cluster name longer than 64 bytes is refused first: "cluster name too long: <n> bytes (max
-  //   64)".
+  //   "dom name can only have these characters: 0-9a-zA-Z-._:, current: <name>". The ip check also
+  //   refuses any ip longer than 128 bytes or with a character outside [0-9A-Za-z.:%_-] (host
+  //   names, IPv4 and IPv6), and any port outside 0-99999, with the same message. The cluster name
+  //   is checked after the weight: "cluster name too long: <n> bytes (max 64)", then
+  //   [0-9a-zA-Z-]+: "cluster name can only have these characters: 0-9a-zA-Z-, current: <c>"
+  //   (Nacos checks it after creating the service, which then stays; here a refused request
+  //   creates nothing). Then the caps: max_metadata_bytes, and for a new instance
+  //   max_total_instances, max_instances_per_service and (for a new service)
+  //   max_services_per_namespace and max_total_services, then max_answer_bytes; a refusal by a cap
+  //   creates nothing and sets *refused_by (when not null) to its reason.
   // Creates the service and cluster as needed. A new instance gets the id
   // "<ip>#<port>#<cluster>#<grouped service>", or with metadata preserved.instance.id.generator =
   // snowflake the smallest non-negative integer not used as an id in the service. Re-registering
@@ -505,11 +506,15 @@ class InstanceStore {
   static size_t InstanceBytes(const Instance& instance, const std::string& service_name);
   static size_t ServiceBaseBytes(const Metadata& metadata, const std::string& namespace_id,
                                  const std::string& service_name);
+  // Bytes that a cluster adds (its name in the service-detail answer).
+  static size_t ClusterBytes(const std::string& cluster_name);
   // Moves the service's byte estimate (and bytes_held_) from `before` to `after`.
   void Rebalance(Service& service, size_t before, size_t after);
   // Removes one instance from a cluster, keeping the counts and byte estimates.
   Cluster::iterator EraseInstance(Service& service, const std::string& service_name,
                                   Cluster& cluster, Cluster::iterator it);
+  // Removes the cluster if it holds no instance, keeping the byte estimates.
+  void EraseClusterIfEmpty(Service& service, decltype(Service::clusters)::iterator cluster);
   // Creates or replaces the instance described by a validated spec, then notifies.
   Status Upsert(const InstanceSpec& spec, RejectReason* refused_by);
   // Finds or creates the service (checking the name characters and the service caps on creation).

@@ -45,6 +45,16 @@ constexpr size_t kSweepStepInstances = 1000;
 constexpr size_t kRenderedListMaxBytes = 32 << 20;
 constexpr size_t kRenderedListMaxEntries = 4096;
 
+// A service whose list answer the store estimates above this is not rendered for a push: the
+// push would render the JSON, its MD5 and the gzip under the core's mutex only to drop a packet
+// over the UDP payload limit. A list answer gzips well (every host repeats its keys, cluster and
+// service name, and a service's instances mostly share their metadata), commonly 5-15x. The
+// estimate is at least the answer's size and at most about twice it, so a skipped answer takes
+// more than 10 payloads and would rarely fit one once gzipped. The estimate covers every cluster,
+// so a subscriber of one cluster of such a service is skipped too. Subscribers of a skipped
+// service still get its data by polling (cacheMillis).
+constexpr size_t kPushRenderCeilingBytes = 20 * kMaxUdpPayload;
+
 using registry::internal::EqualsIgnoreCase;
 
 // Nacos reads booleans leniently: true, yes and on (any case) are true.
@@ -339,10 +349,18 @@ struct NamingCore::State {
   }
 
   // Runs under the push service's serialisation (mu held), so a miss renders under the lock. An
-  // answer over max_answer_bytes (which only echoed fields can make) is not pushed (nullptr).
-  std::shared_ptr<const std::string> RenderForPush(const std::string& ns,
-                                                   const std::string& service,
-                                                   const std::string& clusters) {
+  // answer over max_answer_bytes (which only echoed fields can make) is not pushed (nullptr); a
+  // service estimated over kPushRenderCeilingBytes is not rendered (kResourceExhausted).
+  Result<std::shared_ptr<const std::string>> RenderForPush(const std::string& ns,
+                                                           const std::string& service,
+                                                           const std::string& clusters) {
+    if (const size_t estimate = store.AnswerBytes(ns, service);
+        estimate > kPushRenderCeilingBytes) {
+      return registry::ResourceExhaustedError(
+          "its list answer takes about " + std::to_string(estimate) +
+          " bytes, too many to fit a datagram once compressed (more than " +
+          std::to_string(kPushRenderCeilingBytes) + "); subscribers poll instead");
+    }
     ListQuery query;
     query.namespace_id = ns;
     query.service_name = service;
@@ -781,7 +799,13 @@ struct NamingCore::State {
       if (name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
       Result<ServiceInfo> info = store.GetService(ns, name);
       if (!info.ok()) return FromStatus(info.status());
-      return HttpResponse::Json(RenderServiceDetail(*info));
+      std::string body = RenderServiceDetail(*info);
+      if (body.size() > options.max_answer_bytes) {
+        metrics->Reject(RejectReason::kAnswerTooLarge);
+        return AnswerTooLarge("service answer of " + name, "", body.size(),
+                              options.max_answer_bytes);
+      }
+      return HttpResponse::Json(std::move(body));
     }
     if (r.method == "DELETE") {
       if (name.empty()) return HttpResponse::Text(400, "Param 'serviceName' is required.");
@@ -1007,6 +1031,7 @@ NamingServer::Stats NamingCore::stats() const {
     stats.subscribers = push.subscribers;
     stats.pushes = push.pushes_sent;
     stats.acks = push.acks_matched;
+    stats.pushes_oversize_skipped = push.oversize_skipped;
   }
   return stats;
 }

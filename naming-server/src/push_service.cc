@@ -275,12 +275,23 @@ void PushService::PushNow(ServiceMap::iterator it) {
 std::optional<PushService::Rendered> PushService::Render(const ServiceKey& key,
                                                          const std::string& clusters, TimePoint now,
                                                          size_t recipients) {
-  std::shared_ptr<const std::string> data;
+  Result<std::shared_ptr<const std::string>> provided = nullptr;
   {
     CallbackScope scope(&callback_depth_);
-    data = options_.data_provider(key.first, key.second, clusters);
+    provided = options_.data_provider(key.first, key.second, clusters);
   }
   uint64_t suppressed = 0;
+  auto skip_oversize = [&](std::string_view why) {
+    stats_.oversize_skipped += recipients;
+    if (drop_log_.Allow(now, &suppressed)) {
+      DUBBO_LOG(WARNING) << "push service: " << Label(key.first, key.second, clusters)
+                         << " not pushed to " << recipients << " subscriber(s): " << why
+                         << SuppressedNote(suppressed);
+    }
+    return std::nullopt;
+  };
+  if (!provided.ok()) return skip_oversize(provided.status().message());
+  const std::shared_ptr<const std::string>& data = *provided;
   if (!data) {
     ++stats_.render_failures;
     if (drop_log_.Allow(now, &suppressed)) {
@@ -291,16 +302,7 @@ std::optional<PushService::Rendered> PushService::Render(const ServiceKey& key,
   }
   const int64_t id = NextPushId(now);
   Result<std::string> packet = BuildPushPacket(*data, id);
-  if (!packet.ok()) {
-    stats_.oversize_skipped += recipients;
-    if (drop_log_.Allow(now, &suppressed)) {
-      DUBBO_LOG(WARNING) << "push service: " << Label(key.first, key.second, clusters)
-                         << " not pushed to " << recipients
-                         << " subscriber(s): " << packet.status().message()
-                         << SuppressedNote(suppressed);
-    }
-    return std::nullopt;
-  }
+  if (!packet.ok()) return skip_oversize(packet.status().message());
   return Rendered{id, std::make_shared<const std::string>(std::move(packet).value()),
                   std::make_shared<const std::string>(Label(key.first, key.second, clusters))};
 }

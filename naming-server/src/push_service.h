@@ -109,8 +109,10 @@ class UdpSender {
 // Renders the service JSON a subscriber gets as the packet's `data`: the same JSON as a list
 // response for (namespace_id, grouped_service, clusters) with healthyOnly=false and cacheMillis
 // 10000, or nullptr if it cannot be rendered (that push is skipped and counted in
-// render_failures). Shared, so that an answer kept for list requests is pushed without a copy.
-using PushDataProvider = std::function<std::shared_ptr<const std::string>(
+// render_failures), or kResourceExhausted when the answer is known to be too large for a datagram
+// without rendering it (skipped and counted in oversize_skipped; the status message is logged).
+// Shared, so that an answer kept for list requests is pushed without a copy.
+using PushDataProvider = std::function<registry::Result<std::shared_ptr<const std::string>>(
     const std::string& namespace_id, const std::string& grouped_service,
     const std::string& clusters)>;
 
@@ -182,8 +184,10 @@ struct PushStats {
   uint64_t superseded = 0;         // Outstanding pushes replaced by a newer push to the subscriber.
   uint64_t pending_evicted = 0;    // Outstanding pushes forgotten at max_pending_acks.
   uint64_t render_failures = 0;    // Data provider returned nullopt.
-  uint64_t oversize_skipped = 0;   // Datagrams above kMaxUdpPayload, not sent.
-  uint64_t changes_merged = 0;     // ServiceChanged() calls absorbed by an already pending push.
+  // Datagrams above kMaxUdpPayload, or refused as too large by the data provider, not sent (one
+  // per subscriber).
+  uint64_t oversize_skipped = 0;
+  uint64_t changes_merged = 0;        // ServiceChanged() calls absorbed by an already pending push.
   uint64_t subscribers_expired = 0;   // Subscribers dropped after subscriber_ttl.
   uint64_t subscribers_rejected = 0;  // New subscribers refused at max_subscribers.
   // Sum and maximum of ack latencies (first transmission to ack), on the injected clock.

@@ -215,13 +215,63 @@ TEST_F(InstanceStoreTest, NewServiceNameCharacters) {
   EXPECT_TRUE(store_.Register(Spec("10.0.0.5", 80, "G-1.x:y_z@@a.b:c_d-e")).ok());
 }
 
-TEST_F(InstanceStoreTest, BadNewClusterLeavesTheEmptyServiceBehind) {
+TEST_F(InstanceStoreTest, RefusedClusterNameCreatesNothing) {
   InstanceSpec spec = Spec();
   spec.cluster_name = "c_1";
-  ASSERT_FALSE(store_.Register(spec).ok());
-  EXPECT_EQ(store_.ServiceCount(), 1u);
+  ExpectInvalid(store_.Register(spec),
+                "cluster name can only have these characters: 0-9a-zA-Z-, current: c_1");
+  // A full beat for an unknown instance registers it: the same check, before anything exists.
+  BeatRequest beat;
+  beat.service_name = kDemo;
+  beat.beat = BeatInfo{};
+  beat.beat->ip = "10.0.0.5";
+  beat.beat->port = 8080;
+  beat.beat->cluster = "c_1";
+  EXPECT_FALSE(store_.Beat(beat).ok());
+  EXPECT_EQ(store_.ServiceCount(), 0u);
   EXPECT_EQ(store_.InstanceCount(), 0u);
-  EXPECT_EQ(store_.ListServices("", "", 1, 10).names, std::vector<std::string>{"demo"});
+  EXPECT_EQ(store_.BytesHeld(), 0u);
+  EXPECT_EQ(store_.Revision("public", kDemo), 0u);
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, ClusterLeavesWithItsLastInstance) {
+  ASSERT_TRUE(store_.Register(Spec()).ok());
+  const size_t base = store_.BytesHeld();
+  // Register-then-deregister with a new cluster each time leaves nothing behind.
+  for (int i = 0; i < 50; ++i) {
+    InstanceSpec spec = Spec("10.0.0.6");
+    spec.cluster_name = "c" + std::to_string(i);
+    ASSERT_TRUE(store_.Register(spec).ok());
+    EXPECT_GT(store_.BytesHeld(), base);
+    InstanceKey key = Key("10.0.0.6");
+    key.cluster_name = spec.cluster_name;
+    ASSERT_TRUE(store_.Deregister(key).ok());
+    EXPECT_EQ(store_.BytesHeld(), base);
+  }
+  Result<ServiceInfo> info = store_.GetService("public", kDemo);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->clusters, std::vector<std::string>{"DEFAULT"});
+
+  // The sweep removes an expired instance's cluster too; a cluster that keeps one stays.
+  InstanceSpec expiring = Spec("10.0.0.7");
+  expiring.cluster_name = "gone";
+  ASSERT_TRUE(store_.Register(expiring).ok());
+  InstanceSpec kept = Spec("10.0.0.8");
+  kept.cluster_name = "kept";
+  kept.ephemeral = false;
+  ASSERT_TRUE(store_.Register(kept).ok());
+  EXPECT_EQ(SweepAfter(milliseconds(30001)).deleted, 2u);  // 10.0.0.5 and 10.0.0.7.
+  info = store_.GetService("public", kDemo);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->clusters, std::vector<std::string>{"kept"});
+  InstanceKey key = Key("10.0.0.8");
+  key.cluster_name = "kept";
+  key.ephemeral = false;
+  ASSERT_TRUE(store_.Deregister(key).ok());
+  info = store_.GetService("public", kDemo);
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->clusters.empty());
 }
 
 TEST_F(InstanceStoreTest, HeartbeatIntervalMustNotExceedTimeouts) {

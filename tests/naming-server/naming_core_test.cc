@@ -338,8 +338,8 @@ TEST_F(NamingCoreTest, TV3ValidationErrors) {
 
   EXPECT_RESPONSE(Do("POST", base + "&clusterName=c_1"), 400,
                   "cluster name can only have these characters: 0-9a-zA-Z-, current: c_1");
-  // As in Nacos, the empty service has been created by then.
-  EXPECT_RESPONSE(Get(kTv11ServiceList), 200, R"({"doms":["demo"],"count":1})");
+  // Unlike Nacos, which has created the empty service by then, a refused request creates nothing.
+  EXPECT_RESPONSE(Get(kTv11ServiceList), 200, R"({"doms":[],"count":0})");
   EXPECT_EQ(core_->stats().instances, 0u);
   // Every error above is plain text.
   EXPECT_EQ(Do("POST", base + "&weight=10001").content_type, "text/plain;charset=UTF-8");
@@ -1895,6 +1895,52 @@ TEST_F(NamingCoreTest, ServiceListAnswerOverMaxAnswerBytesIs413) {
   EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 1u);  // This core's.
 }
 
+TEST_F(NamingCoreTest, ServiceDetailOverMaxAnswerBytesIs413) {
+  const std::string detail = "/nacos/v1/ns/service?serviceName=demo";
+  ASSERT_EQ(Do("POST", detail).status, 200);
+  const std::string body = Get(detail).body;
+  ASSERT_THAT(body, HasSubstr(R"("clusters":[])"));
+  NamingServerOptions options;
+  options.max_answer_bytes = body.size();
+  Start(options);
+  ASSERT_EQ(Do("POST", detail).status, 200);  // A bare service is never refused by the cap.
+  EXPECT_RESPONSE(Get(detail), 200, body);
+  options.max_answer_bytes = body.size() - 1;
+  Start(options);
+  ASSERT_EQ(Do("POST", detail).status, 200);
+  EXPECT_RESPONSE(Get(detail), 413,
+                  "service answer of DEFAULT_GROUP@@demo too large: " +
+                      std::to_string(body.size()) + " bytes (max " +
+                      std::to_string(body.size() - 1) + ", max_answer_bytes, --max-answer-bytes)");
+  EXPECT_EQ(core_->metrics().Rejected(RejectReason::kAnswerTooLarge), 1u);
+}
+
+// A service whose answer the store estimates above 20 UDP payloads is not rendered for a push: the
+// push is counted as oversize and its subscribers poll. A small service is pushed as usual.
+TEST_F(NamingCoreTest, PushSkipsAServiceTooLargeToRenderForADatagram) {
+  // ~15 KB of metadata per instance: 90 instances take the estimate past 20 * 65,507 bytes.
+  const std::string metadata =
+      "&metadata=" + UrlEncode(R"({"k":")" + std::string(15000, 'm') + R"("})");
+  for (int i = 0; i < 90; ++i) {
+    ASSERT_EQ(Register("10.0.1." + std::to_string(i), 8080, metadata).status, 200);
+  }
+  ASSERT_GT(core_->stats().bytes_held, 20u * 65507u);
+  ASSERT_EQ(Get(kTv6List).status, 200);  // Subscribes; the list answer itself is served.
+  EXPECT_EQ(sender_.count(), 0u);
+  EXPECT_EQ(core_->stats().pushes_oversize_skipped, 1u);
+  ASSERT_EQ(Register("10.0.2.1", 8080).status, 200);  // A change: not pushed either.
+  EXPECT_EQ(sender_.count(), 0u);
+  EXPECT_EQ(core_->stats().pushes_oversize_skipped, 2u);
+
+  ASSERT_EQ(Do("POST", "/nacos/v1/ns/instance?serviceName=small&ip=10.0.0.5&port=80").status, 200);
+  ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=small&udpPort=" + std::to_string(kUdpPort))
+                .status,
+            200);
+  ASSERT_EQ(sender_.count(), 1u);
+  EXPECT_EQ(Hosts(Decode(sender_.at(0)).data), (HostList{{"10.0.0.5", true}}));
+  EXPECT_EQ(core_->stats().pushes_oversize_skipped, 2u);
+}
+
 TEST_F(NamingCoreTest, ACachedListAnswerIsSharedNotCopied) {
   ASSERT_EQ(Register("10.0.0.5", 8080).status, 200);
   const HttpRequest request = MakeRequest("GET", kListDemo);
@@ -1944,18 +1990,28 @@ TEST_F(NamingCoreTest, KeptAnswersAreDroppedLeastRecentlyUsedFirst) {
   const HttpRequest hot = MakeRequest("GET", kListDemo);
   const HttpResponse first = core_->Handle(hot);
   ASSERT_NE(first.shared_body, nullptr);
+  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  std::shared_ptr<const std::string> cold_first;  // Held: its address cannot be reused.
   for (int i = 0; i < 5000; ++i) {
     const std::string service = "G%40%40s" + std::to_string(i);
     ASSERT_EQ(Do("POST", "/nacos/v1/ns/instance?ip=10.0.0.1&port=80&serviceName=" + service).status,
               200);
-    ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    if (i == 0) {
+      cold_first = core_->Handle(cold).shared_body;
+      ASSERT_NE(cold_first, nullptr);
+      // Kept: asked again at once, the same answer.
+      ASSERT_EQ(core_->Handle(cold).shared_body, cold_first);
+    } else {
+      ASSERT_EQ(Get("/nacos/v1/ns/instance/list?serviceName=" + service).status, 200);
+    }
     ASSERT_EQ(core_->Handle(hot).shared_body.get(), first.shared_body.get()) << i;
   }
-  // A cold one is answered again (rendered anew if it was dropped), and kept.
-  const HttpRequest cold = MakeRequest("GET", "/nacos/v1/ns/instance/list?serviceName=G%40%40s0");
+  // The cold one was dropped: the same request (same revision) is rendered anew, and kept.
   const HttpResponse again = core_->Handle(cold);
-  EXPECT_NE(again.shared_body.get(), nullptr);
-  EXPECT_EQ(core_->Handle(cold).shared_body.get(), again.shared_body.get());
+  ASSERT_NE(again.shared_body, nullptr);
+  EXPECT_NE(again.shared_body, cold_first);
+  EXPECT_EQ(*again.shared_body, *cold_first);
+  EXPECT_EQ(core_->Handle(cold).shared_body, again.shared_body);
 }
 
 }  // namespace

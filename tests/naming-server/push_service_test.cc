@@ -77,9 +77,11 @@ class PushServiceTest : public ::testing::Test {
     options_.scheduler = &sched_;
     options_.sender = &sender_;
     options_.data_provider =
-        [this](const std::string& ns, const std::string& svc,
-               const std::string& clusters) -> std::shared_ptr<const std::string> {
+        [this](
+            const std::string& ns, const std::string& svc,
+            const std::string& clusters) -> registry::Result<std::shared_ptr<const std::string>> {
       ++renders_;
+      if (too_large_) return registry::ResourceExhaustedError("too large to render");
       auto found = data_.find({ns, svc, clusters});
       if (found != data_.end()) return std::make_shared<const std::string>(found->second);
       if (fail_render_) return nullptr;
@@ -112,6 +114,7 @@ class PushServiceTest : public ::testing::Test {
   std::map<std::tuple<std::string, std::string, std::string>, std::string> data_;
   std::string current_ = "v1";
   bool fail_render_ = false;
+  bool too_large_ = false;
   int renders_ = 0;
   const UdpEndpoint client_{"10.0.0.9", 55963};
 };
@@ -739,6 +742,26 @@ TEST_F(PushServiceTest, RenderFailureSkipsThePush) {
   push->ServiceChanged(kNs, kSvc);
   EXPECT_TRUE(sender_.sent.empty());
   EXPECT_EQ(push->stats().render_failures, 1u);
+}
+
+// The provider may refuse a too large answer without rendering it: counted per subscriber as
+// oversize, not as a render failure, and nothing is sent or tracked.
+TEST_F(PushServiceTest, ProviderRefusingATooLargeAnswerCountsAsOversize) {
+  options_.push_on_subscribe = false;
+  auto push = Make();
+  Sub(*push, client_);
+  Sub(*push, UdpEndpoint{"10.0.0.10", 55963});
+  too_large_ = true;
+  push->ServiceChanged(kNs, kSvc);
+  EXPECT_TRUE(sender_.sent.empty());
+  EXPECT_EQ(push->stats().oversize_skipped, 2u);
+  EXPECT_EQ(push->stats().render_failures, 0u);
+  EXPECT_EQ(push->pending_ack_count(), 0u);
+  too_large_ = false;
+  sched_.AdvanceBy(seconds(1));
+  push->ServiceChanged(kNs, kSvc);
+  EXPECT_EQ(sender_.sent.size(), 2u);
+  EXPECT_EQ(push->stats().oversize_skipped, 2u);
 }
 
 TEST_F(PushServiceTest, HostileDatagramsAreIgnored) {

@@ -197,6 +197,9 @@ class NamingServer {
     size_t subscribers = 0;
     uint64_t pushes = 0;
     uint64_t acks = 0;
+    // Pushes not sent because the answer is too large for a datagram (one per subscriber):
+    // the packet exceeded the UDP payload limit, or the service's answer was too large to render.
+    uint64_t pushes_oversize_skipped = 0;
     // Approximate bytes of naming data held: the store's estimate of what its list answers
     // would take (names, addresses, metadata and per-instance framing), plus the stored strings
     // no answer shows (namespace ids, each instance's app).
