@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "dubbo/registry/url.h"
 #include "push_service.h"
 #include "testing/http_client.h"
 #include "testing/temp_dir.h"
@@ -35,6 +35,7 @@ namespace {
 // the machine and however much a sanitizer slows it.
 constexpr auto kWatchdog = std::chrono::seconds(60);
 
+using registry::URL;
 using registry::testing::BindUdpLoopback;
 using registry::testing::HttpRequest;
 using registry::testing::HttpResult;
@@ -352,31 +353,6 @@ TEST(NamingServerTest, RefusesAPortInUse) {
   EXPECT_EQ(second.status().code(), registry::StatusCode::kUnavailable);
 }
 
-// Sends `raw` over a connection from `source_ip` (a loopback address) and returns the reply.
-std::string RawExchangeFrom(const char* source_ip, uint16_t port, const std::string& raw) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {};
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source_ip, &addr.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return {};
-  }
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      registry::testing::SendAll(fd, raw)) {
-    ::shutdown(fd, SHUT_WR);
-    reply = registry::testing::ReadAll(fd);
-  }
-  ::close(fd);
-  return reply;
-}
-
 std::string LoginRequest(const std::string& password) {
   const std::string body = "password=" + password;
   return "POST /nacos/v1/auth/users/login?username=nacos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -395,17 +371,17 @@ TEST(NamingServerAuthTest, TheSixthFailedLoginFromAnAddressIsAnswered429) {
   auto server = StartServer(options);
   ASSERT_NE(server, nullptr);
   for (int i = 0; i < 5; ++i) {
-    const std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("wrong"));
+    const std::string reply = RawExchange(server->port(), LoginRequest("wrong"), "127.0.0.1");
     EXPECT_EQ(reply.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << reply;
   }
-  std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
+  std::string reply = RawExchange(server->port(), LoginRequest("s3cret-pw"), "127.0.0.1");
   EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
   // 3600 s rounded up, or one less when a second passed since the failure (a loaded machine).
   EXPECT_TRUE(reply.find("retry after 3600 s") != std::string::npos ||
               reply.find("retry after 3599 s") != std::string::npos)
       << reply;
   // The same password over the same server, from another address.
-  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  reply = RawExchange(server->port(), LoginRequest("s3cret-pw"), "127.0.0.2");
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
   EXPECT_NE(reply.find("\"accessToken\":"), std::string::npos) << reply;
 }
@@ -418,9 +394,9 @@ TEST(NamingServerAuthTest, WhileTheThrottleTableIsFullNewAddressesAre429) {
   options.login_max_backoff_ms = 3600 * 1000;  // Far longer than the test: nothing is forgotten.
   auto server = StartServer(options);
   ASSERT_NE(server, nullptr);
-  std::string reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("wrong"));
+  std::string reply = RawExchange(server->port(), LoginRequest("wrong"), "127.0.0.1");
   ASSERT_EQ(reply.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << reply;
-  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  reply = RawExchange(server->port(), LoginRequest("s3cret-pw"), "127.0.0.2");
   EXPECT_EQ(reply.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << reply;
   EXPECT_TRUE(reply.find("too many failed logins from many addresses; retry after 3600 s") !=
                   std::string::npos ||
@@ -428,9 +404,9 @@ TEST(NamingServerAuthTest, WhileTheThrottleTableIsFullNewAddressesAre429) {
                   std::string::npos)
       << reply;
   // The address the table holds is served as usual; its success frees the table.
-  reply = RawExchangeFrom("127.0.0.1", server->port(), LoginRequest("s3cret-pw"));
+  reply = RawExchange(server->port(), LoginRequest("s3cret-pw"), "127.0.0.1");
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
-  reply = RawExchangeFrom("127.0.0.2", server->port(), LoginRequest("s3cret-pw"));
+  reply = RawExchange(server->port(), LoginRequest("s3cret-pw"), "127.0.0.2");
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
 }
 
@@ -763,20 +739,6 @@ TEST(NamingServerBinaryTest, RefusesACapFlagOfZero) {
 // Refusals of what would be stored, through the real HTTP layer: each is a 400 with its message,
 // stores nothing, and is counted by reason in /nacos/actuator/prometheus.
 
-std::string UrlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      out += {'%', kHex[byte >> 4], kHex[byte & 0xF]};
-    }
-  }
-  return out;
-}
-
 // The value of `naming_server_rejects_total{reason="<reason>"}`, or -1 when the line is missing.
 long RejectsCounted(uint16_t port, const std::string& reason) {
   const HttpResult metrics = HttpRequest(port, "GET", "/nacos/actuator/prometheus");
@@ -790,7 +752,7 @@ constexpr char kBeatTarget[] = "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_G
 constexpr char kRegisterDemoTarget[] = "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo";
 
 HttpResult FullBeat(uint16_t port, const std::string& beat_json) {
-  return HttpRequest(port, "PUT", kBeatTarget, "beat=" + UrlEncode(beat_json));
+  return HttpRequest(port, "PUT", kBeatTarget, "beat=" + URL::Encode(beat_json));
 }
 
 TEST(NamingServerRefusalTest, AFullBeatThatReRegistersIsCheckedLikeARegistration) {
@@ -804,7 +766,7 @@ TEST(NamingServerRefusalTest, AFullBeatThatReRegistersIsCheckedLikeARegistration
       {"&ip=not%20an%20ip%21&port=80", R"({"ip":"not an ip!","port":80})"},
       {"&ip=10.0.0.5&port=-7", R"({"ip":"10.0.0.5","port":-7})"},
       {"&ip=10.0.0.5&port=80&weight=-5", R"({"ip":"10.0.0.5","port":80,"weight":-5})"},
-      {"&ip=10.0.0.5&port=80&metadata=" + UrlEncode(rule),
+      {"&ip=10.0.0.5&port=80&metadata=" + URL::Encode(rule),
        R"({"ip":"10.0.0.5","port":80,"metadata":)" + rule + "}"},
   };
   for (const auto& c : cases) {
@@ -840,11 +802,11 @@ TEST(NamingServerRefusalTest, OnePastEachCapIsA400NamingTheCap) {
   const std::string metadata_at_cap = R"({"k":")" + std::string(63, 'v') + "\"}";  // 64 bytes.
   const std::string metadata_past_cap = R"({"k":")" + std::string(64, 'v') + "\"}";
   ASSERT_EQ(post(std::string(kRegisterDemoTarget) +
-                 "&ip=10.0.0.1&port=80&metadata=" + UrlEncode(metadata_at_cap))
+                 "&ip=10.0.0.1&port=80&metadata=" + URL::Encode(metadata_at_cap))
                 .body,
             "ok");
   HttpResult refused = post(std::string(kRegisterDemoTarget) +
-                            "&ip=10.0.0.2&port=80&metadata=" + UrlEncode(metadata_past_cap));
+                            "&ip=10.0.0.2&port=80&metadata=" + URL::Encode(metadata_past_cap));
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.body,
             "instance metadata too large: 65 bytes of keys and values (max 64, "

@@ -23,13 +23,24 @@ struct HttpResult {
   std::string body;
 };
 
-// Connects to 127.0.0.1:port; -1 on failure. Receives time out after `timeout_ms`.
-inline int ConnectLoopback(uint16_t port, int timeout_ms = 5000) {
+// Connects to 127.0.0.1:port; -1 on failure. Receives time out after `timeout_ms`. A `source`
+// (another 127.0.0.0/8 address: Linux routes all of them over lo) is bound first, so that the
+// server sees a different peer.
+inline int ConnectLoopback(uint16_t port, int timeout_ms = 5000, const char* source = nullptr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -63,9 +74,11 @@ inline std::string ReadAll(int fd) {
   return out;
 }
 
-// Sends `raw` as-is and returns whatever comes back before the connection closes.
-inline std::string RawExchange(uint16_t port, const std::string& raw) {
-  const int fd = ConnectLoopback(port);
+// Sends `raw` as-is (from `source`, see ConnectLoopback()) and returns whatever comes back before
+// the connection closes.
+inline std::string RawExchange(uint16_t port, const std::string& raw,
+                               const char* source = nullptr) {
+  const int fd = ConnectLoopback(port, 5000, source);
   if (fd < 0) return {};
   SendAll(fd, raw);
   ::shutdown(fd, SHUT_WR);
