@@ -88,10 +88,8 @@ class HttpParser {
   // Bytes buffered for requests not returned yet (0 between requests).
   size_t pending_bytes() const { return buffer_.size() - pos_; }
   // After Next() returned kNeedMore: true when the current request's head is complete and its body
-  // is still arriving; body_chunked() tells the framing, body_length() the Content-Length.
+  // is still arriving.
   bool awaiting_body() const { return state_ == kNeedMore && phase_ != kHead; }
-  bool body_chunked() const { return chunked_; }
-  size_t body_length() const { return body_length_; }
 
  private:
   State Fail(int status);
