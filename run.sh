@@ -11,7 +11,10 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 # Debian packages the build and the tests need.
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-  rapidjson-dev zlib1g-dev libevent-dev libcurl4-openssl-dev thrift-compiler libthrift-dev libboost-dev)
+  rapidjson-dev zlib1g-dev libevent-dev libcurl4-openssl-dev thrift-compiler libthrift-dev libboost-dev
+  libnghttp2-dev libprotobuf-dev protobuf-compiler
+  # grpc++ is a test-only peer: an independent HTTP/2 and gRPC implementation for the gRPC tests.
+  libgrpc++-dev protobuf-compiler-grpc)
 # Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes.
 CI_PACKAGES=(clang libclang-rt-dev)
 
