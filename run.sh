@@ -59,16 +59,24 @@ configure_and_build() {
 }
 
 # ensure_interop_deps: node and npm (Debian's, unless the machine has its own), then the pinned
-# official Nacos Node.js SDK for tests/interop, reinstalled only when package-lock.json changes.
+# official Nacos SDKs for tests/interop (nacos-naming, and the Rust SDK's node binding), reinstalled
+# only when package-lock.json changes.
+# The binding lists optional per-platform packages of which some were never published, so `npm ci`
+# refuses its lock ("Missing: ... from lock file"); `npm install --no-save` then installs the same
+# locked versions without rewriting package.json or the lock.
 ensure_interop_deps() {
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     ensure_packages nodejs npm
   fi
   local dir=tests/interop
+  local npm_flags=(--no-audit --no-fund --loglevel=error)
   if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     log "installing the interop test dependencies (npm ci)"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    if ! (cd "$dir" && npm ci "${npm_flags[@]}" 2>/dev/null); then
+      log "npm ci refused the lock; installing the locked versions with npm install --no-save"
+      (cd "$dir" && npm install --no-save "${npm_flags[@]}")
+    fi
   fi
 }
 
