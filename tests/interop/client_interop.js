@@ -14,14 +14,12 @@
 // cacheMillis for push-capable clients), so a pass means the UDP push path worked.
 'use strict';
 
-const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const readline = require('readline');
 const assert = require('assert');
 const { NacosNamingClient } = require('nacos-naming');
-const { verbose, quietLogger, sleep, waitFor, request, startServer } = require('./common');
+const { quietLogger, sleep, waitFor, request, startServer, JsonLinePeer } = require('./common');
 
 const [serverBinary, peerBinary] = process.argv.slice(2);
 if (!serverBinary || !peerBinary) {
@@ -32,44 +30,8 @@ if (!serverBinary || !peerBinary) {
 const PUSH_WAIT_MS = 3000;
 
 // The C++ peer: send() resolves with the reply of the same seq; events collects listener events.
-class Peer {
-  constructor(port, cacheDir) {
-    this.child = spawn(peerBinary, ['--server', `127.0.0.1:${port}`, '--cache-dir', cacheDir],
-      { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.events = [];
-    this.pending = new Map();
-    this.seq = 0;
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
-    this.ready = new Promise((resolve, reject) => {
-      this.child.on('error', reject);
-      this.exited.then(({ code, signal }) => reject(new Error(`cpp_naming_peer exited (${code}, ${signal})`)));
-      readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-        if (verbose) console.error(`peer> ${line}`);
-        const msg = JSON.parse(line);
-        if (msg.event === 'ready') resolve(msg);
-        else if (msg.event) this.events.push(msg);
-        else if (this.pending.has(msg.seq)) {
-          this.pending.get(msg.seq)(msg);
-          this.pending.delete(msg.seq);
-        }
-      });
-    });
-  }
-
-  send(cmd, timeoutMs = 10000) {
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${cmd.cmd} within ${timeoutMs} ms`)), timeoutMs);
-      this.pending.set(seq, (msg) => { clearTimeout(timer); resolve(msg); });
-      this.child.stdin.write(`${JSON.stringify(Object.assign({ seq }, cmd))}\n`);
-    });
-  }
-
-  async ok(cmd) {
-    const reply = await this.send(cmd);
-    assert.ok(reply.ok, `${cmd.cmd} failed: ${reply.error}`);
-    return reply;
-  }
+function startPeer(port, cacheDir) {
+  return new JsonLinePeer('cpp_naming_peer', peerBinary, ['--server', `127.0.0.1:${port}`, '--cache-dir', cacheDir]);
 }
 
 const addr = (h) => `${h.ip}:${h.port}`;
@@ -85,7 +47,7 @@ async function main() {
   const hostsOnServer = async (service) => JSON.parse((await request(port, 'GET',
     `/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40${service}`)).body).hosts;
   try {
-    peer = new Peer(port, cacheDir);
+    peer = startPeer(port, cacheDir);
     sdk = new NacosNamingClient({ logger: quietLogger, serverList: `127.0.0.1:${port}`, namespace: 'public' });
     const [ready] = await Promise.all([peer.ready, sdk.ready()]);
     assert.ok(ready.udpPort > 0);
@@ -201,7 +163,7 @@ async function main() {
     check('SDK instance untouched by the C++ client');
   } finally {
     if (sdk) await sdk.close();
-    if (peer && peer.child.exitCode === null) peer.child.kill('SIGKILL');
+    if (peer) peer.kill();
     server.kill('SIGTERM');
     fs.rmSync(cacheDir, { recursive: true, force: true });
   }
