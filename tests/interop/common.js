@@ -54,8 +54,9 @@ function request(port, method, urlPath) {
 }
 
 // Starts `binary --port 0 ...extraArgs` and resolves with { server, port } once it has printed its
-// "listening" line. With { grpc: true } it also waits for the "naming-server grpc on HOST:PORT" line
-// that follows and adds grpcPort. Rejects (and kills the server) when a line is missing or unexpected.
+// "listening" line, which comes first. With { grpc: true } it also waits for the later
+// "naming-server grpc on HOST:PORT" line and adds grpcPort. Rejects, and kills the server, when the
+// first line is unexpected or a line is missing after 10 s.
 function startServer(binary, extraArgs = [], { grpc = false } = {}) {
   return new Promise((resolve, reject) => {
     const server = spawn(binary, ['--port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -89,8 +90,11 @@ function startServer(binary, extraArgs = [], { grpc = false } = {}) {
         return;
       }
       const match = /^naming-server grpc on (?:[a-z]+:\/\/)?127\.0\.0\.1:(\d+)$/.exec(line);
-      if (!match) return fail(`expected "naming-server grpc on HOST:PORT", got: ${line}`);
-      if (settle()) resolve({ server, port, grpcPort: Number(match[1]) });
+      if (match) {
+        if (settle()) resolve({ server, port, grpcPort: Number(match[1]) });
+      } else if (line.startsWith('naming-server grpc on')) {
+        fail(`the gRPC line names no loopback port: ${line}`);
+      }
     });
   });
 }

@@ -35,6 +35,9 @@ const PUSH_WAIT_MS = 5000;
 // Generous: the goal is milliseconds, the figures are printed. Below the Node v1 SDK's 10 s polling.
 const KILL_WAIT_MS = 8000;
 
+const checks = [];
+const check = (name) => { checks.push(name); console.log(`ok - ${name}`); };
+
 const addr = (h) => `${h.ip}:${h.port}`;
 const addrs = (list) => list.map(addr).sort();
 
@@ -48,8 +51,6 @@ async function main() {
   const peers = [];
   let nodeSub;
   let passed = false;
-  const checks = [];
-  const check = (name) => { checks.push(name); console.log(`ok - ${name}`); };
   const rustPeer = async (name, extraArgs) => {
     const peer = startRustPeer(name, root, port, extraArgs);
     peers.push(peer);
@@ -152,6 +153,6 @@ async function main() {
 
 main().then(() => process.exit(0), (err) => {
   console.error(`not ok - ${err.stack || err}`);
-  console.log('0 passed, 1 failed');
+  console.log(`${checks.length} passed, 1 failed`);
   process.exit(1);
 });
