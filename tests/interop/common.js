@@ -181,7 +181,8 @@ function printRustSdkErrors(root, lines = 8) {
     for (const file of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       if (!file.startsWith('nacos-error.log')) continue;
       const tail = fs.readFileSync(path.join(dir, file), 'utf8').trimEnd().split('\n').slice(-lines);
-      if (tail[0]) console.error(`--- ${name}: ${path.join(dir, file)} (last ${tail.length} lines)\n${tail.join('\n')}`);
+      if (!tail[0]) continue;
+      console.error(`--- ${name}: ${path.join(dir, file)} (last ${tail.length} lines)\n${tail.join('\n')}`);
     }
   }
 }

@@ -4,8 +4,9 @@
 // Readers: a Node v1 SDK subscription (UDP push), a Rust SDK subscription (gRPC push), the v1 list
 // (GET /nacos/v1/ns/instance/list) and a gRPC ServiceQuery (the Rust SDK's getAllInstances with
 // subscribe=false, from a client that never subscribes).
-// Every writer x reader cell is two named checks: the reader sees the writer's instance, then sees
-// it deregistered. Each prints PASS or FAIL; a failed cell never stops the others.
+// Every writer x reader cell is two named checks: the reader sees the writer's instance (with its
+// weight and metadata), then sees it deregistered. Each prints PASS or FAIL; a failed cell never
+// stops the others.
 //
 //   node cross_protocol_matrix.js <path to the naming-server binary>
 //
@@ -36,8 +37,9 @@ const KEEPER = { ip: '10.99.0.99', port: 9999 };
 
 const addr = (h) => `${h.ip}:${h.port}`;
 const addrs = (list) => list.map(addr).sort();
-const v1Query = (service, h) =>
-  `serviceName=${encodeURIComponent(service)}&groupName=${GROUP}&ip=${h.ip}&port=${h.port}`;
+const v1Query = (service, h) => `serviceName=${encodeURIComponent(service)}&groupName=${GROUP}&ip=${h.ip}` +
+  `&port=${h.port}${h.weight ? `&weight=${h.weight}` : ''}` +
+  `${h.metadata ? `&metadata=${encodeURIComponent(JSON.stringify(h.metadata))}` : ''}`;
 
 async function main() {
   // Raw HTTP instances never beat: long health timeouts keep them listed for the whole run.
@@ -56,7 +58,8 @@ async function main() {
       return peer;
     };
     const connectNode = async () => {
-      const client = new NacosNamingClient({ logger: quietLogger, serverList: `127.0.0.1:${port}`, namespace: 'public' });
+      const client = new NacosNamingClient(
+        { logger: quietLogger, serverList: `127.0.0.1:${port}`, namespace: 'public' });
       nodeClients.push(client);
       await within('the Node v1 SDK to be ready', client.ready(), CONNECT_WAIT_MS);
       return client;
@@ -70,14 +73,15 @@ async function main() {
       return client.value;
     };
 
-    const nodeSeen = new Map();  // service -> the latest list the Node v1 subscription got
+    const nodeSeen = new Map();  // service -> the latest hosts the Node v1 subscription got
     const writers = [
       { name: 'Node v1 SDK', key: 'node',
         register: async (service, h) => need(nodeWriter).registerInstance(service, h, GROUP),
         deregister: async (service, h) => need(nodeWriter).deregisterInstance(service, h, GROUP) },
       { name: 'Rust gRPC SDK', key: 'rust',
         register: async (service, h) => need(rustWriter).ok({ cmd: 'register', service, group: GROUP, instance: h }),
-        deregister: async (service, h) => need(rustWriter).ok({ cmd: 'deregister', service, group: GROUP, instance: h }) },
+        deregister: async (service, h) =>
+          need(rustWriter).ok({ cmd: 'deregister', service, group: GROUP, instance: h }) },
       { name: 'raw v1 HTTP', key: 'http',
         register: (service, h) => httpOk('POST', service, h),
         deregister: (service, h) => httpOk('DELETE', service, h) },
@@ -86,23 +90,24 @@ async function main() {
       const answer = await request(port, method, `/nacos/v1/ns/instance?${v1Query(service, h)}`);
       if (answer.body !== 'ok') throw new Error(`${method} /nacos/v1/ns/instance: ${answer.status} ${answer.body}`);
     }
-    // Each reader: watch(service) starts watching; hosts(service) is what it sees now (null: nothing yet).
+    // Each reader: watch(service) starts watching; hosts(service) is the host objects it sees now
+    // (null: nothing yet).
     const readers = [
       { name: 'Node v1 subscribe',
-        watch: async (service) => need(nodeReader).subscribe(service, (hosts) => nodeSeen.set(service, addrs(hosts))),
+        watch: async (service) => need(nodeReader).subscribe(service, (hosts) => nodeSeen.set(service, hosts)),
         hosts: async (service) => nodeSeen.get(service) || null },
       { name: 'Rust subscribe',
         watch: async (service) => need(rustReader).ok({ cmd: 'subscribe', service, group: GROUP }),
         hosts: async (service) => {
           const events = need(rustReader).events.filter((e) => e.event === 'change' && e.service === service);
-          return events.length ? addrs(events[events.length - 1].instances) : null;
+          return events.length ? events[events.length - 1].instances : null;
         } },
       { name: 'v1 list', watch: async () => {},
-        hosts: async (service) => addrs(JSON.parse((await request(port, 'GET',
-          `/nacos/v1/ns/instance/list?serviceName=${GROUP}%40%40${encodeURIComponent(service)}`)).body).hosts) },
+        hosts: async (service) => JSON.parse((await request(port, 'GET',
+          `/nacos/v1/ns/instance/list?serviceName=${GROUP}%40%40${encodeURIComponent(service)}`)).body).hosts },
       { name: 'gRPC ServiceQuery', watch: async () => {},
-        hosts: async (service) => addrs((await need(rustQuery).ok(
-          { cmd: 'list', service, group: GROUP, subscribe: false })).instances) },
+        hosts: async (service) => (await need(rustQuery).ok(
+          { cmd: 'list', service, group: GROUP, subscribe: false })).instances },
     ];
 
     // Runs the cells of one row at once and prints them in reader order.
@@ -120,14 +125,15 @@ async function main() {
       for (const cell of cells) console.log(cell.line);
       results.push(...cells);
     };
+    // Resolves with the hosts once `reader` lists exactly the addresses `want`.
     const sees = (reader, service, want) => waitFor(`${reader.name} to list ${want.join(', ')}`, async () => {
       const hosts = await reader.hosts(service);
-      return hosts && hosts.join() === want.join();
+      return hosts && addrs(hosts).join() === want.join() ? hosts : null;
     }, CELL_WAIT_MS, 50);
 
     for (const [index, writer] of writers.entries()) {
       const service = `matrix.${writer.key}`;
-      const instance = { ip: `10.50.${index}.1`, port: 8000 + index, metadata: { writer: writer.key } };
+      const instance = { ip: `10.50.${index}.1`, port: 8000 + index, weight: 3, metadata: { writer: writer.key } };
       const keeper = addr(KEEPER);
       const withInstance = [addr(instance), keeper].sort();
       // Each reader watches the service and has seen the keeper before the writer acts.
@@ -143,7 +149,10 @@ async function main() {
       await row(`${writer.name} registers`, async (reader) => {
         if (ready.get(reader).error) throw ready.get(reader).error;
         if (registered.error) throw registered.error;
-        await sees(reader, service, withInstance);
+        const seen = (await sees(reader, service, withInstance)).find((h) => addr(h) === addr(instance));
+        if (seen.weight !== 3 || !seen.metadata || seen.metadata.writer !== writer.key) {
+          throw new Error(`weight or metadata lost: ${JSON.stringify(seen)}`);
+        }
       });
       const deregistered = await settle(writer.deregister(service, instance));
       await row(`${writer.name} deregisters`, async (reader) => {
