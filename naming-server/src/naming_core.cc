@@ -145,6 +145,14 @@ bool IsJavaClientAtLeast(std::string_view agent, std::string_view version) {
   return name == "Nacos-Java-Client" && !ver.empty() && CompareVersions(ver, version) >= 0;
 }
 
+// A list answer's style for `agent`, which pushes to it follow too: a Java client >= 1.0.0 gets
+// grouped names (see ListRenderOptions::grouped_names).
+bool WantsGroupedNames(std::string_view agent) { return IsJavaClientAtLeast(agent, "1.0.0"); }
+
+// The push styles (PushStyle) of NamingCore: whether the subscriber wants grouped names.
+constexpr PushStyle kUngroupedNamesStyle = 0;
+constexpr PushStyle kGroupedNamesStyle = 1;
+
 // The clients Nacos 1.4.x pushes to (by User-Agent).
 bool IsPushCapable(std::string_view agent) {
   auto [name, ver] = SplitAgent(agent);
@@ -353,7 +361,8 @@ struct NamingCore::State {
   // service estimated over kPushRenderCeilingBytes is not rendered (kResourceExhausted).
   Result<std::shared_ptr<const std::string>> RenderForPush(const std::string& ns,
                                                            const std::string& service,
-                                                           const std::string& clusters) {
+                                                           const std::string& clusters,
+                                                           PushStyle style) {
     if (const size_t estimate = store.AnswerBytes(ns, service);
         estimate > kPushRenderCeilingBytes) {
       return registry::ResourceExhaustedError(
@@ -367,6 +376,7 @@ struct NamingCore::State {
     query.clusters = clusters;
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
+    render.grouped_names = style == kGroupedNamesStyle;
     std::shared_ptr<const std::string> body;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
       body = AnswerList(query, revision, render, nullptr);
@@ -718,7 +728,7 @@ struct NamingCore::State {
 
     ListRenderOptions render;
     render.cache_millis = kDefaultCacheMillis;
-    render.grouped_names = IsJavaClientAtLeast(r.user_agent, "1.0.0");
+    render.grouped_names = WantsGroupedNames(r.user_agent);
     render.env = r.ParamOr("env", "");
     int udp_port = 0;
     if (std::optional<std::string> text = r.Param("udpPort")) {
@@ -913,8 +923,11 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   push_options.ack_timeout = milliseconds(options.push_ack_timeout_ms);
   push_options.subscriber_ttl = milliseconds(options.subscriber_ttl_ms);
   push_options.data_provider = [s](const std::string& ns, const std::string& service,
-                                   const std::string& clusters) {
-    return s->RenderForPush(ns, service, clusters);
+                                   const std::string& clusters, PushStyle style) {
+    return s->RenderForPush(ns, service, clusters, style);
+  };
+  push_options.style_of = [](std::string_view agent) {
+    return WantsGroupedNames(agent) ? kGroupedNamesStyle : kUngroupedNamesStyle;
   };
   push_options.run_serialized = [s](std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(s->mu);
