@@ -1028,6 +1028,7 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
 NamingCore::~NamingCore() { Shutdown(); }
 
 void NamingCore::Shutdown() {
+  state_->RetryDataSave();  // A last try when the data file is behind.
   registry::TaskId task;
   std::unique_ptr<PushService> push;
   {

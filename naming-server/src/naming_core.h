@@ -46,7 +46,8 @@ class NamingCore {
   void OnDatagram(const UdpEndpoint& from, std::string_view bytes);
   // One health check now (also run every health_check_period_ms by a timer).
   void CheckHealth();
-  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent.
+  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent. When
+  // the data file is behind (its last save failed), first tries once more to save it.
   void Shutdown();
 
   NamingServer::Stats stats() const;

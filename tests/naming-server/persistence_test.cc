@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "dubbo/naming_server/naming_server.h"
@@ -402,6 +404,41 @@ TEST_F(DataDirTest, AFailedWriteAnswers500KeepsTheChangeAndIsRetried) {
   sched_.AdvanceBy(std::chrono::milliseconds(options_.health_check_period_ms));
   ASSERT_EQ(OnDisk().size(), 1u);
   EXPECT_TRUE(OnDisk()[0].instances.empty());
+}
+
+TEST_F(DataDirTest, ConcurrentWritesAllReachTheFile) {
+  ASSERT_TRUE(Restart().ok());
+  constexpr int kThreads = 4;
+  constexpr int kEach = 25;
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string target =
+            "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ephemeral=false&ip=10.0." +
+            std::to_string(t) + "." + std::to_string(i) + "&port=8080";
+        if (Do("POST", target).status != 200) ++failures;
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  EXPECT_EQ(failures.load(), 0);
+  // Each answer came after a snapshot holding its change: the file holds them all.
+  ASSERT_EQ(OnDisk().size(), 1u);
+  EXPECT_EQ(OnDisk()[0].instances.size(), static_cast<size_t>(kThreads * kEach));
+}
+
+TEST_F(DataDirTest, ShutdownTriesOnceMoreWhenTheFileIsBehind) {
+  ASSERT_TRUE(Restart().ok());
+  const std::string moved = tmp_.File("moved");
+  std::filesystem::create_directories(options_.data_dir);
+  std::filesystem::rename(options_.data_dir, moved);
+  EXPECT_EQ(Do("POST", kPersistent).status, 500);
+  std::filesystem::rename(moved, options_.data_dir);
+  core_->Shutdown();
+  ASSERT_EQ(OnDisk().size(), 1u);
+  EXPECT_EQ(OnDisk()[0].instances.size(), 1u);
 }
 
 TEST_F(DataDirTest, ARecordTheStoreRefusesStopsTheLoad) {
