@@ -456,7 +456,9 @@ struct NamingCore::State {
       const std::string name = instance.ip + ":" + std::to_string(instance.port) + " in cluster " +
                                instance.cluster_name;
       Status status = store.Register(spec);
-      if (!status.ok()) return registry::InvalidArgumentError(name + ": " + status.ToString());
+      if (!status.ok()) {
+        return registry::InvalidArgumentError(name + ": " + std::string(status.message()));
+      }
       if (store.InstanceCount() == before) {
         return registry::InvalidArgumentError(name + " appears twice");
       }

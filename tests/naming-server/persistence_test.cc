@@ -192,6 +192,23 @@ TEST(DataCodecTest, RefusesEveryMalformedFile) {
   }
 }
 
+// Every truncation and every single-byte change of a good file either decodes or is refused; a
+// truncated file is always refused.
+TEST(DataCodecTest, EveryTruncationAndByteChangeIsHandled) {
+  const std::string good = EncodeData(SampleData());
+  for (size_t length = 0; length < good.size(); ++length) {
+    EXPECT_FALSE(DecodeData(good.substr(0, length), DataLimits()).ok()) << length;
+  }
+  for (size_t at = 0; at < good.size(); ++at) {
+    for (char c : {'\0', '"', '{', ']', '9', '\xff'}) {
+      std::string text = good;
+      text[at] = c;
+      auto decoded = DecodeData(text, DataLimits());
+      EXPECT_TRUE(!decoded.ok() || decoded->size() == 2u) << at;
+    }
+  }
+}
+
 TEST(DataCodecTest, CountsAreCapped) {
   const std::string text = EncodeData(SampleData());  // 2 services, 2 instances.
   DataLimits limits;
