@@ -42,6 +42,7 @@ using dubbo::naming_server::ParsePushAck;
 using dubbo::naming_server::ParsePushPacket;
 using dubbo::naming_server::PushService;
 using dubbo::naming_server::PushServiceOptions;
+using dubbo::naming_server::PushStyle;
 using dubbo::naming_server::UdpEndpoint;
 using dubbo::naming_server::UdpSender;
 
@@ -109,7 +110,8 @@ void CheckOnDatagram(std::string_view input) {
   PushServiceOptions options;
   options.scheduler = &sched;
   options.sender = &sender;
-  options.data_provider = [](const std::string&, const std::string&, const std::string&) {
+  options.data_provider = [](const std::string&, const std::string&, const std::string&,
+                             PushStyle) {
     return std::make_shared<const std::string>(R"({"hosts":[],"name":"DEFAULT_GROUP@@demo"})");
   };
   auto created = PushService::Create(options);

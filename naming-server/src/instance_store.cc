@@ -512,7 +512,30 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec, RejectReason* refus
   if (timeout < interval || delete_timeout < interval) {
     return InvalidArgumentError(kHeartbeatRuleMessage);
   }
+  DUBBO_RETURN_IF_ERROR(CheckRestoredId(spec));
   return CheckMetadataCap(spec.metadata, spec.app, "instance", refused_by);
+}
+
+Status InstanceStore::CheckRestoredId(const InstanceSpec& spec) const {
+  if (spec.instance_id.empty()) return Status::Ok();
+  auto generator = spec.metadata.find(std::string(kInstanceIdGeneratorKey));
+  if (generator == spec.metadata.end() || !EqualsIgnoreCase(generator->second, "snowflake") ||
+      !IsDigits(spec.instance_id) || spec.instance_id.size() > 18 ||
+      (spec.instance_id.size() > 1 && spec.instance_id[0] == '0')) {
+    return InvalidArgumentError("instance id " + spec.instance_id + " is not a snowflake id");
+  }
+  if (const Service* service =
+          FindService(Or(spec.namespace_id, kDefaultNamespace), spec.service_name)) {
+    for (const auto& [name, cluster] : service->clusters) {
+      for (const auto& [id, existing] : cluster) {
+        if (existing.instance_id == spec.instance_id) {
+          return InvalidArgumentError("instance id " + spec.instance_id + " is used twice in " +
+                                      spec.service_name);
+        }
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by) {
@@ -586,7 +609,8 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
               InstanceBytes(instance, spec.service_name));
     existing->second = std::move(instance);
   } else {
-    instance.instance_id = NewInstanceId(service, instance);
+    instance.instance_id =
+        spec.instance_id.empty() ? NewInstanceId(service, instance) : spec.instance_id;
     Rebalance(service, 0, InstanceBytes(instance, spec.service_name));
     ++service.instance_count;
     ++instance_count_;
@@ -594,6 +618,7 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
   }
   ExpectHealthEvent(service, NextHealthEvent(existing->second));
   service.empty_since.reset();
+  if (!existing->second.ephemeral) ++persistent_revision_;
   Touch(service);
   Notify(namespace_id, spec.service_name);
   return Status::Ok();
@@ -662,6 +687,7 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch,
   if (patch.weight) target->weight = ClampWeight(*patch.weight);
   if (patch.healthy) target->healthy = *patch.healthy;
   if (patch.enabled) target->enabled = *patch.enabled;
+  if (!target->ephemeral) ++persistent_revision_;
   target->last_beat = clock_->Now();
   ExpectHealthEvent(*service, NextHealthEvent(*target));
   Touch(*service);
@@ -681,6 +707,7 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   const InstanceId id{key.ip, key.port, key.ephemeral.value_or(options_.default_ephemeral)};
   auto instance = cluster->second.find(id);
   if (instance == cluster->second.end()) return Status::Ok();
+  if (!std::get<2>(id)) ++persistent_revision_;
   EraseInstance(*service, key.service_name, cluster->second, instance);
   EraseClusterIfEmpty(*service, cluster);
   if (service->InstanceCount() == 0) {
@@ -956,6 +983,7 @@ Status InstanceStore::CreateService(const ServiceSpec& spec, RejectReason* refus
   if (!created.ok()) return created.status();
   Service& service = **created;
   service.explicit_service = true;
+  ++persistent_revision_;
   service.protect_threshold = spec.protect_threshold;
   Rebalance(service, service.bytes, bytes);
   service.metadata = spec.metadata;
@@ -976,6 +1004,7 @@ Status InstanceStore::UpdateService(const ServiceSpec& spec, RejectReason* refus
   DUBBO_RETURN_IF_ERROR(
       CheckAnswerCap(spec.service_name, service->bytes, before, after, refused_by));
   service->explicit_service = true;
+  ++persistent_revision_;
   service->protect_threshold = spec.protect_threshold;
   Rebalance(*service, before, after);
   service->metadata = spec.metadata;
@@ -995,6 +1024,7 @@ Status InstanceStore::DeleteService(std::string_view namespace_id, std::string_v
     return InvalidArgumentError("Service " + std::string(service_name) +
                                 " is not empty, can't be delete. Please unregister instance first");
   }
+  if (service->explicit_service) ++persistent_revision_;
   auto ns = namespaces_.find(namespace_id.empty() ? kDefaultNamespace : namespace_id);
   EraseService(ns->second, ns->second.find(service_name));
   if (ns->second.empty()) namespaces_.erase(ns);
@@ -1046,6 +1076,28 @@ ServiceListPage InstanceStore::ListServices(std::string_view namespace_id,
   }
   for (int64_t i = start; i < end; ++i) page.names.emplace_back(names[static_cast<size_t>(i)]);
   return page;
+}
+
+std::vector<PersistentService> InstanceStore::PersistentSnapshot() const {
+  std::vector<PersistentService> out;
+  for (const auto& [namespace_id, ns] : namespaces_) {
+    for (const auto& [service_name, service] : ns) {
+      PersistentService kept;
+      for (const auto& [cluster_name, cluster] : service.clusters) {
+        for (const auto& [id, instance] : cluster) {
+          if (!instance.ephemeral) kept.instances.push_back(instance);
+        }
+      }
+      if (!service.explicit_service && kept.instances.empty()) continue;
+      kept.namespace_id = namespace_id;
+      kept.service_name = service_name;
+      kept.explicit_service = service.explicit_service;
+      kept.protect_threshold = service.protect_threshold;
+      kept.metadata = service.metadata;
+      out.push_back(std::move(kept));
+    }
+  }
+  return out;
 }
 
 size_t InstanceStore::ServiceCount() const { return service_count_; }

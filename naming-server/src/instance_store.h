@@ -151,6 +151,9 @@ struct InstanceSpec {
   Metadata metadata;
   std::string app;      // Empty: "DEFAULT".
   bool marked = false;  // Legacy; the v1 HTTP API always leaves it false.
+  // Only when restoring saved data: the snowflake id the instance had (see Register()). Empty:
+  // the id is assigned as Register() says.
+  std::string instance_id;
 };
 
 // Names one instance: deregister, patch, detail.
@@ -246,6 +249,19 @@ struct ServiceInfo {
   std::vector<std::string> clusters;
   size_t instance_count = 0;
   int64_t last_ref_time = 0;
+};
+
+// What a data directory keeps of one service (see InstanceStore::PersistentSnapshot()).
+struct PersistentService {
+  std::string namespace_id;
+  std::string service_name;  // Grouped.
+  // Created or updated through the service API: its threshold and metadata are kept too.
+  bool explicit_service = false;
+  double protect_threshold = 0.0;
+  Metadata metadata;
+  // Its persistent instances as stored: service_name empty, instance_id empty unless a snowflake
+  // id (the default id is derived from the other fields).
+  std::vector<Instance> instances;
 };
 
 // GET /service/list.
@@ -457,6 +473,16 @@ class InstanceStore {
   // The sum of AnswerBytes() over all services: the approximate bytes of naming data held.
   size_t BytesHeld() const { return bytes_held_; }
 
+  // The data that outlives a restart when the server has a data directory: every explicit service
+  // and every service holding a persistent instance, with those instances, in name order. Copies
+  // names and metadata pointers (metadata maps are shared), but scans every instance to find the
+  // persistent ones.
+  std::vector<PersistentService> PersistentSnapshot() const;
+  // A number that moves whenever PersistentSnapshot() may have changed: a persistent instance
+  // registered, updated, patched or deregistered, a service created, updated or deleted through
+  // the service API. Ephemeral changes and the health sweep never move it.
+  uint64_t PersistentRevision() const { return persistent_revision_; }
+
   // For metrics: over all namespaces.
   size_t ServiceCount() const;
   size_t InstanceCount() const;
@@ -493,6 +519,9 @@ class InstanceStore {
   using Namespace = std::map<std::string, Service, std::less<>>;
 
   Status ValidateSpec(const InstanceSpec& spec, RejectReason* refused_by) const;
+  // The checks of spec.instance_id when set: a decimal snowflake id, of an instance whose metadata
+  // asks for one, not used in its service.
+  Status CheckRestoredId(const InstanceSpec& spec) const;
   // kInvalidArgument (reason kMetadataTooLarge) if `metadata` plus `app` exceed
   // max_metadata_bytes.
   Status CheckMetadataCap(const Metadata& metadata, std::string_view app, std::string_view owner,
@@ -552,6 +581,7 @@ class InstanceStore {
   const InstanceStoreOptions options_;
   ChangeHook hook_;
   uint64_t last_revision_ = 0;
+  uint64_t persistent_revision_ = 0;  // See PersistentRevision().
   size_t instance_count_ = 0;  // Over all services.
   size_t service_count_ = 0;   // Over all namespaces.
   size_t bytes_held_ = 0;      // Sum of Service::bytes.

@@ -75,6 +75,10 @@ A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push
   --max-total-services N         services in the whole server (default 100000)
   --max-answer-bytes N           largest list answer a write may make for its service, else the
                                  write gets 400; larger answers get 413 (default 16777216)
+  --data-dir DIR              keep persistent instances and the services made through the
+                              service API in DIR/naming-data.json across restarts: loaded at
+                              start (a corrupt file stops the start), saved before each such
+                              write is answered (default: none, nothing is kept)
   --log-level LEVEL           debug, info, warning or error (default warning)
   --help                      show this help
 
@@ -184,7 +188,8 @@ int main(int argc, char** argv) {
     } else if (flag == "--allow-default-password") {
       options.allow_default_password = true;
     } else if (flag == "--bind" || flag == "--context-path" || flag == "--username" ||
-               flag == "--password" || flag == "--password-file" || flag == "--log-level") {
+               flag == "--password" || flag == "--password-file" || flag == "--log-level" ||
+               flag == "--data-dir") {
       if (value == nullptr) return Fail(std::string(flag) + " needs a value");
       ++i;
       if (flag == "--bind") options.bind_address = value;
@@ -192,6 +197,7 @@ int main(int argc, char** argv) {
       if (flag == "--username") options.username = value;
       if (flag == "--password") password_flag = value;
       if (flag == "--password-file") password_file = value;
+      if (flag == "--data-dir") options.data_dir = value;
       if (flag == "--log-level") {
         const std::string_view level = value;
         if (level == "debug") log_level = LogSeverity::kDebug;

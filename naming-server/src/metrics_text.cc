@@ -64,6 +64,10 @@ std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
            "HTTP answer bytes queued for peers that have not read them yet.");
   w.Sample("naming_server_output_buffered_bytes", "",
            server.output_buffered_bytes.load(std::memory_order_relaxed));
+  w.Family("naming_server_data_save_failures_total", "counter",
+           "Writes of the data file (--data-dir) that failed.");
+  w.Sample("naming_server_data_save_failures_total", "",
+           server.data_save_failures.load(std::memory_order_relaxed));
   w.Family("naming_server_push_acks_total", "counter", "UDP pushes acknowledged by subscribers.");
   w.Sample("naming_server_push_acks_total", "", push.acks_matched);
   w.Family("naming_server_push_resends_total", "counter", "UDP pushes sent a second time.");

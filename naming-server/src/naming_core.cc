@@ -21,6 +21,7 @@
 #include "login_throttle.h"
 #include "metrics_text.h"
 #include "naming_json.h"
+#include "persistence.h"
 
 namespace dubbo::naming_server {
 namespace {
@@ -145,6 +146,14 @@ bool IsJavaClientAtLeast(std::string_view agent, std::string_view version) {
   return name == "Nacos-Java-Client" && !ver.empty() && CompareVersions(ver, version) >= 0;
 }
 
+// A list answer's style for `agent`, which pushes to it follow too: a Java client >= 1.0.0 gets
+// grouped names (see ListRenderOptions::grouped_names).
+bool WantsGroupedNames(std::string_view agent) { return IsJavaClientAtLeast(agent, "1.0.0"); }
+
+// The push styles (PushStyle) of NamingCore: whether the subscriber wants grouped names.
+constexpr PushStyle kUngroupedNamesStyle = 0;
+constexpr PushStyle kGroupedNamesStyle = 1;
+
 // The clients Nacos 1.4.x pushes to (by User-Agent).
 bool IsPushCapable(std::string_view agent) {
   auto [name, ver] = SplitAgent(agent);
@@ -251,6 +260,10 @@ struct NamingCore::State {
   LoginThrottle login_throttle;  // failed credential checks per address
   registry::TaskId health_task = registry::kInvalidTaskId;
   bool shut_down = false;
+  // The data file (options.data_dir); null without one. Set before the core serves.
+  std::unique_ptr<DataFile> data_file;
+  uint64_t data_generation = 0;  // Of the last snapshot taken for data_file.
+  registry::internal::LogRateLimiter data_log{std::chrono::seconds(10)};
 
   // List answers of known services, least recently used last. Rendering (snapshot copy, JSON of
   // the hosts, MD5 checksum) is most of a list request's cost, and that part depends only on the
@@ -353,7 +366,8 @@ struct NamingCore::State {
   // service estimated over kPushRenderCeilingBytes is not rendered (kResourceExhausted).
   Result<std::shared_ptr<const std::string>> RenderForPush(const std::string& ns,
                                                            const std::string& service,
-                                                           const std::string& clusters) {
+                                                           const std::string& clusters,
+                                                           PushStyle style) {
     if (const size_t estimate = store.AnswerBytes(ns, service);
         estimate > kPushRenderCeilingBytes) {
       return registry::ResourceExhaustedError(
@@ -367,6 +381,7 @@ struct NamingCore::State {
     query.clusters = clusters;
     ListRenderOptions render;
     render.cache_millis = kPushCacheMillis;
+    render.grouped_names = style == kGroupedNamesStyle;
     std::shared_ptr<const std::string> body;
     if (const uint64_t revision = store.Revision(ns, service); revision != 0) {
       body = AnswerList(query, revision, render, nullptr);
@@ -377,9 +392,84 @@ struct NamingCore::State {
     return body;
   }
 
+  // --- Data directory ---------------------------------------------------------------------------
+  // Saves the persistent data as it is now: `answer`, the answer to the write that changed it, is
+  // sent once it is on disk, else 500. REQUIRES: `lock` holds mu; released on return.
+  HttpResponse SaveData(HttpResponse answer, std::unique_lock<std::mutex>& lock) {
+    const Status saved = SaveSnapshot(lock);
+    if (saved.ok()) return answer;
+    return HttpResponse::Text(500, "the change is made but not saved to the data directory: " +
+                                       std::string(saved.message()));
+  }
+
+  // Takes a snapshot of the persistent data under mu and writes it outside. REQUIRES: `lock`
+  // holds mu; released on return.
+  Status SaveSnapshot(std::unique_lock<std::mutex>& lock) {
+    const std::vector<PersistentService> data = store.PersistentSnapshot();
+    const uint64_t generation = ++data_generation;
+    lock.unlock();
+    Status saved = data_file->Save(generation, data);
+    if (!saved.ok()) {
+      metrics->data_save_failures.fetch_add(1, std::memory_order_relaxed);
+      uint64_t held_back = 0;
+      if (data_log.Allow(clock->Now(), &held_back)) {
+        DUBBO_LOG(ERROR) << "data directory: " << saved << "; retried by the next change and every "
+                         << options.health_check_period_ms << " ms"
+                         << registry::internal::HeldBackNote(held_back);
+      }
+    }
+    return saved;
+  }
+
+  // Saves again when the last save failed. REQUIRES: mu not held.
+  void RetryDataSave() {
+    if (data_file == nullptr || !data_file->behind()) return;
+    std::unique_lock<std::mutex> lock(mu);
+    if (!shut_down) SaveSnapshot(lock).IgnoreError();
+  }
+
+  // Puts one service of the data file back. REQUIRES: mu held.
+  Status RestoreService(const PersistentService& service) {
+    if (service.explicit_service) {
+      ServiceSpec spec;
+      spec.namespace_id = service.namespace_id;
+      spec.service_name = service.service_name;
+      spec.protect_threshold = service.protect_threshold;
+      spec.metadata = service.metadata;
+      DUBBO_RETURN_IF_ERROR(store.CreateService(spec));
+    }
+    for (const Instance& instance : service.instances) {
+      InstanceSpec spec;
+      spec.namespace_id = service.namespace_id;
+      spec.service_name = service.service_name;
+      spec.cluster_name = instance.cluster_name;
+      spec.ip = instance.ip;
+      spec.port = instance.port;
+      spec.weight = instance.weight;
+      spec.enabled = instance.enabled;
+      spec.healthy = instance.healthy;
+      spec.ephemeral = false;
+      spec.metadata = instance.metadata.get();
+      spec.app = instance.app;
+      spec.instance_id = instance.instance_id;
+      const size_t before = store.InstanceCount();
+      const std::string name = instance.ip + ":" + std::to_string(instance.port) + " in cluster " +
+                               instance.cluster_name;
+      Status status = store.Register(spec);
+      if (!status.ok()) {
+        return registry::InvalidArgumentError(name + ": " + std::string(status.message()));
+      }
+      if (store.InstanceCount() == before) {
+        return registry::InvalidArgumentError(name + " appears twice");
+      }
+    }
+    return Status::Ok();
+  }
+
   void ScheduleHealthCheck() {
     health_task = scheduler->ScheduleAfter(milliseconds(options.health_check_period_ms), [this] {
       if (!SweepInSteps()) return;
+      RetryDataSave();
       std::lock_guard<std::mutex> lock(mu);
       if (!shut_down) ScheduleHealthCheck();
     });
@@ -718,7 +808,7 @@ struct NamingCore::State {
 
     ListRenderOptions render;
     render.cache_millis = kDefaultCacheMillis;
-    render.grouped_names = IsJavaClientAtLeast(r.user_agent, "1.0.0");
+    render.grouped_names = WantsGroupedNames(r.user_agent);
     render.env = r.ParamOr("env", "");
     int udp_port = 0;
     if (std::optional<std::string> text = r.Param("udpPort")) {
@@ -913,13 +1003,17 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   push_options.ack_timeout = milliseconds(options.push_ack_timeout_ms);
   push_options.subscriber_ttl = milliseconds(options.subscriber_ttl_ms);
   push_options.data_provider = [s](const std::string& ns, const std::string& service,
-                                   const std::string& clusters) {
-    return s->RenderForPush(ns, service, clusters);
+                                   const std::string& clusters, PushStyle style) {
+    return s->RenderForPush(ns, service, clusters, style);
+  };
+  push_options.style_of = [](std::string_view agent) {
+    return WantsGroupedNames(agent) ? kGroupedNamesStyle : kUngroupedNamesStyle;
   };
   push_options.run_serialized = [s](std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(s->mu);
     fn();
   };
+  if (!options.data_dir.empty()) s->data_file = std::make_unique<DataFile>(options.data_dir);
   Result<std::unique_ptr<PushService>> push = PushService::Create(std::move(push_options));
   if (push.ok()) {
     s->push = std::move(*push);
@@ -936,6 +1030,7 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
 NamingCore::~NamingCore() { Shutdown(); }
 
 void NamingCore::Shutdown() {
+  state_->RetryDataSave();  // A last try when the data file is behind.
   registry::TaskId task;
   std::unique_ptr<PushService> push;
   {
@@ -983,9 +1078,34 @@ HttpResponse NamingCore::Handle(const HttpRequest& request) {
     return HttpResponse::Text(200, "OK");
   }
   if (std::optional<HttpResponse> denied = state_->CheckAuth(routed)) return *denied;
+  // Only writes can change the persistent data (a GET may release the lock while it renders).
+  const bool may_save = state_->data_file != nullptr && routed.method != "GET";
+  const uint64_t persistent_revision = state_->store.PersistentRevision();
   HttpResponse response = state_->Route(routed, path, lock);
   if (response.status == 400) state_->metrics->Reject(response.reject_reason);
+  if (may_save && state_->store.PersistentRevision() != persistent_revision) {
+    return state_->SaveData(std::move(response), lock);
+  }
   return response;
+}
+
+Status NamingCore::LoadData() {
+  State* s = state_.get();
+  if (s->data_file == nullptr) return Status::Ok();
+  DataLimits limits;
+  limits.max_services = s->options.max_total_services;
+  limits.max_instances = s->options.max_total_instances;
+  Result<std::vector<PersistentService>> data = s->data_file->Load(limits);
+  if (!data.ok()) return data.status();
+  std::lock_guard<std::mutex> lock(s->mu);
+  for (const PersistentService& service : *data) {
+    if (Status restored = s->RestoreService(service); !restored.ok()) {
+      return registry::FailedPreconditionError(
+          s->data_file->path() + " (left as it is): service " + service.service_name +
+          " of namespace " + service.namespace_id + ": " + std::string(restored.message()));
+    }
+  }
+  return Status::Ok();
 }
 
 HttpResponse NamingCore::Prometheus() const {

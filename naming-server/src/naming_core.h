@@ -7,7 +7,8 @@
 // the timers it schedules take the same mutex. A list request releases it while it renders an
 // answer from its snapshot (which shares the instances' metadata, so taking it copies pointers);
 // parameter checks (UTF-8, name length, namespace id) run before it is taken. Pushes render under
-// it.
+// it. With a data directory, a write that changes the kept data takes a snapshot under it and
+// writes the data file after releasing it (DataFile serialises the writes).
 #ifndef DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
 #define DUBBO_NAMING_SERVER_SRC_NAMING_CORE_H_
 
@@ -34,12 +35,19 @@ class NamingCore {
   NamingCore(const NamingCore&) = delete;
   NamingCore& operator=(const NamingCore&) = delete;
 
+  // Loads the data file of options.data_dir (see NamingServerOptions::data_dir) into the store;
+  // OK without a data_dir or a file. Call once, before Handle(). An error names the file and why
+  // (a corrupt file, a record the store refuses); the store is then partly filled, so the core
+  // must not serve.
+  registry::Status LoadData();
+
   HttpResponse Handle(const HttpRequest& request);
   // A datagram that arrived on the push socket (an ack, normally).
   void OnDatagram(const UdpEndpoint& from, std::string_view bytes);
   // One health check now (also run every health_check_period_ms by a timer).
   void CheckHealth();
-  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent.
+  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent. When
+  // the data file is behind (its last save failed), first tries once more to save it.
   void Shutdown();
 
   NamingServer::Stats stats() const;

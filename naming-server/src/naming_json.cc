@@ -3,9 +3,9 @@
 // RapidJSON 1.1's internal stack adds an offset to a null pointer on its first push (undefined
 // behaviour; clang builds hide it with cmake/sanitizer-ignorelist.txt), and every DOM parse, Writer
 // container and StringBuffer pushes. This file never uses that stack, so it is clean under any
-// UBSan build: output is written by the small JsonOut below, and input is read with the SAX Reader
-// in-situ (strings and numbers decoded in a private copy), non-iteratively, with the depth capped
-// by the handler. RapidJSON reports errors by value and never throws.
+// UBSan build: output is written by the small JsonOut (json_out.h), and input is read with the
+// SAX Reader in-situ (strings and numbers decoded in a private copy), non-iteratively, with the
+// depth capped by the handler. RapidJSON reports errors by value and never throws.
 //
 // Thread-safety: stateless, safe from any thread.
 #include "naming_json.h"
@@ -24,107 +24,26 @@
 
 #include "internal/md5.h"
 #include "internal/utf8.h"
+#include "json_out.h"
 
 namespace dubbo::naming_server {
 
 using registry::InvalidArgumentError;
 using registry::internal::IsValidUtf8;
 
+std::optional<double> ParseDouble(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 namespace {
 
 // Every UTF-8 error of the parsers reads "<what> is not valid UTF-8...".
 constexpr std::string_view kNotUtf8 = "not valid UTF-8";
-
-// Appends compact JSON to a string. Commas are placed automatically; the caller balances
-// Begin/End and puts a Key before each member value.
-class JsonOut {
- public:
-  void BeginObject() { Open('{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray() { Open('['); }
-  void EndArray() { Close(']'); }
-  void Key(std::string_view key) {
-    Separate();
-    Quote(key);
-    out_ += ':';
-    after_key_ = true;
-  }
-  void String(std::string_view s) {
-    Separate();
-    Quote(s);
-  }
-  void Int(int64_t v) {
-    Separate();
-    out_ += std::to_string(v);
-  }
-  void Bool(bool v) {
-    Separate();
-    out_ += v ? "true" : "false";
-  }
-  // As Jackson writes a double: Double.toString(), non-finite values quoted.
-  void Double(double v) {
-    if (!std::isfinite(v)) return String(JavaDoubleToString(v));
-    Separate();
-    out_ += JavaDoubleToString(v);
-  }
-  void Metadata(const naming_server::Metadata& metadata) {
-    BeginObject();
-    for (const auto& [key, value] : metadata) {
-      Key(key);
-      String(value);
-    }
-    EndObject();
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  void Open(char c) {
-    Separate();
-    out_ += c;
-    first_ = true;
-  }
-  void Close(char c) {
-    out_ += c;
-    first_ = false;
-  }
-  void Separate() {
-    if (after_key_) {
-      after_key_ = false;
-    } else if (!first_) {
-      out_ += ',';
-    }
-    first_ = false;
-  }
-  // Escapes '"', '\\' and control characters; other bytes are copied as they are (no UTF-8
-  // validation, like RapidJSON's default Writer).
-  void Quote(std::string_view s) {
-    static constexpr std::string_view kShort = "\b\f\n\r\t";
-    static constexpr std::string_view kShortEscape = "bfnrt";
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    out_ += '"';
-    for (char ch : s) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (c == '"' || c == '\\') {
-        out_ += '\\';
-        out_ += ch;
-      } else if (c >= 0x20) {
-        out_ += ch;
-      } else if (const size_t i = kShort.find(ch); i != std::string_view::npos) {
-        out_ += '\\';
-        out_ += kShortEscape[i];
-      } else {
-        out_ += "\\u00";
-        out_ += kHex[c >> 4];
-        out_ += kHex[c & 0xf];
-      }
-    }
-    out_ += '"';
-  }
-
-  std::string out_;
-  bool first_ = true;
-  bool after_key_ = false;
-};
 
 void WriteHost(JsonOut& out, const Instance& host, bool grouped_names) {
   out.BeginObject();
@@ -345,15 +264,6 @@ std::vector<std::string_view> JavaSplit(std::string_view s, char sep) {
   parts.push_back(s.substr(begin));
   while (!parts.empty() && parts.back().empty()) parts.pop_back();
   return parts;
-}
-
-std::optional<double> ParseDouble(std::string_view text) {
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 // An int, or a float with no fraction in int range (Jackson's ACCEPT_FLOAT_AS_INT).

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -119,6 +120,10 @@ Result<Metadata> ParseMetadata(std::string_view raw, RejectReason* reason = null
 // surrogate), "beat is not valid JSON: <reason> (offset <n>)" (a NUL byte included), "beat must be
 // a JSON object", "beat field '<name>' has an invalid value". *reason as ParseMetadata().
 Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason = nullptr);
+
+// The text of a JSON number as a finite double; nullopt when it is not one whole number or does
+// not fit a finite double.
+std::optional<double> ParseDouble(std::string_view text);
 
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);

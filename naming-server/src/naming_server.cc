@@ -282,6 +282,7 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
   if (!status.ok()) return status;
   impl->core = std::make_unique<NamingCore>(impl->options, impl->clock, impl->scheduler, impl.get(),
                                             &impl->metrics);
+  if (Status loaded = impl->core->LoadData(); !loaded.ok()) return loaded;
   Impl* raw = impl.get();
   impl->loop = std::thread([raw] {
     event_base_dispatch(raw->base);

@@ -6,8 +6,9 @@
 //     index by (endpoint, lastRefTime). One ack timer, set for the head of the list, serves them all.
 //   * Timers are never cancelled while serialised (Cancel() would wait for a timer that may be
 //     blocked on the owner's lock); a timer that finds nothing due just re-arms for the new head.
-//   * Subscribers with the same clusters share one rendering, one packet and one lastRefTime; ids are
-//     unique per (endpoint, push) because one endpoint appears once per clusters group.
+//   * Subscribers with the same clusters and style share one rendering, one packet and one
+//     lastRefTime; ids are unique per (endpoint, push) because one endpoint appears once per
+//     clusters group, and each rendering takes a new id.
 //
 // Thread-safety: none; the owner serialises (see push_service.h).
 #include "push_service.h"
@@ -187,7 +188,10 @@ Status PushService::Subscribe(const std::string& namespace_id, const std::string
   if (found != group.end()) {
     if (!Lapsed(found->second, now)) {
       found->second.last_refresh = now;
-      if (found->second.agent != agent) found->second.agent = std::string(agent);
+      if (found->second.agent != agent) {
+        found->second.agent = std::string(agent);
+        found->second.style = StyleOf(agent);
+      }
       return Status::Ok();
     }
     // Lapsed but not swept yet: it was dropped; this query starts a new subscription.
@@ -209,11 +213,13 @@ Status PushService::Subscribe(const std::string& namespace_id, const std::string
     MaybeEraseService(service);
     return registry::UnavailableError("too many push subscribers");
   }
-  auto inserted = group.emplace(target, Subscriber{std::string(agent), now, 0}).first;
+  auto inserted =
+      group.emplace(target, Subscriber{std::string(agent), StyleOf(agent), now, 0}).first;
   ++subscriber_count_;
   EnsureSweep();
   if (options_.push_on_subscribe) {
-    std::optional<Rendered> rendered = Render(service->first, clusters, now, 1);
+    std::optional<Rendered> rendered =
+        Render(service->first, clusters, inserted->second.style, now, 1);
     if (rendered) {
       SendTracked(inserted->first, inserted->second, rendered->id, rendered->packet,
                   rendered->label, now);
@@ -263,22 +269,34 @@ void PushService::PushNow(ServiceMap::iterator it) {
   state.last_push = now;
   DropLapsed(state, now);
   for (auto& [clusters, group] : state.by_clusters) {
-    std::optional<Rendered> rendered = Render(it->first, clusters, now, group.size());
-    if (!rendered) continue;
+    // Nearly always one style per group, rarely two: a map per group is cheap.
+    std::map<PushStyle, size_t> recipients;
+    for (const auto& [endpoint, subscriber] : group) ++recipients[subscriber.style];
+    std::map<PushStyle, std::optional<Rendered>> renderings;
+    for (const auto& [style, count] : recipients) {
+      renderings.emplace(style, Render(it->first, clusters, style, now, count));
+    }
     for (auto& [endpoint, subscriber] : group) {
+      const std::optional<Rendered>& rendered = renderings[subscriber.style];
+      if (!rendered) continue;
       SendTracked(endpoint, subscriber, rendered->id, rendered->packet, rendered->label, now);
     }
   }
   MaybeEraseService(it);
 }
 
+PushStyle PushService::StyleOf(std::string_view agent) const {
+  return options_.style_of ? options_.style_of(agent) : 0;
+}
+
 std::optional<PushService::Rendered> PushService::Render(const ServiceKey& key,
-                                                         const std::string& clusters, TimePoint now,
+                                                         const std::string& clusters,
+                                                         PushStyle style, TimePoint now,
                                                          size_t recipients) {
   Result<std::shared_ptr<const std::string>> provided = nullptr;
   {
     CallbackScope scope(&callback_depth_);
-    provided = options_.data_provider(key.first, key.second, clusters);
+    provided = options_.data_provider(key.first, key.second, clusters, style);
   }
   uint64_t suppressed = 0;
   auto skip_oversize = [&](std::string_view why) {

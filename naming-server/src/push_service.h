@@ -106,15 +106,23 @@ class UdpSender {
   virtual void Send(const UdpEndpoint& to, std::string_view datagram) = 0;
 };
 
+// How a subscriber's data is rendered, as its User-Agent decides (the owner gives the values
+// their meaning). Subscribers of one (service, clusters) with the same style share one rendering,
+// one packet and one lastRefTime.
+using PushStyle = int;
+// Maps a subscriber's User-Agent to its style.
+using PushStyleOf = std::function<PushStyle(std::string_view agent)>;
+
 // Renders the service JSON a subscriber gets as the packet's `data`: the same JSON as a list
 // response for (namespace_id, grouped_service, clusters) with healthyOnly=false and cacheMillis
 // 10000, or nullptr if it cannot be rendered (that push is skipped and counted in
 // render_failures), or kResourceExhausted when the answer is known to be too large for a datagram
 // without rendering it (skipped and counted in oversize_skipped; the status message is logged).
-// Shared, so that an answer kept for list requests is pushed without a copy.
+// Shared, so that an answer kept for list requests is pushed without a copy. `style` is the
+// subscribers' rendering style (see PushStyleOf): the JSON their agent gets from a list request.
 using PushDataProvider = std::function<registry::Result<std::shared_ptr<const std::string>>(
     const std::string& namespace_id, const std::string& grouped_service,
-    const std::string& clusters)>;
+    const std::string& clusters, PushStyle style)>;
 
 // Runs `fn` under the owner's serialisation (see the file comment).
 using SerializedRunner = std::function<void(std::function<void()> fn)>;
@@ -133,6 +141,8 @@ struct PushServiceOptions {
   UdpSender* sender = nullptr;
   // Required. See PushDataProvider.
   PushDataProvider data_provider;
+  // Optional. See PushStyleOf. Default (empty): every subscriber has style 0.
+  PushStyleOf style_of;
   // Runs timer bodies under the owner's serialisation. Default (empty): runs them directly.
   SerializedRunner run_serialized;
 
@@ -239,11 +249,12 @@ class PushService {
  private:
   struct Subscriber {
     std::string agent;
+    PushStyle style = 0;  // style_of(agent)
     registry::TimePoint last_refresh;
     int64_t outstanding_id = 0;  // lastRefTime of its latest push; 0 = none yet.
   };
-  // clusters -> endpoint -> subscriber. Ordered, so pushes go out in a deterministic order and each
-  // clusters group (one rendering, one packet) is contiguous.
+  // clusters -> endpoint -> subscriber. Ordered, so pushes go out in a deterministic order. A
+  // clusters group gets one rendering (and packet) per style among its subscribers.
   using ClusterSubscribers = std::map<UdpEndpoint, Subscriber>;
   struct ServiceState {
     std::map<std::string, ClusterSubscribers> by_clusters;
@@ -293,7 +304,8 @@ class PushService {
   // Pushes the service to its live subscribers now (and opens a coalescing window).
   void PushNow(ServiceMap::iterator it);
   void OnPushTimer(const ServiceKey& key);
-  // One rendering of a service for one clusters value: the packet all its subscribers share.
+  // One rendering of a service for one clusters value and style: the packet all its subscribers
+  // of that style share.
   struct Rendered {
     int64_t id;
     std::shared_ptr<const std::string> packet;
@@ -302,7 +314,8 @@ class PushService {
   // Calls the data provider and builds the packet; nullopt (counted and logged) when the provider
   // has nothing or the packet is too big for a datagram. `recipients` is for the counters.
   std::optional<Rendered> Render(const ServiceKey& key, const std::string& clusters,
-                                 registry::TimePoint now, size_t recipients);
+                                 PushStyle style, registry::TimePoint now, size_t recipients);
+  PushStyle StyleOf(std::string_view agent) const;
   // Sends `packet` as push `id` to one subscriber and tracks its ack, superseding an older push.
   void SendTracked(const UdpEndpoint& endpoint, Subscriber& subscriber, int64_t id,
                    const std::shared_ptr<const std::string>& packet,

@@ -86,6 +86,8 @@ struct ServerMetrics {
   // Answer bytes queued for connections whose peers have not read them yet (a connection's
   // share is added when its socket stops taking bytes, so answers written at once never count).
   std::atomic<uint64_t> output_buffered_bytes{0};
+  // Writes of the data file (--data-dir) that failed since start.
+  std::atomic<uint64_t> data_save_failures{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RejectReason::kCount)> rejects{};
 
   void Reject(RejectReason reason) {

@@ -1011,15 +1011,44 @@ TEST_F(NamingCoreTest, NonPushCapableAgentGetsNoSubscription) {
 
 // The push data is the list response *for that subscriber* (UA rules included), so a
 // push-capable non-Java client gets the ungrouped `dom` in pushes as in its list responses.
-// DISABLED: the PushService renders one packet per (service, clusters) via a data provider that is
-// not told the subscriber's agent, so every push carries grouped names. Needs a PushService API
-// change (render per agent class); see the report.
-TEST_F(NamingCoreTest, DISABLED_PushDataFollowsTheSubscribersAgentRules) {
+TEST_F(NamingCoreTest, PushDataFollowsTheSubscribersAgentRules) {
   ASSERT_EQ(Do("POST", kTv1Register).status, 200);
   const std::string list = Get(kTv6List, "Nacos-Go-Client:v1.0.0").body;
   EXPECT_THAT(list, HasSubstr(R"("dom":"demo")"));
   ASSERT_EQ(sender_.count(), 1u);
   EXPECT_THAT(Decode(sender_.at(0)).data, HasSubstr(R"("dom":"demo")"));
+}
+
+// Java and Go subscribers of one service: each push is exactly the list answer that subscriber's
+// agent gets, and subscribers of one style share one packet (one rendering, one lastRefTime).
+TEST_F(NamingCoreTest, PushesToMixedAgentsRenderOncePerStyle) {
+  constexpr char kGoUa[] = "Nacos-Go-Client:v1.0.0";
+  ASSERT_EQ(Do("POST", kTv1Register).status, 200);
+  auto on_port = [](uint16_t port) {
+    return ReplaceFirst(kTv6List, "udpPort=55963", "udpPort=" + std::to_string(port));
+  };
+  ASSERT_EQ(Get(on_port(7001)).status, 200);
+  ASSERT_EQ(Get(on_port(7002), kGoUa).status, 200);
+  ASSERT_EQ(Get(on_port(7003)).status, 200);
+  ASSERT_EQ(sender_.count(), 3u);  // The first push of each new subscriber.
+  for (size_t i = 0; i < 3; ++i) Ack(sender_.at(i));
+
+  ASSERT_EQ(Register("10.0.0.6", 8080).status, 200);
+  ASSERT_EQ(sender_.count(), 6u);
+  std::map<uint16_t, Datagram> pushed;
+  for (size_t i = 3; i < 6; ++i) pushed.emplace(sender_.at(i).to.port, sender_.at(i));
+  ASSERT_EQ(pushed.size(), 3u);
+  const PushPacket java = Decode(pushed.at(7001));
+  const PushPacket go = Decode(pushed.at(7002));
+  EXPECT_EQ(pushed.at(7003).bytes, pushed.at(7001).bytes);
+  EXPECT_NE(go.last_ref_time, java.last_ref_time);
+  EXPECT_THAT(java.data, HasSubstr(R"("dom":"DEFAULT_GROUP@@demo")"));
+  EXPECT_THAT(go.data, HasSubstr(R"("dom":"demo")"));
+  EXPECT_EQ(Hosts(go.data), (HostList{{"10.0.0.5", true}, {"10.0.0.6", true}}));
+  // The re-queries (refreshes: no push) answer exactly what was pushed.
+  EXPECT_EQ(Get(on_port(7001)).body, java.data);
+  EXPECT_EQ(Get(on_port(7002), kGoUa).body, go.data);
+  EXPECT_EQ(sender_.count(), 6u);
 }
 
 // ------------------------------------------------------------------------------------------------

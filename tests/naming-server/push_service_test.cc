@@ -77,9 +77,8 @@ class PushServiceTest : public ::testing::Test {
     options_.scheduler = &sched_;
     options_.sender = &sender_;
     options_.data_provider =
-        [this](
-            const std::string& ns, const std::string& svc,
-            const std::string& clusters) -> registry::Result<std::shared_ptr<const std::string>> {
+        [this](const std::string& ns, const std::string& svc, const std::string& clusters,
+               PushStyle) -> registry::Result<std::shared_ptr<const std::string>> {
       ++renders_;
       if (too_large_) return registry::ResourceExhaustedError("too large to render");
       auto found = data_.find({ns, svc, clusters});
@@ -700,6 +699,40 @@ TEST_F(PushServiceTest, EachClustersValueGetsItsOwnRenderingAndId) {
   EXPECT_EQ(push->pending_ack_count(), 1u);
 }
 
+TEST_F(PushServiceTest, EachStyleGetsItsOwnRenderingAndAgentChangesMoveASubscriber) {
+  options_.push_on_subscribe = false;
+  options_.style_of = [](std::string_view agent) { return agent == "b" ? 1 : 0; };
+  std::vector<PushStyle> styles;  // Of every render.
+  options_.data_provider = [&](const std::string&, const std::string&, const std::string&,
+                               PushStyle style) {
+    styles.push_back(style);
+    return std::make_shared<const std::string>(ServiceJson("style" + std::to_string(style)));
+  };
+  auto push = Make();
+  const UdpEndpoint a1{"10.0.0.1", 1}, b{"10.0.0.2", 1}, a2{"10.0.0.3", 1};
+  ASSERT_TRUE(push->Subscribe(kNs, kSvc, "", a1, "a").ok());
+  ASSERT_TRUE(push->Subscribe(kNs, kSvc, "", b, "b").ok());
+  ASSERT_TRUE(push->Subscribe(kNs, kSvc, "", a2, "a").ok());
+  push->ServiceChanged(kNs, kSvc);
+  EXPECT_EQ(styles, (std::vector<PushStyle>{0, 1}));  // One render per style.
+  ASSERT_EQ(sender_.sent.size(), 3u);
+  std::map<UdpEndpoint, PushPacket> got;
+  for (const Sent& sent : sender_.sent) got[sent.to] = Decode(sent.bytes);
+  EXPECT_EQ(got[a1].data, ServiceJson("style0"));
+  EXPECT_EQ(got[a2].last_ref_time, got[a1].last_ref_time);  // One shared packet.
+  EXPECT_EQ(got[b].data, ServiceJson("style1"));
+  EXPECT_NE(got[b].last_ref_time, got[a1].last_ref_time);
+
+  // A refresh with another agent changes the subscriber's style.
+  ASSERT_TRUE(push->Subscribe(kNs, kSvc, "", b, "a").ok());
+  styles.clear();
+  sched_.AdvanceBy(seconds(1));  // Past the coalescing window.
+  push->ServiceChanged(kNs, kSvc);
+  EXPECT_EQ(styles, (std::vector<PushStyle>{0}));
+  ASSERT_EQ(sender_.sent.size(), 6u);
+  EXPECT_EQ(Decode(sender_.sent[4].bytes).data, ServiceJson("style0"));
+}
+
 TEST_F(PushServiceTest, NamespacesAreSeparate) {
   options_.push_on_subscribe = false;
   auto push = Make();
@@ -846,8 +879,8 @@ TEST_F(PushServiceTest, ReentrantCallsFromCallbacksAreRefused) {
   options_.push_on_subscribe = false;
   std::unique_ptr<PushService> push;
   registry::Status inner_status;
-  options_.data_provider = [&](const std::string&, const std::string&,
-                               const std::string&) -> std::shared_ptr<const std::string> {
+  options_.data_provider = [&](const std::string&, const std::string&, const std::string&,
+                               PushStyle) -> std::shared_ptr<const std::string> {
     push->ServiceChanged(kNs, kSvc);  // Refused (logged), not recursed into.
     inner_status = push->Subscribe(kNs, kSvc, "", UdpEndpoint{"10.0.0.1", 1}, "x");
     return std::make_shared<const std::string>("{}");
@@ -940,9 +973,8 @@ TEST(PushServiceThreadTest, TimersRunUnderTheOwnersLock) {
   options.sender = &sender;
   options.push_on_subscribe = false;
   options.push_delay = milliseconds(1);
-  options.data_provider = [](const std::string&, const std::string&, const std::string&) {
-    return std::make_shared<const std::string>("{}");
-  };
+  options.data_provider = [](const std::string&, const std::string&, const std::string&,
+                             PushStyle) { return std::make_shared<const std::string>("{}"); };
   bool held_in_task = false;
   options.run_serialized = [&](std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mu);

@@ -157,6 +157,15 @@ struct NamingServerOptions {
   // larger metadata this cap binds first (a Dubbo provider's 1-4 KB: 4,000-12,000 instances).
   size_t max_answer_bytes = 16 << 20;
 
+  // --- Data ---------------------------------------------------------------------------------
+  // A directory where the server keeps its persistent instances (ephemeral=false) and the
+  // services created or updated through the service API, in "naming-data.json", so that they
+  // survive a restart. Start() creates the directory if missing and loads the file, and fails if
+  // the file is corrupt (leaving it as it is). A write that changes that data is answered once
+  // the file is saved (500 if the save fails; the change stays in memory and the save is
+  // retried). Default empty: nothing is kept, as before.
+  std::string data_dir;
+
   // --- Seams (non-owning; must outlive the server) -------------------------------------------
   // Default nullptr: the scheduler's clock, else the real clock.
   registry::Clock* clock = nullptr;
