@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -135,6 +136,10 @@ struct Instance {
   std::string app;
   SharedMetadata metadata;        // Shared with copies: a snapshot does not copy the map.
   registry::TimePoint last_beat;  // Monotonic; set on (re-)register, patch and beat.
+  // The gRPC connection id that holds the instance (see InstanceStore::ReplaceOwned()); empty for
+  // an instance of the v1 HTTP API. An owned instance lives as long as its owner holds it: the
+  // beat sweep never expires it.
+  std::string owner;
 };
 
 // What a register (POST /instance) or an update (PUT /instance) carries, already parsed.
@@ -151,6 +156,10 @@ struct InstanceSpec {
   Metadata metadata;
   std::string app;      // Empty: "DEFAULT".
   bool marked = false;  // Legacy; the v1 HTTP API always leaves it false.
+  // Kept when not empty (a gRPC client may choose it); else the id is generated (see Register()).
+  std::string instance_id;
+  // True (gRPC, as Nacos 2.x): any finite weight is kept as it is, unchecked and unclamped.
+  bool any_weight = false;
 };
 
 // Names one instance: deregister, patch, detail.
@@ -359,6 +368,23 @@ class InstanceStore {
   // weight, enabled, metadata and app, and resets the last beat.
   Status Register(const InstanceSpec& spec, RejectReason* refused_by = nullptr);
 
+  // The gRPC registration model: `owner` (a connection id, not empty) holds exactly the instances
+  // `specs` in the service (grouped) of the namespace afterwards; the instances it held there
+  // before and that `specs` does not name (by cluster, ip, port, ephemeral) are removed. Serves a
+  // register (one spec), a deregister (none), a batch (N) and a disconnect (none, for each of
+  // OwnedServices()). Every spec is checked as Register() does (its namespace and service are
+  // taken from the arguments), then the caps for the whole set (instances per service and in
+  // total, the answer size, a new service), before anything changes; the change hook is called
+  // once, and only when something was held or is now. An instance of the same (cluster, ip, port,
+  // ephemeral) is one stored instance whoever wrote it: a v1 registration of it takes it over
+  // (it becomes unowned and beat-checked), and an owner's registration takes over a v1 one; the
+  // last writer wins, as Nacos merges both kinds of client into one set by value.
+  Status ReplaceOwned(const std::string& owner, const std::string& namespace_id,
+                      const std::string& service_name, const std::vector<InstanceSpec>& specs,
+                      RejectReason* refused_by = nullptr);
+  // The (namespace, grouped service) pairs where `owner` holds instances, from an index (no scan).
+  std::vector<std::pair<std::string, std::string>> OwnedServices(const std::string& owner) const;
+
   // PUT /instance. `strict` is what 1.4.x derives from the User-Agent (Java client >= 1.0.0): false
   // makes this a Register(). True requires the service ("service not found, namespace: <ns>,
   // service: <svc>") and an instance with the same ip, port (0 matches any) and ephemeral flag in
@@ -501,6 +527,9 @@ class InstanceStore {
   // from `bytes` by `before` -> `after` would grow it past max_answer_bytes.
   Status CheckAnswerCap(const std::string& service_name, size_t bytes, size_t before, size_t after,
                         RejectReason* refused_by) const;
+  // The instance caps (total, per service) for `added` new instances in `known` (may be null).
+  Status CheckCountCaps(const Service* known, const std::string& service_name, size_t added,
+                        RejectReason* refused_by) const;
   static Status Refuse(RejectReason reason, const std::string& message, RejectReason* refused_by);
   // Bytes that `instance` adds to its service's AnswerBytes(), and the service's own share.
   static size_t InstanceBytes(const Instance& instance, const std::string& service_name);
@@ -517,6 +546,16 @@ class InstanceStore {
   void EraseClusterIfEmpty(Service& service, decltype(Service::clusters)::iterator cluster);
   // Creates or replaces the instance described by a validated spec, then notifies.
   Status Upsert(const InstanceSpec& spec, RejectReason* refused_by);
+  // The instance a validated spec describes (namespace, service and cluster defaults applied).
+  Instance FromSpec(const InstanceSpec& spec, const std::string& owner) const;
+  // Writes `instance` into the cluster (creating it) of an existing service, keeping a replaced
+  // instance's id and health, the counts, byte estimates and the owner index. No caps, no hook.
+  void Put(Service& service, const std::string& namespace_id, const std::string& service_name,
+           Instance instance);
+  // Keeps the owner index in step with one owned instance appearing or going.
+  void IndexOwned(const std::string& owner, const std::string& namespace_id,
+                  const std::string& service_name, const std::string& cluster,
+                  const Instance& instance, bool add);
   // Finds or creates the service (checking the name characters and the service caps on creation).
   Result<Service*> GetOrCreateService(const std::string& namespace_id,
                                       const std::string& service_name, RejectReason* refused_by);
@@ -556,6 +595,9 @@ class InstanceStore {
   size_t service_count_ = 0;   // Over all namespaces.
   size_t bytes_held_ = 0;      // Sum of Service::bytes.
   std::map<std::string, Namespace, std::less<>> namespaces_;
+  // owner -> (namespace, service) -> (cluster, instance id) of every owned instance.
+  using OwnedKeys = std::set<std::pair<std::string, InstanceId>>;
+  std::map<std::string, std::map<std::pair<std::string, std::string>, OwnedKeys>> owned_;
 };
 
 }  // namespace dubbo::naming_server
