@@ -146,8 +146,8 @@ const std::string& IpDeleteTimeoutKey() {
 // milliseconds, far beyond the nanosecond clock's range).
 TimePoint SaturatingAdd(TimePoint t, std::chrono::milliseconds d) {
   if (d.count() < 0) return t;
-  if (t > TimePoint() &&
-      d >= std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - t)) {
+  if (t > TimePoint() && d >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  TimePoint::max() - t)) {
     return TimePoint::max();
   }
   if (d >= std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max())) {
@@ -404,8 +404,8 @@ uint64_t InstanceStore::Revision(std::string_view namespace_id,
   return service == nullptr ? 0 : service->revision;
 }
 
-std::pair<Instance*, Instance*> InstanceStore::FindBothKinds(Cluster& cluster,
-                                                             const std::string& ip, int port) {
+std::pair<Instance*, Instance*> InstanceStore::FindBothKinds(Cluster& cluster, const std::string& ip,
+                                                             int port) {
   std::pair<Instance*, Instance*> found{nullptr, nullptr};
   auto it = cluster.lower_bound(InstanceId{ip, port, false});  // Persistent sorts first.
   for (int i = 0; i < 2 && it != cluster.end(); ++i, ++it) {
@@ -431,9 +431,9 @@ TimePoint InstanceStore::NextHealthEvent(const Instance& instance) const {
   // Deletion does not wait for unhealthiness: a delete timeout may be the shorter one.
   TimePoint next = TimePoint::max();
   if (instance.healthy) {
-    next = SaturatingAdd(
-        instance.last_beat,
-        MillisFromMetadata(instance.metadata, kHeartBeatTimeoutKey, options_.heartbeat_timeout));
+    next = SaturatingAdd(instance.last_beat, MillisFromMetadata(instance.metadata,
+                                                                kHeartBeatTimeoutKey,
+                                                                options_.heartbeat_timeout));
   }
   if (options_.expire_instances) {
     next = std::min(next, SaturatingAdd(instance.last_beat,
@@ -454,8 +454,8 @@ void InstanceStore::Notify(const std::string& namespace_id, const std::string& s
 std::chrono::milliseconds InstanceStore::MillisFromMetadata(
     const Metadata& metadata, std::string_view key, std::chrono::milliseconds fallback) const {
   if (metadata.empty()) return fallback;
-  const std::string* name = key == kHeartBeatTimeoutKey    ? &HeartBeatTimeoutKey()
-                            : key == kIpDeleteTimeoutKey   ? &IpDeleteTimeoutKey()
+  const std::string* name = key == kHeartBeatTimeoutKey   ? &HeartBeatTimeoutKey()
+                            : key == kIpDeleteTimeoutKey  ? &IpDeleteTimeoutKey()
                             : key == kHeartBeatIntervalKey ? &HeartBeatIntervalKey()
                                                            : nullptr;
   auto it = name != nullptr ? metadata.find(*name) : metadata.find(std::string(key));
@@ -796,8 +796,7 @@ Status InstanceStore::Patch(const InstanceKey& key, const InstancePatch& patch,
   Instance* target = nullptr;
   if (service != nullptr) {
     auto cluster = service->clusters.find(Or(key.cluster_name, kDefaultCluster));
-    if (cluster != service->clusters.end())
-      target = FindInstance(cluster->second, key.ip, key.port);
+    if (cluster != service->clusters.end()) target = FindInstance(cluster->second, key.ip, key.port);
   }
   if (target == nullptr) return InvalidArgumentError("instance not found");
   if (patch.weight && !(*patch.weight >= 0 && *patch.weight <= kMaxWeight)) {
@@ -855,8 +854,8 @@ Instance InstanceStore::Materialize(const Instance& stored, const std::string& s
   Instance out = stored;
   out.service_name = service_name;
   if (out.instance_id.empty()) {
-    out.instance_id =
-        out.ip + "#" + std::to_string(out.port) + "#" + out.cluster_name + "#" + service_name;
+    out.instance_id = out.ip + "#" + std::to_string(out.port) + "#" + out.cluster_name + "#" +
+                      service_name;
   }
   return out;
 }

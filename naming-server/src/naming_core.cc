@@ -243,6 +243,8 @@ struct NamingCore::State {
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
   InstanceStore store;
   std::unique_ptr<PushService> push;
+  std::unique_ptr<GrpcNaming> grpc;           // Serialised by mu too; nullptr once shut down.
+  std::unique_ptr<GrpcHandler> grpc_adapter;  // Takes mu; see GrpcAdapter.
   // Live tokens, at most options.max_tokens (see Login()): each token's entry in token_expiry,
   // which orders them soonest expiry first.
   using TokenExpiry = std::multimap<registry::TimePoint, std::string>;
@@ -494,18 +496,33 @@ struct NamingCore::State {
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "user not found!");
     }
-    auto it = tokens.find(*token);
+    switch (CheckToken(*token)) {
+      case TokenState::kValid:
+        return std::nullopt;
+      case TokenState::kExpired:
+        return HttpResponse::Text(403, "token expired!");
+      case TokenState::kMissing:
+      case TokenState::kInvalid:
+        break;
+    }
+    return HttpResponse::Text(403, "token invalid!");
+  }
+
+  // Whether `token` is a live login token; an expired one is dropped. A refusal is counted.
+  // REQUIRES: mu held.
+  TokenState CheckToken(std::string_view token) {
+    auto it = tokens.find(std::string(token));
     if (it == tokens.end()) {
       metrics->Reject(RejectReason::kAuthDenied);
-      return HttpResponse::Text(403, "token invalid!");
+      return TokenState::kInvalid;
     }
     if (clock->Now() >= it->second->first) {
       token_expiry.erase(it->second);
       tokens.erase(it);
       metrics->Reject(RejectReason::kAuthDenied);
-      return HttpResponse::Text(403, "token expired!");
+      return TokenState::kExpired;
     }
-    return std::nullopt;
+    return TokenState::kValid;
   }
 
   HttpResponse Login(const HttpRequest& request) {
@@ -901,6 +918,43 @@ struct NamingCore::State {
   }
 };
 
+namespace {
+
+// NamingCore's GrpcHandler: each call takes the core's mutex and forwards to GrpcNaming. After
+// Shutdown() unary requests get ErrorResponse 300, as Nacos answers while it is not serving.
+class GrpcAdapter final : public GrpcHandler {
+ public:
+  GrpcAdapter(std::mutex* mu, std::unique_ptr<GrpcNaming>* grpc) : mu_(mu), grpc_(grpc) {}
+  void OnConnect(GrpcConnId conn, const std::string& peer_ip, uint16_t peer_port) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnConnect(conn, peer_ip, peer_port);
+  }
+  GrpcMessage OnUnary(GrpcConnId conn, const GrpcMessage& request) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) return (*grpc_)->OnUnary(conn, request);
+    GrpcMessage answer;
+    answer.type = "ErrorResponse";
+    answer.body =
+        R"({"resultCode":500,"errorCode":300,"message":"Server is starting,please try later.",)"
+        R"("success":false})";
+    return answer;
+  }
+  void OnStreamMessage(GrpcConnId conn, const GrpcMessage& message) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnStreamMessage(conn, message);
+  }
+  void OnDisconnect(GrpcConnId conn) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnDisconnect(conn);
+  }
+
+ private:
+  std::mutex* const mu_;
+  std::unique_ptr<GrpcNaming>* const grpc_;
+};
+
+}  // namespace
+
 NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* clock,
                        registry::Scheduler* scheduler, UdpSender* sender, ServerMetrics* metrics)
     : state_(std::make_unique<State>(options, clock, scheduler, sender, metrics)) {
@@ -926,9 +980,37 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   } else {
     DUBBO_LOG(ERROR) << "UDP push disabled: " << push.status();
   }
+  GrpcNamingOptions grpc_options;
+  grpc_options.scheduler = scheduler;
+  grpc_options.clock = clock;
+  grpc_options.store = &s->store;
+  if (options.auth_enabled) {
+    grpc_options.check_token = [s](std::string_view token) { return s->CheckToken(token); };
+  }
+  grpc_options.run_serialized = [s](std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    fn();
+  };
+  grpc_options.push_delay = milliseconds(options.push_delay_ms);
+  grpc_options.ack_timeout = milliseconds(options.grpc_ack_timeout_ms);
+  grpc_options.resend_delay = milliseconds(options.grpc_resend_delay_ms);
+  grpc_options.detection_idle = milliseconds(options.grpc_detection_idle_ms);
+  grpc_options.detection_timeout = milliseconds(options.grpc_detection_timeout_ms);
+  grpc_options.ejector_period = milliseconds(options.grpc_ejector_period_ms);
+  grpc_options.max_service_name_length = options.max_service_name_length;
+  grpc_options.max_metadata_bytes = options.max_metadata_bytes;
+  grpc_options.max_batch_instances = options.max_instances_per_service;
+  Result<std::unique_ptr<GrpcNaming>> grpc = GrpcNaming::Create(std::move(grpc_options));
+  if (grpc.ok()) {
+    s->grpc = std::move(*grpc);
+  } else {
+    DUBBO_LOG(ERROR) << "gRPC disabled: " << grpc.status();
+  }
+  s->grpc_adapter = std::make_unique<GrpcAdapter>(&s->mu, &s->grpc);
   std::lock_guard<std::mutex> lock(s->mu);
   s->store.SetChangeHook([s](const std::string& ns, const std::string& service) {
     if (s->push != nullptr) s->push->ServiceChanged(ns, service);
+    if (s->grpc != nullptr) s->grpc->ServiceChanged(ns, service);
   });
   s->ScheduleHealthCheck();
 }
@@ -938,21 +1020,37 @@ NamingCore::~NamingCore() { Shutdown(); }
 void NamingCore::Shutdown() {
   registry::TaskId task;
   std::unique_ptr<PushService> push;
+  std::unique_ptr<GrpcNaming> grpc;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     if (state_->shut_down) return;
     state_->shut_down = true;
     task = std::exchange(state_->health_task, registry::kInvalidTaskId);
     state_->store.SetChangeHook(nullptr);
+    if (state_->grpc != nullptr) state_->grpc->Shutdown();
   }
-  // Outside the lock: Cancel() waits for a running timer, which needs the lock; PushService's
-  // destructor enters the serialisation itself.
+  // Outside the lock: Cancel() waits for a running timer, which needs the lock; the destructors
+  // of PushService and GrpcNaming enter the serialisation themselves.
   state_->scheduler->Cancel(task);
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     push = std::move(state_->push);
+    grpc = std::move(state_->grpc);
   }
   push.reset();
+  grpc.reset();
+}
+
+GrpcHandler* NamingCore::grpc_handler() { return state_->grpc_adapter.get(); }
+
+void NamingCore::SetGrpcSink(GrpcSink* sink) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->grpc != nullptr) state_->grpc->SetSink(sink);
+}
+
+GrpcNamingStats NamingCore::grpc_stats() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->grpc != nullptr ? state_->grpc->stats() : GrpcNamingStats();
 }
 
 HttpResponse NamingCore::Handle(const HttpRequest& request) {

@@ -17,6 +17,8 @@
 #include "dubbo/naming_server/naming_server.h"
 #include "dubbo/registry/clock.h"
 #include "dubbo/registry/scheduler.h"
+#include "grpc_naming.h"
+#include "grpc_types.h"
 #include "http_types.h"
 #include "push_service.h"
 #include "server_metrics.h"
@@ -39,8 +41,17 @@ class NamingCore {
   void OnDatagram(const UdpEndpoint& from, std::string_view bytes);
   // One health check now (also run every health_check_period_ms by a timer).
   void CheckHealth();
-  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent.
+  // Sends every registered gRPC connection a ConnectResetRequest and cancels the timers;
+  // afterwards Handle() still answers but nothing is pushed, and gRPC requests get
+  // ErrorResponse 300. Idempotent.
   void Shutdown();
+
+  // The gRPC protocol core (Nacos 2.x), on the same store, tokens and mutex: each call takes the
+  // mutex. Valid as long as the NamingCore. Its stream messages and closes go to the sink set here
+  // (nullptr: none), which must outlive the core or be reset first.
+  GrpcHandler* grpc_handler();
+  void SetGrpcSink(GrpcSink* sink);
+  GrpcNamingStats grpc_stats() const;
 
   NamingServer::Stats stats() const;
   // The counters this core adds to (shared with the HTTP layer in a server).

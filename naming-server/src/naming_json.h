@@ -9,10 +9,14 @@
 #ifndef DUBBO_NAMING_SERVER_NAMING_JSON_H_
 #define DUBBO_NAMING_SERVER_NAMING_JSON_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "instance_store.h"
 
@@ -122,6 +126,122 @@ Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason = nul
 
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);
+
+// --- Building blocks, shared with the gRPC payloads (grpc_naming.cc) -----------------------------
+
+// Appends compact JSON to a string. Commas are placed automatically; the caller balances
+// Begin/End and puts a Key before each member value.
+class JsonOut {
+ public:
+  void BeginObject() { Open('{'); }
+  void EndObject() { Close('}'); }
+  void BeginArray() { Open('['); }
+  void EndArray() { Close(']'); }
+  void Key(std::string_view key) {
+    Separate();
+    Quote(key);
+    out_ += ':';
+    after_key_ = true;
+  }
+  void String(std::string_view s) {
+    Separate();
+    Quote(s);
+  }
+  void Int(int64_t v) {
+    Separate();
+    out_ += std::to_string(v);
+  }
+  void Bool(bool v) {
+    Separate();
+    out_ += v ? "true" : "false";
+  }
+  // As Jackson writes a double: Double.toString(), non-finite values quoted.
+  void Double(double v) {
+    if (!std::isfinite(v)) return String(JavaDoubleToString(v));
+    Separate();
+    out_ += JavaDoubleToString(v);
+  }
+  void Metadata(const naming_server::Metadata& metadata) {
+    BeginObject();
+    for (const auto& [key, value] : metadata) {
+      Key(key);
+      String(value);
+    }
+    EndObject();
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  void Open(char c) {
+    Separate();
+    out_ += c;
+    first_ = true;
+  }
+  void Close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  void Separate() {
+    if (after_key_) {
+      after_key_ = false;
+    } else if (!first_) {
+      out_ += ',';
+    }
+    first_ = false;
+  }
+  // Escapes '"', '\\' and control characters; other bytes are copied as they are (no UTF-8
+  // validation, like RapidJSON's default Writer).
+  void Quote(std::string_view s) {
+    static constexpr std::string_view kShort = "\b\f\n\r\t";
+    static constexpr std::string_view kShortEscape = "bfnrt";
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    out_ += '"';
+    for (char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        out_ += '\\';
+        out_ += ch;
+      } else if (c >= 0x20) {
+        out_ += ch;
+      } else if (const size_t i = kShort.find(ch); i != std::string_view::npos) {
+        out_ += '\\';
+        out_ += kShortEscape[i];
+      } else {
+        out_ += "\\u00";
+        out_ += kHex[c >> 4];
+        out_ += kHex[c & 0xf];
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  bool first_ = true;
+  bool after_key_ = false;
+};
+
+// A parsed JSON value: the root and the members of containers up to `max_levels` deep (see
+// ParseJsonTree()).
+struct JsonNode {
+  enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
+  Kind kind = Kind::kNull;
+  std::string key;   // For members of an object.
+  std::string text;  // String contents, a number's source text, "true"/"false".
+  std::vector<JsonNode> members;
+};
+
+// Parses one JSON value (text after it is ignored, as Jackson does) with RapidJSON's SAX reader,
+// keeping the members of containers up to `max_levels` deep (1: the root's members; deeper
+// content is checked for syntax only). At most `max_values` values (each container counts one).
+// Errors (kInvalidArgument): "too many values (max <n>)", "nested too deeply (max 32 levels)",
+// "not valid UTF-8: ..." (then *bad_utf8 is set; the text, or a string escape spelling an
+// unpaired surrogate), "not valid JSON: <reason> (offset <n>)" (a NUL byte included).
+Status ParseJsonTree(std::string_view json, int max_levels, size_t max_values, JsonNode* root,
+                     bool* bad_utf8);
+
+// Members of a JSON object as Jackson reads Map<String, String>: strings and numbers as text,
+// booleans as "true"/"false", null removes the key; nullopt if a value is an object or an array.
+std::optional<Metadata> MetadataFromObject(const JsonNode& object);
 
 }  // namespace dubbo::naming_server
 
