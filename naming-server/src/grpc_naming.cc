@@ -570,7 +570,8 @@ GrpcMessage GrpcNaming::OnUnary(GrpcConnId conn_id, const GrpcMessage& request) 
     ++stats_.requests_by_type[request.type];
     answer = Dispatch(conn_id, it->second, request);
   }
-  if (answer.body.find("\"success\":true") == std::string::npos) ++stats_.request_errors;
+  // Every success body starts with its resultCode 200.
+  if (answer.body.rfind(R"({"resultCode":200,)", 0) != 0) ++stats_.request_errors;
   return answer;
 }
 
@@ -583,6 +584,7 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
   Request r;
   r.type_name = message.type;
   r.namespace_id = std::string(kDefaultNamespace);
+  r.type = "null";  // Java's text for an absent type.
   Status read = Status::Ok();
   auto step = [&read](const Status& status) {
     if (read.ok()) read = status;
@@ -967,22 +969,33 @@ void GrpcNaming::SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey
   ++(resend ? stats_.push_resends : stats_.pushes_sent);
   sub.pending_id = NextRequestId();
   sub.pending_info = std::move(info);
-  const uint64_t generation = ++sub.generation;
+  ++sub.generation;
   conn.acks[sub.pending_id] = key;
   Send(conn_id, "NotifySubscriberRequest",
        ServerRequest(sub.pending_id, "\"serviceInfo\":" + *sub.pending_info + ",", "naming"));
-  ScheduleTask(options_.ack_timeout,
-               [this, conn_id, key, generation] { OnAckTimeout(conn_id, key, generation); });
+  sub.ack_deadline = clock_->Now() + options_.ack_timeout;
+  // One ack timer per subscription, moved on to the latest push's deadline when it fires.
+  if (!sub.ack_timer) {
+    sub.ack_timer =
+        ScheduleTask(options_.ack_timeout, [this, conn_id, key] { OnAckTimeout(conn_id, key); });
+  }
 }
 
-void GrpcNaming::OnAckTimeout(GrpcConnId conn_id, const ServiceKey& key, uint64_t generation) {
+void GrpcNaming::OnAckTimeout(GrpcConnId conn_id, const ServiceKey& key) {
   auto conn = conns_.find(conn_id);
   if (conn == conns_.end()) return;
-  auto sub = conn->second.subscriptions.find(key);
-  if (sub == conn->second.subscriptions.end() || sub->second.generation != generation ||
-      sub->second.pending_id.empty()) {
+  auto it = conn->second.subscriptions.find(key);
+  if (it == conn->second.subscriptions.end()) return;
+  Subscription& sub = it->second;
+  sub.ack_timer = false;
+  if (sub.pending_id.empty()) return;  // Acked.
+  const TimePoint now = clock_->Now();
+  if (now < sub.ack_deadline) {  // A newer push is outstanding.
+    sub.ack_timer =
+        ScheduleTask(sub.ack_deadline - now, [this, conn_id, key] { OnAckTimeout(conn_id, key); });
     return;
   }
+  const uint64_t generation = sub.generation;
   ScheduleTask(options_.resend_delay,
                [this, conn_id, key, generation] { Resend(conn_id, key, generation); });
 }

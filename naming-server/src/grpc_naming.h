@@ -143,6 +143,8 @@ class GrpcNaming final : public GrpcHandler {
     uint64_t generation = 0;  // Bumped by every transmission; timers carry it.
     std::string pending_id;   // requestId of the push awaiting its ack; "" if none.
     std::shared_ptr<const std::string> pending_info;  // Its serviceInfo JSON.
+    registry::TimePoint ack_deadline;                 // Of the pending push.
+    bool ack_timer = false;                           // An OnAckTimeout() is scheduled.
   };
   struct Connection {
     std::string id;  // "<epochMillis>_<peerIp>_<peerPort>"
@@ -184,7 +186,7 @@ class GrpcNaming final : public GrpcHandler {
   // Sends `info` to one subscriber with a new requestId, superseding its outstanding push.
   void SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey& key, Subscription& sub,
                 std::shared_ptr<const std::string> info, bool resend);
-  void OnAckTimeout(GrpcConnId conn_id, const ServiceKey& key, uint64_t generation);
+  void OnAckTimeout(GrpcConnId conn_id, const ServiceKey& key);
   void Resend(GrpcConnId conn_id, const ServiceKey& key, uint64_t generation);
   void Unsubscribe(GrpcConnId conn_id, Connection& conn, const ServiceKey& key);
   // Forgets the connection: subscriptions, then its instances (subscribers pushed).
