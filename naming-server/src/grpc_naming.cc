@@ -342,7 +342,6 @@ std::string ServerRequest(std::string_view request_id, std::string_view rest,
 
 // A naming request, parsed: the common fields, then whatever its type carries.
 struct GrpcNaming::Request {
-  std::string type_name;  // Metadata.type
   std::string namespace_id;
   std::string service_name;  // Ungrouped, as sent.
   std::string group_name;
@@ -358,8 +357,9 @@ struct GrpcNaming::Request {
 };
 
 registry::Result<std::unique_ptr<GrpcNaming>> GrpcNaming::Create(GrpcNamingOptions options) {
-  if (options.scheduler == nullptr)
+  if (options.scheduler == nullptr) {
     return InvalidArgumentError("GrpcNaming: scheduler is required");
+  }
   if (options.store == nullptr) return InvalidArgumentError("GrpcNaming: store is required");
   if (options.clock == nullptr) options.clock = options.scheduler->clock();
   if (options.clock == nullptr) return InvalidArgumentError("GrpcNaming: no clock");
@@ -582,7 +582,6 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
     return Error(kBadGateway, parsed.message());
   }
   Request r;
-  r.type_name = message.type;
   r.namespace_id = std::string(kDefaultNamespace);
   r.type = "null";  // Java's text for an absent type.
   Status read = Status::Ok();
@@ -592,12 +591,16 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
   step(ReadString(root, "namespace", &r.namespace_id));
   step(ReadString(root, "serviceName", &r.service_name));
   step(ReadString(root, "groupName", &r.group_name));
-  step(ReadString(root, "type", &r.type));
-  if (const JsonNode* instance = Member(root, "instance")) {
+  // Each type reads its own fields (Jackson ignores the others, whatever they hold).
+  const std::string& type = message.type;
+  const bool instance_type = type == kInstanceRequest || type == kPersistentInstanceRequest;
+  if (instance_type || type == kBatchInstanceRequest) step(ReadString(root, "type", &r.type));
+  if (const JsonNode* instance = instance_type ? Member(root, "instance") : nullptr) {
     r.instances.emplace_back();
     step(ParseInstance(*instance, &r.instances.back()));
   }
-  if (const JsonNode* instances = Member(root, "instances")) {
+  if (const JsonNode* instances =
+          type == kBatchInstanceRequest ? Member(root, "instances") : nullptr) {
     if (instances->kind != JsonNode::Kind::kArray) {
       step(BadField("instances", "must be an array"));
     } else {
@@ -608,12 +611,18 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
       }
     }
   }
-  step(
-      ReadString(root, message.type == kServiceQueryRequest ? "cluster" : "clusters", &r.clusters));
-  step(ReadBool(root, "healthyOnly", &r.healthy_only));
-  step(ReadBool(root, "subscribe", &r.subscribe));
-  step(ReadInt(root, "pageNo", &r.page_no));
-  step(ReadInt(root, "pageSize", &r.page_size));
+  if (type == kServiceQueryRequest) {
+    step(ReadString(root, "cluster", &r.clusters));
+    step(ReadBool(root, "healthyOnly", &r.healthy_only));
+  }
+  if (type == kSubscribeServiceRequest) {
+    step(ReadString(root, "clusters", &r.clusters));
+    step(ReadBool(root, "subscribe", &r.subscribe));
+  }
+  if (type == kServiceListRequest) {
+    step(ReadInt(root, "pageNo", &r.page_no));
+    step(ReadInt(root, "pageSize", &r.page_size));
+  }
   if (!read.ok()) return Error(kBadGateway, read.message());
 
   conn.last_active = clock_->Now();

@@ -1,7 +1,8 @@
 // Internal: NamingCore, the naming server minus its sockets. It owns the instance store, the push
-// service and the login tokens, and answers HttpRequests with HttpResponses. The libevent shell in
-// naming_server.cc feeds it; tests drive it directly, with a ManualScheduler and a recording
-// UdpSender.
+// service, the gRPC protocol core (GrpcNaming) and the login tokens, and answers HttpRequests with
+// HttpResponses and gRPC payloads through grpc_handler(). The libevent shell in naming_server.cc
+// feeds it; tests drive it directly, with a ManualScheduler, a recording UdpSender and a recording
+// GrpcSink.
 //
 // Thread-safety: every public method may be called from any thread; one mutex serialises them, and
 // the timers it schedules take the same mutex. A list request releases it while it renders an
