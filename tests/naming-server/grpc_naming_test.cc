@@ -12,11 +12,14 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "dubbo/registry/manual_scheduler.h"
+#include "dubbo/registry/scheduler.h"
 #include "grpc_types.h"
 #include "http_types.h"
 #include "naming_core.h"
@@ -421,12 +424,12 @@ TEST_F(GrpcNamingTest, Tv12ClusterNames) {
                      R"j(should be characters with only 0-9a-zA-Z-. (current: c_1)","success":)j"
                      R"(false})"));
   GrpcMessage space = Unary(kJava, "InstanceRequest", WithCluster("c 1"));
-EXPECT_EQ(space.type, "InstanceResponse");
-EXPECT_TRUE(JsonEq(space.body,
-                   R"({"resultCode":500,"errorCode":400,"message":"Param check invalid:Param )"
-                   R"('cluster' is illegal, illegal characters should not appear in the )"
-                   R"(param.","success":false})"));
-EXPECT_EQ(core_->stats().instances, 0u);
+  EXPECT_EQ(space.type, "InstanceResponse");
+  EXPECT_TRUE(JsonEq(space.body,
+                     R"({"resultCode":500,"errorCode":400,"message":"Param check invalid:Param )"
+                     R"('cluster' is illegal, illegal characters should not appear in the )"
+                     R"(param.","success":false})"));
+  EXPECT_EQ(core_->stats().instances, 0u);
 }
 
 TEST_F(GrpcNamingTest, Tv13PortRangeAndHeartBeatMetadata) {
@@ -783,6 +786,76 @@ TEST_F(GrpcNamingTest, ShutdownSendsConnectResetToRegisteredConnections) {
   auto after = Parse(Unary(kJava, "HealthCheckRequest", "{}").body);
   EXPECT_EQ((*after)["errorCode"].GetInt(), 300);
   EXPECT_EQ(sched_.pending(), 0u);
+}
+
+// ---- threads -----------------------------------------------------------------------------------
+
+class LockedSink : public GrpcSink {
+ public:
+  void SendOnStream(GrpcConnId, std::shared_ptr<const GrpcMessage>) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++sent_;
+  }
+  void Close(GrpcConnId) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++closed_;
+  }
+
+ private:
+  std::mutex mu_;
+  size_t sent_ = 0;
+  size_t closed_ = 0;
+};
+
+// Requests from several threads race the core's timers (acks, resends, detection and ejection,
+// all set to a millisecond or so on a real scheduler). Whatever interleaving happens, every
+// request is answered and once every connection is gone no instance or subscription is left.
+TEST(GrpcNamingThreadsTest, RequestsRaceTimersUnderTheCoreMutex) {
+  registry::ThreadScheduler scheduler("grpc-test");
+  NamingServerOptions options;
+  options.push_delay_ms = 1;
+  options.grpc_ack_timeout_ms = 1;
+  options.grpc_resend_delay_ms = 1;
+  options.grpc_detection_idle_ms = 2;
+  options.grpc_detection_timeout_ms = 1;
+  options.grpc_ejector_period_ms = 1;
+  RecordingUdp udp;
+  LockedSink sink;
+  NamingCore core(options, registry::Clock::Real(), &scheduler, &udp);
+  core.SetGrpcSink(&sink);
+  GrpcHandler* grpc = core.grpc_handler();
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 100;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([grpc, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const GrpcConnId conn = static_cast<GrpcConnId>(t * kRounds + i + 1);
+        grpc->OnConnect(conn, "10.0.0.9", static_cast<uint16_t>(conn));
+        GrpcMessage message;
+        message.type = "ConnectionSetupRequest";
+        message.body = kJavaSetup;
+        grpc->OnStreamMessage(conn, message);
+        message.type = "SubscribeServiceRequest";
+        message.body = kTv6Subscribe;
+        grpc->OnUnary(conn, message);
+        message.type = "InstanceRequest";
+        message.body = i % 2 == 0 ? kTv4Register : kTv5Register;
+        grpc->OnUnary(conn, message);
+        message.type = "NotifySubscriberResponse";
+        message.body = R"({"resultCode":200,"requestId":")" + std::to_string(i) + R"("})";
+        grpc->OnStreamMessage(conn, message);
+        grpc->OnDisconnect(conn);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const GrpcNamingStats stats = core.grpc_stats();
+  EXPECT_EQ(stats.requests, static_cast<uint64_t>(kThreads * kRounds * 2));
+  EXPECT_EQ(stats.connections, 0u);
+  EXPECT_EQ(stats.subscriptions, 0u);
+  EXPECT_EQ(core.stats().instances, 0u);
+  core.Shutdown();
 }
 
 }  // namespace
