@@ -336,9 +336,10 @@ class InstanceStore {
 
   // Called after every change that must reach subscribers by UDP push: register, re-register,
   // update, patch, deregister of an existing instance, beat compensation, a beat reviving an
-  // instance, health flips and deletions by CheckHealth(), service create/update. Exactly once per
-  // changed service per call (CheckHealth() may report several services). Each call follows a bump
-  // of the service's revision. Not called for the removal of a service (explicit or by expiry).
+  // instance, health flips and deletions by CheckHealth(), service create/update, and a
+  // ReplaceOwned() that held or now holds something. Exactly once per changed service per call
+  // (CheckHealth() may report several services). Each call follows a bump of the service's
+  // revision. Not called for the removal of a service (explicit or by expiry).
   void SetChangeHook(ChangeHook hook) { hook_ = std::move(hook); }
 
   const InstanceStoreOptions& options() const { return options_; }
