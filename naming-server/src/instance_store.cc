@@ -427,7 +427,7 @@ const Instance* InstanceStore::FindInstance(const Cluster& cluster, const std::s
 }
 
 TimePoint InstanceStore::NextHealthEvent(const Instance& instance) const {
-  if (!instance.ephemeral || instance.marked) return TimePoint::max();
+  if (!instance.ephemeral || instance.marked || !instance.owner.empty()) return TimePoint::max();
   // Deletion does not wait for unhealthiness: a delete timeout may be the shorter one.
   TimePoint next = TimePoint::max();
   if (instance.healthy) {
@@ -485,7 +485,8 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec, RejectReason* refus
   DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(spec.service_name));
   if (spec.ip.empty()) return RequiredError("ip");
   if (!IpLooksValid(spec.ip, spec.port)) return InvalidArgumentError(kBadIpMessage);
-  if (!(spec.weight >= 0 && spec.weight <= kMaxWeight)) {
+  if (spec.any_weight ? !std::isfinite(spec.weight)
+                      : !(spec.weight >= 0 && spec.weight <= kMaxWeight)) {
     return InvalidArgumentError(kWeightRangeMessage);
   }
   if (spec.cluster_name.size() > kMaxClusterNameLength) {
@@ -512,47 +513,91 @@ Status InstanceStore::ValidateSpec(const InstanceSpec& spec, RejectReason* refus
   if (timeout < interval || delete_timeout < interval) {
     return InvalidArgumentError(kHeartbeatRuleMessage);
   }
-  DUBBO_RETURN_IF_ERROR(CheckRestoredId(spec));
   return CheckMetadataCap(spec.metadata, spec.app, "instance", refused_by);
 }
 
-Status InstanceStore::CheckRestoredId(const InstanceSpec& spec) const {
-  if (spec.instance_id.empty()) return Status::Ok();
-  auto generator = spec.metadata.find(std::string(kInstanceIdGeneratorKey));
-  if (generator == spec.metadata.end() || !EqualsIgnoreCase(generator->second, "snowflake") ||
-      !IsDigits(spec.instance_id) || spec.instance_id.size() > 18 ||
-      (spec.instance_id.size() > 1 && spec.instance_id[0] == '0')) {
-    return InvalidArgumentError("instance id " + spec.instance_id + " is not a snowflake id");
-  }
-  if (const Service* service =
-          FindService(Or(spec.namespace_id, kDefaultNamespace), spec.service_name)) {
-    for (const auto& [name, cluster] : service->clusters) {
-      for (const auto& [id, existing] : cluster) {
-        if (existing.instance_id == spec.instance_id) {
-          return InvalidArgumentError("instance id " + spec.instance_id + " is used twice in " +
-                                      spec.service_name);
-        }
-      }
-    }
-  }
-  return Status::Ok();
-}
-
-Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by) {
-  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
-  const std::string cluster_name = Or(spec.cluster_name, kDefaultCluster);
+Instance InstanceStore::FromSpec(const InstanceSpec& spec, const std::string& owner) const {
   Instance instance;
   instance.ip = spec.ip;
   instance.port = spec.port;
-  instance.weight = ClampWeight(spec.weight);
+  instance.weight = spec.any_weight ? spec.weight : ClampWeight(spec.weight);
   instance.healthy = spec.healthy;
   instance.enabled = spec.enabled;
   instance.ephemeral = spec.ephemeral.value_or(options_.default_ephemeral);
   instance.marked = spec.marked;
-  instance.cluster_name = cluster_name;  // service_name is not stored; see Materialize().
+  // service_name is not stored; see Materialize().
+  instance.cluster_name = Or(spec.cluster_name, kDefaultCluster);
   instance.app = Or(spec.app, kDefaultApp);
   instance.metadata = spec.metadata;
   instance.last_beat = clock_->Now();
+  instance.owner = owner;
+  instance.instance_id = spec.instance_id;
+  return instance;
+}
+
+void InstanceStore::IndexOwned(const std::string& owner, const std::string& namespace_id,
+                               const std::string& service_name, const std::string& cluster,
+                               const Instance& instance, bool add) {
+  if (owner.empty()) return;
+  const std::pair<std::string, InstanceId> key{
+      cluster, InstanceId{instance.ip, instance.port, instance.ephemeral}};
+  if (add) {
+    owned_[owner][{namespace_id, service_name}].insert(key);
+    return;
+  }
+  auto by_owner = owned_.find(owner);
+  if (by_owner == owned_.end()) return;
+  auto by_service = by_owner->second.find({namespace_id, service_name});
+  if (by_service == by_owner->second.end()) return;
+  by_service->second.erase(key);
+  if (by_service->second.empty()) by_owner->second.erase(by_service);
+  if (by_owner->second.empty()) owned_.erase(by_owner);
+}
+
+void InstanceStore::Put(Service& service, const std::string& namespace_id,
+                        const std::string& service_name, Instance instance) {
+  const std::string cluster_name = instance.cluster_name;
+  auto cluster_it = service.clusters.find(cluster_name);
+  if (cluster_it == service.clusters.end()) {
+    cluster_it = service.clusters.emplace(cluster_name, Cluster()).first;
+    Rebalance(service, 0, ClusterBytes(cluster_name));
+  }
+  Cluster& cluster = cluster_it->second;
+  // A default id is derived on output (Materialize()), so only another id is stored.
+  const std::string derived =
+      instance.ip + "#" + std::to_string(instance.port) + "#" + cluster_name + "#" + service_name;
+  if (instance.instance_id == derived) instance.instance_id.clear();
+  const bool chosen_id = !instance.instance_id.empty();
+  IndexOwned(instance.owner, namespace_id, service_name, cluster_name, instance, true);
+  auto existing = cluster.find(InstanceId{instance.ip, instance.port, instance.ephemeral});
+  if (existing != cluster.end()) {
+    if (existing->second.owner != instance.owner) {
+      IndexOwned(existing->second.owner, namespace_id, service_name, cluster_name, existing->second,
+                 false);
+    }
+    if (!chosen_id) instance.instance_id = existing->second.instance_id;
+    // A beat-checked instance keeps its health state; an owned one reports what it is told.
+    if (!instance.marked && instance.owner.empty()) instance.healthy = existing->second.healthy;
+    Rebalance(service, InstanceBytes(existing->second, service_name),
+              InstanceBytes(instance, service_name));
+    existing->second = std::move(instance);
+  } else {
+    if (!chosen_id) instance.instance_id = NewInstanceId(service, instance);
+    Rebalance(service, 0, InstanceBytes(instance, service_name));
+    ++service.instance_count;
+    ++instance_count_;
+    const InstanceId id{instance.ip, instance.port, instance.ephemeral};
+    existing = cluster.emplace(id, std::move(instance)).first;
+  }
+  ExpectHealthEvent(service, NextHealthEvent(existing->second));
+  service.empty_since.reset();
+  if (!existing->second.ephemeral) ++persistent_revision_;
+}
+
+Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by) {
+  const std::string namespace_id = Or(spec.namespace_id, kDefaultNamespace);
+  Instance instance = FromSpec(spec, {});
+  const std::string& cluster_name = instance.cluster_name;
   const InstanceId id{instance.ip, instance.port, instance.ephemeral};
 
   // The caps, before anything is created.
@@ -567,22 +612,8 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
       if (it != cluster->second.end()) replaced = &it->second;
     }
   }
-  if (replaced == nullptr && instance_count_ >= options_.max_total_instances) {
-    return Refuse(RejectReason::kTotalInstances,
-                  "the server already holds " + std::to_string(instance_count_) +
-                      " instances, the most allowed (max_total_instances, "
-                      "--max-total-instances)",
-                  refused_by);
-  }
-  if (replaced == nullptr && known != nullptr &&
-      known->instance_count >= options_.max_instances_per_service) {
-    return Refuse(RejectReason::kInstancesPerService,
-                  "service " + spec.service_name + " already holds " +
-                      std::to_string(known->instance_count) +
-                      " instances, the most allowed (max_instances_per_service, "
-                      "--max-instances-per-service)",
-                  refused_by);
-  }
+  DUBBO_RETURN_IF_ERROR(
+      CheckCountCaps(known, spec.service_name, replaced == nullptr ? 1 : 0, refused_by));
   const size_t service_bytes =
       known != nullptr ? known->bytes : ServiceBaseBytes({}, namespace_id, spec.service_name);
   DUBBO_RETURN_IF_ERROR(CheckAnswerCap(
@@ -593,35 +624,136 @@ Status InstanceStore::Upsert(const InstanceSpec& spec, RejectReason* refused_by)
   Result<Service*> found = GetOrCreateService(namespace_id, spec.service_name, refused_by);
   if (!found.ok()) return found.status();
   Service& service = **found;
-
-  auto cluster_it = service.clusters.find(cluster_name);
-  if (cluster_it == service.clusters.end()) {
-    cluster_it = service.clusters.emplace(cluster_name, Cluster()).first;
-    Rebalance(service, 0, ClusterBytes(cluster_name));
-  }
-  Cluster& cluster = cluster_it->second;
-
-  auto existing = cluster.find(id);
-  if (existing != cluster.end()) {
-    instance.instance_id = existing->second.instance_id;
-    if (!instance.marked) instance.healthy = existing->second.healthy;
-    Rebalance(service, InstanceBytes(existing->second, spec.service_name),
-              InstanceBytes(instance, spec.service_name));
-    existing->second = std::move(instance);
-  } else {
-    instance.instance_id =
-        spec.instance_id.empty() ? NewInstanceId(service, instance) : spec.instance_id;
-    Rebalance(service, 0, InstanceBytes(instance, spec.service_name));
-    ++service.instance_count;
-    ++instance_count_;
-    existing = cluster.emplace(id, std::move(instance)).first;
-  }
-  ExpectHealthEvent(service, NextHealthEvent(existing->second));
-  service.empty_since.reset();
-  if (!existing->second.ephemeral) ++persistent_revision_;
+  Put(service, namespace_id, spec.service_name, std::move(instance));
   Touch(service);
   Notify(namespace_id, spec.service_name);
   return Status::Ok();
+}
+
+Status InstanceStore::CheckCountCaps(const Service* known, const std::string& service_name,
+                                     size_t added, RejectReason* refused_by) const {
+  if (added == 0) return Status::Ok();
+  if (instance_count_ + added > options_.max_total_instances) {
+    return Refuse(RejectReason::kTotalInstances,
+                  "the server already holds " + std::to_string(instance_count_) +
+                      " instances, the most allowed (max_total_instances, "
+                      "--max-total-instances)",
+                  refused_by);
+  }
+  const size_t held = known != nullptr ? known->instance_count : 0;
+  if (held + added > options_.max_instances_per_service) {
+    return Refuse(RejectReason::kInstancesPerService,
+                  "service " + service_name + " already holds " + std::to_string(held) +
+                      " instances, the most allowed (max_instances_per_service, "
+                      "--max-instances-per-service)",
+                  refused_by);
+  }
+  return Status::Ok();
+}
+
+Status InstanceStore::ReplaceOwned(const std::string& owner, const std::string& namespace_id_in,
+                                   const std::string& service_name,
+                                   const std::vector<InstanceSpec>& specs,
+                                   RejectReason* refused_by) {
+  if (owner.empty()) return InvalidArgumentError("an owner is required");
+  if (service_name.empty()) return RequiredError("serviceName");
+  DUBBO_RETURN_IF_ERROR(CheckServiceNameFormat(service_name));
+  const std::string namespace_id = Or(namespace_id_in, kDefaultNamespace);
+  // The new set, checked whole; a repeated (cluster, ip, port, ephemeral) keeps the last.
+  std::map<std::pair<std::string, InstanceId>, Instance> wanted;
+  for (const InstanceSpec& given : specs) {
+    InstanceSpec spec = given;
+    spec.namespace_id = namespace_id;
+    spec.service_name = service_name;
+    DUBBO_RETURN_IF_ERROR(ValidateSpec(spec, refused_by));
+    Instance instance = FromSpec(spec, owner);
+    std::pair<std::string, InstanceId> key{
+        instance.cluster_name, InstanceId{instance.ip, instance.port, instance.ephemeral}};
+    wanted[std::move(key)] = std::move(instance);
+  }
+  OwnedKeys held;
+  if (auto by_owner = owned_.find(owner); by_owner != owned_.end()) {
+    if (auto it = by_owner->second.find({namespace_id, service_name});
+        it != by_owner->second.end()) {
+      held = it->second;
+    }
+  }
+  if (held.empty() && wanted.empty()) return Status::Ok();
+
+  // The caps for the whole set, from what the service holds now at each key.
+  Service* known = FindService(namespace_id, service_name);
+  auto stored = [&](const std::pair<std::string, InstanceId>& key) -> const Instance* {
+    if (known == nullptr) return nullptr;
+    auto cluster = known->clusters.find(key.first);
+    if (cluster == known->clusters.end()) return nullptr;
+    auto it = cluster->second.find(key.second);
+    return it == cluster->second.end() ? nullptr : &it->second;
+  };
+  size_t added = 0;
+  size_t removed = 0;
+  size_t before = 0;
+  size_t after = 0;
+  std::set<std::string> new_clusters;
+  for (const auto& [key, instance] : wanted) {
+    const Instance* old = stored(key);
+    if (old == nullptr) {
+      ++added;
+      if (known == nullptr || known->clusters.count(key.first) == 0) new_clusters.insert(key.first);
+    } else {
+      before += InstanceBytes(*old, service_name);
+    }
+    after += InstanceBytes(instance, service_name);
+  }
+  for (const std::string& cluster : new_clusters) after += ClusterBytes(cluster);
+  for (const auto& key : held) {
+    if (wanted.count(key) != 0) continue;
+    if (const Instance* old = stored(key)) {
+      ++removed;
+      before += InstanceBytes(*old, service_name);
+    }
+  }
+  DUBBO_RETURN_IF_ERROR(
+      CheckCountCaps(known, service_name, added > removed ? added - removed : 0, refused_by));
+  const size_t service_bytes =
+      known != nullptr ? known->bytes : ServiceBaseBytes({}, namespace_id, service_name);
+  DUBBO_RETURN_IF_ERROR(CheckAnswerCap(service_name, service_bytes, before, after, refused_by));
+  if (known == nullptr) {
+    if (wanted.empty()) return Status::Ok();  // Cannot happen: an owned instance has a service.
+    Result<Service*> created = GetOrCreateService(namespace_id, service_name, refused_by);
+    if (!created.ok()) return created.status();
+    known = *created;
+  }
+
+  // Apply: what the owner held and no longer wants goes, then the new set is written.
+  Service& service = *known;
+  for (const auto& key : held) {
+    if (wanted.count(key) != 0) continue;
+    auto cluster = service.clusters.find(key.first);
+    if (cluster == service.clusters.end()) continue;
+    auto it = cluster->second.find(key.second);
+    if (it == cluster->second.end() || it->second.owner != owner) continue;
+    IndexOwned(owner, namespace_id, service_name, key.first, it->second, false);
+    EraseInstance(service, service_name, cluster->second, it);
+    EraseClusterIfEmpty(service, cluster);
+  }
+  for (auto& [key, instance] : wanted)
+    Put(service, namespace_id, service_name, std::move(instance));
+  if (service.InstanceCount() == 0) {
+    service.empty_since = clock_->Now();
+    ExpectHealthEvent(service, *service.empty_since);  // The sweep works out the expiry.
+  }
+  Touch(service);
+  Notify(namespace_id, service_name);
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> InstanceStore::OwnedServices(
+    const std::string& owner) const {
+  std::vector<std::pair<std::string, std::string>> services;
+  auto by_owner = owned_.find(owner);
+  if (by_owner == owned_.end()) return services;
+  for (const auto& [service, keys] : by_owner->second) services.push_back(service);
+  return services;
 }
 
 // ---- instance operations ----------------------------------------------------------------------
@@ -708,6 +840,8 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   auto instance = cluster->second.find(id);
   if (instance == cluster->second.end()) return Status::Ok();
   if (!std::get<2>(id)) ++persistent_revision_;
+  IndexOwned(instance->second.owner, namespace_id, key.service_name, cluster->first,
+             instance->second, false);
   EraseInstance(*service, key.service_name, cluster->second, instance);
   EraseClusterIfEmpty(*service, cluster);
   if (service->InstanceCount() == 0) {
@@ -879,7 +1013,7 @@ size_t InstanceStore::SweepService(Service& service, const std::string& service_
     for (auto inst = cluster.begin(); inst != cluster.end();) {
       ++examined;
       Instance& instance = inst->second;
-      if (!instance.ephemeral || instance.marked) {
+      if (!instance.ephemeral || instance.marked || !instance.owner.empty()) {
         ++inst;
         continue;
       }

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -135,6 +136,10 @@ struct Instance {
   std::string app;
   SharedMetadata metadata;        // Shared with copies: a snapshot does not copy the map.
   registry::TimePoint last_beat;  // Monotonic; set on (re-)register, patch and beat.
+  // The gRPC connection id that holds the instance (see InstanceStore::ReplaceOwned()); empty for
+  // an instance of the v1 HTTP API. An owned instance lives as long as its owner holds it: the
+  // beat sweep never expires it.
+  std::string owner;
 };
 
 // What a register (POST /instance) or an update (PUT /instance) carries, already parsed.
@@ -151,9 +156,10 @@ struct InstanceSpec {
   Metadata metadata;
   std::string app;      // Empty: "DEFAULT".
   bool marked = false;  // Legacy; the v1 HTTP API always leaves it false.
-  // Only when restoring saved data: the snowflake id the instance had (see Register()). Empty:
-  // the id is assigned as Register() says.
+  // Kept when not empty (a gRPC client may choose it); else the id is generated (see Register()).
   std::string instance_id;
+  // True (gRPC, as Nacos 2.x): any finite weight is kept as it is, unchecked and unclamped.
+  bool any_weight = false;
 };
 
 // Names one instance: deregister, patch, detail.
@@ -260,7 +266,7 @@ struct PersistentService {
   double protect_threshold = 0.0;
   Metadata metadata;
   // Its persistent instances as stored: service_name empty, instance_id empty unless a snowflake
-  // id (the default id is derived from the other fields).
+  // or client-chosen id (the default id is derived from the other fields).
   std::vector<Instance> instances;
 };
 
@@ -343,9 +349,10 @@ class InstanceStore {
 
   // Called after every change that must reach subscribers by UDP push: register, re-register,
   // update, patch, deregister of an existing instance, beat compensation, a beat reviving an
-  // instance, health flips and deletions by CheckHealth(), service create/update. Exactly once per
-  // changed service per call (CheckHealth() may report several services). Each call follows a bump
-  // of the service's revision. Not called for the removal of a service (explicit or by expiry).
+  // instance, health flips and deletions by CheckHealth(), service create/update, and a
+  // ReplaceOwned() that held or now holds something. Exactly once per changed service per call
+  // (CheckHealth() may report several services). Each call follows a bump of the service's
+  // revision. Not called for the removal of a service (explicit or by expiry).
   void SetChangeHook(ChangeHook hook) { hook_ = std::move(hook); }
 
   const InstanceStoreOptions& options() const { return options_; }
@@ -374,6 +381,23 @@ class InstanceStore {
   // (same cluster, ip, port, ephemeral) keeps the id and the health state (unless marked), replaces
   // weight, enabled, metadata and app, and resets the last beat.
   Status Register(const InstanceSpec& spec, RejectReason* refused_by = nullptr);
+
+  // The gRPC registration model: `owner` (a connection id, not empty) holds exactly the instances
+  // `specs` in the service (grouped) of the namespace afterwards; the instances it held there
+  // before and that `specs` does not name (by cluster, ip, port, ephemeral) are removed. Serves a
+  // register (one spec), a deregister (none), a batch (N) and a disconnect (none, for each of
+  // OwnedServices()). Every spec is checked as Register() does (its namespace and service are
+  // taken from the arguments), then the caps for the whole set (instances per service and in
+  // total, the answer size, a new service), before anything changes; the change hook is called
+  // once, and only when something was held or is now. An instance of the same (cluster, ip, port,
+  // ephemeral) is one stored instance whoever wrote it: a v1 registration of it takes it over
+  // (it becomes unowned and beat-checked), and an owner's registration takes over a v1 one; the
+  // last writer wins, as Nacos merges both kinds of client into one set by value.
+  Status ReplaceOwned(const std::string& owner, const std::string& namespace_id,
+                      const std::string& service_name, const std::vector<InstanceSpec>& specs,
+                      RejectReason* refused_by = nullptr);
+  // The (namespace, grouped service) pairs where `owner` holds instances, from an index (no scan).
+  std::vector<std::pair<std::string, std::string>> OwnedServices(const std::string& owner) const;
 
   // PUT /instance. `strict` is what 1.4.x derives from the User-Agent (Java client >= 1.0.0): false
   // makes this a Register(). True requires the service ("service not found, namespace: <ns>,
@@ -519,9 +543,6 @@ class InstanceStore {
   using Namespace = std::map<std::string, Service, std::less<>>;
 
   Status ValidateSpec(const InstanceSpec& spec, RejectReason* refused_by) const;
-  // The checks of spec.instance_id when set: a decimal snowflake id, of an instance whose metadata
-  // asks for one, not used in its service.
-  Status CheckRestoredId(const InstanceSpec& spec) const;
   // kInvalidArgument (reason kMetadataTooLarge) if `metadata` plus `app` exceed
   // max_metadata_bytes.
   Status CheckMetadataCap(const Metadata& metadata, std::string_view app, std::string_view owner,
@@ -529,6 +550,9 @@ class InstanceStore {
   // kInvalidArgument (reason kAnswerTooLarge) if a write that moves a service's AnswerBytes()
   // from `bytes` by `before` -> `after` would grow it past max_answer_bytes.
   Status CheckAnswerCap(const std::string& service_name, size_t bytes, size_t before, size_t after,
+                        RejectReason* refused_by) const;
+  // The instance caps (total, per service) for `added` new instances in `known` (may be null).
+  Status CheckCountCaps(const Service* known, const std::string& service_name, size_t added,
                         RejectReason* refused_by) const;
   static Status Refuse(RejectReason reason, const std::string& message, RejectReason* refused_by);
   // Bytes that `instance` adds to its service's AnswerBytes(), and the service's own share.
@@ -546,6 +570,16 @@ class InstanceStore {
   void EraseClusterIfEmpty(Service& service, decltype(Service::clusters)::iterator cluster);
   // Creates or replaces the instance described by a validated spec, then notifies.
   Status Upsert(const InstanceSpec& spec, RejectReason* refused_by);
+  // The instance a validated spec describes (namespace, service and cluster defaults applied).
+  Instance FromSpec(const InstanceSpec& spec, const std::string& owner) const;
+  // Writes `instance` into the cluster (creating it) of an existing service, keeping a replaced
+  // instance's id and health, the counts, byte estimates and the owner index. No caps, no hook.
+  void Put(Service& service, const std::string& namespace_id, const std::string& service_name,
+           Instance instance);
+  // Keeps the owner index in step with one owned instance appearing or going.
+  void IndexOwned(const std::string& owner, const std::string& namespace_id,
+                  const std::string& service_name, const std::string& cluster,
+                  const Instance& instance, bool add);
   // Finds or creates the service (checking the name characters and the service caps on creation).
   Result<Service*> GetOrCreateService(const std::string& namespace_id,
                                       const std::string& service_name, RejectReason* refused_by);
@@ -586,6 +620,9 @@ class InstanceStore {
   size_t service_count_ = 0;   // Over all namespaces.
   size_t bytes_held_ = 0;      // Sum of Service::bytes.
   std::map<std::string, Namespace, std::less<>> namespaces_;
+  // owner -> (namespace, service) -> (cluster, instance id) of every owned instance.
+  using OwnedKeys = std::set<std::pair<std::string, InstanceId>>;
+  std::map<std::string, std::map<std::pair<std::string, std::string>, OwnedKeys>> owned_;
 };
 
 }  // namespace dubbo::naming_server

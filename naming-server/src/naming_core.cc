@@ -252,6 +252,8 @@ struct NamingCore::State {
   mutable std::mutex mu;  // Guards everything below, and serialises the push service.
   InstanceStore store;
   std::unique_ptr<PushService> push;
+  std::unique_ptr<GrpcNaming> grpc;           // Serialised by mu too; nullptr once shut down.
+  std::unique_ptr<GrpcHandler> grpc_adapter;  // Takes mu; see GrpcAdapter.
   // Live tokens, at most options.max_tokens (see Login()): each token's entry in token_expiry,
   // which orders them soonest expiry first.
   using TokenExpiry = std::multimap<registry::TimePoint, std::string>;
@@ -584,18 +586,33 @@ struct NamingCore::State {
       metrics->Reject(RejectReason::kAuthDenied);
       return HttpResponse::Text(403, "user not found!");
     }
-    auto it = tokens.find(*token);
+    switch (CheckToken(*token)) {
+      case TokenState::kValid:
+        return std::nullopt;
+      case TokenState::kExpired:
+        return HttpResponse::Text(403, "token expired!");
+      case TokenState::kMissing:
+      case TokenState::kInvalid:
+        break;
+    }
+    return HttpResponse::Text(403, "token invalid!");
+  }
+
+  // Whether `token` is a live login token; an expired one is dropped. A refusal is counted.
+  // REQUIRES: mu held.
+  TokenState CheckToken(std::string_view token) {
+    auto it = tokens.find(std::string(token));
     if (it == tokens.end()) {
       metrics->Reject(RejectReason::kAuthDenied);
-      return HttpResponse::Text(403, "token invalid!");
+      return TokenState::kInvalid;
     }
     if (clock->Now() >= it->second->first) {
       token_expiry.erase(it->second);
       tokens.erase(it);
       metrics->Reject(RejectReason::kAuthDenied);
-      return HttpResponse::Text(403, "token expired!");
+      return TokenState::kExpired;
     }
-    return std::nullopt;
+    return TokenState::kValid;
   }
 
   HttpResponse Login(const HttpRequest& request) {
@@ -991,6 +1008,72 @@ struct NamingCore::State {
   }
 };
 
+namespace {
+
+// NamingCore's GrpcHandler: each call takes the core's mutex and forwards to GrpcNaming. After
+// Shutdown() unary requests get ErrorResponse 300, as Nacos answers while it is not serving. A
+// request that changed the persistent data is answered once `save` (when set: a data directory is
+// in use) has written it, else with resultCode 500.
+class GrpcAdapter final : public GrpcHandler {
+ public:
+  // Saves the persistent data; REQUIRES: the lock holds mu, released on return.
+  using Save = std::function<Status(std::unique_lock<std::mutex>& lock)>;
+  GrpcAdapter(std::mutex* mu, std::unique_ptr<GrpcNaming>* grpc, const InstanceStore* store,
+              Save save)
+      : mu_(mu), grpc_(grpc), store_(store), save_(std::move(save)) {}
+  void OnConnect(GrpcConnId conn, const std::string& peer_ip, uint16_t peer_port) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnConnect(conn, peer_ip, peer_port);
+  }
+  GrpcMessage OnUnary(GrpcConnId conn, const GrpcMessage& request) override {
+    std::unique_lock<std::mutex> lock(*mu_);
+    GrpcMessage answer;
+    if (*grpc_ == nullptr) {
+      answer.type = "ErrorResponse";
+      answer.body =
+          R"({"resultCode":500,"errorCode":300,"message":"Server is starting,please try later.",)"
+          R"("success":false})";
+      return answer;
+    }
+    const uint64_t revision = store_->PersistentRevision();
+    answer = (*grpc_)->OnUnary(conn, request);
+    if (save_ && store_->PersistentRevision() != revision) {
+      if (const Status saved = save_(lock); !saved.ok()) {
+        JsonOut out;
+        out.BeginObject();
+        out.Key("resultCode");
+        out.Int(500);
+        out.Key("errorCode");
+        out.Int(500);
+        out.Key("message");
+        out.String("the change is made but not saved to the data directory: " +
+                   std::string(saved.message()));
+        out.Key("success");
+        out.Bool(false);
+        out.EndObject();
+        answer.body = out.Take();
+      }
+    }
+    return answer;
+  }
+  void OnStreamMessage(GrpcConnId conn, const GrpcMessage& message) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnStreamMessage(conn, message);
+  }
+  void OnDisconnect(GrpcConnId conn) override {
+    std::lock_guard<std::mutex> lock(*mu_);
+    if (*grpc_ != nullptr) (*grpc_)->OnDisconnect(conn);
+  }
+
+ private:
+  std::mutex* const mu_;
+  std::unique_ptr<GrpcNaming>* const grpc_;
+  const InstanceStore* const store_;
+  const Save save_;
+};
+
+}  // namespace
+
 NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* clock,
                        registry::Scheduler* scheduler, UdpSender* sender, ServerMetrics* metrics)
     : state_(std::make_unique<State>(options, clock, scheduler, sender, metrics)) {
@@ -1020,9 +1103,41 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   } else {
     DUBBO_LOG(ERROR) << "UDP push disabled: " << push.status();
   }
+  GrpcNamingOptions grpc_options;
+  grpc_options.scheduler = scheduler;
+  grpc_options.clock = clock;
+  grpc_options.store = &s->store;
+  if (options.auth_enabled) {
+    grpc_options.check_token = [s](std::string_view token) { return s->CheckToken(token); };
+  }
+  grpc_options.run_serialized = [s](std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    fn();
+  };
+  grpc_options.push_delay = milliseconds(options.push_delay_ms);
+  grpc_options.ack_timeout = milliseconds(options.grpc_ack_timeout_ms);
+  grpc_options.resend_delay = milliseconds(options.grpc_resend_delay_ms);
+  grpc_options.detection_idle = milliseconds(options.grpc_detection_idle_ms);
+  grpc_options.detection_timeout = milliseconds(options.grpc_detection_timeout_ms);
+  grpc_options.ejector_period = milliseconds(options.grpc_ejector_period_ms);
+  grpc_options.max_service_name_length = options.max_service_name_length;
+  grpc_options.max_metadata_bytes = options.max_metadata_bytes;
+  grpc_options.max_batch_instances = options.max_instances_per_service;
+  Result<std::unique_ptr<GrpcNaming>> grpc = GrpcNaming::Create(std::move(grpc_options));
+  if (grpc.ok()) {
+    s->grpc = std::move(*grpc);
+  } else {
+    DUBBO_LOG(ERROR) << "gRPC disabled: " << grpc.status();
+  }
+  GrpcAdapter::Save save;
+  if (s->data_file != nullptr) {
+    save = [s](std::unique_lock<std::mutex>& lock) { return s->SaveSnapshot(lock); };
+  }
+  s->grpc_adapter = std::make_unique<GrpcAdapter>(&s->mu, &s->grpc, &s->store, std::move(save));
   std::lock_guard<std::mutex> lock(s->mu);
   s->store.SetChangeHook([s](const std::string& ns, const std::string& service) {
     if (s->push != nullptr) s->push->ServiceChanged(ns, service);
+    if (s->grpc != nullptr) s->grpc->ServiceChanged(ns, service);
   });
   s->ScheduleHealthCheck();
 }
@@ -1033,21 +1148,37 @@ void NamingCore::Shutdown() {
   state_->RetryDataSave();  // A last try when the data file is behind.
   registry::TaskId task;
   std::unique_ptr<PushService> push;
+  std::unique_ptr<GrpcNaming> grpc;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     if (state_->shut_down) return;
     state_->shut_down = true;
     task = std::exchange(state_->health_task, registry::kInvalidTaskId);
     state_->store.SetChangeHook(nullptr);
+    if (state_->grpc != nullptr) state_->grpc->Shutdown();
   }
-  // Outside the lock: Cancel() waits for a running timer, which needs the lock; PushService's
-  // destructor enters the serialisation itself.
+  // Outside the lock: Cancel() waits for a running timer, which needs the lock; the destructors
+  // of PushService and GrpcNaming enter the serialisation themselves.
   state_->scheduler->Cancel(task);
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     push = std::move(state_->push);
+    grpc = std::move(state_->grpc);
   }
   push.reset();
+  grpc.reset();
+}
+
+GrpcHandler* NamingCore::grpc_handler() { return state_->grpc_adapter.get(); }
+
+void NamingCore::SetGrpcSink(GrpcSink* sink) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->grpc != nullptr) state_->grpc->SetSink(sink);
+}
+
+GrpcNamingStats NamingCore::grpc_stats() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->grpc != nullptr ? state_->grpc->stats() : GrpcNamingStats();
 }
 
 HttpResponse NamingCore::Handle(const HttpRequest& request) {

@@ -1,7 +1,8 @@
 // Internal: NamingCore, the naming server minus its sockets. It owns the instance store, the push
-// service and the login tokens, and answers HttpRequests with HttpResponses. The libevent shell in
-// naming_server.cc feeds it; tests drive it directly, with a ManualScheduler and a recording
-// UdpSender.
+// service, the gRPC protocol core (GrpcNaming) and the login tokens, and answers HttpRequests with
+// HttpResponses and gRPC payloads through grpc_handler(). The libevent shell in naming_server.cc
+// feeds it; tests drive it directly, with a ManualScheduler, a recording UdpSender and a recording
+// GrpcSink.
 //
 // Thread-safety: every public method may be called from any thread; one mutex serialises them, and
 // the timers it schedules take the same mutex. A list request releases it while it renders an
@@ -18,6 +19,8 @@
 #include "dubbo/naming_server/naming_server.h"
 #include "dubbo/registry/clock.h"
 #include "dubbo/registry/scheduler.h"
+#include "grpc_naming.h"
+#include "grpc_types.h"
 #include "http_types.h"
 #include "push_service.h"
 #include "server_metrics.h"
@@ -46,9 +49,18 @@ class NamingCore {
   void OnDatagram(const UdpEndpoint& from, std::string_view bytes);
   // One health check now (also run every health_check_period_ms by a timer).
   void CheckHealth();
-  // Cancels the timers; afterwards Handle() still answers but nothing is pushed. Idempotent. When
-  // the data file is behind (its last save failed), first tries once more to save it.
+  // Sends every registered gRPC connection a ConnectResetRequest and cancels the timers;
+  // afterwards Handle() still answers but nothing is pushed, and gRPC requests get
+  // ErrorResponse 300. Idempotent. When the data file is behind (its last save failed), first
+  // tries once more to save it.
   void Shutdown();
+
+  // The gRPC protocol core (Nacos 2.x), on the same store, tokens and mutex: each call takes the
+  // mutex. Valid as long as the NamingCore. Its stream messages and closes go to the sink set here
+  // (nullptr: none), which must outlive the core or be reset first.
+  GrpcHandler* grpc_handler();
+  void SetGrpcSink(GrpcSink* sink);
+  GrpcNamingStats grpc_stats() const;
 
   NamingServer::Stats stats() const;
   // The counters this core adds to (shared with the HTTP layer in a server).

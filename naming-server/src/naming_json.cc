@@ -108,16 +108,6 @@ std::string ChecksumText(const ServiceSnapshot& snapshot) {
   return text;
 }
 
-// A parsed JSON value, kept two object levels deep: the root, the members of a root object, and
-// the members of objects directly in it. Deeper content is checked for syntax only.
-struct JsonNode {
-  enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
-  Kind kind = Kind::kNull;
-  std::string key;   // For members.
-  std::string text;  // String contents, a number's source text, "true"/"false".
-  std::vector<JsonNode> members;
-};
-
 class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeHandler> {
  public:
   bool Null() { return Add(JsonNode::Kind::kNull, {}); }
@@ -141,37 +131,49 @@ class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeH
   bool EndObject(rapidjson::SizeType) { return Close(); }
   bool EndArray(rapidjson::SizeType) { return Close(); }
 
+  TreeHandler(int max_levels, size_t max_values)
+      : max_levels_(max_levels), max_values_(max_values) {}
   bool too_deep() const { return too_deep_; }
+  bool too_many() const { return too_many_; }
   bool bad_utf8() const { return bad_utf8_; }
   JsonNode TakeRoot() { return std::move(root_); }
 
  private:
   bool Add(JsonNode::Kind kind, std::string_view text) {
+    if (++values_ > max_values_) {
+      too_many_ = true;
+      return false;  // Stops the parse.
+    }
+    JsonNode* parent = depth_ == 0 ? nullptr : open_.back();
+    if (depth_ > 0 && parent == nullptr) return true;  // Below the kept levels: syntax only.
     JsonNode node;
     node.kind = kind;
     node.text = std::string(text);
-    if (depth_ == 0) {
+    if (parent == nullptr) {
       root_ = std::move(node);
-    } else if (depth_ == 1 && root_.kind == JsonNode::Kind::kObject) {
-      node.key = key_;
-      root_.members.push_back(std::move(node));
-    } else if (depth_ == 2 && root_.kind == JsonNode::Kind::kObject &&
-               root_.members.back().kind == JsonNode::Kind::kObject) {
-      node.key = key_;
-      root_.members.back().members.push_back(std::move(node));
+      last_ = &root_;
+    } else {
+      if (parent->kind == JsonNode::Kind::kObject) node.key = key_;
+      parent->members.push_back(std::move(node));
+      last_ = &parent->members.back();
     }
     return true;
   }
   bool Open(JsonNode::Kind kind) {
-    Add(kind, {});
+    const bool kept = depth_ == 0 || open_.back() != nullptr;
+    if (!Add(kind, {})) return false;
     if (++depth_ > kMaxJsonDepth) {
       too_deep_ = true;
       return false;  // Stops the parse before it recurses any deeper.
     }
+    // The members of a container `depth_` deep are kept while depth_ <= max_levels_. A parent's
+    // member list does not grow while a child is open, so the pointer stays valid.
+    open_.push_back(kept && depth_ <= max_levels_ ? last_ : nullptr);
     return true;
   }
   bool Close() {
     --depth_;
+    open_.pop_back();
     return true;
   }
   bool BadUtf8() {
@@ -179,17 +181,23 @@ class TreeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeH
     return false;  // Stops the parse.
   }
 
+  const int max_levels_;
+  const size_t max_values_;
+  size_t values_ = 0;
+  std::vector<JsonNode*> open_;  // The open containers; nullptr where members are not kept.
+  JsonNode* last_ = nullptr;     // The node added last.
   int depth_ = 0;
   bool too_deep_ = false;
+  bool too_many_ = false;
   bool bad_utf8_ = false;
   std::string key_;
   JsonNode root_;
 };
 
-// Parses one JSON value (text after it is ignored, as Jackson does). Errors: "nested too deeply
-// (max 32 levels)", "not valid UTF-8: ..." (then *bad_utf8 is set), "not valid JSON: <reason>
-// (offset <n>)".
-Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
+}  // namespace
+
+Status ParseJsonTree(std::string_view json, int max_levels, size_t max_values, JsonNode* root,
+                     bool* bad_utf8) {
   *bad_utf8 = false;
   if (!IsValidUtf8(json)) {
     *bad_utf8 = true;
@@ -202,10 +210,13 @@ Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
   std::string copy(json);  // Null-terminated and writable, for in-situ parsing.
   rapidjson::InsituStringStream stream(&copy[0]);
   rapidjson::Reader reader;
-  TreeHandler handler;
+  TreeHandler handler(max_levels, max_values);
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
                               rapidjson::kParseStopWhenDoneFlag;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
+  if (handler.too_many()) {
+    return InvalidArgumentError("too many values (max " + std::to_string(max_values) + ")");
+  }
   if (handler.too_deep()) {
     return InvalidArgumentError("nested too deeply (max " + std::to_string(kMaxJsonDepth) +
                                 " levels)");
@@ -226,8 +237,6 @@ Status ParseJsonTree(std::string_view json, JsonNode* root, bool* bad_utf8) {
   return Status::Ok();
 }
 
-// Members of a JSON object as Jackson reads Map<String, String>: strings and numbers as text,
-// booleans as "true"/"false", null removes the key; nullopt if a value is an object or an array.
 std::optional<Metadata> MetadataFromObject(const JsonNode& object) {
   Metadata metadata;
   for (const JsonNode& member : object.members) {
@@ -247,6 +256,8 @@ std::optional<Metadata> MetadataFromObject(const JsonNode& object) {
   }
   return metadata;
 }
+
+namespace {
 
 bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
@@ -477,7 +488,7 @@ Result<Metadata> ParseMetadata(std::string_view raw, RejectReason* reason) {
   if (IsBlank(raw)) return Metadata();
   JsonNode root;
   bool bad_utf8 = false;
-  const Status parsed = ParseJsonTree(raw, &root, &bad_utf8);
+  const Status parsed = ParseJsonTree(raw, 2, SIZE_MAX, &root, &bad_utf8);
   // Not read as the legacy form: stored text must be valid UTF-8 however it is read.
   if (bad_utf8) {
     if (reason != nullptr) *reason = RejectReason::kInvalidUtf8;
@@ -509,7 +520,7 @@ Result<BeatInfo> ParseBeatInfo(std::string_view json, RejectReason* reason) {
   }
   JsonNode root;
   bool bad_utf8 = false;
-  const Status parsed = ParseJsonTree(json, &root, &bad_utf8);
+  const Status parsed = ParseJsonTree(json, 2, SIZE_MAX, &root, &bad_utf8);
   if (!parsed.ok()) {
     if (bad_utf8 && reason != nullptr) *reason = RejectReason::kInvalidUtf8;
     return InvalidArgumentError("beat is " + std::string(parsed.message()));

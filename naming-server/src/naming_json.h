@@ -9,13 +9,17 @@
 #ifndef DUBBO_NAMING_SERVER_NAMING_JSON_H_
 #define DUBBO_NAMING_SERVER_NAMING_JSON_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "instance_store.h"
+#include "json_out.h"
 
 namespace dubbo::naming_server {
 
@@ -127,6 +131,33 @@ std::optional<double> ParseDouble(std::string_view text);
 
 // Lower-case hex MD5 (RFC 1321) of `data`.
 std::string Md5Hex(std::string_view data);
+
+// --- Building blocks, shared with the gRPC payloads (grpc_naming.cc) -----------------------------
+
+// JsonOut, the compact writer: json_out.h.
+
+// A parsed JSON value: the root and the members of containers up to `max_levels` deep (see
+// ParseJsonTree()).
+struct JsonNode {
+  enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
+  Kind kind = Kind::kNull;
+  std::string key;   // For members of an object.
+  std::string text;  // String contents, a number's source text, "true"/"false".
+  std::vector<JsonNode> members;
+};
+
+// Parses one JSON value (text after it is ignored, as Jackson does) with RapidJSON's SAX reader,
+// keeping the members of containers up to `max_levels` deep (1: the root's members; deeper
+// content is checked for syntax only). At most `max_values` values (each container counts one).
+// Errors (kInvalidArgument): "too many values (max <n>)", "nested too deeply (max 32 levels)",
+// "not valid UTF-8: ..." (then *bad_utf8 is set; the text, or a string escape spelling an
+// unpaired surrogate), "not valid JSON: <reason> (offset <n>)" (a NUL byte included).
+Status ParseJsonTree(std::string_view json, int max_levels, size_t max_values, JsonNode* root,
+                     bool* bad_utf8);
+
+// Members of a JSON object as Jackson reads Map<String, String>: strings and numbers as text,
+// booleans as "true"/"false", null removes the key; nullopt if a value is an object or an array.
+std::optional<Metadata> MetadataFromObject(const JsonNode& object);
 
 }  // namespace dubbo::naming_server
 

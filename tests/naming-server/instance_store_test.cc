@@ -1773,5 +1773,90 @@ TEST_F(InstanceStoreTest, AnswerBytesBoundTheListAnswerAndBytesHeldFollowsChange
   EXPECT_EQ(store_.BytesHeld(), 0u);
 }
 
+// ---- instances owned by a connection ------------------------------------------------------------
+
+TEST_F(InstanceStoreTest, ReplaceOwnedReplacesTheOwnersSetWithOneChange) {
+  ASSERT_TRUE(
+      store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8080), Spec("10.0.0.5", 8081)})
+          .ok());
+  EXPECT_EQ(changes_, std::vector<std::string>{"public/" + std::string(kDemo)});
+  EXPECT_EQ(ListOf().hosts.size(), 2u);
+  changes_.clear();
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8082)}).ok());
+  EXPECT_EQ(changes_.size(), 1u);
+  ServiceSnapshot list = ListOf();
+  ASSERT_EQ(list.hosts.size(), 1u);
+  EXPECT_EQ(list.hosts[0].port, 8082);
+  EXPECT_EQ(list.hosts[0].owner, "c1");
+  // Another owner's instances stay.
+  ASSERT_TRUE(store_.ReplaceOwned("c2", "public", kDemo, {Spec("10.0.0.6", 9000)}).ok());
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {}).ok());
+  list = ListOf();
+  ASSERT_EQ(list.hosts.size(), 1u);
+  EXPECT_EQ(list.hosts[0].ip, "10.0.0.6");
+  EXPECT_TRUE(store_.OwnedServices("c1").empty());
+  EXPECT_EQ(store_.OwnedServices("c2").size(), 1u);
+  // Nothing held and nothing wanted: no change.
+  changes_.clear();
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {}).ok());
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(InstanceStoreTest, ReplaceOwnedChecksEverySpecBeforeApplying) {
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8080)}).ok());
+  InstanceSpec bad = Spec("10.0.0.5", 8082);
+  bad.cluster_name = "c_1";
+  changes_.clear();
+  EXPECT_FALSE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8081), bad}).ok());
+  EXPECT_TRUE(changes_.empty());
+  ServiceSnapshot list = ListOf();
+  ASSERT_EQ(list.hosts.size(), 1u);
+  EXPECT_EQ(list.hosts[0].port, 8080);
+}
+
+TEST_F(InstanceStoreTest, ReplaceOwnedRespectsInstanceCapsForTheWholeSet) {
+  InstanceStoreOptions options;
+  options.max_instances_per_service = 2;
+  InstanceStore store(&clock_, options);
+  EXPECT_FALSE(store
+                   .ReplaceOwned("c1", "public", kDemo,
+                                 {Spec("10.0.0.5", 1), Spec("10.0.0.5", 2), Spec("10.0.0.5", 3)})
+                   .ok());
+  EXPECT_EQ(store.InstanceCount(), 0u);
+  ASSERT_TRUE(
+      store.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 1), Spec("10.0.0.5", 2)}).ok());
+  // Replacing two by two others fits.
+  EXPECT_TRUE(
+      store.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 3), Spec("10.0.0.5", 4)}).ok());
+  EXPECT_EQ(store.InstanceCount(), 2u);
+}
+
+TEST_F(InstanceStoreTest, OwnedInstancesNeverExpireAndKeepTheirChosenId) {
+  InstanceSpec spec = Spec("10.0.0.6", 9000);
+  spec.instance_id = "10.0.0.6#9000#null#DEFAULT_GROUP@@demo";
+  spec.any_weight = true;
+  spec.weight = 10001;
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {spec}).ok());
+  SweepAfter(milliseconds(60000));
+  ServiceSnapshot list = ListOf();
+  ASSERT_EQ(list.hosts.size(), 1u);
+  EXPECT_TRUE(list.hosts[0].healthy);
+  EXPECT_EQ(list.hosts[0].instance_id, "10.0.0.6#9000#null#DEFAULT_GROUP@@demo");
+  EXPECT_EQ(list.hosts[0].cluster_name, "DEFAULT");
+  EXPECT_EQ(list.hosts[0].weight, 10001.0);
+}
+
+TEST_F(InstanceStoreTest, V1RegistrationOfAnOwnedAddressTakesItOver) {
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8080)}).ok());
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.5", 8080)).ok());
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  EXPECT_TRUE(store_.OwnedServices("c1").empty());
+  // The owner's disconnect leaves the v1 instance, which now expires by beats.
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {}).ok());
+  EXPECT_EQ(store_.InstanceCount(), 1u);
+  SweepAfter(milliseconds(31000));
+  EXPECT_EQ(store_.InstanceCount(), 0u);
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server

@@ -64,6 +64,20 @@ struct NamingServerOptions {
   // Default false: honouring it lets anyone aim pushes at a third party.
   bool trust_client_ip = false;
 
+  // --- gRPC (Nacos 2.x protocol; timings are Nacos's) --------------------------------------
+  // A gRPC push not acked within this is sent again, with a new requestId, after
+  // grpc_resend_delay_ms, for as long as the connection and its subscription exist. Defaults 5000
+  // and 1000.
+  int64_t grpc_ack_timeout_ms = 5000;
+  int64_t grpc_resend_delay_ms = 1000;
+  // A gRPC connection silent for grpc_detection_idle_ms gets a ClientDetectionRequest and is
+  // closed, its instances removed, unless it answers within grpc_detection_timeout_ms. Defaults
+  // 20000 and 5000.
+  int64_t grpc_detection_idle_ms = 20000;
+  int64_t grpc_detection_timeout_ms = 5000;
+  // How often silent gRPC connections are looked for. Default 3000.
+  int64_t grpc_ejector_period_ms = 3000;
+
   // --- Auth --------------------------------------------------------------------------------
   // Require a token from /v1/auth/users/login on every call. Default false (as Nacos).
   bool auth_enabled = false;
