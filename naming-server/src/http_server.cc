@@ -336,7 +336,13 @@ void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
     ::close(fd);
     return;
   }
-  if (connection_count_ >= connection_cap_ && !EvictOne()) {
+  // The cap counts the gRPC transport's connections too (they share the descriptor budget).
+  const size_t grpc_open =
+      options_.metrics != nullptr
+          ? static_cast<size_t>(
+                options_.metrics->grpc_connections_open.load(std::memory_order_relaxed))
+          : 0;
+  if (connection_count_ + grpc_open >= connection_cap_ && !EvictOne()) {
     Count(RejectReason::kConnectionCap);
     ::close(fd);
     return;

@@ -91,7 +91,9 @@ struct HttpServerOptions {
   // Answer bytes queued for slow peers above which no connection with output queued answers
   // another pipelined request. Default 64 MiB.
   size_t max_output_bytes = size_t{64} << 20;
-  size_t max_connections = 10000;          // lowered to the descriptor limit (see connection_cap())
+  // Lowered to the descriptor limit (see connection_cap()). The gRPC connections counted in
+  // `metrics` (grpc_connections_open) count against it too.
+  size_t max_connections = 10000;
   size_t max_connections_per_peer = 1000;  // connections from one peer address
   ServerMetrics* metrics = nullptr;        // non-owning; null: not counted
 };
