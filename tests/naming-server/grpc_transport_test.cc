@@ -327,6 +327,50 @@ TEST(GrpcTransportTest, UnknownMethodIsUnimplemented) {
   EXPECT_TRUE(Unary(stub.get(), MakePayload("HealthCheckRequest", "{}"), &response).ok());
 }
 
+TEST(GrpcTransportTest, UndecodableAndCompressedMessagesFailTheirCallOnly) {
+  TestTransport t(Options());
+  auto channel = NewChannel(t);
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  grpc::Slice slice(std::string("\xff\xff\xff\xff"));  // a field of wire type 7: not protobuf
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer reply;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/Request/request", grpc::StubOptions(), &request, &reply,
+                    [&done](grpc::Status s) { done.set_value(s); });
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::INTERNAL);
+
+  auto stub = ::Request::NewStub(channel);
+  Payload response;
+  grpc::ClientContext gzip;
+  gzip.set_compression_algorithm(GRPC_COMPRESS_GZIP);  // a compressible body: sent compressed
+  const grpc::Status compressed =
+      stub->request(&gzip, MakePayload("InstanceRequest", std::string(4096, 'a')), &response);
+  EXPECT_EQ(compressed.error_code(), grpc::StatusCode::INTERNAL) << compressed.error_message();
+
+  ASSERT_TRUE(Unary(stub.get(), MakePayload("HealthCheckRequest", "{}"), &response).ok());
+  EXPECT_EQ(t.handler.Count(HandlerEvent::kUnary), 1u);
+  EXPECT_EQ(t.handler.Count(HandlerEvent::kConnect), 1u);
+  EXPECT_EQ(t.metrics.grpc_call_errors.load(), 2u);
+}
+
+TEST(GrpcTransportTest, PeerAtItsCapHasItsNextConnectionClosed) {
+  GrpcTransportOptions options;
+  options.max_connections_per_peer = 1;
+  TestTransport t(options);
+  const int first = ConnectLoopback(t.transport.port(), 60000);
+  ASSERT_GE(first, 0);
+  char settings[9];
+  ASSERT_EQ(::recv(first, settings, sizeof(settings), MSG_WAITALL), 9);  // accepted: SETTINGS
+  const int second = ConnectLoopback(t.transport.port(), 60000);
+  ASSERT_GE(second, 0);
+  EXPECT_EQ(ReadAll(second), "");
+  EXPECT_EQ(t.metrics.grpc_connections_refused.load(), 1u);
+  EXPECT_EQ(t.transport.connection_count(), 1u);
+  ::close(second);
+  ::close(first);
+}
+
 TEST(GrpcTransportTest, GarbageAndBadPrefacesCloseOnlyTheirConnection) {
   TestTransport t(Options());
   auto stub = ::Request::NewStub(NewChannel(t));
