@@ -274,6 +274,42 @@ TEST(GrpcTransportTest, BiStreamCarriesBothWaysAndSharesTheConnectionWithUnaryCa
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST(GrpcTransportTest, SendsFromManyThreadsArriveInEachThreadsOrder) {
+  TestTransport t(Options());
+  auto bi = ::BiRequestStream::NewStub(NewChannel(t));
+  grpc::ClientContext context;
+  auto stream = bi->requestBiStream(&context);
+  ASSERT_TRUE(stream->Write(MakePayload("ConnectionSetupRequest", "{}")));
+  const GrpcConnId conn = t.handler.Wait(HandlerEvent::kStream).conn;
+  constexpr int kThreads = 4;
+  constexpr int kEach = 200;
+  std::vector<std::thread> senders;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    senders.emplace_back([&t, conn, thread] {
+      for (int i = 0; i < kEach; ++i) {
+        t.transport.SendOnStream(conn,
+                                 ServerMessage("NotifySubscriberRequest",
+                                               std::to_string(thread) + ":" + std::to_string(i)));
+      }
+    });
+  }
+  std::vector<int> next(kThreads, 0);
+  Payload received;
+  for (int n = 0; n < kThreads * kEach; ++n) {
+    ASSERT_TRUE(stream->Read(&received)) << "after " << n << " messages";
+    const std::string& body = received.body().value();
+    const size_t colon = body.find(':');
+    ASSERT_NE(colon, std::string::npos) << body;
+    const int thread = std::stoi(body.substr(0, colon));
+    ASSERT_TRUE(thread >= 0 && thread < kThreads) << body;
+    EXPECT_EQ(std::stoi(body.substr(colon + 1)), next[static_cast<size_t>(thread)]++) << body;
+  }
+  for (std::thread& sender : senders) sender.join();
+  t.transport.Close(conn);
+  EXPECT_FALSE(stream->Read(&received));
+  t.handler.Wait(HandlerEvent::kDisconnect, 1, conn);
+}
+
 TEST(GrpcTransportTest, ClosingTheChannelDisconnectsOnce) {
   TestTransport t(Options());
   GrpcConnId conn = 0;
