@@ -12,7 +12,7 @@
 #include <cstring>
 #include <utility>
 
-#include "http_server.h"  // MakeSockaddr
+#include "http_server.h"  // MakeSockaddr, PeerOf, ListenTcp
 
 namespace dubbo::naming_server {
 namespace {
@@ -23,23 +23,6 @@ constexpr int64_t kMaxMs = int64_t{1} << 40;
 
 // Ids are unique within the process, across transports.
 std::atomic<GrpcConnId> next_conn_id{1};
-
-bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (addr.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
-    if (::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf)) == nullptr) return false;
-    *port = ntohs(v4->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-    if (::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf)) == nullptr) return false;
-    *port = ntohs(v6->sin6_port);
-  } else {
-    return false;
-  }
-  *ip = buf;
-  return true;
-}
 
 timeval Timeval(int64_t ms) {
   return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
@@ -91,27 +74,8 @@ registry::Status GrpcTransport::Start(event_base* base, const GrpcTransportOptio
     return registry::InvalidArgumentError("the gRPC bind address must be an IP address: " +
                                           options_.bind_address);
   }
-  const std::string where = options_.bind_address + ":" + std::to_string(options_.port);
-  listen_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) {
-    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(errno));
-  }
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(listen_fd_, 1024) != 0) {
-    const int error = errno;
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(error));
-  }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  std::string ignored;
-  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0 ||
-      !PeerOf(bound, &ignored, &port_)) {
-    return registry::InternalError("getsockname failed");
-  }
+  registry::Status listening = ListenTcp(addr, len, &listen_fd_, &port_);
+  if (!listening.ok()) return listening;
   listen_event_ =
       event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &GrpcTransport::OnAccept, this);
   resume_event_ = event_new(base_, -1, 0, &GrpcTransport::OnResume, this);
