@@ -82,7 +82,7 @@ registry::Status GrpcTransport::Start(event_base* base, const GrpcTransportOptio
   shutdown_timer_ = event_new(base_, -1, 0, &GrpcTransport::OnShutdownTimer, this);
   event* wake = event_new(base_, -1, 0, &GrpcTransport::OnWake, this);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    registry::internal::MutexLock lock(&mu_);
     wake_event_ = wake;
   }
   if (listen_event_ == nullptr || resume_event_ == nullptr || shutdown_timer_ == nullptr ||
@@ -94,7 +94,7 @@ registry::Status GrpcTransport::Start(event_base* base, const GrpcTransportOptio
 
 void GrpcTransport::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    registry::internal::MutexLock lock(&mu_);
     if (wake_event_ != nullptr) event_free(wake_event_);
     wake_event_ = nullptr;
     commands_.clear();
@@ -113,7 +113,7 @@ void GrpcTransport::Stop() {
 
 void GrpcTransport::SendOnStream(GrpcConnId conn, std::shared_ptr<const GrpcMessage> message) {
   if (message == nullptr) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  registry::internal::MutexLock lock(&mu_);
   if (wake_event_ == nullptr) return;
   const bool first = commands_.empty();  // else a wake-up is pending already
   commands_.push_back(Command{conn, std::move(message)});
@@ -121,7 +121,7 @@ void GrpcTransport::SendOnStream(GrpcConnId conn, std::shared_ptr<const GrpcMess
 }
 
 void GrpcTransport::Close(GrpcConnId conn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  registry::internal::MutexLock lock(&mu_);
   if (wake_event_ == nullptr) return;
   const bool first = commands_.empty();
   commands_.push_back(Command{conn, nullptr});
@@ -135,7 +135,7 @@ void GrpcTransport::OnWake(int /*fd*/, short /*events*/, void* arg) {
 void GrpcTransport::RunCommands() {
   std::vector<Command> batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    registry::internal::MutexLock lock(&mu_);
     batch.swap(commands_);
   }
   // A push goes to many connections as one shared message: encode it once.

@@ -41,7 +41,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +48,7 @@
 #include "dubbo/registry/status.h"
 #include "grpc_connection.h"
 #include "grpc_types.h"
+#include "internal/mutex.h"
 #include "peer_key.h"
 #include "server_metrics.h"
 
@@ -98,7 +98,7 @@ class GrpcTransport : public GrpcSink {
   // loop must keep running until then. Loop thread only; once.
   void Shutdown(std::chrono::milliseconds grace, std::function<void()> done);
   // Closes the listener and every connection at once (OnDisconnect for each); no callback runs
-  // afterwards and queued sends are dropped. Idempotent.
+  // afterwards and queued sends are dropped. Idempotent; call it before `base` is freed.
   void Stop();
 
   size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
@@ -147,9 +147,9 @@ class GrpcTransport : public GrpcSink {
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
 
-  std::mutex mu_;  // a leaf: guards the two below only
-  std::vector<Command> commands_;
-  event* wake_event_ = nullptr;  // null once stopped
+  registry::internal::Mutex mu_;  // a leaf: guards the two below only
+  std::vector<Command> commands_ DUBBO_GUARDED_BY(mu_);
+  event* wake_event_ DUBBO_GUARDED_BY(mu_) = nullptr;  // null once stopped
 };
 
 }  // namespace dubbo::naming_server
