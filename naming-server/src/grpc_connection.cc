@@ -1,5 +1,6 @@
 #include "grpc_connection.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -69,7 +70,11 @@ std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message) {
   for (const auto& [key, value] : message.headers) (*metadata->mutable_headers())[key] = value;
   payload.mutable_body()->set_value(message.body);
   auto frame = std::make_shared<std::string>(kFramePrefix, '\0');
-  payload.AppendToString(frame.get());
+  {
+    // A text field that is not UTF-8 is written as it is, with a log line per field: dropped.
+    const google::protobuf::LogSilencer quiet;
+    payload.AppendToString(frame.get());
+  }
   const size_t size = frame->size() - kFramePrefix;
   for (int i = 0; i < 4; ++i) (*frame)[1 + i] = static_cast<char>(size >> (24 - 8 * i) & 0xff);
   return frame;
@@ -78,7 +83,12 @@ std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message) {
 bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out) {
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
   Payload payload;
-  if (!payload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  {
+    // A text field that is not UTF-8 fails the parse (as in Nacos's Java peers); protobuf would
+    // also log it, at a rate a client chooses: dropped.
+    const google::protobuf::LogSilencer quiet;
+    if (!payload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  }
   const Metadata& metadata = payload.metadata();
   out->type = metadata.type();
   out->client_ip = metadata.clientip();
