@@ -235,6 +235,11 @@ TEST(GrpcTransportTest, UnaryCallRoundTripsEveryField) {
   EXPECT_EQ(unary.message.body, R"({"requestId":"1"})");
   EXPECT_EQ(t.metrics.grpc_connections_open.load(), 1u);
   EXPECT_EQ(t.metrics.grpc_connections_accepted.load(), 1u);
+
+  // An empty Payload is a message of length 0.
+  ASSERT_TRUE(Unary(stub.get(), Payload(), &response).ok());
+  EXPECT_EQ(response.metadata().type(), "Response");
+  EXPECT_EQ(response.body().value(), "echo:");
 }
 
 TEST(GrpcTransportTest, BiStreamCarriesBothWaysAndSharesTheConnectionWithUnaryCalls) {
