@@ -372,6 +372,11 @@ void GrpcTransport::CloseNow(Conn* c) {
 }
 
 void GrpcTransport::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (shutdown_timer_ == nullptr) {  // never started, or stopped: nothing to wait for
+    Stop();
+    if (done != nullptr) done();
+    return;
+  }
   RunCommands();
   if (listen_event_ != nullptr) event_free(listen_event_);
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -391,7 +396,7 @@ void GrpcTransport::Shutdown(std::chrono::milliseconds grace, std::function<void
   // Whatever is open after the grace is closed then; with nothing open, `done` runs at once
   // (on the next loop turn).
   const timeval tv = Timeval(conns_.empty() ? 0 : grace_ms);
-  if (shutdown_timer_ != nullptr) event_add(shutdown_timer_, &tv);
+  event_add(shutdown_timer_, &tv);
 }
 
 void GrpcTransport::OnShutdownTimer(int /*fd*/, short /*events*/, void* arg) {

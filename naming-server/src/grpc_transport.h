@@ -95,7 +95,8 @@ class GrpcTransport : public GrpcSink {
   // sends GOAWAY to every connection and closes each once its output is written and the peer has
   // closed; whatever is still open after `grace` is closed then. `done` (may be null) runs on the
   // loop thread once every connection is closed, at most `grace` plus one loop turn later; the
-  // loop must keep running until then. Loop thread only; once.
+  // loop must keep running until then. After Stop(), or without a successful Start(), `done` runs
+  // at once. Loop thread only; once.
   void Shutdown(std::chrono::milliseconds grace, std::function<void()> done);
   // Closes the listener and every connection at once (OnDisconnect for each); no callback runs
   // afterwards and queued sends are dropped. Idempotent; call it before `base` is freed.

@@ -513,6 +513,17 @@ TEST(GrpcTransportTest, ShutdownWritesQueuedStreamMessagesFirst) {
   EXPECT_EQ(t.transport.connection_count(), 0u);
 }
 
+TEST(GrpcTransportTest, ShutdownWithoutConnectionsCompletesAndStopsAccepting) {
+  TestTransport t(Options());
+  const uint16_t port = t.transport.port();
+  std::promise<void> closed;
+  t.OnLoop([&] { t.transport.Shutdown(std::chrono::seconds(60), [&] { closed.set_value(); }); });
+  closed.get_future().wait();
+  const int fd = ConnectLoopback(port, 60000);
+  EXPECT_LT(fd, 0) << "the listener is closed";
+  if (fd >= 0) ::close(fd);
+}
+
 TEST(GrpcTransportTest, StopDisconnectsEveryConnection) {
   TestTransport t(Options());
   auto a = ::Request::NewStub(NewChannel(t));
@@ -523,8 +534,11 @@ TEST(GrpcTransportTest, StopDisconnectsEveryConnection) {
   t.OnLoop([&] { t.transport.Stop(); });
   EXPECT_EQ(t.handler.Count(HandlerEvent::kDisconnect), 2u);
   EXPECT_EQ(t.metrics.grpc_connections_open.load(), 0u);
-  // Sends after Stop() are dropped.
+  // Sends after Stop() are dropped; a shutdown then has nothing to wait for.
   t.transport.SendOnStream(1, ServerMessage("X", "{}"));
+  bool done = false;
+  t.OnLoop([&] { t.transport.Shutdown(std::chrono::seconds(60), [&done] { done = true; }); });
+  EXPECT_TRUE(done);
 }
 
 }  // namespace
