@@ -17,6 +17,8 @@ namespace {
 constexpr size_t kFramePrefix = 5;  // compressed flag + 4-byte big-endian length
 // PendingOutput() gathers frames from nghttp2 up to this many bytes per call.
 constexpr size_t kOutputChunk = 64 << 10;
+// A connection with nothing to write keeps at most this much output buffer allocated.
+constexpr size_t kKeptOutputCapacity = 4 << 10;
 constexpr std::string_view kUnaryPath = "/Request/request";
 constexpr std::string_view kBidiPath = "/BiRequestStream/requestBiStream";
 // The longest :path or content-type kept; longer ones are unknown / not gRPC.
@@ -563,6 +565,10 @@ std::string_view GrpcConnection::PendingOutput() {
     }
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     queued_bytes_ += static_cast<size_t>(n);
+  }
+  if (out_offset_ == out_.size() && out_.capacity() > kKeptOutputCapacity) {
+    std::string().swap(out_);  // an idle connection keeps no large buffer
+    out_offset_ = 0;
   }
   return std::string_view(out_).substr(out_offset_);
 }
