@@ -118,23 +118,6 @@ void AppendNumber(std::string* out, size_t n) {
   out->append(p, static_cast<size_t>(end - p));
 }
 
-bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (addr.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
-    if (::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf)) == nullptr) return false;
-    *port = ntohs(v4->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-    if (::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf)) == nullptr) return false;
-    *port = ntohs(v6->sin6_port);
-  } else {
-    return false;
-  }
-  *ip = buf;
-  return true;
-}
-
 }  // namespace
 
 bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
@@ -154,6 +137,49 @@ bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, 
     return true;
   }
   return false;
+}
+
+bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
+    if (::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf)) == nullptr) return false;
+    *port = ntohs(v4->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    if (::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf)) == nullptr) return false;
+    *port = ntohs(v6->sin6_port);
+  } else {
+    return false;
+  }
+  *ip = buf;
+  return true;
+}
+
+registry::Status ListenTcp(const sockaddr_storage& addr, socklen_t len, int* fd,
+                           uint16_t* bound_port) {
+  std::string where;
+  uint16_t port = 0;
+  PeerOf(addr, &where, &port);
+  where += ":" + std::to_string(port);
+  *fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (*fd < 0) {
+    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(errno));
+  }
+  const int one = 1;
+  ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  std::string ignored;
+  if (::bind(*fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(*fd, 1024) != 0 ||
+      ::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0 ||
+      !PeerOf(bound, &ignored, bound_port)) {
+    const int error = errno;
+    ::close(*fd);
+    *fd = -1;
+    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(error));
+  }
+  return registry::Status::Ok();
 }
 
 namespace {
@@ -247,27 +273,8 @@ registry::Status HttpServer::Start(event_base* base, HttpServerOptions options,
   if (!MakeSockaddr(options_.bind_address, options_.port, &addr, &len)) {
     return registry::InvalidArgumentError("--bind must be an IP address: " + options_.bind_address);
   }
-  const std::string where = options_.bind_address + ":" + std::to_string(options_.port);
-  listen_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) {
-    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(errno));
-  }
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(listen_fd_, 1024) != 0) {
-    const int error = errno;
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    return registry::UnavailableError("cannot listen on " + where + ": " + std::strerror(error));
-  }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  std::string ignored;
-  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0 ||
-      !PeerOf(bound, &ignored, &port_)) {
-    return registry::InternalError("getsockname failed");
-  }
+  registry::Status listening = ListenTcp(addr, len, &listen_fd_, &port_);
+  if (!listening.ok()) return listening;
   listen_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &HttpServer::OnAccept, this);
   resume_event_ = event_new(base_, -1, 0, &HttpServer::OnResume, this);
   if (listen_event_ == nullptr || resume_event_ == nullptr ||
@@ -336,7 +343,12 @@ void HttpServer::Admit(int fd, const sockaddr_storage& addr) {
     ::close(fd);
     return;
   }
-  if (connection_count_ >= connection_cap_ && !EvictOne()) {
+  // The cap counts the gRPC transport's connections too (they share the descriptor budget).
+  const size_t grpc_open = options_.metrics != nullptr
+                               ? static_cast<size_t>(options_.metrics->grpc_connections_open.load(
+                                     std::memory_order_relaxed))
+                               : 0;
+  if (connection_count_ + grpc_open >= connection_cap_ && !EvictOne()) {
     Count(RejectReason::kConnectionCap);
     ::close(fd);
     return;

@@ -78,6 +78,13 @@ namespace dubbo::naming_server {
 // Fills `addr` for ip:port; false when `ip` is not an IPv4 or IPv6 literal. (The HTTP and the UDP
 // sockets of the server both bind with it.)
 bool MakeSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len);
+// The IP (inet_ntop form) and port of an AF_INET or AF_INET6 address; false for another family.
+bool PeerOf(const sockaddr_storage& addr, std::string* ip, uint16_t* port);
+// Binds and listens on `addr` (non-blocking, close-on-exec, SO_REUSEADDR, backlog 1024): the
+// socket in `*fd`, the port bound in `*bound_port` (the one picked for port 0). kUnavailable when
+// it cannot bind.
+registry::Status ListenTcp(const sockaddr_storage& addr, socklen_t len, int* fd,
+                           uint16_t* bound_port);
 
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";  // an IPv4 or IPv6 literal
@@ -91,7 +98,9 @@ struct HttpServerOptions {
   // Answer bytes queued for slow peers above which no connection with output queued answers
   // another pipelined request. Default 64 MiB.
   size_t max_output_bytes = size_t{64} << 20;
-  size_t max_connections = 10000;          // lowered to the descriptor limit (see connection_cap())
+  // Lowered to the descriptor limit (see connection_cap()). The gRPC connections counted in
+  // `metrics` (grpc_connections_open) count against it too.
+  size_t max_connections = 10000;
   size_t max_connections_per_peer = 1000;  // connections from one peer address
   ServerMetrics* metrics = nullptr;        // non-owning; null: not counted
 };

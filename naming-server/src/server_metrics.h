@@ -89,6 +89,19 @@ struct ServerMetrics {
   // Writes of the data file (--data-dir) that failed since start.
   std::atomic<uint64_t> data_save_failures{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RejectReason::kCount)> rejects{};
+  // The gRPC transport (grpc_transport.h). Its connections and the HTTP ones share one cap.
+  std::atomic<uint64_t> grpc_connections_open{0};      // gRPC connections now open
+  std::atomic<uint64_t> grpc_connections_accepted{0};  // gRPC connections accepted since start
+  // Connections closed at once: the shared connection cap or the per-peer cap was reached.
+  std::atomic<uint64_t> grpc_connections_refused{0};
+  // Connections ended by an HTTP/2 protocol error (GOAWAY), a bad preface or a preface that did
+  // not arrive in time.
+  std::atomic<uint64_t> grpc_protocol_errors{0};
+  // Calls answered with a non-zero grpc-status by the transport: unknown method, bad content-type,
+  // compressed, oversized or undecodable message.
+  std::atomic<uint64_t> grpc_call_errors{0};
+  // Connections closed because their queued output passed the cap (a peer that does not read).
+  std::atomic<uint64_t> grpc_output_overflows{0};
 
   void Reject(RejectReason reason) {
     rejects[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);

@@ -663,6 +663,24 @@ TEST(HttpServerTest, APeerAtItsCapHasItsNextConnectionClosedWhileOthersAreServed
   if (other >= 0) ::close(other);
 }
 
+TEST(HttpServerTest, GrpcConnectionsCountAgainstTheConnectionCap) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  TestServer server(options);
+  server.metrics.grpc_connections_open = 2;  // the gRPC transport holds the whole cap
+  const int refused = Connect(server.port());
+  ASSERT_GE(refused, 0);
+  const Closed closed = WaitForClose(refused);
+  EXPECT_TRUE(closed.closed);
+  EXPECT_EQ(closed.data, "");
+  EXPECT_EQ(server.Rejected(RejectReason::kConnectionCap), 1u);
+  ::close(refused);
+  server.metrics.grpc_connections_open = 1;
+  const int served = ConnectAndAsk(server.port());
+  EXPECT_GE(served, 0);
+  if (served >= 0) ::close(served);
+}
+
 TEST(HttpServerTest, OutOfDescriptorsEvictsOneIdleConnectionForTheNewcomer) {
   TestServer server(HttpServerOptions{});
   // The client sockets exist before the limit is lowered: only the server's accepts need new

@@ -1,0 +1,597 @@
+#include "grpc_connection.h"
+
+#include <google/protobuf/stubs/logging.h>
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+#include "internal/logging.h"
+#include "nacos_grpc_service.pb.h"
+
+namespace dubbo::naming_server {
+namespace {
+
+constexpr size_t kFramePrefix = 5;  // compressed flag + 4-byte big-endian length
+// PendingOutput() gathers frames from nghttp2 up to this many bytes per call.
+constexpr size_t kOutputChunk = 64 << 10;
+// A connection with nothing to write keeps at most this much output buffer allocated.
+constexpr size_t kKeptOutputCapacity = 4 << 10;
+constexpr std::string_view kUnaryPath = "/Request/request";
+constexpr std::string_view kBidiPath = "/BiRequestStream/requestBiStream";
+// The longest :path or content-type kept; longer ones are unknown / not gRPC.
+constexpr size_t kMaxKeptHeader = 128;
+
+// gRPC status codes used here.
+constexpr int kOk = 0;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnimplemented = 12;
+constexpr int kInternal = 13;
+
+nghttp2_nv MakeNv(std::string_view name, std::string_view value, uint8_t flags) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), flags};
+}
+
+constexpr uint8_t kStatic = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+
+// grpc-message is percent-encoded: bytes outside printable ASCII, and '%'.
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c > 0x7e || c == '%') {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+bool IsGrpcContentType(std::string_view v) {
+  constexpr std::string_view kGrpc = "application/grpc";
+  if (v.size() < kGrpc.size() || strncasecmp(v.data(), kGrpc.data(), kGrpc.size()) != 0) {
+    return false;
+  }
+  return v.size() == kGrpc.size() || v[kGrpc.size()] == '+' || v[kGrpc.size()] == ';';
+}
+
+}  // namespace
+
+std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message) {
+  Payload payload;
+  Metadata* metadata = payload.mutable_metadata();
+  metadata->set_type(message.type);
+  metadata->set_clientip(message.client_ip);
+  for (const auto& [key, value] : message.headers) (*metadata->mutable_headers())[key] = value;
+  payload.mutable_body()->set_value(message.body);
+  auto frame = std::make_shared<std::string>(kFramePrefix, '\0');
+  {
+    // A text field that is not UTF-8 is written as it is, with a log line per field: dropped.
+    const google::protobuf::LogSilencer quiet;
+    payload.AppendToString(frame.get());
+  }
+  const size_t size = frame->size() - kFramePrefix;
+  for (int i = 0; i < 4; ++i) (*frame)[1 + i] = static_cast<char>(size >> (24 - 8 * i) & 0xff);
+  return frame;
+}
+
+bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out) {
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
+  Payload payload;
+  {
+    // A text field that is not UTF-8 fails the parse (as in Nacos's Java peers); protobuf would
+    // also log it, at a rate a client chooses: dropped.
+    const google::protobuf::LogSilencer quiet;
+    if (!payload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  }
+  const Metadata& metadata = payload.metadata();
+  out->type = metadata.type();
+  out->client_ip = metadata.clientip();
+  out->headers.clear();
+  for (const auto& [key, value] : metadata.headers()) out->headers.emplace(key, value);
+  out->body = payload.body().value();
+  return true;
+}
+
+struct GrpcConnection::Stream {
+  enum Kind : uint8_t { kUnary, kBidi, kOther };
+
+  explicit Stream(int32_t i) : id(i) {}
+
+  const int32_t id;
+  Kind kind = kOther;
+  std::string method;
+  std::string path;
+  std::string content_type;
+  size_t header_bytes = 0;
+  bool has_path = false;
+  bool path_too_long = false;
+  bool has_content_type = false;
+  // Inbound: the partial message (its prefix and the bytes so far).
+  std::string in;
+  size_t need = 0;  // the length of the message being received, once its prefix is in `in`
+  size_t messages = 0;
+  GrpcMessage request;  // unary: the one message
+  bool remote_closed = false;
+  // Outbound.
+  std::deque<std::shared_ptr<const std::string>> out;
+  size_t out_offset = 0;  // bytes of out.front() given to nghttp2
+  bool headers_sent = false;
+  bool finished = false;  // the final status is decided; trailers follow the queued messages
+  bool trailers_sent = false;
+  std::string grpc_status;
+  std::string grpc_message;  // percent-encoded
+};
+
+// The nghttp2 callbacks. user_data is the GrpcConnection.
+struct GrpcConnection::Callbacks {
+  static GrpcConnection* Self(void* user_data) { return static_cast<GrpcConnection*>(user_data); }
+
+  static int OnBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame,
+                            void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    GrpcConnection* self = Self(user_data);
+    self->streams_[frame->hd.stream_id] = std::make_unique<Stream>(frame->hd.stream_id);
+    return 0;
+  }
+
+  static int OnHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+                      void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    Stream* s = self->Find(frame->hd.stream_id);
+    if (s == nullptr) return 0;
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > self->limits_.max_header_list_bytes) {
+      self->CountCallError();
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets this stream only
+    }
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // client trailers: ignored
+    const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":path") {
+      s->has_path = true;
+      s->path_too_long = v.size() > kMaxKeptHeader;
+      if (!s->path_too_long) s->path.assign(v);
+    } else if (n == ":method") {
+      if (v.size() <= kMaxKeptHeader) s->method.assign(v);
+    } else if (n == "content-type" && !s->has_content_type) {
+      s->has_content_type = true;
+      if (v.size() <= kMaxKeptHeader) s->content_type.assign(v);
+    }
+    return 0;
+  }
+
+  static int OnFrameRecv(nghttp2_session* /*session*/, const nghttp2_frame* frame,
+                         void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    switch (frame->hd.type) {
+      case NGHTTP2_SETTINGS:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0 && !self->connected_) {
+          self->connected_ = true;
+          self->handler_->OnConnect(self->id_, self->peer_ip_, self->peer_port_);
+        }
+        return 0;
+      case NGHTTP2_HEADERS: {
+        Stream* s = self->Find(frame->hd.stream_id);
+        if (s == nullptr) return 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) self->OnRequestHeaders(s);
+        if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) self->OnEndOfInput(s);
+        return 0;
+      }
+      case NGHTTP2_DATA: {
+        Stream* s = self->Find(frame->hd.stream_id);
+        if (s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+          self->OnEndOfInput(s);
+        }
+        return 0;
+      }
+      default:
+        return 0;
+    }
+  }
+
+  static int OnDataChunk(nghttp2_session* /*session*/, uint8_t /*flags*/, int32_t stream_id,
+                         const uint8_t* data, size_t len, void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    Stream* s = self->Find(stream_id);
+    if (s != nullptr) self->OnData(s, data, len);
+    return 0;
+  }
+
+  static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+      self->protocol_error_ = true;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+      // Our answer is complete. A client still sending is told to stop (RST_STREAM NO_ERROR).
+      Stream* s = self->Find(frame->hd.stream_id);
+      if (s != nullptr && !s->remote_closed) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+      }
+    }
+    return 0;
+  }
+
+  static int OnStreamClose(nghttp2_session* /*session*/, int32_t stream_id, uint32_t /*error_code*/,
+                           void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    auto it = self->streams_.find(stream_id);
+    if (it == self->streams_.end()) return 0;
+    Stream* s = it->second.get();
+    self->DropInput(s);
+    for (const auto& frame : s->out) self->queued_bytes_ -= frame->size();
+    self->queued_bytes_ += s->out_offset;  // the front's sent part was subtracted when sent
+    if (self->bidi_stream_ == stream_id) self->bidi_stream_ = 0;
+    self->streams_.erase(it);
+    return 0;
+  }
+
+  static ssize_t ReadData(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                          uint32_t* data_flags, nghttp2_data_source* /*source*/, void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    Stream* s = self->Find(stream_id);
+    if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    size_t copied = 0;
+    while (copied < length && !s->out.empty()) {
+      const std::string& front = *s->out.front();
+      const size_t n = std::min(length - copied, front.size() - s->out_offset);
+      std::memcpy(buf + copied, front.data() + s->out_offset, n);
+      copied += n;
+      s->out_offset += n;
+      self->queued_bytes_ -= n;
+      if (s->out_offset == front.size()) {
+        s->out.pop_front();
+        s->out_offset = 0;
+      }
+    }
+    if (s->out.empty() && s->finished) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_nv trailers[2] = {
+          MakeNv("grpc-status", s->grpc_status, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+          MakeNv("grpc-message", s->grpc_message, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+      };
+      if (nghttp2_submit_trailer(session, stream_id, trailers, s->grpc_message.empty() ? 1 : 2) !=
+          0) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      s->trailers_sent = true;
+      return static_cast<ssize_t>(copied);
+    }
+    if (copied == 0) return NGHTTP2_ERR_DEFERRED;
+    return static_cast<ssize_t>(copied);
+  }
+};
+
+GrpcConnection::GrpcConnection(GrpcConnId id, std::string peer_ip, uint16_t peer_port,
+                               const GrpcLimits& limits, GrpcHandler* handler,
+                               ServerMetrics* metrics)
+    : id_(id),
+      peer_ip_(std::move(peer_ip)),
+      peer_port_(peer_port),
+      limits_(limits),
+      handler_(handler),
+      metrics_(metrics) {}
+
+GrpcConnection::~GrpcConnection() {
+  // nghttp2_session_del runs no callback that reaches streams_; free the session first anyway.
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+registry::Status GrpcConnection::Init() {
+  if (limits_.max_message_bytes == 0 || limits_.max_message_bytes > (size_t{1} << 31) ||
+      limits_.max_buffered_input_bytes < limits_.max_message_bytes + kFramePrefix ||
+      limits_.max_concurrent_streams == 0 || limits_.max_header_list_bytes < 1024 ||
+      limits_.max_output_bytes == 0) {
+    return registry::InvalidArgumentError(
+        "gRPC limits: message cap 1 B..2 GiB, input buffer >= message cap + 5, streams > 0, "
+        "header list >= 1 KiB, output cap > 0");
+  }
+  nghttp2_session_callbacks* callbacks = nullptr;
+  if (nghttp2_session_callbacks_new(&callbacks) != 0) {
+    return registry::InternalError("nghttp2_session_callbacks_new failed");
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &Callbacks::OnFrameSend);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+  nghttp2_option* option = nullptr;
+  if (nghttp2_option_new(&option) != 0) {
+    nghttp2_session_callbacks_del(callbacks);
+    return registry::InternalError("nghttp2_option_new failed");
+  }
+  // Closed streams are not kept for priority bookkeeping: their memory goes at once.
+  nghttp2_option_set_no_closed_streams(option, 1);
+  const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+  if (rv != 0) {
+    session_ = nullptr;
+    return registry::InternalError("nghttp2_session_server_new2 failed");
+  }
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_bytes},
+  };
+  if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                              sizeof(settings) / sizeof(settings[0])) != 0) {
+    return registry::InternalError("nghttp2_submit_settings failed");
+  }
+  return registry::Status::Ok();
+}
+
+GrpcConnection::Stream* GrpcConnection::Find(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+bool GrpcConnection::Feed(const uint8_t* data, size_t size) {
+  if (failed_) return false;
+  const ssize_t rv = nghttp2_session_mem_recv(session_, data, size);
+  if (rv < 0) {
+    // NGHTTP2_ERR_BAD_CLIENT_MAGIC, NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_NOMEM and the like.
+    failed_ = true;
+    protocol_error_ = protocol_error_ || rv != NGHTTP2_ERR_NOMEM;
+    return false;
+  }
+  return true;
+}
+
+void GrpcConnection::OnRequestHeaders(Stream* s) {
+  if (s->finished) return;
+  if (s->method != "POST") {
+    RespondHttpError(s, 405);
+    return;
+  }
+  if (!s->has_content_type || !IsGrpcContentType(s->content_type)) {
+    RespondHttpError(s, 415);
+    return;
+  }
+  if (!s->path_too_long && s->path == kUnaryPath) {
+    s->kind = Stream::kUnary;
+  } else if (!s->path_too_long && s->path == kBidiPath) {
+    s->kind = Stream::kBidi;
+    StartResponse(s);
+    if (!goaway_) bidi_stream_ = s->id;
+  } else {
+    Finish(s, kUnimplemented,
+           s->path_too_long ? std::string("unknown method") : "unknown method " + s->path);
+  }
+}
+
+void GrpcConnection::OnData(Stream* s, const uint8_t* data, size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  while (!input.empty() && !s->finished) {
+    if (s->in.size() < kFramePrefix) {
+      const size_t take = std::min(kFramePrefix - s->in.size(), input.size());
+      s->in.append(input.data(), take);
+      buffered_input_ += take;
+      input.remove_prefix(take);
+      if (s->in.size() < kFramePrefix) break;
+      const auto* p = reinterpret_cast<const unsigned char*>(s->in.data());
+      const size_t length = size_t{p[1]} << 24 | size_t{p[2]} << 16 | size_t{p[3]} << 8 | p[4];
+      if (p[0] != 0) {
+        Finish(s, kInternal, "compressed messages are not accepted");
+        return;
+      }
+      if (length > limits_.max_message_bytes) {
+        Finish(s, kResourceExhausted,
+               "message of " + std::to_string(length) + " bytes is over the limit of " +
+                   std::to_string(limits_.max_message_bytes));
+        return;
+      }
+      s->need = length;
+    }
+    const size_t have = s->in.size() - kFramePrefix;
+    if (have == 0 && input.size() >= s->need) {  // whole in this chunk: no copy
+      const std::string_view message = input.substr(0, s->need);
+      input.remove_prefix(s->need);
+      DropInput(s);
+      OnMessage(s, message);
+      continue;
+    }
+    const size_t take = std::min(s->need - have, input.size());
+    if (buffered_input_ + take > limits_.max_buffered_input_bytes) {
+      Finish(s, kResourceExhausted, "too much input buffered on this connection");
+      return;
+    }
+    s->in.append(input.data(), take);
+    buffered_input_ += take;
+    input.remove_prefix(take);
+    if (s->in.size() - kFramePrefix == s->need) {
+      std::string whole;
+      whole.swap(s->in);
+      buffered_input_ -= whole.size();
+      s->need = 0;
+      OnMessage(s, std::string_view(whole).substr(kFramePrefix));
+    }
+  }
+}
+
+void GrpcConnection::DropInput(Stream* s) {
+  buffered_input_ -= s->in.size();
+  s->in.clear();
+  s->need = 0;
+  if (s->in.capacity() > 4096) std::string().swap(s->in);
+}
+
+void GrpcConnection::OnMessage(Stream* s, std::string_view bytes) {
+  ++s->messages;
+  if (s->kind == Stream::kUnary && s->messages > 1) {
+    Finish(s, kInternal, "a unary call carries one message");
+    return;
+  }
+  GrpcMessage decoded;
+  GrpcMessage& message = s->kind == Stream::kUnary ? s->request : decoded;
+  if (!DecodeGrpcPayload(bytes, &message)) {
+    Finish(s, kInternal, "the message is not a Payload");
+    return;
+  }
+  if (s->kind != Stream::kBidi) return;  // a unary call is answered at the end of its input
+  try {
+    handler_->OnStreamMessage(id_, message);
+  } catch (const std::exception& e) {
+    DUBBO_LOG(WARNING) << "gRPC stream message handler failed: " << e.what();
+  }
+}
+
+void GrpcConnection::OnEndOfInput(Stream* s) {
+  s->remote_closed = true;
+  if (s->finished) return;
+  if (!s->in.empty()) {
+    Finish(s, kInternal, "the stream ended inside a message");
+    return;
+  }
+  if (s->kind == Stream::kBidi) {  // the client is done sending: so are we
+    Finish(s, kOk, "");
+    return;
+  }
+  if (s->messages != 1) {
+    Finish(s, kInternal, "a unary call carries one message");
+    return;
+  }
+  GrpcMessage answer;
+  try {
+    answer = handler_->OnUnary(id_, s->request);
+  } catch (const std::exception& e) {
+    DUBBO_LOG(WARNING) << "gRPC unary handler failed: " << e.what();
+    Finish(s, kInternal, "the handler failed");
+    return;
+  }
+  s->request = GrpcMessage();
+  StartResponse(s);
+  Enqueue(s, EncodeGrpcFrame(answer));
+  Finish(s, kOk, "");
+}
+
+void GrpcConnection::StartResponse(Stream* s) {
+  if (s->headers_sent) return;
+  const nghttp2_nv headers[] = {
+      MakeNv(":status", "200", kStatic),
+      MakeNv("content-type", "application/grpc", kStatic),
+  };
+  nghttp2_data_provider provider{};
+  provider.read_callback = &Callbacks::ReadData;
+  if (nghttp2_submit_response(session_, s->id, headers, 2, &provider) == 0) {
+    s->headers_sent = true;
+  }
+}
+
+void GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
+  queued_bytes_ += frame->size();
+  s->out.push_back(std::move(frame));
+  nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred
+}
+
+void GrpcConnection::SendOnStream(std::shared_ptr<const std::string> frame) {
+  Stream* s = bidi_stream_ != 0 ? Find(bidi_stream_) : nullptr;
+  if (s == nullptr || s->finished || !s->headers_sent || frame == nullptr) return;
+  Enqueue(s, std::move(frame));
+}
+
+void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
+  if (s->finished) return;
+  s->finished = true;
+  DropInput(s);
+  if (status != kOk) CountCallError();
+  if (bidi_stream_ == s->id) bidi_stream_ = 0;
+  s->grpc_status = std::to_string(status);
+  s->grpc_message = PercentEncode(message);
+  if (s->headers_sent) {
+    nghttp2_session_resume_data(session_, s->id);  // ReadData() sends the trailers when drained
+    return;
+  }
+  // Trailers-only: one HEADERS frame that ends the stream.
+  const nghttp2_nv headers[] = {
+      MakeNv(":status", "200", kStatic),
+      MakeNv("content-type", "application/grpc", kStatic),
+      MakeNv("grpc-status", s->grpc_status, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+      MakeNv("grpc-message", s->grpc_message, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+  };
+  nghttp2_submit_response(session_, s->id, headers, s->grpc_message.empty() ? 3 : 4, nullptr);
+  s->headers_sent = true;
+  s->trailers_sent = true;
+}
+
+void GrpcConnection::RespondHttpError(Stream* s, int http_status) {
+  s->finished = true;
+  CountCallError();
+  const std::string status = std::to_string(http_status);
+  const nghttp2_nv headers[] = {MakeNv(":status", status, NGHTTP2_NV_FLAG_NO_COPY_NAME)};
+  nghttp2_submit_response(session_, s->id, headers, 1, nullptr);
+  s->headers_sent = true;
+  s->trailers_sent = true;
+}
+
+void GrpcConnection::CountCallError() {
+  if (metrics_ != nullptr) metrics_->grpc_call_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+void GrpcConnection::GoAway() {
+  if (goaway_ || failed_) return;
+  goaway_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+}
+
+std::string_view GrpcConnection::PendingOutput() {
+  if (out_offset_ == out_.size()) {
+    out_.clear();
+    out_offset_ = 0;
+  }
+  while (!failed_ && out_.size() - out_offset_ < kOutputChunk) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      failed_ = true;
+      break;
+    }
+    if (n == 0) break;
+    if (out_offset_ > 0 && out_offset_ >= out_.size() / 2) {
+      out_.erase(0, out_offset_);
+      out_offset_ = 0;
+    }
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    queued_bytes_ += static_cast<size_t>(n);
+  }
+  if (out_offset_ == out_.size() && out_.capacity() > kKeptOutputCapacity) {
+    std::string().swap(out_);  // an idle connection keeps no large buffer
+    out_offset_ = 0;
+  }
+  return std::string_view(out_).substr(out_offset_);
+}
+
+void GrpcConnection::Consume(size_t n) {
+  n = std::min(n, out_.size() - out_offset_);
+  out_offset_ += n;
+  queued_bytes_ -= n;
+}
+
+bool GrpcConnection::output_idle() {
+  if (out_offset_ < out_.size()) return false;
+  if (failed_) return true;
+  for (const auto& [id, s] : streams_) {
+    if (!s->out.empty() || (s->finished && !s->trailers_sent)) return false;
+  }
+  return nghttp2_session_want_write(session_) == 0;
+}
+
+bool GrpcConnection::done() {
+  if (out_offset_ < out_.size()) return false;
+  return failed_ ||
+         (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
+}
+
+}  // namespace dubbo::naming_server
