@@ -2,7 +2,8 @@
 //
 //   naming-server [--bind 127.0.0.1] [--port 8848] [--auth] [--log-level warning] ...
 //
-// Prints exactly one line on stdout once it is ready: "naming-server listening on http://HOST:PORT".
+// Once it is ready, prints "naming-server listening on http://HOST:PORT" on stdout, then (unless
+// --no-grpc) "naming-server grpc on HOST:GRPC_PORT".
 // SIGTERM and SIGINT stop it (within a second) with exit code 0. It raises its soft open-file limit
 // to the hard one and writes the connection cap this allows to stderr.
 #include <fcntl.h>
@@ -31,11 +32,16 @@ using dubbo::registry::LogSeverity;
 
 constexpr char kUsage[] = R"(usage: naming-server [options]
 
-A Nacos-compatible naming server (v1 naming Open API, heartbeat health, UDP push).
+A Nacos-compatible naming server: the v1 naming Open API (heartbeat health, UDP push) and Nacos
+2.x's gRPC API (instances bound to their connection, pushes on the stream), on one store.
 
   --bind ADDR                 address to listen on (default 127.0.0.1)
   --port N                    HTTP port; 0 picks a free one (default 8848)
   --context-path PATH         API prefix (default /nacos)
+  --grpc-port-offset N        gRPC port = HTTP port + N, Nacos's rule (default 1000); with
+                              --port 0 a free pair is picked
+  --no-grpc                   serve v1 HTTP only
+  --grpc-max-message-bytes N  largest gRPC message a client may send (default 10485760)
   --heartbeat-timeout-ms N    unhealthy after N ms without a beat (default 15000)
   --ip-delete-timeout-ms N    deleted after N ms without a beat (default 30000)
   --client-beat-interval-ms N beat interval told to clients (default 5000)
@@ -174,6 +180,7 @@ int main(int argc, char** argv) {
       {"--max-total-services", &options.max_total_services},
       {"--max-answer-bytes", &options.max_answer_bytes},
       {"--max-output-bytes", &options.max_output_bytes},
+      {"--grpc-max-message-bytes", &options.grpc_max_message_bytes},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -183,6 +190,15 @@ int main(int argc, char** argv) {
       return 0;
     } else if (flag == "--auth") {
       options.auth_enabled = true;
+    } else if (flag == "--no-grpc") {
+      options.grpc_enabled = false;
+    } else if (flag == "--grpc-port-offset") {
+      int64_t offset = 0;
+      if (!ParseInt(value, 1, 64535, &offset)) {
+        return Fail("--grpc-port-offset needs a number from 1 to 64535");
+      }
+      options.grpc_port_offset = static_cast<uint16_t>(offset);
+      ++i;
     } else if (flag == "--trust-client-ip") {
       options.trust_client_ip = true;
     } else if (flag == "--allow-default-password") {
@@ -289,8 +305,13 @@ int main(int argc, char** argv) {
   }
   const std::string& host = options.bind_address;
   const bool v6 = host.find(':') != std::string::npos;
-  std::printf("naming-server listening on http://%s:%u\n", (v6 ? "[" + host + "]" : host).c_str(),
+  const std::string shown_host = v6 ? "[" + host + "]" : host;
+  std::printf("naming-server listening on http://%s:%u\n", shown_host.c_str(),
               static_cast<unsigned>((*server)->port()));
+  if ((*server)->grpc_port() != 0) {
+    std::printf("naming-server grpc on %s:%u\n", shown_host.c_str(),
+                static_cast<unsigned>((*server)->grpc_port()));
+  }
   std::fflush(stdout);
   std::fprintf(
       stderr, "naming-server: up to %zu connections (open-file limit %s)\n",

@@ -1,5 +1,6 @@
 // NamingServer: the libevent shell around NamingCore. One event-loop thread runs the HTTP server
-// (our own, http_server.h) and the UDP push socket; everything else is NamingCore's.
+// (our own, http_server.h), the gRPC transport (grpc_transport.h) and the UDP push socket;
+// everything else is NamingCore's.
 #include "dubbo/naming_server/naming_server.h"
 
 #include <arpa/inet.h>
@@ -10,12 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <thread>
 
+#include "grpc_transport.h"
 #include "http_server.h"
 #include "internal/logging.h"
 #include "naming_core.h"
@@ -71,6 +75,7 @@ struct NamingServer::Impl final : public UdpSender {
   ServerMetrics metrics;  // shared by `http` and `core`; declared first, so it outlives both
   event_base* base = nullptr;
   HttpServer http;
+  GrpcTransport grpc;  // Before `core`, which holds it as its sink: destroyed after it.
   int udp_fd = -1;
   event* udp_event = nullptr;
   // Activated by Stop() from any thread. A plain event_base_loopbreak() would be lost if it came
@@ -79,6 +84,7 @@ struct NamingServer::Impl final : public UdpSender {
   std::thread loop;
   uint16_t http_port = 0;
   uint16_t udp_port = 0;
+  uint16_t grpc_port = 0;
   std::unique_ptr<NamingCore> core;
   std::mutex stop_mu;
   bool stopped = false;
@@ -125,11 +131,8 @@ struct NamingServer::Impl final : public UdpSender {
     http_options.max_connections_per_peer = static_cast<size_t>(options.max_connections_per_peer);
     http_options.max_output_bytes = options.max_output_bytes;
     http_options.metrics = &metrics;
-    Status listening = http.Start(base, http_options, [this](const HttpRequest& request) {
-      return core->Handle(request);
-    });
+    Status listening = ListenPair(http_options);
     if (!listening.ok()) return listening;
-    http_port = http.port();
 
     sockaddr_storage addr;
     socklen_t len = 0;
@@ -156,13 +159,60 @@ struct NamingServer::Impl final : public UdpSender {
     if (udp_event == nullptr || event_add(udp_event, nullptr) != 0) {
       return registry::InternalError("cannot watch the UDP socket");
     }
-    stop_event = event_new(
-        base, -1, 0, [](evutil_socket_t, short, void* arg) {
-          event_base_loopbreak(static_cast<event_base*>(arg));
-        },
-        base);
+    stop_event = event_new(base, -1, 0, &Impl::OnStop, this);
     if (stop_event == nullptr) return registry::InternalError("cannot create the stop event");
     return Status::Ok();
+  }
+
+  // Binds the HTTP port and, with gRPC on, port + grpc_port_offset. With port 0 the pair is free
+  // ports found by trying: the HTTP port is the kernel's pick, and when its gRPC partner is taken
+  // (or beyond 65535) both are given up and another pick is tried.
+  Status ListenPair(const HttpServerOptions& http_options) {
+    constexpr int kAttempts = 64;
+    for (int attempt = 1;; ++attempt) {
+      Status listening = http.Start(
+          base, http_options, [this](const HttpRequest& request) { return core->Handle(request); });
+      if (!listening.ok()) return listening;
+      http_port = http.port();
+      if (!options.grpc_enabled) return Status::Ok();
+      const uint32_t wanted = uint32_t{http_port} + options.grpc_port_offset;
+      Status grpc_listening = registry::UnavailableError(
+          "the gRPC port " + std::to_string(wanted) + " (HTTP port + " +
+          std::to_string(options.grpc_port_offset) + ") is beyond 65535");
+      if (wanted <= 65535) {
+        GrpcTransportOptions grpc_options;
+        grpc_options.bind_address = options.bind_address;
+        grpc_options.port = static_cast<uint16_t>(wanted);
+        grpc_options.limits.max_message_bytes = options.grpc_max_message_bytes;
+        grpc_options.limits.max_buffered_input_bytes = std::max(
+            grpc_options.limits.max_buffered_input_bytes, options.grpc_max_message_bytes + 5);
+        grpc_options.limits.max_concurrent_streams = options.grpc_max_concurrent_streams;
+        grpc_options.limits.max_output_bytes = options.grpc_max_output_bytes;
+        grpc_options.max_connections = http.connection_cap();
+        grpc_options.max_connections_per_peer =
+            static_cast<size_t>(options.max_connections_per_peer);
+        grpc_options.metrics = &metrics;
+        grpc_listening = grpc.Start(base, grpc_options, core->grpc_handler());
+      }
+      if (grpc_listening.ok()) {
+        grpc_port = grpc.port();
+        core->SetGrpcSink(&grpc);
+        return Status::Ok();
+      }
+      if (options.port != 0 || attempt == kAttempts) return grpc_listening;
+      http.Stop();
+      grpc.Stop();
+    }
+  }
+
+  // On the loop thread: every gRPC client is told to move on (ConnectResetRequest), the core stops,
+  // the transport writes what is queued and closes (at most kShutdownGrace), then the loop ends.
+  static void OnStop(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    constexpr std::chrono::milliseconds kShutdownGrace{1000};
+    self->core->Shutdown();
+    event_base* base = self->base;
+    self->grpc.Shutdown(kShutdownGrace, [base] { event_base_loopbreak(base); });
   }
 
   void Stop() {
@@ -175,6 +225,8 @@ struct NamingServer::Impl final : public UdpSender {
     if (owned_scheduler != nullptr) owned_scheduler->Shutdown();
     if (stop_event != nullptr) event_free(stop_event);
     if (udp_event != nullptr) event_free(udp_event);
+    grpc.Stop();
+    if (core != nullptr) core->SetGrpcSink(nullptr);
     http.Stop();
     if (base != nullptr) event_base_free(base);
     if (udp_fd >= 0) ::close(udp_fd);
@@ -221,6 +273,20 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
                      options.client_beat_interval_ms, options.health_check_period_ms,
                      options.push_ack_timeout_ms, options.subscriber_ttl_ms, options.push_delay_ms}) {
     if (ms > kMaxMs) return registry::InvalidArgumentError("timing options must be below 2^40 ms");
+  }
+  for (int64_t ms :
+       {options.grpc_ack_timeout_ms, options.grpc_resend_delay_ms, options.grpc_detection_idle_ms,
+        options.grpc_detection_timeout_ms, options.grpc_ejector_period_ms}) {
+    if (ms <= 0 || ms > kMaxMs) {
+      return registry::InvalidArgumentError("gRPC timing options must be from 1 to 2^40 ms");
+    }
+  }
+  if (options.grpc_port_offset == 0 || options.grpc_port_offset > 64535 ||
+      options.grpc_max_message_bytes == 0 || options.grpc_max_message_bytes > (size_t{1} << 30) ||
+      options.grpc_max_concurrent_streams == 0 || options.grpc_max_output_bytes == 0) {
+    return registry::InvalidArgumentError(
+        "grpc_port_offset must be from 1 to 64535, grpc_max_message_bytes from 1 to 1 GiB, and "
+        "the gRPC stream and output caps positive");
   }
   if (options.request_head_timeout_ms <= 0 || options.request_head_timeout_ms > kMaxMs ||
       options.idle_timeout_ms <= 0 || options.idle_timeout_ms > kMaxMs) {
@@ -278,10 +344,12 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
     impl->scheduler = impl->owned_scheduler.get();
   }
   impl->clock = options.clock != nullptr ? options.clock : impl->scheduler->clock();
-  Status status = impl->Bind();
-  if (!status.ok()) return status;
+  // The core exists before the sockets, which hand it their requests; nothing reaches it before
+  // the loop starts.
   impl->core = std::make_unique<NamingCore>(impl->options, impl->clock, impl->scheduler, impl.get(),
                                             &impl->metrics);
+  Status status = impl->Bind();
+  if (!status.ok()) return status;
   if (Status loaded = impl->core->LoadData(); !loaded.ok()) return loaded;
   Impl* raw = impl.get();
   impl->loop = std::thread([raw] {
@@ -292,6 +360,7 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
 
 uint16_t NamingServer::port() const { return impl_->http_port; }
 uint16_t NamingServer::udp_port() const { return impl_->udp_port; }
+uint16_t NamingServer::grpc_port() const { return impl_->grpc_port; }
 size_t NamingServer::connection_cap() const { return impl_->http.connection_cap(); }
 
 std::string NamingServer::address() const {

@@ -1,8 +1,9 @@
 // File: dubbo/naming_server/naming_server.h
 //
-// NamingServer: a Nacos-compatible naming server (the v1 naming Open API, heartbeat health checks and
-// UDP push), small enough to embed in a test process. Start() binds, starts its threads and returns a
-// running server; tests use port 0 and read the bound port back.
+// NamingServer: a Nacos-compatible naming server (the v1 naming Open API with heartbeat health
+// checks and UDP push, and Nacos 2.x's gRPC API with connection-bound instances and stream pushes,
+// on one store), small enough to embed in a test process. Start() binds, starts its threads and
+// returns a running server; tests use port 0 and read the bound port back.
 //
 //   NamingServerOptions options;
 //   options.port = 0;                                   // pick a free port
@@ -10,13 +11,13 @@
 //   if (!server.ok()) ...;
 //   std::string addr = (*server)->address();            // "127.0.0.1:41234"
 //
-// Where it differs from Nacos, and why, is in docs/naming-server.md. In short: a change is pushed at
-// once (bursts that follow are merged within `push_delay_ms`), and pushes go to the address the list
-// request came from unless `trust_client_ip` is set.
+// Where it differs from Nacos, and why, is in docs/naming-server.md. In short: a change is pushed
+// at once (bursts that follow are merged within `push_delay_ms`), and pushes go to the address the
+// list request came from unless `trust_client_ip` is set.
 //
-// Threads: one event-loop thread (HTTP and UDP), plus the scheduler's thread unless a Scheduler is
-// injected. Thread-safety: Start() and Stop() may be called from any thread; every accessor is
-// thread-safe.
+// Threads: one event-loop thread (HTTP, gRPC and UDP), plus the scheduler's thread unless a
+// Scheduler is injected. Thread-safety: Start() and Stop() may be called from any thread; every
+// accessor is thread-safe.
 #ifndef DUBBO_NAMING_SERVER_NAMING_SERVER_H_
 #define DUBBO_NAMING_SERVER_NAMING_SERVER_H_
 
@@ -65,6 +66,18 @@ struct NamingServerOptions {
   bool trust_client_ip = false;
 
   // --- gRPC (Nacos 2.x protocol; timings are Nacos's) --------------------------------------
+  // Serve Nacos's gRPC API (h2c) beside v1, on port + grpc_port_offset (Nacos's rule: SDKs derive
+  // the gRPC port from the main port). Default true.
+  bool grpc_enabled = true;
+  // Default 1000 (8848 -> 9848). With port 0 the server picks a free pair. 1 to 64535.
+  uint16_t grpc_port_offset = 1000;
+  // Largest gRPC message a client may send, in bytes. Default 10 MiB (Nacos's server default).
+  size_t grpc_max_message_bytes = size_t{10} << 20;
+  // Concurrent HTTP/2 streams per gRPC connection. Default 128.
+  uint32_t grpc_max_concurrent_streams = 128;
+  // Output queued for one gRPC peer that does not read; past it the connection is closed.
+  // Default 16 MiB.
+  size_t grpc_max_output_bytes = size_t{16} << 20;
   // A gRPC push not acked within this is sent again, with a new requestId, after
   // grpc_resend_delay_ms, for as long as the connection and its subscription exist. Defaults 5000
   // and 1000.
@@ -202,6 +215,8 @@ class NamingServer {
   uint16_t port() const;
   // The UDP port pushes are sent from (acks go back to it).
   uint16_t udp_port() const;
+  // The gRPC port: port() + grpc_port_offset; 0 when gRPC is off.
+  uint16_t grpc_port() const;
   // "host:port" of the HTTP listener, as clients put it in `serverAddr`.
   std::string address() const;
   // Connections held at once: max_connections, or fewer when the descriptor limit leaves less room.
