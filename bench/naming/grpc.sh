@@ -56,7 +56,7 @@ ulimit -n "$(ulimit -Hn)"
 start() {
   [[ -n $SERVER_PID ]] && stop_pids "$SERVER_PID"
   start_naming_server "$TMP/out" "$TMP/err" taskset -c "$SERVER_CPU" "$SERVER_BIN" --port 0 \
-    --log-level warning "$@"
+    --log-level warning --max-connections-per-peer 20000 "$@"
   for _ in {1..100}; do grep -q 'grpc on' "$TMP/out" && break; sleep 0.05; done
   GRPC_PORT=$(sed -n 's/^naming-server grpc on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/out")
   [[ -n $GRPC_PORT ]] || { cat "$TMP/err" >&2; echo "no gRPC listener" >&2; exit 1; }
@@ -65,10 +65,12 @@ client() { taskset -c "$CLIENT_CPU" "$@"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS/{printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-log "register rate: gRPC, $REG_CONNECTIONS connections, $REG_COUNT registrations (each a new service)"
+log "register rate: gRPC, $REG_CONNECTIONS connections, $REG_COUNT registrations (each a new instance)"
 start
+t0=$(cpu_ticks "$SERVER_PID")
 client "$GRPC_BIN" --server "127.0.0.1:$GRPC_PORT" --mode register \
   --connections "$REG_CONNECTIONS" --count "$REG_COUNT"
+echo "server CPU during the connections' setup and the registrations: $(( ($(cpu_ticks "$SERVER_PID") - t0) * 1000 / $(getconf CLK_TCK) )) ms"
 
 if command -v wrk >/dev/null; then
   log "register rate: v1 HTTP, wrk -t1 -c32 -d$DURATION, every request a new instance"
@@ -95,7 +97,7 @@ client "$GRPC_BIN" --server "127.0.0.1:$GRPC_PORT" --mode disconnect \
   --subscribers "$SUBSCRIBERS" --changes "$KILLS"
 
 log "idle cost: $IDLE_CONNECTIONS gRPC connections with one instance each, ${IDLE_SECONDS} s"
-start --max-connections-per-peer "$((IDLE_CONNECTIONS + 100))"
+start
 rss0=$(rss_mb "$SERVER_PID")
 client "$GRPC_BIN" --server "127.0.0.1:$GRPC_PORT" --mode idle \
   --connections "$IDLE_CONNECTIONS" --seconds "$((IDLE_SECONDS + 10))" >"$TMP/idle" &

@@ -22,9 +22,9 @@
 //               10.254.1.2:8080 on its own connection; once every subscriber has it, and --gap-ms
 //               later, the child is SIGKILLed (the kernel closes its socket) and the time runs
 //               until every subscriber has a push without it, and has acked it.
-//   register    --connections connections register --count instances in all, each registration a
-//               new service (svc-<conn>-<n>), --window requests in flight per connection. Prints
-//               registrations/s.
+//   register    --connections connections register --count instances in all: connection c
+//               registers 10.253.c.1:8080 in services svc-0, svc-1, ... (each request a new
+//               instance), --window requests in flight per connection. Prints registrations/s.
 //   idle        --connections connections register one instance each (one service per
 //               connection) and stay idle for --seconds, answering client detection. The driver
 //               (bench/naming/grpc.sh) reads the server's RSS and CPU time meanwhile.
@@ -131,11 +131,12 @@ class Connection : public grpc::ClientBidiReactor<Payload, Payload> {
     StartCall();
     for (int attempt = 0;; ++attempt) {
       Payload answer;
-      if (Unary(MakePayload("HealthCheckRequest", R"({"headers":{}})"), &answer) &&
-          answer.metadata().type() == "HealthCheckResponse") {
-        return;
+      const bool ok = Unary(MakePayload("HealthCheckRequest", R"({"headers":{}})"), &answer);
+      if (ok && answer.metadata().type() == "HealthCheckResponse") return;
+      if (attempt == 3000) {
+        Die("connection setup never completed: " +
+            (ok ? answer.metadata().type() + " " + answer.body().value() : "call failed"));
       }
-      if (attempt == 200) Die("connection setup never completed");
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
@@ -411,7 +412,9 @@ void RunRegister(const Flags& flags) {
           window_cv.wait(lock, [&] { return in_flight < flags.window; });
           ++in_flight;
         }
-        const std::string service = "svc-" + std::to_string(c) + "-" + std::to_string(n);
+        // Every connection registers into the same services: one record per (connection,
+        // service), so each request adds an instance (services: --count / --connections).
+        const std::string service = "svc-" + std::to_string(n);
         connections[c]->UnaryAsync(
             MakePayload("InstanceRequest",
                         NamingBody(service, R"("type":"registerInstance","instance":)" +
