@@ -299,6 +299,7 @@ TEST(GrpcServerTest, WithGrpcOffOnlyTheHttpPortListens) {
 // Register, v1 list, subscribe, pushes acked, a change pushed, and a v1 registration pushed to the
 // gRPC subscriber: one store for both protocols.
 TEST(GrpcServerTest, RegisterSubscribeAndPushOverRealConnections) {
+  constexpr char kAcks[] = "naming_server_grpc_push_acks_total";
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
   NacosGrpcClient publisher(server->grpc_port());
@@ -321,6 +322,8 @@ TEST(GrpcServerTest, RegisterSubscribeAndPushOverRealConnections) {
   // The first subscription gets the data pushed.
   GrpcPayload push = subscriber.NextPush();
   EXPECT_TRUE(JsonEq(push.body, PushBody(push, Host5(8080))));
+  // Each ack is counted before the next change, which would otherwise supersede an unacked push.
+  WaitForSample(server->port(), kAcks, 1);
 
   // A register from the publisher's connection replaces its instance; the subscriber sees it.
   answer = publisher.Call("InstanceRequest", RegisterPort(8081));
@@ -328,6 +331,7 @@ TEST(GrpcServerTest, RegisterSubscribeAndPushOverRealConnections) {
   push = subscriber.NextPush();
   EXPECT_TRUE(JsonEq(push.body, PushBody(push, Host5(8081))));
   const std::string first_id = JsonString(push.body, "requestId");
+  WaitForSample(server->port(), kAcks, 2);
 
   // A v1 registration reaches the gRPC subscriber too.
   ASSERT_EQ(HttpRequest(server->port(), "POST",
@@ -351,7 +355,7 @@ TEST(GrpcServerTest, RegisterSubscribeAndPushOverRealConnections) {
   EXPECT_EQ(ListV1(server->port()).hosts, pushed);
 
   // Three pushes, each acked on the stream.
-  WaitForSample(server->port(), "naming_server_grpc_push_acks_total", 3);
+  WaitForSample(server->port(), kAcks, 3);
   EXPECT_EQ(subscriber.Queued(), 0u);
 }
 
