@@ -117,21 +117,37 @@ struct V1List {
   std::string name;
   std::set<std::string> hosts;
 };
+// "ip:port" of each host in a JSON `hosts` array; a malformed host fails the test.
+std::set<std::string> Addresses(const rapidjson::Value& hosts) {
+  std::set<std::string> out;
+  if (!hosts.IsArray()) {
+    ADD_FAILURE() << "hosts is not an array";
+    return out;
+  }
+  for (const auto& host : hosts.GetArray()) {
+    if (!host.IsObject() || !host.HasMember("ip") || !host["ip"].IsString() ||
+        !host.HasMember("port") || !host["port"].IsInt()) {
+      ADD_FAILURE() << "a host without ip and port";
+      continue;
+    }
+    out.insert(std::string(host["ip"].GetString()) + ":" + std::to_string(host["port"].GetInt()));
+  }
+  return out;
+}
+
 V1List ListV1(uint16_t port) {
   const HttpResult answer = HttpRequest(port, "GET", kV1List);
   EXPECT_EQ(answer.status, 200) << answer.body;
   rapidjson::Document doc;
   doc.Parse(answer.body.c_str());
   V1List list;
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("hosts")) {
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("hosts") || !doc.HasMember("name") ||
+      !doc["name"].IsString()) {
     ADD_FAILURE() << "not a list answer: " << answer.body;
     return list;
   }
   list.name = doc["name"].GetString();
-  for (const auto& host : doc["hosts"].GetArray()) {
-    list.hosts.insert(std::string(host["ip"].GetString()) + ":" +
-                      std::to_string(host["port"].GetInt()));
-  }
+  list.hosts = Addresses(doc["hosts"]);
   return list;
 }
 
@@ -342,13 +358,13 @@ TEST(GrpcServerTest, RegisterSubscribeAndPushOverRealConnections) {
   EXPECT_NE(JsonString(push.body, "requestId"), first_id);
   rapidjson::Document doc;
   doc.Parse(push.body.c_str());
-  ASSERT_TRUE(doc.IsObject() && doc.HasMember("serviceInfo")) << push.body;
-  std::set<std::string> pushed;
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("serviceInfo") && doc["serviceInfo"].IsObject() &&
+              doc["serviceInfo"].HasMember("hosts"))
+      << push.body;
+  const std::set<std::string> pushed = Addresses(doc["serviceInfo"]["hosts"]);
   for (const auto& host : doc["serviceInfo"]["hosts"].GetArray()) {
-    pushed.insert(std::string(host["ip"].GetString()) + ":" +
-                  std::to_string(host["port"].GetInt()));
     if (host["ip"] == "10.0.0.7") {
-      EXPECT_TRUE(host["ephemeral"].GetBool()) << push.body;
+      EXPECT_TRUE(host["ephemeral"].IsBool() && host["ephemeral"].GetBool()) << push.body;
     }
   }
   EXPECT_EQ(pushed, (std::set<std::string>{"10.0.0.5:8081", "10.0.0.7:8080"}));
