@@ -1,6 +1,7 @@
 // Prometheus text rendering. See metrics_text.h.
 #include "metrics_text.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -35,7 +36,7 @@ uint64_t Millis(registry::Duration d) {
 }  // namespace
 
 std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
-                             const ServerMetrics& server) {
+                             const ServerMetrics& server, const GrpcNamingStats& grpc) {
   Writer w;
   constexpr std::string_view kNacos = "nacos_monitor";
   w.Family(kNacos, "gauge", "Nacos naming gauges, under Nacos's names.");
@@ -79,6 +80,71 @@ std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
     std::string labels = "reason=\"";
     labels.append(kRejectReasonNames[i]).append("\"");
     w.Sample(kRejects, labels, server.rejects[i].load(std::memory_order_relaxed));
+  }
+
+  // The gRPC transport (shared ServerMetrics) and the gRPC protocol core (GrpcNamingStats).
+  struct Series {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    uint64_t value;
+  };
+  auto relaxed = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  const Series grpc_series[] = {
+      {"naming_server_grpc_connections", "gauge", "gRPC connections open now.",
+       relaxed(server.grpc_connections_open)},
+      {"naming_server_grpc_connections_accepted_total", "counter", "gRPC connections accepted.",
+       relaxed(server.grpc_connections_accepted)},
+      {"naming_server_grpc_connections_refused_total", "counter",
+       "gRPC connections closed at accept: the shared connection cap or the per-peer cap.",
+       relaxed(server.grpc_connections_refused)},
+      {"naming_server_grpc_protocol_errors_total", "counter",
+       "gRPC connections ended by an HTTP/2 protocol error, a bad preface or a late one.",
+       relaxed(server.grpc_protocol_errors)},
+      {"naming_server_grpc_call_errors_total", "counter",
+       "gRPC calls failed by the transport with a non-zero grpc-status.",
+       relaxed(server.grpc_call_errors)},
+      {"naming_server_grpc_output_overflows_total", "counter",
+       "gRPC connections closed because their queued output passed its cap.",
+       relaxed(server.grpc_output_overflows)},
+      {"naming_server_grpc_registered_connections", "gauge",
+       "gRPC connections that completed their ConnectionSetup.", grpc.registered},
+      {"naming_server_grpc_subscriptions", "gauge",
+       "gRPC subscriptions, one per connection and service.", grpc.subscriptions},
+      {"naming_server_grpc_setups_total", "counter", "gRPC connections registered by a setup.",
+       grpc.setups},
+      {"naming_server_grpc_requests_total", "counter", "gRPC unary requests of any type.",
+       grpc.requests},
+      {"naming_server_grpc_request_errors_total", "counter",
+       "gRPC unary requests answered with anything but a success.", grpc.request_errors},
+      {"naming_server_grpc_pushes_total", "counter",
+       "NotifySubscriberRequests sent (first transmissions).", grpc.pushes_sent},
+      {"naming_server_grpc_push_acks_total", "counter",
+       "gRPC pushes acknowledged with resultCode 200.", grpc.pushes_acked},
+      {"naming_server_grpc_push_resends_total", "counter",
+       "gRPC pushes sent again after a missing or failed ack.", grpc.push_resends},
+      {"naming_server_grpc_pushes_superseded_total", "counter",
+       "Unacknowledged gRPC pushes replaced by newer data.", grpc.pushes_superseded},
+      {"naming_server_grpc_push_changes_merged_total", "counter",
+       "Changes absorbed by a gRPC push already due.", grpc.changes_merged},
+      {"naming_server_grpc_detections_total", "counter",
+       "ClientDetectionRequests sent to silent gRPC connections.", grpc.detections},
+      {"naming_server_grpc_ejections_total", "counter",
+       "gRPC connections closed for not answering a detection.", grpc.ejections},
+      {"naming_server_grpc_stream_messages_dropped_total", "counter",
+       "gRPC stream messages ignored: unknown, unparsable or before setup.", grpc.stream_dropped},
+  };
+  for (const Series& s : grpc_series) {
+    w.Family(s.name, s.type, s.help);
+    w.Sample(s.name, "", s.value);
+  }
+  constexpr std::string_view kByType = "naming_server_grpc_requests_handled_total";
+  w.Family(kByType, "counter",
+           "gRPC requests of a known type on a registered connection, by type.");
+  for (const auto& [type, count] : grpc.requests_by_type) {
+    std::string labels = "type=\"";  // known request type names: letters only
+    labels.append(type).append("\"");
+    w.Sample(kByType, labels, count);
   }
   return w.Take();
 }

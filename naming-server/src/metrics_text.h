@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <string>
 
+#include "grpc_naming.h"
 #include "push_service.h"
 #include "server_metrics.h"
 
@@ -27,8 +28,10 @@ struct StoreFigures {
 // The content type of RenderPrometheus()'s text.
 inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
+// `grpc` is the gRPC protocol core's figures (all zero when gRPC is off); the gRPC transport's
+// are in `server`.
 std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
-                             const ServerMetrics& server);
+                             const ServerMetrics& server, const GrpcNamingStats& grpc);
 
 }  // namespace dubbo::naming_server
 

@@ -1242,16 +1242,18 @@ Status NamingCore::LoadData() {
 HttpResponse NamingCore::Prometheus() const {
   StoreFigures store;
   PushStats push;
+  GrpcNamingStats grpc;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     store.services = state_->store.ServiceCount();
     store.instances = state_->store.InstanceCount();
     store.bytes_held = state_->store.BytesHeld();
     if (state_->push != nullptr) push = state_->push->stats();
+    if (state_->grpc != nullptr) grpc = state_->grpc->stats();
   }
   HttpResponse response;
   response.content_type = kPrometheusContentType;
-  response.body = RenderPrometheus(store, push, *state_->metrics);
+  response.body = RenderPrometheus(store, push, *state_->metrics, grpc);
   return response;
 }
 

@@ -22,12 +22,18 @@
 #include "dubbo/registry/scheduler.h"
 #include "grpc_types.h"
 #include "http_types.h"
+#include "nacos_grpc_vectors.h"
 #include "naming_core.h"
 #include "push_service.h"
 
 namespace dubbo::naming_server {
 namespace {
 
+using nacos_grpc::kJavaSetup;
+using nacos_grpc::kTv4Register;
+using nacos_grpc::kTv6Subscribe;
+using nacos_grpc::kTv8Body;
+using nacos_grpc::kTv9Body;
 using registry::ManualScheduler;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -37,29 +43,17 @@ constexpr GrpcConnId kJava = 1;
 constexpr GrpcConnId kRust = 2;
 constexpr char kJavaId[] = "1700000000000_10.0.0.9_54321";
 
-constexpr char kJavaSetup[] =
-    R"({"headers":{},"clientVersion":"Nacos-Java-Client:v2.5.1","labels":{"AppName":"unknown",)"
-    R"("module":"naming","source":"sdk","tls.enable":"false"},"abilityTable":{},"module":"internal"})";
 constexpr char kRustSetup[] =
     R"({"clientVersion":"Nacos-Rust-Client:0.8.0","abilities":{"remoteAbility":)"
     R"({"supportRemoteConnection":true},"configAbility":{"supportRemoteMetrics":true},)"
     R"("namingAbility":{"supportDeltaPush":false,"supportRemoteMetric":false}},"tenant":"public",)"
     R"("labels":{"AppName":"unknown","source":"sdk","module":"naming"},"headers":{},)"
     R"("requestId":null})";
-constexpr char kTv4Register[] =
-    R"({"headers":{},"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
-    R"("type":"registerInstance","instance":{"ip":"10.0.0.5","port":8080,"weight":1.0,)"
-    R"("healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":)"
-    R"({"version":"1.0"},"instanceHeartBeatInterval":5000,"instanceHeartBeatTimeOut":15000,)"
-    R"("ipDeleteTimeout":30000},"module":"naming"})";
 constexpr char kTv5Register[] =
     R"({"type":"registerInstance","instance":{"instanceId":null,"ip":"10.0.0.6","port":9000,)"
     R"("weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":null,)"
     R"("serviceName":null,"metadata":{}},"headers":{},"requestId":"5","namespace":"public",)"
     R"("serviceName":"demo","groupName":"DEFAULT_GROUP"})";
-constexpr char kTv6Subscribe[] =
-    R"({"headers":{},"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
-    R"("subscribe":true,"clusters":"","module":"naming"})";
 constexpr char kTv7Host5[] =
     R"({"instanceId":"10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@demo","ip":"10.0.0.5","port":8080,)"
     R"("weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT",)"
@@ -70,10 +64,6 @@ constexpr char kTv5Host[] =
     R"("weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT",)"
     R"("serviceName":"DEFAULT_GROUP@@demo","metadata":{},"instanceHeartBeatInterval":5000,)"
     R"("instanceHeartBeatTimeOut":15000,"ipDeleteTimeout":30000,"instanceIdGenerator":"simple"})";
-constexpr char kTv8Body[] =
-    R"({"resultCode":500,"errorCode":301,"message":"Connection is unregistered.","success":false})";
-constexpr char kTv9Body[] =
-    R"({"resultCode":500,"errorCode":302,"message":"RequestHandler Not Found","success":false})";
 
 // `{"name":"demo",...,"hosts":[<hosts>],...}` with lastRefTime `ref`.
 std::string ServiceInfo(const std::string& hosts, int64_t ref, const std::string& clusters = "") {

@@ -493,7 +493,7 @@ TEST(HttpServerTest, APeerThatDoesNotReadItsAnswerIsClosedAfterTheGrace) {
   EXPECT_EQ(server.Rejected(RejectReason::kIdleTimeout), 0u);
   ::close(hog);
 
-  const std::string text = RenderPrometheus({}, {}, server.metrics);
+  const std::string text = RenderPrometheus({}, {}, server.metrics, {});
   EXPECT_NE(text.find("\nnaming_server_output_buffered_bytes 0\n"), std::string::npos);
   EXPECT_NE(text.find("naming_server_rejects_total{reason=\"slow_reader\"} 1\n"),
             std::string::npos);

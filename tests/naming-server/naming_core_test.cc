@@ -1314,6 +1314,94 @@ TEST_F(NamingCoreTest, PrometheusReportsStoreAndRefusals) {
   EXPECT_THAT(text, HasSubstr("# TYPE nacos_monitor gauge\n"));
 }
 
+// Keeps what the gRPC core sends on streams, for the test to answer.
+class KeepingGrpcSink : public GrpcSink {
+ public:
+  void SendOnStream(GrpcConnId, std::shared_ptr<const GrpcMessage> message) override {
+    sent.push_back(*message);
+  }
+  void Close(GrpcConnId) override {}
+  std::vector<GrpcMessage> sent;
+};
+
+GrpcMessage GrpcRequest(std::string type, std::string body) {
+  GrpcMessage message;
+  message.type = std::move(type);
+  message.body = std::move(body);
+  return message;
+}
+
+TEST_F(NamingCoreTest, PrometheusReportsGrpcTransportAndProtocolFigures) {
+  KeepingGrpcSink sink;
+  core_->SetGrpcSink(&sink);
+  GrpcHandler* grpc = core_->grpc_handler();
+  grpc->OnConnect(1, "10.0.0.9", 54321);
+  grpc->OnConnect(2, "10.0.0.9", 54322);
+  grpc->OnStreamMessage(1, GrpcRequest("ConnectionSetupRequest",
+                                       R"({"labels":{"module":"naming"},"abilityTable":{}})"));
+  ASSERT_EQ(sink.sent.size(), 1u);
+  EXPECT_EQ(sink.sent[0].type, "SetupAckRequest");
+  const std::string service =
+      R"("namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP")";
+  EXPECT_EQ(grpc->OnUnary(1, GrpcRequest("InstanceRequest",
+                                         "{" + service +
+                                             R"(,"type":"registerInstance","instance":)"
+                                             R"({"ip":"10.0.0.5","port":8080}})"))
+                .type,
+            "InstanceResponse");
+  EXPECT_EQ(grpc->OnUnary(1, GrpcRequest("SubscribeServiceRequest",
+                                         "{" + service + R"(,"subscribe":true,"clusters":""})"))
+                .type,
+            "SubscribeServiceResponse");
+  ASSERT_EQ(sink.sent.size(), 2u);
+  ASSERT_EQ(sink.sent[1].type, "NotifySubscriberRequest");
+  const auto push = ParseJson(sink.sent[1].body);
+  ASSERT_TRUE(push->HasMember("requestId") && (*push)["requestId"].IsString());
+  const std::string push_id = (*push)["requestId"].GetString();
+  grpc->OnStreamMessage(1, GrpcRequest("NotifySubscriberResponse",
+                                       R"({"resultCode":200,"errorCode":0,"requestId":")" +
+                                           push_id + R"(","success":true})"));
+  EXPECT_EQ(grpc->OnUnary(1, GrpcRequest("FooRequest", "{}")).type, "ErrorResponse");  // 302
+  EXPECT_EQ(grpc->OnUnary(2, GrpcRequest("HealthCheckRequest", "{}")).type,
+            "ErrorResponse");  // 301
+  // The transport's counters live in the shared ServerMetrics.
+  core_->metrics().grpc_connections_open = 2;
+  core_->metrics().grpc_connections_accepted = 3;
+  core_->metrics().grpc_connections_refused = 1;
+  core_->metrics().grpc_protocol_errors = 4;
+
+  const std::string text = Get("/nacos/actuator/prometheus").body;
+  const std::pair<std::string, std::string> expected[] = {
+      {"naming_server_grpc_connections", "2"},
+      {"naming_server_grpc_connections_accepted_total", "3"},
+      {"naming_server_grpc_connections_refused_total", "1"},
+      {"naming_server_grpc_protocol_errors_total", "4"},
+      {"naming_server_grpc_output_overflows_total", "0"},
+      {"naming_server_grpc_registered_connections", "1"},
+      {"naming_server_grpc_subscriptions", "1"},
+      {"naming_server_grpc_setups_total", "1"},
+      {"naming_server_grpc_requests_total", "4"},
+      {"naming_server_grpc_request_errors_total", "2"},
+      {R"(naming_server_grpc_requests_handled_total{type="InstanceRequest"})", "1"},
+      {R"(naming_server_grpc_requests_handled_total{type="SubscribeServiceRequest"})", "1"},
+      {"naming_server_grpc_pushes_total", "1"},
+      {"naming_server_grpc_push_acks_total", "1"},
+      {"naming_server_grpc_push_resends_total", "0"},
+      {"naming_server_grpc_ejections_total", "0"},
+  };
+  for (const auto& [series, value] : expected) {
+    EXPECT_EQ(PrometheusLine(text, series), series + " " + value);
+  }
+  // The unregistered connection's request is not counted by type.
+  EXPECT_EQ(PrometheusLine(
+                text, R"(naming_server_grpc_requests_handled_total{type="HealthCheckRequest"})"),
+            "");
+  EXPECT_THAT(text, HasSubstr("# TYPE naming_server_grpc_connections gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE naming_server_grpc_push_acks_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# HELP naming_server_grpc_requests_handled_total "));
+  core_->SetGrpcSink(nullptr);
+}
+
 TEST_F(NamingCoreTest, SwitchesJsonParses) {
   const HttpResponse switches = Get("/nacos/v1/ns/operator/switches");
   ASSERT_EQ(switches.status, 200);

@@ -18,12 +18,14 @@
 #include <fstream>
 #include <limits>
 #include <random>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "dubbo/registry/url.h"
+#include "nacos_grpc_client.h"
 #include "push_service.h"
 #include "testing/http_client.h"
 #include "testing/temp_dir.h"
@@ -35,6 +37,7 @@ namespace {
 // the machine and however much a sanitizer slows it.
 constexpr auto kWatchdog = std::chrono::seconds(60);
 
+using nacos_grpc::NacosGrpcClient;
 using registry::URL;
 using registry::testing::BindUdpLoopback;
 using registry::testing::HttpRequest;
@@ -515,6 +518,12 @@ class ServerProcess {
 
   const std::string& first_line() const { return first_line_; }
   uint16_t port() const { return port_; }
+  // The next line on stdout, with its '\n'; "" at the end of the output (the process exited).
+  std::string NextLine() {
+    char line[256] = {0};
+    if (out_ == nullptr || std::fgets(line, sizeof(line), out_) == nullptr) return "";
+    return line;
+  }
   FILE* out() const { return out_; }
 
   // SIGTERM (unless it already exited), then its wait status; stderr is read to the end.
@@ -556,19 +565,48 @@ class ServerProcess {
   std::string stderr_;
 };
 
-// The executable: one ready line on stdout, then SIGTERM ends it with exit code 0.
-TEST(NamingServerBinaryTest, PrintsOneLineAndStopsOnSigterm) {
+// The executable: its ready lines on stdout, HTTP first, then gRPC on the HTTP port + 1000, where
+// a grpc++ client is served; SIGTERM sends that client ConnectReset and ends the process with exit
+// code 0.
+TEST(NamingServerBinaryTest, PrintsItsListenersAndStopsOnSigterm) {
   ServerProcess process({"--port", "0"});
   const std::string& text = process.first_line();
   EXPECT_EQ(text.rfind("naming-server listening on http://127.0.0.1:", 0), 0u) << text;
+  ASSERT_NE(process.port(), 0) << text;
+  const uint16_t grpc_port = static_cast<uint16_t>(process.port() + 1000);
+  EXPECT_EQ(process.NextLine(),
+            "naming-server grpc on 127.0.0.1:" + std::to_string(grpc_port) + "\n");
   EXPECT_EQ(HttpRequest(process.port(), "GET", "/nacos/v1/console/health/liveness").status, 200);
+  NacosGrpcClient client(grpc_port);
+  const std::string id = client.ServerCheck();
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9]+_127\\.0\\.0\\.1_[0-9]+"))) << id;
+  client.Setup();
 
   const int status = process.Stop();
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  char line[256] = {0};
-  EXPECT_EQ(std::fgets(line, sizeof(line), process.out()), nullptr)
-      << "more than one line: " << line;
+  EXPECT_EQ(client.Next().type, "ConnectResetRequest");
+  EXPECT_EQ(process.NextLine(), "") << "more than two lines";
+}
+
+// --no-grpc: v1 only, and no gRPC line.
+TEST(NamingServerBinaryTest, NoGrpcServesV1AndPrintsOneLine) {
+  ServerProcess process({"--port", "0", "--no-grpc"});
+  const std::string& text = process.first_line();
+  EXPECT_EQ(text.rfind("naming-server listening on http://127.0.0.1:", 0), 0u) << text;
+  EXPECT_EQ(HttpRequest(process.port(), "GET", "/nacos/v1/console/health/liveness").status, 200);
+  EXPECT_EQ(WEXITSTATUS(process.Stop()), 0);
+  EXPECT_EQ(process.NextLine(), "") << "more than one line";
+}
+
+TEST(NamingServerBinaryTest, GrpcPortOffsetMovesTheGrpcPort) {
+  ServerProcess process({"--port", "0", "--grpc-port-offset", "7"});
+  ASSERT_NE(process.port(), 0) << process.first_line();
+  const uint16_t grpc_port = static_cast<uint16_t>(process.port() + 7);
+  EXPECT_EQ(process.NextLine(),
+            "naming-server grpc on 127.0.0.1:" + std::to_string(grpc_port) + "\n");
+  NacosGrpcClient client(grpc_port);
+  EXPECT_NE(client.ServerCheck(), "");
 }
 
 // 200 when `password` logs in to the server on `port`.
