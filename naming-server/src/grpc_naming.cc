@@ -372,44 +372,16 @@ registry::Result<std::unique_ptr<GrpcNaming>> GrpcNaming::Create(GrpcNamingOptio
 }
 
 GrpcNaming::GrpcNaming(GrpcNamingOptions options)
-    : options_(std::move(options)), clock_(options_.clock), store_(options_.store) {}
+    : options_(std::move(options)),
+      clock_(options_.clock),
+      store_(options_.store),
+      timers_(options_.scheduler, options_.run_serialized) {}
 
-GrpcNaming::~GrpcNaming() {
-  std::vector<registry::TaskId> ids;
-  auto stop = [this, &ids] {
-    stopped_ = true;
-    for (const auto& [token, id] : tasks_) ids.push_back(id);
-    tasks_.clear();
-  };
-  if (options_.run_serialized) {
-    options_.run_serialized(stop);
-  } else {
-    stop();
-  }
-  // Outside the serialisation: Cancel() waits for a running task, which only waits for the
-  // serialisation, sees stopped_ and returns.
-  for (registry::TaskId id : ids) options_.scheduler->Cancel(id);
-}
+// The timers stop first (the last member); see serialized_timers.h.
+GrpcNaming::~GrpcNaming() = default;
 
 bool GrpcNaming::ScheduleTask(registry::Duration delay, std::function<void()> body) {
-  if (stopped_) return false;
-  const uint64_t token = next_task_token_++;
-  const registry::TaskId id =
-      options_.scheduler->ScheduleAfter(delay, [this, token, body = std::move(body)]() {
-        auto run = [this, token, &body] {
-          if (stopped_) return;
-          tasks_.erase(token);
-          body();
-        };
-        if (options_.run_serialized) {
-          options_.run_serialized(run);
-        } else {
-          run();
-        }
-      });
-  if (id == registry::kInvalidTaskId) return false;
-  tasks_.emplace(token, id);
-  return true;
+  return !stopped_ && timers_.Schedule(delay, std::move(body));
 }
 
 void GrpcNaming::Send(GrpcConnId conn_id, std::string type, std::string body) {
@@ -1073,6 +1045,7 @@ void GrpcNaming::Shutdown() {
     }
   }
   stopped_ = true;
+  timers_.Stop();
 }
 
 GrpcNamingStats GrpcNaming::stats() const {

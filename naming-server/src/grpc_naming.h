@@ -39,6 +39,7 @@
 #include "grpc_types.h"
 #include "instance_store.h"
 #include "push_service.h"
+#include "serialized_timers.h"
 
 namespace dubbo::naming_server {
 
@@ -208,10 +209,9 @@ class GrpcNaming final : public GrpcHandler {
   std::unordered_map<GrpcConnId, Connection> conns_;
   std::map<ServiceKey, ServiceSubscribers> subscribers_;
   uint64_t last_request_id_ = 0;
-  uint64_t next_task_token_ = 1;
-  std::map<uint64_t, registry::TaskId> tasks_;
   bool ejector_scheduled_ = false;
   GrpcNamingStats stats_;
+  SerializedTimers timers_;  // Last: destroyed first (serialized_timers.h).
 };
 
 }  // namespace dubbo::naming_server

@@ -128,46 +128,17 @@ Result<std::unique_ptr<PushService>> PushService::Create(PushServiceOptions opti
 }
 
 PushService::PushService(PushServiceOptions options)
-    : options_(std::move(options)), clock_(options_.clock) {}
+    : options_(std::move(options)),
+      clock_(options_.clock),
+      timers_(options_.scheduler, options_.run_serialized) {}
 
-PushService::~PushService() {
-  std::vector<TaskId> ids;
-  auto stop = [this, &ids] {
-    stopped_ = true;
-    for (const auto& [token, id] : tasks_) ids.push_back(id);
-    tasks_.clear();
-  };
-  if (options_.run_serialized) {
-    options_.run_serialized(stop);
-  } else {
-    stop();
-  }
-  // Outside the serialisation: Cancel() waits for a task that is running, and a running task of
-  // ours only waits for the serialisation, sees stopped_ and returns.
-  for (TaskId id : ids) options_.scheduler->Cancel(id);
-}
+// The timers stop first (the last member); see serialized_timers.h.
+PushService::~PushService() = default;
 
 bool PushService::ScheduleTask(Duration delay, std::function<void()> body) {
-  const uint64_t token = next_task_token_++;
-  const TaskId id =
-      options_.scheduler->ScheduleAfter(delay, [this, token, body = std::move(body)]() {
-        auto run = [this, token, &body] {
-          if (stopped_) return;
-          tasks_.erase(token);
-          body();
-        };
-        if (options_.run_serialized) {
-          options_.run_serialized(run);
-        } else {
-          run();
-        }
-      });
-  if (id == registry::kInvalidTaskId) {
-    DUBBO_LOG(WARNING) << "push service: the scheduler refused a timer (shut down?)";
-    return false;
-  }
-  tasks_.emplace(token, id);
-  return true;
+  if (timers_.Schedule(delay, std::move(body))) return true;
+  DUBBO_LOG(WARNING) << "push service: the scheduler refused a timer (shut down?)";
+  return false;
 }
 
 Status PushService::Subscribe(const std::string& namespace_id, const std::string& grouped_service,

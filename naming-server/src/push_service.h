@@ -70,6 +70,7 @@
 #include "dubbo/registry/scheduler.h"
 #include "dubbo/registry/status.h"
 #include "push_codec.h"
+#include "serialized_timers.h"
 
 namespace dubbo::naming_server {
 
@@ -123,9 +124,6 @@ using PushStyleOf = std::function<PushStyle(std::string_view agent)>;
 using PushDataProvider = std::function<registry::Result<std::shared_ptr<const std::string>>(
     const std::string& namespace_id, const std::string& grouped_service,
     const std::string& clusters, PushStyle style)>;
-
-// Runs `fn` under the owner's serialisation (see the file comment).
-using SerializedRunner = std::function<void(std::function<void()> fn)>;
 
 // Called for every matched ack. `latency` runs from the push's FIRST transmission to the ack, on
 // the injected clock.
@@ -336,20 +334,18 @@ class PushService {
   registry::Clock* clock_;
 
   // Everything below is guarded by the owner's serialisation.
-  bool stopped_ = false;
   int callback_depth_ = 0;  // > 0 while a provider or sender callback runs.
   ServiceMap services_;
   size_t subscriber_count_ = 0;
   AckList ack_order_;
   std::unordered_map<AckKey, AckList::iterator, AckKeyHash> pending_;
   int64_t last_push_id_ = 0;
-  uint64_t next_task_token_ = 1;
-  std::map<uint64_t, registry::TaskId> tasks_;  // Every scheduled, not yet run task, by token.
   bool sweep_scheduled_ = false;
   bool ack_timer_scheduled_ = false;
   PushStats stats_;
   LogLimiter give_up_log_;
   LogLimiter drop_log_;  // Render failures, oversize packets, evictions, rejected subscribers.
+  SerializedTimers timers_;  // Last: destroyed first (serialized_timers.h).
 };
 
 // ------------------------------------------------------------------------------------------------
