@@ -239,12 +239,7 @@ class Connection : public Loop::Handler {
     HealthCheck();
   }
   bool ready() const { return ready_; }
-
-  // Sets up and waits until ready.
-  void Setup() {
-    StartSetup();
-    loop_.RunUntil([this] { return ready_; }, "connection setup never completed: " + setup_error_);
-  }
+  const std::string& setup_error() const { return setup_error_; }  // the last answer, if not ready
 
   // One unary call on /Request/request; `done` runs on the loop when the stream ends.
   void Call(const Payload& request, AnswerCallback done) {
@@ -523,6 +518,23 @@ void Register(Connection& connection, const std::string& service, const std::str
   }
 }
 
+// Sets `connections` up and runs the loop until they are ready (30 s at most).
+void Setup(Loop& loop, const std::vector<Connection*>& connections) {
+  for (Connection* connection : connections) connection->StartSetup();
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(30);
+  auto ready = [&] {
+    return std::all_of(connections.begin(), connections.end(),
+                       [](const Connection* connection) { return connection->ready(); });
+  };
+  loop.RunUntil([&] { return ready() || Clock::now() >= give_up; }, "connection setup",
+                std::chrono::seconds(31));
+  for (const Connection* connection : connections) {
+    if (!connection->ready()) {
+      Die("connection setup never completed: " + connection->setup_error());
+    }
+  }
+}
+
 // Opens `count` connections, at most 200 setting up at once (the server's accept backlog).
 std::vector<std::unique_ptr<Connection>> Connect(
     Loop& loop, const Flags& flags, int count,
@@ -530,18 +542,12 @@ std::vector<std::unique_ptr<Connection>> Connect(
   std::vector<std::unique_ptr<Connection>> connections;
   for (int first = 0; first < count; first += 200) {
     const int last = std::min(count, first + 200);
+    std::vector<Connection*> batch;
     for (int i = first; i < last; ++i) {
       connections.push_back(std::make_unique<Connection>(loop, flags.server, on_push(i)));
-      connections.back()->StartSetup();
+      batch.push_back(connections.back().get());
     }
-    loop.RunUntil(
-        [&] {
-          for (int i = first; i < last; ++i) {
-            if (!connections[static_cast<size_t>(i)]->ready()) return false;
-          }
-          return true;
-        },
-        "connection setup never completed");
+    Setup(loop, batch);
   }
   return connections;
 }
@@ -629,7 +635,7 @@ void RunFanout(const Flags& flags) {
   Loop loop;
   Subscribers subscribers(loop, flags, "10.254.1.1");
   Connection publisher(loop, flags.server, [](const std::string&) {});
-  publisher.Setup();
+  Setup(loop, {&publisher});
   std::vector<double> first_ms, acked_ms;
   for (int round = 0; round < flags.changes; ++round) {
     const bool present = round % 2 == 0;
@@ -650,7 +656,7 @@ void RunFanout(const Flags& flags) {
 void RunPublisher(const Flags& flags) {
   Loop loop;
   Connection publisher(loop, flags.server, [](const std::string&) {});
-  publisher.Setup();
+  Setup(loop, {&publisher});
   Register(publisher, flags.service, "10.254.1.2", 8080);
   std::printf("ready\n");
   std::fflush(stdout);
