@@ -125,12 +125,12 @@ bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out) {
     const google::protobuf::LogSilencer quiet;
     if (!payload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
   }
-  const Metadata& metadata = payload.metadata();
-  out->type = metadata.type();
-  out->client_ip = metadata.clientip();
+  Metadata* metadata = payload.mutable_metadata();
+  out->type = std::move(*metadata->mutable_type());
+  out->client_ip = std::move(*metadata->mutable_clientip());
   out->headers.clear();
-  for (const auto& [key, value] : metadata.headers()) out->headers.emplace(key, value);
-  out->body = payload.body().value();
+  for (const auto& [key, value] : metadata->headers()) out->headers.emplace(key, value);
+  out->body = std::move(*payload.mutable_body()->mutable_value());
   return true;
 }
 
