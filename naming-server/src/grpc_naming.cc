@@ -329,12 +329,24 @@ void WriteHost(JsonOut& out, const Instance& host) {
   out.EndObject();
 }
 
-// "{"headers":{},"requestId":"<id>",<rest>"module":"<module>"}", a request the server sends.
-std::string ServerRequest(std::string_view request_id, std::string_view rest,
-                          std::string_view module) {
-  std::string body = "{\"headers\":{},\"requestId\":\"";
-  body.append(request_id).append("\",").append(rest).append("\"module\":\"");
-  body.append(module).append("\"}");
+// "{"headers":{},"requestId":"<id>",["serviceInfo":<service_info>,]"module":"<module>"}", a
+// request the server sends; the serviceInfo member only when `service_info` is not empty. Built
+// in one allocation: a push builds one per subscriber.
+std::string ServerRequest(std::string_view request_id, std::string_view module,
+                          std::string_view service_info = {}) {
+  constexpr std::string_view kHead = R"({"headers":{},"requestId":")";
+  constexpr std::string_view kInfo = R"(","serviceInfo":)";
+  constexpr std::string_view kModule = R"("module":")";
+  std::string body;
+  body.reserve(kHead.size() + request_id.size() + kInfo.size() + service_info.size() +
+               kModule.size() + module.size() + 4);
+  body.append(kHead).append(request_id);
+  if (service_info.empty()) {
+    body.append("\",");
+  } else {
+    body.append(kInfo).append(service_info).append(",");
+  }
+  body.append(kModule).append(module).append("\"}");
   return body;
 }
 
@@ -953,7 +965,7 @@ void GrpcNaming::SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey
   ++sub.generation;
   conn.acks[sub.pending_id] = key;
   Send(conn_id, "NotifySubscriberRequest",
-       ServerRequest(sub.pending_id, "\"serviceInfo\":" + *sub.pending_info + ",", "naming"));
+       ServerRequest(sub.pending_id, "naming", *sub.pending_info));
   sub.ack_deadline = clock_->Now() + options_.ack_timeout;
   // One ack timer per subscription, moved on to the latest push's deadline when it fires.
   if (!sub.ack_timer) {
@@ -1016,7 +1028,7 @@ void GrpcNaming::RunEjector() {
     if (idle < options_.detection_idle || !conn.detection_id.empty()) continue;
     conn.detection_id = NextRequestId();
     ++stats_.detections;
-    Send(conn_id, "ClientDetectionRequest", ServerRequest(conn.detection_id, "", "internal"));
+    Send(conn_id, "ClientDetectionRequest", ServerRequest(conn.detection_id, "internal"));
     const GrpcConnId id = conn_id;
     ScheduleTask(options_.detection_timeout,
                  [this, id, request_id = conn.detection_id] { CheckDetection(id, request_id); });
@@ -1041,7 +1053,7 @@ void GrpcNaming::Shutdown() {
   if (stopped_) return;
   for (const auto& [conn_id, conn] : conns_) {
     if (conn.registered) {
-      Send(conn_id, "ConnectResetRequest", ServerRequest(NextRequestId(), "", "internal"));
+      Send(conn_id, "ConnectResetRequest", ServerRequest(NextRequestId(), "internal"));
     }
   }
   stopped_ = true;

@@ -133,7 +133,9 @@ void GrpcTransport::OnWake(int /*fd*/, short /*events*/, void* arg) {
 }
 
 void GrpcTransport::RunCommands() {
-  std::vector<Command> batch;
+  // The two vectors trade places and keep their capacity: a push to many connections does not
+  // grow one from empty each time.
+  std::vector<Command> batch = std::move(spare_commands_);
   {
     registry::internal::MutexLock lock(&mu_);
     batch.swap(commands_);
@@ -167,6 +169,8 @@ void GrpcTransport::RunCommands() {
     it->second->touched = false;
     Drive(it->second.get());
   }
+  batch.clear();
+  spare_commands_ = std::move(batch);
 }
 
 void GrpcTransport::OnAccept(int /*fd*/, short /*events*/, void* arg) {

@@ -147,6 +147,7 @@ class GrpcTransport : public GrpcSink {
   std::unique_ptr<uint8_t[]> read_buffer_;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
+  std::vector<Command> spare_commands_;  // RunCommands(): empty, its capacity kept
 
   registry::internal::Mutex mu_;  // a leaf: guards the two below only
   std::vector<Command> commands_ DUBBO_GUARDED_BY(mu_);

@@ -211,6 +211,34 @@ std::string RequestHeaders(uint32_t stream, const std::string& path) {
 
 GrpcTransportOptions Options() { return GrpcTransportOptions(); }
 
+// EncodeGrpcFrame() writes the Payload by hand: its bytes are protobuf's own serialization.
+TEST(GrpcTransportTest, EncodedFrameIsProtobufsSerialization) {
+  const std::vector<GrpcMessage> messages = {
+      GrpcMessage{"NotifySubscriberRequest", "10.0.0.1", {{"accessToken", "t"}}, "{}"},
+      GrpcMessage{"ServerCheckResponse", "", {{"", ""}}, std::string(200, 'b')},
+      GrpcMessage{"", "", {}, std::string(70000, 'c')},
+      GrpcMessage{},
+  };
+  for (const GrpcMessage& message : messages) {
+    Payload payload;
+    payload.mutable_metadata()->set_type(message.type);
+    payload.mutable_metadata()->set_clientip(message.client_ip);
+    for (const auto& [key, value] : message.headers) {
+      (*payload.mutable_metadata()->mutable_headers())[key] = value;
+    }
+    payload.mutable_body()->set_value(message.body);
+    std::string expected;
+    ASSERT_TRUE(payload.SerializeToString(&expected));
+    const std::string frame = *EncodeGrpcFrame(message);
+    ASSERT_GE(frame.size(), 5u);
+    EXPECT_EQ(frame.substr(0, 5), std::string({0, static_cast<char>(expected.size() >> 24),
+                                                static_cast<char>(expected.size() >> 16 & 0xff),
+                                                static_cast<char>(expected.size() >> 8 & 0xff),
+                                                static_cast<char>(expected.size() & 0xff)}));
+    EXPECT_EQ(frame.substr(5), expected) << message.type;
+  }
+}
+
 TEST(GrpcTransportTest, UnaryCallRoundTripsEveryField) {
   TestTransport t(Options());
   auto stub = ::Request::NewStub(NewChannel(t));
