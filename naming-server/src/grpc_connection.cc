@@ -152,7 +152,8 @@ struct GrpcConnection::Stream {
   std::string in;
   size_t need = 0;  // the length of the message being received, once its prefix is in `in`
   size_t messages = 0;
-  GrpcMessage request;  // unary: the one message
+  GrpcMessage request;       // unary: the one message
+  size_t request_bytes = 0;  // its wire size, counted in buffered_input_ until the call ends
   bool remote_closed = false;
   // Outbound.
   std::deque<std::shared_ptr<const std::string>> out;
@@ -454,7 +455,9 @@ void GrpcConnection::OnData(Stream* s, const uint8_t* data, size_t size) {
 }
 
 void GrpcConnection::DropInput(Stream* s) {
-  buffered_input_ -= s->in.size();
+  buffered_input_ -= s->in.size() + s->request_bytes;
+  s->request_bytes = 0;
+  s->request = GrpcMessage();
   s->in.clear();
   s->need = 0;
   if (s->in.capacity() > 4096) std::string().swap(s->in);
@@ -465,6 +468,15 @@ void GrpcConnection::OnMessage(Stream* s, std::string_view bytes) {
   if (s->kind == Stream::kUnary && s->messages > 1) {
     Finish(s, kInternal, "a unary call carries one message");
     return;
+  }
+  if (s->kind == Stream::kUnary) {
+    // Held until the end of the client's input: it counts against the input cap till then.
+    if (buffered_input_ + bytes.size() > limits_.max_buffered_input_bytes) {
+      Finish(s, kResourceExhausted, "too much input buffered on this connection");
+      return;
+    }
+    buffered_input_ += bytes.size();
+    s->request_bytes = bytes.size();
   }
   GrpcMessage decoded;
   GrpcMessage& message = s->kind == Stream::kUnary ? s->request : decoded;
@@ -503,7 +515,7 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
     Finish(s, kInternal, "the handler failed");
     return;
   }
-  s->request = GrpcMessage();
+  DropInput(s);
   StartResponse(s);
   Enqueue(s, EncodeGrpcFrame(answer));
   Finish(s, kOk, "");

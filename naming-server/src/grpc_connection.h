@@ -53,8 +53,9 @@ struct GrpcLimits {
   // The largest message a client may send (its length prefix); larger ones fail their call with
   // grpc-status 8. Default 10 MiB, as Nacos's server.
   size_t max_message_bytes = size_t{10} << 20;
-  // Inbound message bytes buffered over all of a connection's streams (partial messages); a chunk
-  // that would pass it fails its call with grpc-status 8. At least max_message_bytes + 5.
+  // Inbound message bytes buffered over all of a connection's streams (partial messages, and unary
+  // requests waiting for the end of their call's input); a chunk or a request that would pass it
+  // fails its call with grpc-status 8. At least max_message_bytes + 5.
   // Default 16 MiB.
   size_t max_buffered_input_bytes = size_t{16} << 20;
   // SETTINGS_MAX_CONCURRENT_STREAMS: streams past it are refused by nghttp2. Default 128.
@@ -153,7 +154,7 @@ class GrpcConnection {
   std::string out_;          // bytes taken from nghttp2, written from out_offset_ on
   size_t out_offset_ = 0;
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
-  size_t buffered_input_ = 0;  // partial inbound messages over all streams
+  size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
   bool connected_ = false;
   bool protocol_error_ = false;
   bool failed_ = false;  // nghttp2 returned a fatal error
