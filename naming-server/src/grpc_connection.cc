@@ -507,6 +507,7 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
     Finish(s, kInternal, "a unary call carries one message");
     return;
   }
+  if (over_output_cap()) return;  // the connection ends: no answer is rendered for it
   GrpcMessage answer;
   try {
     answer = handler_->OnUnary(id_, s->request);
@@ -535,6 +536,10 @@ void GrpcConnection::StartResponse(Stream* s) {
 }
 
 void GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
+  if (output_overflow_ || queued_bytes_ + frame->size() > limits_.max_output_bytes) {
+    output_overflow_ = true;  // not queued: the connection is to end
+    return;
+  }
   queued_bytes_ += frame->size();
   s->out.push_back(std::move(frame));
   nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred

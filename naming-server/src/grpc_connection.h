@@ -64,7 +64,8 @@ struct GrpcLimits {
   // 32 bytes per field) is larger has its stream reset. Default 16 KiB.
   uint32_t max_header_list_bytes = 16 << 10;
   // Output queued and not yet written (answers, stream messages, frames handed out by
-  // PendingOutput() and not consumed); over_output_cap() when passed. Default 16 MiB.
+  // PendingOutput() and not consumed). An answer or stream message that would pass it is not
+  // queued, no further unary call is answered, and over_output_cap() is true. Default 16 MiB.
   size_t max_output_bytes = size_t{16} << 20;
 };
 
@@ -109,8 +110,11 @@ class GrpcConnection {
   // Nothing is left to write: PendingOutput() is empty and no queued message waits for flow
   // control or for its turn.
   bool output_idle();
-  // Queued output is over max_output_bytes: the peer does not read fast enough; close.
-  bool over_output_cap() const { return queued_bytes_ > limits_.max_output_bytes; }
+  // Queued output reached max_output_bytes (a message was refused for it): the peer does not read
+  // fast enough; close.
+  bool over_output_cap() const {
+    return output_overflow_ || queued_bytes_ > limits_.max_output_bytes;
+  }
   // The HTTP/2 session is over (a GOAWAY for an error was sent, or it failed) and nothing is left
   // to write.
   bool done();
@@ -159,6 +163,7 @@ class GrpcConnection {
   bool protocol_error_ = false;
   bool failed_ = false;  // nghttp2 returned a fatal error
   bool goaway_ = false;
+  bool output_overflow_ = false;  // a message was not queued for max_output_bytes
 };
 
 }  // namespace dubbo::naming_server

@@ -152,7 +152,7 @@ void GrpcTransport::RunCommands() {
       BeginClose(c, options_.close_grace_ms);
       continue;
     }
-    if (c->lingering) continue;
+    if (c->lingering || c->proto->over_output_cap()) continue;  // Drive() closes the latter
     if (command.message != encoded) {
       encoded = command.message;
       frame = EncodeGrpcFrame(*encoded);

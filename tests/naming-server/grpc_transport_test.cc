@@ -619,5 +619,30 @@ TEST(GrpcTransportTest, UnaryRequestsWaitingForTheirEndCountAgainstTheInputCap) 
   EXPECT_EQ(raw.connection.buffered_input_bytes(), 2 * held);
 }
 
+TEST(GrpcTransportTest, OutputCapIsCheckedAsEachMessageIsQueued) {
+  GrpcLimits limits;
+  limits.max_output_bytes = 4096;
+  RawConnection raw(limits);
+  // Ten unary calls of about 1 KiB each, answered in one read; the peer reads nothing.
+  const std::string message =
+      *EncodeGrpcFrame(GrpcMessage{"InstanceRequest", "", {}, std::string(1000, 'x')});
+  std::string calls;
+  for (uint32_t stream = 1; stream <= 19; stream += 2) {
+    calls += RequestHeaders(stream, "/Request/request") + Frame(0, 1, stream, message);
+  }
+  ASSERT_TRUE(raw.Feed(calls));
+  EXPECT_TRUE(raw.connection.over_output_cap());
+  EXPECT_LE(raw.connection.queued_bytes(), limits.max_output_bytes);
+  EXPECT_LE(raw.handler.Count(HandlerEvent::kUnary), 4u);  // none after the first refused
+
+  // Stream messages: the same cap.
+  RawConnection bidi(limits);
+  ASSERT_TRUE(bidi.Feed(RequestHeaders(1, "/BiRequestStream/requestBiStream")));
+  const auto push = EncodeGrpcFrame(GrpcMessage{"NotifySubscriberRequest", "", {}, message});
+  for (int i = 0; i < 10; ++i) bidi.connection.SendOnStream(push);
+  EXPECT_TRUE(bidi.connection.over_output_cap());
+  EXPECT_LE(bidi.connection.queued_bytes(), limits.max_output_bytes);
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server
