@@ -266,8 +266,8 @@ struct GrpcConnection::Callbacks {
     self->DropInput(s);
     for (const auto& frame : s->out) self->queued_bytes_ -= frame->size();
     self->queued_bytes_ += s->out_offset;  // the front's sent part was subtracted when sent
-    if (self->bidi_stream_ == stream_id) self->bidi_stream_ = 0;
     self->streams_.erase(it);
+    if (self->bidi_stream_ == stream_id) self->PickBidiStream();
     return 0;
   }
 
@@ -556,7 +556,7 @@ void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
   s->finished = true;
   DropInput(s);
   if (status != kOk) CountCallError();
-  if (bidi_stream_ == s->id) bidi_stream_ = 0;
+  if (bidi_stream_ == s->id) PickBidiStream();
   s->grpc_status = std::to_string(status);
   s->grpc_message = PercentEncode(message);
   if (s->headers_sent) {
@@ -573,6 +573,13 @@ void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
   nghttp2_submit_response(session_, s->id, headers, s->grpc_message.empty() ? 3 : 4, nullptr);
   s->headers_sent = true;
   s->trailers_sent = true;
+}
+
+void GrpcConnection::PickBidiStream() {
+  bidi_stream_ = 0;
+  for (const auto& [id, s] : streams_) {
+    if (s->kind == Stream::kBidi && !s->finished && id > bidi_stream_) bidi_stream_ = id;
+  }
 }
 
 void GrpcConnection::RespondHttpError(Stream* s, int http_status) {

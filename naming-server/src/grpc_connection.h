@@ -13,7 +13,7 @@
 //
 // Methods served: `/Request/request` (unary: exactly one message in; the handler's answer goes out
 // with grpc-status 0) and `/BiRequestStream/requestBiStream` (each message in goes to
-// OnStreamMessage; SendOnStream() writes on the latest such stream the client opened). Answers to
+// OnStreamMessage; SendOnStream() writes on the newest such stream still open). Answers to
 // a call the transport cannot serve: an unknown path gets grpc-status 12 (UNIMPLEMENTED), a message
 // with the compressed flag set, one that does not decode as a Payload, a unary call with no message
 // or with two, or a stream ending inside a message get 13 (INTERNAL), a message over
@@ -93,7 +93,7 @@ class GrpcConnection {
   // and ends in done().
   bool Feed(const uint8_t* data, size_t size);
 
-  // Queues one gRPC message (EncodeGrpcFrame()) on the latest open bi-stream; dropped when there is
+  // Queues one gRPC message (EncodeGrpcFrame()) on the newest open bi-stream; dropped when there is
   // none. Check over_output_cap() afterwards.
   void SendOnStream(std::shared_ptr<const std::string> frame);
 
@@ -144,6 +144,8 @@ class GrpcConnection {
   void Finish(Stream* s, int status, std::string_view message);
   void RespondHttpError(Stream* s, int http_status);
   void DropInput(Stream* s);
+  // Points bidi_stream_ at the newest open bi-stream left (0: none).
+  void PickBidiStream();
   void CountCallError();
 
   const GrpcConnId id_;
@@ -154,7 +156,7 @@ class GrpcConnection {
   ServerMetrics* const metrics_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int32_t bidi_stream_ = 0;  // the latest open bi-stream; 0: none
+  int32_t bidi_stream_ = 0;  // the newest open bi-stream; 0: none
   std::string out_;          // bytes taken from nghttp2, written from out_offset_ on
   size_t out_offset_ = 0;
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed

@@ -644,5 +644,22 @@ TEST(GrpcTransportTest, OutputCapIsCheckedAsEachMessageIsQueued) {
   EXPECT_LE(bidi.connection.queued_bytes(), limits.max_output_bytes);
 }
 
+TEST(GrpcTransportTest, StreamMessagesGoToTheOlderBiStreamWhenTheNewerEnds) {
+  RawConnection raw{GrpcLimits()};
+  ASSERT_TRUE(raw.Feed(RequestHeaders(1, "/BiRequestStream/requestBiStream") +
+                       RequestHeaders(3, "/BiRequestStream/requestBiStream")));
+  ASSERT_TRUE(raw.Feed(Frame(0, 1 /* END_STREAM */, 3, "")));  // the client ends the newer one
+  raw.Drain();                                                 // its trailers: stream 3 closes
+  ASSERT_EQ(raw.connection.queued_bytes(), 0u);
+  const auto push = EncodeGrpcFrame(GrpcMessage{"NotifySubscriberRequest", "", {}, "{}"});
+  raw.connection.SendOnStream(push);
+  EXPECT_EQ(raw.connection.queued_bytes(), push->size());  // queued on stream 1
+  // Stream 1 ends too: nothing is left to send on.
+  ASSERT_TRUE(raw.Feed(Frame(0, 1, 1, "")));
+  raw.Drain();
+  raw.connection.SendOnStream(push);
+  EXPECT_EQ(raw.connection.queued_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server
