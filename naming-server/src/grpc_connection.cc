@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <utility>
 
 #include "internal/logging.h"
@@ -168,6 +169,28 @@ struct GrpcConnection::Stream {
 // The nghttp2 callbacks. user_data is the GrpcConnection.
 struct GrpcConnection::Callbacks {
   static GrpcConnection* Self(void* user_data) { return static_cast<GrpcConnection*>(user_data); }
+
+  // Guarded<&F>::Call runs the callback F; an exception from it (the handler's, or bad_alloc) does
+  // not unwind through nghttp2: it is logged and counted, and the connection fails. Every nghttp2
+  // callback takes user_data last.
+  template <auto F>
+  struct Guarded;
+  template <typename R, typename... Args, R (*F)(Args...)>
+  struct Guarded<F> {
+    static R Call(Args... args) {
+      try {
+        return F(args...);
+      } catch (const std::exception& e) {
+        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback: " << e.what();
+      } catch (...) {
+        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback";
+      }
+      GrpcConnection* self = Self(std::get<sizeof...(Args) - 1>(std::forward_as_tuple(args...)));
+      self->callback_failed_ = true;
+      self->CountCallError();
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  };
 
   static int OnBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame,
                             void* user_data) {
@@ -335,12 +358,18 @@ registry::Status GrpcConnection::Init() {
   if (nghttp2_session_callbacks_new(&callbacks) != 0) {
     return registry::InternalError("nghttp2_session_callbacks_new failed");
   }
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &Callbacks::OnFrameSend);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+  using C = Callbacks;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
+                                                          &C::Guarded<&C::OnBeginHeaders>::Call);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &C::Guarded<&C::OnHeader>::Call);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
+                                                       &C::Guarded<&C::OnFrameRecv>::Call);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
+                                                            &C::Guarded<&C::OnDataChunk>::Call);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks,
+                                                       &C::Guarded<&C::OnFrameSend>::Call);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
+                                                         &C::Guarded<&C::OnStreamClose>::Call);
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
     nghttp2_session_callbacks_del(callbacks);
@@ -377,7 +406,7 @@ bool GrpcConnection::Feed(const uint8_t* data, size_t size) {
   if (rv < 0) {
     // NGHTTP2_ERR_BAD_CLIENT_MAGIC, NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_NOMEM and the like.
     failed_ = true;
-    protocol_error_ = protocol_error_ || rv != NGHTTP2_ERR_NOMEM;
+    protocol_error_ = protocol_error_ || (rv != NGHTTP2_ERR_NOMEM && !callback_failed_);
     return false;
   }
   return true;
@@ -529,7 +558,7 @@ void GrpcConnection::StartResponse(Stream* s) {
       MakeNv("content-type", "application/grpc", kStatic),
   };
   nghttp2_data_provider provider{};
-  provider.read_callback = &Callbacks::ReadData;
+  provider.read_callback = &Callbacks::Guarded<&Callbacks::ReadData>::Call;
   if (nghttp2_submit_response(session_, s->id, headers, 2, &provider) == 0) {
     s->headers_sent = true;
   }

@@ -23,6 +23,9 @@
 // After such an answer the rest of the call's input is dropped, and the stream is reset with
 // NO_ERROR when the client has not finished sending. Every error answer ends only its call. An
 // HTTP/2 protocol error ends the connection (nghttp2 sends GOAWAY; Feed() or done() report it).
+// A handler exception from OnUnary fails that call with 13 and one from OnStreamMessage drops the
+// message; any other exception in the connection's work (OnConnect's, bad_alloc) fails the whole
+// connection (Feed() returns false), counted in grpc_call_errors.
 //
 // OnConnect runs when the client's connection preface (the magic and its first SETTINGS frame)
 // has been received. The owner calls OnDisconnect when it drops a connection for which connected()
@@ -163,7 +166,8 @@ class GrpcConnection {
   size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
   bool connected_ = false;
   bool protocol_error_ = false;
-  bool failed_ = false;  // nghttp2 returned a fatal error
+  bool failed_ = false;           // nghttp2 returned a fatal error
+  bool callback_failed_ = false;  // a callback threw: the connection fails
   bool goaway_ = false;
   bool output_overflow_ = false;  // a message was not queued for max_output_bytes
 };

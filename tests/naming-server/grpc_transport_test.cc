@@ -661,5 +661,22 @@ TEST(GrpcTransportTest, StreamMessagesGoToTheOlderBiStreamWhenTheNewerEnds) {
   EXPECT_EQ(raw.connection.queued_bytes(), 0u);
 }
 
+// OnConnect runs inside an nghttp2 callback: what it throws must not unwind through nghttp2.
+class ThrowingHandler : public RecordingHandler {
+ public:
+  void OnConnect(GrpcConnId, const std::string&, uint16_t) override { throw std::bad_alloc(); }
+};
+
+TEST(GrpcTransportTest, HandlerExceptionInACallbackFailsOnlyItsConnection) {
+  ThrowingHandler handler;
+  GrpcLimits limits;
+  GrpcConnection connection(1, "127.0.0.1", 1, limits, &handler, nullptr);
+  ASSERT_TRUE(connection.Init().ok());
+  const std::string preface = std::string(kPreface) + Frame(4, 0, 0, "");
+  EXPECT_FALSE(connection.Feed(reinterpret_cast<const uint8_t*>(preface.data()), preface.size()));
+  EXPECT_FALSE(connection.protocol_error());
+  EXPECT_TRUE(connection.done());
+}
+
 }  // namespace
 }  // namespace dubbo::naming_server
