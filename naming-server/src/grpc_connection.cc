@@ -377,6 +377,9 @@ registry::Status GrpcConnection::Init() {
   }
   // Closed streams are not kept for priority bookkeeping: their memory goes at once.
   nghttp2_option_set_no_closed_streams(option, 1);
+  // RST_STREAM flood ("rapid reset"): a burst of 1000 resets, then 33 a second; past that the
+  // connection ends with GOAWAY. nghttp2's defaults, stated here.
+  nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
   const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
