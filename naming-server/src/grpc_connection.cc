@@ -550,7 +550,10 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
   }
   DropInput(s);
   StartResponse(s);
-  Enqueue(s, EncodeGrpcFrame(answer));
+  if (!Enqueue(s, EncodeGrpcFrame(answer))) {
+    Finish(s, kResourceExhausted, "the answer is over the connection's output cap");
+    return;
+  }
   Finish(s, kOk, "");
 }
 
@@ -567,14 +570,15 @@ void GrpcConnection::StartResponse(Stream* s) {
   }
 }
 
-void GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
+bool GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
   if (output_overflow_ || queued_bytes_ + frame->size() > limits_.max_output_bytes) {
     output_overflow_ = true;  // not queued: the connection is to end
-    return;
+    return false;
   }
   queued_bytes_ += frame->size();
   s->out.push_back(std::move(frame));
   nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred
+  return true;
 }
 
 void GrpcConnection::SendOnStream(std::shared_ptr<const std::string> frame) {

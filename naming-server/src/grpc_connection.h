@@ -68,7 +68,8 @@ struct GrpcLimits {
   uint32_t max_header_list_bytes = 16 << 10;
   // Output queued and not yet written (answers, stream messages, frames handed out by
   // PendingOutput() and not consumed). An answer or stream message that would pass it is not
-  // queued, no further unary call is answered, and over_output_cap() is true. Default 16 MiB.
+  // queued (a unary call whose answer it is fails with grpc-status 8), no further unary call is
+  // answered, and over_output_cap() is true. Default 16 MiB.
   size_t max_output_bytes = size_t{16} << 20;
 };
 
@@ -142,7 +143,8 @@ class GrpcConnection {
   void OnMessage(Stream* s, std::string_view bytes);
   void OnEndOfInput(Stream* s);
   void StartResponse(Stream* s);
-  void Enqueue(Stream* s, std::shared_ptr<const std::string> frame);
+  // false: not queued, for max_output_bytes (over_output_cap() is then true).
+  bool Enqueue(Stream* s, std::shared_ptr<const std::string> frame);
   // Ends the call with `status`: trailers after the queued messages, or a trailers-only answer.
   void Finish(Stream* s, int status, std::string_view message);
   void RespondHttpError(Stream* s, int http_status);

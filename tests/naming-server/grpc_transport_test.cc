@@ -634,6 +634,7 @@ TEST(GrpcTransportTest, OutputCapIsCheckedAsEachMessageIsQueued) {
   EXPECT_TRUE(raw.connection.over_output_cap());
   EXPECT_LE(raw.connection.queued_bytes(), limits.max_output_bytes);
   EXPECT_LE(raw.handler.Count(HandlerEvent::kUnary), 4u);  // none after the first refused
+  EXPECT_EQ(raw.metrics.grpc_call_errors.load(), 1u);      // the refused answer's call fails (8)
 
   // Stream messages: the same cap.
   RawConnection bidi(limits);
