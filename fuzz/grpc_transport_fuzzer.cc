@@ -12,7 +12,8 @@
 //     Feed();
 //   * buffered inbound message bytes never pass max_buffered_input_bytes;
 //   * after a drain nothing is left in PendingOutput(), and queued output is only what waits for
-//     flow control (the run stops at the output cap, as the transport closes there);
+//     flow control, never more than max_output_bytes (the run stops at the output cap, as the
+//     transport closes there);
 //   * a frame the connection encodes decodes back to the same message when its text fields are
 //     valid UTF-8 (protobuf rejects a `string` field that is not, as Nacos's Java peers do).
 #include <cstddef>
@@ -123,6 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       connection.Consume(out.size() > 7 ? out.size() - 7 : out.size());  // partial writes too
     }
     FUZZ_CHECK(connection.PendingOutput().empty(), "output left after a drain");
+    FUZZ_CHECK(connection.queued_bytes() <= limits.max_output_bytes, "output queued: %zu",
+               connection.queued_bytes());
     if (connection.over_output_cap() || connection.done()) break;
   }
   return 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <utility>
 
 #include "internal/logging.h"
@@ -152,7 +153,8 @@ struct GrpcConnection::Stream {
   std::string in;
   size_t need = 0;  // the length of the message being received, once its prefix is in `in`
   size_t messages = 0;
-  GrpcMessage request;  // unary: the one message
+  GrpcMessage request;       // unary: the one message
+  size_t request_bytes = 0;  // its wire size, counted in buffered_input_ until the call ends
   bool remote_closed = false;
   // Outbound.
   std::deque<std::shared_ptr<const std::string>> out;
@@ -167,6 +169,28 @@ struct GrpcConnection::Stream {
 // The nghttp2 callbacks. user_data is the GrpcConnection.
 struct GrpcConnection::Callbacks {
   static GrpcConnection* Self(void* user_data) { return static_cast<GrpcConnection*>(user_data); }
+
+  // Guarded<&F>::Call runs the callback F; an exception from it (the handler's, or bad_alloc) does
+  // not unwind through nghttp2: it is logged and counted, and the connection fails. Every nghttp2
+  // callback takes user_data last.
+  template <auto F>
+  struct Guarded;
+  template <typename R, typename... Args, R (*F)(Args...)>
+  struct Guarded<F> {
+    static R Call(Args... args) {
+      try {
+        return F(args...);
+      } catch (const std::exception& e) {
+        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback: " << e.what();
+      } catch (...) {
+        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback";
+      }
+      GrpcConnection* self = Self(std::get<sizeof...(Args) - 1>(std::forward_as_tuple(args...)));
+      self->callback_failed_ = true;
+      self->CountCallError();
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  };
 
   static int OnBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame,
                             void* user_data) {
@@ -265,8 +289,8 @@ struct GrpcConnection::Callbacks {
     self->DropInput(s);
     for (const auto& frame : s->out) self->queued_bytes_ -= frame->size();
     self->queued_bytes_ += s->out_offset;  // the front's sent part was subtracted when sent
-    if (self->bidi_stream_ == stream_id) self->bidi_stream_ = 0;
     self->streams_.erase(it);
+    if (self->bidi_stream_ == stream_id) self->PickBidiStream();
     return 0;
   }
 
@@ -334,12 +358,18 @@ registry::Status GrpcConnection::Init() {
   if (nghttp2_session_callbacks_new(&callbacks) != 0) {
     return registry::InternalError("nghttp2_session_callbacks_new failed");
   }
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &Callbacks::OnFrameSend);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+  using C = Callbacks;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
+                                                          &C::Guarded<&C::OnBeginHeaders>::Call);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &C::Guarded<&C::OnHeader>::Call);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
+                                                       &C::Guarded<&C::OnFrameRecv>::Call);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
+                                                            &C::Guarded<&C::OnDataChunk>::Call);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks,
+                                                       &C::Guarded<&C::OnFrameSend>::Call);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
+                                                         &C::Guarded<&C::OnStreamClose>::Call);
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
     nghttp2_session_callbacks_del(callbacks);
@@ -347,6 +377,9 @@ registry::Status GrpcConnection::Init() {
   }
   // Closed streams are not kept for priority bookkeeping: their memory goes at once.
   nghttp2_option_set_no_closed_streams(option, 1);
+  // RST_STREAM flood ("rapid reset"): a burst of 1000 resets, then 33 a second; past that the
+  // connection ends with GOAWAY. nghttp2's defaults, stated here.
+  nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
   const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -376,7 +409,7 @@ bool GrpcConnection::Feed(const uint8_t* data, size_t size) {
   if (rv < 0) {
     // NGHTTP2_ERR_BAD_CLIENT_MAGIC, NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_NOMEM and the like.
     failed_ = true;
-    protocol_error_ = protocol_error_ || rv != NGHTTP2_ERR_NOMEM;
+    protocol_error_ = protocol_error_ || (rv != NGHTTP2_ERR_NOMEM && !callback_failed_);
     return false;
   }
   return true;
@@ -454,7 +487,9 @@ void GrpcConnection::OnData(Stream* s, const uint8_t* data, size_t size) {
 }
 
 void GrpcConnection::DropInput(Stream* s) {
-  buffered_input_ -= s->in.size();
+  buffered_input_ -= s->in.size() + s->request_bytes;
+  s->request_bytes = 0;
+  s->request = GrpcMessage();
   s->in.clear();
   s->need = 0;
   if (s->in.capacity() > 4096) std::string().swap(s->in);
@@ -465,6 +500,15 @@ void GrpcConnection::OnMessage(Stream* s, std::string_view bytes) {
   if (s->kind == Stream::kUnary && s->messages > 1) {
     Finish(s, kInternal, "a unary call carries one message");
     return;
+  }
+  if (s->kind == Stream::kUnary) {
+    // Held until the end of the client's input: it counts against the input cap till then.
+    if (buffered_input_ + bytes.size() > limits_.max_buffered_input_bytes) {
+      Finish(s, kResourceExhausted, "too much input buffered on this connection");
+      return;
+    }
+    buffered_input_ += bytes.size();
+    s->request_bytes = bytes.size();
   }
   GrpcMessage decoded;
   GrpcMessage& message = s->kind == Stream::kUnary ? s->request : decoded;
@@ -495,6 +539,7 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
     Finish(s, kInternal, "a unary call carries one message");
     return;
   }
+  if (over_output_cap()) return;  // the connection ends: no answer is rendered for it
   GrpcMessage answer;
   try {
     answer = handler_->OnUnary(id_, s->request);
@@ -503,9 +548,12 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
     Finish(s, kInternal, "the handler failed");
     return;
   }
-  s->request = GrpcMessage();
+  DropInput(s);
   StartResponse(s);
-  Enqueue(s, EncodeGrpcFrame(answer));
+  if (!Enqueue(s, EncodeGrpcFrame(answer))) {
+    Finish(s, kResourceExhausted, "the answer is over the connection's output cap");
+    return;
+  }
   Finish(s, kOk, "");
 }
 
@@ -516,16 +564,21 @@ void GrpcConnection::StartResponse(Stream* s) {
       MakeNv("content-type", "application/grpc", kStatic),
   };
   nghttp2_data_provider provider{};
-  provider.read_callback = &Callbacks::ReadData;
+  provider.read_callback = &Callbacks::Guarded<&Callbacks::ReadData>::Call;
   if (nghttp2_submit_response(session_, s->id, headers, 2, &provider) == 0) {
     s->headers_sent = true;
   }
 }
 
-void GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
+bool GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame) {
+  if (output_overflow_ || queued_bytes_ + frame->size() > limits_.max_output_bytes) {
+    output_overflow_ = true;  // not queued: the connection is to end
+    return false;
+  }
   queued_bytes_ += frame->size();
   s->out.push_back(std::move(frame));
   nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred
+  return true;
 }
 
 void GrpcConnection::SendOnStream(std::shared_ptr<const std::string> frame) {
@@ -539,7 +592,7 @@ void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
   s->finished = true;
   DropInput(s);
   if (status != kOk) CountCallError();
-  if (bidi_stream_ == s->id) bidi_stream_ = 0;
+  if (bidi_stream_ == s->id) PickBidiStream();
   s->grpc_status = std::to_string(status);
   s->grpc_message = PercentEncode(message);
   if (s->headers_sent) {
@@ -556,6 +609,13 @@ void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
   nghttp2_submit_response(session_, s->id, headers, s->grpc_message.empty() ? 3 : 4, nullptr);
   s->headers_sent = true;
   s->trailers_sent = true;
+}
+
+void GrpcConnection::PickBidiStream() {
+  bidi_stream_ = 0;
+  for (const auto& [id, s] : streams_) {
+    if (s->kind == Stream::kBidi && !s->finished && id > bidi_stream_) bidi_stream_ = id;
+  }
 }
 
 void GrpcConnection::RespondHttpError(Stream* s, int http_status) {

@@ -13,7 +13,7 @@
 //
 // Methods served: `/Request/request` (unary: exactly one message in; the handler's answer goes out
 // with grpc-status 0) and `/BiRequestStream/requestBiStream` (each message in goes to
-// OnStreamMessage; SendOnStream() writes on the latest such stream the client opened). Answers to
+// OnStreamMessage; SendOnStream() writes on the newest such stream still open). Answers to
 // a call the transport cannot serve: an unknown path gets grpc-status 12 (UNIMPLEMENTED), a message
 // with the compressed flag set, one that does not decode as a Payload, a unary call with no message
 // or with two, or a stream ending inside a message get 13 (INTERNAL), a message over
@@ -23,6 +23,9 @@
 // After such an answer the rest of the call's input is dropped, and the stream is reset with
 // NO_ERROR when the client has not finished sending. Every error answer ends only its call. An
 // HTTP/2 protocol error ends the connection (nghttp2 sends GOAWAY; Feed() or done() report it).
+// A handler exception from OnUnary fails that call with 13 and one from OnStreamMessage drops the
+// message; any other exception in the connection's work (OnConnect's, bad_alloc) fails the whole
+// connection (Feed() returns false), counted in grpc_call_errors.
 //
 // OnConnect runs when the client's connection preface (the magic and its first SETTINGS frame)
 // has been received. The owner calls OnDisconnect when it drops a connection for which connected()
@@ -53,8 +56,9 @@ struct GrpcLimits {
   // The largest message a client may send (its length prefix); larger ones fail their call with
   // grpc-status 8. Default 10 MiB, as Nacos's server.
   size_t max_message_bytes = size_t{10} << 20;
-  // Inbound message bytes buffered over all of a connection's streams (partial messages); a chunk
-  // that would pass it fails its call with grpc-status 8. At least max_message_bytes + 5.
+  // Inbound message bytes buffered over all of a connection's streams (partial messages, and unary
+  // requests waiting for the end of their call's input); a chunk or a request that would pass it
+  // fails its call with grpc-status 8. At least max_message_bytes + 5.
   // Default 16 MiB.
   size_t max_buffered_input_bytes = size_t{16} << 20;
   // SETTINGS_MAX_CONCURRENT_STREAMS: streams past it are refused by nghttp2. Default 128.
@@ -63,7 +67,9 @@ struct GrpcLimits {
   // 32 bytes per field) is larger has its stream reset. Default 16 KiB.
   uint32_t max_header_list_bytes = 16 << 10;
   // Output queued and not yet written (answers, stream messages, frames handed out by
-  // PendingOutput() and not consumed); over_output_cap() when passed. Default 16 MiB.
+  // PendingOutput() and not consumed). An answer or stream message that would pass it is not
+  // queued (a unary call whose answer it is fails with grpc-status 8), no further unary call is
+  // answered, and over_output_cap() is true. Default 16 MiB.
   size_t max_output_bytes = size_t{16} << 20;
 };
 
@@ -91,7 +97,7 @@ class GrpcConnection {
   // and ends in done().
   bool Feed(const uint8_t* data, size_t size);
 
-  // Queues one gRPC message (EncodeGrpcFrame()) on the latest open bi-stream; dropped when there is
+  // Queues one gRPC message (EncodeGrpcFrame()) on the newest open bi-stream; dropped when there is
   // none. Check over_output_cap() afterwards.
   void SendOnStream(std::shared_ptr<const std::string> frame);
 
@@ -108,8 +114,11 @@ class GrpcConnection {
   // Nothing is left to write: PendingOutput() is empty and no queued message waits for flow
   // control or for its turn.
   bool output_idle();
-  // Queued output is over max_output_bytes: the peer does not read fast enough; close.
-  bool over_output_cap() const { return queued_bytes_ > limits_.max_output_bytes; }
+  // Queued output reached max_output_bytes (a message was refused for it): the peer does not read
+  // fast enough; close.
+  bool over_output_cap() const {
+    return output_overflow_ || queued_bytes_ > limits_.max_output_bytes;
+  }
   // The HTTP/2 session is over (a GOAWAY for an error was sent, or it failed) and nothing is left
   // to write.
   bool done();
@@ -134,11 +143,14 @@ class GrpcConnection {
   void OnMessage(Stream* s, std::string_view bytes);
   void OnEndOfInput(Stream* s);
   void StartResponse(Stream* s);
-  void Enqueue(Stream* s, std::shared_ptr<const std::string> frame);
+  // false: not queued, for max_output_bytes (over_output_cap() is then true).
+  bool Enqueue(Stream* s, std::shared_ptr<const std::string> frame);
   // Ends the call with `status`: trailers after the queued messages, or a trailers-only answer.
   void Finish(Stream* s, int status, std::string_view message);
   void RespondHttpError(Stream* s, int http_status);
   void DropInput(Stream* s);
+  // Points bidi_stream_ at the newest open bi-stream left (0: none).
+  void PickBidiStream();
   void CountCallError();
 
   const GrpcConnId id_;
@@ -149,15 +161,17 @@ class GrpcConnection {
   ServerMetrics* const metrics_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int32_t bidi_stream_ = 0;  // the latest open bi-stream; 0: none
+  int32_t bidi_stream_ = 0;  // the newest open bi-stream; 0: none
   std::string out_;          // bytes taken from nghttp2, written from out_offset_ on
   size_t out_offset_ = 0;
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
-  size_t buffered_input_ = 0;  // partial inbound messages over all streams
+  size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
   bool connected_ = false;
   bool protocol_error_ = false;
-  bool failed_ = false;  // nghttp2 returned a fatal error
+  bool failed_ = false;           // nghttp2 returned a fatal error
+  bool callback_failed_ = false;  // a callback threw: the connection fails
   bool goaway_ = false;
+  bool output_overflow_ = false;  // a message was not queued for max_output_bytes
 };
 
 }  // namespace dubbo::naming_server

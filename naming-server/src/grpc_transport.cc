@@ -140,9 +140,6 @@ void GrpcTransport::RunCommands() {
     registry::internal::MutexLock lock(&mu_);
     batch.swap(commands_);
   }
-  // A push goes to many connections as one shared message: encode it once.
-  std::shared_ptr<const GrpcMessage> encoded;
-  std::shared_ptr<const std::string> frame;
   std::vector<GrpcConnId> touched;
   for (Command& command : batch) {
     auto it = conns_.find(command.conn);
@@ -152,12 +149,8 @@ void GrpcTransport::RunCommands() {
       BeginClose(c, options_.close_grace_ms);
       continue;
     }
-    if (c->lingering) continue;
-    if (command.message != encoded) {
-      encoded = command.message;
-      frame = EncodeGrpcFrame(*encoded);
-    }
-    c->proto->SendOnStream(frame);
+    if (c->lingering || c->proto->over_output_cap()) continue;  // Drive() closes the latter
+    c->proto->SendOnStream(EncodeGrpcFrame(*command.message));
     if (!c->touched) {
       c->touched = true;
       touched.push_back(c->id);

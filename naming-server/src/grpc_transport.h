@@ -14,11 +14,12 @@
 // handler call. OnDisconnect exactly once for every connection that had OnConnect, whatever ends it
 // (peer close, read or write error, protocol error, output cap, Close(), Shutdown(), Stop()).
 // Writes: output is written as nghttp2 produces it; EV_WRITE is watched only while some is
-// pending. A connection whose queued output passes limits.max_output_bytes (a peer that does not
-// read) is closed at once. Ending a connection gracefully (Close(), Shutdown(), or nghttp2's GOAWAY
-// after a protocol error) writes what is queued, then shuts the write side and drops input until
-// the peer closes, so that the last frames are not lost to a reset; close_grace_ms bounds both
-// steps.
+// pending. A connection whose queued output would pass limits.max_output_bytes (a peer that
+// does not read) is closed at once: the answer or stream message that would pass it is not queued,
+// and no unary call after it is answered. Ending a connection gracefully (Close(), Shutdown(), or
+// nghttp2's GOAWAY after a protocol error) writes what is queued, then shuts the write side and
+// drops input until the peer closes, so that the last frames are not lost to a reset;
+// close_grace_ms bounds both steps.
 //
 // Caps: max_connections counts this transport's connections plus, when `metrics` is given, the
 // HTTP server's (ServerMetrics::connections_open), so both protocols share one cap; a connection

@@ -232,9 +232,9 @@ TEST(GrpcTransportTest, EncodedFrameIsProtobufsSerialization) {
     const std::string frame = *EncodeGrpcFrame(message);
     ASSERT_GE(frame.size(), 5u);
     EXPECT_EQ(frame.substr(0, 5), std::string({0, static_cast<char>(expected.size() >> 24),
-                                                static_cast<char>(expected.size() >> 16 & 0xff),
-                                                static_cast<char>(expected.size() >> 8 & 0xff),
-                                                static_cast<char>(expected.size() & 0xff)}));
+                                               static_cast<char>(expected.size() >> 16 & 0xff),
+                                               static_cast<char>(expected.size() >> 8 & 0xff),
+                                               static_cast<char>(expected.size() & 0xff)}));
     EXPECT_EQ(frame.substr(5), expected) << message.type;
   }
 }
@@ -567,6 +567,116 @@ TEST(GrpcTransportTest, StopDisconnectsEveryConnection) {
   bool done = false;
   t.OnLoop([&] { t.transport.Shutdown(std::chrono::seconds(60), [&done] { done = true; }); });
   EXPECT_TRUE(done);
+}
+
+// A GrpcConnection fed by hand, without a socket. Its output is taken only when drained: until then
+// it stands for a peer that does not read.
+struct RawConnection {
+  explicit RawConnection(const GrpcLimits& limits, GrpcHandler* h = nullptr)
+      : connection(1, "127.0.0.1", 1, limits, h != nullptr ? h : &handler, &metrics) {
+    EXPECT_TRUE(connection.Init().ok());
+    EXPECT_TRUE(Feed(std::string(kPreface) + Frame(4, 0, 0, "")));
+    Drain();
+  }
+  bool Feed(const std::string& bytes) {
+    return connection.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
+  void Drain() {
+    for (auto out = connection.PendingOutput(); !out.empty(); out = connection.PendingOutput()) {
+      connection.Consume(out.size());
+    }
+  }
+
+  ServerMetrics metrics;
+  RecordingHandler handler;
+  GrpcConnection connection;
+};
+
+TEST(GrpcTransportTest, UnaryRequestsWaitingForTheirEndCountAgainstTheInputCap) {
+  GrpcLimits limits;
+  limits.max_message_bytes = 1024;
+  limits.max_buffered_input_bytes = 4096;
+  RawConnection raw(limits);
+  const std::string message =
+      *EncodeGrpcFrame(GrpcMessage{"InstanceRequest", "", {}, std::string(900, 'x')});
+  const size_t held = message.size() - 5;  // 4 fit in 4096 bytes, 5 do not
+  // Five unary calls, each with a whole message and no END_STREAM.
+  for (uint32_t stream = 1; stream <= 9; stream += 2) {
+    ASSERT_TRUE(
+        raw.Feed(RequestHeaders(stream, "/Request/request") + Frame(0, 0, stream, message)));
+  }
+  EXPECT_EQ(raw.connection.buffered_input_bytes(), 4 * held);
+  EXPECT_EQ(raw.metrics.grpc_call_errors.load(), 1u);  // the fifth
+  // The first call's input ends: it is answered and its request no longer counts.
+  ASSERT_TRUE(raw.Feed(Frame(0, 1 /* END_STREAM */, 1, "")));
+  EXPECT_EQ(raw.handler.Count(HandlerEvent::kUnary), 1u);
+  EXPECT_EQ(raw.connection.buffered_input_bytes(), 3 * held);
+  // The fifth call was failed: its end reaches no handler.
+  ASSERT_TRUE(raw.Feed(Frame(0, 1, 9, "")));
+  EXPECT_EQ(raw.handler.Count(HandlerEvent::kUnary), 1u);
+  // A reset call releases its request.
+  ASSERT_TRUE(raw.Feed(Frame(3, 0, 3, std::string("\0\0\0\x08", 4))));  // RST_STREAM CANCEL
+  EXPECT_EQ(raw.connection.buffered_input_bytes(), 2 * held);
+}
+
+TEST(GrpcTransportTest, OutputCapIsCheckedAsEachMessageIsQueued) {
+  GrpcLimits limits;
+  limits.max_output_bytes = 4096;
+  RawConnection raw(limits);
+  // Ten unary calls of about 1 KiB each, answered in one read; the peer reads nothing.
+  const std::string message =
+      *EncodeGrpcFrame(GrpcMessage{"InstanceRequest", "", {}, std::string(1000, 'x')});
+  std::string calls;
+  for (uint32_t stream = 1; stream <= 19; stream += 2) {
+    calls += RequestHeaders(stream, "/Request/request") + Frame(0, 1, stream, message);
+  }
+  ASSERT_TRUE(raw.Feed(calls));
+  EXPECT_TRUE(raw.connection.over_output_cap());
+  EXPECT_LE(raw.connection.queued_bytes(), limits.max_output_bytes);
+  EXPECT_LE(raw.handler.Count(HandlerEvent::kUnary), 4u);  // none after the first refused
+  EXPECT_EQ(raw.metrics.grpc_call_errors.load(), 1u);      // the refused answer's call fails (8)
+
+  // Stream messages: the same cap.
+  RawConnection bidi(limits);
+  ASSERT_TRUE(bidi.Feed(RequestHeaders(1, "/BiRequestStream/requestBiStream")));
+  const auto push = EncodeGrpcFrame(GrpcMessage{"NotifySubscriberRequest", "", {}, message});
+  for (int i = 0; i < 10; ++i) bidi.connection.SendOnStream(push);
+  EXPECT_TRUE(bidi.connection.over_output_cap());
+  EXPECT_LE(bidi.connection.queued_bytes(), limits.max_output_bytes);
+}
+
+TEST(GrpcTransportTest, StreamMessagesGoToTheOlderBiStreamWhenTheNewerEnds) {
+  RawConnection raw{GrpcLimits()};
+  ASSERT_TRUE(raw.Feed(RequestHeaders(1, "/BiRequestStream/requestBiStream") +
+                       RequestHeaders(3, "/BiRequestStream/requestBiStream")));
+  ASSERT_TRUE(raw.Feed(Frame(0, 1 /* END_STREAM */, 3, "")));  // the client ends the newer one
+  raw.Drain();                                                 // its trailers: stream 3 closes
+  ASSERT_EQ(raw.connection.queued_bytes(), 0u);
+  const auto push = EncodeGrpcFrame(GrpcMessage{"NotifySubscriberRequest", "", {}, "{}"});
+  raw.connection.SendOnStream(push);
+  EXPECT_EQ(raw.connection.queued_bytes(), push->size());  // queued on stream 1
+  // Stream 1 ends too: nothing is left to send on.
+  ASSERT_TRUE(raw.Feed(Frame(0, 1, 1, "")));
+  raw.Drain();
+  raw.connection.SendOnStream(push);
+  EXPECT_EQ(raw.connection.queued_bytes(), 0u);
+}
+
+// OnConnect runs inside an nghttp2 callback: what it throws must not unwind through nghttp2.
+class ThrowingHandler : public RecordingHandler {
+ public:
+  void OnConnect(GrpcConnId, const std::string&, uint16_t) override { throw std::bad_alloc(); }
+};
+
+TEST(GrpcTransportTest, HandlerExceptionInACallbackFailsOnlyItsConnection) {
+  ThrowingHandler handler;
+  GrpcLimits limits;
+  GrpcConnection connection(1, "127.0.0.1", 1, limits, &handler, nullptr);
+  ASSERT_TRUE(connection.Init().ok());
+  const std::string preface = std::string(kPreface) + Frame(4, 0, 0, "");
+  EXPECT_FALSE(connection.Feed(reinterpret_cast<const uint8_t*>(preface.data()), preface.size()));
+  EXPECT_FALSE(connection.protocol_error());
+  EXPECT_TRUE(connection.done());
 }
 
 }  // namespace
