@@ -448,6 +448,9 @@ struct NamingCore::State {
       spec.ip = instance.ip;
       spec.port = instance.port;
       spec.weight = instance.weight;
+      // The v1 path clamped its weights when it stored them; the gRPC path stores any finite
+      // weight. Either way the saved weight is what the server accepted, so it is kept as is.
+      spec.any_weight = true;
       spec.enabled = instance.enabled;
       spec.healthy = instance.healthy;
       spec.ephemeral = false;
