@@ -425,6 +425,7 @@ void GrpcNaming::RemoveConnection(GrpcConnId conn_id) {
   if (it == conns_.end()) return;
   Connection conn = std::move(it->second);
   conns_.erase(it);
+  subscription_count_ -= conn.subscriptions.size();
   for (const auto& [key, sub] : conn.subscriptions) {
     auto subs = subscribers_.find(key);
     if (subs == subscribers_.end()) continue;
@@ -878,9 +879,21 @@ GrpcMessage GrpcNaming::Subscribe(GrpcConnId conn_id, Connection& conn, const Re
   if (!r.subscribe) {
     Unsubscribe(conn_id, conn, key);
   } else if (conn.naming) {
+    if (conn.subscriptions.count(key) == 0) {
+      const bool conn_full = conn.subscriptions.size() >= options_.max_subscriptions_per_connection;
+      if (conn_full || subscription_count_ >= options_.max_subscriptions) {
+        ++stats_.subscriptions_refused;
+        return Failure("SubscribeServiceResponse", kServerError, kServerError,
+                       conn_full ? "too many subscriptions: a connection may hold " +
+                                       std::to_string(options_.max_subscriptions_per_connection)
+                                 : "too many subscriptions: the server holds at most " +
+                                       std::to_string(options_.max_subscriptions));
+      }
+    }
     auto [it, added] = conn.subscriptions.try_emplace(key);
     it->second.clusters = r.clusters;
     if (added) {
+      ++subscription_count_;
       subscribers_[key].conns.insert(conn_id);
       // The first subscription of a connection to a service gets the data pushed.
       SendPush(conn_id, conn, key, it->second, info, false);
@@ -896,6 +909,7 @@ void GrpcNaming::Unsubscribe(GrpcConnId conn_id, Connection& conn, const Service
   if (it == conn.subscriptions.end()) return;
   if (!it->second.pending_id.empty()) conn.acks.erase(it->second.pending_id);
   conn.subscriptions.erase(it);
+  --subscription_count_;
   auto subs = subscribers_.find(key);
   if (subs == subscribers_.end()) return;
   subs->second.conns.erase(conn_id);

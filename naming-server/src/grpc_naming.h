@@ -84,6 +84,11 @@ struct GrpcNamingOptions {
   size_t max_service_name_length = 512;
   size_t max_metadata_bytes = 16384;
   size_t max_batch_instances = 20000;
+  // Subscriptions: one connection may hold max_subscriptions_per_connection, all connections
+  // together max_subscriptions. A new subscription past either cap gets a failure answer and is
+  // not kept; renewing an existing one is always answered. Defaults 10000 and 100000.
+  size_t max_subscriptions_per_connection = 10000;
+  size_t max_subscriptions = 100000;
   // Metadata.clientIp of the requests the server sends. Default "" (left out).
   std::string server_ip;
 };
@@ -105,6 +110,7 @@ struct GrpcNamingStats {
   uint64_t detections = 0;         // ClientDetectionRequests sent.
   uint64_t ejections = 0;          // Connections closed for silence.
   uint64_t stream_dropped = 0;     // Stream messages ignored (unknown, unparsable, unregistered).
+  uint64_t subscriptions_refused = 0;  // New subscriptions refused at a subscription cap.
 };
 
 class GrpcNaming final : public GrpcHandler {
@@ -209,6 +215,7 @@ class GrpcNaming final : public GrpcHandler {
   std::unordered_map<GrpcConnId, Connection> conns_;
   std::map<ServiceKey, ServiceSubscribers> subscribers_;
   uint64_t last_request_id_ = 0;
+  size_t subscription_count_ = 0;  // Sum of conns_[*].subscriptions.size().
   bool ejector_scheduled_ = false;
   GrpcNamingStats stats_;
   SerializedTimers timers_;  // Last: destroyed first (serialized_timers.h).

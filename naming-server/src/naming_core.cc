@@ -1126,6 +1126,8 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   grpc_options.max_service_name_length = options.max_service_name_length;
   grpc_options.max_metadata_bytes = options.max_metadata_bytes;
   grpc_options.max_batch_instances = options.max_instances_per_service;
+  grpc_options.max_subscriptions_per_connection = options.grpc_max_subscriptions_per_connection;
+  grpc_options.max_subscriptions = options.grpc_max_subscriptions;
   Result<std::unique_ptr<GrpcNaming>> grpc = GrpcNaming::Create(std::move(grpc_options));
   if (grpc.ok()) {
     s->grpc = std::move(*grpc);

@@ -150,6 +150,22 @@ class GrpcNamingTest : public ::testing::Test {
   }
   ~GrpcNamingTest() override { core_->Shutdown(); }
 
+  // A new core with the current options_ (no connections).
+  void Rebuild() {
+    core_->Shutdown();
+    core_ = std::make_unique<NamingCore>(options_, &sched_, &sched_, &udp_);
+    core_->SetGrpcSink(&sink_);
+    grpc_ = core_->grpc_handler();
+    sink_.sent.clear();
+  }
+  // A SubscribeServiceRequest (subscribe true) for `service` in `ns`.
+  GrpcMessage Subscribe(GrpcConnId conn, const std::string& service,
+                        const std::string& ns = "public") {
+    return Unary(conn, "SubscribeServiceRequest",
+                 R"({"namespace":")" + ns + R"(","serviceName":")" + service +
+                     R"(","groupName":"DEFAULT_GROUP","subscribe":true,"clusters":""})");
+  }
+
   GrpcMessage Unary(GrpcConnId conn, const std::string& type, const std::string& body,
                     std::map<std::string, std::string> headers = {}) {
     GrpcMessage request;
@@ -373,6 +389,38 @@ TEST_F(GrpcNamingTest, Tv6SubscribeAnswersAndPushesTheCurrentData) {
   Register(kJava, R"({"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
                   R"("type":"deregisterInstance","instance":{"ip":"10.0.0.5","port":8080}})");
   EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+}
+
+TEST_F(GrpcNamingTest, SubscriptionsAreCappedPerConnectionAndInTotal) {
+  options_.grpc_max_subscriptions_per_connection = 2;
+  options_.grpc_max_subscriptions = 3;
+  Rebuild();
+  Java();
+  EXPECT_EQ(StringField(Subscribe(kJava, "a").body, "message"), "success");
+  EXPECT_EQ(StringField(Subscribe(kJava, "b").body, "message"), "success");
+  // A third service on the same connection is refused and not kept.
+  GrpcMessage refused = Subscribe(kJava, "c");
+  EXPECT_EQ(refused.type, "SubscribeServiceResponse");
+  EXPECT_TRUE(JsonEq(refused.body, R"({"resultCode":500,"errorCode":500,"message":)"
+                                   R"("too many subscriptions: a connection may hold 2",)"
+                                   R"("success":false})"));
+  // Renewing an existing subscription is answered.
+  EXPECT_EQ(StringField(Subscribe(kJava, "a").body, "message"), "success");
+  Java(3, 54322);
+  EXPECT_EQ(StringField(Subscribe(3, "c").body, "message"), "success");
+  // The server holds 3: a fourth is refused on any connection.
+  EXPECT_EQ(StringField(Subscribe(3, "d").body, "message"),
+            "too many subscriptions: the server holds at most 3");
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 3u);
+  EXPECT_EQ(core_->grpc_stats().subscriptions_refused, 2u);
+  // Unsubscribing and disconnecting free their places.
+  Unary(kJava, "SubscribeServiceRequest",
+        R"({"namespace":"public","serviceName":"a","groupName":"DEFAULT_GROUP",)"
+        R"("subscribe":false,"clusters":""})");
+  EXPECT_EQ(StringField(Subscribe(3, "d").body, "message"), "success");
+  grpc_->OnDisconnect(3);
+  EXPECT_EQ(StringField(Subscribe(kJava, "e").body, "message"), "success");
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 2u);
 }
 
 TEST_F(GrpcNamingTest, Tv10UnsupportedInstanceRequestType) {

@@ -90,6 +90,10 @@ struct NamingServerOptions {
   int64_t grpc_detection_timeout_ms = 5000;
   // How often silent gRPC connections are looked for. Default 3000.
   int64_t grpc_ejector_period_ms = 3000;
+  // gRPC subscriptions one connection may hold, and all connections together; a new one past
+  // either cap gets a failure answer. Defaults 10000 and 100000 (the UDP subscriber cap).
+  size_t grpc_max_subscriptions_per_connection = 10000;
+  size_t grpc_max_subscriptions = 100000;
 
   // --- Auth --------------------------------------------------------------------------------
   // Require a token from /v1/auth/users/login on every call. Default false (as Nacos).
