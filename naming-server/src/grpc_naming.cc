@@ -609,6 +609,8 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
     step(ReadInt(root, "pageSize", &r.page_size));
   }
   if (!read.ok()) return Error(kBadGateway, read.message());
+  // The store files an empty namespace under "public"; subscriptions and queries must too.
+  if (r.namespace_id.empty()) r.namespace_id = std::string(kDefaultNamespace);
 
   conn.last_active = clock_->Now();
   if (message.type == kHealthCheckRequest) return Success("HealthCheckResponse");

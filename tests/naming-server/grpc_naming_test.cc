@@ -423,6 +423,16 @@ TEST_F(GrpcNamingTest, SubscriptionsAreCappedPerConnectionAndInTotal) {
   EXPECT_EQ(core_->grpc_stats().subscriptions, 2u);
 }
 
+TEST_F(GrpcNamingTest, AnEmptyNamespaceSubscribesToPublic) {
+  Java();
+  EXPECT_EQ(StringField(Subscribe(kJava, "demo", "").body, "message"), "success");
+  EXPECT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);  // The first push.
+  Register(kJava);  // In "public".
+  const std::vector<std::string> pushes = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
+}
+
 TEST_F(GrpcNamingTest, Tv10UnsupportedInstanceRequestType) {
   Java();
   std::string body = kTv4Register;
