@@ -853,8 +853,20 @@ std::shared_ptr<const std::string> GrpcNaming::RenderServiceInfo(const ServiceKe
 GrpcMessage GrpcNaming::Query(const Request& r) {
   const std::shared_ptr<const std::string> info =
       RenderServiceInfo({r.namespace_id, r.Grouped()}, r.clusters, r.healthy_only);
-  return Message("QueryServiceResponse", R"({"resultCode":200,"errorCode":0,"serviceInfo":)" +
-                                             *info + R"(,"success":true})");
+  std::string body =
+      R"({"resultCode":200,"errorCode":0,"serviceInfo":)" + *info + R"(,"success":true})";
+  if (body.size() > options_.max_message_bytes) {
+    return Oversize("QueryServiceResponse", body.size());
+  }
+  return Message("QueryServiceResponse", std::move(body));
+}
+
+GrpcMessage GrpcNaming::Oversize(std::string type, size_t bytes) {
+  ++stats_.oversize_answers;
+  return Failure(std::move(type), kServerError, kServerError,
+                 "the answer of " + std::to_string(bytes) +
+                     " bytes exceeds the gRPC message limit of " +
+                     std::to_string(options_.max_message_bytes) + " bytes");
 }
 
 GrpcMessage GrpcNaming::List(const Request& r) {
@@ -877,10 +889,14 @@ GrpcMessage GrpcNaming::List(const Request& r) {
 GrpcMessage GrpcNaming::Subscribe(GrpcConnId conn_id, Connection& conn, const Request& r) {
   const ServiceKey key{r.namespace_id, r.Grouped()};
   const std::shared_ptr<const std::string> info = RenderServiceInfo(key, r.clusters, false);
+  std::string body = R"({"resultCode":200,"errorCode":0,"message":"success","serviceInfo":)" +
+                     *info + R"(,"success":true})";
+  // Too large to answer: no new subscription is kept, as a push of it could not be sent either.
+  const bool oversize = body.size() > options_.max_message_bytes;
   // Without a naming client (no module=naming label) Nacos answers but keeps no subscription.
   if (!r.subscribe) {
     Unsubscribe(conn_id, conn, key);
-  } else if (conn.naming) {
+  } else if (conn.naming && !oversize) {
     if (conn.subscriptions.count(key) == 0) {
       const bool conn_full = conn.subscriptions.size() >= options_.max_subscriptions_per_connection;
       if (conn_full || subscription_count_ >= options_.max_subscriptions) {
@@ -901,9 +917,8 @@ GrpcMessage GrpcNaming::Subscribe(GrpcConnId conn_id, Connection& conn, const Re
       SendPush(conn_id, conn, key, it->second, info, false);
     }
   }
-  return Message("SubscribeServiceResponse",
-                 R"({"resultCode":200,"errorCode":0,"message":"success","serviceInfo":)" + *info +
-                     R"(,"success":true})");
+  if (oversize) return Oversize("SubscribeServiceResponse", body.size());
+  return Message("SubscribeServiceResponse", std::move(body));
 }
 
 void GrpcNaming::Unsubscribe(GrpcConnId conn_id, Connection& conn, const ServiceKey& key) {
@@ -975,13 +990,22 @@ void GrpcNaming::SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey
     conn.acks.erase(sub.pending_id);
     if (!resend) ++stats_.pushes_superseded;
   }
+  const std::string request_id = NextRequestId();
+  std::string body = ServerRequest(request_id, "naming", *info);
+  ++sub.generation;  // Any resend of the superseded push stops.
+  if (body.size() > options_.max_message_bytes) {
+    // The client would refuse it; sending would only cost the connection. The next change that
+    // fits is pushed.
+    ++stats_.pushes_oversize_skipped;
+    sub.pending_id.clear();
+    sub.pending_info.reset();
+    return;
+  }
   ++(resend ? stats_.push_resends : stats_.pushes_sent);
-  sub.pending_id = NextRequestId();
+  sub.pending_id = request_id;
   sub.pending_info = std::move(info);
-  ++sub.generation;
   conn.acks[sub.pending_id] = key;
-  Send(conn_id, "NotifySubscriberRequest",
-       ServerRequest(sub.pending_id, "naming", *sub.pending_info));
+  Send(conn_id, "NotifySubscriberRequest", std::move(body));
   sub.ack_deadline = clock_->Now() + options_.ack_timeout;
   // One ack timer per subscription, moved on to the latest push's deadline when it fires.
   if (!sub.ack_timer) {

@@ -89,6 +89,10 @@ struct GrpcNamingOptions {
   // not kept; renewing an existing one is always answered. Defaults 10000 and 100000.
   size_t max_subscriptions_per_connection = 10000;
   size_t max_subscriptions = 100000;
+  // Largest body of an answer or push this sends, in bytes: a larger query or subscribe answer
+  // becomes a failure answer naming the limit, a larger push is skipped (counted). Default 10 MiB
+  // (what the Java SDK accepts).
+  size_t max_message_bytes = size_t{10} << 20;
   // Metadata.clientIp of the requests the server sends. Default "" (left out).
   std::string server_ip;
 };
@@ -111,6 +115,8 @@ struct GrpcNamingStats {
   uint64_t ejections = 0;          // Connections closed for silence.
   uint64_t stream_dropped = 0;     // Stream messages ignored (unknown, unparsable, unregistered).
   uint64_t subscriptions_refused = 0;  // New subscriptions refused at a subscription cap.
+  uint64_t oversize_answers = 0;       // Query/subscribe answers over max_message_bytes.
+  uint64_t pushes_oversize_skipped = 0;  // Pushes not sent: over max_message_bytes.
 };
 
 class GrpcNaming final : public GrpcHandler {
@@ -182,6 +188,8 @@ class GrpcNaming final : public GrpcHandler {
   GrpcMessage Query(const Request& r);
   GrpcMessage List(const Request& r);
   GrpcMessage Subscribe(GrpcConnId conn_id, Connection& conn, const Request& r);
+  // The failure answer of `type` for an answer of `bytes` over max_message_bytes.
+  GrpcMessage Oversize(std::string type, size_t bytes);
   void Setup(GrpcConnId conn_id, Connection& conn, const GrpcMessage& message);
   void OnResponse(GrpcConnId conn_id, Connection& conn, const GrpcMessage& message);
 

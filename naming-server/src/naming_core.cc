@@ -1128,6 +1128,7 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   grpc_options.max_batch_instances = options.max_instances_per_service;
   grpc_options.max_subscriptions_per_connection = options.grpc_max_subscriptions_per_connection;
   grpc_options.max_subscriptions = options.grpc_max_subscriptions;
+  grpc_options.max_message_bytes = options.grpc_max_message_bytes;
   Result<std::unique_ptr<GrpcNaming>> grpc = GrpcNaming::Create(std::move(grpc_options));
   if (grpc.ok()) {
     s->grpc = std::move(*grpc);

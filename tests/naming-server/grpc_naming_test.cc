@@ -433,6 +433,44 @@ TEST_F(GrpcNamingTest, AnEmptyNamespaceSubscribesToPublic) {
   EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
 }
 
+TEST_F(GrpcNamingTest, AnswersAndPushesOverTheMessageLimitAreNotSent) {
+  options_.grpc_max_message_bytes = 1000;  // One plain host fits, one with 1000 bytes does not.
+  Rebuild();
+  Java();
+  Register(kJava);
+  ASSERT_EQ(StringField(Subscribe(kJava, "demo").body, "message"), "success");
+  ASSERT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);
+  const std::string big = "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.7"
+                          "&port=1&metadata=k%3D" +
+                          std::string(1000, 'x');
+  ASSERT_EQ(Http("POST", big).status, 200);
+  // The push is skipped and counted; nothing is outstanding.
+  EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().pushes_oversize_skipped, 1u);
+  // Answers become failures naming the limit, and no subscription is created.
+  GrpcMessage query = Unary(kJava, "ServiceQueryRequest",
+                            R"({"namespace":"public","serviceName":"demo",)"
+                            R"("groupName":"DEFAULT_GROUP","cluster":"","healthyOnly":false})");
+  EXPECT_EQ(query.type, "QueryServiceResponse");
+  EXPECT_NE(StringField(query.body, "message").find("exceeds the gRPC message limit of 1000 bytes"),
+            std::string::npos)
+      << query.body;
+  Java(3, 54322);
+  GrpcMessage sub = Subscribe(3, "demo");
+  EXPECT_EQ(sub.type, "SubscribeServiceResponse");
+  EXPECT_NE(StringField(sub.body, "message").find("limit of 1000 bytes"), std::string::npos)
+      << sub.body;
+  EXPECT_TRUE(Take(3, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 1u);
+  // Once the data fits again it is pushed.
+  sched_.AdvanceBy(seconds(1));
+  ASSERT_EQ(Http("DELETE", big).status, 200);
+  sched_.AdvanceBy(seconds(1));
+  const std::vector<std::string> pushes = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
+}
+
 TEST_F(GrpcNamingTest, Tv10UnsupportedInstanceRequestType) {
   Java();
   std::string body = kTv4Register;
