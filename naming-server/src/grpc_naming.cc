@@ -507,7 +507,10 @@ void GrpcNaming::OnResponse(GrpcConnId conn_id, Connection& conn, const GrpcMess
     return;
   }
   if (message.type == "ClientDetectionResponse") {
-    if (!conn.detection_id.empty() && request_id == conn.detection_id) conn.detection_id.clear();
+    // Only a success answers the detection (Nacos: response.isSuccess()).
+    if (result_code == 200 && !conn.detection_id.empty() && request_id == conn.detection_id) {
+      conn.detection_id.clear();
+    }
     return;
   }
   if (message.type != "NotifySubscriberResponse") return;  // ConnectResetResponse, ...
@@ -992,7 +995,7 @@ void GrpcNaming::SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey
   }
   const std::string request_id = NextRequestId();
   std::string body = ServerRequest(request_id, "naming", *info);
-  ++sub.generation;  // Any resend of the superseded push stops.
+  sub.generation = ++last_generation_;  // Any resend of the superseded push stops.
   if (body.size() > options_.max_message_bytes) {
     // The client would refuse it; sending would only cost the connection. The next change that
     // fits is pushed.

@@ -153,7 +153,7 @@ class GrpcNaming final : public GrpcHandler {
   using ServiceKey = std::pair<std::string, std::string>;  // (namespace, grouped service)
   struct Subscription {
     std::string clusters;
-    uint64_t generation = 0;  // Bumped by every transmission; timers carry it.
+    uint64_t generation = 0;  // Set anew, unique, by every transmission; timers carry it.
     std::string pending_id;   // requestId of the push awaiting its ack; "" if none.
     std::shared_ptr<const std::string> pending_info;  // Its serviceInfo JSON.
     registry::TimePoint ack_deadline;                 // Of the pending push.
@@ -223,6 +223,9 @@ class GrpcNaming final : public GrpcHandler {
   std::unordered_map<GrpcConnId, Connection> conns_;
   std::map<ServiceKey, ServiceSubscribers> subscribers_;
   uint64_t last_request_id_ = 0;
+  // Source of Subscription::generation: a resend timer of an ended subscription never matches a
+  // new subscription to the same service.
+  uint64_t last_generation_ = 0;
   size_t subscription_count_ = 0;  // Sum of conns_[*].subscriptions.size().
   bool ejector_scheduled_ = false;
   GrpcNamingStats stats_;

@@ -471,6 +471,26 @@ TEST_F(GrpcNamingTest, AnswersAndPushesOverTheMessageLimitAreNotSent) {
   EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
 }
 
+TEST_F(GrpcNamingTest, AResendOfAnEndedSubscriptionDoesNotReachItsSuccessor) {
+  Java();
+  Subscribe(kJava, "demo");
+  const std::vector<std::string> first = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(first.size(), 1u);
+  // A failed ack schedules a resend of that push in 1 s.
+  Stream(kJava, "NotifySubscriberResponse",
+         R"({"resultCode":500,"errorCode":0,"requestId":")" + StringField(first[0], "requestId") +
+             R"(","success":false})");
+  Unary(kJava, "SubscribeServiceRequest",
+        R"({"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
+        R"("subscribe":false,"clusters":""})");
+  Subscribe(kJava, "demo");
+  ASSERT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);
+  // The new push is within its 5 s ack timeout: nothing is resent.
+  sched_.AdvanceBy(seconds(2));
+  EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().push_resends, 0u);
+}
+
 TEST_F(GrpcNamingTest, Tv10UnsupportedInstanceRequestType) {
   Java();
   std::string body = kTv4Register;
@@ -835,6 +855,19 @@ TEST_F(GrpcNamingTest, Tv15SilentConnectionIsDetectedThenEjected) {
   EXPECT_EQ(core_->grpc_stats().ejections, 1u);
   // Requests on the ejected transport are refused until it closes.
   EXPECT_TRUE(JsonEq(Unary(kRust, "HealthCheckRequest", "{}").body, kTv8Body));
+}
+
+TEST_F(GrpcNamingTest, AFailedDetectionAnswerDoesNotKeepTheConnection) {
+  Java();
+  sched_.AdvanceBy(seconds(21));
+  const std::vector<std::string> detections = Take(kJava, "ClientDetectionRequest");
+  ASSERT_EQ(detections.size(), 1u);
+  Stream(kJava, "ClientDetectionResponse",
+         R"({"resultCode":500,"errorCode":0,"requestId":")" +
+             StringField(detections[0], "requestId") + R"(","success":false})");
+  sched_.AdvanceBy(seconds(10));
+  EXPECT_EQ(sink_.closed, std::vector<GrpcConnId>{kJava});
+  EXPECT_EQ(core_->grpc_stats().ejections, 1u);
 }
 
 TEST_F(GrpcNamingTest, Tv16DetectionAnswerKeepsTheConnection) {
