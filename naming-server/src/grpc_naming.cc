@@ -85,8 +85,9 @@ GrpcMessage Message(std::string type, std::string body) {
   return message;
 }
 
-// {"resultCode":..,"errorCode":..,"message":..,"success":false} as `type`.
-GrpcMessage Failure(std::string type, int result_code, int error_code, std::string_view text) {
+}  // namespace
+
+GrpcMessage GrpcFailure(std::string type, int result_code, int error_code, std::string_view text) {
   JsonOut out;
   out.BeginObject();
   out.Key("resultCode");
@@ -101,14 +102,16 @@ GrpcMessage Failure(std::string type, int result_code, int error_code, std::stri
   return Message(std::move(type), out.Take());
 }
 
+namespace {
+
 // ErrorResponse.build(code, message) (result code 500).
 GrpcMessage Error(int error_code, std::string_view text) {
-  return Failure("ErrorResponse", kServerError, error_code, text);
+  return GrpcFailure("ErrorResponse", kServerError, error_code, text);
 }
 
 // ErrorResponse.build(NacosException): the result code is the error code.
 GrpcMessage ErrorOf(int code, std::string_view text) {
-  return Failure("ErrorResponse", code, code, text);
+  return GrpcFailure("ErrorResponse", code, code, text);
 }
 
 // A store refusal as the ErrorResponse of a NacosException.
@@ -635,17 +638,17 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
       case TokenState::kValid:
         break;
       case TokenState::kMissing:
-        return Failure(response_type, kServerError, kNoRight, "user not found!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "user not found!");
       case TokenState::kExpired:
-        return Failure(response_type, kServerError, kNoRight, "token expired!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "token expired!");
       case TokenState::kInvalid:
-        return Failure(response_type, kServerError, kNoRight, "token invalid!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "token invalid!");
     }
   }
 
   // The parameter checks, answered in the handler's own type.
   auto param_error = [&response_type](const std::string& text) {
-    return Failure(response_type, kServerError, kInvalidParam, "Param check invalid:" + text);
+    return GrpcFailure(response_type, kServerError, kInvalidParam, "Param check invalid:" + text);
   };
   auto too_long = [](std::string_view name, size_t max) {
     return "Param '" + std::string(name) + "' is illegal, the param length should not exceed " +
@@ -866,7 +869,7 @@ GrpcMessage GrpcNaming::Query(const Request& r) {
 
 GrpcMessage GrpcNaming::Oversize(std::string type, size_t bytes) {
   ++stats_.oversize_answers;
-  return Failure(std::move(type), kServerError, kServerError,
+  return GrpcFailure(std::move(type), kServerError, kServerError,
                  "the answer of " + std::to_string(bytes) +
                      " bytes exceeds the gRPC message limit of " +
                      std::to_string(options_.max_message_bytes) + " bytes");
@@ -904,7 +907,7 @@ GrpcMessage GrpcNaming::Subscribe(GrpcConnId conn_id, Connection& conn, const Re
       const bool conn_full = conn.subscriptions.size() >= options_.max_subscriptions_per_connection;
       if (conn_full || subscription_count_ >= options_.max_subscriptions) {
         ++stats_.subscriptions_refused;
-        return Failure("SubscribeServiceResponse", kServerError, kServerError,
+        return GrpcFailure("SubscribeServiceResponse", kServerError, kServerError,
                        conn_full ? "too many subscriptions: a connection may hold " +
                                        std::to_string(options_.max_subscriptions_per_connection)
                                  : "too many subscriptions: the server holds at most " +

@@ -71,7 +71,8 @@ struct GrpcNamingOptions {
   std::chrono::milliseconds resend_delay{1000};
   // A registered connection without traffic for this long gets a ClientDetectionRequest, and is
   // ejected (closed, unregistered) unless it answers within detection_timeout. A connection that
-  // never completed its setup is closed after detection_idle + detection_timeout without traffic.
+  // has not completed its setup is closed detection_idle + detection_timeout after it connected,
+  // whatever it sent (nothing before the setup counts as traffic).
   // Defaults 20000 ms and 5000 ms (Nacos).
   std::chrono::milliseconds detection_idle{20000};
   std::chrono::milliseconds detection_timeout{5000};
@@ -118,6 +119,9 @@ struct GrpcNamingStats {
   uint64_t oversize_answers = 0;       // Query/subscribe answers over max_message_bytes.
   uint64_t pushes_oversize_skipped = 0;  // Pushes not sent: over max_message_bytes.
 };
+
+// A failure answer: {"resultCode":..,"errorCode":..,"message":..,"success":false} as `type`.
+GrpcMessage GrpcFailure(std::string type, int result_code, int error_code, std::string_view text);
 
 class GrpcNaming final : public GrpcHandler {
  public:

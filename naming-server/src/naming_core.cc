@@ -1030,31 +1030,17 @@ class GrpcAdapter final : public GrpcHandler {
   }
   GrpcMessage OnUnary(GrpcConnId conn, const GrpcMessage& request) override {
     std::unique_lock<std::mutex> lock(*mu_);
-    GrpcMessage answer;
     if (*grpc_ == nullptr) {
-      answer.type = "ErrorResponse";
-      answer.body =
-          R"({"resultCode":500,"errorCode":300,"message":"Server is starting,please try later.",)"
-          R"("success":false})";
-      return answer;
+      return GrpcFailure("ErrorResponse", 500, 300, "Server is starting,please try later.");
     }
     const uint64_t revision = store_->PersistentRevision();
-    answer = (*grpc_)->OnUnary(conn, request);
+    GrpcMessage answer = (*grpc_)->OnUnary(conn, request);
     if (save_ && store_->PersistentRevision() != revision) {
       if (const Status saved = save_(lock); !saved.ok()) {
-        JsonOut out;
-        out.BeginObject();
-        out.Key("resultCode");
-        out.Int(500);
-        out.Key("errorCode");
-        out.Int(500);
-        out.Key("message");
-        out.String("the change is made but not saved to the data directory: " +
-                   std::string(saved.message()));
-        out.Key("success");
-        out.Bool(false);
-        out.EndObject();
-        answer.body = out.Take();
+        answer.body = GrpcFailure(answer.type, 500, 500,
+                                  "the change is made but not saved to the data directory: " +
+                                      std::string(saved.message()))
+                          .body;
       }
     }
     return answer;
