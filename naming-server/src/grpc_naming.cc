@@ -85,8 +85,9 @@ GrpcMessage Message(std::string type, std::string body) {
   return message;
 }
 
-// {"resultCode":..,"errorCode":..,"message":..,"success":false} as `type`.
-GrpcMessage Failure(std::string type, int result_code, int error_code, std::string_view text) {
+}  // namespace
+
+GrpcMessage GrpcFailure(std::string type, int result_code, int error_code, std::string_view text) {
   JsonOut out;
   out.BeginObject();
   out.Key("resultCode");
@@ -101,14 +102,16 @@ GrpcMessage Failure(std::string type, int result_code, int error_code, std::stri
   return Message(std::move(type), out.Take());
 }
 
+namespace {
+
 // ErrorResponse.build(code, message) (result code 500).
 GrpcMessage Error(int error_code, std::string_view text) {
-  return Failure("ErrorResponse", kServerError, error_code, text);
+  return GrpcFailure("ErrorResponse", kServerError, error_code, text);
 }
 
 // ErrorResponse.build(NacosException): the result code is the error code.
 GrpcMessage ErrorOf(int code, std::string_view text) {
-  return Failure("ErrorResponse", code, code, text);
+  return GrpcFailure("ErrorResponse", code, code, text);
 }
 
 // A store refusal as the ErrorResponse of a NacosException.
@@ -425,6 +428,7 @@ void GrpcNaming::RemoveConnection(GrpcConnId conn_id) {
   if (it == conns_.end()) return;
   Connection conn = std::move(it->second);
   conns_.erase(it);
+  subscription_count_ -= conn.subscriptions.size();
   for (const auto& [key, sub] : conn.subscriptions) {
     auto subs = subscribers_.find(key);
     if (subs == subscribers_.end()) continue;
@@ -506,7 +510,10 @@ void GrpcNaming::OnResponse(GrpcConnId conn_id, Connection& conn, const GrpcMess
     return;
   }
   if (message.type == "ClientDetectionResponse") {
-    if (!conn.detection_id.empty() && request_id == conn.detection_id) conn.detection_id.clear();
+    // Only a success answers the detection (Nacos: response.isSuccess()).
+    if (result_code == 200 && !conn.detection_id.empty() && request_id == conn.detection_id) {
+      conn.detection_id.clear();
+    }
     return;
   }
   if (message.type != "NotifySubscriberResponse") return;  // ConnectResetResponse, ...
@@ -608,6 +615,8 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
     step(ReadInt(root, "pageSize", &r.page_size));
   }
   if (!read.ok()) return Error(kBadGateway, read.message());
+  // The store files an empty namespace under "public"; subscriptions and queries must too.
+  if (r.namespace_id.empty()) r.namespace_id = std::string(kDefaultNamespace);
 
   conn.last_active = clock_->Now();
   if (message.type == kHealthCheckRequest) return Success("HealthCheckResponse");
@@ -629,17 +638,17 @@ GrpcMessage GrpcNaming::Dispatch(GrpcConnId conn_id, Connection& conn, const Grp
       case TokenState::kValid:
         break;
       case TokenState::kMissing:
-        return Failure(response_type, kServerError, kNoRight, "user not found!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "user not found!");
       case TokenState::kExpired:
-        return Failure(response_type, kServerError, kNoRight, "token expired!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "token expired!");
       case TokenState::kInvalid:
-        return Failure(response_type, kServerError, kNoRight, "token invalid!");
+        return GrpcFailure(response_type, kServerError, kNoRight, "token invalid!");
     }
   }
 
   // The parameter checks, answered in the handler's own type.
   auto param_error = [&response_type](const std::string& text) {
-    return Failure(response_type, kServerError, kInvalidParam, "Param check invalid:" + text);
+    return GrpcFailure(response_type, kServerError, kInvalidParam, "Param check invalid:" + text);
   };
   auto too_long = [](std::string_view name, size_t max) {
     return "Param '" + std::string(name) + "' is illegal, the param length should not exceed " +
@@ -850,8 +859,20 @@ std::shared_ptr<const std::string> GrpcNaming::RenderServiceInfo(const ServiceKe
 GrpcMessage GrpcNaming::Query(const Request& r) {
   const std::shared_ptr<const std::string> info =
       RenderServiceInfo({r.namespace_id, r.Grouped()}, r.clusters, r.healthy_only);
-  return Message("QueryServiceResponse", R"({"resultCode":200,"errorCode":0,"serviceInfo":)" +
-                                             *info + R"(,"success":true})");
+  std::string body =
+      R"({"resultCode":200,"errorCode":0,"serviceInfo":)" + *info + R"(,"success":true})";
+  if (body.size() > options_.max_message_bytes) {
+    return Oversize("QueryServiceResponse", body.size());
+  }
+  return Message("QueryServiceResponse", std::move(body));
+}
+
+GrpcMessage GrpcNaming::Oversize(std::string type, size_t bytes) {
+  ++stats_.oversize_answers;
+  return GrpcFailure(std::move(type), kServerError, kServerError,
+                 "the answer of " + std::to_string(bytes) +
+                     " bytes exceeds the gRPC message limit of " +
+                     std::to_string(options_.max_message_bytes) + " bytes");
 }
 
 GrpcMessage GrpcNaming::List(const Request& r) {
@@ -874,21 +895,36 @@ GrpcMessage GrpcNaming::List(const Request& r) {
 GrpcMessage GrpcNaming::Subscribe(GrpcConnId conn_id, Connection& conn, const Request& r) {
   const ServiceKey key{r.namespace_id, r.Grouped()};
   const std::shared_ptr<const std::string> info = RenderServiceInfo(key, r.clusters, false);
+  std::string body = R"({"resultCode":200,"errorCode":0,"message":"success","serviceInfo":)" +
+                     *info + R"(,"success":true})";
+  // Too large to answer: no new subscription is kept, as a push of it could not be sent either.
+  const bool oversize = body.size() > options_.max_message_bytes;
   // Without a naming client (no module=naming label) Nacos answers but keeps no subscription.
   if (!r.subscribe) {
     Unsubscribe(conn_id, conn, key);
-  } else if (conn.naming) {
+  } else if (conn.naming && !oversize) {
+    if (conn.subscriptions.count(key) == 0) {
+      const bool conn_full = conn.subscriptions.size() >= options_.max_subscriptions_per_connection;
+      if (conn_full || subscription_count_ >= options_.max_subscriptions) {
+        ++stats_.subscriptions_refused;
+        return GrpcFailure("SubscribeServiceResponse", kServerError, kServerError,
+                       conn_full ? "too many subscriptions: a connection may hold " +
+                                       std::to_string(options_.max_subscriptions_per_connection)
+                                 : "too many subscriptions: the server holds at most " +
+                                       std::to_string(options_.max_subscriptions));
+      }
+    }
     auto [it, added] = conn.subscriptions.try_emplace(key);
     it->second.clusters = r.clusters;
     if (added) {
+      ++subscription_count_;
       subscribers_[key].conns.insert(conn_id);
       // The first subscription of a connection to a service gets the data pushed.
       SendPush(conn_id, conn, key, it->second, info, false);
     }
   }
-  return Message("SubscribeServiceResponse",
-                 R"({"resultCode":200,"errorCode":0,"message":"success","serviceInfo":)" + *info +
-                     R"(,"success":true})");
+  if (oversize) return Oversize("SubscribeServiceResponse", body.size());
+  return Message("SubscribeServiceResponse", std::move(body));
 }
 
 void GrpcNaming::Unsubscribe(GrpcConnId conn_id, Connection& conn, const ServiceKey& key) {
@@ -896,6 +932,7 @@ void GrpcNaming::Unsubscribe(GrpcConnId conn_id, Connection& conn, const Service
   if (it == conn.subscriptions.end()) return;
   if (!it->second.pending_id.empty()) conn.acks.erase(it->second.pending_id);
   conn.subscriptions.erase(it);
+  --subscription_count_;
   auto subs = subscribers_.find(key);
   if (subs == subscribers_.end()) return;
   subs->second.conns.erase(conn_id);
@@ -959,13 +996,22 @@ void GrpcNaming::SendPush(GrpcConnId conn_id, Connection& conn, const ServiceKey
     conn.acks.erase(sub.pending_id);
     if (!resend) ++stats_.pushes_superseded;
   }
+  const std::string request_id = NextRequestId();
+  std::string body = ServerRequest(request_id, "naming", *info);
+  sub.generation = ++last_generation_;  // Any resend of the superseded push stops.
+  if (body.size() > options_.max_message_bytes) {
+    // The client would refuse it; sending would only cost the connection. The next change that
+    // fits is pushed.
+    ++stats_.pushes_oversize_skipped;
+    sub.pending_id.clear();
+    sub.pending_info.reset();
+    return;
+  }
   ++(resend ? stats_.push_resends : stats_.pushes_sent);
-  sub.pending_id = NextRequestId();
+  sub.pending_id = request_id;
   sub.pending_info = std::move(info);
-  ++sub.generation;
   conn.acks[sub.pending_id] = key;
-  Send(conn_id, "NotifySubscriberRequest",
-       ServerRequest(sub.pending_id, "naming", *sub.pending_info));
+  Send(conn_id, "NotifySubscriberRequest", std::move(body));
   sub.ack_deadline = clock_->Now() + options_.ack_timeout;
   // One ack timer per subscription, moved on to the latest push's deadline when it fires.
   if (!sub.ack_timer) {

@@ -71,7 +71,8 @@ struct GrpcNamingOptions {
   std::chrono::milliseconds resend_delay{1000};
   // A registered connection without traffic for this long gets a ClientDetectionRequest, and is
   // ejected (closed, unregistered) unless it answers within detection_timeout. A connection that
-  // never completed its setup is closed after detection_idle + detection_timeout without traffic.
+  // has not completed its setup is closed detection_idle + detection_timeout after it connected,
+  // whatever it sent (nothing before the setup counts as traffic).
   // Defaults 20000 ms and 5000 ms (Nacos).
   std::chrono::milliseconds detection_idle{20000};
   std::chrono::milliseconds detection_timeout{5000};
@@ -84,6 +85,15 @@ struct GrpcNamingOptions {
   size_t max_service_name_length = 512;
   size_t max_metadata_bytes = 16384;
   size_t max_batch_instances = 20000;
+  // Subscriptions: one connection may hold max_subscriptions_per_connection, all connections
+  // together max_subscriptions. A new subscription past either cap gets a failure answer and is
+  // not kept; renewing an existing one is always answered. Defaults 10000 and 100000.
+  size_t max_subscriptions_per_connection = 10000;
+  size_t max_subscriptions = 100000;
+  // Largest body of an answer or push this sends, in bytes: a larger query or subscribe answer
+  // becomes a failure answer naming the limit, a larger push is skipped (counted). Default 10 MiB
+  // (what the Java SDK accepts).
+  size_t max_message_bytes = size_t{10} << 20;
   // Metadata.clientIp of the requests the server sends. Default "" (left out).
   std::string server_ip;
 };
@@ -105,7 +115,13 @@ struct GrpcNamingStats {
   uint64_t detections = 0;         // ClientDetectionRequests sent.
   uint64_t ejections = 0;          // Connections closed for silence.
   uint64_t stream_dropped = 0;     // Stream messages ignored (unknown, unparsable, unregistered).
+  uint64_t subscriptions_refused = 0;  // New subscriptions refused at a subscription cap.
+  uint64_t oversize_answers = 0;       // Query/subscribe answers over max_message_bytes.
+  uint64_t pushes_oversize_skipped = 0;  // Pushes not sent: over max_message_bytes.
 };
+
+// A failure answer: {"resultCode":..,"errorCode":..,"message":..,"success":false} as `type`.
+GrpcMessage GrpcFailure(std::string type, int result_code, int error_code, std::string_view text);
 
 class GrpcNaming final : public GrpcHandler {
  public:
@@ -141,7 +157,7 @@ class GrpcNaming final : public GrpcHandler {
   using ServiceKey = std::pair<std::string, std::string>;  // (namespace, grouped service)
   struct Subscription {
     std::string clusters;
-    uint64_t generation = 0;  // Bumped by every transmission; timers carry it.
+    uint64_t generation = 0;  // Set anew, unique, by every transmission; timers carry it.
     std::string pending_id;   // requestId of the push awaiting its ack; "" if none.
     std::shared_ptr<const std::string> pending_info;  // Its serviceInfo JSON.
     registry::TimePoint ack_deadline;                 // Of the pending push.
@@ -176,6 +192,8 @@ class GrpcNaming final : public GrpcHandler {
   GrpcMessage Query(const Request& r);
   GrpcMessage List(const Request& r);
   GrpcMessage Subscribe(GrpcConnId conn_id, Connection& conn, const Request& r);
+  // The failure answer of `type` for an answer of `bytes` over max_message_bytes.
+  GrpcMessage Oversize(std::string type, size_t bytes);
   void Setup(GrpcConnId conn_id, Connection& conn, const GrpcMessage& message);
   void OnResponse(GrpcConnId conn_id, Connection& conn, const GrpcMessage& message);
 
@@ -209,6 +227,10 @@ class GrpcNaming final : public GrpcHandler {
   std::unordered_map<GrpcConnId, Connection> conns_;
   std::map<ServiceKey, ServiceSubscribers> subscribers_;
   uint64_t last_request_id_ = 0;
+  // Source of Subscription::generation: a resend timer of an ended subscription never matches a
+  // new subscription to the same service.
+  uint64_t last_generation_ = 0;
+  size_t subscription_count_ = 0;  // Sum of conns_[*].subscriptions.size().
   bool ejector_scheduled_ = false;
   GrpcNamingStats stats_;
   SerializedTimers timers_;  // Last: destroyed first (serialized_timers.h).

@@ -717,8 +717,18 @@ Status InstanceStore::ReplaceOwned(const std::string& owner, const std::string& 
   const size_t service_bytes =
       known != nullptr ? known->bytes : ServiceBaseBytes({}, namespace_id, service_name);
   DUBBO_RETURN_IF_ERROR(CheckAnswerCap(service_name, service_bytes, before, after, refused_by));
+  // Drops a held key whose instance the service no longer has from the owner index. The index and
+  // the services change together, so this only repairs an index that went wrong.
+  auto unindex = [&](const std::pair<std::string, InstanceId>& key) {
+    Instance gone;
+    std::tie(gone.ip, gone.port, gone.ephemeral) = key.second;
+    IndexOwned(owner, namespace_id, service_name, key.first, gone, false);
+  };
   if (known == nullptr) {
-    if (wanted.empty()) return Status::Ok();  // Cannot happen: an owned instance has a service.
+    if (wanted.empty()) {
+      for (const auto& key : held) unindex(key);
+      return Status::Ok();
+    }
     Result<Service*> created = GetOrCreateService(namespace_id, service_name, refused_by);
     if (!created.ok()) return created.status();
     known = *created;
@@ -729,9 +739,15 @@ Status InstanceStore::ReplaceOwned(const std::string& owner, const std::string& 
   for (const auto& key : held) {
     if (wanted.count(key) != 0) continue;
     auto cluster = service.clusters.find(key.first);
-    if (cluster == service.clusters.end()) continue;
+    if (cluster == service.clusters.end()) {
+      unindex(key);
+      continue;
+    }
     auto it = cluster->second.find(key.second);
-    if (it == cluster->second.end() || it->second.owner != owner) continue;
+    if (it == cluster->second.end() || it->second.owner != owner) {
+      unindex(key);
+      continue;
+    }
     IndexOwned(owner, namespace_id, service_name, key.first, it->second, false);
     EraseInstance(service, service_name, cluster->second, it);
     EraseClusterIfEmpty(service, cluster);

@@ -448,6 +448,9 @@ struct NamingCore::State {
       spec.ip = instance.ip;
       spec.port = instance.port;
       spec.weight = instance.weight;
+      // The v1 path clamped its weights when it stored them; the gRPC path stores any finite
+      // weight. Either way the saved weight is what the server accepted, so it is kept as is.
+      spec.any_weight = true;
       spec.enabled = instance.enabled;
       spec.healthy = instance.healthy;
       spec.ephemeral = false;
@@ -1027,31 +1030,17 @@ class GrpcAdapter final : public GrpcHandler {
   }
   GrpcMessage OnUnary(GrpcConnId conn, const GrpcMessage& request) override {
     std::unique_lock<std::mutex> lock(*mu_);
-    GrpcMessage answer;
     if (*grpc_ == nullptr) {
-      answer.type = "ErrorResponse";
-      answer.body =
-          R"({"resultCode":500,"errorCode":300,"message":"Server is starting,please try later.",)"
-          R"("success":false})";
-      return answer;
+      return GrpcFailure("ErrorResponse", 500, 300, "Server is starting,please try later.");
     }
     const uint64_t revision = store_->PersistentRevision();
-    answer = (*grpc_)->OnUnary(conn, request);
+    GrpcMessage answer = (*grpc_)->OnUnary(conn, request);
     if (save_ && store_->PersistentRevision() != revision) {
       if (const Status saved = save_(lock); !saved.ok()) {
-        JsonOut out;
-        out.BeginObject();
-        out.Key("resultCode");
-        out.Int(500);
-        out.Key("errorCode");
-        out.Int(500);
-        out.Key("message");
-        out.String("the change is made but not saved to the data directory: " +
-                   std::string(saved.message()));
-        out.Key("success");
-        out.Bool(false);
-        out.EndObject();
-        answer.body = out.Take();
+        answer.body = GrpcFailure(answer.type, 500, 500,
+                                  "the change is made but not saved to the data directory: " +
+                                      std::string(saved.message()))
+                          .body;
       }
     }
     return answer;
@@ -1123,6 +1112,9 @@ NamingCore::NamingCore(const NamingServerOptions& options, registry::Clock* cloc
   grpc_options.max_service_name_length = options.max_service_name_length;
   grpc_options.max_metadata_bytes = options.max_metadata_bytes;
   grpc_options.max_batch_instances = options.max_instances_per_service;
+  grpc_options.max_subscriptions_per_connection = options.grpc_max_subscriptions_per_connection;
+  grpc_options.max_subscriptions = options.grpc_max_subscriptions;
+  grpc_options.max_message_bytes = options.grpc_max_message_bytes;
   Result<std::unique_ptr<GrpcNaming>> grpc = GrpcNaming::Create(std::move(grpc_options));
   if (grpc.ok()) {
     s->grpc = std::move(*grpc);

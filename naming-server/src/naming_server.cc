@@ -283,10 +283,11 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
   }
   if (options.grpc_port_offset == 0 || options.grpc_port_offset > 64535 ||
       options.grpc_max_message_bytes == 0 || options.grpc_max_message_bytes > (size_t{1} << 30) ||
-      options.grpc_max_concurrent_streams == 0 || options.grpc_max_output_bytes == 0) {
+      options.grpc_max_concurrent_streams == 0 || options.grpc_max_output_bytes == 0 ||
+      options.grpc_max_subscriptions_per_connection == 0 || options.grpc_max_subscriptions == 0) {
     return registry::InvalidArgumentError(
         "grpc_port_offset must be from 1 to 64535, grpc_max_message_bytes from 1 to 1 GiB, and "
-        "the gRPC stream and output caps positive");
+        "the gRPC stream, output and subscription caps positive");
   }
   if (options.request_head_timeout_ms <= 0 || options.request_head_timeout_ms > kMaxMs ||
       options.idle_timeout_ms <= 0 || options.idle_timeout_ms > kMaxMs) {

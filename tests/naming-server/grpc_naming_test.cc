@@ -150,6 +150,22 @@ class GrpcNamingTest : public ::testing::Test {
   }
   ~GrpcNamingTest() override { core_->Shutdown(); }
 
+  // A new core with the current options_ (no connections).
+  void Rebuild() {
+    core_->Shutdown();
+    core_ = std::make_unique<NamingCore>(options_, &sched_, &sched_, &udp_);
+    core_->SetGrpcSink(&sink_);
+    grpc_ = core_->grpc_handler();
+    sink_.sent.clear();
+  }
+  // A SubscribeServiceRequest (subscribe true) for `service` in `ns`.
+  GrpcMessage Subscribe(GrpcConnId conn, const std::string& service,
+                        const std::string& ns = "public") {
+    return Unary(conn, "SubscribeServiceRequest",
+                 R"({"namespace":")" + ns + R"(","serviceName":")" + service +
+                     R"(","groupName":"DEFAULT_GROUP","subscribe":true,"clusters":""})");
+  }
+
   GrpcMessage Unary(GrpcConnId conn, const std::string& type, const std::string& body,
                     std::map<std::string, std::string> headers = {}) {
     GrpcMessage request;
@@ -373,6 +389,106 @@ TEST_F(GrpcNamingTest, Tv6SubscribeAnswersAndPushesTheCurrentData) {
   Register(kJava, R"({"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
                   R"("type":"deregisterInstance","instance":{"ip":"10.0.0.5","port":8080}})");
   EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+}
+
+TEST_F(GrpcNamingTest, SubscriptionsAreCappedPerConnectionAndInTotal) {
+  options_.grpc_max_subscriptions_per_connection = 2;
+  options_.grpc_max_subscriptions = 3;
+  Rebuild();
+  Java();
+  EXPECT_EQ(StringField(Subscribe(kJava, "a").body, "message"), "success");
+  EXPECT_EQ(StringField(Subscribe(kJava, "b").body, "message"), "success");
+  // A third service on the same connection is refused and not kept.
+  GrpcMessage refused = Subscribe(kJava, "c");
+  EXPECT_EQ(refused.type, "SubscribeServiceResponse");
+  EXPECT_TRUE(JsonEq(refused.body, R"({"resultCode":500,"errorCode":500,"message":)"
+                                   R"("too many subscriptions: a connection may hold 2",)"
+                                   R"("success":false})"));
+  // Renewing an existing subscription is answered.
+  EXPECT_EQ(StringField(Subscribe(kJava, "a").body, "message"), "success");
+  Java(3, 54322);
+  EXPECT_EQ(StringField(Subscribe(3, "c").body, "message"), "success");
+  // The server holds 3: a fourth is refused on any connection.
+  EXPECT_EQ(StringField(Subscribe(3, "d").body, "message"),
+            "too many subscriptions: the server holds at most 3");
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 3u);
+  EXPECT_EQ(core_->grpc_stats().subscriptions_refused, 2u);
+  // Unsubscribing and disconnecting free their places.
+  Unary(kJava, "SubscribeServiceRequest",
+        R"({"namespace":"public","serviceName":"a","groupName":"DEFAULT_GROUP",)"
+        R"("subscribe":false,"clusters":""})");
+  EXPECT_EQ(StringField(Subscribe(3, "d").body, "message"), "success");
+  grpc_->OnDisconnect(3);
+  EXPECT_EQ(StringField(Subscribe(kJava, "e").body, "message"), "success");
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 2u);
+}
+
+TEST_F(GrpcNamingTest, AnEmptyNamespaceSubscribesToPublic) {
+  Java();
+  EXPECT_EQ(StringField(Subscribe(kJava, "demo", "").body, "message"), "success");
+  EXPECT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);  // The first push.
+  Register(kJava);  // In "public".
+  const std::vector<std::string> pushes = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
+}
+
+TEST_F(GrpcNamingTest, AnswersAndPushesOverTheMessageLimitAreNotSent) {
+  options_.grpc_max_message_bytes = 1000;  // One plain host fits, one with 1000 bytes does not.
+  Rebuild();
+  Java();
+  Register(kJava);
+  ASSERT_EQ(StringField(Subscribe(kJava, "demo").body, "message"), "success");
+  ASSERT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);
+  const std::string big = "/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40demo&ip=10.0.0.7"
+                          "&port=1&metadata=k%3D" +
+                          std::string(1000, 'x');
+  ASSERT_EQ(Http("POST", big).status, 200);
+  // The push is skipped and counted; nothing is outstanding.
+  EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().pushes_oversize_skipped, 1u);
+  // Answers become failures naming the limit, and no subscription is created.
+  GrpcMessage query = Unary(kJava, "ServiceQueryRequest",
+                            R"({"namespace":"public","serviceName":"demo",)"
+                            R"("groupName":"DEFAULT_GROUP","cluster":"","healthyOnly":false})");
+  EXPECT_EQ(query.type, "QueryServiceResponse");
+  EXPECT_NE(StringField(query.body, "message").find("exceeds the gRPC message limit of 1000 bytes"),
+            std::string::npos)
+      << query.body;
+  Java(3, 54322);
+  GrpcMessage sub = Subscribe(3, "demo");
+  EXPECT_EQ(sub.type, "SubscribeServiceResponse");
+  EXPECT_NE(StringField(sub.body, "message").find("limit of 1000 bytes"), std::string::npos)
+      << sub.body;
+  EXPECT_TRUE(Take(3, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().subscriptions, 1u);
+  // Once the data fits again it is pushed.
+  sched_.AdvanceBy(seconds(1));
+  ASSERT_EQ(Http("DELETE", big).status, 200);
+  sched_.AdvanceBy(seconds(1));
+  const std::vector<std::string> pushes = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(Ports(pushes[0]), std::vector<int>{8080});
+}
+
+TEST_F(GrpcNamingTest, AResendOfAnEndedSubscriptionDoesNotReachItsSuccessor) {
+  Java();
+  Subscribe(kJava, "demo");
+  const std::vector<std::string> first = Take(kJava, "NotifySubscriberRequest");
+  ASSERT_EQ(first.size(), 1u);
+  // A failed ack schedules a resend of that push in 1 s.
+  Stream(kJava, "NotifySubscriberResponse",
+         R"({"resultCode":500,"errorCode":0,"requestId":")" + StringField(first[0], "requestId") +
+             R"(","success":false})");
+  Unary(kJava, "SubscribeServiceRequest",
+        R"({"namespace":"public","serviceName":"demo","groupName":"DEFAULT_GROUP",)"
+        R"("subscribe":false,"clusters":""})");
+  Subscribe(kJava, "demo");
+  ASSERT_EQ(Take(kJava, "NotifySubscriberRequest").size(), 1u);
+  // The new push is within its 5 s ack timeout: nothing is resent.
+  sched_.AdvanceBy(seconds(2));
+  EXPECT_TRUE(Take(kJava, "NotifySubscriberRequest").empty());
+  EXPECT_EQ(core_->grpc_stats().push_resends, 0u);
 }
 
 TEST_F(GrpcNamingTest, Tv10UnsupportedInstanceRequestType) {
@@ -739,6 +855,19 @@ TEST_F(GrpcNamingTest, Tv15SilentConnectionIsDetectedThenEjected) {
   EXPECT_EQ(core_->grpc_stats().ejections, 1u);
   // Requests on the ejected transport are refused until it closes.
   EXPECT_TRUE(JsonEq(Unary(kRust, "HealthCheckRequest", "{}").body, kTv8Body));
+}
+
+TEST_F(GrpcNamingTest, AFailedDetectionAnswerDoesNotKeepTheConnection) {
+  Java();
+  sched_.AdvanceBy(seconds(21));
+  const std::vector<std::string> detections = Take(kJava, "ClientDetectionRequest");
+  ASSERT_EQ(detections.size(), 1u);
+  Stream(kJava, "ClientDetectionResponse",
+         R"({"resultCode":500,"errorCode":0,"requestId":")" +
+             StringField(detections[0], "requestId") + R"(","success":false})");
+  sched_.AdvanceBy(seconds(10));
+  EXPECT_EQ(sink_.closed, std::vector<GrpcConnId>{kJava});
+  EXPECT_EQ(core_->grpc_stats().ejections, 1u);
 }
 
 TEST_F(GrpcNamingTest, Tv16DetectionAnswerKeepsTheConnection) {

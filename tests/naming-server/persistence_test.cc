@@ -477,6 +477,28 @@ TEST_F(DataDirTest, ARecordTheStoreRefusesStopsTheLoad) {
   EXPECT_THAT(std::string(Restart().message()), HasSubstr("appears twice"));
 }
 
+// The gRPC path stores any finite weight; a restart keeps it rather than refusing the file.
+TEST_F(DataDirTest, AWeightOutsideTheV1RangeIsKeptByTheLoad) {
+  std::vector<PersistentService> data = SampleData();
+  data[1].instances[0].weight = 10001;
+  data[1].instances[1].weight = -1;
+  std::filesystem::create_directories(options_.data_dir);
+  WriteFile(DataFilePath(), EncodeData(data));
+  ASSERT_TRUE(Restart().ok());
+  EXPECT_EQ(core_->stats().instances, 2u);
+  // The next save writes the loaded weights back unchanged.
+  ASSERT_EQ(Do("POST", kService).status, 200);
+  bool found = false;
+  for (const PersistentService& service : OnDisk()) {
+    if (service.service_name != data[1].service_name) continue;
+    found = true;
+    ASSERT_EQ(service.instances.size(), 2u);
+    EXPECT_EQ(service.instances[0].weight, 10001.0);
+    EXPECT_EQ(service.instances[1].weight, -1.0);
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(DataDirTest, NamingServerStartFailsOnACorruptFile) {
   std::filesystem::create_directories(options_.data_dir);
   WriteFile(DataFilePath(), "{\"format\":");

@@ -34,6 +34,22 @@ int CloseKeepingErrno(int fd) {
   return rc;
 }
 
+// fsync()s the directory holding `path`, so that a rename into it survives a crash.
+Status SyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int fd;
+  do {
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return InternalError("cannot open directory " + dir + ": " + ErrnoText(errno));
+  Status status = Status::Ok();
+  if (::fsync(fd) != 0) status = InternalError("fsync of " + dir + " failed: " + ErrnoText(errno));
+  CloseKeepingErrno(fd);
+  return status;
+}
+
 }  // namespace
 
 std::string ErrnoText(int err) { return std::string(std::strerror(err)); }
@@ -113,7 +129,8 @@ Status WriteFileAtomically(const std::string& path, std::string_view data,
     ::unlink(tmp.c_str());
     return status.WithPrefix("writing " + path);
   }
-  return Status::Ok();
+  // The new content is in place; this failing means it may not survive a crash.
+  return SyncDirectoryOf(path).WithPrefix("writing " + path);
 }
 
 }  // namespace dubbo::registry::internal

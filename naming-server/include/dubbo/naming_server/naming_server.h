@@ -71,7 +71,9 @@ struct NamingServerOptions {
   bool grpc_enabled = true;
   // Default 1000 (8848 -> 9848). With port 0 the server picks a free pair. 1 to 64535.
   uint16_t grpc_port_offset = 1000;
-  // Largest gRPC message a client may send, in bytes. Default 10 MiB (Nacos's server default).
+  // Largest gRPC message a client may send, and largest answer or push the server sends (a
+  // larger query or subscribe answer becomes a failure answer, a larger push is skipped), in
+  // bytes. Default 10 MiB (Nacos's server default, and what the Java SDK accepts).
   size_t grpc_max_message_bytes = size_t{10} << 20;
   // Concurrent HTTP/2 streams per gRPC connection. Default 128.
   uint32_t grpc_max_concurrent_streams = 128;
@@ -90,6 +92,10 @@ struct NamingServerOptions {
   int64_t grpc_detection_timeout_ms = 5000;
   // How often silent gRPC connections are looked for. Default 3000.
   int64_t grpc_ejector_period_ms = 3000;
+  // gRPC subscriptions one connection may hold, and all connections together; a new one past
+  // either cap gets a failure answer. Defaults 10000 and 100000 (the UDP subscriber cap).
+  size_t grpc_max_subscriptions_per_connection = 10000;
+  size_t grpc_max_subscriptions = 100000;
 
   // --- Auth --------------------------------------------------------------------------------
   // Require a token from /v1/auth/users/login on every call. Default false (as Nacos).
