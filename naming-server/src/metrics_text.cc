@@ -133,6 +133,13 @@ std::string RenderPrometheus(const StoreFigures& store, const PushStats& push,
        "gRPC connections closed for not answering a detection.", grpc.ejections},
       {"naming_server_grpc_stream_messages_dropped_total", "counter",
        "gRPC stream messages ignored: unknown, unparsable or before setup.", grpc.stream_dropped},
+      {"naming_server_grpc_subscriptions_refused_total", "counter",
+       "gRPC subscriptions refused at a subscription cap.", grpc.subscriptions_refused},
+      {"naming_server_grpc_oversize_answers_total", "counter",
+       "gRPC query or subscribe answers refused for passing the message size limit.",
+       grpc.oversize_answers},
+      {"naming_server_grpc_pushes_oversize_skipped_total", "counter",
+       "gRPC pushes not sent for passing the message size limit.", grpc.pushes_oversize_skipped},
   };
   for (const Series& s : grpc_series) {
     w.Family(s.name, s.type, s.help);

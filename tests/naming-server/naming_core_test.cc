@@ -1388,6 +1388,8 @@ TEST_F(NamingCoreTest, PrometheusReportsGrpcTransportAndProtocolFigures) {
       {"naming_server_grpc_push_acks_total", "1"},
       {"naming_server_grpc_push_resends_total", "0"},
       {"naming_server_grpc_ejections_total", "0"},
+      {"naming_server_grpc_subscriptions_refused_total", "0"},
+      {"naming_server_grpc_pushes_oversize_skipped_total", "0"},
   };
   for (const auto& [series, value] : expected) {
     EXPECT_EQ(PrometheusLine(text, series), series + " " + value);
