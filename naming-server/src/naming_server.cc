@@ -225,8 +225,7 @@ struct NamingServer::Impl final : public UdpSender {
     if (owned_scheduler != nullptr) owned_scheduler->Shutdown();
     if (stop_event != nullptr) event_free(stop_event);
     if (udp_event != nullptr) event_free(udp_event);
-    grpc.Stop();
-    if (core != nullptr) core->SetGrpcSink(nullptr);
+    grpc.Stop();  // The core, shut down above, no longer sends to it.
     http.Stop();
     if (base != nullptr) event_base_free(base);
     if (udp_fd >= 0) ::close(udp_fd);
