@@ -17,7 +17,7 @@ const os = require('os');
 const path = require('path');
 const { NacosNamingClient } = require('nacos-naming');
 const {
-  quietLogger, sleep, waitFor, within, request, startServer, startRustPeer, printRustSdkErrors,
+  quietLogger, waitFor, within, request, startServer, startRustPeer, printRustSdkErrors,
 } = require('./common');
 
 const binary = process.argv[2];
@@ -81,13 +81,23 @@ async function main() {
     assert.strictEqual(listed[0].clusterName, 'DEFAULT');
     check('Rust SDK registers, and a ServiceQuery lists the instance with its weight and metadata');
 
+    // The ServiceQueryRequests the server has answered (the Rust SDK polls once, 1 s after it
+    // subscribes, then every 60 s unless pushed).
+    const queries = async () => {
+      const text = (await request(port, 'GET', '/nacos/actuator/prometheus')).body;
+      const line = text.split('\n').find((l) => l.startsWith(
+        'naming_server_grpc_requests_handled_total{type="ServiceQueryRequest"} '));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const queriesBefore = await queries();
     await b.ok({ cmd: 'subscribe', service, group: GROUP });
     await waitFor('the Rust subscription callback', changeOf(b, service,
       (hosts) => addrs(hosts).join() === '10.9.0.1:7001'), PUSH_WAIT_MS);
     check('Rust SDK subscribes; its callback fires with the instance');
 
-    // Past the SDK's first query (1 s after subscribing), a change can only arrive by push.
-    await sleep(1500);
+    // Once the SDK's own query has been answered, a change can only arrive by push.
+    await waitFor('the Rust SDK\'s first poll after subscribing',
+      async () => (await queries()) > queriesBefore, PUSH_WAIT_MS);
     const changedAt = Date.now();
     const second = { ip: '10.9.0.2', port: 7002, metadata: { side: 'provider', application: 'rust-b' } };
     await b.ok({ cmd: 'register', service, group: GROUP, instance: second });
