@@ -968,8 +968,13 @@ TEST(PushServiceThreadTest, TimersRunUnderTheOwnersLock) {
       merged_push.set_value();
     }
   });
+  // The merge window is judged on a clock that stands still, so the second change below is always
+  // merged (on the real clock a slow machine could let the 1 ms window pass between the two calls
+  // and push the change at once, on this thread); the timer still runs on the scheduler's thread.
+  ManualScheduler frozen;
   PushServiceOptions options;
   options.scheduler = &scheduler;
+  options.clock = frozen.clock();
   options.sender = &sender;
   options.push_on_subscribe = false;
   options.push_delay = milliseconds(1);
