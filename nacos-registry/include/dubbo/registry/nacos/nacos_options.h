@@ -55,6 +55,29 @@ struct NacosOptions {
   // down when a registry misbehaves).
   bool push_empty_protection = true;
 
+  // Which protocol the client speaks. Property `namingProtocol`: "auto" (default), "grpc" or
+  // "http".
+  //   kAuto: Nacos 2.x/3.x gRPC when a server answers it (ServerCheck on the server's port +
+  //          grpc_port_offset within connect_timeout_ms); otherwise v1 HTTP, trying gRPC again
+  //          every grpc_retry_interval_ms. Every switch is logged once.
+  //   kGrpc: gRPC only (a server without it is a server that does not answer).
+  //   kHttp: v1 HTTP with beats, UDP push and polling only (Nacos 1.x, or 3.2+ with the legacy
+  //          adapter).
+  enum class NamingProtocol { kAuto, kGrpc, kHttp };
+  NamingProtocol naming_protocol = NamingProtocol::kAuto;
+  // The gRPC port is the server's port plus this (Nacos's rule: 8848 -> 9848). Property
+  // `grpcPortOffset`, [1, 65535]. Default 1000.
+  int grpc_port_offset = 1000;
+  // With kAuto, while on HTTP, how often gRPC is tried again. Property `grpcRetryInterval`.
+  // Default 30000.
+  int64_t grpc_retry_interval_ms = 30000;
+  // gRPC: a health check goes out after this long without an answer on the connection (Java's
+  // 5 s). Property `grpcHealthCheckInterval`. Default 5000.
+  int64_t grpc_health_check_interval_ms = 5000;
+  // gRPC: the largest message accepted from a server (Java's inbound limit). Property
+  // `grpcMaxInboundMessageSize`, [4096, 104857600] bytes. Default 10485760 (10 MiB).
+  int64_t grpc_max_message_bytes = int64_t{10} << 20;
+
   // UDP push receiver port; 0 picks a free one, reported to the server as udpPort. Property
   // `udpPort` (env push.receiver.udp.port in Java). Default 0.
   int udp_port = 0;
