@@ -1,6 +1,17 @@
 // NamingClient: the public facade. It owns the two threads (EventLoop, Dispatcher) and wires the
-// loop-confined parts together: NamingProxy (HTTP), BeatReactor (beats), HostReactor (service data)
-// and the UDP push socket. Public methods hop onto the loop and wait for the answer there.
+// loop-confined parts together: NamingProxy (HTTP), NamingGrpcProxy and its connector (gRPC),
+// BeatReactor (beats), HostReactor (service data) and the UDP push socket. Public methods hop onto
+// the loop and wait for the answer there.
+//
+// Protocol in use (Impl::on_grpc, loop only). With naming_protocol http there is no gRPC side at
+// all. Otherwise the client starts on gRPC: ephemeral instances are the gRPC proxy's records (no
+// beats), subscriptions follow its pushes (HostReactor's stream feed). With auto, when a whole
+// round of gRPC attempts fails and the v1 metrics probe answers UP, the client moves to HTTP: the
+// records are registered over HTTP with beats, subscriptions are polled, and the proxy keeps
+// trying (its reconnect interval capped at grpc_retry_interval_ms). Records stay with the proxy
+// throughout, so its redo carries them when a connection becomes ready; then the client moves
+// back: beats stop, the v1 copies are deregistered and the affected records sent again (a server
+// that stores one instance per address, as ours does, removes the gRPC one with the v1 copy).
 #include "dubbo/registry/nacos/naming_client.h"
 
 #include <arpa/inet.h>
@@ -21,15 +32,18 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "beat_reactor.h"
 #include "curl_transport.h"
 #include "dispatcher.h"
 #include "event_loop.h"
+#include "grpc_client_transport.h"
 #include "host_reactor.h"
-#include "keepalive_transport.h"
 #include "internal/logging.h"
+#include "keepalive_transport.h"
+#include "naming_grpc_proxy.h"
 #include "naming_proxy.h"
 #include "pending_calls.h"
 
@@ -140,6 +154,18 @@ std::string GroupedOf(std::string_view service_name, std::string_view group_name
   return GroupedName(service_name, group_name);
 }
 
+std::string_view ProtocolName(NacosOptions::NamingProtocol protocol) {
+  switch (protocol) {
+    case NacosOptions::NamingProtocol::kAuto:
+      return "auto";
+    case NacosOptions::NamingProtocol::kGrpc:
+      return "grpc";
+    case NacosOptions::NamingProtocol::kHttp:
+      break;
+  }
+  return "http";
+}
+
 std::vector<Instance> Healthy(const std::vector<Instance>& hosts, bool healthy) {
   std::vector<Instance> out;
   for (const Instance& host : hosts) {
@@ -162,8 +188,17 @@ struct NamingClient::Impl {
   std::unique_ptr<CurlMultiTransport> curl;
   std::unique_ptr<KeepAliveTransport> http;
   std::unique_ptr<NamingProxy> proxy;
+  // The gRPC side; both null with naming_protocol http.
+  std::unique_ptr<GrpcConnector> grpc_connector;
+  std::unique_ptr<NamingGrpcProxy> grpc;
   std::unique_ptr<BeatReactor> beats;
   std::unique_ptr<HostReactor> hosts;
+
+  // Loop only. True while ephemeral instances and subscriptions go over gRPC (see the file
+  // comment); false for good with naming_protocol http.
+  bool on_grpc = false;
+  bool probing_v1 = false;  // The metrics probe of a gRPC round failure is in flight.
+  uint64_t protocol_switches = 0;
 
   int udp_fd = -1;
   int udp_port = 0;
@@ -180,7 +215,9 @@ struct NamingClient::Impl {
   std::mutex rng_mu;
   std::mt19937_64 rng{std::random_device()()};
 
-  // Loop only: what this client registered, for Shutdown(). Key "grouped#ip#port".
+  // Loop only: what this client registered over HTTP (every instance on the v1 path; persistent
+  // instances, and the v1 copies of the gRPC records while on HTTP, on the others), for Shutdown()
+  // and the move back to gRPC. Key "grouped#ip#port".
   struct Registered {
     std::string grouped;
     Instance instance;
@@ -216,14 +253,129 @@ struct NamingClient::Impl {
         }
         return;
       }
-      const std::string reply =
-          hosts->HandleDatagram(std::string_view(datagram.data(), static_cast<size_t>(n)),
-                                SourceIp(from));
+      const std::string reply = hosts->HandleDatagram(
+          std::string_view(datagram.data(), static_cast<size_t>(n)), SourceIp(from));
       if (reply.empty()) continue;
       if (::sendto(udp_fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from),
                    from_len) < 0) {
         DUBBO_LOG(DEBUG) << "nacos: cannot send an ack: " << ErrnoText(errno);
       }
+    }
+  }
+
+  static std::string RegisteredKey(const std::string& grouped, const Instance& instance) {
+    return grouped + "#" + instance.ip + "#" + std::to_string(instance.port);
+  }
+
+  // Registers `instance` over HTTP, with beats when ephemeral. On error nothing is left behind
+  // but an earlier registration's beats.
+  void RegisterOverHttp(const std::string& grouped, const Instance& instance,
+                        std::function<void(Status)> done) {
+    const std::string key = RegisteredKey(grouped, instance);
+    if (instance.ephemeral) beats->Add(grouped, instance);
+    proxy->Call(MakeRegisterRequest(grouped, instance), [this, grouped, instance, key,
+                                                         done](Result<std::string> answer) {
+      if (answer.ok() && shut_down.load() && instance.ephemeral) {
+        // Shutdown() began while this was in flight and has already deregistered
+        // everything it knew of: take this one back too.
+        proxy->Call(MakeDeregisterRequest(grouped, instance), [](Result<std::string>) {});
+        done(FailedPreconditionError("naming client shut down"));
+        return;
+      }
+      if (answer.ok()) {
+        registered[key] = Registered{grouped, instance};
+        done(Status::Ok());
+        return;
+      }
+      // Leave nothing behind, but keep an earlier registration's beats.
+      auto old = registered.find(key);
+      if (old != registered.end() && old->second.instance.ephemeral) {
+        beats->Add(grouped, old->second.instance);
+      } else {
+        beats->Remove(grouped, instance.ip, instance.port);
+      }
+      done(answer.status());
+    });
+  }
+
+  // A round of gRPC attempts failed: with auto, moves to HTTP when the v1 API answers.
+  void OnGrpcRoundFailed(const Status& why) {
+    if (options.naming_protocol != NacosOptions::NamingProtocol::kAuto || !on_grpc || probing_v1 ||
+        shut_down.load()) {
+      return;
+    }
+    probing_v1 = true;
+    NamingRequest probe;
+    probe.path = "/v1/ns/operator/metrics";
+    proxy->Call(std::move(probe), [this, why](Result<std::string> body) {
+      probing_v1 = false;
+      if (shut_down.load() || !on_grpc || grpc->ready()) return;
+      if (!body.ok() || !IsServerUpAnswer(*body)) return;  // Nothing answers: gRPC keeps trying.
+      MoveToHttp(why);
+    });
+  }
+
+  void MoveToHttp(const Status& why) {
+    on_grpc = false;
+    ++protocol_switches;
+    const auto records = grpc->instance_records();
+    size_t instances = 0;
+    for (const auto& [grouped, record] : records) instances += record.size();
+    DUBBO_LOG(INFO) << "nacos: gRPC on " << grpc->current_server() << " (port + "
+                    << options.grpc_port_offset << ") did not become ready (" << why
+                    << ") but the v1 HTTP API answers: using HTTP (" << instances
+                    << " instances with beats, subscriptions polled) and trying gRPC again";
+    grpc->SetReconnectInterval(std::chrono::milliseconds(options.grpc_retry_interval_ms));
+    for (const auto& [grouped, record] : records) {
+      for (const auto& [address, instance] : record) {
+        RegisterOverHttp(grouped, instance, [grouped, address = address](Status status) {
+          if (!status.ok()) {
+            DUBBO_LOG(WARNING) << "nacos: registering " << address << " in " << grouped
+                               << " over HTTP failed: " << status;
+          }
+        });
+      }
+    }
+    hosts->SetFeed(HostReactor::Feed::kPoll);
+  }
+
+  void OnGrpcState(bool ready) {
+    if (!ready || on_grpc || shut_down.load()) return;
+    // Back on gRPC: the proxy's redo has registered every record and subscription already.
+    on_grpc = true;
+    ++protocol_switches;
+    grpc->SetReconnectInterval(Duration::zero());
+    hosts->SetFeed(HostReactor::Feed::kStream);
+    std::vector<Registered> copies;
+    for (auto it = registered.begin(); it != registered.end();) {
+      if (!it->second.instance.ephemeral) {
+        ++it;
+        continue;
+      }
+      beats->Remove(it->second.grouped, it->second.instance.ip, it->second.instance.port);
+      copies.push_back(std::move(it->second));
+      it = registered.erase(it);
+    }
+    DUBBO_LOG(INFO) << "nacos: gRPC on " << grpc->current_server()
+                    << " is ready: leaving HTTP (deregistering " << copies.size()
+                    << " v1 copies, subscriptions follow pushes)";
+    if (copies.empty()) return;
+    auto left = std::make_shared<size_t>(copies.size());
+    auto services = std::make_shared<std::set<std::string>>();
+    for (const Registered& copy : copies) {
+      services->insert(copy.grouped);
+      proxy->Call(MakeDeregisterRequest(copy.grouped, copy.instance), [this, left, services](
+                                                                          Result<std::string>) {
+        if (--*left > 0 || !on_grpc || shut_down.load()) return;
+        // Send the records of those services again (see the file comment).
+        for (const std::string& grouped : *services) {
+          auto record = grpc->instance_records().find(grouped);
+          if (record == grpc->instance_records().end() || record->second.empty()) {
+            continue;
+          }
+          grpc->RegisterInstance(grouped, record->second.begin()->second, [](Status) {});
+        }
+      });
     }
   }
 };
@@ -255,6 +407,20 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
   keepalive.pipeline_depth = static_cast<size_t>(impl->options.http_pipeline_depth);
   impl->http = std::make_unique<KeepAliveTransport>(&impl->loop, impl->curl.get(), keepalive);
   impl->proxy = std::make_unique<NamingProxy>(impl->options, impl->http.get(), &impl->loop);
+  const bool with_grpc = impl->options.naming_protocol != NacosOptions::NamingProtocol::kHttp;
+  if (with_grpc) {
+    impl->grpc_connector = std::make_unique<GrpcClientConnector>(
+        &impl->loop, GrpcClientConnector::OptionsFor(impl->options));
+    NamingGrpcProxy::Hooks hooks;
+    hooks.on_service_info = [raw](std::string json) { raw->hosts->HandleStreamData(json); };
+    hooks.on_state = [raw](bool ready) { raw->OnGrpcState(ready); };
+    hooks.on_round_failed = [raw](const Status& why) { raw->OnGrpcRoundFailed(why); };
+    hooks.access_token = [raw] { return raw->proxy->access_token(); };
+    hooks.on_auth_refused = [raw] { raw->proxy->RefreshLogin(); };
+    impl->grpc = std::make_unique<NamingGrpcProxy>(
+        impl->options, impl->client_ip, impl->grpc_connector.get(), &impl->loop, std::move(hooks));
+    impl->on_grpc = true;
+  }
   impl->beats = std::make_unique<BeatReactor>(impl->options, impl->proxy.get(), &impl->loop);
   impl->hosts = std::make_unique<HostReactor>(
       impl->options, impl->proxy.get(), &impl->loop,
@@ -262,10 +428,24 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
         raw->dispatcher.Post(id, std::move(fn));
       },
       impl->udp_port, impl->client_ip);
+  if (with_grpc) {
+    StreamSource source;
+    source.subscribe = [raw](const std::string& grouped,
+                             std::function<void(Result<std::string>)> done) {
+      raw->grpc->Subscribe(grouped, std::move(done));
+    };
+    source.unsubscribe = [raw](const std::string& grouped) { raw->grpc->Unsubscribe(grouped); };
+    source.query = [raw](const std::string& grouped, const std::string& clusters,
+                         std::function<void(Result<std::string>)> done) {
+      raw->grpc->QueryService(grouped, clusters, /*healthy_only=*/false, std::move(done));
+    };
+    impl->hosts->SetStreamSource(std::move(source), HostReactor::Feed::kStream);
+  }
   impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); },
                                kRecoveryProbeInterval);
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
+    if (raw->grpc) raw->grpc->Start();
     raw->hosts->Start();
     raw->udp_watch =
         raw->loop.WatchFd(raw->udp_fd, EventLoop::kReadable, [raw](short) { raw->OnReadable(); });
@@ -274,7 +454,8 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
     return UnavailableError("NamingClient: the control-plane loop did not start");
   }
   DUBBO_LOG(INFO) << "nacos: naming client started (namespace " << impl->options.namespace_id
-                  << ", udp port " << impl->udp_port << ", client ip " << impl->client_ip << ")";
+                  << ", protocol " << ProtocolName(impl->options.naming_protocol) << ", udp port "
+                  << impl->udp_port << ", client ip " << impl->client_ip << ")";
   return std::unique_ptr<NamingClient>(new NamingClient(std::move(impl)));
 }
 
@@ -302,6 +483,24 @@ NamingClientStats NamingClient::GetStats() {
     out.events = hosts.events;
     out.events_merged = hosts.events_merged;
     out.recoveries = hosts.recoveries;
+    out.stale_pushes = hosts.stale_pushes;
+    out.protocol =
+        impl->on_grpc ? NacosOptions::NamingProtocol::kGrpc : NacosOptions::NamingProtocol::kHttp;
+    out.protocol_switches = impl->protocol_switches;
+    if (impl->grpc) {
+      const GrpcProxyStats& grpc = impl->grpc->stats();
+      out.grpc_connected = impl->grpc->ready();
+      out.grpc_connects = grpc.connects;
+      out.grpc_connect_failures = grpc.connect_failures;
+      out.grpc_disconnects = grpc.disconnects;
+      out.grpc_resets = grpc.resets;
+      out.grpc_requests = grpc.requests;
+      out.grpc_request_failures = grpc.request_failures;
+      out.grpc_pushes = grpc.pushes;
+      out.grpc_redone_instances = grpc.redone_instances;
+      out.grpc_redone_subscriptions = grpc.redone_subscriptions;
+      out.grpc_malformed = grpc.malformed;
+    }
   };
   // After the loop stopped (Shutdown), nothing writes the counters any more.
   if (!impl->loop.RunInLoopAndWait(read)) read();
@@ -325,35 +524,38 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
   copy.instance_id.clear();
   const std::string grouped = GroupedOf(service_name, group_name);
   Impl* impl = impl_.get();
-  return impl->Await<Status>("RegisterInstance", [impl, grouped,
-                                                  copy](std::function<void(Status)> done) {
-    const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
-    if (copy.ephemeral) impl->beats->Add(grouped, copy);
-    impl->proxy->Call(MakeRegisterRequest(grouped, copy),
-                      [impl, grouped, copy, key, done](Result<std::string> answer) {
-                        if (answer.ok() && impl->shut_down.load() && copy.ephemeral) {
-                          // Shutdown() began while this was in flight and has already
-                          // deregistered everything it knew of: take this one back too.
-                          impl->proxy->Call(MakeDeregisterRequest(grouped, copy),
-                                            [](Result<std::string>) {});
-                          done(FailedPreconditionError("naming client shut down"));
-                          return;
-                        }
-                        if (answer.ok()) {
-                          impl->registered[key] = Impl::Registered{grouped, copy};
-                          done(Status::Ok());
-                          return;
-                        }
-                        // Leave nothing behind, but keep an earlier registration's beats.
-                        auto old = impl->registered.find(key);
-                        if (old != impl->registered.end() && old->second.instance.ephemeral) {
-                          impl->beats->Add(grouped, old->second.instance);
-                        } else {
-                          impl->beats->Remove(grouped, copy.ip, copy.port);
-                        }
-                        done(answer.status());
-                      });
-  });
+  return impl->Await<Status>(
+      "RegisterInstance", [impl, grouped, copy](std::function<void(Status)> done) {
+        if (impl->grpc && copy.ephemeral) {
+          if (!impl->on_grpc) {
+            // On HTTP (auto): the proxy keeps the record for its next connection; the call's
+            // outcome is the HTTP registration's.
+            impl->grpc->RegisterInstance(grouped, copy, [](Status) {});
+            impl->RegisterOverHttp(grouped, copy, std::move(done));
+            return;
+          }
+          impl->grpc->RegisterInstance(grouped, copy, [impl, grouped, copy, done](Status status) {
+            if (status.ok() && impl->shut_down.load()) {
+              done(FailedPreconditionError("naming client shut down"));
+              return;
+            }
+            const StatusCode code = status.code();
+            if (!status.ok() && !impl->on_grpc && !impl->shut_down.load() &&
+                (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded)) {
+              // The client moved to HTTP while this waited for a gRPC connection.
+              impl->RegisterOverHttp(grouped, copy, done);
+              return;
+            }
+            done(status);
+          });
+          return;
+        }
+        if (impl->grpc && !copy.ephemeral && impl->on_grpc && impl->grpc->supports_persistent()) {
+          impl->grpc->PersistentInstance(grouped, copy, /*do_register=*/true, std::move(done));
+          return;
+        }
+        impl->RegisterOverHttp(grouped, copy, std::move(done));
+      });
 }
 
 Status NamingClient::DeregisterInstance(std::string_view service_name, std::string_view group_name,
@@ -366,10 +568,24 @@ Status NamingClient::DeregisterInstance(std::string_view service_name, std::stri
   Impl* impl = impl_.get();
   return impl->Await<Status>("DeregisterInstance", [impl, grouped, cluster,
                                                     instance](std::function<void(Status)> done) {
-    impl->beats->Remove(grouped, instance.ip, instance.port);
-    impl->registered.erase(grouped + "#" + instance.ip + "#" + std::to_string(instance.port));
     Instance target = instance;
     target.cluster_name = cluster;
+    if (impl->grpc && instance.ephemeral) {
+      if (impl->on_grpc) {
+        impl->grpc->DeregisterInstance(grouped, instance.ip, instance.port, std::move(done));
+        return;
+      }
+      // On HTTP (auto): the record goes (nothing is sent while gRPC is not ready), then the v1
+      // copy below.
+      impl->grpc->DeregisterInstance(grouped, instance.ip, instance.port, [](Status) {});
+    }
+    if (impl->grpc && !instance.ephemeral && impl->on_grpc && impl->grpc->supports_persistent()) {
+      impl->registered.erase(Impl::RegisteredKey(grouped, instance));
+      impl->grpc->PersistentInstance(grouped, target, /*do_register=*/false, std::move(done));
+      return;
+    }
+    impl->beats->Remove(grouped, instance.ip, instance.port);
+    impl->registered.erase(Impl::RegisteredKey(grouped, instance));
     impl->proxy->Call(MakeDeregisterRequest(grouped, target), [done](Result<std::string> answer) {
       if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
         done(Status::Ok());
@@ -400,7 +616,8 @@ Result<std::vector<Instance>> NamingClient::SelectInstances(std::string_view ser
                                                             std::string_view group_name,
                                                             std::string_view clusters, bool healthy,
                                                             bool subscribe) {
-  Result<std::vector<Instance>> all = GetAllInstances(service_name, group_name, clusters, subscribe);
+  Result<std::vector<Instance>> all =
+      GetAllInstances(service_name, group_name, clusters, subscribe);
   if (!all.ok()) return all.status();
   return Healthy(*all, healthy);
 }
@@ -471,16 +688,24 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
   Impl* impl = impl_.get();
   NamingRequest request;
   request.path = "/v1/ns/service/list";
-  request.params = {{"pageNo", std::to_string(page_no)},
-                    {"pageSize", std::to_string(page_size)},
-                    {"groupName", group_name.empty() ? std::string(kDefaultGroup)
-                                                     : std::string(group_name)}};
-  Result<std::string> body = impl->Await<Result<std::string>>(
-      "GetServices", [impl, request](std::function<void(Result<std::string>)> done) {
-        impl->proxy->Call(request, std::move(done));
+  request.params = {
+      {"pageNo", std::to_string(page_no)},
+      {"pageSize", std::to_string(page_size)},
+      {"groupName", group_name.empty() ? std::string(kDefaultGroup) : std::string(group_name)}};
+
+  const std::string group =
+      group_name.empty() ? std::string(kDefaultGroup) : std::string(group_name);
+  return impl->Await<Result<ServiceList>>(
+      "GetServices",
+      [impl, request, group, page_no, page_size](std::function<void(Result<ServiceList>)> done) {
+        if (impl->on_grpc) {
+          impl->grpc->ListServices(group, page_no, page_size, std::move(done));
+          return;
+        }
+        impl->proxy->Call(request, [done = std::move(done)](Result<std::string> body) {
+          done(body.ok() ? ParseServiceListAnswer(*body) : Result<ServiceList>(body.status()));
+        });
       });
-  if (!body.ok()) return body.status();
-  return ParseServiceListAnswer(*body);
 }
 
 std::string NamingClient::GetServerStatus() {
@@ -489,6 +714,12 @@ std::string NamingClient::GetServerStatus() {
   request.path = "/v1/ns/operator/metrics";
   Result<std::string> body = impl->Await<Result<std::string>>(
       "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
+        if (impl->on_grpc) {
+          // A ready connection has passed its setup and answers health checks.
+          done(impl->grpc->ready() ? Result<std::string>(std::string(R"({"status":"UP"})"))
+                                   : Result<std::string>(UnavailableError("gRPC not ready")));
+          return;
+        }
         impl->proxy->Call(request, std::move(done));
       });
   if (!body.ok() || !IsServerUpAnswer(*body)) return "DOWN";
@@ -519,6 +750,10 @@ void NamingClient::Shutdown() {
   const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered, budget] {
     impl->beats->Stop();
     impl->hosts->Stop();
+    // gRPC: closing the connection is the deregistration. A server removes every instance of a
+    // connection the moment it ends (and tells subscribers), so this one step takes them all,
+    // instead of a request per service record that the budget could cut halfway.
+    if (impl->grpc) impl->grpc->Stop();
     // Persistent instances are meant to outlive the process: only ephemeral ones are removed.
     size_t ephemeral = 0;
     for (const auto& [key, entry] : impl->registered) ephemeral += entry.instance.ephemeral;
