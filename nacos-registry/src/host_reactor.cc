@@ -529,12 +529,14 @@ void HostReactor::HandleStreamData(std::string_view service_info_json) {
   auto stream = stream_services_.find(info->name);
   if (stream == stream_services_.end()) return;  // Not (or no longer) subscribed.
   StreamService& service_stream = stream->second;
-  if (service_stream.full && info->last_ref_time < service_stream.full->last_ref_time) {
+  if (service_stream.full && service_stream.full_epoch == stream_epoch_ &&
+      info->last_ref_time < service_stream.full->last_ref_time) {
     ++stats_.stale_pushes;
     DUBBO_LOG(DEBUG) << "nacos: dropping data of " << info->name << " older than what is held";
     return;
   }
   service_stream.full = std::make_shared<const ServiceInfo>(std::move(*info));
+  service_stream.full_epoch = stream_epoch_;
   bool stale = false;
   for (const std::string& key : service_stream.keys) {
     stale |= !ApplyStream(services_.at(key), *service_stream.full);
@@ -563,14 +565,14 @@ bool HostReactor::ApplyStream(Service& service, const ServiceInfo& full) {
                        [&](const Instance& host) { return wanted.count(host.cluster_name) == 0; }),
         info.hosts.end());
   }
-  if (service.info && !service.info_from_cache &&
+  if (service.info && service.info_epoch == stream_epoch_ &&
       info.last_ref_time < service.info->last_ref_time) {
     return false;
   }
   service.answered_at = loop_->clock()->Now();
   service.fail_count = 0;
   const std::string json = ServiceInfoToJson(info);
-  Apply(service, std::move(info), json, Source::kServer);
+  if (Apply(service, std::move(info), json, Source::kServer)) service.info_epoch = stream_epoch_;
   if (!service.first_query_done) FirstQueryDone(service);
   return true;
 }
@@ -616,6 +618,7 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
   std::shared_ptr<const ServiceInfo> before = std::move(service.info);
   service.info = std::make_shared<const ServiceInfo>(std::move(info));
   service.info_from_cache = source == Source::kCache;
+  service.info_epoch = 0;  // ApplyStream() sets it for stream data.
   // Listeners first: the cache write (an fsync, milliseconds on a busy disk) must not delay them.
   if (changed) {
     for (const auto& listener : service.listeners) PostEvent(listener, before, service.info, event);

@@ -28,9 +28,10 @@
 // one more, sent as soon as the answer is in.
 //
 // Stream data is applied directly: it comes on the client's own TCP connection to a server, not as
-// a datagram anyone can send. Data whose lastRefTime is older than the server data held for a key
-// is not applied to that key (counted in stale_pushes); data from the disk cache is never compared
-// (it may come from another server's clock).
+// a datagram anyone can send. Data whose lastRefTime is older than the data the same connection
+// gave for a key is not applied to that key (counted in stale_pushes). lastRefTime is the sending
+// server's clock and stamp, so data of another connection (another server, or the same one
+// restarted: StreamLost() marks the change), of a poll or of the disk cache is never compared.
 //
 // Polling per subscribed service (poll feed): after each applied answer, the next query goes
 // `cacheMillis` later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A
@@ -155,6 +156,8 @@ class HostReactor {
   // the serviceInfo JSON text of a whole grouped service. Applied to every key of that service
   // (see the file comment). Unknown or unsubscribed services are ignored.
   void HandleStreamData(std::string_view service_info_json);
+  // The stream's connection was lost: the next connection's data is not compared with this one's.
+  void StreamLost() { ++stream_epoch_; }
 
   // Loads the disk cache (with load_cache_at_start) and starts the failover switch polling.
   void Start();
@@ -206,6 +209,7 @@ class HostReactor {
     std::string clusters;
     std::shared_ptr<const ServiceInfo> info;  // Shared with the listener calls that report it.
     bool info_from_cache = false;
+    uint64_t info_epoch = 0;  // The stream connection `info` came from; 0: not the stream.
     std::vector<std::shared_ptr<ListenerEntry>> listeners;
     bool keep_polling = false;  // GetServiceInfo(subscribe) asked for it.
     bool subscribed = false;    // Kept current: by polls (poll feed) or the stream (stream feed).
@@ -247,7 +251,7 @@ class HostReactor {
   // another key.
   Status ApplyJson(const std::string& key, std::string_view json, Source source);
   // The whole-service data `full` for the key of `service` (hosts of its clusters only); false
-  // when it is older than the server data held.
+  // when it is older than the data held from the same connection.
   bool ApplyStream(Service& service, const ServiceInfo& full);
   // Applies `info`; returns false when it was dropped (empty-protected).
   bool Apply(Service& service, ServiceInfo info, std::string_view raw_json, Source source);
@@ -279,7 +283,9 @@ class HostReactor {
   struct StreamService {
     std::set<std::string> keys;
     std::shared_ptr<const ServiceInfo> full;
+    uint64_t full_epoch = 0;
   };
+  uint64_t stream_epoch_ = 1;
   std::map<std::string, StreamService> stream_services_;
   std::map<SubscriptionId, std::string> listener_keys_;
   bool failover_on_ = false;

@@ -340,6 +340,7 @@ struct NamingClient::Impl {
   }
 
   void OnGrpcState(bool ready) {
+    if (!ready) hosts->StreamLost();
     if (!ready || on_grpc || shut_down.load()) return;
     // Back on gRPC: the proxy's redo has registered every record and subscription already.
     on_grpc = true;
@@ -715,9 +716,24 @@ std::string NamingClient::GetServerStatus() {
   Result<std::string> body = impl->Await<Result<std::string>>(
       "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
         if (impl->on_grpc) {
-          // A ready connection has passed its setup and answers health checks.
-          done(impl->grpc->ready() ? Result<std::string>(std::string(R"({"status":"UP"})"))
-                                   : Result<std::string>(UnavailableError("gRPC not ready")));
+          // A ready connection has passed its setup and answers health checks. Otherwise a
+          // request that waits for one (a client just created is still connecting) tells.
+          const std::string up = R"({"status":"UP"})";
+          if (impl->grpc->ready()) {
+            done(up);
+            return;
+          }
+          impl->grpc->ListServices(
+              std::string(kDefaultGroup), 1, 1,
+              [impl, request, up, done = std::move(done)](Result<ServiceList> answer) {
+                if (answer.ok()) {
+                  done(up);
+                } else if (!impl->on_grpc && !impl->shut_down.load()) {
+                  impl->proxy->Call(request, done);  // Moved to HTTP meanwhile.
+                } else {
+                  done(answer.status());
+                }
+              });
           return;
         }
         impl->proxy->Call(request, std::move(done));

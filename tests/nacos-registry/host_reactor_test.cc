@@ -950,6 +950,26 @@ TEST_F(HostReactorStreamTest, StalePushIsDroppedAndCounted) {
   EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts[0].port, 1);
 }
 
+TEST_F(HostReactorStreamTest, DataOfAnotherConnectionIsNeverComparedWithThisOnes) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [](Status) {});
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 500));
+  Dispatch();
+  // Another server (its own clock and stamps) answers the redo of the next connection.
+  hosts_->StreamLost();
+  HostSpec other;
+  other.port = 1;
+  hosts_->HandleStreamData(GrpcServiceJson({other}, 100));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].instances[0].port, 1);
+  EXPECT_EQ(hosts_->stats().stale_pushes, 0u);
+  // Within that connection the order counts again.
+  hosts_->HandleStreamData(GrpcServiceJson({{}}, 99));
+  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+}
+
 TEST_F(HostReactorStreamTest, EmptyProtectionAppliesToPushes) {
   MakeStream();
   std::vector<ServiceChangeEvent> events;

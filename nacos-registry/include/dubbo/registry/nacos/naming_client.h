@@ -207,8 +207,9 @@ class NamingClient {
   // not a JSON object with an integer count >= 0 and a doms array (within the client's caps).
   Result<ServiceList> GetServices(int page_no, int page_size, std::string_view group_name = {});
 
-  // "UP" when a server answers its metrics with status UP (on gRPC: when the connection is ready),
-  // else "DOWN" (Java's getServerStatus).
+  // "UP" when a server answers its metrics with status UP (on gRPC: when the connection is ready,
+  // or a request waiting for one is answered, within request_timeout_ms), else "DOWN" (Java's
+  // getServerStatus).
   std::string GetServerStatus();
 
   // Stops beats and polling, deregisters every ephemeral instance registered through this client
