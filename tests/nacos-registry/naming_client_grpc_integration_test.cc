@@ -174,6 +174,50 @@ TEST_F(NamingClientGrpcIntegrationTest, ADestroyedProviderLeavesTheConsumersList
   EXPECT_EQ(Ports(log.events().back().removed), std::set<int>{20881});
 }
 
+TEST_F(NamingClientGrpcIntegrationTest, PersistentInstancesGoOverGrpcAndOutliveTheClient) {
+  auto provider = Client(Options());
+  ASSERT_NE(provider, nullptr);
+  Instance persistent = MakeInstance(20890);
+  persistent.ephemeral = false;
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", persistent).ok());
+  EXPECT_EQ(ServerPorts(*server_), (std::set<int>{20880, 20890}));
+  provider.reset();
+  ASSERT_TRUE(WaitFor([&] { return ServerPorts(*server_) == std::set<int>{20890}; }))
+      << "the ephemeral one went with the connection, the persistent one stays";
+  auto again = Client(Options());
+  ASSERT_NE(again, nullptr);
+  ASSERT_TRUE(again->DeregisterInstance("demo", "", persistent).ok());
+  EXPECT_EQ(ServerPorts(*server_), std::set<int>{});
+  EXPECT_EQ(again->GetStats().beats_sent, 0u);
+}
+
+TEST_F(NamingClientGrpcIntegrationTest, TheLoginTokenGoesWithEveryGrpcRequest) {
+  server_.reset();
+  NamingServerOptions options;
+  options.port = 0;
+  options.auth_enabled = true;
+  options.password = "grpc-test-password";
+  auto started = NamingServer::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  server_ = std::move(*started);
+  NacosOptions good = Options();
+  good.username = "nacos";
+  good.password = "grpc-test-password";
+  auto provider = Client(good);
+  ASSERT_NE(provider, nullptr);
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880)).ok());
+  EventLog log;
+  ASSERT_TRUE(provider->Subscribe("demo", "", "", log.Listener()).ok());
+  ASSERT_TRUE(log.WaitForPorts({20880}));
+  NacosOptions bad = good;
+  bad.password = "wrong";
+  auto refused = Client(bad);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->RegisterInstance("demo", "", MakeInstance(20881)).code(),
+            StatusCode::kPermissionDenied);
+}
+
 // --- Restart, failover, reset --------------------------------------------------------------------
 
 TEST_F(NamingClientGrpcIntegrationTest, AServerRestartRedoesInstancesAndSubscriptions) {
