@@ -31,6 +31,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <utility>
@@ -298,6 +299,32 @@ struct NamingClient::Impl {
     });
   }
 
+  // Auto, on HTTP: the instance goes over HTTP (the call's outcome) and into the gRPC proxy's
+  // records for its next connection. A refusal by the server restores the record as it was; a
+  // server that does not answer leaves it (registered once gRPC works, as on the gRPC path).
+  void RegisterWhileOnHttp(const std::string& grouped, const Instance& instance,
+                           std::function<void(Status)> done) {
+    std::optional<Instance> previous;
+    auto record = grpc->instance_records().find(grouped);
+    if (record != grpc->instance_records().end()) {
+      auto found = record->second.find(instance.Address());
+      if (found != record->second.end()) previous = found->second;
+    }
+    grpc->RegisterInstance(grouped, instance, [](Status) {});
+    RegisterOverHttp(grouped, instance, [this, grouped, instance, previous, done](Status status) {
+      const StatusCode code = status.code();
+      if (!status.ok() && code != StatusCode::kUnavailable &&
+          code != StatusCode::kDeadlineExceeded && !shut_down.load()) {
+        if (previous) {
+          grpc->RegisterInstance(grouped, *previous, [](Status) {});
+        } else {
+          grpc->DeregisterInstance(grouped, instance.ip, instance.port, [](Status) {});
+        }
+      }
+      done(status);
+    });
+  }
+
   // A round of gRPC attempts failed: with auto, moves to HTTP when the v1 API answers.
   void OnGrpcRoundFailed(const Status& why) {
     if (options.naming_protocol != NacosOptions::NamingProtocol::kAuto || !on_grpc || probing_v1 ||
@@ -529,10 +556,7 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
       "RegisterInstance", [impl, grouped, copy](std::function<void(Status)> done) {
         if (impl->grpc && copy.ephemeral) {
           if (!impl->on_grpc) {
-            // On HTTP (auto): the proxy keeps the record for its next connection; the call's
-            // outcome is the HTTP registration's.
-            impl->grpc->RegisterInstance(grouped, copy, [](Status) {});
-            impl->RegisterOverHttp(grouped, copy, std::move(done));
+            impl->RegisterWhileOnHttp(grouped, copy, std::move(done));
             return;
           }
           impl->grpc->RegisterInstance(grouped, copy, [impl, grouped, copy, done](Status status) {
@@ -544,7 +568,7 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
             if (!status.ok() && !impl->on_grpc && !impl->shut_down.load() &&
                 (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded)) {
               // The client moved to HTTP while this waited for a gRPC connection.
-              impl->RegisterOverHttp(grouped, copy, done);
+              impl->RegisterWhileOnHttp(grouped, copy, done);
               return;
             }
             done(status);
