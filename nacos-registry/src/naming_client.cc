@@ -200,6 +200,11 @@ struct NamingClient::Impl {
   bool on_grpc = false;
   bool probing_v1 = false;  // The metrics probe of a gRPC round failure is in flight.
   uint64_t protocol_switches = 0;
+  // Auto: calls in progress over gRPC, by id, each with what sends it over HTTP instead; a move to
+  // HTTP runs them at once (rather than letting them wait out request_timeout_ms for a connection
+  // that is not coming). A call leaves when answered.
+  std::map<uint64_t, std::function<void()>> movable_calls;
+  uint64_t next_movable_call = 0;
 
   int udp_fd = -1;
   int udp_port = 0;
@@ -325,6 +330,29 @@ struct NamingClient::Impl {
     });
   }
 
+  // Answers `done` once: by `over_grpc`, or, when the client moves to HTTP before that answer
+  // (auto), by `over_http`.
+  template <typename T>
+  void OverGrpc(std::function<void(std::function<void(T)>)> over_grpc,
+                std::function<void(std::function<void(T)>)> over_http,
+                std::function<void(T)> done) {
+    auto answered = std::make_shared<bool>(false);
+    const uint64_t id =
+        options.naming_protocol == NacosOptions::NamingProtocol::kAuto ? ++next_movable_call : 0;
+    std::function<void(T)> once = [this, answered, id, done = std::move(done)](T value) {
+      if (*answered) return;
+      *answered = true;
+      movable_calls.erase(id);
+      done(std::move(value));
+    };
+    if (id != 0) {
+      movable_calls.emplace(id, [answered, over_http = std::move(over_http), once] {
+        if (!*answered) over_http(once);
+      });
+    }
+    over_grpc(std::move(once));
+  }
+
   // A round of gRPC attempts failed: with auto, moves to HTTP when the v1 API answers.
   void OnGrpcRoundFailed(const Status& why) {
     if (options.naming_protocol != NacosOptions::NamingProtocol::kAuto || !on_grpc || probing_v1 ||
@@ -364,6 +392,9 @@ struct NamingClient::Impl {
       }
     }
     hosts->SetFeed(HostReactor::Feed::kPoll);
+    std::map<uint64_t, std::function<void()>> moved;
+    moved.swap(movable_calls);
+    for (auto& [id, send_over_http] : moved) send_over_http();
   }
 
   void OnGrpcState(bool ready) {
@@ -559,20 +590,18 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
             impl->RegisterWhileOnHttp(grouped, copy, std::move(done));
             return;
           }
-          impl->grpc->RegisterInstance(grouped, copy, [impl, grouped, copy, done](Status status) {
-            if (status.ok() && impl->shut_down.load()) {
-              done(FailedPreconditionError("naming client shut down"));
-              return;
-            }
-            const StatusCode code = status.code();
-            if (!status.ok() && !impl->on_grpc && !impl->shut_down.load() &&
-                (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded)) {
-              // The client moved to HTTP while this waited for a gRPC connection.
-              impl->RegisterWhileOnHttp(grouped, copy, done);
-              return;
-            }
-            done(status);
-          });
+          impl->OverGrpc<Status>(
+              [impl, grouped, copy](std::function<void(Status)> answer) {
+                impl->grpc->RegisterInstance(grouped, copy, [impl, answer](Status status) {
+                  answer(status.ok() && impl->shut_down.load()
+                             ? FailedPreconditionError("naming client shut down")
+                             : status);
+                });
+              },
+              [impl, grouped, copy](std::function<void(Status)> answer) {
+                impl->RegisterWhileOnHttp(grouped, copy, std::move(answer));
+              },
+              std::move(done));
           return;
         }
         if (impl->grpc && !copy.ephemeral && impl->on_grpc && impl->grpc->supports_persistent()) {
@@ -723,13 +752,20 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
   return impl->Await<Result<ServiceList>>(
       "GetServices",
       [impl, request, group, page_no, page_size](std::function<void(Result<ServiceList>)> done) {
-        if (impl->on_grpc) {
-          impl->grpc->ListServices(group, page_no, page_size, std::move(done));
+        auto over_http = [impl, request](std::function<void(Result<ServiceList>)> answer) {
+          impl->proxy->Call(request, [answer = std::move(answer)](Result<std::string> body) {
+            answer(body.ok() ? ParseServiceListAnswer(*body) : Result<ServiceList>(body.status()));
+          });
+        };
+        if (!impl->on_grpc) {
+          over_http(std::move(done));
           return;
         }
-        impl->proxy->Call(request, [done = std::move(done)](Result<std::string> body) {
-          done(body.ok() ? ParseServiceListAnswer(*body) : Result<ServiceList>(body.status()));
-        });
+        impl->OverGrpc<Result<ServiceList>>(
+            [impl, group, page_no, page_size](std::function<void(Result<ServiceList>)> answer) {
+              impl->grpc->ListServices(group, page_no, page_size, std::move(answer));
+            },
+            over_http, std::move(done));
       });
 }
 
@@ -739,28 +775,29 @@ std::string NamingClient::GetServerStatus() {
   request.path = "/v1/ns/operator/metrics";
   Result<std::string> body = impl->Await<Result<std::string>>(
       "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
-        if (impl->on_grpc) {
-          // A ready connection has passed its setup and answers health checks. Otherwise a
-          // request that waits for one (a client just created is still connecting) tells.
-          const std::string up = R"({"status":"UP"})";
-          if (impl->grpc->ready()) {
-            done(up);
-            return;
-          }
-          impl->grpc->ListServices(
-              std::string(kDefaultGroup), 1, 1,
-              [impl, request, up, done = std::move(done)](Result<ServiceList> answer) {
-                if (answer.ok()) {
-                  done(up);
-                } else if (!impl->on_grpc && !impl->shut_down.load()) {
-                  impl->proxy->Call(request, done);  // Moved to HTTP meanwhile.
-                } else {
-                  done(answer.status());
-                }
-              });
+        if (!impl->on_grpc) {
+          impl->proxy->Call(request, std::move(done));
           return;
         }
-        impl->proxy->Call(request, std::move(done));
+        // A ready connection has passed its setup and answers health checks. Otherwise a request
+        // that waits for one (a client just created is still connecting) tells.
+        const std::string up = R"({"status":"UP"})";
+        if (impl->grpc->ready()) {
+          done(up);
+          return;
+        }
+        impl->OverGrpc<Result<std::string>>(
+            [impl, up](std::function<void(Result<std::string>)> answer) {
+              impl->grpc->ListServices(std::string(kDefaultGroup), 1, 1,
+                                       [up, answer](Result<ServiceList> list) {
+                                         answer(list.ok() ? Result<std::string>(up)
+                                                          : Result<std::string>(list.status()));
+                                       });
+            },
+            [impl, request](std::function<void(Result<std::string>)> answer) {
+              impl->proxy->Call(request, std::move(answer));
+            },
+            std::move(done));
       });
   if (!body.ok() || !IsServerUpAnswer(*body)) return "DOWN";
   return "UP";

@@ -298,6 +298,7 @@ TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenI
   const uint16_t port = server_->port();
   NacosOptions options = Options({}, Protocol::kAuto);
   options.grpc_retry_interval_ms = 200;
+  options.beat_interval_ms = 200;
   auto provider = Client(options);
   auto consumer = Client(options);
   ASSERT_TRUE(provider && consumer);
