@@ -23,6 +23,7 @@
 #include "naming_integration_util.h"
 #include "service_info_json.h"
 #include "testing/http_client.h"
+#include "testing/log_capture.h"
 #include "testing/temp_dir.h"
 
 namespace dubbo::registry::nacos {
@@ -30,11 +31,14 @@ namespace {
 
 using naming_server::NamingServer;
 using naming_server::NamingServerOptions;
+using registry::testing::LogCapture;
 using registry::testing::TempDir;
 using std::chrono::steady_clock;
 using testing::EventLog;
 using testing::kWatchdog;
+using testing::LinesContaining;
 using testing::Ports;
+using testing::ScopedLogLevel;
 using testing::WaitFor;
 using Protocol = NacosOptions::NamingProtocol;
 
@@ -292,6 +296,8 @@ TEST_F(NamingClientGrpcIntegrationTest, ConnectResetMovesTheSubscriptionToo) {
 // --- auto --------------------------------------------------------------------------------------
 
 TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenItAppears) {
+  ScopedLogLevel level(LogSeverity::kInfo);
+  LogCapture logs(LogSeverity::kInfo);
   server_.reset();
   server_ = StartServer(0, /*grpc=*/false);
   ASSERT_NE(server_, nullptr);
@@ -326,6 +332,11 @@ TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenI
   ASSERT_TRUE(log.WaitForPorts({20880, 20881})) << "pushed over gRPC";
   EXPECT_EQ(provider->GetStats().beats_sent, beats) << "beats stopped";
   EXPECT_EQ(provider->GetStats().protocol_switches, 2u);
+  // Each move logged once per client, naming the server.
+  const std::vector<std::string> lines = logs.lines();
+  const std::string server = "127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(LinesContaining(lines, "but the v1 HTTP API answers: using HTTP"), 2u);
+  EXPECT_EQ(LinesContaining(lines, "gRPC on " + server + " is ready: leaving HTTP"), 2u);
 }
 
 // --- Hostile and absent servers ------------------------------------------------------------------

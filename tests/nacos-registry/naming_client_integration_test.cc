@@ -50,9 +50,11 @@ using registry::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
+using testing::AnyLineContains;
 using testing::EventLog;
 using testing::kWatchdog;
 using testing::Ports;
+using testing::ScopedLogLevel;
 using testing::WaitFor;
 
 constexpr char kGroupedDemo[] = "DEFAULT_GROUP%40%40demo";  // URL-encoded "DEFAULT_GROUP@@demo".
@@ -200,21 +202,6 @@ int64_t WallMillis() {
   return std::chrono::duration_cast<milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Raises the global log level for its lifetime (so that DEBUG/INFO lines reach a LogCapture).
-class ScopedLogLevel {
- public:
-  explicit ScopedLogLevel(LogSeverity level) : old_(MinLogSeverity()) { SetMinLogSeverity(level); }
-  ~ScopedLogLevel() { SetMinLogSeverity(old_); }
-
- private:
-  LogSeverity old_;
-};
-
-bool AnyLineContains(const std::vector<std::string>& lines, const std::string& text) {
-  return std::any_of(lines.begin(), lines.end(),
-                     [&](const std::string& l) { return l.find(text) != std::string::npos; });
 }
 
 class NamingClientIntegrationTest : public ::testing::Test {

@@ -3,13 +3,17 @@
 #ifndef DUBBO_TESTS_NACOS_REGISTRY_NAMING_INTEGRATION_UTIL_H_
 #define DUBBO_TESTS_NACOS_REGISTRY_NAMING_INTEGRATION_UTIL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "dubbo/registry/logging.h"
 #include "dubbo/registry/nacos/naming_client.h"
 #include "dubbo/registry/nacos/naming_types.h"
 
@@ -34,6 +38,26 @@ inline std::set<int> Ports(const std::vector<Instance>& instances) {
   std::set<int> ports;
   for (const Instance& i : instances) ports.insert(i.port);
   return ports;
+}
+
+// Raises the global log level for its lifetime (so that DEBUG/INFO lines reach a LogCapture).
+class ScopedLogLevel {
+ public:
+  explicit ScopedLogLevel(LogSeverity level) : old_(MinLogSeverity()) { SetMinLogSeverity(level); }
+  ~ScopedLogLevel() { SetMinLogSeverity(old_); }
+
+ private:
+  LogSeverity old_;
+};
+
+inline size_t LinesContaining(const std::vector<std::string>& lines, const std::string& text) {
+  return static_cast<size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(text) != std::string::npos;
+  }));
+}
+
+inline bool AnyLineContains(const std::vector<std::string>& lines, const std::string& text) {
+  return LinesContaining(lines, text) > 0;
 }
 
 // Collects events; Wait() blocks (with a bound) until a predicate over them holds.
