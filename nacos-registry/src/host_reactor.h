@@ -108,7 +108,8 @@ struct HostReactorStats {
   uint64_t spoofed = 0;          // Datagrams from a source IP that is not a server's.
   uint64_t malformed = 0;        // Datagrams, or stream data, that did not parse.
   uint64_t stream_updates = 0;   // Stream data (pushes and subscription answers) applied,
-  uint64_t stale_pushes = 0;     //   not applied: older than the data held for a key.
+  uint64_t stale_pushes = 0;     //   not applied to some key: older than what the same
+                                 //   connection gave for it.
   uint64_t dropped_hosts = 0;    // Hosts dropped as malformed from data that was used.
   uint64_t events = 0;           // Listener calls posted.
   uint64_t events_merged = 0;    // Changes merged into a listener call already waiting.
@@ -232,7 +233,7 @@ class HostReactor {
   // The key is no longer subscribed: its poll stops, and the grouped service's stream
   // subscription when it was the last key of it.
   void StopSubscription(const std::string& key, Service& service);
-  // Asks the stream source for the data of `key`'s grouped service (its first data).
+  // Subscribes to `grouped` on the stream source; its answer is the first data of its keys.
   void StreamSubscribe(const std::string& grouped);
   void OnStreamSubscribed(const std::string& grouped, Result<std::string> answer);
   // The first data of a key arrived (or its first query failed): releases its waiters.
