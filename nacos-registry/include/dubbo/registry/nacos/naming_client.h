@@ -124,7 +124,8 @@ struct NamingClientStats {
   uint64_t grpc_redone_instances = 0;  // Service records sent again on a new connection,
   uint64_t grpc_redone_subscriptions = 0;  // and subscriptions.
   uint64_t grpc_malformed = 0;             // Server messages or answers that did not parse.
-  uint64_t stale_pushes = 0;               // gRPC data older than the data held, not applied.
+  uint64_t stale_pushes = 0;  // gRPC data not applied: older (lastRefTime) than what the same
+                              //   connection gave before.
 };
 
 class NamingClient {
