@@ -364,7 +364,7 @@ struct NamingGrpcProxy::State {
                                   : answer.status();
       if (status.ok()) return BeginRedo();
       if (failure.malformed) ++stats().malformed;
-      if (Now() + kProofRetry < proof_deadline) {
+      if (Now() + kProofRetry <= proof_deadline) {
         setup_timer = After(kProofRetry, [this, g] {
           setup_timer = kInvalidTaskId;
           if (g == gen && phase == Phase::kSettingUp) Prove();
@@ -519,8 +519,12 @@ struct NamingGrpcProxy::State {
     ScheduleAttempt(delay);
     if (was_ready && hooks.on_state) hooks.on_state(false);
     if (round_failed && phase != Phase::kStopped) {
-      DUBBO_LOG(WARNING) << "nacos: no gRPC server became ready (" << servers.size()
-                         << " tried); last: " << why;
+      // Logged after rounds 1, 2, 4, 8, ... of an outage.
+      const uint64_t rounds = failures_in_row / servers.size();
+      if ((rounds & (rounds - 1)) == 0) {
+        DUBBO_LOG(WARNING) << "nacos: no gRPC server became ready in " << rounds
+                           << " round(s) over " << servers.size() << " server(s); last: " << why;
+      }
       if (hooks.on_round_failed) hooks.on_round_failed(why);
     }
   }
