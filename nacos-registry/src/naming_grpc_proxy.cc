@@ -36,10 +36,10 @@ struct NamingGrpcProxy::State {
 
   // A user call waiting for a ready connection.
   struct Waiter {
-    enum class Kind { kInstance, kSubscribe, kRequest } kind;
-    std::string service;                               // kInstance, kSubscribe.
+    enum class Kind { kSubscribe, kRequest } kind;
+    std::string service;                               // kSubscribe.
     TaskId timer = kInvalidTaskId;                     // request_timeout_ms.
-    std::function<void(Result<std::string>)> resolve;  // kInstance, kSubscribe.
+    std::function<void(Result<std::string>)> resolve;  // kSubscribe.
     std::function<void()> send;                        // kRequest.
   };
 
@@ -93,10 +93,28 @@ struct NamingGrpcProxy::State {
   size_t redo_outstanding = 0;
 
   std::set<std::string> subscriptions;
-  std::map<std::string, uint64_t> versions;  // Instance record versions, by grouped service.
 
-  // Unresolved user calls: id -> how to fail it. A call is resolved once, by whoever erases it.
-  std::map<uint64_t, std::function<void(const Status&)>> calls;
+  // The sending of one instance record. One request per service is in flight at a time (the
+  // server may run concurrent requests in any order); changes made meanwhile go in the next one.
+  struct RecordSync {
+    uint64_t version = 0;       // Bumped by every change of the record.
+    bool in_flight = false;     // On the current connection.
+    bool dirty = false;         // Changed since the request in flight was built.
+    std::vector<uint64_t> ids;  // Calls whose change is in no request sent yet.
+    // What the server accepted last (restored when it refuses a change), and the instance of
+    // the last deregistration (named by the request that removes the whole record).
+    std::optional<std::map<std::string, Instance>> confirmed;
+    Instance last_removed;
+  };
+  std::map<std::string, RecordSync> records;
+
+  // Unresolved user calls (RegisterInstance's done, or a wrapper that fails the others), with the
+  // timer that fails them while they wait for a connection. Resolved once, by whoever erases them.
+  struct TrackedCall {
+    std::function<void(const Status&)> done;
+    TaskId timer = kInvalidTaskId;
+  };
+  std::map<uint64_t, TrackedCall> calls;
   uint64_t next_call = 1;
   std::map<uint64_t, Waiter> waiting;  // By call id: in call order.
 
@@ -119,26 +137,45 @@ struct NamingGrpcProxy::State {
 
   // ---- User calls -------------------------------------------------------------------------------
 
-  uint64_t Track(std::function<void(const Status&)> fail) {
+  uint64_t Track(std::function<void(const Status&)> done) {
     const uint64_t id = next_call++;
-    calls.emplace(id, std::move(fail));
+    calls.emplace(id, TrackedCall{std::move(done), kInvalidTaskId});
     return id;
   }
   // True (and forgotten) when call `id` is still to be resolved by the caller.
-  bool Resolve(uint64_t id) { return calls.erase(id) > 0; }
-  void FailCall(uint64_t id, const Status& why) {
+  bool Resolve(uint64_t id) {
+    auto it = calls.find(id);
+    if (it == calls.end()) return false;
+    CancelTimer(&it->second.timer);
+    calls.erase(it);
+    return true;
+  }
+  // Resolves call `id` with its own done.
+  void Complete(uint64_t id, const Status& status) {
     auto it = calls.find(id);
     if (it == calls.end()) return;
-    std::function<void(const Status&)> fail = std::move(it->second);
-    calls.erase(it);
-    fail(why);
+    std::function<void(const Status&)> done = std::move(it->second.done);
+    Resolve(id);
+    done(status);
+  }
+  std::string NotReadyText() const {
+    return "no gRPC connection ready within " + std::to_string(options.request_timeout_ms) + " ms";
+  }
+  // Fails call `id` after request_timeout_ms unless it is resolved first.
+  void StartCallTimer(uint64_t id) {
+    auto it = calls.find(id);
+    if (it == calls.end() || it->second.timer != kInvalidTaskId) return;
+    it->second.timer = After(Ms(options.request_timeout_ms), [this, id] {
+      auto call = calls.find(id);
+      if (call != calls.end()) call->second.timer = kInvalidTaskId;
+      Complete(id, UnavailableError(NotReadyText()));
+    });
   }
 
   void Wait(uint64_t id, Waiter waiter) {
     waiter.timer = After(Ms(options.request_timeout_ms), [this, id] {
       waiting.erase(id);
-      FailCall(id, UnavailableError("no gRPC connection ready within " +
-                                    std::to_string(options.request_timeout_ms) + " ms"));
+      Complete(id, UnavailableError(NotReadyText()));
     });
     waiting.emplace(id, std::move(waiter));
   }
@@ -227,21 +264,37 @@ struct NamingGrpcProxy::State {
     }
   }
 
-  // Sends the record of `service`: `instances` (one: InstanceRequest; several, or `batch`:
-  // BatchInstanceRequest), or the deregistration of `removed` when there are none.
-  void SendInstances(const std::string& service, std::vector<Instance> list, bool batch,
-                     const Instance* removed,
-                     std::function<void(Status, const AnswerFailure&, bool no_answer)> done) {
+  // Sends the record of `service` as it is now, unless a request for it is in flight (then it
+  // goes when that one is answered). One instance: InstanceRequest; several, or the rest of a
+  // batch: BatchInstanceRequest; none: the deregistration. `redo` marks the first request of a
+  // connection, which ends the attempt when it gets no answer.
+  void Flush(const std::string& service, bool redo = false) {
+    RecordSync& sync = records[service];
+    if (!Connected()) return;
+    if (sync.in_flight) {
+      sync.dirty = true;
+      return;
+    }
+    auto found = instances().find(service);
+    std::map<std::string, Instance> snapshot;
+    if (found != instances().end()) snapshot = found->second;
     GrpcMessage request;
     std::string expected = "InstanceResponse";
-    if (list.empty() && removed != nullptr) {
-      request = BuildInstanceRequest(options.namespace_id, service, *removed, false, false);
-    } else if (list.size() == 1 && !batch) {
-      request = BuildInstanceRequest(options.namespace_id, service, list.front(), true, false);
+    const bool was_batch = sync.confirmed && sync.confirmed->size() > 1;
+    if (snapshot.empty()) {
+      request =
+          BuildInstanceRequest(options.namespace_id, service, sync.last_removed, false, false);
+    } else if (snapshot.size() == 1 && !was_batch) {
+      request = BuildInstanceRequest(options.namespace_id, service, snapshot.begin()->second, true,
+                                     false);
     } else {
-      request = BuildBatchInstanceRequest(options.namespace_id, service, list);
+      request = BuildBatchInstanceRequest(options.namespace_id, service, Values(snapshot));
       expected = "BatchInstanceResponse";
     }
+    sync.in_flight = true;
+    sync.dirty = false;
+    std::vector<uint64_t> ids = std::move(sync.ids);
+    sync.ids.clear();
     NamingCall<bool>(
         std::move(request),
         [expected](const GrpcMessage& answer, AnswerFailure* failure) -> Result<bool> {
@@ -249,8 +302,38 @@ struct NamingGrpcProxy::State {
           if (!read.ok()) return read.status();
           return true;
         },
-        [done = std::move(done)](Result<bool> result, const AnswerFailure& failure,
-                                 bool no_answer) { done(result.status(), failure, no_answer); });
+        [this, g = gen, service, snapshot = std::move(snapshot), version = sync.version,
+         ids = std::move(ids),
+         redo](Result<bool> result, const AnswerFailure& failure, bool no_answer) mutable {
+          RecordAnswered(g, service, std::move(snapshot), version, std::move(ids), redo,
+                         result.status(), failure, no_answer);
+        });
+  }
+
+  void RecordAnswered(uint64_t g, const std::string& service,
+                      std::map<std::string, Instance> snapshot, uint64_t version,
+                      std::vector<uint64_t> ids, bool redo, const Status& status,
+                      const AnswerFailure& failure, bool no_answer) {
+    RecordSync& sync = records[service];
+    const bool current = g == gen && phase != Phase::kStopped;
+    if (current) sync.in_flight = false;
+    const bool refused = failure.error_code != 0 && failure.error_code != kGrpcErrorUnregistered;
+    if (status.ok()) {
+      sync.confirmed = std::move(snapshot);
+    } else if (refused && !redo && sync.version == version) {
+      // The server refused this change: the record goes back to what it accepted last.
+      if (sync.confirmed && !sync.confirmed->empty()) {
+        instances()[service] = *sync.confirmed;
+      } else {
+        instances().erase(service);
+      }
+    }
+    for (uint64_t id : ids) Complete(id, status);
+    if (!current) return;
+    if (redo) RedoAnswered(g, status, failure, no_answer);
+    if (g == gen && Connected() && !sync.in_flight && (sync.dirty || !sync.ids.empty())) {
+      Flush(service);
+    }
   }
 
   void SendSubscribe(const std::string& service, bool subscribe,
@@ -382,19 +465,15 @@ struct NamingGrpcProxy::State {
     phase = Phase::kRedo;
     const uint64_t g = gen;
     redo_outstanding = 1;  // Held until every record is sent.
+    for (auto& [service, sync] : records) {
+      sync.in_flight = false;
+      sync.dirty = false;
+    }
     for (const auto& [service, record] : instances()) {
       if (record.empty()) continue;
-      auto waiters = std::make_shared<std::vector<std::pair<uint64_t, Waiter>>>(
-          TakeWaiters(Waiter::Kind::kInstance, service));
       ++redo_outstanding;
       ++stats().redone_instances;
-      SendInstances(
-          service, Values(record), false, nullptr,
-          [this, g, waiters](Status status, const AnswerFailure& failure, bool no_answer) {
-            ResolveWaiters(*waiters, status.ok() ? Result<std::string>(std::string())
-                                                 : Result<std::string>(status));
-            RedoAnswered(g, status, failure, no_answer);
-          });
+      Flush(service, /*redo=*/true);
     }
     for (const std::string& service : subscriptions) {
       auto waiters = std::make_shared<std::vector<std::pair<uint64_t, Waiter>>>(
@@ -443,10 +522,7 @@ struct NamingGrpcProxy::State {
       if (waiter.kind == Waiter::Kind::kRequest) {
         waiter.send();
       } else if (Resolve(id)) {
-        // Its record or subscription went away before the redo.
-        waiter.resolve(waiter.kind == Waiter::Kind::kInstance
-                           ? Result<std::string>(std::string())
-                           : Result<std::string>(CancelledError("unsubscribed")));
+        waiter.resolve(CancelledError("unsubscribed"));  // Its subscription went away.
       }
       if (g != gen || phase != Phase::kReady) break;
     }
@@ -502,6 +578,12 @@ struct NamingGrpcProxy::State {
     const bool was_ready = phase == Phase::kReady;
     Close();
     phase = Phase::kIdle;
+    for (auto& [service, sync] : records) {
+      sync.in_flight = false;
+      sync.dirty = false;
+      sync.confirmed.reset();  // The server forgets a connection's records with it.
+      for (uint64_t id : sync.ids) StartCallTimer(id);
+    }
     server_index = next ? *next : (server_index + 1) % std::max<size_t>(servers.size(), 1);
     Duration delay = Duration::zero();
     bool round_failed = false;
@@ -606,10 +688,11 @@ struct NamingGrpcProxy::State {
     CancelTimer(&connect_timer);
     for (auto& [id, waiter] : waiting) CancelTimer(&waiter.timer);
     waiting.clear();
-    std::map<uint64_t, std::function<void(const Status&)>> cancelled = std::move(calls);
+    std::map<uint64_t, TrackedCall> cancelled = std::move(calls);
     calls.clear();
-    for (auto& [id, fail] : cancelled) {
-      Post([fail = std::move(fail)] { fail(CancelledError("the naming client stopped")); });
+    for (auto& [id, call] : cancelled) {
+      CancelTimer(&call.timer);
+      Post([done = std::move(call.done)] { done(CancelledError("the naming client stopped")); });
     }
   }
 };
@@ -655,35 +738,13 @@ void NamingGrpcProxy::RegisterInstance(const std::string& grouped, const Instanc
   if (s.phase == State::Phase::kStopped) {
     return s.Post([done] { done(CancelledError("the naming client stopped")); });
   }
-  auto found = instances_.find(grouped);
-  const std::optional<std::map<std::string, Instance>> previous =
-      found == instances_.end() ? std::nullopt : std::make_optional(found->second);
-  std::map<std::string, Instance>& record = instances_[grouped];
-  record[instance.Address()] = instance;
-  const uint64_t version = ++s.versions[grouped];
-  const uint64_t id = s.Track([done](const Status& why) { done(why); });
-  if (!s.Connected()) {
-    State::Waiter waiter{State::Waiter::Kind::kInstance,
-                         grouped,
-                         kInvalidTaskId,
-                         [done](Result<std::string> r) { done(r.status()); },
-                         {}};
-    return s.Wait(id, std::move(waiter));
-  }
-  s.SendInstances(grouped, State::Values(record), false, nullptr,
-                  [this, &s, grouped, previous, version, id, done](
-                      Status status, const AnswerFailure& failure, bool) {
-                    // A refusal restores the record as it was, unless it changed since.
-                    if (failure.error_code != 0 && failure.error_code != kGrpcErrorUnregistered &&
-                        s.versions[grouped] == version) {
-                      if (previous) {
-                        instances_[grouped] = *previous;
-                      } else {
-                        instances_.erase(grouped);
-                      }
-                    }
-                    if (s.Resolve(id)) done(status);
-                  });
+  instances_[grouped][instance.Address()] = instance;
+  State::RecordSync& sync = s.records[grouped];
+  ++sync.version;
+  const uint64_t id = s.Track([done](const Status& status) { done(status); });
+  sync.ids.push_back(id);
+  if (!s.Connected()) return s.StartCallTimer(id);
+  s.Flush(grouped);
 }
 
 void NamingGrpcProxy::DeregisterInstance(const std::string& grouped, const std::string& ip,
@@ -697,33 +758,30 @@ void NamingGrpcProxy::DeregisterInstance(const std::string& grouped, const std::
   if (found == instances_.end() || found->second.count(address) == 0) {
     return s.Post([done] { done(Status::Ok()); });
   }
-  const std::map<std::string, Instance> previous = found->second;
-  const Instance removed = found->second[address];
+  State::RecordSync& sync = s.records[grouped];
+  ++sync.version;
+  sync.last_removed = found->second[address];
   found->second.erase(address);
-  const std::vector<Instance> rest = State::Values(found->second);
-  if (rest.empty()) instances_.erase(found);
-  const uint64_t version = ++s.versions[grouped];
+  const bool emptied = found->second.empty();
+  if (emptied) instances_.erase(found);
   if (!s.Connected()) {
-    if (rest.empty()) {
-      // Registrations still waiting for this record are superseded by its removal.
-      for (auto& [waiter_id, waiter] : s.TakeWaiters(State::Waiter::Kind::kInstance, grouped)) {
-        if (s.Resolve(waiter_id)) {
-          s.Post([resolve = std::move(waiter.resolve)] { resolve(std::string()); });
-        }
+    // The lost connection took the server's record with it. Registrations still waiting for an
+    // emptied record are superseded by its removal.
+    if (emptied) {
+      for (uint64_t waiting : sync.ids) {
+        auto call = s.calls.find(waiting);
+        if (call == s.calls.end()) continue;
+        std::function<void(const Status&)> superseded = std::move(call->second.done);
+        s.Resolve(waiting);
+        s.Post([superseded] { superseded(Status::Ok()); });
       }
+      sync.ids.clear();
     }
     return s.Post([done] { done(Status::Ok()); });
   }
-  const uint64_t id = s.Track([done](const Status& why) { done(why); });
-  s.SendInstances(grouped, rest, previous.size() > 1, &removed,
-                  [this, &s, grouped, previous, version, id, done](
-                      Status status, const AnswerFailure& failure, bool) {
-                    if (failure.error_code != 0 && failure.error_code != kGrpcErrorUnregistered &&
-                        s.versions[grouped] == version) {
-                      instances_[grouped] = previous;
-                    }
-                    if (s.Resolve(id)) done(status);
-                  });
+  const uint64_t id = s.Track([done](const Status& status) { done(status); });
+  sync.ids.push_back(id);
+  s.Flush(grouped);
 }
 
 void NamingGrpcProxy::PersistentInstance(const std::string& grouped, const Instance& instance,

@@ -667,6 +667,31 @@ TEST_F(NamingGrpcProxyTest, OneInstanceGoesSingleSeveralGoAsOneBatch) {
   EXPECT_TRUE(proxy_->instance_records().empty());
 }
 
+TEST_F(NamingGrpcProxyTest, OneRecordRequestInFlightPerServiceChangesMeanwhileGoTogether) {
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest", "BatchInstanceRequest"};
+  StartReady();
+  ChannelLog& log = connector_.last();
+  const std::string svc = "DEFAULT_GROUP@@demo";
+  std::vector<int> order;
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 1), [&](Status) { order.push_back(1); });
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 2), [&](Status) { order.push_back(2); });
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 3), [&](Status) { order.push_back(3); });
+  // Another service is not held up.
+  proxy_->RegisterInstance("DEFAULT_GROUP@@other", MakeInstance("10.0.0.5", 4), [](Status) {});
+  ASSERT_EQ(NamingRequests(log).size(), 2u);
+  const std::string ok = "{\"resultCode\":200}";
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", ok)));
+  EXPECT_EQ(order, std::vector<int>{1});
+  std::vector<GrpcMessage> sent = NamingRequests(log);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[2].type, "BatchInstanceRequest");  // Both later changes, in one request.
+  EXPECT_NE(sent[2].body.find("\"port\":2"), std::string::npos);
+  EXPECT_NE(sent[2].body.find("\"port\":3"), std::string::npos);
+  ASSERT_TRUE(connector_.Answer(log, "BatchInstanceRequest", Msg("BatchInstanceResponse", ok)));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(NamingRequests(log).size(), 3u);
+}
+
 TEST_F(NamingGrpcProxyTest, ARefusedRegistrationRestoresTheRecord) {
   connector_.scripts["10.0.0.1:9848"].hold = {"BatchInstanceRequest"};
   StartReady();
