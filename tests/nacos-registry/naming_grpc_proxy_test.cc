@@ -95,7 +95,8 @@ class FakeConnector final : public GrpcConnector {
     if (log.closed || log.server_closed) return;
     log.server_closed = true;
     for (auto& call : log.calls) Finish(call, UnavailableError("connection reset"));
-    log.events->OnChannelClosed(UnavailableError("connection reset"));
+    // The client may have closed the channel from inside those callbacks.
+    if (!log.closed) log.events->OnChannelClosed(UnavailableError("connection reset"));
   }
   ChannelLog& last() { return *logs.back(); }
 
