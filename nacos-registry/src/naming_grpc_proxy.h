@@ -56,7 +56,8 @@
 // connection.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread); `done`
-// callbacks and hooks run there, never from inside the method that was called.
+// callbacks and hooks run there, never from inside the method that was called. They may call any
+// method, Stop() included, but must not destroy the proxy.
 #ifndef DUBBO_NACOS_REGISTRY_SRC_NAMING_GRPC_PROXY_H_
 #define DUBBO_NACOS_REGISTRY_SRC_NAMING_GRPC_PROXY_H_
 

@@ -603,6 +603,29 @@ TEST_F(NamingGrpcProxyTest, RedoResendsRecordsAndSubscriptionsBeforeReady) {
   EXPECT_EQ(proxy_->stats().redone_subscriptions, 2u);
 }
 
+TEST_F(NamingGrpcProxyTest, ARecordRefusedInTheRedoIsKeptAndTheConnectionBecomesReady) {
+  connector_.scripts["10.0.0.1:9848"].refuse_connect = true;
+  Make();
+  proxy_->Start();
+  loop_.RunDue();
+  std::optional<Status> done;
+  Instance bad = MakeInstance("10.0.0.5", 80);
+  bad.cluster_name = "c_1";
+  proxy_->RegisterInstance("DEFAULT_GROUP@@demo", bad, [&](Status s) { done = s; });
+  connector_.scripts["10.0.0.1:9848"] = ServerScript{};
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest"};
+  loop_.AdvanceBy(milliseconds(100));
+  ChannelLog& log = connector_.last();
+  ASSERT_EQ(NamingRequests(log).size(), 1u);
+  EXPECT_FALSE(proxy_->ready());
+  connector_.Answer(log, "InstanceRequest",
+                    Msg("ErrorResponse", "{\"resultCode\":400,\"errorCode\":400}"));
+  EXPECT_TRUE(proxy_->ready());
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(proxy_->instance_records().count("DEFAULT_GROUP@@demo"), 1u);
+}
+
 TEST_F(NamingGrpcProxyTest, CallsWaitForReadinessUpToTheRequestTimeout) {
   connector_.scripts["10.0.0.1:9848"].refuse_connect = true;
   Make();
@@ -781,6 +804,34 @@ TEST(NamingGrpcJsonTest, StreamAnswersMatchTheVectors) {
             "{\"resultCode\":500,\"errorCode\":500,\"message\":\"bad\",\"requestId\":\"18\","
             "\"success\":false}");
   EXPECT_EQ(BuildHealthCheckRequest().body, "{\"headers\":{},\"module\":\"internal\"}");
+}
+
+TEST(NamingGrpcJsonTest, BatchAndQueryBodies) {
+  Instance a = MakeInstance("10.0.0.5", 8080);
+  a.instance_id = "id-1";
+  a.service_name = "DEFAULT_GROUP@@demo";
+  a.weight = 2.5;
+  a.metadata = {{"preserved.heart.beat.interval", "3000"}};
+  const Instance b = MakeInstance("10.0.0.5", 8081);
+  EXPECT_EQ(BuildBatchInstanceRequest("public", "demo", {a, b}).body,
+            "{\"headers\":{},\"namespace\":\"public\",\"serviceName\":\"demo\",\"groupName\":"
+            "\"DEFAULT_GROUP\",\"type\":\"batchRegisterInstance\",\"instances\":[{\"instanceId\":"
+            "\"id-1\",\"ip\":\"10.0.0.5\",\"port\":8080,\"weight\":2.5,\"healthy\":true,"
+            "\"enabled\":true,\"ephemeral\":true,\"clusterName\":\"DEFAULT\",\"serviceName\":"
+            "\"DEFAULT_GROUP@@demo\",\"metadata\":{\"preserved.heart.beat.interval\":\"3000\"},"
+            "\"instanceHeartBeatInterval\":3000,\"instanceHeartBeatTimeOut\":15000,"
+            "\"ipDeleteTimeout\":30000},{\"ip\":\"10.0.0.5\",\"port\":8081,\"weight\":1.0,"
+            "\"healthy\":true,\"enabled\":true,\"ephemeral\":true,\"clusterName\":\"DEFAULT\","
+            "\"metadata\":{},\"instanceHeartBeatInterval\":5000,\"instanceHeartBeatTimeOut\":15000,"
+            "\"ipDeleteTimeout\":30000}],\"module\":\"naming\"}");
+  EXPECT_EQ(BuildServiceQueryRequest("ns", "g@@s", "c1,c2", true).body,
+            "{\"headers\":{},\"namespace\":\"ns\",\"serviceName\":\"s\",\"groupName\":\"g\","
+            "\"cluster\":\"c1,c2\",\"healthyOnly\":true,\"udpPort\":0,\"module\":\"naming\"}");
+  const GrpcMessage persistent = BuildInstanceRequest("public", "g@@s", b, false, true);
+  EXPECT_EQ(persistent.type, "PersistentInstanceRequest");
+  EXPECT_NE(persistent.body.find("\"type\":\"deregisterInstance\""), std::string::npos);
+  EXPECT_NE(BuildSubscribeServiceRequest("public", "g@@s", false).body.find("\"subscribe\":false"),
+            std::string::npos);
 }
 
 TEST(NamingGrpcJsonTest, ServerAddressesSplit) {
