@@ -319,7 +319,7 @@ struct NamingGrpcProxy::State {
     if (current) sync.in_flight = false;
     const bool refused = failure.error_code != 0 && failure.error_code != kGrpcErrorUnregistered;
     if (status.ok()) {
-      sync.confirmed = std::move(snapshot);
+      if (current) sync.confirmed = std::move(snapshot);  // An older connection's is gone.
     } else if (refused && !redo && sync.version == version) {
       // The server refused this change: the record goes back to what it accepted last.
       if (sync.confirmed && !sync.confirmed->empty()) {

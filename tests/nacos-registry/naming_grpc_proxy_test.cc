@@ -394,7 +394,7 @@ TEST_F(NamingGrpcProxyTest, SetupNeverConfirmedFailsTheAttempt) {
 
 // ---- Health, detection, reset, 301 -------------------------------------------------------------
 
-TEST_F(NamingGrpcProxyTest, HealthCheckAfterIdleAndItsFailureReconnects) {
+TEST_F(NamingGrpcProxyTest, HealthCheckGoesOutAfterIdleOnly) {
   StartReady();
   ChannelLog& log = connector_.last();
   const size_t before = log.unary.size();
