@@ -73,11 +73,9 @@ struct GrpcLimits {
   size_t max_output_bytes = size_t{16} << 20;
 };
 
-// The gRPC message (5-byte prefix and the serialized Payload) of `message`. Any.type_url is left
-// empty, as the Java server does; the type travels in Metadata.type.
-std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message);
-// Decodes one serialized Payload; false when it is not one.
-bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out);
+// The gRPC message framing and the Payload codec, shared with the naming client.
+using nacos_wire::DecodeGrpcPayload;
+using nacos_wire::EncodeGrpcFrame;
 
 class GrpcConnection {
  public:
