@@ -184,10 +184,18 @@ struct GrpcClientConnection::Callbacks {
   static int OnFrameSend(nghttp2_session* /*session*/, const nghttp2_frame* frame,
                          void* user_data) {
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
-      Self(user_data)->Fail(
-          InternalError("HTTP/2 protocol error from the server (" +
-                        std::string(nghttp2_http2_strerror(frame->goaway.error_code)) + ")"));
+      GrpcClientConnection* self = Self(user_data);
+      self->Fail(InternalError(
+          "HTTP/2 protocol error from the server (" +
+          std::string(nghttp2_http2_strerror(frame->goaway.error_code)) +
+          (self->last_error_.empty() ? std::string() : ": " + self->last_error_) + ")"));
     }
+    return 0;
+  }
+
+  static int OnError(nghttp2_session* /*session*/, int /*lib_error_code*/, const char* msg,
+                     size_t len, void* user_data) {
+    Self(user_data)->last_error_.assign(msg, std::min(len, kMaxKeptMessage));
     return 0;
   }
 
@@ -262,6 +270,7 @@ Status GrpcClientConnection::Init() {
                                                        &C::Guarded<&C::OnFrameSend>::Call);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
                                                          &C::Guarded<&C::OnStreamClose>::Call);
+  nghttp2_session_callbacks_set_error_callback2(callbacks, &C::Guarded<&C::OnError>::Call);
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
     nghttp2_session_callbacks_del(callbacks);
@@ -306,9 +315,10 @@ Status GrpcClientConnection::Feed(const uint8_t* data, size_t size) {
              ? InternalError("the gRPC client connection failed")
              : InternalError(std::string("HTTP/2 error from the server: ") +
                              nghttp2_strerror(static_cast<int>(rv))));
-  } else if (nghttp2_session_want_read(session_) == 0 &&
-             nghttp2_session_want_write(session_) == 0) {
-    Fail(UnavailableError("the HTTP/2 session with the server ended"));
+  } else if (PendingOutput(), nghttp2_session_want_read(session_) == 0) {
+    // Taking the output sends what nghttp2 queued: a GOAWAY for an error of the peer ends it.
+    Fail(InternalError("HTTP/2 protocol error from the server" +
+                       (last_error_.empty() ? std::string() : ": " + last_error_)));
   }
   return failure_;
 }

@@ -155,6 +155,7 @@ class GrpcClientConnection {
   size_t pending_calls_ = 0;
   bool settings_received_ = false;
   bool callback_failed_ = false;  // a callback threw
+  std::string last_error_;        // nghttp2's latest error message
   Status failure_;
 };
 
