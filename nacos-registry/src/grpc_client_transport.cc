@@ -169,9 +169,10 @@ void GrpcClientChannel::OnResolved(int result, evutil_addrinfo* res, void* arg) 
       if (res != nullptr) evutil_freeaddrinfo(res);
     }
   } free_res{res};
-  if (result == EVUTIL_EAI_CANCEL || context->alive.expired()) return;
+  if (context->alive.expired()) return;
   GrpcClientChannel* self = context->self;
-  self->dns_request_ = nullptr;
+  self->dns_request_ = nullptr;  // done: also when the resolver was freed under it
+  if (result == EVUTIL_EAI_CANCEL) return;
   if (self->state_ != State::kResolving) return;
   if (result != 0 || res == nullptr) {
     self->FailSoon(UnavailableError("cannot resolve " + self->authority_ + ": " +

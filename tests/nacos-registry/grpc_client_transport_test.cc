@@ -306,8 +306,10 @@ TEST_F(GrpcClientTransportTest, ChannelDestroyedInsideItsCallbacks) {
   // A stream message that destroys its channel.
   Open("127.0.0.1", server.port());
   events_.on_message = [this] { channel_.reset(); };
-  ASSERT_TRUE(Send(Message("A", "{}")).ok());
-  ASSERT_TRUE(Send(Message("B", "{}")).ok());
+  ASSERT_TRUE(loop_.RunInLoopAndWait([&] {  // both go out before the first answer can come
+    EXPECT_TRUE(channel_->SendOnStream(Message("A", "{}")).ok());
+    EXPECT_TRUE(channel_->SendOnStream(Message("B", "{}")).ok());
+  }));
   ASSERT_TRUE(events_.WaitMessages(1));
   loop_.RunInLoopAndWait([] {});
   EXPECT_EQ(events_.messages().size(), 1u);
