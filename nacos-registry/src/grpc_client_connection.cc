@@ -3,10 +3,6 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
-#include <deque>
-#include <exception>
-#include <tuple>
 #include <utility>
 
 #include "internal/logging.h"
@@ -14,11 +10,6 @@
 namespace dubbo::registry::nacos {
 namespace {
 
-constexpr size_t kFramePrefix = 5;  // compressed flag + 4-byte big-endian length
-// PendingOutput() gathers frames from nghttp2 up to this many bytes per call.
-constexpr size_t kOutputChunk = 64 << 10;
-// A connection with nothing to write keeps at most this much output buffer allocated.
-constexpr size_t kKeptOutputCapacity = 4 << 10;
 // The longest grpc-message kept for a Status.
 constexpr size_t kMaxKeptMessage = 256;
 // Flow-control windows we grant the server: per stream, and for the connection. Memory is bounded
@@ -75,16 +66,14 @@ struct GrpcClientConnection::Stream {
   const int32_t id;
   const bool bidi;
   // Outbound: queued gRPC messages; a unary call ends its side after them.
-  std::deque<std::shared_ptr<const std::string>> out;
-  size_t out_offset = 0;  // bytes of out.front() given to nghttp2
+  nacos_wire::GrpcOutboundQueue out;
   bool end_after_out = false;
   // Inbound.
   size_t header_bytes = 0;
   int http_status = 0;
   int grpc_status = -1;  // -1: none received
   std::string grpc_message;
-  std::string in;   // the partial message: its prefix and the bytes so far
-  size_t need = 0;  // the length of the message being received, once its prefix is in `in`
+  nacos_wire::GrpcMessageReader reader;
   size_t messages = 0;
   GrpcMessage answer;       // unary: the one message
   size_t answer_bytes = 0;  // its wire size, counted in buffered_input_ until the call ends
@@ -98,24 +87,10 @@ struct GrpcClientConnection::Callbacks {
     return static_cast<GrpcClientConnection*>(user_data);
   }
 
-  // Guarded<&F>::Call runs the callback F; an exception from it (bad_alloc) does not unwind
-  // through nghttp2: the connection fails. Every nghttp2 callback takes user_data last.
+  // A callback threw (bad_alloc): the connection fails.
+  static void Failed(void* user_data) { Self(user_data)->callback_failed_ = true; }
   template <auto F>
-  struct Guarded;
-  template <typename R, typename... Args, R (*F)(Args...)>
-  struct Guarded<F> {
-    static R Call(Args... args) {
-      try {
-        return F(args...);
-      } catch (const std::exception& e) {
-        DUBBO_LOG(WARNING) << "gRPC client connection failed in a callback: " << e.what();
-      } catch (...) {
-        DUBBO_LOG(WARNING) << "gRPC client connection failed in a callback";
-      }
-      Self(std::get<sizeof...(Args) - 1>(std::forward_as_tuple(args...)))->callback_failed_ = true;
-      return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
-  };
+  using Guarded = nacos_wire::GuardedH2Callback<F, &Failed>;
 
   static int OnHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const uint8_t* name,
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
@@ -207,8 +182,7 @@ struct GrpcClientConnection::Callbacks {
     Stream* s = it->second.get();
     self->OnRemoteEnd(s, true, error_code);
     self->DropInput(s);
-    for (const auto& frame : s->out) self->queued_bytes_ -= frame->size();
-    self->queued_bytes_ += s->out_offset;  // the front's sent part was subtracted when sent
+    s->out.Clear(&self->queued_bytes_);
     self->streams_.erase(it);
     return 0;
   }
@@ -219,20 +193,8 @@ struct GrpcClientConnection::Callbacks {
     GrpcClientConnection* self = Self(user_data);
     Stream* s = self->Find(stream_id);
     if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t copied = 0;
-    while (copied < length && !s->out.empty()) {
-      const std::string& front = *s->out.front();
-      const size_t n = std::min(length - copied, front.size() - s->out_offset);
-      std::memcpy(buf + copied, front.data() + s->out_offset, n);
-      copied += n;
-      s->out_offset += n;
-      self->queued_bytes_ -= n;
-      if (s->out_offset == front.size()) {
-        s->out.pop_front();
-        s->out_offset = 0;
-      }
-    }
-    if (s->out.empty() && s->end_after_out) {
+    const size_t copied = s->out.CopyTo(buf, length, &self->queued_bytes_);
+    if (s->out.frames.empty() && s->end_after_out) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(copied);
     }
@@ -250,7 +212,7 @@ GrpcClientConnection::~GrpcClientConnection() {
 
 Status GrpcClientConnection::Init() {
   if (limits_.max_message_bytes == 0 || limits_.max_message_bytes > (size_t{1} << 31) ||
-      limits_.max_buffered_input_bytes < limits_.max_message_bytes + kFramePrefix ||
+      limits_.max_buffered_input_bytes < limits_.max_message_bytes + nacos_wire::kGrpcPrefixBytes ||
       limits_.max_header_list_bytes < 1024 || limits_.max_output_bytes == 0) {
     return InvalidArgumentError(
         "gRPC client limits: message cap 1 B..2 GiB, input buffer >= message cap + 5, header "
@@ -352,7 +314,7 @@ Result<int32_t> GrpcClientConnection::Submit(std::string_view path,
   auto stream = std::make_unique<Stream>(id, !end_after);
   stream->end_after_out = end_after;
   queued_bytes_ += frame->size();
-  stream->out.push_back(std::move(frame));
+  stream->out.frames.push_back(std::move(frame));
   streams_[id] = std::move(stream);
   return id;
 }
@@ -391,66 +353,40 @@ Status GrpcClientConnection::SendOnStream(const GrpcMessage& message) {
     return failure_;
   }
   queued_bytes_ += frame->size();
-  s->out.push_back(std::move(frame));
+  s->out.frames.push_back(std::move(frame));
   nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred
   return Status::Ok();
 }
 
 void GrpcClientConnection::OnData(Stream* s, const uint8_t* data, size_t size) {
-  std::string_view input(reinterpret_cast<const char*>(data), size);
-  while (!input.empty() && !s->done && failure_.ok()) {
-    if (s->in.size() < kFramePrefix) {
-      const size_t take = std::min(kFramePrefix - s->in.size(), input.size());
-      s->in.append(input.data(), take);
-      buffered_input_ += take;
-      input.remove_prefix(take);
-      if (s->in.size() < kFramePrefix) break;
-      const auto* p = reinterpret_cast<const unsigned char*>(s->in.data());
-      const size_t length = size_t{p[1]} << 24 | size_t{p[2]} << 16 | size_t{p[3]} << 8 | p[4];
-      if (p[0] != 0) {
-        FailStream(s, InternalError("the server sent a compressed message"));
-        return;
-      }
-      if (length > limits_.max_message_bytes) {
-        FailStream(s, ResourceExhaustedError("the server's message of " + std::to_string(length) +
-                                             " bytes is over the limit of " +
-                                             std::to_string(limits_.max_message_bytes)));
-        return;
-      }
-      s->need = length;
-    }
-    const size_t have = s->in.size() - kFramePrefix;
-    if (have == 0 && input.size() >= s->need) {  // whole in this chunk: no copy
-      const std::string_view message = input.substr(0, s->need);
-      input.remove_prefix(s->need);
-      DropInput(s);
-      OnMessage(s, message);
-      continue;
-    }
-    const size_t take = std::min(s->need - have, input.size());
-    if (buffered_input_ + take > limits_.max_buffered_input_bytes) {
+  if (s->done || !failure_.ok()) return;
+  size_t too_large = 0;
+  switch (s->reader.Read(std::string_view(reinterpret_cast<const char*>(data), size),
+                         limits_.max_message_bytes, limits_.max_buffered_input_bytes,
+                         &buffered_input_, &too_large, [&](std::string_view message) {
+                           OnMessage(s, message);
+                           return !s->done && failure_.ok();
+                         })) {
+    case nacos_wire::GrpcMessageReader::Error::kNone:
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kCompressed:
+      FailStream(s, InternalError("the server sent a compressed message"));
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kTooLarge:
+      FailStream(s, ResourceExhaustedError("the server's message of " + std::to_string(too_large) +
+                                           " bytes is over the limit of " +
+                                           std::to_string(limits_.max_message_bytes)));
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kOverBuffer:
       FailStream(s, ResourceExhaustedError("too much input buffered on the connection"));
       return;
-    }
-    s->in.append(input.data(), take);
-    buffered_input_ += take;
-    input.remove_prefix(take);
-    if (s->in.size() - kFramePrefix == s->need) {
-      std::string whole;
-      whole.swap(s->in);
-      buffered_input_ -= whole.size();
-      s->need = 0;
-      OnMessage(s, std::string_view(whole).substr(kFramePrefix));
-    }
   }
 }
 
 void GrpcClientConnection::DropInput(Stream* s) {
-  buffered_input_ -= s->in.size() + s->answer_bytes;
+  s->reader.Clear(&buffered_input_);
+  buffered_input_ -= s->answer_bytes;
   s->answer_bytes = 0;
-  s->in.clear();
-  s->need = 0;
-  if (s->in.capacity() > 4096) std::string().swap(s->in);
 }
 
 void GrpcClientConnection::OnMessage(Stream* s, std::string_view bytes) {
@@ -506,7 +442,7 @@ void GrpcClientConnection::OnRemoteEnd(Stream* s, bool reset, uint32_t error_cod
     return;
   }
   if (s->done) return;
-  if (!s->in.empty()) {
+  if (s->reader.partial()) {
     CompleteUnary(s, InternalError("the answer ended inside a message"));
   } else if (s->http_status != 200 && s->http_status != 0) {
     CompleteUnary(
@@ -547,42 +483,16 @@ std::vector<GrpcClientEvent> GrpcClientConnection::TakeEvents() {
 }
 
 std::string_view GrpcClientConnection::PendingOutput() {
-  if (out_offset_ == out_.size()) {
-    out_.clear();
-    out_offset_ = 0;
-  }
-  while (session_ != nullptr && out_.size() - out_offset_ < kOutputChunk) {
-    const uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      Fail(InternalError(std::string("HTTP/2 send failed: ") +
-                         nghttp2_strerror(static_cast<int>(n))));
-      break;
-    }
-    if (n == 0) break;
-    if (out_offset_ > 0 && out_offset_ >= out_.size() / 2) {
-      out_.erase(0, out_offset_);
-      out_offset_ = 0;
-    }
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-    queued_bytes_ += static_cast<size_t>(n);
-  }
-  if (out_offset_ == out_.size() && out_.capacity() > kKeptOutputCapacity) {
-    std::string().swap(out_);  // an idle connection keeps no large buffer
-    out_offset_ = 0;
-  }
-  return std::string_view(out_).substr(out_offset_);
+  bool ok = true;
+  const std::string_view out = out_.Pending(session_, &queued_bytes_, &ok);
+  if (!ok) Fail(InternalError("HTTP/2 send failed"));
+  return out;
 }
 
-void GrpcClientConnection::Consume(size_t n) {
-  n = std::min(n, out_.size() - out_offset_);
-  out_offset_ += n;
-  queued_bytes_ -= n;
-}
+void GrpcClientConnection::Consume(size_t n) { queued_bytes_ -= out_.Consume(n); }
 
 bool GrpcClientConnection::want_write() {
-  return out_offset_ < out_.size() ||
-         (session_ != nullptr && nghttp2_session_want_write(session_) != 0);
+  return !out_.empty() || (session_ != nullptr && nghttp2_session_want_write(session_) != 0);
 }
 
 }  // namespace dubbo::registry::nacos

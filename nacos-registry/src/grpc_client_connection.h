@@ -48,6 +48,7 @@
 
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
+#include "grpc_h2.h"
 #include "grpc_payload.h"
 
 struct nghttp2_session;
@@ -148,8 +149,7 @@ class GrpcClientConnection {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   int32_t bidi_stream_ = 0;  // 0: not opened yet
   std::vector<GrpcClientEvent> events_;
-  std::string out_;  // bytes taken from nghttp2, written from out_offset_ on
-  size_t out_offset_ = 0;
+  nacos_wire::H2Output out_;   // bytes taken from nghttp2, not yet written
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
   size_t buffered_input_ = 0;  // partial inbound messages and held unary answers
   size_t pending_calls_ = 0;

@@ -45,6 +45,7 @@
 #include <unordered_map>
 
 #include "dubbo/registry/status.h"
+#include "grpc_h2.h"
 #include "grpc_types.h"
 #include "server_metrics.h"
 
@@ -159,9 +160,8 @@ class GrpcConnection {
   ServerMetrics* const metrics_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int32_t bidi_stream_ = 0;  // the newest open bi-stream; 0: none
-  std::string out_;          // bytes taken from nghttp2, written from out_offset_ on
-  size_t out_offset_ = 0;
+  int32_t bidi_stream_ = 0;    // the newest open bi-stream; 0: none
+  nacos_wire::H2Output out_;   // bytes taken from nghttp2, not yet written
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
   size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
   bool connected_ = false;
