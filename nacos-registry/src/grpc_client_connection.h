@@ -2,8 +2,8 @@
 // (libnghttp2: framing, HPACK, flow control, the connection preface), gRPC message framing (a
 // 1-byte compressed flag that must be 0, a 4-byte big-endian length, the message) and the Payload
 // protobuf (nacos-wire/grpc_payload.h). Bytes received go in through Feed(); bytes to send come out
-// of PendingOutput()/Consume(). GrpcClientTransport puts a socket around it; tests and the fuzzer
-// drive it directly.
+// of PendingOutput()/Consume(). The channels of grpc_client_transport.h put a socket around it;
+// tests and the fuzzer drive it directly.
 //
 //   GrpcClientConnection c(limits);
 //   if (!c.Init().ok()) ...                          // queues the preface and SETTINGS

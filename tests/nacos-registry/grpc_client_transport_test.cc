@@ -129,6 +129,17 @@ class GrpcClientTransportTest : public ::testing::Test {
     ASSERT_TRUE(loop_.RunInLoopAndWait(
         [&] { channel_ = connector_.Connect(host, port, connect_timeout, &events_); }));
   }
+  // Connects and starts calls (type, timeout) in one loop task, so that nothing the server does
+  // (answering, closing, refusing) and no timer comes between.
+  void OpenAndCall(int port, Duration connect_timeout,
+                   const std::vector<std::pair<std::string, Duration>>& calls) {
+    ASSERT_TRUE(loop_.RunInLoopAndWait([&] {
+      channel_ = connector_.Connect("127.0.0.1", port, connect_timeout, &events_);
+      for (const auto& [type, timeout] : calls) {
+        channel_->Unary(Message(type, "{}"), timeout, events_.Done());
+      }
+    }));
+  }
   void Call(GrpcMessage request, Duration timeout = kNever, std::function<void()> then = nullptr) {
     ASSERT_TRUE(loop_.RunInLoopAndWait([&] {
       ASSERT_NE(channel_, nullptr);
@@ -346,9 +357,8 @@ TEST_F(GrpcClientTransportTest, CloseCancelsPendingCallsLater) {
 TEST_F(GrpcClientTransportTest, SilentServerRunsOutTheCallAndConnectTimeouts) {
   const int fd = BoundSocket(16);  // the kernel completes the handshake; nothing more happens
   ASSERT_GE(fd, 0);
-  Open("127.0.0.1", LocalPort(fd), milliseconds(300));
-  Call(Message("Short", "{}"), milliseconds(20));
-  Call(Message("Long", "{}"), kNever);
+  // The call's deadline comes before the connect deadline however slow the test thread is.
+  OpenAndCall(LocalPort(fd), milliseconds(300), {{"Short", milliseconds(20)}, {"Long", kNever}});
   ASSERT_TRUE(events_.WaitAnswers(2));
   ASSERT_TRUE(events_.WaitClosed());
   std::vector<Recorder::Answer> answers = events_.answers();
@@ -370,8 +380,7 @@ TEST_F(GrpcClientTransportTest, ServerClosingMidCallFailsItOnce) {
     (void)::recv(conn, buf, sizeof(buf), 0);  // the preface has come: the call is under way
     ::close(conn);
   });
-  Open("127.0.0.1", LocalPort(fd));
-  Call(Message("Q", "{}"));
+  OpenAndCall(LocalPort(fd), kNever, {{"Q", kNever}});  // the call goes out with the preface
   const Recorder::Answer answer = OnlyAnswer();
   EXPECT_EQ(answer.status.code(), StatusCode::kUnavailable) << answer.status;
   ASSERT_TRUE(events_.WaitClosed());
@@ -386,11 +395,7 @@ TEST_F(GrpcClientTransportTest, ServerClosingMidCallFailsItOnce) {
 TEST_F(GrpcClientTransportTest, RefusedConnectionClosesTheChannel) {
   // The channel is destroyed from inside OnChannelClosed.
   events_.on_closed = [this] { channel_.reset(); };
-  const uint16_t port = RefusedPort();
-  ASSERT_TRUE(loop_.RunInLoopAndWait([&] {  // the refusal may come at once: call first
-    channel_ = connector_.Connect("127.0.0.1", port, kNever, &events_);
-    channel_->Unary(Message("Q", "{}"), kNever, events_.Done());
-  }));
+  OpenAndCall(RefusedPort(), kNever, {{"Q", kNever}});  // the refusal may come at once
   ASSERT_TRUE(events_.WaitClosed());
   const Recorder::Answer answer = OnlyAnswer();
   EXPECT_EQ(answer.status.code(), StatusCode::kUnavailable);
