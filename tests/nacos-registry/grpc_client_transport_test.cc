@@ -411,5 +411,35 @@ TEST_F(GrpcClientTransportTest, BadPortIsReportedLater) {
   EXPECT_EQ(events_.closed()[0].code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(GrpcClientTransportTest, OutputOverItsCapClosesTheChannel) {
+  const int fd = BoundSocket(16);
+  ASSERT_GE(fd, 0);
+  GrpcTransportOptions options;
+  options.limits.max_output_bytes = 64 << 10;
+  GrpcClientConnector small(&loop_, options);
+  Status sent = Status::Ok();
+  ASSERT_TRUE(loop_.RunInLoopAndWait([&] {
+    channel_ = small.Connect("127.0.0.1", LocalPort(fd), kNever, &events_);
+    channel_->Unary(Message("Q", "{}"), kNever, events_.Done());
+    sent = channel_->SendOnStream(Message("Big", std::string(100 << 10, 'b')));
+  }));
+  EXPECT_EQ(sent.code(), StatusCode::kResourceExhausted) << sent;
+  ASSERT_TRUE(events_.WaitClosed());
+  EXPECT_EQ(events_.closed()[0].code(), StatusCode::kResourceExhausted) << events_.closed()[0];
+  EXPECT_EQ(OnlyAnswer().status.code(), StatusCode::kUnavailable);
+  loop_.RunInLoopAndWait([&] { channel_.reset(); });  // before its connector
+  ::close(fd);
+}
+
+// A name the resolver cannot answer at once: the channel fails within its connect timeout, either
+// for the resolution or for the timeout (which cancels the lookup in flight).
+TEST_F(GrpcClientTransportTest, UnresolvableNameFailsTheChannel) {
+  Open("no-such-host.invalid", 9848, milliseconds(200));
+  ASSERT_TRUE(events_.WaitClosed());
+  const Status why = events_.closed()[0];
+  EXPECT_TRUE(why.code() == StatusCode::kUnavailable || why.code() == StatusCode::kDeadlineExceeded)
+      << why;
+}
+
 }  // namespace
 }  // namespace dubbo::registry::nacos
