@@ -288,14 +288,23 @@ struct NamingClient::Impl {
         done(FailedPreconditionError("naming client shut down"));
         return;
       }
+      const bool back_on_grpc = instance.ephemeral && grpc && on_grpc;
+      if (answer.ok() && back_on_grpc) {
+        // The client moved back to gRPC while this was in flight, and the proxy's record holds
+        // the instance: this v1 copy goes like the others did.
+        beats->Remove(grouped, instance.ip, instance.port);
+        DropV1Copies({Registered{grouped, instance}});
+        done(Status::Ok());
+        return;
+      }
       if (answer.ok()) {
         registered[key] = Registered{grouped, instance};
         done(Status::Ok());
         return;
       }
-      // Leave nothing behind, but keep an earlier registration's beats.
+      // Leave nothing behind, but keep an earlier registration's beats (none on gRPC).
       auto old = registered.find(key);
-      if (old != registered.end() && old->second.instance.ephemeral) {
+      if (old != registered.end() && old->second.instance.ephemeral && !back_on_grpc) {
         beats->Add(grouped, old->second.instance);
       } else {
         beats->Remove(grouped, instance.ip, instance.port);
@@ -418,6 +427,12 @@ struct NamingClient::Impl {
     DUBBO_LOG(INFO) << "nacos: gRPC on " << grpc->current_server()
                     << " is ready: leaving HTTP (deregistering " << copies.size()
                     << " v1 copies, subscriptions follow pushes)";
+    DropV1Copies(std::move(copies));
+  }
+
+  // Deregisters v1 copies of gRPC records (their beats stopped), then sends the records of their
+  // services again (see the file comment).
+  void DropV1Copies(std::vector<Registered> copies) {
     if (copies.empty()) return;
     auto left = std::make_shared<size_t>(copies.size());
     auto services = std::make_shared<std::set<std::string>>();
