@@ -42,15 +42,17 @@ using testing::ScopedLogLevel;
 using testing::WaitFor;
 using Protocol = NacosOptions::NamingProtocol;
 
-// A TCP socket on 127.0.0.1 that listens and never accepts: the kernel completes connections into
-// its backlog, and nothing is ever read or written on them.
+// A TCP socket on 127.0.0.1:`port` (0: a free one) that listens and never accepts: the kernel
+// completes connections into its backlog, and nothing is ever read or written on them. port() is
+// 0 when it could not listen.
 class SilentListener {
  public:
-  SilentListener() {
+  explicit SilentListener(uint16_t port = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
     socklen_t len = sizeof(addr);
     if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
         ::listen(fd_, 64) == 0 &&
@@ -342,11 +344,16 @@ TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenI
 // --- Hostile and absent servers ------------------------------------------------------------------
 
 TEST_F(NamingClientGrpcIntegrationTest, AGrpcPortThatNeverAnswersReportsUnavailableAndNeverHangs) {
-  SilentListener silent;
-  ASSERT_GT(silent.port(), 1000);
+  // The gRPC port and the main port (port - 1000) both silent: no v1 answer either.
+  std::unique_ptr<SilentListener> grpc_port, main_port;
+  for (int i = 0; i < 20 && (main_port == nullptr || main_port->port() == 0); ++i) {
+    grpc_port = std::make_unique<SilentListener>();
+    if (grpc_port->port() <= 1000) continue;
+    main_port = std::make_unique<SilentListener>(static_cast<uint16_t>(grpc_port->port() - 1000));
+  }
+  ASSERT_TRUE(main_port != nullptr && main_port->port() != 0) << "no free pair of ports";
   for (Protocol protocol : {Protocol::kGrpc, Protocol::kAuto}) {
-    // serverAddr names port - 1000 (nothing listens there: no v1 answer either).
-    NacosOptions options = Options({"127.0.0.1:" + std::to_string(silent.port() - 1000)}, protocol);
+    NacosOptions options = Options({"127.0.0.1:" + std::to_string(main_port->port())}, protocol);
     options.connect_timeout_ms = 200;
     options.request_timeout_ms = 500;
     options.shutdown_timeout_ms = 300;
