@@ -389,7 +389,7 @@ struct NamingClient::Impl {
                     << options.grpc_port_offset << ") did not become ready (" << why
                     << ") but the v1 HTTP API answers: using HTTP (" << instances
                     << " instances with beats, subscriptions polled) and trying gRPC again";
-    grpc->SetReconnectInterval(std::chrono::milliseconds(options.grpc_retry_interval_ms));
+    grpc->SetRoundPause(std::chrono::milliseconds(options.grpc_retry_interval_ms));
     for (const auto& [grouped, record] : records) {
       for (const auto& [address, instance] : record) {
         RegisterOverHttp(grouped, instance, [grouped, address = address](Status status) {
@@ -412,7 +412,7 @@ struct NamingClient::Impl {
     // Back on gRPC: the proxy's redo has registered every record and subscription already.
     on_grpc = true;
     ++protocol_switches;
-    grpc->SetReconnectInterval(Duration::zero());
+    grpc->SetRoundPause(Duration::zero());
     hosts->SetFeed(HostReactor::Feed::kStream);
     std::vector<Registered> copies;
     for (auto it = registered.begin(); it != registered.end();) {
