@@ -8,10 +8,13 @@
 // beats), subscriptions follow its pushes (HostReactor's stream feed). With auto, when a whole
 // round of gRPC attempts fails and the v1 metrics probe answers UP, the client moves to HTTP: the
 // records are registered over HTTP with beats, subscriptions are polled, and the proxy keeps
-// trying (its reconnect interval capped at grpc_retry_interval_ms). Records stay with the proxy
-// throughout, so its redo carries them when a connection becomes ready; then the client moves
-// back: beats stop, the v1 copies are deregistered and the affected records sent again (a server
-// that stores one instance per address, as ours does, removes the gRPC one with the v1 copy).
+// trying (a round every grpc_retry_interval_ms). Records stay with the proxy throughout, so its
+// redo carries them when a connection becomes ready; then the client moves back: beats stop, the
+// v1 copies are deregistered and the affected records sent again. A v1 deregistration never
+// removes a connection's instance (Nacos keeps the two clients apart, and so does our server),
+// but a v1 registration still in flight when the redo ran may land after it and take the
+// instance over on a server that stores one instance per address (ours); the deregistration then
+// removes it, and the records sent again bring it back.
 #include "dubbo/registry/nacos/naming_client.h"
 
 #include <arpa/inet.h>
@@ -431,7 +434,7 @@ struct NamingClient::Impl {
   }
 
   // Deregisters v1 copies of gRPC records (their beats stopped), then sends the records of their
-  // services again (see the file comment).
+  // services again, for a late v1 registration (see the file comment).
   void DropV1Copies(std::vector<Registered> copies) {
     if (copies.empty()) return;
     auto left = std::make_shared<size_t>(copies.size());

@@ -855,6 +855,9 @@ Status InstanceStore::Deregister(const InstanceKey& key) {
   const InstanceId id{key.ip, key.port, key.ephemeral.value_or(options_.default_ephemeral)};
   auto instance = cluster->second.find(id);
   if (instance == cluster->second.end()) return Status::Ok();
+  // A gRPC connection's instance goes with the connection: in Nacos the v1 client (ip:port) and
+  // the connection are two clients, and one's deregistration never removes the other's instance.
+  if (!instance->second.owner.empty()) return Status::Ok();
   if (!std::get<2>(id)) ++persistent_revision_;
   IndexOwned(instance->second.owner, namespace_id, key.service_name, cluster->first,
              instance->second, false);

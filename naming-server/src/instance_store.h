@@ -392,7 +392,8 @@ class InstanceStore {
   // once, and only when something was held or is now. An instance of the same (cluster, ip, port,
   // ephemeral) is one stored instance whoever wrote it: a v1 registration of it takes it over
   // (it becomes unowned and beat-checked), and an owner's registration takes over a v1 one; the
-  // last writer wins, as Nacos merges both kinds of client into one set by value.
+  // last writer wins, as Nacos merges both kinds of client into one set by value. A v1
+  // deregistration leaves an owned instance alone (Deregister()).
   Status ReplaceOwned(const std::string& owner, const std::string& namespace_id,
                       const std::string& service_name, const std::vector<InstanceSpec>& specs,
                       RejectReason* refused_by = nullptr);
@@ -415,7 +416,8 @@ class InstanceStore {
                RejectReason* refused_by = nullptr);
 
   // DELETE /instance: removes the instance with key's cluster, ip, port and ephemeral flag. OK also
-  // when nothing matches (the hook then is not called). Errors: missing serviceName/ip and
+  // when nothing matches, or when a gRPC connection holds the instance (it goes with its owner;
+  // the hook then is not called). Errors: missing serviceName/ip and
   // CheckServiceNameFormat() only.
   Status Deregister(const InstanceKey& key);
 

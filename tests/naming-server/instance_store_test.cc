@@ -1802,6 +1802,20 @@ TEST_F(InstanceStoreTest, ReplaceOwnedReplacesTheOwnersSetWithOneChange) {
   EXPECT_TRUE(changes_.empty());
 }
 
+TEST_F(InstanceStoreTest, AV1DeregistrationLeavesAConnectionsInstanceAlone) {
+  // A client moving from v1 to gRPC registers on its connection (taking the instance over), then
+  // deregisters its v1 copy: the instance must stay, as it does in Nacos.
+  ASSERT_TRUE(store_.Register(Spec("10.0.0.5", 8080)).ok());
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8080)}).ok());
+  changes_.clear();
+  ASSERT_TRUE(store_.Deregister(Key("10.0.0.5", 8080)).ok());
+  EXPECT_TRUE(changes_.empty());
+  ASSERT_EQ(ListOf().hosts.size(), 1u);
+  // The connection's own deregistration removes it.
+  ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {}).ok());
+  EXPECT_TRUE(ListOf().hosts.empty());
+}
+
 TEST_F(InstanceStoreTest, ReplaceOwnedChecksEverySpecBeforeApplying) {
   ASSERT_TRUE(store_.ReplaceOwned("c1", "public", kDemo, {Spec("10.0.0.5", 8080)}).ok());
   InstanceSpec bad = Spec("10.0.0.5", 8082);
