@@ -395,7 +395,7 @@ struct NamingClient::Impl {
     grpc->SetRoundPause(std::chrono::milliseconds(options.grpc_retry_interval_ms));
     for (const auto& [grouped, record] : records) {
       for (const auto& [address, instance] : record) {
-        RegisterOverHttp(grouped, instance, [grouped, address = address](Status status) {
+        RegisterOverHttp(grouped, instance, [grouped = grouped, address = address](Status status) {
           if (!status.ok()) {
             DUBBO_LOG(WARNING) << "nacos: registering " << address << " in " << grouped
                                << " over HTTP failed: " << status;
