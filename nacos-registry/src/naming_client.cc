@@ -5,8 +5,9 @@
 //
 // Protocol in use (Impl::on_grpc, loop only). With naming_protocol http there is no gRPC side at
 // all. Otherwise the client starts on gRPC: ephemeral instances are the gRPC proxy's records (no
-// beats), subscriptions follow its pushes (HostReactor's stream feed). With auto, when a whole
-// round of gRPC attempts fails and the v1 metrics probe answers UP, the client moves to HTTP: the
+// beats), subscriptions follow its pushes (HostReactor's stream feed). With auto, when a round of
+// gRPC attempts fails, no connection has been ready for connect_timeout_ms, and the v1 metrics
+// probe answers UP, the client moves to HTTP: the
 // records are registered over HTTP with beats, subscriptions are polled, and the proxy keeps
 // trying (a round every grpc_retry_interval_ms). Records stay with the proxy throughout, so its
 // redo carries them when a connection becomes ready; then the client moves back: beats stop, the
@@ -202,6 +203,10 @@ struct NamingClient::Impl {
   // comment); false for good with naming_protocol http.
   bool on_grpc = false;
   bool probing_v1 = false;  // The metrics probe of a gRPC round failure is in flight.
+  // Since when no gRPC connection has been ready (the start, or the loss of the last one). Auto
+  // gives gRPC connect_timeout_ms from then before it looks at HTTP, so a server whose gRPC port
+  // opens a moment after its HTTP port (a starting node) is not taken for a v1-only one.
+  TimePoint grpc_unready_since{};
   uint64_t protocol_switches = 0;
   // Auto: calls in progress over gRPC, by id, each with what sends it over HTTP instead; a move to
   // HTTP runs them at once (rather than letting them wait out request_timeout_ms for a connection
@@ -365,10 +370,13 @@ struct NamingClient::Impl {
     over_grpc(std::move(once));
   }
 
-  // A round of gRPC attempts failed: with auto, moves to HTTP when the v1 API answers.
+  // A round of gRPC attempts failed: with auto, moves to HTTP when gRPC has been failing for
+  // connect_timeout_ms and the v1 API answers.
   void OnGrpcRoundFailed(const Status& why) {
     if (options.naming_protocol != NacosOptions::NamingProtocol::kAuto || !on_grpc || probing_v1 ||
-        shut_down.load()) {
+        shut_down.load() ||
+        loop.clock()->Now() - grpc_unready_since <
+            std::chrono::milliseconds(options.connect_timeout_ms)) {
       return;
     }
     probing_v1 = true;
@@ -410,7 +418,10 @@ struct NamingClient::Impl {
   }
 
   void OnGrpcState(bool ready) {
-    if (!ready) hosts->StreamLost();
+    if (!ready) {
+      hosts->StreamLost();
+      grpc_unready_since = loop.clock()->Now();
+    }
     if (!ready || on_grpc || shut_down.load()) return;
     // Back on gRPC: the proxy's redo has registered every record and subscription already.
     on_grpc = true;
@@ -522,7 +533,10 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
                                kRecoveryProbeInterval);
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
-    if (raw->grpc) raw->grpc->Start();
+    if (raw->grpc) {
+      raw->grpc_unready_since = raw->loop.clock()->Now();
+      raw->grpc->Start();
+    }
     raw->hosts->Start();
     raw->udp_watch =
         raw->loop.WatchFd(raw->udp_fd, EventLoop::kReadable, [raw](short) { raw->OnReadable(); });

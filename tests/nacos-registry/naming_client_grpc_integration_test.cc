@@ -307,6 +307,9 @@ TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenI
   NacosOptions options = Options({}, Protocol::kAuto);
   options.grpc_retry_interval_ms = 200;
   options.beat_interval_ms = 200;
+  // Auto gives gRPC the connect timeout before it moves to HTTP; the registration below waits
+  // for a connection up to the request timeout, so the move must come first.
+  options.connect_timeout_ms = 1000;
   auto provider = Client(options);
   auto consumer = Client(options);
   ASSERT_TRUE(provider && consumer);
