@@ -22,7 +22,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
-#include "grpc_client_connection.h"
+#include "transport/grpc/grpc_client_connection.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzzes HttpResponseParser (nacos-registry/src/http_response_parser.h): arbitrary bytes, fed
+// Fuzzes HttpResponseParser (nacos-client/src/transport/http/http_response_parser.h): arbitrary bytes, fed
 // whole, in pieces whose sizes come from the input and (when short) byte by byte, draining Next()
 // after every piece and calling FinishAtEof() at the end, must never crash, hang or read out of
 // bounds. Every response must be sane (status 200..999, body within the limit and absent where none
@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http_response_parser.h"
+#include "transport/http/http_response_parser.h"
 
 namespace {
 

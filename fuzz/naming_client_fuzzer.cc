@@ -25,12 +25,12 @@
 #include <string_view>
 #include <utility>
 
-#include "beat_reactor.h"
+#include "transport/http/beat_reactor.h"
 #include "dubbo/registry/logging.h"
 #include "dubbo/registry/manual_scheduler.h"
 #include "fuzz_check.h"
 #include "host_reactor.h"
-#include "naming_proxy.h"
+#include "transport/http/naming_proxy.h"
 #include "push_codec.h"
 #include "service_info_json.h"
 

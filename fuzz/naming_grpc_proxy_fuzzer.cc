@@ -28,7 +28,7 @@
 
 #include "dubbo/registry/manual_scheduler.h"
 #include "fuzz_check.h"
-#include "naming_grpc_proxy.h"
+#include "transport/grpc/naming_grpc_proxy.h"
 
 namespace dubbo::registry::nacos {
 namespace {

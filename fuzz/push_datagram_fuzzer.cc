@@ -16,7 +16,7 @@
 #include "dubbo/registry/manual_scheduler.h"
 #include "fuzz_check.h"
 #include "host_reactor.h"
-#include "naming_proxy.h"
+#include "transport/http/naming_proxy.h"
 #include "push_codec.h"
 #include "service_info_json.h"
 
