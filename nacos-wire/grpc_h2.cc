@@ -127,6 +127,43 @@ size_t H2Output::Consume(size_t n) {
   return n;
 }
 
+H2Connection::~H2Connection() {
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+registry::Status H2Connection::NewSession(bool server, const H2Callbacks& callbacks,
+                                          void* user_data) {
+  nghttp2_session_callbacks* set = nullptr;
+  if (nghttp2_session_callbacks_new(&set) != 0) {
+    return registry::InternalError("nghttp2_session_callbacks_new failed");
+  }
+  // A null callback set is one not set.
+  nghttp2_session_callbacks_set_on_begin_headers_callback(set, callbacks.on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(set, callbacks.on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(set, callbacks.on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(set, callbacks.on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(set, callbacks.on_frame_send);
+  nghttp2_session_callbacks_set_on_stream_close_callback(set, callbacks.on_stream_close);
+  nghttp2_session_callbacks_set_error_callback2(set, callbacks.on_error);
+  nghttp2_option* option = nullptr;
+  if (nghttp2_option_new(&option) != 0) {
+    nghttp2_session_callbacks_del(set);
+    return registry::InternalError("nghttp2_option_new failed");
+  }
+  nghttp2_option_set_no_closed_streams(option, 1);
+  nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
+  const int rv = server ? nghttp2_session_server_new2(&session_, set, user_data, option)
+                        : nghttp2_session_client_new2(&session_, set, user_data, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(set);
+  if (rv != 0) {
+    session_ = nullptr;
+    return registry::InternalError(server ? "nghttp2_session_server_new2 failed"
+                                          : "nghttp2_session_client_new2 failed");
+  }
+  return registry::Status::Ok();
+}
+
 void LogH2CallbackFailure(const char* what) {
   if (what != nullptr) {
     DUBBO_LOG(WARNING) << "gRPC connection failed in an HTTP/2 callback: " << what;

@@ -1,7 +1,8 @@
 // nacos-wire/grpc_h2.h: the gRPC-over-HTTP/2 plumbing both peers share (naming-server's
 // GrpcConnection and the naming client's GrpcClientConnection, each an nghttp2 session without a
-// socket): splitting a stream's DATA into gRPC messages under caps, handing queued messages to
-// nghttp2's data callback, and gathering nghttp2's output for the socket.
+// socket): the session and the state around it (H2Connection), splitting a stream's DATA into gRPC
+// messages under caps, handing queued messages to nghttp2's data callback, and gathering nghttp2's
+// output for the socket.
 //
 // Thread-safety: none; each object belongs to one connection, used by one thread.
 #ifndef DUBBO_NACOS_WIRE_GRPC_H2_H_
@@ -18,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include "dubbo/registry/status.h"
 
 namespace dubbo::nacos_wire {
 
@@ -73,6 +76,60 @@ class H2Output {
  private:
   std::string out_;
   size_t offset_ = 0;
+};
+
+// nghttp2's header field for `name` and `value`; both must stay alive until nghttp2 has sent or
+// copied them. `name` is not copied (a literal); add NGHTTP2_NV_FLAG_NO_COPY_VALUE for a literal
+// value.
+inline nghttp2_nv H2Header(std::string_view name, std::string_view value,
+                           uint8_t flags = NGHTTP2_NV_FLAG_NO_COPY_NAME) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), flags};
+}
+
+// The nghttp2 callbacks a session gets; null ones are not set.
+struct H2Callbacks {
+  nghttp2_on_begin_headers_callback on_begin_headers = nullptr;
+  nghttp2_on_header_callback on_header = nullptr;
+  nghttp2_on_frame_recv_callback on_frame_recv = nullptr;
+  nghttp2_on_data_chunk_recv_callback on_data_chunk_recv = nullptr;
+  nghttp2_on_frame_send_callback on_frame_send = nullptr;
+  nghttp2_on_stream_close_callback on_stream_close = nullptr;
+  nghttp2_error_callback2 on_error = nullptr;
+};
+
+// What both peers' connections keep around their nghttp2 session: the session, the output it
+// produced that the socket has not taken (PendingOutput() is the connection's own), and the byte
+// counts the connection's caps are judged on.
+class H2Connection {
+ public:
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  // The first `n` bytes of PendingOutput() were written.
+  void Consume(size_t n) { queued_bytes_ -= out_.Consume(n); }
+  // Output queued and not yet consumed: the streams' queued messages, and what nghttp2 produced.
+  size_t queued_bytes() const { return queued_bytes_; }
+  // Inbound message bytes buffered: partial messages, and unary messages held till their call
+  // ends.
+  size_t buffered_input_bytes() const { return buffered_input_; }
+
+ protected:
+  H2Connection() = default;
+  // Frees the session; nghttp2 runs no callback then.
+  ~H2Connection();
+
+  // Creates session_, a server's when `server`, with `callbacks` and `user_data`. Closed streams
+  // are not kept for priority bookkeeping (their memory goes at once); RST_STREAM floods are
+  // limited to a burst of 1000, then 33 a second, past which the session ends with GOAWAY
+  // (nghttp2's defaults, stated here). kInternal when nghttp2 fails.
+  registry::Status NewSession(bool server, const H2Callbacks& callbacks, void* user_data);
+
+  nghttp2_session* session_ = nullptr;
+  H2Output out_;               // bytes taken from nghttp2, not yet written
+  size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
+  size_t buffered_input_ = 0;  // partial inbound messages and held unary messages
 };
 
 // Logs an exception caught by GuardedH2Callback (`what` null: not a std::exception).

@@ -21,11 +21,7 @@ constexpr int kResourceExhausted = 8;
 constexpr int kUnimplemented = 12;
 constexpr int kInternal = 13;
 
-nghttp2_nv MakeNv(std::string_view name, std::string_view value, uint8_t flags) {
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), flags};
-}
+using nacos_wire::H2Header;
 
 constexpr uint8_t kStatic = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 
@@ -206,8 +202,8 @@ struct GrpcConnection::Callbacks {
     if (s->out.frames.empty() && s->finished) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
       nghttp2_nv trailers[2] = {
-          MakeNv("grpc-status", s->grpc_status, NGHTTP2_NV_FLAG_NO_COPY_NAME),
-          MakeNv("grpc-message", s->grpc_message, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+          H2Header("grpc-status", s->grpc_status),
+          H2Header("grpc-message", s->grpc_message),
       };
       if (nghttp2_submit_trailer(session, stream_id, trailers, s->grpc_message.empty() ? 1 : 2) !=
           0) {
@@ -231,10 +227,7 @@ GrpcConnection::GrpcConnection(GrpcConnId id, std::string peer_ip, uint16_t peer
       handler_(handler),
       metrics_(metrics) {}
 
-GrpcConnection::~GrpcConnection() {
-  // nghttp2_session_del runs no callback that reaches streams_; free the session first anyway.
-  if (session_ != nullptr) nghttp2_session_del(session_);
-}
+GrpcConnection::~GrpcConnection() = default;
 
 registry::Status GrpcConnection::Init() {
   if (limits_.max_message_bytes == 0 || limits_.max_message_bytes > (size_t{1} << 31) ||
@@ -245,39 +238,15 @@ registry::Status GrpcConnection::Init() {
         "gRPC limits: message cap 1 B..2 GiB, input buffer >= message cap + 5, streams > 0, "
         "header list >= 1 KiB, output cap > 0");
   }
-  nghttp2_session_callbacks* callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&callbacks) != 0) {
-    return registry::InternalError("nghttp2_session_callbacks_new failed");
-  }
   using C = Callbacks;
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
-                                                          &C::Guarded<&C::OnBeginHeaders>::Call);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &C::Guarded<&C::OnHeader>::Call);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
-                                                       &C::Guarded<&C::OnFrameRecv>::Call);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
-                                                            &C::Guarded<&C::OnDataChunk>::Call);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks,
-                                                       &C::Guarded<&C::OnFrameSend>::Call);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
-                                                         &C::Guarded<&C::OnStreamClose>::Call);
-  nghttp2_option* option = nullptr;
-  if (nghttp2_option_new(&option) != 0) {
-    nghttp2_session_callbacks_del(callbacks);
-    return registry::InternalError("nghttp2_option_new failed");
-  }
-  // Closed streams are not kept for priority bookkeeping: their memory goes at once.
-  nghttp2_option_set_no_closed_streams(option, 1);
-  // RST_STREAM flood ("rapid reset"): a burst of 1000 resets, then 33 a second; past that the
-  // connection ends with GOAWAY. nghttp2's defaults, stated here.
-  nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
-  const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
-  nghttp2_option_del(option);
-  nghttp2_session_callbacks_del(callbacks);
-  if (rv != 0) {
-    session_ = nullptr;
-    return registry::InternalError("nghttp2_session_server_new2 failed");
-  }
+  nacos_wire::H2Callbacks callbacks;
+  callbacks.on_begin_headers = &C::Guarded<&C::OnBeginHeaders>::Call;
+  callbacks.on_header = &C::Guarded<&C::OnHeader>::Call;
+  callbacks.on_frame_recv = &C::Guarded<&C::OnFrameRecv>::Call;
+  callbacks.on_data_chunk_recv = &C::Guarded<&C::OnDataChunk>::Call;
+  callbacks.on_frame_send = &C::Guarded<&C::OnFrameSend>::Call;
+  callbacks.on_stream_close = &C::Guarded<&C::OnStreamClose>::Call;
+  if (registry::Status s = NewSession(/*server=*/true, callbacks, this); !s.ok()) return s;
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_bytes},
@@ -425,8 +394,8 @@ void GrpcConnection::OnEndOfInput(Stream* s) {
 void GrpcConnection::StartResponse(Stream* s) {
   if (s->headers_sent) return;
   const nghttp2_nv headers[] = {
-      MakeNv(":status", "200", kStatic),
-      MakeNv("content-type", "application/grpc", kStatic),
+      H2Header(":status", "200", kStatic),
+      H2Header("content-type", "application/grpc", kStatic),
   };
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::Guarded<&Callbacks::ReadData>::Call;
@@ -466,10 +435,10 @@ void GrpcConnection::Finish(Stream* s, int status, std::string_view message) {
   }
   // Trailers-only: one HEADERS frame that ends the stream.
   const nghttp2_nv headers[] = {
-      MakeNv(":status", "200", kStatic),
-      MakeNv("content-type", "application/grpc", kStatic),
-      MakeNv("grpc-status", s->grpc_status, NGHTTP2_NV_FLAG_NO_COPY_NAME),
-      MakeNv("grpc-message", s->grpc_message, NGHTTP2_NV_FLAG_NO_COPY_NAME),
+      H2Header(":status", "200", kStatic),
+      H2Header("content-type", "application/grpc", kStatic),
+      H2Header("grpc-status", s->grpc_status),
+      H2Header("grpc-message", s->grpc_message),
   };
   nghttp2_submit_response(session_, s->id, headers, s->grpc_message.empty() ? 3 : 4, nullptr);
   s->headers_sent = true;
@@ -487,7 +456,7 @@ void GrpcConnection::RespondHttpError(Stream* s, int http_status) {
   s->finished = true;
   CountCallError();
   const std::string status = std::to_string(http_status);
-  const nghttp2_nv headers[] = {MakeNv(":status", status, NGHTTP2_NV_FLAG_NO_COPY_NAME)};
+  const nghttp2_nv headers[] = {H2Header(":status", status)};
   nghttp2_submit_response(session_, s->id, headers, 1, nullptr);
   s->headers_sent = true;
   s->trailers_sent = true;
@@ -511,8 +480,6 @@ std::string_view GrpcConnection::PendingOutput() {
   failed_ = failed_ || !ok;
   return out;
 }
-
-void GrpcConnection::Consume(size_t n) { queued_bytes_ -= out_.Consume(n); }
 
 bool GrpcConnection::output_idle() {
   if (!out_.empty()) return false;

@@ -49,8 +49,6 @@
 #include "grpc_types.h"
 #include "server_metrics.h"
 
-struct nghttp2_session;
-
 namespace dubbo::naming_server {
 
 struct GrpcLimits {
@@ -78,14 +76,12 @@ struct GrpcLimits {
 using nacos_wire::DecodeGrpcPayload;
 using nacos_wire::EncodeGrpcFrame;
 
-class GrpcConnection {
+class GrpcConnection : public nacos_wire::H2Connection {
  public:
   // `handler` and `metrics` (null: not counted) must outlive the connection.
   GrpcConnection(GrpcConnId id, std::string peer_ip, uint16_t peer_port, const GrpcLimits& limits,
                  GrpcHandler* handler, ServerMetrics* metrics);
   ~GrpcConnection();
-  GrpcConnection(const GrpcConnection&) = delete;
-  GrpcConnection& operator=(const GrpcConnection&) = delete;
 
   // Creates the HTTP/2 session and queues the server's SETTINGS. Call once, before anything else.
   // kInvalidArgument for limits out of range, kInternal when nghttp2 fails.
@@ -105,10 +101,8 @@ class GrpcConnection {
   void GoAway();
 
   // The next bytes to write (up to 64 KiB), empty when there are none. Valid until the next call
-  // of any method.
+  // of any method. Consume(n): the first `n` of them were written.
   std::string_view PendingOutput();
-  // The first `n` bytes of PendingOutput() were written.
-  void Consume(size_t n);
 
   // Nothing is left to write: PendingOutput() is empty and no queued message waits for flow
   // control or for its turn.
@@ -126,10 +120,6 @@ class GrpcConnection {
   // The session ended on a protocol error of the peer (a GOAWAY with an error code, a bad preface).
   bool protocol_error() const { return protocol_error_; }
   GrpcConnId id() const { return id_; }
-  // Queued output bytes (see max_output_bytes).
-  size_t queued_bytes() const { return queued_bytes_; }
-  // Inbound message bytes buffered (see max_buffered_input_bytes).
-  size_t buffered_input_bytes() const { return buffered_input_; }
 
  private:
   struct Stream;
@@ -158,12 +148,8 @@ class GrpcConnection {
   const GrpcLimits limits_;
   GrpcHandler* const handler_;
   ServerMetrics* const metrics_;
-  nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int32_t bidi_stream_ = 0;    // the newest open bi-stream; 0: none
-  nacos_wire::H2Output out_;   // bytes taken from nghttp2, not yet written
-  size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
-  size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
+  int32_t bidi_stream_ = 0;  // the newest open bi-stream; 0: none
   bool connected_ = false;
   bool protocol_error_ = false;
   bool failed_ = false;           // nghttp2 returned a fatal error

@@ -215,6 +215,8 @@ TEST_F(GrpcClientTransportTest, NamingServerAcksTheSetupOnTheBiStream) {
 // ---- Against grpc++
 // --------------------------------------------------------------------------------
 
+// Echoes each request as "<type>Response"; "Fail" is refused, and "Hold" is answered only once
+// Release() is called (the server's destructor calls it).
 class EchoService final : public ::Request::Service {
  public:
   grpc::Status request(grpc::ServerContext* /*context*/, const ::Payload* request,
@@ -222,11 +224,27 @@ class EchoService final : public ::Request::Service {
     if (request->metadata().type() == "Fail") {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "refused by test");
     }
+    if (request->metadata().type() == "Hold") {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return released_; });
+    }
     response->mutable_metadata()->set_type(request->metadata().type() + "Response");
     *response->mutable_metadata()->mutable_headers() = request->metadata().headers();
     response->mutable_body()->set_value(request->body().value());
     return grpc::Status::OK;
   }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
 };
 
 // Answers each stream message with "<type>Ack" until the client goes.
@@ -255,6 +273,7 @@ class GrpcppServer {
     server_ = builder.BuildAndStart();
   }
   ~GrpcppServer() {
+    echo_.Release();
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
   }
   int port() const { return port_; }
@@ -301,16 +320,19 @@ TEST_F(GrpcClientTransportTest, GrpcppServerTalksOnTheBiStream) {
 
 TEST_F(GrpcClientTransportTest, ChannelDestroyedInsideItsCallbacks) {
   GrpcppServer server;
-  Open("127.0.0.1", server.port());
-  // The first answer destroys the channel; the second call, still pending, is cancelled.
-  Call(Message("First", "{}"), kNever, [this] { channel_.reset(); });
-  ASSERT_TRUE(events_.WaitAnswers(1));
+  // The answer to "First" destroys the channel; "Hold", still pending (the server holds it), is
+  // then cancelled, from a loop callback of its own.
   ASSERT_TRUE(loop_.RunInLoopAndWait([&] {
-    if (channel_ != nullptr) channel_->Unary(Message("Second", "{}"), kNever, events_.Done());
+    channel_ = connector_.Connect("127.0.0.1", server.port(), kNever, &events_);
+    channel_->Unary(Message("Hold", "{}"), kNever, events_.Done());
+    channel_->Unary(Message("First", "{}"), kNever, events_.Done([this] { channel_.reset(); }));
   }));
+  ASSERT_TRUE(events_.WaitAnswers(2));
   std::vector<Recorder::Answer> answers = events_.answers();
-  ASSERT_GE(answers.size(), 1u);
+  ASSERT_EQ(answers.size(), 2u);
   EXPECT_TRUE(answers[0].status.ok()) << answers[0].status;
+  EXPECT_EQ(answers[0].message.type, "FirstResponse");
+  EXPECT_EQ(answers[1].status.code(), StatusCode::kCancelled) << answers[1].status;
   loop_.RunInLoopAndWait([] {});
   EXPECT_TRUE(events_.closed().empty());
 
@@ -354,6 +376,18 @@ TEST_F(GrpcClientTransportTest, CloseCancelsPendingCallsLater) {
 // ---- Misbehaving servers
 // -------------------------------------------------------------------------
 
+// Accepts one connection on listening `fd` and closes it once the client's first bytes (the
+// preface, and the calls queued with it) have come.
+std::thread CloseAfterPreface(int fd) {
+  return std::thread([fd] {
+    const int conn = ::accept(fd, nullptr, nullptr);
+    if (conn < 0) return;
+    char buf[256];
+    (void)::recv(conn, buf, sizeof(buf), 0);
+    ::close(conn);
+  });
+}
+
 TEST_F(GrpcClientTransportTest, SilentServerRunsOutTheCallAndConnectTimeouts) {
   const int fd = BoundSocket(16);  // the kernel completes the handshake; nothing more happens
   ASSERT_GE(fd, 0);
@@ -373,13 +407,7 @@ TEST_F(GrpcClientTransportTest, SilentServerRunsOutTheCallAndConnectTimeouts) {
 TEST_F(GrpcClientTransportTest, ServerClosingMidCallFailsItOnce) {
   const int fd = BoundSocket(16);
   ASSERT_GE(fd, 0);
-  std::thread server([fd] {
-    const int conn = ::accept(fd, nullptr, nullptr);
-    if (conn < 0) return;
-    char buf[256];
-    (void)::recv(conn, buf, sizeof(buf), 0);  // the preface has come: the call is under way
-    ::close(conn);
-  });
+  std::thread server = CloseAfterPreface(fd);
   OpenAndCall(LocalPort(fd), kNever, {{"Q", kNever}});  // the call goes out with the preface
   const Recorder::Answer answer = OnlyAnswer();
   EXPECT_EQ(answer.status.code(), StatusCode::kUnavailable) << answer.status;
@@ -389,6 +417,32 @@ TEST_F(GrpcClientTransportTest, ServerClosingMidCallFailsItOnce) {
   std::vector<Status> closed = events_.closed();
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].code(), StatusCode::kUnavailable) << closed[0];
+  ::close(fd);
+}
+
+TEST_F(GrpcClientTransportTest, FirstFailedCallDestroysTheChannel) {
+  const int fd = BoundSocket(16);
+  ASSERT_GE(fd, 0);
+  std::thread server = CloseAfterPreface(fd);
+  // The connection fails with three calls pending; the first one's `done` destroys the channel.
+  // The other two still fail, naming the server, and OnChannelClosed is not called.
+  ASSERT_TRUE(loop_.RunInLoopAndWait([&] {
+    channel_ = connector_.Connect("127.0.0.1", LocalPort(fd), kNever, &events_);
+    channel_->Unary(Message("A", "{}"), kNever, events_.Done([this] { channel_.reset(); }));
+    channel_->Unary(Message("B", "{}"), kNever, events_.Done());
+    channel_->Unary(Message("C", "{}"), kNever, events_.Done());
+  }));
+  ASSERT_TRUE(events_.WaitAnswers(3));
+  server.join();
+  loop_.RunInLoopAndWait([] {});
+  const std::string authority = "127.0.0.1:" + std::to_string(LocalPort(fd));
+  std::vector<Recorder::Answer> answers = events_.answers();
+  ASSERT_EQ(answers.size(), 3u);
+  for (const Recorder::Answer& answer : answers) {
+    EXPECT_EQ(answer.status.code(), StatusCode::kUnavailable) << answer.status;
+    EXPECT_NE(answer.status.message().find(authority), std::string::npos) << answer.status;
+  }
+  EXPECT_TRUE(events_.closed().empty());
   ::close(fd);
 }
 

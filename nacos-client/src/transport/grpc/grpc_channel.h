@@ -9,7 +9,9 @@
 // redoes its registrations there.
 //
 // Thread-safety: none. Every method is called on the loop, and every callback runs there. A
-// channel may be destroyed from inside any of its callbacks.
+// channel may be destroyed from inside any of its callbacks; when the connection failed and one
+// call's `done` destroys it, the calls failed with it still get their kUnavailable `done`, and
+// OnChannelClosed is not called.
 #ifndef DUBBO_NACOS_CLIENT_SRC_TRANSPORT_GRPC_GRPC_CHANNEL_H_
 #define DUBBO_NACOS_CLIENT_SRC_TRANSPORT_GRPC_GRPC_CHANNEL_H_
 

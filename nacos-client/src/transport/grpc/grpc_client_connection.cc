@@ -10,6 +10,8 @@
 namespace dubbo::registry::nacos {
 namespace {
 
+using nacos_wire::H2Header;
+
 // The longest grpc-message kept for a Status.
 constexpr size_t kMaxKeptMessage = 256;
 // Flow-control windows we grant the server: per stream, and for the connection. Memory is bounded
@@ -18,12 +20,6 @@ constexpr int32_t kStreamWindow = 1 << 20;
 constexpr int32_t kConnectionWindow = 16 << 20;
 
 constexpr int kGrpcUnavailable = 14;
-
-nghttp2_nv MakeNv(std::string_view name, std::string_view value) {
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME};
-}
 
 // A decimal grpc-status in [0, 99]; -1 otherwise.
 int ParseGrpcStatus(std::string_view v) {
@@ -206,9 +202,7 @@ struct GrpcClientConnection::Callbacks {
 GrpcClientConnection::GrpcClientConnection(const GrpcClientLimits& limits, std::string authority)
     : limits_(limits), authority_(std::move(authority)) {}
 
-GrpcClientConnection::~GrpcClientConnection() {
-  if (session_ != nullptr) nghttp2_session_del(session_);
-}
+GrpcClientConnection::~GrpcClientConnection() = default;
 
 Status GrpcClientConnection::Init() {
   if (limits_.max_message_bytes == 0 || limits_.max_message_bytes > (size_t{1} << 31) ||
@@ -218,34 +212,15 @@ Status GrpcClientConnection::Init() {
         "gRPC client limits: message cap 1 B..2 GiB, input buffer >= message cap + 5, header "
         "list >= 1 KiB, output cap > 0");
   }
-  nghttp2_session_callbacks* callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&callbacks) != 0) {
-    return InternalError("nghttp2_session_callbacks_new failed");
-  }
   using C = Callbacks;
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &C::Guarded<&C::OnHeader>::Call);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
-                                                       &C::Guarded<&C::OnFrameRecv>::Call);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
-                                                            &C::Guarded<&C::OnDataChunk>::Call);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks,
-                                                       &C::Guarded<&C::OnFrameSend>::Call);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
-                                                         &C::Guarded<&C::OnStreamClose>::Call);
-  nghttp2_session_callbacks_set_error_callback2(callbacks, &C::Guarded<&C::OnError>::Call);
-  nghttp2_option* option = nullptr;
-  if (nghttp2_option_new(&option) != 0) {
-    nghttp2_session_callbacks_del(callbacks);
-    return InternalError("nghttp2_option_new failed");
-  }
-  nghttp2_option_set_no_closed_streams(option, 1);
-  const int rv = nghttp2_session_client_new2(&session_, callbacks, this, option);
-  nghttp2_option_del(option);
-  nghttp2_session_callbacks_del(callbacks);
-  if (rv != 0) {
-    session_ = nullptr;
-    return InternalError("nghttp2_session_client_new2 failed");
-  }
+  nacos_wire::H2Callbacks callbacks;
+  callbacks.on_header = &C::Guarded<&C::OnHeader>::Call;
+  callbacks.on_frame_recv = &C::Guarded<&C::OnFrameRecv>::Call;
+  callbacks.on_data_chunk_recv = &C::Guarded<&C::OnDataChunk>::Call;
+  callbacks.on_frame_send = &C::Guarded<&C::OnFrameSend>::Call;
+  callbacks.on_stream_close = &C::Guarded<&C::OnStreamClose>::Call;
+  callbacks.on_error = &C::Guarded<&C::OnError>::Call;
+  if (Status s = NewSession(/*server=*/false, callbacks, this); !s.ok()) return s;
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_bytes},
@@ -296,12 +271,12 @@ Result<int32_t> GrpcClientConnection::Submit(std::string_view path,
     return failure_;
   }
   const nghttp2_nv headers[] = {
-      MakeNv(":method", "POST"),
-      MakeNv(":scheme", "http"),
-      MakeNv(":path", path),
-      MakeNv(":authority", authority_),
-      MakeNv("content-type", "application/grpc"),
-      MakeNv("te", "trailers"),
+      H2Header(":method", "POST"),
+      H2Header(":scheme", "http"),
+      H2Header(":path", path),
+      H2Header(":authority", authority_),
+      H2Header("content-type", "application/grpc"),
+      H2Header("te", "trailers"),
   };
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::Guarded<&Callbacks::ReadData>::Call;
@@ -488,8 +463,6 @@ std::string_view GrpcClientConnection::PendingOutput() {
   if (!ok) Fail(InternalError("HTTP/2 send failed"));
   return out;
 }
-
-void GrpcClientConnection::Consume(size_t n) { queued_bytes_ -= out_.Consume(n); }
 
 bool GrpcClientConnection::want_write() {
   return !out_.empty() || (session_ != nullptr && nghttp2_session_want_write(session_) != 0);

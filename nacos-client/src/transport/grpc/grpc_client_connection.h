@@ -51,8 +51,6 @@
 #include "grpc_h2.h"
 #include "grpc_payload.h"
 
-struct nghttp2_session;
-
 namespace dubbo::registry::nacos {
 
 using nacos_wire::GrpcMessage;
@@ -81,13 +79,11 @@ struct GrpcClientEvent {
   GrpcMessage message;  // the answer (kUnaryDone with OK status) or the stream message
 };
 
-class GrpcClientConnection {
+class GrpcClientConnection : public nacos_wire::H2Connection {
  public:
   // `authority` is sent as :authority ("host:port").
   explicit GrpcClientConnection(const GrpcClientLimits& limits, std::string authority = "nacos");
   ~GrpcClientConnection();
-  GrpcClientConnection(const GrpcClientConnection&) = delete;
-  GrpcClientConnection& operator=(const GrpcClientConnection&) = delete;
 
   // Creates the HTTP/2 session and queues the preface and SETTINGS. Call once, first.
   // kInvalidArgument for limits out of range, kInternal when nghttp2 fails.
@@ -110,10 +106,8 @@ class GrpcClientConnection {
   std::vector<GrpcClientEvent> TakeEvents();
 
   // The next bytes to write (up to 64 KiB), empty when there are none. Valid until the next call
-  // of any method.
+  // of any method. Consume(n): the first `n` of them were written.
   std::string_view PendingOutput();
-  // The first `n` bytes of PendingOutput() were written.
-  void Consume(size_t n);
   // Bytes are waiting to be written (PendingOutput() would not be empty).
   bool want_write();
 
@@ -123,8 +117,6 @@ class GrpcClientConnection {
   bool server_settings_received() const { return settings_received_; }
   // Calls started and not yet finished (no event yet, not cancelled).
   size_t pending_calls() const { return pending_calls_; }
-  size_t queued_bytes() const { return queued_bytes_; }
-  size_t buffered_input_bytes() const { return buffered_input_; }
 
  private:
   struct Stream;
@@ -145,13 +137,9 @@ class GrpcClientConnection {
 
   const GrpcClientLimits limits_;
   const std::string authority_;
-  nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   int32_t bidi_stream_ = 0;  // 0: not opened yet
   std::vector<GrpcClientEvent> events_;
-  nacos_wire::H2Output out_;   // bytes taken from nghttp2, not yet written
-  size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
-  size_t buffered_input_ = 0;  // partial inbound messages and held unary answers
   size_t pending_calls_ = 0;
   bool settings_received_ = false;
   bool callback_failed_ = false;  // a callback threw

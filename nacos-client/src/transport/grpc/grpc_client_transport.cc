@@ -90,8 +90,9 @@ class GrpcClientChannel final : public GrpcChannel {
   void PostDone(UnaryDone done, Status status);
   // Fail() from a loop callback of its own (for failures found inside a method).
   void FailSoon(Status why);
-  // Ends the channel: pending calls fail with kUnavailable, then OnChannelClosed(why). Runs in a
-  // loop callback only.
+  // Ends the channel: pending calls fail with kUnavailable, then OnChannelClosed(why) if no `done`
+  // destroyed the channel. Runs in a loop callback only, as the last thing its caller does to the
+  // channel.
   void Fail(Status why);
   // Frees the socket, its watch, the timers and the DNS request; state_ becomes kClosed.
   void Teardown();
@@ -246,14 +247,14 @@ void GrpcClientChannel::Teardown() {
 void GrpcClientChannel::Fail(Status why) {
   if (state_ == State::kClosed) return;
   Teardown();
+  // Any `done` may destroy the channel: the loop below reads locals only, and the channel is
+  // touched again only once `weak` shows it is still there.
   std::map<int32_t, Call> calls;
   calls.swap(calls_);
+  const std::string message =
+      "the gRPC connection to " + authority_ + " is closed: " + std::string(why.message());
   std::weak_ptr<int> weak = alive_;
-  // The calls' callbacks run even if one of them destroys the channel: they need nothing of it.
-  for (auto& [id, call] : calls) {
-    call.done(UnavailableError("the gRPC connection to " + authority_ +
-                               " is closed: " + std::string(why.message())));
-  }
+  for (auto& [id, call] : calls) call.done(UnavailableError(message));
   if (!weak.expired()) events_->OnChannelClosed(std::move(why));
 }
 
