@@ -276,6 +276,14 @@ class NamingGrpcProxyTest : public ::testing::Test {
     proxy_ =
         std::make_unique<NamingGrpcProxy>(options_, "10.0.0.9", &connector_, &loop_, hooks, seed);
   }
+  // The next connection attempt comes `delay` from now, not sooner.
+  void ExpectAttemptAfter(milliseconds delay) {
+    const size_t before = connector_.logs.size();
+    loop_.AdvanceBy(delay - milliseconds(1));
+    EXPECT_EQ(connector_.logs.size(), before);
+    loop_.AdvanceBy(milliseconds(1));
+    EXPECT_EQ(connector_.logs.size(), before + 1);
+  }
   void StartReady() {
     Make();
     proxy_->Start();
@@ -537,15 +545,9 @@ TEST_F(NamingGrpcProxyTest, ReconnectRotatesWithJavasBackoff) {
   // A round pause replaces the delay after each failed round (the one already scheduled too);
   // within a round the next server follows Java's delay.
   proxy_->SetRoundPause(milliseconds(3000));
-  loop_.AdvanceBy(milliseconds(2999));
-  EXPECT_EQ(connector_.logs.size(), 8u);
-  loop_.AdvanceBy(milliseconds(1));
-  EXPECT_EQ(connector_.logs.size(), 9u);
-  loop_.AdvanceBy(milliseconds(500));  // Round 5, second server: (4 + 1) × 100 ms.
-  EXPECT_EQ(connector_.logs.size(), 10u);
-  loop_.AdvanceBy(milliseconds(2999));
-  EXPECT_EQ(connector_.logs.size(), 10u);
-  loop_.AdvanceBy(milliseconds(1));
+  ExpectAttemptAfter(milliseconds(3000));
+  ExpectAttemptAfter(milliseconds(500));  // Round 5, second server: (4 + 1) × 100 ms.
+  ExpectAttemptAfter(milliseconds(3000));
   EXPECT_EQ(connector_.logs.size(), 11u);
 }
 
@@ -1044,11 +1046,7 @@ TEST_F(NamingGrpcProxyTest, ConnectResetRightAfterReadyIsAFailedAttemptWithBacko
   // server: each failure completes a round), never a loop at network speed.
   for (int64_t step = 1; step <= 3; ++step) {
     connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
-    const size_t before = connector_.logs.size();
-    loop_.AdvanceBy(milliseconds(100 * step - 1));
-    EXPECT_EQ(connector_.logs.size(), before) << step;
-    loop_.AdvanceBy(milliseconds(1));
-    ASSERT_EQ(connector_.logs.size(), before + 1) << step;
+    ExpectAttemptAfter(milliseconds(100 * step));
     ASSERT_TRUE(proxy_->ready());
   }
   EXPECT_EQ(proxy_->stats().disconnects, 3u);
@@ -1060,9 +1058,7 @@ TEST_F(NamingGrpcProxyTest, ConnectResetRightAfterReadyIsAFailedAttemptWithBacko
   EXPECT_EQ(connector_.logs.size(), 5u);
   EXPECT_TRUE(proxy_->ready());
   connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
-  loop_.AdvanceBy(milliseconds(99));
-  EXPECT_EQ(connector_.logs.size(), 5u);
-  loop_.AdvanceBy(milliseconds(1));
+  ExpectAttemptAfter(milliseconds(100));
   EXPECT_EQ(connector_.logs.size(), 6u);
 }
 
@@ -1075,14 +1071,9 @@ TEST_F(NamingGrpcProxyTest, ConnectResetDuringTheSetupIsAFailedAttempt) {
   connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
   EXPECT_EQ(connector_.last().stream.back().type, "ConnectResetResponse");
   EXPECT_EQ(proxy_->stats().connect_failures, 1u);
-  loop_.AdvanceBy(milliseconds(99));
-  EXPECT_EQ(connector_.logs.size(), 1u);
-  loop_.AdvanceBy(milliseconds(1));
-  EXPECT_EQ(connector_.logs.size(), 2u);
+  ExpectAttemptAfter(milliseconds(100));
   connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
-  loop_.AdvanceBy(milliseconds(199));
-  EXPECT_EQ(connector_.logs.size(), 2u);
-  loop_.AdvanceBy(milliseconds(1));
+  ExpectAttemptAfter(milliseconds(200));
   EXPECT_EQ(connector_.logs.size(), 3u);
   EXPECT_EQ(proxy_->stats().connect_failures, 2u);
 }
