@@ -4,9 +4,10 @@
 // a ManualScheduler keeps the contract of grpc_channel.h (no callback from inside a method,
 // deadlines honoured, pending calls cancelled by Close). Deterministic: no thread, no socket.
 //
-// Checks: no crash or sanitizer report; no spin (the requests sent stay within a bound set by the
-// input's length and the virtual time it lets pass); every user call's `done` runs exactly once
-// (by the end, after Stop()); no hook runs after Stop().
+// Checks: no crash or sanitizer report; no spin (the connections opened stay within a bound set
+// by the input's length and the virtual time it lets pass, and the requests sent within one set
+// by those and the connections); every user call's `done` runs exactly once (by the end, after
+// Stop()); no hook runs after Stop().
 //
 // Input: records of one op byte and its operands.
 //   0 answer the oldest request: type byte, u16 length, body
@@ -16,6 +17,10 @@
 //   4 SetupAck (flag byte), 5 the server closes the channel
 //   6 let time pass: byte count of 10 ms
 //   7 a client call: selector byte
+//   8 the server's script (flag byte): bit 0 it answers every request as a healthy server
+//     would and acks every setup by itself; bit 1 it sends ConnectResetRequest as soon as a
+//     connection is ready; bit 2 it sends ConnectResetRequest instead of the SetupAck. So
+//     reconnects need no input bytes, and a reconnect loop shows as connections without time.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -84,9 +89,7 @@ class FuzzChannel final : public GrpcChannel {
       : world_(world), events_(events), client_closed_(std::make_shared<bool>(false)) {}
   ~FuzzChannel() override { Close(); }
   void Unary(GrpcMessage request, Duration timeout, UnaryDone done) override;
-  Status SendOnStream(GrpcMessage) override {
-    return closed_ ? UnavailableError("closed") : Status::Ok();
-  }
+  Status SendOnStream(GrpcMessage message) override;
   void Close() override;
 
   World* const world_;
@@ -95,17 +98,48 @@ class FuzzChannel final : public GrpcChannel {
   const std::shared_ptr<bool> client_closed_;  // Close() ran (outlives the channel).
 };
 
+GrpcMessage GoodAnswer(const GrpcMessage& request, bool flag);
+
 struct World : GrpcConnector {
   ManualScheduler loop;
+  const TimePoint start = loop.Now();
   FuzzChannel* channel = nullptr;  // The live channel, if any.
+  uint64_t channel_number = 0;     // Of `channel`: counts every Connect.
   std::deque<std::shared_ptr<Pending>> pending;
   uint64_t requests = 0;
+  uint64_t ops = 0;
+  // Op 8's script.
+  bool auto_answer = false;
+  bool reset_when_ready = false;
+  bool reset_at_setup = false;
 
+  // A proxy that reconnects without a pause opens connections without virtual time passing: at
+  // most a few per op, and one per 50 ms (the backoff's first step is 100 ms).
   std::unique_ptr<GrpcChannel> Connect(const std::string&, int, Duration,
                                        GrpcChannelEvents* events) override {
+    ++channel_number;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(loop.Now() - start);
+    const uint64_t bound = 8 + 4 * ops + static_cast<uint64_t>(elapsed.count() / 50);
+    FUZZ_CHECK(channel_number <= bound, "%llu connections after %llu ops and %lld ms",
+               static_cast<unsigned long long>(channel_number),
+               static_cast<unsigned long long>(ops), static_cast<long long>(elapsed.count()));
     auto channel_ptr = std::make_unique<FuzzChannel>(this, events);
     channel = channel_ptr.get();
     return channel_ptr;
+  }
+  // Delivers `message` on the stream later, if connection `number` is still the live one.
+  void SendLater(uint64_t number, GrpcMessage message) {
+    loop.ScheduleAfter(Duration::zero(), [this, number, message = std::move(message)]() mutable {
+      if (channel != nullptr && channel_number == number) {
+        channel->events_->OnStreamMessage(std::move(message));
+      }
+    });
+  }
+  void ResetLater() {
+    GrpcMessage reset;
+    reset.type = "ConnectResetRequest";
+    reset.body = "{\"requestId\":\"1\"}";
+    SendLater(channel_number, std::move(reset));
   }
   void Finish(const std::shared_ptr<Pending>& call, Result<GrpcMessage> answer) {
     if (call->finished) return;
@@ -141,6 +175,26 @@ void FuzzChannel::Unary(GrpcMessage request, Duration timeout, UnaryDone done) {
                                [](const std::shared_ptr<Pending>& p) { return p->finished; }),
                 pending.end());
   pending.push_back(call);
+  if (world->auto_answer) {
+    world->loop.ScheduleAfter(Duration::zero(), [world, call] {
+      world->Finish(call, GoodAnswer(call->request, /*flag=*/true));
+    });
+  }
+}
+
+Status FuzzChannel::SendOnStream(GrpcMessage message) {
+  if (closed_) return UnavailableError("closed");
+  if (message.type == "ConnectionSetupRequest" && world_->channel == this) {
+    if (world_->reset_at_setup) {
+      world_->ResetLater();
+    } else if (world_->auto_answer) {
+      GrpcMessage ack;
+      ack.type = "SetupAckRequest";
+      ack.body = "{\"abilityTable\":{\"supportPersistentInstanceByGrpc\":true}}";
+      world_->SendLater(world_->channel_number, std::move(ack));
+    }
+  }
+  return Status::Ok();
 }
 
 void FuzzChannel::Close() {
@@ -213,7 +267,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   NamingGrpcProxy::Hooks hooks;
   auto check_hook = [&] { hooks_after_stop += stopped ? 1 : 0; };
   hooks.on_service_info = [&](std::string) { check_hook(); };
-  hooks.on_state = [&](bool) { check_hook(); };
+  hooks.on_state = [&](bool ready) {
+    check_hook();
+    if (ready && world.reset_when_ready) world.ResetLater();
+  };
   hooks.on_round_failed = [&](const Status&) { check_hook(); };
   hooks.access_token = [&] {
     check_hook();
@@ -269,11 +326,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   call(0x03);
   world.loop.RunDue();
 
-  uint64_t ops = 0;
+  uint64_t& ops = world.ops;
   int64_t waited_ms = 0;
   while (!in.empty() && ops < 2000) {
     ++ops;
-    switch (in.Byte() % 8) {
+    switch (in.Byte() % 9) {
       case 0: {
         GrpcMessage answer = Fuzzed(in);
         if (auto pending = world.Oldest()) world.Finish(pending, std::move(answer));
@@ -328,18 +385,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         world.loop.AdvanceBy(std::chrono::milliseconds(ms));
         break;
       }
-      default:
+      case 7:
         call(in.Byte());
         break;
+      default: {
+        const uint8_t script = in.Byte();
+        world.auto_answer = script & 1;
+        world.reset_when_ready = script & 2;
+        world.reset_at_setup = script & 4;
+        break;
+      }
     }
     world.loop.RunDue();
-    // Every timer of the proxy is >= 100 ms apart, an op causes a bounded burst (a redo of at
-    // most three records and two subscriptions, a reconnect), so requests grow with ops and time
-    // only.
-    const uint64_t bound = 16 + 16 * ops + static_cast<uint64_t>(waited_ms / 50);
-    FUZZ_CHECK(world.requests <= bound, "%llu requests after %llu ops and %lld ms",
-               static_cast<unsigned long long>(world.requests),
-               static_cast<unsigned long long>(ops), static_cast<long long>(waited_ms));
+    // The proxy's repeating timers are >= 100 ms apart (setup proofs, backoff steps, health
+    // checks) or more (3 s resends); the next attempt goes at once only after a connection that
+    // stayed ready for a health interval; Connect() bounds connections by ops and time. Each op
+    // and each connection cause a bounded burst (a setup, a redo of at most two records and two
+    // subscriptions, the calls waiting), so requests grow with ops, time and connections only.
+    const uint64_t bound =
+        16 + 16 * ops + 16 * world.channel_number + static_cast<uint64_t>(waited_ms / 50);
+    FUZZ_CHECK(
+        world.requests <= bound, "%llu requests after %llu ops, %llu connections, %lld ms",
+        static_cast<unsigned long long>(world.requests), static_cast<unsigned long long>(ops),
+        static_cast<unsigned long long>(world.channel_number), static_cast<long long>(waited_ms));
   }
 
   proxy->Stop();

@@ -268,10 +268,21 @@ class NamingGrpcProxyTest : public ::testing::Test {
     };
     hooks.on_state = [this](bool ready) { states_.push_back(ready); };
     hooks.on_round_failed = [this](const Status& why) { rounds_failed_.push_back(why); };
-    hooks.access_token = [this] { return token_; };
+    hooks.access_token = [this] {
+      if (on_token_) on_token_();
+      return token_;
+    };
     hooks.on_auth_refused = [this] { ++auth_refused_; };
     proxy_ =
         std::make_unique<NamingGrpcProxy>(options_, "10.0.0.9", &connector_, &loop_, hooks, seed);
+  }
+  // The next connection attempt comes `delay` from now, not sooner.
+  void ExpectAttemptAfter(milliseconds delay) {
+    const size_t before = connector_.logs.size();
+    loop_.AdvanceBy(delay - milliseconds(1));
+    EXPECT_EQ(connector_.logs.size(), before);
+    loop_.AdvanceBy(milliseconds(1));
+    EXPECT_EQ(connector_.logs.size(), before + 1);
   }
   void StartReady() {
     Make();
@@ -289,6 +300,7 @@ class NamingGrpcProxyTest : public ::testing::Test {
   std::vector<bool> states_;
   std::vector<Status> rounds_failed_;
   std::string token_;
+  std::function<void()> on_token_;
   int auth_refused_ = 0;
 };
 
@@ -459,6 +471,7 @@ TEST_F(NamingGrpcProxyTest, ConnectResetMovesToTheNamedServerOrTheNext) {
   const std::string first = connector_.last().host;
   const std::string target = first == "10.0.0.3" ? "10.0.0.1" : "10.0.0.3";
   ChannelLog& log = connector_.last();
+  loop_.AdvanceBy(seconds(5));  // Ready for a health interval: the move goes at once.
   log.events->OnStreamMessage(
       Msg("ConnectResetRequest", "{\"headers\":{},\"requestId\":\"7\",\"serverIp\":\"" + target +
                                      "\",\"serverPort\":\"8848\",\"module\":\"internal\"}"));
@@ -474,6 +487,7 @@ TEST_F(NamingGrpcProxyTest, ConnectResetMovesToTheNamedServerOrTheNext) {
   EXPECT_EQ(proxy_->current_server(), target + ":8848");
 
   // An unlisted server: the next one in the list.
+  loop_.AdvanceBy(seconds(5));
   connector_.last().events->OnStreamMessage(Msg(
       "ConnectResetRequest",
       "{\"headers\":{},\"requestId\":\"8\",\"serverIp\":\"192.0.2.1\",\"serverPort\":\"8848\"}"));
@@ -500,6 +514,8 @@ TEST_F(NamingGrpcProxyTest, UnregisteredAnswerFailsTheRequestAndReconnects) {
   EXPECT_NE(got->status().message().find("301"), std::string_view::npos);
   EXPECT_TRUE(log.closed);
   loop_.RunDue();
+  EXPECT_EQ(connector_.logs.size(), 1u);  // Lost right after the setup: the backoff applies.
+  loop_.AdvanceBy(milliseconds(100));
   EXPECT_EQ(connector_.logs.size(), 2u);
   EXPECT_TRUE(proxy_->ready());
 }
@@ -529,15 +545,9 @@ TEST_F(NamingGrpcProxyTest, ReconnectRotatesWithJavasBackoff) {
   // A round pause replaces the delay after each failed round (the one already scheduled too);
   // within a round the next server follows Java's delay.
   proxy_->SetRoundPause(milliseconds(3000));
-  loop_.AdvanceBy(milliseconds(2999));
-  EXPECT_EQ(connector_.logs.size(), 8u);
-  loop_.AdvanceBy(milliseconds(1));
-  EXPECT_EQ(connector_.logs.size(), 9u);
-  loop_.AdvanceBy(milliseconds(500));  // Round 5, second server: (4 + 1) × 100 ms.
-  EXPECT_EQ(connector_.logs.size(), 10u);
-  loop_.AdvanceBy(milliseconds(2999));
-  EXPECT_EQ(connector_.logs.size(), 10u);
-  loop_.AdvanceBy(milliseconds(1));
+  ExpectAttemptAfter(milliseconds(3000));
+  ExpectAttemptAfter(milliseconds(500));  // Round 5, second server: (4 + 1) × 100 ms.
+  ExpectAttemptAfter(milliseconds(3000));
   EXPECT_EQ(connector_.logs.size(), 11u);
 }
 
@@ -610,7 +620,7 @@ TEST_F(NamingGrpcProxyTest, RedoResendsRecordsAndSubscriptionsBeforeReady) {
   EXPECT_EQ(proxy_->stats().redone_subscriptions, 2u);
 }
 
-TEST_F(NamingGrpcProxyTest, ARecordRefusedInTheRedoIsKeptAndTheConnectionBecomesReady) {
+TEST_F(NamingGrpcProxyTest, AnInstanceRefusedInTheRedoIsDroppedAndTheConnectionBecomesReady) {
   connector_.scripts["10.0.0.1:9848"].refuse_connect = true;
   Make();
   proxy_->Start();
@@ -630,7 +640,10 @@ TEST_F(NamingGrpcProxyTest, ARecordRefusedInTheRedoIsKeptAndTheConnectionBecomes
   EXPECT_TRUE(proxy_->ready());
   ASSERT_TRUE(done);
   EXPECT_EQ(done->code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(proxy_->instance_records().count("DEFAULT_GROUP@@demo"), 1u);
+  // No server ever accepted it: dropped, so it cannot fail the service's later batches.
+  EXPECT_EQ(proxy_->instance_records().count("DEFAULT_GROUP@@demo"), 0u);
+  loop_.AdvanceBy(seconds(10));
+  EXPECT_EQ(NamingRequests(log).size(), 1u);  // A 400 is not retried.
 }
 
 TEST_F(NamingGrpcProxyTest, CallsWaitForReadinessUpToTheRequestTimeout) {
@@ -1001,7 +1014,271 @@ TEST_F(NamingGrpcProxyTest, AuthRefusalCallsTheHook) {
   ASSERT_TRUE(done);
   EXPECT_EQ(done->code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(auth_refused_, 1);
-  EXPECT_TRUE(proxy_->instance_records().empty());  // Refused: restored to nothing.
+  // The token is not the data: the record stays and goes again 3 s later, with the new token.
+  EXPECT_EQ(proxy_->instance_records().count("DEFAULT_GROUP@@demo"), 1u);
+  token_ = "fresh";
+  loop_.AdvanceBy(milliseconds(2999));
+  EXPECT_EQ(NamingRequests(connector_.last()).size(), 1u);
+  loop_.AdvanceBy(milliseconds(1));
+  std::vector<GrpcMessage> sent = NamingRequests(connector_.last());
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1].headers.at("accessToken"), "fresh");
+  ASSERT_TRUE(connector_.Answer(connector_.last(), "InstanceRequest",
+                                Msg("InstanceResponse", "{\"resultCode\":200}")));
+  loop_.AdvanceBy(seconds(30));
+  EXPECT_EQ(NamingRequests(connector_.last()).size(), 2u);  // Accepted: no more resends.
+}
+
+// ---- Resends on a live connection, backoff after short connections ---------------------------
+
+// How many requests of `type` `log` saw.
+size_t CountOf(const ChannelLog& log, const std::string& type) {
+  size_t n = 0;
+  for (const GrpcMessage& m : log.unary) n += m.type == type ? 1 : 0;
+  return n;
+}
+
+const char kReset[] = "{\"headers\":{},\"requestId\":\"1\"}";
+
+TEST_F(NamingGrpcProxyTest, ConnectResetRightAfterReadyIsAFailedAttemptWithBackoff) {
+  StartReady();
+  // A server that resets every connection as soon as it is ready: 100, 200, 300 ms apart (one
+  // server: each failure completes a round), never a loop at network speed.
+  for (int64_t step = 1; step <= 3; ++step) {
+    connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
+    ExpectAttemptAfter(milliseconds(100 * step));
+    ASSERT_TRUE(proxy_->ready());
+  }
+  EXPECT_EQ(proxy_->stats().disconnects, 3u);
+  // A connection that stays ready for a health interval proves the server: its loss is followed
+  // by the next attempt at once, and the backoff starts again from 100 ms.
+  loop_.AdvanceBy(seconds(5));
+  connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
+  loop_.RunDue();
+  EXPECT_EQ(connector_.logs.size(), 5u);
+  EXPECT_TRUE(proxy_->ready());
+  connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
+  ExpectAttemptAfter(milliseconds(100));
+  EXPECT_EQ(connector_.logs.size(), 6u);
+}
+
+TEST_F(NamingGrpcProxyTest, ConnectResetDuringTheSetupIsAFailedAttempt) {
+  connector_.scripts["10.0.0.1:9848"].send_setup_ack = false;
+  Make();
+  proxy_->Start();
+  loop_.RunDue();
+  ASSERT_EQ(connector_.last().stream.size(), 1u);  // The setup is sent, the ack awaited.
+  connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
+  EXPECT_EQ(connector_.last().stream.back().type, "ConnectResetResponse");
+  EXPECT_EQ(proxy_->stats().connect_failures, 1u);
+  ExpectAttemptAfter(milliseconds(100));
+  connector_.last().events->OnStreamMessage(Msg("ConnectResetRequest", kReset));
+  ExpectAttemptAfter(milliseconds(200));
+  EXPECT_EQ(connector_.logs.size(), 3u);
+  EXPECT_EQ(proxy_->stats().connect_failures, 2u);
+}
+
+TEST_F(NamingGrpcProxyTest, AnUnansweredOrMalformedAnsweredDeregistrationIsSentAgain) {
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest"};
+  StartReady();
+  ChannelLog& log = connector_.last();
+  const std::string ok = "{\"resultCode\":200,\"errorCode\":0}";
+  std::vector<Status> dones;
+  auto record = [&](Status s) { dones.push_back(s); };
+  proxy_->RegisterInstance("DEFAULT_GROUP@@a", MakeInstance("10.0.0.5", 1), record);
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", ok)));
+  proxy_->DeregisterInstance("DEFAULT_GROUP@@a", "10.0.0.5", 1, record);
+  loop_.AdvanceBy(seconds(3));  // No answer within request_timeout_ms.
+  ASSERT_EQ(dones.size(), 2u);
+  EXPECT_EQ(dones[1].code(), StatusCode::kDeadlineExceeded);
+  ASSERT_EQ(CountOf(log, "InstanceRequest"), 2u);
+  // The server's record is unknown: the deregistration goes again 3 s later.
+  loop_.AdvanceBy(milliseconds(2999));
+  EXPECT_EQ(CountOf(log, "InstanceRequest"), 2u);
+  loop_.AdvanceBy(milliseconds(1));
+  ASSERT_EQ(CountOf(log, "InstanceRequest"), 3u);
+  EXPECT_NE(log.unary.back().body.find("\"type\":\"deregisterInstance\""), std::string::npos);
+  // A malformed answer leaves it unknown too.
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", "{")));
+  loop_.AdvanceBy(seconds(3));
+  ASSERT_EQ(CountOf(log, "InstanceRequest"), 4u);
+  EXPECT_NE(log.unary.back().body.find("\"type\":\"deregisterInstance\""), std::string::npos);
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", ok)));
+  loop_.AdvanceBy(seconds(30));
+  EXPECT_EQ(CountOf(log, "InstanceRequest"), 4u);
+  EXPECT_TRUE(proxy_->ready());
+  EXPECT_EQ(connector_.logs.size(), 1u);
+}
+
+TEST_F(NamingGrpcProxyTest, ATransientRefusalKeepsTheRecordAndRetriesEveryThreeSeconds) {
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest"};
+  StartReady();
+  ChannelLog& log = connector_.last();
+  std::optional<Status> done;
+  proxy_->RegisterInstance("DEFAULT_GROUP@@a", MakeInstance("10.0.0.5", 1),
+                           [&](Status s) { done = s; });
+  for (const char* refusal :
+       {"{\"resultCode\":500,\"errorCode\":503,\"message\":\"busy\"}",
+        "{\"resultCode\":500,\"errorCode\":500}", "{\"resultCode\":500,\"errorCode\":300}",
+        "{\"resultCode\":-401,\"errorCode\":-401}"}) {
+    ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", refusal)));
+    EXPECT_EQ(proxy_->instance_records().count("DEFAULT_GROUP@@a"), 1u) << refusal;
+    const size_t sent = CountOf(log, "InstanceRequest");
+    loop_.AdvanceBy(milliseconds(2999));
+    EXPECT_EQ(CountOf(log, "InstanceRequest"), sent) << refusal;
+    loop_.AdvanceBy(milliseconds(1));
+    ASSERT_EQ(CountOf(log, "InstanceRequest"), sent + 1) << refusal;
+  }
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->code(), StatusCode::kResourceExhausted);  // The first answer's.
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", "{}")));
+  loop_.AdvanceBy(seconds(30));
+  EXPECT_EQ(CountOf(log, "InstanceRequest"), 5u);
+  EXPECT_EQ(loop_.pending(), 1u);  // Only the health check: nothing needs a resend.
+}
+
+TEST_F(NamingGrpcProxyTest, ARedoRefusedWith403IsRetriedWithTheRefreshedToken) {
+  StartReady();
+  proxy_->RegisterInstance("DEFAULT_GROUP@@a", MakeInstance("10.0.0.5", 1), [](Status) {});
+  proxy_->Subscribe("DEFAULT_GROUP@@s", [](Result<std::string>) {});
+  loop_.RunDue();
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest", "SubscribeServiceRequest"};
+  connector_.ServerClose(connector_.last());
+  token_ = "expired";
+  loop_.AdvanceBy(milliseconds(100));
+  ASSERT_EQ(connector_.logs.size(), 2u);
+  ChannelLog& log = connector_.last();
+  const std::string denied = "{\"resultCode\":500,\"errorCode\":403,\"message\":\"expired\"}";
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", denied)));
+  ASSERT_TRUE(
+      connector_.Answer(log, "SubscribeServiceRequest", Msg("SubscribeServiceResponse", denied)));
+  EXPECT_TRUE(proxy_->ready());
+  EXPECT_EQ(auth_refused_, 2);
+  token_ = "fresh";  // What on_auth_refused's login does.
+  loop_.AdvanceBy(seconds(3));
+  ASSERT_EQ(CountOf(log, "InstanceRequest"), 2u);
+  ASSERT_EQ(CountOf(log, "SubscribeServiceRequest"), 2u);
+  EXPECT_EQ(NamingRequests(log).back().headers.at("accessToken"), "fresh");
+  const size_t infos = infos_.size();
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", "{}")));
+  ASSERT_TRUE(connector_.Answer(
+      log, "SubscribeServiceRequest",
+      Msg("SubscribeServiceResponse", "{\"serviceInfo\":" + ServiceInfoJson("s") + "}")));
+  EXPECT_EQ(infos_.size(), infos + 1);  // The resubscription's data goes on like a push.
+  loop_.AdvanceBy(seconds(30));
+  EXPECT_EQ(CountOf(log, "InstanceRequest"), 2u);
+  EXPECT_EQ(CountOf(log, "SubscribeServiceRequest"), 2u);
+  EXPECT_FALSE(log.closed);
+}
+
+TEST_F(NamingGrpcProxyTest, ASubscriptionFailingWhileReadyIsRetriedUnlessRefused400) {
+  connector_.scripts["10.0.0.1:9848"].hold = {"SubscribeServiceRequest"};
+  StartReady();
+  ChannelLog& log = connector_.last();
+  std::optional<Result<std::string>> first;
+  std::optional<Result<std::string>> second;
+  proxy_->Subscribe("DEFAULT_GROUP@@s1", [&](Result<std::string> r) { first = r; });
+  proxy_->Subscribe("DEFAULT_GROUP@@s2", [&](Result<std::string> r) { second = r; });
+  loop_.AdvanceBy(seconds(3));  // Neither is answered.
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->status().code(), StatusCode::kDeadlineExceeded);
+  loop_.AdvanceBy(seconds(3));
+  ASSERT_EQ(CountOf(log, "SubscribeServiceRequest"), 4u);
+  ASSERT_TRUE(connector_.Answer(
+      log, "SubscribeServiceRequest",
+      Msg("SubscribeServiceResponse", "{\"serviceInfo\":" + ServiceInfoJson("s1") + "}")));
+  ASSERT_TRUE(
+      connector_.Answer(log, "SubscribeServiceRequest",
+                        Msg("SubscribeServiceResponse", "{\"resultCode\":400,\"errorCode\":400}")));
+  loop_.AdvanceBy(seconds(30));
+  EXPECT_EQ(CountOf(log, "SubscribeServiceRequest"), 4u);  // Accepted, or refused its data.
+  EXPECT_EQ(infos_.size(), 1u);
+}
+
+TEST_F(NamingGrpcProxyTest, ARefusedInstanceNeverPoisonsTheServicesOtherInstances) {
+  // Accepted on a first connection: :80. Registered during an outage: :81, whose cluster name
+  // the server refuses.
+  connector_.scripts["10.0.0.1:9848"].hold = {"InstanceRequest", "BatchInstanceRequest"};
+  StartReady();
+  const std::string svc = "DEFAULT_GROUP@@demo";
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 80), [](Status) {});
+  ASSERT_TRUE(
+      connector_.Answer(connector_.last(), "InstanceRequest", Msg("InstanceResponse", "{}")));
+  connector_.scripts["10.0.0.1:9848"].refuse_connect = true;
+  connector_.ServerClose(connector_.last());
+  Instance bad = MakeInstance("10.0.0.5", 81);
+  bad.cluster_name = "c_1";
+  std::optional<Status> bad_done;
+  proxy_->RegisterInstance(svc, bad, [&](Status s) { bad_done = s; });
+  connector_.scripts["10.0.0.1:9848"].refuse_connect = false;
+  loop_.AdvanceBy(milliseconds(300));
+  ChannelLog& log = connector_.last();
+  ASSERT_FALSE(log.closed);
+  ASSERT_EQ(CountOf(log, "BatchInstanceRequest"), 1u);
+  const std::string refused = "{\"resultCode\":400,\"errorCode\":400,\"message\":\"c_1\"}";
+  ASSERT_TRUE(connector_.Answer(log, "BatchInstanceRequest", Msg("ErrorResponse", refused)));
+  EXPECT_TRUE(proxy_->ready());
+  ASSERT_TRUE(bad_done);
+  EXPECT_EQ(bad_done->code(), StatusCode::kInvalidArgument);
+  // Only the instance no server accepted is dropped; the accepted one goes again on its own.
+  ASSERT_EQ(proxy_->instance_records().at(svc).size(), 1u);
+  EXPECT_EQ(proxy_->instance_records().at(svc).count("10.0.0.5:80"), 1u);
+  ASSERT_EQ(CountOf(log, "InstanceRequest"), 1u);
+  ASSERT_TRUE(connector_.Answer(log, "InstanceRequest", Msg("InstanceResponse", "{}")));
+  // A later registration goes with the accepted one only, and is accepted.
+  std::optional<Status> good_done;
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 82), [&](Status s) { good_done = s; });
+  ASSERT_EQ(CountOf(log, "BatchInstanceRequest"), 2u);
+  EXPECT_EQ(log.unary.back().body.find("c_1"), std::string::npos);
+  ASSERT_TRUE(connector_.Answer(log, "BatchInstanceRequest", Msg("BatchInstanceResponse", "{}")));
+  ASSERT_TRUE(good_done);
+  EXPECT_TRUE(good_done->ok()) << *good_done;
+  EXPECT_EQ(proxy_->instance_records().at(svc).size(), 2u);
+  // A refused change is dropped alone, even when another change was made while it was in
+  // flight: that one goes on.
+  Instance bad2 = MakeInstance("10.0.0.5", 83);
+  bad2.cluster_name = "c_2";
+  proxy_->RegisterInstance(svc, bad2, [](Status) {});
+  proxy_->RegisterInstance(svc, MakeInstance("10.0.0.5", 84), [](Status) {});
+  ASSERT_TRUE(connector_.Answer(log, "BatchInstanceRequest", Msg("ErrorResponse", refused)));
+  const auto& record = proxy_->instance_records().at(svc);
+  EXPECT_EQ(record.count("10.0.0.5:83"), 0u);
+  EXPECT_EQ(record.count("10.0.0.5:84"), 1u);
+  EXPECT_EQ(record.count("10.0.0.5:82"), 1u);
+  ASSERT_EQ(CountOf(log, "BatchInstanceRequest"), 4u);
+  EXPECT_EQ(log.unary.back().body.find("c_2"), std::string::npos);
+}
+
+TEST_F(NamingGrpcProxyTest, AnAccessTokenHookCallingBackDuringTheRedoIsSafe) {
+  StartReady();
+  const std::vector<std::string> names = {"DEFAULT_GROUP@@s1", "DEFAULT_GROUP@@s2",
+                                          "DEFAULT_GROUP@@s3"};
+  for (const std::string& name : names) {
+    proxy_->RegisterInstance(name, MakeInstance("10.0.0.5", 80), [](Status) {});
+    proxy_->Subscribe(name, [](Result<std::string>) {});
+  }
+  loop_.RunDue();
+  connector_.ServerClose(connector_.last());
+  // During the redo, the hook drops every record and subscription.
+  bool dropped = false;
+  on_token_ = [&] {
+    if (dropped || proxy_->ready()) return;
+    dropped = true;
+    for (const std::string& name : names) {
+      proxy_->DeregisterInstance(name, "10.0.0.5", 80, [](Status) {});
+      proxy_->Unsubscribe(name);
+    }
+  };
+  loop_.AdvanceBy(milliseconds(100));
+  EXPECT_TRUE(dropped);
+  EXPECT_TRUE(proxy_->ready());
+  EXPECT_TRUE(proxy_->instance_records().empty());
+  // The dropped subscriptions were not redone, only ended.
+  for (const GrpcMessage& m : connector_.last().unary) {
+    if (m.type == "SubscribeServiceRequest") {
+      EXPECT_NE(m.body.find("\"subscribe\":false"), std::string::npos);
+    }
+  }
 }
 
 // ---- Stop --------------------------------------------------------------------------------------

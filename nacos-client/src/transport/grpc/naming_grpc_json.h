@@ -43,6 +43,8 @@ using nacos_wire::GrpcMessage;
 inline constexpr int kGrpcErrorUnregistered = 301;
 // errorCode of an authentication or authorisation failure.
 inline constexpr int kGrpcErrorNoRight = 403;
+// errorCode of a request whose data the server refuses (a bad parameter): resending it is futile.
+inline constexpr int kGrpcErrorBadRequest = 400;
 // Cap on a requestId, connectionId or server IP read from the server.
 inline constexpr size_t kMaxGrpcIdBytes = 256;
 

@@ -26,6 +26,9 @@ constexpr Duration kBackoffStep = milliseconds(100);
 constexpr int64_t kMaxBackoffSteps = 50;
 // The shortest health-check interval honoured (a smaller option would make the check spin).
 constexpr int64_t kMinHealthCheckIntervalMs = 100;
+// Between resends, on a live connection, of records and subscriptions the server did not accept
+// for a transient reason (Java's redo period).
+constexpr Duration kRedoRetry = std::chrono::seconds(3);
 
 Duration Ms(int64_t ms) { return milliseconds(std::max<int64_t>(ms, 1)); }
 
@@ -86,24 +89,30 @@ struct NamingGrpcProxy::State {
   TimePoint connect_due{};
   TaskId setup_timer = kInvalidTaskId;
   TaskId health_timer = kInvalidTaskId;
+  TaskId redo_timer = kInvalidTaskId;  // kRedoRetry; armed only while something needs a resend.
   TimePoint proof_deadline{};
   TimePoint last_activity{};
-  uint64_t failures_in_row = 0;
+  TimePoint ready_since{};
+  uint64_t failures_in_row = 0;  // Attempts since the last connection that proved itself.
   Duration round_pause = Duration::zero();  // SetRoundPause().
   size_t redo_outstanding = 0;
 
   std::set<std::string> subscriptions;
+  // Subscriptions whose request failed on this connection for a transient reason.
+  std::set<std::string> resubscribe;
 
   // The sending of one instance record. One request per service is in flight at a time (the
   // server may run concurrent requests in any order); changes made meanwhile go in the next one.
   struct RecordSync {
-    uint64_t version = 0;       // Bumped by every change of the record.
     bool in_flight = false;     // On the current connection.
     bool dirty = false;         // Changed since the request in flight was built.
+    bool needs_redo = false;    // Not accepted on this connection for a transient reason.
     std::vector<uint64_t> ids;  // Calls whose change is in no request sent yet.
-    // What the server accepted last (restored when it refuses a change), and the instance of
-    // the last deregistration (named by the request that removes the whole record).
+    // What this connection's server accepted last (restored when it refuses a change), what
+    // any server accepted last (an instance never in it is dropped when a redo is refused), and
+    // the instance of the last deregistration (named by the request that removes the record).
     std::optional<std::map<std::string, Instance>> confirmed;
+    std::map<std::string, Instance> accepted;
     Instance last_removed;
   };
   std::map<std::string, RecordSync> records;
@@ -134,6 +143,13 @@ struct NamingGrpcProxy::State {
   }
   // Runs `fn` on the loop later, whether or not the proxy still exists.
   void Post(std::function<void()> fn) { loop->ScheduleAfter(Duration::zero(), std::move(fn)); }
+  // When stopped: `done` gets kCancelled later, and true.
+  template <typename Done>
+  bool CancelIfStopped(const Done& done) {
+    if (phase != Phase::kStopped) return false;
+    Post([done] { done(CancelledError("the naming client stopped")); });
+    return true;
+  }
 
   // ---- User calls -------------------------------------------------------------------------------
 
@@ -249,6 +265,22 @@ struct NamingGrpcProxy::State {
           });
   }
 
+  // A user's one-off request: sent now when connected, else once ready (within
+  // request_timeout_ms, see Wait). `done` gets the answer as `read` reads it.
+  template <typename T>
+  void Request(GrpcMessage request,
+               std::function<Result<T>(const GrpcMessage&, AnswerFailure*)> read,
+               std::function<void(Result<T>)> done) {
+    const uint64_t id = Track([done](const Status& why) { done(why); });
+    auto send = [this, request = std::move(request), read = std::move(read), id, done] {
+      NamingCall<T>(request, read, [this, id, done](Result<T> result, const AnswerFailure&, bool) {
+        if (Resolve(id)) done(std::move(result));
+      });
+    };
+    if (Connected()) return send();
+    Wait(id, Waiter{Waiter::Kind::kRequest, {}, kInvalidTaskId, {}, std::move(send)});
+  }
+
   // Counts a naming request's failure and reacts to it: 403 calls on_auth_refused, 301 (the server
   // lost the connection) ends the connection.
   void Judge(uint64_t g, const std::string& type, const Status& status,
@@ -260,20 +292,20 @@ struct NamingGrpcProxy::State {
     if (phase == Phase::kStopped) return;
     if (failure.error_code == kGrpcErrorNoRight && hooks.on_auth_refused) hooks.on_auth_refused();
     if (failure.error_code == kGrpcErrorUnregistered && g == gen && Connected()) {
-      EndConnection(status, /*attempt_failed=*/true, std::nullopt);
+      EndConnection(status, std::nullopt);
     }
   }
 
   // Sends the record of `service` as it is now, unless a request for it is in flight (then it
-  // goes when that one is answered). One instance: InstanceRequest; several, or the rest of a
-  // batch: BatchInstanceRequest; none: the deregistration. `redo` marks the first request of a
-  // connection, which ends the attempt when it gets no answer.
-  void Flush(const std::string& service, bool redo = false) {
+  // goes when that one is answered; false). One instance: InstanceRequest; several, or the rest
+  // of a batch: BatchInstanceRequest; none: the deregistration. `redo` marks the first request of
+  // a connection, which ends the attempt when it gets no answer.
+  bool Flush(const std::string& service, bool redo = false) {
     RecordSync& sync = records[service];
-    if (!Connected()) return;
+    if (!Connected()) return false;
     if (sync.in_flight) {
       sync.dirty = true;
-      return;
+      return false;
     }
     auto found = instances().find(service);
     std::map<std::string, Instance> snapshot;
@@ -293,6 +325,7 @@ struct NamingGrpcProxy::State {
     }
     sync.in_flight = true;
     sync.dirty = false;
+    sync.needs_redo = false;
     std::vector<uint64_t> ids = std::move(sync.ids);
     sync.ids.clear();
     NamingCall<bool>(
@@ -302,31 +335,35 @@ struct NamingGrpcProxy::State {
           if (!read.ok()) return read.status();
           return true;
         },
-        [this, g = gen, service, snapshot = std::move(snapshot), version = sync.version,
-         ids = std::move(ids),
-         redo](Result<bool> result, const AnswerFailure& failure, bool no_answer) mutable {
-          RecordAnswered(g, service, std::move(snapshot), version, std::move(ids), redo,
-                         result.status(), failure, no_answer);
+        [this, g = gen, service, snapshot = std::move(snapshot), ids = std::move(ids), redo](
+            Result<bool> result, const AnswerFailure& failure, bool no_answer) mutable {
+          RecordAnswered(g, service, std::move(snapshot), std::move(ids), redo, result.status(),
+                         failure, no_answer);
         });
+    return true;
   }
 
+  // The answer to a record's request. Accepted: the server holds `snapshot`. Refused with 400
+  // (the data): that change is dropped (DropRefused). Anything else on the current connection (no
+  // answer, a malformed answer, 403, 500, 503, ...) leaves the server's record unknown: it is
+  // sent again by the redo timer. A 301 ends the connection (Judge), whose successor redoes it.
   void RecordAnswered(uint64_t g, const std::string& service,
-                      std::map<std::string, Instance> snapshot, uint64_t version,
-                      std::vector<uint64_t> ids, bool redo, const Status& status,
-                      const AnswerFailure& failure, bool no_answer) {
+                      std::map<std::string, Instance> snapshot, std::vector<uint64_t> ids,
+                      bool redo, const Status& status, const AnswerFailure& failure,
+                      bool no_answer) {
     RecordSync& sync = records[service];
     const bool current = g == gen && phase != Phase::kStopped;
     if (current) sync.in_flight = false;
-    const bool refused = failure.error_code != 0 && failure.error_code != kGrpcErrorUnregistered;
     if (status.ok()) {
-      if (current) sync.confirmed = std::move(snapshot);  // An older connection's is gone.
-    } else if (refused && !redo && sync.version == version) {
-      // The server refused this change: the record goes back to what it accepted last.
-      if (sync.confirmed && !sync.confirmed->empty()) {
-        instances()[service] = *sync.confirmed;
-      } else {
-        instances().erase(service);
+      if (current) {
+        sync.confirmed = snapshot;  // An older connection's is gone.
+        sync.accepted = std::move(snapshot);
       }
+    } else if (failure.error_code == kGrpcErrorBadRequest) {
+      DropRefused(service, snapshot, redo && current);
+    } else if (current && failure.error_code != kGrpcErrorUnregistered) {
+      sync.needs_redo = true;
+      ArmRedo();
     }
     for (uint64_t id : ids) Complete(id, status);
     if (!current) return;
@@ -334,6 +371,112 @@ struct NamingGrpcProxy::State {
     if (g == gen && Connected() && !sync.in_flight && (sync.dirty || !sync.ids.empty())) {
       Flush(service);
     }
+  }
+
+  static bool SameInstance(const std::map<std::string, Instance>& a,
+                           const std::map<std::string, Instance>& b, const std::string& address) {
+    auto in_a = a.find(address);
+    auto in_b = b.find(address);
+    if (in_a == a.end() || in_b == b.end()) return (in_a == a.end()) == (in_b == b.end());
+    return in_a->second == in_b->second;
+  }
+
+  // The server refused the data of `sent` (errorCode 400). Each instance the request changed
+  // goes back to what the server held before (this connection's confirmed record; in a redo,
+  // where the server holds nothing, what a server accepted last, else nothing), unless it changed
+  // again since. So a refused instance never rides along in the service's later batches; the
+  // instances beside it stay, and after a redo they are sent again on their own.
+  void DropRefused(const std::string& service, const std::map<std::string, Instance>& sent,
+                   bool redo) {
+    RecordSync& sync = records[service];
+    const std::map<std::string, Instance> before =
+        redo ? sync.accepted : sync.confirmed.value_or(std::map<std::string, Instance>{});
+    std::set<std::string> addresses;
+    for (const auto& [address, instance] : sent) addresses.insert(address);
+    if (!redo) {  // A refused deregistration: the server still holds the instance.
+      for (const auto& [address, instance] : before) addresses.insert(address);
+    }
+    std::map<std::string, Instance>& record = instances()[service];
+    std::string dropped;
+    for (const std::string& address : addresses) {
+      if (SameInstance(before, sent, address) || !SameInstance(record, sent, address)) continue;
+      auto was = before.find(address);
+      if (was != before.end()) {
+        record[address] = was->second;
+      } else {
+        record.erase(address);
+      }
+      dropped += (dropped.empty() ? "" : ", ") + address;
+    }
+    const bool emptied = record.empty();
+    if (emptied) instances().erase(service);  // `record` is gone.
+    if (!redo || dropped.empty()) return;
+    DUBBO_LOG(WARNING) << "nacos: gRPC server " << current_server << " refused " << service << " ("
+                       << dropped << ") on reconnect: dropped from the record";
+    if (!emptied) sync.dirty = true;  // The server holds nothing of it now.
+  }
+
+  // ---- Redo on a live connection
+  // -----------------------------------------------------------------
+
+  // Arms the redo timer unless it is armed or there is no connection.
+  void ArmRedo() {
+    if (!Connected() || redo_timer != kInvalidTaskId) return;
+    redo_timer = After(kRedoRetry, [this] {
+      redo_timer = kInvalidTaskId;
+      RedoPending();
+    });
+  }
+
+  // Sends again every record and subscription marked for it (over copies of their names: a
+  // request reads the access_token hook, which may call back into the proxy).
+  void RedoPending() {
+    if (!Connected()) return;
+    const uint64_t g = gen;
+    std::vector<std::string> services;
+    for (const auto& [service, sync] : records) {
+      if (sync.needs_redo) services.push_back(service);
+    }
+    std::vector<std::string> subscribe(resubscribe.begin(), resubscribe.end());
+    resubscribe.clear();
+    for (const std::string& service : services) {
+      if (g != gen || !Connected()) return;
+      Flush(service);
+    }
+    for (const std::string& service : subscribe) {
+      if (g != gen || !Connected()) return;
+      if (subscriptions.count(service) > 0) Resubscribe(service, /*redo=*/false);
+    }
+  }
+
+  // A subscription request failed on connection `g`: again after kRedoRetry, unless the server
+  // refused its data (400) or the connection ends (301).
+  void SubscribeFailed(uint64_t g, const std::string& service, const AnswerFailure& failure) {
+    if (g != gen || !Connected() || subscriptions.count(service) == 0 ||
+        failure.error_code == kGrpcErrorBadRequest ||
+        failure.error_code == kGrpcErrorUnregistered) {
+      return;
+    }
+    resubscribe.insert(service);
+    ArmRedo();
+  }
+
+  // Subscribes to `service` again: the answer goes to on_service_info like a push and to the
+  // Subscribe calls waiting for it. `redo` counts it in the connection's redo.
+  void Resubscribe(const std::string& service, bool redo) {
+    auto waiters = std::make_shared<std::vector<std::pair<uint64_t, Waiter>>>(
+        TakeWaiters(Waiter::Kind::kSubscribe, service));
+    SendSubscribe(service, true,
+                  [this, g = gen, service, waiters, redo](
+                      Result<std::string> info, const AnswerFailure& failure, bool no_answer) {
+                    ResolveWaiters(*waiters, info);
+                    if (!info.ok()) {
+                      SubscribeFailed(g, service, failure);
+                    } else if (g == gen && phase != Phase::kStopped && hooks.on_service_info) {
+                      hooks.on_service_info(*info);
+                    }
+                    if (redo) RedoAnswered(g, info.status(), failure, no_answer);
+                  });
   }
 
   void SendSubscribe(const std::string& service, bool subscribe,
@@ -381,14 +524,14 @@ struct NamingGrpcProxy::State {
     if (grpc_port < 1 || grpc_port > 65535) {
       EndConnection(InvalidArgumentError(current_server + ": gRPC port " +
                                          std::to_string(grpc_port) + " is not in [1, 65535]"),
-                    true, std::nullopt);
+                    std::nullopt);
       return;
     }
     early_close.reset();
     channel = connector->Connect(server.host, static_cast<int>(grpc_port),
                                  Ms(options.connect_timeout_ms), self);
     if (!channel || early_close) {
-      EndConnection(early_close.value_or(UnavailableError("no channel")), true, std::nullopt);
+      EndConnection(early_close.value_or(UnavailableError("no channel")), std::nullopt);
       return;
     }
     GrpcMessage check = BuildServerCheckRequest();
@@ -396,12 +539,12 @@ struct NamingGrpcProxy::State {
     Unary(std::move(check), Ms(options.connect_timeout_ms),
           [this, g = gen](Result<GrpcMessage> answer) {
             if (g != gen || phase != Phase::kConnecting) return;
-            if (!answer.ok()) return EndConnection(answer.status(), true, std::nullopt);
+            if (!answer.ok()) return EndConnection(answer.status(), std::nullopt);
             AnswerFailure failure;
             Result<ServerCheckInfo> info = ReadServerCheckResponse(*answer, &failure);
             if (!info.ok()) {
               if (failure.malformed) ++stats().malformed;
-              return EndConnection(info.status(), true, std::nullopt);
+              return EndConnection(info.status(), std::nullopt);
             }
             StartSetup(*info);
           });
@@ -416,13 +559,13 @@ struct NamingGrpcProxy::State {
         BuildConnectionSetupRequest(kGrpcClientVersion, options.app_name, options.namespace_id);
     setup.client_ip = client_ip;
     const Status sent = channel->SendOnStream(std::move(setup));
-    if (!sent.ok()) return EndConnection(sent, true, std::nullopt);
+    if (!sent.ok()) return EndConnection(sent, std::nullopt);
     if (negotiation) {
       setup_timer = After(kSetupAckTimeout, [this, g = gen] {
         setup_timer = kInvalidTaskId;
         if (g == gen && phase == Phase::kSettingUp) {
           EndConnection(DeadlineExceededError(current_server + ": no SetupAckRequest within 5 s"),
-                        true, std::nullopt);
+                        std::nullopt);
         }
       });
     } else {
@@ -431,21 +574,30 @@ struct NamingGrpcProxy::State {
     }
   }
 
-  // Without negotiation, a HealthCheckRequest that succeeds proves the setup was registered.
-  void Prove() {
+  // A HealthCheckRequest (counted) on the current channel.
+  void SendHealthCheck(Duration timeout, std::function<void(Result<GrpcMessage>)> done) {
     ++stats().health_checks;
     GrpcMessage check = BuildHealthCheckRequest();
     check.client_ip = client_ip;
+    Unary(std::move(check), timeout, std::move(done));
+  }
+  // A HealthCheck's outcome: Ok, or why not (a malformed answer counted).
+  Status ReadHealthAnswer(const Result<GrpcMessage>& answer) {
+    if (!answer.ok()) return answer.status();
+    AnswerFailure failure;
+    Status status =
+        ReadGrpcAnswer(*answer, "HealthCheckResponse", kMaxSmallAnswerBytes, &failure).status();
+    if (failure.malformed) ++stats().malformed;
+    return status;
+  }
+
+  // Without negotiation, a HealthCheckRequest that succeeds proves the setup was registered.
+  void Prove() {
     const Duration left = std::max<Duration>(proof_deadline - Now(), milliseconds(1));
-    Unary(std::move(check), left, [this, g = gen](Result<GrpcMessage> answer) {
+    SendHealthCheck(left, [this, g = gen](Result<GrpcMessage> answer) {
       if (g != gen || phase != Phase::kSettingUp) return;
-      AnswerFailure failure;
-      Status status = answer.ok() ? ReadGrpcAnswer(*answer, "HealthCheckResponse",
-                                                   kMaxSmallAnswerBytes, &failure)
-                                        .status()
-                                  : answer.status();
+      const Status status = ReadHealthAnswer(answer);
       if (status.ok()) return BeginRedo();
-      if (failure.malformed) ++stats().malformed;
       if (Now() + kProofRetry <= proof_deadline) {
         setup_timer = After(kProofRetry, [this, g] {
           setup_timer = kInvalidTaskId;
@@ -454,8 +606,7 @@ struct NamingGrpcProxy::State {
         return;
       }
       ++stats().health_check_failures;
-      EndConnection(status.WithPrefix(current_server + ": setup not confirmed"), true,
-                    std::nullopt);
+      EndConnection(status.WithPrefix(current_server + ": setup not confirmed"), std::nullopt);
     });
   }
 
@@ -467,28 +618,32 @@ struct NamingGrpcProxy::State {
     for (auto& [service, sync] : records) {
       sync.in_flight = false;
       sync.dirty = false;
+      sync.needs_redo = false;
     }
+    resubscribe.clear();
+    // Over copies of the names: each request reads the access_token hook, which may call back
+    // into the proxy and change the maps.
+    std::vector<std::string> services;
     for (const auto& [service, record] : instances()) {
-      if (record.empty()) continue;
-      ++redo_outstanding;
-      ++stats().redone_instances;
-      Flush(service, /*redo=*/true);
+      if (!record.empty()) services.push_back(service);
     }
-    for (const std::string& service : subscriptions) {
-      auto waiters = std::make_shared<std::vector<std::pair<uint64_t, Waiter>>>(
-          TakeWaiters(Waiter::Kind::kSubscribe, service));
+    const std::vector<std::string> subscribed(subscriptions.begin(), subscriptions.end());
+    for (const std::string& service : services) {
+      if (g != gen || phase != Phase::kRedo) return;
+      if (instances().count(service) == 0) continue;
+      ++redo_outstanding;
+      if (!Flush(service, /*redo=*/true)) {
+        --redo_outstanding;  // Already sent by a call from the hook.
+        continue;
+      }
+      ++stats().redone_instances;
+    }
+    for (const std::string& service : subscribed) {
+      if (g != gen || phase != Phase::kRedo) return;
+      if (subscriptions.count(service) == 0) continue;
       ++redo_outstanding;
       ++stats().redone_subscriptions;
-      SendSubscribe(
-          service, true,
-          [this, g, waiters](Result<std::string> info, const AnswerFailure& failure,
-                             bool no_answer) {
-            ResolveWaiters(*waiters, info);
-            if (info.ok() && g == gen && phase != Phase::kStopped && hooks.on_service_info) {
-              hooks.on_service_info(*info);
-            }
-            RedoAnswered(g, info.status(), failure, no_answer);
-          });
+      Resubscribe(service, /*redo=*/true);
     }
     RedoAnswered(g, Status::Ok(), AnswerFailure{}, false);
   }
@@ -499,16 +654,16 @@ struct NamingGrpcProxy::State {
                     bool no_answer) {
     if (g != gen || phase != Phase::kRedo) return;
     if (!status.ok() && (no_answer || failure.error_code == kGrpcErrorUnregistered)) {
-      return EndConnection(status.WithPrefix(current_server + ": redo"), true, std::nullopt);
+      return EndConnection(status.WithPrefix(current_server + ": redo"), std::nullopt);
     }
     if (--redo_outstanding == 0) BecomeReady();
   }
 
   void BecomeReady() {
     phase = Phase::kReady;
-    failures_in_row = 0;
     ++stats().connects;
     last_activity = Now();
+    ready_since = last_activity;
     ScheduleHealthCheck();
     DUBBO_LOG(INFO) << "nacos: gRPC connection to " << current_server << " ready";
     const uint64_t g = gen;
@@ -544,59 +699,61 @@ struct NamingGrpcProxy::State {
   void CheckHealth() {
     if (phase != Phase::kReady) return;
     if (Now() - last_activity < HealthInterval()) return ScheduleHealthCheck();
-    ++stats().health_checks;
-    GrpcMessage check = BuildHealthCheckRequest();
-    check.client_ip = client_ip;
-    Unary(std::move(check), Ms(options.connect_timeout_ms),
-          [this, g = gen](Result<GrpcMessage> answer) {
-            if (g != gen || phase != Phase::kReady) return;
-            AnswerFailure failure;
-            const Status status = answer.ok() ? ReadGrpcAnswer(*answer, "HealthCheckResponse",
-                                                               kMaxSmallAnswerBytes, &failure)
-                                                    .status()
-                                              : answer.status();
-            if (status.ok()) return ScheduleHealthCheck();
-            ++stats().health_check_failures;
-            if (failure.malformed) ++stats().malformed;
-            EndConnection(status.WithPrefix(current_server + ": health check"), true, std::nullopt);
-          });
+    SendHealthCheck(Ms(options.connect_timeout_ms), [this, g = gen](Result<GrpcMessage> answer) {
+      if (g != gen || phase != Phase::kReady) return;
+      const Status status = ReadHealthAnswer(answer);
+      if (status.ok()) return ScheduleHealthCheck();
+      ++stats().health_check_failures;
+      EndConnection(status.WithPrefix(current_server + ": health check"), std::nullopt);
+    });
   }
 
   void Close() {
     ++gen;
     CancelTimer(&setup_timer);
     CancelTimer(&health_timer);
+    CancelTimer(&redo_timer);
     std::unique_ptr<GrpcChannel> closing = std::move(channel);
     if (closing) closing->Close();
   }
 
-  // Ends the current connection or attempt and schedules the next attempt: at `next` (a
-  // ConnectReset's target) or the next server, after the backoff when an attempt failed.
-  void EndConnection(const Status& why, bool attempt_failed, std::optional<size_t> next) {
+  // Ends the current connection or attempt and schedules the next attempt, at `next` (a
+  // ConnectReset's target) or the next server: at once after a connection that stayed ready for
+  // a health interval (it proved the server), else after the backoff (a failed attempt; a
+  // connection lost sooner counts as one, so a server that drops every connection right after
+  // its setup is not retried in a loop).
+  void EndConnection(const Status& why, std::optional<size_t> next) {
     if (phase == Phase::kStopped) return;
     const bool was_ready = phase == Phase::kReady;
+    const bool proven = was_ready && Now() - ready_since >= HealthInterval();
     Close();
     phase = Phase::kIdle;
     for (auto& [service, sync] : records) {
       sync.in_flight = false;
       sync.dirty = false;
-      sync.confirmed.reset();  // The server forgets a connection's records with it.
+      sync.needs_redo = false;  // The next connection redoes every record.
+      sync.confirmed.reset();   // The server forgets a connection's records with it.
       for (uint64_t id : sync.ids) StartCallTimer(id);
     }
+    resubscribe.clear();
     server_index = next ? *next : (server_index + 1) % std::max<size_t>(servers.size(), 1);
     Duration delay = Duration::zero();
     bool round_failed = false;
     if (was_ready) {
       ++stats().disconnects;
       DUBBO_LOG(WARNING) << "nacos: gRPC connection to " << current_server << " lost: " << why;
-    } else if (attempt_failed) {
+    } else {
       ++stats().connect_failures;
+      DUBBO_LOG(DEBUG) << "nacos: gRPC attempt on " << current_server << " failed: " << why;
+    }
+    if (proven) {
+      failures_in_row = 0;
+    } else {
       ++failures_in_row;
       const int64_t rounds = static_cast<int64_t>((failures_in_row - 1) / servers.size());
       delay = kBackoffStep * std::min(rounds + 1, kMaxBackoffSteps);
-      round_failed = failures_in_row % servers.size() == 0;
+      round_failed = !was_ready && failures_in_row % servers.size() == 0;
       if (round_failed && round_pause > Duration::zero()) delay = round_pause;
-      DUBBO_LOG(DEBUG) << "nacos: gRPC attempt on " << current_server << " failed: " << why;
     }
     ScheduleAttempt(delay);
     if (was_ready && hooks.on_state) hooks.on_state(false);
@@ -653,7 +810,7 @@ struct NamingGrpcProxy::State {
       }
       DUBBO_LOG(INFO) << "nacos: gRPC server " << current_server << " asked to reconnect"
                       << (target ? " to " + reset->server_ip : std::string());
-      EndConnection(UnavailableError("ConnectResetRequest"), false, target);
+      EndConnection(UnavailableError("ConnectResetRequest"), target);
     } else if (message.type == "NotifySubscriberRequest") {
       std::string request_id;
       Result<NotifySubscriberInfo> push = ReadNotifySubscriber(message, &request_id);
@@ -678,7 +835,7 @@ struct NamingGrpcProxy::State {
       return;
     }
     channel.reset();  // Already closed by its side.
-    EndConnection(why, true, std::nullopt);
+    EndConnection(why, std::nullopt);
   }
 
   void Stop() {
@@ -737,12 +894,9 @@ void NamingGrpcProxy::SetRoundPause(Duration pause) {
 void NamingGrpcProxy::RegisterInstance(const std::string& grouped, const Instance& instance,
                                        std::function<void(Status)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
+  if (s.CancelIfStopped(done)) return;
   instances_[grouped][instance.Address()] = instance;
   State::RecordSync& sync = s.records[grouped];
-  ++sync.version;
   const uint64_t id = s.Track([done](const Status& status) { done(status); });
   sync.ids.push_back(id);
   if (!s.Connected()) return s.StartCallTimer(id);
@@ -752,16 +906,13 @@ void NamingGrpcProxy::RegisterInstance(const std::string& grouped, const Instanc
 void NamingGrpcProxy::DeregisterInstance(const std::string& grouped, const std::string& ip,
                                          int port, std::function<void(Status)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
+  if (s.CancelIfStopped(done)) return;
   const std::string address = ip + ":" + std::to_string(port);
   auto found = instances_.find(grouped);
   if (found == instances_.end() || found->second.count(address) == 0) {
     return s.Post([done] { done(Status::Ok()); });
   }
   State::RecordSync& sync = s.records[grouped];
-  ++sync.version;
   sync.last_removed = found->second[address];
   found->second.erase(address);
   const bool emptied = found->second.empty();
@@ -789,38 +940,27 @@ void NamingGrpcProxy::DeregisterInstance(const std::string& grouped, const std::
 void NamingGrpcProxy::PersistentInstance(const std::string& grouped, const Instance& instance,
                                          bool do_register, std::function<void(Status)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
+  if (s.CancelIfStopped(done)) return;
   if (!s.supports_persistent) {
     return s.Post([done] {
       done(FailedPreconditionError("the gRPC server does not take persistent instances"));
     });
   }
-  const uint64_t id = s.Track([done](const Status& why) { done(why); });
-  auto send = [&s, grouped, instance, do_register, id, done] {
-    s.NamingCall<bool>(
-        BuildInstanceRequest(s.options.namespace_id, grouped, instance, do_register, true),
-        [](const GrpcMessage& answer, AnswerFailure* failure) -> Result<bool> {
-          Result<JsonAnswer> read =
-              ReadGrpcAnswer(answer, "InstanceResponse", kMaxSmallAnswerBytes, failure);
-          if (!read.ok()) return read.status();
-          return true;
-        },
-        [&s, id, done](Result<bool> result, const AnswerFailure&, bool) {
-          if (s.Resolve(id)) done(result.status());
-        });
-  };
-  if (s.Connected()) return send();
-  s.Wait(id, State::Waiter{State::Waiter::Kind::kRequest, {}, kInvalidTaskId, {}, send});
+  s.Request<bool>(
+      BuildInstanceRequest(s.options.namespace_id, grouped, instance, do_register, true),
+      [](const GrpcMessage& answer, AnswerFailure* failure) -> Result<bool> {
+        Result<JsonAnswer> read =
+            ReadGrpcAnswer(answer, "InstanceResponse", kMaxSmallAnswerBytes, failure);
+        if (!read.ok()) return read.status();
+        return true;
+      },
+      [done](Result<bool> result) { done(result.status()); });
 }
 
 void NamingGrpcProxy::Subscribe(const std::string& grouped,
                                 std::function<void(Result<std::string>)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
+  if (s.CancelIfStopped(done)) return;
   s.subscriptions.insert(grouped);
   const uint64_t id = s.Track([done](const Status& why) { done(why); });
   if (!s.Connected()) {
@@ -828,7 +968,9 @@ void NamingGrpcProxy::Subscribe(const std::string& grouped,
         id, State::Waiter{State::Waiter::Kind::kSubscribe, grouped, kInvalidTaskId, done, {}});
   }
   s.SendSubscribe(grouped, true,
-                  [&s, id, done](Result<std::string> info, const AnswerFailure&, bool) {
+                  [&s, g = s.gen, grouped, id, done](Result<std::string> info,
+                                                     const AnswerFailure& failure, bool) {
+                    if (!info.ok()) s.SubscribeFailed(g, grouped, failure);
                     if (s.Resolve(id)) done(std::move(info));
                   });
 }
@@ -836,6 +978,7 @@ void NamingGrpcProxy::Subscribe(const std::string& grouped,
 void NamingGrpcProxy::Unsubscribe(const std::string& grouped) {
   State& s = *state_;
   if (s.phase == State::Phase::kStopped || s.subscriptions.erase(grouped) == 0) return;
+  s.resubscribe.erase(grouped);
   auto waiters = s.TakeWaiters(State::Waiter::Kind::kSubscribe, grouped);
   for (auto& [id, waiter] : waiters) {
     if (s.Resolve(id)) {
@@ -850,44 +993,24 @@ void NamingGrpcProxy::QueryService(const std::string& grouped, const std::string
                                    bool healthy_only,
                                    std::function<void(Result<std::string>)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
-  const uint64_t id = s.Track([done](const Status& why) { done(why); });
-  auto send = [&s, grouped, clusters, healthy_only, id, done] {
-    s.NamingCall<std::string>(
-        BuildServiceQueryRequest(s.options.namespace_id, grouped, clusters, healthy_only),
-        [](const GrpcMessage& answer, AnswerFailure* failure) {
-          return ReadServiceInfoAnswer(answer, "QueryServiceResponse", failure);
-        },
-        [&s, id, done](Result<std::string> info, const AnswerFailure&, bool) {
-          if (s.Resolve(id)) done(std::move(info));
-        });
-  };
-  if (s.Connected()) return send();
-  s.Wait(id, State::Waiter{State::Waiter::Kind::kRequest, {}, kInvalidTaskId, {}, send});
+  if (s.CancelIfStopped(done)) return;
+  s.Request<std::string>(
+      BuildServiceQueryRequest(s.options.namespace_id, grouped, clusters, healthy_only),
+      [](const GrpcMessage& answer, AnswerFailure* failure) {
+        return ReadServiceInfoAnswer(answer, "QueryServiceResponse", failure);
+      },
+      std::move(done));
 }
 
 void NamingGrpcProxy::ListServices(const std::string& group, int page_no, int page_size,
                                    std::function<void(Result<ServiceList>)> done) {
   State& s = *state_;
-  if (s.phase == State::Phase::kStopped) {
-    return s.Post([done] { done(CancelledError("the naming client stopped")); });
-  }
+  if (s.CancelIfStopped(done)) return;
   if (page_no < 1 || page_size < 1) {
     return s.Post([done] { done(InvalidArgumentError("pageNo and pageSize must be >= 1")); });
   }
-  const uint64_t id = s.Track([done](const Status& why) { done(why); });
-  auto send = [&s, group, page_no, page_size, id, done] {
-    s.NamingCall<ServiceList>(
-        BuildServiceListRequest(s.options.namespace_id, group, page_no, page_size),
-        ReadServiceListResponse,
-        [&s, id, done](Result<ServiceList> list, const AnswerFailure&, bool) {
-          if (s.Resolve(id)) done(std::move(list));
-        });
-  };
-  if (s.Connected()) return send();
-  s.Wait(id, State::Waiter{State::Waiter::Kind::kRequest, {}, kInvalidTaskId, {}, send});
+  s.Request<ServiceList>(BuildServiceListRequest(s.options.namespace_id, group, page_no, page_size),
+                         ReadServiceListResponse, std::move(done));
 }
 
 void NamingGrpcProxy::OnStreamMessage(GrpcMessage message) {

@@ -19,16 +19,20 @@
 //      which proves the server registered the connection;
 //   4. redo: every instance record and every subscription is sent again, in that order, all at
 //      once; a subscription's answer goes to on_service_info like a push (and to a Subscribe
-//      call waiting for it). A record the server refuses (400, say) is kept and its waiting
-//      calls fail; a redo request without an answer, or answered 301, fails the attempt;
+//      call waiting for it). A redo request without an answer, or answered 301, fails the
+//      attempt; any other failure does not (see "Resends" below);
 //   5. ready, once every redo request is answered: on_state(true). Requests waiting for
 //      readiness go out.
-// From the setup on (during the redo too) calls are sent at once; before it they wait.
+// From the SetupAckRequest (or the HealthCheck that proves the setup) on, during the redo too,
+// calls are sent at once; before it they wait.
 // Servers are tried from a random start, round robin; after each failed attempt the next goes
 // min(rounds + 1, 50) × 100 ms later (rounds = completed passes over the list; Java's rule), or,
 // after an attempt that completes a failed round, the round pause when one is set
-// (SetRoundPause). After a ready
-// connection is lost the next server is tried at once.
+// (SetRoundPause). A ConnectResetRequest before ready is a failed attempt too. A connection lost
+// after it stayed ready for at least grpc_health_check_interval_ms is followed by the next
+// attempt at once and restarts the backoff; one lost sooner counts as a failed attempt (it
+// never completes a round), so a server that drops every connection right after the setup is
+// retried with the backoff, never in a loop.
 //
 // While ready: a HealthCheckRequest goes out after grpc_health_check_interval_ms without any
 // answer on the connection; a failed one (any error, or an ErrorResponse) ends the connection. A
@@ -46,6 +50,18 @@
 // Subscriptions by grouped service; the proxy always subscribes with clusters "" and the caller
 // filters. Persistent instances are never redone (the server keeps them).
 //
+// Resends (Java's redo task): a record request or subscription that fails on the current
+// connection for any reason but errorCode 400 or 301 (no answer, a malformed answer, 403, 500,
+// 503, -401, ...) leaves the server's state unknown: the record (as it is by then) or the
+// subscription is sent again 3 s later, and again every 3 s while the connection lives, until
+// the server accepts it; the timer runs only while something needs a resend. A subscription's
+// resend answers go to on_service_info. A 301 ends the connection; the next one redoes all.
+// A 400 refuses the data, which is not resent: the refused change alone is dropped from the
+// record (each instance it changed goes back to what the server held, unless it changed again
+// since); in a redo, where the server holds nothing, the record's instances no server ever
+// accepted are dropped (logged once) and the rest is sent again on its own, so a bad instance
+// never fails the requests of the instances beside it.
+//
 // Every request carries Metadata.headers `app` and, when the access_token hook gives one,
 // `accessToken`. An answer with errorCode 403 calls on_auth_refused once per refused request.
 // Every answer and push is parsed under the caps of server_json.h; one that does not parse fails
@@ -54,7 +70,8 @@
 // follows its errorCode (naming_grpc_json.h: 400 kInvalidArgument, 403 kPermissionDenied, 302
 // kNotFound, 503 kResourceExhausted, others kUnavailable) and its message names the errorCode. A
 // request that times out on a ready connection fails alone; the health check judges the
-// connection.
+// connection. A call whose request is in flight when the connection is lost fails at once with
+// kUnavailable (a record's change stays in the record, and the next connection's redo sends it).
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread); `done`
 // callbacks and hooks run there, never from inside the method that was called. They may call any
@@ -108,6 +125,7 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
     // true: a connection is ready (setup done, every record redone); false: it was lost.
     std::function<void(bool ready)> on_state;
     // Every server was tried once in a row and none became ready (`why`: the last failure).
+    // A connection lost soon after becoming ready never completes a round.
     std::function<void(const Status& why)> on_round_failed;
     // The access token to send ("" for none); read for each request.
     std::function<std::string()> access_token;
@@ -133,8 +151,9 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
   bool ready() const;
   // The server of the current or last connection ("host:port" of its main port; "" before any).
   std::string current_server() const;
-  // True when the server of the current (or, while reconnecting, the last) connection announced
-  // supportPersistentInstanceByGrpc in its SetupAck. Reset by each new setup.
+  // True when the server of the current connection (or, while no new setup has started, the last
+  // one) announced supportPersistentInstanceByGrpc in its SetupAck; false from the start of each
+  // setup until its SetupAck says so.
   bool supports_persistent() const;
   // While non-zero, every round of failed attempts (each server tried once) is followed by this
   // pause instead of Java's backoff, the attempt already scheduled after a failed round included;
@@ -145,15 +164,16 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
   // Adds (or replaces, by ip:port) an ephemeral instance in the record of `grouped` ("group@@name")
   // and sends the record. `done`: the server's answer. While not ready the call waits for
   // readiness up to request_timeout_ms and then fails with kUnavailable, and the record stays: it
-  // is registered on the next connection, never lost. A refusal by the server (errorCode 400, say)
-  // restores the record to what the server accepted last (unless it changed since) and fails
-  // with its code.
+  // is registered on the next connection, never lost. A 400 refusal drops this change from the
+  // record (see "Resends" above); any other failure fails `done` with its code, keeps the record
+  // and resends it.
   void RegisterInstance(const std::string& grouped, const Instance& instance,
                         std::function<void(Status)> done);
   // Removes ip:port from the record of `grouped` and sends the rest (deregisterInstance when none
   // is left). Before a setup, done(Ok) at once: the lost connection took its instances with it,
   // and the next connection will not register this one (a registration of the record still
-  // waiting is done Ok too). Unknown ip:port: Ok.
+  // waiting is done Ok too). Unknown ip:port: Ok (also when a deregistration without an answer
+  // is still being resent).
   void DeregisterInstance(const std::string& grouped, const std::string& ip, int port,
                           std::function<void(Status)> done);
   // PersistentInstanceRequest (registerInstance, or deregisterInstance with !do_register); not a
