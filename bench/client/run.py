@@ -230,6 +230,7 @@ class Runner:
         lost = failed = lost_in_a_row = 0
         rng = random.Random(12345)
         t_start = time.time()
+        b0 = host_busy_ticks()
         for i in range(a.changes):
             time.sleep((a.gap_ms + rng.uniform(0, a.jitter_ms)) / 1000)
             add = i % 2 == 0
@@ -252,7 +253,8 @@ class Runner:
                 log(f"  {kind}: change {i} ({'add' if add else 'remove'}): no event within {a.timeout_ms} ms")
                 if lost_in_a_row == 5:
                     raise RuntimeError(f"{kind}: 5 changes in a row lost")
-        res["change"] = dict(quantiles(notify), lost=lost, failed=failed, changes=a.changes)
+        busy = (host_busy_ticks() - b0) * 100.0 / CLK_TCK / (time.time() - t_start)
+        res["change"] = dict(quantiles(notify), lost=lost, failed=failed, changes=a.changes, host_busy_pct=busy)
         res["call"] = quantiles(call)
         log(f"  {kind}: {a.changes} changes in {time.time() - t_start:.0f} s: p50 {res['change'].get('p50', 0):.3f}"
             f" p99 {res['change'].get('p99', 0):.3f} ms, lost {lost}")
@@ -319,6 +321,15 @@ class Runner:
         res["other_before_pct"] = other_before
         res["server_instances"] = self.get("/nacos/v1/ns/operator/metrics").get("instanceCount")
         res["server_rss_mb"] = proc_status(self.server.pid, "VmRSS") / 1024.0
+        # What the server holds of each client at the end of the window, and how much of it healthy.
+        for kind in holds:
+            present = healthy = 0
+            for s in range(a.services):
+                svc = f"DEFAULT_GROUP%40%40providers%3Aorg.apache.dubbo.bench.Hold{kind.capitalize()}{s:04d}%3A1.0.0%3A"
+                hosts = self.get(f"/nacos/v1/ns/instance/list?serviceName={svc}")["hosts"]
+                present += len(hosts)
+                healthy += sum(1 for h in hosts if h.get("healthy"))
+            res[kind].update(present=present, healthy=healthy)
         for p in holds.values():
             p.close(wait=30)
         return res
@@ -386,10 +397,15 @@ def print_table(title, runs, kinds, a):
               f"{fmt(med('overhead', 'server_cpu_pct'), 1)}% CPU, {fmt(med('overhead', 'server_rss_mb'), 1)} MB; "
               f"other processes {fmt(med('overhead', 'other_cpu_pct'), 0)}% of a core in the window")
     for k in kinds:
+        if med("overhead", k, "present") is not None:
+            print(f"{LABELS[k]}: the server held {fmt(med('overhead', k, 'present'))} of its instances at the end"
+                  f" of the window, {fmt(med('overhead', k, 'healthy'))} healthy")
+    for k in kinds:
         if med(k, "call", "p50") is not None:
             print(f"{LABELS[k]}: API call ms p50 {fmt(med(k, 'call', 'p50'))} p99 {fmt(med(k, 'call', 'p99'))};"
                   f" change p90 {fmt(med(k, 'change', 'p90'))} max {fmt(med(k, 'change', 'max'))};"
-                  f" kill max {fmt(med(k, 'kill', 'max'), 1)} missed {fmt(med(k, 'kill', 'missed'))}")
+                  f" kill max {fmt(med(k, 'kill', 'max'), 1)} missed {fmt(med(k, 'kill', 'missed'))};"
+                  f" host busy {fmt(med(k, 'change', 'host_busy_pct'), 0)}% of a core during the changes")
 
 
 def main():
