@@ -184,10 +184,13 @@ class Runner:
             env = dict(os.environ, HOME=home)  # The Rust SDK's logs and disk cache.
         return self.spawn(f"{kind}-{role}", cmd + list(extra), env)
 
-    def cleanup(self):
+    def cleanup(self, keep=False):
         for p in self.procs:
             p.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if keep:
+            log(f"logs of every process kept under {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def quiet(self):
         """Waits (at most --quiet-wait s) until processes other than ours use < --quiet-max % of a
@@ -211,8 +214,16 @@ class Runner:
         self.server.must(lambda l: l.startswith("naming-server grpc on"), 10, "gRPC line")
 
     def get(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-            return json.loads(r.read())
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                    return json.loads(r.read())
+            except OSError as e:
+                alive = self.server.p.poll() is None
+                log(f"  GET {path}: {e} (naming-server {'alive' if alive else 'exited'})")
+                if not alive or attempt == 2:
+                    raise
+                time.sleep(1)
 
     def latency(self, kind, run):
         a = self.a
@@ -457,6 +468,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    ok = False
     try:
         for i in range(1, a.runs + 1):
             runs.append(r.run_once(i))
@@ -465,8 +477,9 @@ def main():
                     json.dump(runs, f, indent=1)
             print_table(f"run {i}", runs[-1:], a.kinds, a)
             sys.stdout.flush()
+        ok = True
     finally:
-        r.cleanup()
+        r.cleanup(keep=not ok)
     if len(runs) > 1:
         print_table(f"median of {len(runs)} runs", runs, a.kinds, a)
 
