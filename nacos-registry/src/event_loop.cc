@@ -675,4 +675,6 @@ bool EventLoop::RemoveStopHook(HookId id) {
 
 const std::string& EventLoop::name() const { return impl_->name; }
 
+event_base* EventLoop::base() const { return impl_->base; }
+
 }  // namespace dubbo::registry::nacos

@@ -42,6 +42,8 @@
 #include "dubbo/registry/scheduler.h"
 #include "dubbo/registry/status.h"
 
+struct event_base;
+
 namespace dubbo::registry::nacos {
 
 class EventLoop final : public Scheduler {
@@ -127,6 +129,11 @@ class EventLoop final : public Scheduler {
   bool RemoveStopHook(HookId id);
 
   const std::string& name() const;
+
+  // The libevent event_base, for libevent facilities bound to it (evdns). Use it on the loop thread
+  // only, and free what is bound to it in a stop hook: Stop() frees the base after the hooks. Null
+  // after that, or when it could not be created.
+  event_base* base() const;
 
  private:
   struct Impl;

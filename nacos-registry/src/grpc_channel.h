@@ -48,7 +48,8 @@ class GrpcChannel {
   virtual ~GrpcChannel() = default;
 
   // One `/Request/request` call. Calls made before the connection is up wait for it. `done` runs
-  // exactly once, on the loop, never from inside Unary(): with the answer Payload, or with
+  // exactly once, on the loop, never from inside Unary() (once the loop has stopped, a `done`
+  // still to run is destroyed without running): with the answer Payload, or with
   //   kDeadlineExceeded  no answer within `timeout` (the stream is reset);
   //   kUnavailable       the connection failed or closed first, or grpc-status 14;
   //   kResourceExhausted the answer passed the channel's message cap;
@@ -70,7 +71,9 @@ class GrpcConnector {
  public:
   virtual ~GrpcConnector() = default;
   // Starts connecting to `host` (an IP literal, "[v6]" brackets removed, or a host name resolved
-  // without blocking the loop) on `port`, giving up after `connect_timeout`. Returns at once; a
+  // without blocking the loop) on `port`, giving up after `connect_timeout`, which covers the
+  // name resolution, the TCP connect and the server's first HTTP/2 SETTINGS frame (a port that
+  // accepts TCP but never speaks HTTP/2 fails with kDeadlineExceeded). Returns at once; a
   // failure is reported through `events->OnChannelClosed()`. `events` must outlive the channel.
   virtual std::unique_ptr<GrpcChannel> Connect(const std::string& host, int port,
                                                Duration connect_timeout,

@@ -17,12 +17,17 @@
 //      (5 s; none abandons the server) and its abilityTable read (supportPersistentInstanceByGrpc);
 //      otherwise HealthCheckRequests (100 ms apart, within connect_timeout_ms) until one succeeds,
 //      which proves the server registered the connection;
-//   4. redo: every instance record and every subscription is sent again, in that order; a
-//      subscription's answer goes to on_service_info like a push;
-//   5. ready: on_state(true). Requests waiting for readiness go out.
+//   4. redo: every instance record and every subscription is sent again, in that order, all at
+//      once; a subscription's answer goes to on_service_info like a push (and to a Subscribe
+//      call waiting for it). A record the server refuses (400, say) is kept and its waiting
+//      calls fail; a redo request without an answer, or answered 301, fails the attempt;
+//   5. ready, once every redo request is answered: on_state(true). Requests waiting for
+//      readiness go out.
+// From the setup on (during the redo too) calls are sent at once; before it they wait.
 // Servers are tried from a random start, round robin; after each failed attempt the next goes
 // min(rounds + 1, 50) × 100 ms later (rounds = completed passes over the list; Java's rule), and
-// never later than the reconnect interval when one is set (SetReconnectInterval).
+// never later than the reconnect interval when one is set (SetReconnectInterval). After a ready
+// connection is lost the next server is tried at once.
 //
 // While ready: a HealthCheckRequest goes out after grpc_health_check_interval_ms without any
 // answer on the connection; a failed one (any error, or an ErrorResponse) ends the connection. A
@@ -33,7 +38,10 @@
 //
 // Records (redo): ephemeral instances by grouped service, each a map ip:port -> Instance; the
 // server keeps one record per service per connection, so one instance goes as InstanceRequest and
-// several as one BatchInstanceRequest (a second single registration would replace the first).
+// several as one BatchInstanceRequest (a second single registration would replace the first);
+// what remains of a batch after a deregistration goes as a batch too. One request per record is
+// in flight at a time (the server may run concurrent requests in any order): changes made while
+// it is go together in the next request, sent when it is answered.
 // Subscriptions by grouped service; the proxy always subscribes with clusters "" and the caller
 // filters. Persistent instances are never redone (the server keeps them).
 //
@@ -41,10 +49,15 @@
 // `accessToken`. An answer with errorCode 403 calls on_auth_refused once per refused request.
 // Every answer and push is parsed under the caps of server_json.h; one that does not parse fails
 // its request with kUnavailable (a push that does not parse is answered with resultCode 500 and
-// dropped, counted in stats().malformed), never crashes, never loops.
+// dropped, counted in stats().malformed), never crashes, never loops. A refusal's Status code
+// follows its errorCode (naming_grpc_json.h: 400 kInvalidArgument, 403 kPermissionDenied, 302
+// kNotFound, 503 kResourceExhausted, others kUnavailable) and its message names the errorCode. A
+// request that times out on a ready connection fails alone; the health check judges the
+// connection.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread); `done`
-// callbacks and hooks run there, never from inside the method that was called.
+// callbacks and hooks run there, never from inside the method that was called. They may call any
+// method, Stop() included, but must not destroy the proxy.
 #ifndef DUBBO_NACOS_REGISTRY_SRC_NAMING_GRPC_PROXY_H_
 #define DUBBO_NACOS_REGISTRY_SRC_NAMING_GRPC_PROXY_H_
 
@@ -119,7 +132,8 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
   bool ready() const;
   // The server of the current or last connection ("host:port" of its main port; "" before any).
   std::string current_server() const;
-  // True when the current connection's server announced supportPersistentInstanceByGrpc.
+  // True when the server of the current (or, while reconnecting, the last) connection announced
+  // supportPersistentInstanceByGrpc in its SetupAck. Reset by each new setup.
   bool supports_persistent() const;
   // Caps the delay between connection attempts (zero: Java's rule alone). For a client that runs
   // on HTTP meanwhile and tries gRPC again now and then.
@@ -129,12 +143,14 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
   // and sends the record. `done`: the server's answer. While not ready the call waits for
   // readiness up to request_timeout_ms and then fails with kUnavailable, and the record stays: it
   // is registered on the next connection, never lost. A refusal by the server (errorCode 400, say)
-  // restores the record as it was and fails with its code.
+  // restores the record to what the server accepted last (unless it changed since) and fails
+  // with its code.
   void RegisterInstance(const std::string& grouped, const Instance& instance,
                         std::function<void(Status)> done);
   // Removes ip:port from the record of `grouped` and sends the rest (deregisterInstance when none
-  // is left). While not ready, done(Ok) at once: the lost connection took its instances with it,
-  // and the next connection will not register this one. Unknown ip:port: Ok.
+  // is left). Before a setup, done(Ok) at once: the lost connection took its instances with it,
+  // and the next connection will not register this one (a registration of the record still
+  // waiting is done Ok too). Unknown ip:port: Ok.
   void DeregisterInstance(const std::string& grouped, const std::string& ip, int port,
                           std::function<void(Status)> done);
   // PersistentInstanceRequest (registerInstance, or deregisterInstance with !do_register); not a

@@ -1,27 +1,17 @@
 #include "grpc_connection.h"
 
-#include <google/protobuf/stubs/logging.h>
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
 #include <cstring>
 #include <exception>
-#include <tuple>
 #include <utility>
 
 #include "internal/logging.h"
-#include "nacos_grpc_service.pb.h"
 
 namespace dubbo::naming_server {
 namespace {
 
-constexpr size_t kFramePrefix = 5;  // compressed flag + 4-byte big-endian length
-// PendingOutput() gathers frames from nghttp2 up to this many bytes per call.
-constexpr size_t kOutputChunk = 64 << 10;
-// A connection with nothing to write keeps at most this much output buffer allocated.
-constexpr size_t kKeptOutputCapacity = 4 << 10;
-constexpr std::string_view kUnaryPath = "/Request/request";
-constexpr std::string_view kBidiPath = "/BiRequestStream/requestBiStream";
 // The longest :path or content-type kept; longer ones are unknown / not gRPC.
 constexpr size_t kMaxKeptHeader = 128;
 
@@ -63,77 +53,7 @@ bool IsGrpcContentType(std::string_view v) {
   return v.size() == kGrpc.size() || v[kGrpc.size()] == '+' || v[kGrpc.size()] == ';';
 }
 
-// Payload's wire form, written by hand: one allocation and one copy of the body per frame. The
-// fields go in field-number order, as protobuf writes them: Payload{metadata = 2, body = 3},
-// Metadata{type = 3, headers = 7 (entries {key = 1, value = 2}), clientIp = 8}, Any{value = 2}.
-// Empty strings are left out (proto3), metadata and body are always present.
-size_t VarintSize(size_t v) {
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
-}
-
-// A length-delimited field numbered below 16 (a one-byte tag).
-size_t FieldSize(size_t length) { return 1 + VarintSize(length) + length; }
-
-void PutHeader(int field, size_t length, std::string* out) {
-  out->push_back(static_cast<char>(field << 3 | 2));
-  for (; length >= 0x80; length >>= 7) out->push_back(static_cast<char>(length | 0x80));
-  out->push_back(static_cast<char>(length));
-}
-
-void PutString(int field, std::string_view value, std::string* out) {
-  if (value.empty()) return;
-  PutHeader(field, value.size(), out);
-  out->append(value);
-}
-
 }  // namespace
-
-std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message) {
-  const auto optional = [](std::string_view s) { return s.empty() ? 0 : FieldSize(s.size()); };
-  size_t metadata = optional(message.type) + optional(message.client_ip);
-  for (const auto& [key, value] : message.headers) {
-    metadata += FieldSize(FieldSize(key.size()) + FieldSize(value.size()));
-  }
-  const size_t any = optional(message.body);
-  const size_t payload = FieldSize(metadata) + FieldSize(any);
-  auto frame = std::make_shared<std::string>();
-  frame->reserve(kFramePrefix + payload);
-  frame->push_back('\0');
-  for (int i = 0; i < 4; ++i) frame->push_back(static_cast<char>(payload >> (24 - 8 * i) & 0xff));
-  PutHeader(2, metadata, frame.get());
-  PutString(3, message.type, frame.get());
-  for (const auto& [key, value] : message.headers) {
-    PutHeader(7, FieldSize(key.size()) + FieldSize(value.size()), frame.get());
-    PutHeader(1, key.size(), frame.get());
-    frame->append(key);
-    PutHeader(2, value.size(), frame.get());
-    frame->append(value);
-  }
-  PutString(8, message.client_ip, frame.get());
-  PutHeader(3, any, frame.get());
-  PutString(2, message.body, frame.get());
-  return frame;
-}
-
-bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out) {
-  if (bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
-  Payload payload;
-  {
-    // A text field that is not UTF-8 fails the parse (as in Nacos's Java peers); protobuf would
-    // also log it, at a rate a client chooses: dropped.
-    const google::protobuf::LogSilencer quiet;
-    if (!payload.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
-  }
-  Metadata* metadata = payload.mutable_metadata();
-  out->type = std::move(*metadata->mutable_type());
-  out->client_ip = std::move(*metadata->mutable_clientip());
-  out->headers.clear();
-  for (const auto& [key, value] : metadata->headers()) out->headers.emplace(key, value);
-  out->body = std::move(*payload.mutable_body()->mutable_value());
-  return true;
-}
 
 struct GrpcConnection::Stream {
   enum Kind : uint8_t { kUnary, kBidi, kOther };
@@ -149,16 +69,13 @@ struct GrpcConnection::Stream {
   bool has_path = false;
   bool path_too_long = false;
   bool has_content_type = false;
-  // Inbound: the partial message (its prefix and the bytes so far).
-  std::string in;
-  size_t need = 0;  // the length of the message being received, once its prefix is in `in`
+  nacos_wire::GrpcMessageReader reader;  // inbound messages
   size_t messages = 0;
   GrpcMessage request;       // unary: the one message
   size_t request_bytes = 0;  // its wire size, counted in buffered_input_ until the call ends
   bool remote_closed = false;
   // Outbound.
-  std::deque<std::shared_ptr<const std::string>> out;
-  size_t out_offset = 0;  // bytes of out.front() given to nghttp2
+  nacos_wire::GrpcOutboundQueue out;
   bool headers_sent = false;
   bool finished = false;  // the final status is decided; trailers follow the queued messages
   bool trailers_sent = false;
@@ -170,27 +87,14 @@ struct GrpcConnection::Stream {
 struct GrpcConnection::Callbacks {
   static GrpcConnection* Self(void* user_data) { return static_cast<GrpcConnection*>(user_data); }
 
-  // Guarded<&F>::Call runs the callback F; an exception from it (the handler's, or bad_alloc) does
-  // not unwind through nghttp2: it is logged and counted, and the connection fails. Every nghttp2
-  // callback takes user_data last.
+  // A callback threw (bad_alloc, the handler's): counted, and the connection fails.
+  static void Failed(void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    self->callback_failed_ = true;
+    self->CountCallError();
+  }
   template <auto F>
-  struct Guarded;
-  template <typename R, typename... Args, R (*F)(Args...)>
-  struct Guarded<F> {
-    static R Call(Args... args) {
-      try {
-        return F(args...);
-      } catch (const std::exception& e) {
-        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback: " << e.what();
-      } catch (...) {
-        DUBBO_LOG(WARNING) << "gRPC connection failed in a callback";
-      }
-      GrpcConnection* self = Self(std::get<sizeof...(Args) - 1>(std::forward_as_tuple(args...)));
-      self->callback_failed_ = true;
-      self->CountCallError();
-      return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
-  };
+  using Guarded = nacos_wire::GuardedH2Callback<F, &Failed>;
 
   static int OnBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame,
                             void* user_data) {
@@ -287,8 +191,7 @@ struct GrpcConnection::Callbacks {
     if (it == self->streams_.end()) return 0;
     Stream* s = it->second.get();
     self->DropInput(s);
-    for (const auto& frame : s->out) self->queued_bytes_ -= frame->size();
-    self->queued_bytes_ += s->out_offset;  // the front's sent part was subtracted when sent
+    s->out.Clear(&self->queued_bytes_);
     self->streams_.erase(it);
     if (self->bidi_stream_ == stream_id) self->PickBidiStream();
     return 0;
@@ -299,20 +202,8 @@ struct GrpcConnection::Callbacks {
     GrpcConnection* self = Self(user_data);
     Stream* s = self->Find(stream_id);
     if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t copied = 0;
-    while (copied < length && !s->out.empty()) {
-      const std::string& front = *s->out.front();
-      const size_t n = std::min(length - copied, front.size() - s->out_offset);
-      std::memcpy(buf + copied, front.data() + s->out_offset, n);
-      copied += n;
-      s->out_offset += n;
-      self->queued_bytes_ -= n;
-      if (s->out_offset == front.size()) {
-        s->out.pop_front();
-        s->out_offset = 0;
-      }
-    }
-    if (s->out.empty() && s->finished) {
+    const size_t copied = s->out.CopyTo(buf, length, &self->queued_bytes_);
+    if (s->out.frames.empty() && s->finished) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
       nghttp2_nv trailers[2] = {
           MakeNv("grpc-status", s->grpc_status, NGHTTP2_NV_FLAG_NO_COPY_NAME),
@@ -347,7 +238,7 @@ GrpcConnection::~GrpcConnection() {
 
 registry::Status GrpcConnection::Init() {
   if (limits_.max_message_bytes == 0 || limits_.max_message_bytes > (size_t{1} << 31) ||
-      limits_.max_buffered_input_bytes < limits_.max_message_bytes + kFramePrefix ||
+      limits_.max_buffered_input_bytes < limits_.max_message_bytes + nacos_wire::kGrpcPrefixBytes ||
       limits_.max_concurrent_streams == 0 || limits_.max_header_list_bytes < 1024 ||
       limits_.max_output_bytes == 0) {
     return registry::InvalidArgumentError(
@@ -425,9 +316,9 @@ void GrpcConnection::OnRequestHeaders(Stream* s) {
     RespondHttpError(s, 415);
     return;
   }
-  if (!s->path_too_long && s->path == kUnaryPath) {
+  if (!s->path_too_long && s->path == nacos_wire::kGrpcUnaryPath) {
     s->kind = Stream::kUnary;
-  } else if (!s->path_too_long && s->path == kBidiPath) {
+  } else if (!s->path_too_long && s->path == nacos_wire::kGrpcBiStreamPath) {
     s->kind = Stream::kBidi;
     StartResponse(s);
     if (!goaway_) bidi_stream_ = s->id;
@@ -438,61 +329,35 @@ void GrpcConnection::OnRequestHeaders(Stream* s) {
 }
 
 void GrpcConnection::OnData(Stream* s, const uint8_t* data, size_t size) {
-  std::string_view input(reinterpret_cast<const char*>(data), size);
-  while (!input.empty() && !s->finished) {
-    if (s->in.size() < kFramePrefix) {
-      const size_t take = std::min(kFramePrefix - s->in.size(), input.size());
-      s->in.append(input.data(), take);
-      buffered_input_ += take;
-      input.remove_prefix(take);
-      if (s->in.size() < kFramePrefix) break;
-      const auto* p = reinterpret_cast<const unsigned char*>(s->in.data());
-      const size_t length = size_t{p[1]} << 24 | size_t{p[2]} << 16 | size_t{p[3]} << 8 | p[4];
-      if (p[0] != 0) {
-        Finish(s, kInternal, "compressed messages are not accepted");
-        return;
-      }
-      if (length > limits_.max_message_bytes) {
-        Finish(s, kResourceExhausted,
-               "message of " + std::to_string(length) + " bytes is over the limit of " +
-                   std::to_string(limits_.max_message_bytes));
-        return;
-      }
-      s->need = length;
-    }
-    const size_t have = s->in.size() - kFramePrefix;
-    if (have == 0 && input.size() >= s->need) {  // whole in this chunk: no copy
-      const std::string_view message = input.substr(0, s->need);
-      input.remove_prefix(s->need);
-      DropInput(s);
-      OnMessage(s, message);
-      continue;
-    }
-    const size_t take = std::min(s->need - have, input.size());
-    if (buffered_input_ + take > limits_.max_buffered_input_bytes) {
+  if (s->finished) return;
+  size_t too_large = 0;
+  switch (s->reader.Read(std::string_view(reinterpret_cast<const char*>(data), size),
+                         limits_.max_message_bytes, limits_.max_buffered_input_bytes,
+                         &buffered_input_, &too_large, [&](std::string_view message) {
+                           OnMessage(s, message);
+                           return !s->finished;
+                         })) {
+    case nacos_wire::GrpcMessageReader::Error::kNone:
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kCompressed:
+      Finish(s, kInternal, "compressed messages are not accepted");
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kTooLarge:
+      Finish(s, kResourceExhausted,
+             "message of " + std::to_string(too_large) + " bytes is over the limit of " +
+                 std::to_string(limits_.max_message_bytes));
+      return;
+    case nacos_wire::GrpcMessageReader::Error::kOverBuffer:
       Finish(s, kResourceExhausted, "too much input buffered on this connection");
       return;
-    }
-    s->in.append(input.data(), take);
-    buffered_input_ += take;
-    input.remove_prefix(take);
-    if (s->in.size() - kFramePrefix == s->need) {
-      std::string whole;
-      whole.swap(s->in);
-      buffered_input_ -= whole.size();
-      s->need = 0;
-      OnMessage(s, std::string_view(whole).substr(kFramePrefix));
-    }
   }
 }
 
 void GrpcConnection::DropInput(Stream* s) {
-  buffered_input_ -= s->in.size() + s->request_bytes;
+  s->reader.Clear(&buffered_input_);
+  buffered_input_ -= s->request_bytes;
   s->request_bytes = 0;
   s->request = GrpcMessage();
-  s->in.clear();
-  s->need = 0;
-  if (s->in.capacity() > 4096) std::string().swap(s->in);
 }
 
 void GrpcConnection::OnMessage(Stream* s, std::string_view bytes) {
@@ -527,7 +392,7 @@ void GrpcConnection::OnMessage(Stream* s, std::string_view bytes) {
 void GrpcConnection::OnEndOfInput(Stream* s) {
   s->remote_closed = true;
   if (s->finished) return;
-  if (!s->in.empty()) {
+  if (s->reader.partial()) {
     Finish(s, kInternal, "the stream ended inside a message");
     return;
   }
@@ -576,7 +441,7 @@ bool GrpcConnection::Enqueue(Stream* s, std::shared_ptr<const std::string> frame
     return false;
   }
   queued_bytes_ += frame->size();
-  s->out.push_back(std::move(frame));
+  s->out.frames.push_back(std::move(frame));
   nghttp2_session_resume_data(session_, s->id);  // an error only says it was not deferred
   return true;
 }
@@ -641,49 +506,25 @@ void GrpcConnection::GoAway() {
 }
 
 std::string_view GrpcConnection::PendingOutput() {
-  if (out_offset_ == out_.size()) {
-    out_.clear();
-    out_offset_ = 0;
-  }
-  while (!failed_ && out_.size() - out_offset_ < kOutputChunk) {
-    const uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      failed_ = true;
-      break;
-    }
-    if (n == 0) break;
-    if (out_offset_ > 0 && out_offset_ >= out_.size() / 2) {
-      out_.erase(0, out_offset_);
-      out_offset_ = 0;
-    }
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-    queued_bytes_ += static_cast<size_t>(n);
-  }
-  if (out_offset_ == out_.size() && out_.capacity() > kKeptOutputCapacity) {
-    std::string().swap(out_);  // an idle connection keeps no large buffer
-    out_offset_ = 0;
-  }
-  return std::string_view(out_).substr(out_offset_);
+  bool ok = true;
+  const std::string_view out = out_.Pending(failed_ ? nullptr : session_, &queued_bytes_, &ok);
+  failed_ = failed_ || !ok;
+  return out;
 }
 
-void GrpcConnection::Consume(size_t n) {
-  n = std::min(n, out_.size() - out_offset_);
-  out_offset_ += n;
-  queued_bytes_ -= n;
-}
+void GrpcConnection::Consume(size_t n) { queued_bytes_ -= out_.Consume(n); }
 
 bool GrpcConnection::output_idle() {
-  if (out_offset_ < out_.size()) return false;
+  if (!out_.empty()) return false;
   if (failed_) return true;
   for (const auto& [id, s] : streams_) {
-    if (!s->out.empty() || (s->finished && !s->trailers_sent)) return false;
+    if (!s->out.frames.empty() || (s->finished && !s->trailers_sent)) return false;
   }
   return nghttp2_session_want_write(session_) == 0;
 }
 
 bool GrpcConnection::done() {
-  if (out_offset_ < out_.size()) return false;
+  if (!out_.empty()) return false;
   return failed_ ||
          (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
 }

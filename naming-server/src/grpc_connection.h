@@ -45,6 +45,7 @@
 #include <unordered_map>
 
 #include "dubbo/registry/status.h"
+#include "grpc_h2.h"
 #include "grpc_types.h"
 #include "server_metrics.h"
 
@@ -73,11 +74,9 @@ struct GrpcLimits {
   size_t max_output_bytes = size_t{16} << 20;
 };
 
-// The gRPC message (5-byte prefix and the serialized Payload) of `message`. Any.type_url is left
-// empty, as the Java server does; the type travels in Metadata.type.
-std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message);
-// Decodes one serialized Payload; false when it is not one.
-bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out);
+// The gRPC message framing and the Payload codec, shared with the naming client.
+using nacos_wire::DecodeGrpcPayload;
+using nacos_wire::EncodeGrpcFrame;
 
 class GrpcConnection {
  public:
@@ -161,9 +160,8 @@ class GrpcConnection {
   ServerMetrics* const metrics_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int32_t bidi_stream_ = 0;  // the newest open bi-stream; 0: none
-  std::string out_;          // bytes taken from nghttp2, written from out_offset_ on
-  size_t out_offset_ = 0;
+  int32_t bidi_stream_ = 0;    // the newest open bi-stream; 0: none
+  nacos_wire::H2Output out_;   // bytes taken from nghttp2, not yet written
   size_t queued_bytes_ = 0;    // streams' queued messages + out_ not yet consumed
   size_t buffered_input_ = 0;  // partial inbound messages and held unary requests
   bool connected_ = false;

@@ -16,23 +16,18 @@
 #define DUBBO_NAMING_SERVER_SRC_GRPC_TYPES_H_
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
+
+#include "grpc_payload.h"
 
 namespace dubbo::naming_server {
 
 // Names one transport (TCP connection) for its lifetime; never reused within a process.
 using GrpcConnId = uint64_t;
 
-// One decoded Payload.
-struct GrpcMessage {
-  std::string type;       // Metadata.type
-  std::string client_ip;  // Metadata.clientIp
-  // Metadata.headers. Keys as sent; Nacos reads them case-insensitively.
-  std::map<std::string, std::string> headers;
-  std::string body;  // Any.value: the message's JSON
-};
+// One decoded Payload (Metadata.type, clientIp, headers and the body's JSON).
+using nacos_wire::GrpcMessage;
 
 // Implemented by the protocol core.
 class GrpcHandler {
