@@ -12,7 +12,7 @@ on --client-cpu), for each client in turn:
      plus 0..--jitter-ms apart (naming-server merges changes that come within 50 ms of a push).
      Latency = the listener's CLOCK_MONOTONIC on entering its callback with the change - the
      toggler's just before its API call. One change in flight at a time.
-  2. SIGKILL -> listener: a provider process registers 10.9.0.3:20880; once the listener has seen
+  2. SIGKILL -> listener: a provider process registers 10.9.1.N:20880; once the listener has seen
      it, this driver reads CLOCK_MONOTONIC and SIGKILLs the process; latency = until the listener
      sees the instance gone or unhealthy. --kills times over gRPC, --v1-kills times over v1 (where
      it takes the server's heartbeat timeout, 15 s, plus its sweep and push).
@@ -275,11 +275,13 @@ class Runner:
         timeout = a.v1_kill_timeout if kind in V1 else 10
         gone, missed = [], 0
         for j in range(kills):
-            victim = self.client(kind, "provider", "--service", service, "--instance", "10.9.0.3:20880")
+            # One address per kill, so that a kill whose removal was missed cannot hide the next.
+            address = f"10.9.{1 + j // 250}.{1 + j % 250}:20880"
+            victim = self.client(kind, "provider", "--service", service, "--instance", address)
             victim.must(lambda l: l == "READY", 60, "READY")
-            listener.must(event_re("+", "10.9.0.3:20880").match, 60, "event for the provider")
+            listener.must(event_re("+", address).match, 60, "event for the provider")
             time.sleep(0.2)
-            pattern = event_re("-", "10.9.0.3:20880")
+            pattern = event_re("-", address)
             t0 = time.monotonic_ns()
             os.kill(victim.pid, signal.SIGKILL)
             ev = listener.expect(lambda l: (m := pattern.match(l)) and int(m.group(1)) >= t0 and m, timeout)
