@@ -3,7 +3,10 @@
 #   1. naming-server on a free port;
 #   2. three demo-providers with weights 100, 200 and 300;
 #   3. demo-consumer for DURATION seconds (default 20), printing a live table every second;
-#   4. a third of the way in, SIGKILL of the weight-200 provider (zero calls may fail);
+#   4. a third of the way in, SIGKILL of the weight-200 provider (zero calls may fail). The
+#      clients speak Nacos gRPC (namingProtocol auto): the kernel closes the dead provider's
+#      connection, the server removes its instance at once and pushes the change, so it leaves the
+#      consumer's table ("gone") at the next report, instead of after v1's beat timeout (15 s);
 #   5. half way, a replacement weight-200 provider joins;
 #   6. SIGTERM to everything, a check that nothing is left running, exit 0 when the consumer saw no
 #      failed call.
@@ -56,7 +59,10 @@ start_provider() {  # start_provider NAME WEIGHT
   PIDS+=($!)
   eval "$1_PID=$!"
   wait_for_line "$log" '^demo-provider serving' >/dev/null || exit 1
-  printf '    %s: pid %d, %s\n' "$1" "$!" "$(grep -m1 -o 'thrift://[^ ]* weight [0-9]*' "$log")"
+  local url
+  url=$(grep -m1 -o 'thrift://[^ ]* weight [0-9]*' "$log")
+  eval "$1_ADDR=$(printf '%s' "$url" | sed -E 's|thrift://([^ /]*).*|\1|')"
+  printf '    %s: pid %d, %s\n' "$1" "$!" "$url"
 }
 
 bold "starting naming-server on a free port"
@@ -83,6 +89,23 @@ sleep "$KILL_AT"
 bold "SIGKILL the weight-200 provider (pid $p200_PID): failover must hide it"
 # Reap it here with stderr off, or bash reports "Killed" with the whole command line.
 { kill -KILL "$p200_PID"; wait "$p200_PID"; } 2>/dev/null
+KILLED_NS=$(date +%s%N)
+# The consumer rewrites its summary at every report (each second): wait for the provider's "gone".
+GONE_S=""
+for _ in $(seq 50); do
+  if grep -q "\"address\":\"$p200_ADDR\",\"weight\":200,\"state\":\"gone\"" \
+      "$WORK/summary.json" 2>/dev/null; then
+    GONE_S=$(awk -v s="$KILLED_NS" -v n="$(date +%s%N)" 'BEGIN { printf "%.1f", (n - s) / 1e9 }')
+    break
+  fi
+  sleep 0.1
+done
+if [ -n "$GONE_S" ]; then
+  echo "    $p200_ADDR left the consumer's table ${GONE_S}s after the kill (reports come each second)"
+else
+  echo "    $p200_ADDR was still listed 5 s after the kill" >&2
+fi
+JOIN_AT=$(awk -v j="$JOIN_AT" -v g="${GONE_S:-5}" 'BEGIN { r = j - g; printf "%.1f", (r > 0 ? r : 0) }')
 sleep "$JOIN_AT"
 bold "starting a replacement weight-200 provider"
 start_provider p200b 200

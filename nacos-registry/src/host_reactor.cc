@@ -207,7 +207,7 @@ void HostReactor::Subscribe(const std::string& service_name, const std::string& 
   listener_keys_[listener->id] = key;
   service.listeners.push_back(listener);
   if (service.info) PostEvent(listener, nullptr, service.info, nullptr);
-  EnsurePolling(key);
+  EnsureSubscribed(key);
   if (service.first_query_done || service.info) {  // Cached data (load_cache_at_start) counts.
     done(Status::Ok());
   } else {
@@ -220,7 +220,8 @@ void HostReactor::Subscribe(const std::string& service_name, const std::string& 
 bool HostReactor::Unsubscribe(SubscriptionId id) {
   auto found = listener_keys_.find(id);
   if (found == listener_keys_.end()) return false;
-  auto it = services_.find(found->second);
+  const std::string found_key = found->second;
+  auto it = services_.find(found_key);
   listener_keys_.erase(found);
   if (it == services_.end()) return false;
   Service& service = it->second;
@@ -231,12 +232,21 @@ bool HostReactor::Unsubscribe(SubscriptionId id) {
     listeners.erase(l);
     break;
   }
-  if (listeners.empty() && !service.keep_polling) {
-    if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
-    service.poll_timer = kInvalidTaskId;
-    service.polling = false;
-  }
+  if (listeners.empty() && !service.keep_polling) StopSubscription(found_key, service);
   return true;
+}
+
+void HostReactor::StopSubscription(const std::string& key, Service& service) {
+  if (!service.subscribed) return;
+  if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+  service.poll_timer = kInvalidTaskId;
+  service.subscribed = false;
+  auto stream = stream_services_.find(service.grouped_name);
+  if (stream == stream_services_.end()) return;
+  stream->second.keys.erase(key);
+  if (!stream->second.keys.empty()) return;
+  stream_services_.erase(stream);
+  stream_.unsubscribe(service.grouped_name);
 }
 
 void HostReactor::GetServiceInfo(const std::string& service_name, const std::string& group_name,
@@ -255,40 +265,47 @@ void HostReactor::GetServiceInfo(const std::string& service_name, const std::str
     }
   }
   if (!subscribe) {
-    proxy_->Call(ListRequest(grouped, clusters, /*with_push=*/false),
-                 [this, key, done = std::move(done)](Result<std::string> answer) {
-                   if (answer.ok()) {
-                     ServiceInfoParseReport report;
-                     Result<ServiceInfo> info = ParseServiceInfo(*answer, &report);
-                     stats_.dropped_hosts += report.dropped_hosts;
-                     if (info.ok() && info->Key() == key) {
-                       done(std::move(*info));
-                       return;
-                     }
-                     answer = info.ok() ? InvalidArgumentError("the server answered for " +
-                                                               info->Key() + ", not " + key)
-                                        : info.status();
-                   }
-                   // No answer: what we know, else the disk cache.
-                   if (const ServiceInfo* known = Find(key)) {
-                     done(*known);
-                     return;
-                   }
-                   Result<std::string> cached = disk_.Load(key);
-                   if (cached.ok()) {
-                     Result<ServiceInfo> info = ParseServiceInfo(*cached);
-                     if (info.ok() && info->Key() == key) {
-                       done(std::move(*info));
-                       return;
-                     }
-                   }
-                   done(answer.status());
-                 });
+    auto answered = [this, key, clusters, done = std::move(done)](Result<std::string> answer) {
+      if (answer.ok()) {
+        ServiceInfoParseReport report;
+        Result<ServiceInfo> info = ParseServiceInfo(*answer, &report);
+        stats_.dropped_hosts += report.dropped_hosts;
+        // A gRPC answer names the service alone; the clusters are those asked for.
+        if (info.ok() && feed_ == Feed::kStream) info->clusters = clusters;
+        if (info.ok() && info->Key() == key) {
+          done(std::move(*info));
+          return;
+        }
+        answer =
+            info.ok()
+                ? InvalidArgumentError("the server answered for " + info->Key() + ", not " + key)
+                : info.status();
+      }
+      // No answer: what we know, else the disk cache.
+      if (const ServiceInfo* known = Find(key)) {
+        done(*known);
+        return;
+      }
+      Result<std::string> cached = disk_.Load(key);
+      if (cached.ok()) {
+        Result<ServiceInfo> info = ParseServiceInfo(*cached);
+        if (info.ok() && info->Key() == key) {
+          done(std::move(*info));
+          return;
+        }
+      }
+      done(answer.status());
+    };
+    if (feed_ == Feed::kStream) {
+      stream_.query(grouped, clusters, std::move(answered));
+    } else {
+      proxy_->Call(ListRequest(grouped, clusters, /*with_push=*/false), std::move(answered));
+    }
     return;
   }
   Service& service = GetOrCreate(key, grouped, clusters);
   service.keep_polling = true;
-  EnsurePolling(key);
+  EnsureSubscribed(key);
   auto answer = [this, key, done = std::move(done)] {
     if (stopped_) {
       done(CancelledError("naming client shut down"));
@@ -308,10 +325,21 @@ void HostReactor::GetServiceInfo(const std::string& service_name, const std::str
   }
 }
 
-void HostReactor::EnsurePolling(const std::string& key) {
+void HostReactor::EnsureSubscribed(const std::string& key) {
   Service& service = services_.at(key);
-  if (service.polling) return;
-  service.polling = true;
+  if (service.subscribed) return;
+  service.subscribed = true;
+  if (stream_.subscribe) {
+    StreamService& stream = stream_services_[service.grouped_name];
+    const bool first_key = stream.keys.empty();
+    stream.keys.insert(key);
+    // Another key of the service holds current data: it serves this one at once.
+    if (feed_ == Feed::kStream && stream.full) ApplyStream(service, *stream.full);
+    if (first_key || (feed_ == Feed::kStream && !service.first_query_done)) {
+      StreamSubscribe(service.grouped_name);
+    }
+  }
+  if (feed_ == Feed::kStream) return;
   if (service.query_in_flight) return;  // Its answer schedules the next poll.
   if (!service.first_query_done) {
     Query(key);
@@ -333,7 +361,7 @@ void HostReactor::Query(const std::string& key) {
 
 void HostReactor::QueryNow(const std::string& key) {
   Service& service = services_.at(key);
-  if (stopped_ || !service.polling) return;
+  if (stopped_ || !service.subscribed || feed_ == Feed::kStream) return;
   if (service.query_in_flight) {
     service.query_queued = true;
   } else {
@@ -360,13 +388,8 @@ void HostReactor::OnQuery(const std::string& key, Result<std::string> answer) {
       DUBBO_LOG(DEBUG) << "nacos: poll of " << key << " failed: " << applied;
     }
   }
-  if (first) {
-    service.first_query_done = true;
-    std::vector<std::function<void()>> waiters;
-    waiters.swap(service.waiters);
-    for (auto& waiter : waiters) waiter();
-  }
-  if (!service.polling) {
+  if (first) FirstQueryDone(service);
+  if (!service.subscribed || feed_ == Feed::kStream) {
     service.query_queued = false;
     return;
   }
@@ -384,14 +407,14 @@ void HostReactor::OnQuery(const std::string& key, Result<std::string> answer) {
 }
 
 void HostReactor::Resubscribe(TimePoint failing_since) {
-  if (stopped_) return;
+  if (stopped_ || feed_ == Feed::kStream) return;
   ++stats_.recoveries;
   size_t queried = 0;
   for (auto& [key, service] : services_) {
     // A service answered since (the answer that ended the failing, say) is current.
     // A service already queried by a recovery and not answered since stays on its back-off:
     // servers that pass the probe yet fail naming calls get no query a second.
-    if (!service.polling || service.answered_at >= failing_since || service.recovery_queried) {
+    if (!service.subscribed || service.answered_at >= failing_since || service.recovery_queried) {
       continue;
     }
     service.recovery_queried = true;
@@ -417,7 +440,7 @@ int64_t HostReactor::BackoffMs(Service& service) {
 }
 
 void HostReactor::SchedulePoll(Service& service, const std::string& key, int64_t delay_ms) {
-  if (stopped_ || !service.polling) return;
+  if (stopped_ || !service.subscribed || feed_ == Feed::kStream) return;
   if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
   delay_ms = std::clamp(delay_ms, kMinPollMs, kMaxPollMs);
   service.poll_timer =
@@ -427,8 +450,131 @@ void HostReactor::SchedulePoll(Service& service, const std::string& key, int64_t
 void HostReactor::Poll(const std::string& key) {
   Service& service = services_.at(key);
   service.poll_timer = kInvalidTaskId;
-  if (stopped_ || !service.polling || service.query_in_flight) return;
+  if (stopped_ || !service.subscribed || service.query_in_flight || feed_ == Feed::kStream) return;
   Query(key);
+}
+
+void HostReactor::FirstQueryDone(Service& service) {
+  service.first_query_done = true;
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(service.waiters);
+  for (auto& waiter : waiters) waiter();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stream feed.
+
+void HostReactor::SetStreamSource(StreamSource source, Feed feed) {
+  stream_ = std::move(source);
+  feed_ = feed;
+}
+
+void HostReactor::SetFeed(Feed feed) {
+  if (stopped_ || !stream_.subscribe || feed == feed_) return;
+  feed_ = feed;
+  for (auto& [key, service] : services_) {
+    if (!service.subscribed) continue;
+    if (feed == Feed::kStream) {
+      if (service.poll_timer != kInvalidTaskId) loop_->Cancel(service.poll_timer);
+      service.poll_timer = kInvalidTaskId;
+    } else {
+      service.recovery_queried = false;
+      QueryNow(key);
+    }
+  }
+}
+
+void HostReactor::StreamSubscribe(const std::string& grouped) {
+  stream_.subscribe(grouped, [this, grouped](Result<std::string> answer) {
+    OnStreamSubscribed(grouped, std::move(answer));
+  });
+}
+
+void HostReactor::OnStreamSubscribed(const std::string& grouped, Result<std::string> answer) {
+  if (stopped_) return;
+  if (answer.ok()) {
+    HandleStreamData(*answer);
+  } else {
+    DUBBO_LOG(DEBUG) << "nacos: subscribing to " << grouped
+                     << " over gRPC failed: " << answer.status();
+  }
+  if (feed_ != Feed::kStream) return;  // The polls get the first data.
+  auto stream = stream_services_.find(grouped);
+  if (stream == stream_services_.end()) return;
+  // Keys still without data: served from the disk cache until data comes (the subscription stays
+  // with the source, which makes it again on its next connection).
+  for (const std::string& key : stream->second.keys) {
+    Service& service = services_.at(key);
+    if (service.first_query_done) continue;
+    DUBBO_LOG(WARNING) << "nacos: first data of " << key << " failed: "
+                       << (answer.ok() ? Status(InvalidArgumentError("unusable answer"))
+                                       : answer.status());
+    if (!service.info) FallBackToDiskCache(key);
+    FirstQueryDone(service);
+  }
+}
+
+void HostReactor::HandleStreamData(std::string_view service_info_json) {
+  if (stopped_) return;
+  ServiceInfoParseReport report;
+  Result<ServiceInfo> info = ParseServiceInfo(service_info_json, &report);
+  stats_.dropped_hosts += report.dropped_hosts;
+  if (!info.ok()) {
+    ++stats_.malformed;
+    DUBBO_LOG(WARNING) << "nacos: bad service data over gRPC: " << info.status();
+    return;
+  }
+  info->clusters.clear();  // The source subscribes to the whole service.
+  info->name = info->Key();
+  auto stream = stream_services_.find(info->name);
+  if (stream == stream_services_.end()) return;  // Not (or no longer) subscribed.
+  StreamService& service_stream = stream->second;
+  if (service_stream.full && service_stream.full_epoch == stream_epoch_ &&
+      info->last_ref_time < service_stream.full->last_ref_time) {
+    ++stats_.stale_pushes;
+    DUBBO_LOG(DEBUG) << "nacos: dropping data of " << info->name << " older than what is held";
+    return;
+  }
+  service_stream.full = std::make_shared<const ServiceInfo>(std::move(*info));
+  service_stream.full_epoch = stream_epoch_;
+  bool stale = false;
+  for (const std::string& key : service_stream.keys) {
+    stale |= !ApplyStream(services_.at(key), *service_stream.full);
+  }
+  if (stale) {
+    ++stats_.stale_pushes;
+  } else {
+    ++stats_.stream_updates;
+  }
+}
+
+bool HostReactor::ApplyStream(Service& service, const ServiceInfo& full) {
+  ServiceInfo info = full;
+  info.clusters = service.clusters;
+  if (!service.clusters.empty()) {
+    std::set<std::string_view> wanted;
+    std::string_view list = service.clusters;
+    while (true) {
+      const size_t comma = list.find(',');
+      wanted.insert(list.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+    info.hosts.erase(
+        std::remove_if(info.hosts.begin(), info.hosts.end(),
+                       [&](const Instance& host) { return wanted.count(host.cluster_name) == 0; }),
+        info.hosts.end());
+  }
+  if (service.info && service.info_epoch == stream_epoch_ &&
+      info.last_ref_time < service.info->last_ref_time) {
+    return false;
+  }
+  service.answered_at = loop_->clock()->Now();
+  service.fail_count = 0;
+  const std::string json = ServiceInfoToJson(info);
+  if (Apply(service, std::move(info), json, Source::kServer)) service.info_epoch = stream_epoch_;
+  if (!service.first_query_done) FirstQueryDone(service);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +618,7 @@ bool HostReactor::Apply(Service& service, ServiceInfo info, std::string_view raw
   std::shared_ptr<const ServiceInfo> before = std::move(service.info);
   service.info = std::make_shared<const ServiceInfo>(std::move(info));
   service.info_from_cache = source == Source::kCache;
+  service.info_epoch = 0;  // ApplyStream() sets it for stream data.
   // Listeners first: the cache write (an fsync, milliseconds on a busy disk) must not delay them.
   if (changed) {
     for (const auto& listener : service.listeners) PostEvent(listener, before, service.info, event);
@@ -548,7 +695,7 @@ std::string HostReactor::HandleDatagram(std::string_view datagram, std::string_v
 void HostReactor::OnPush(const ServiceInfo& announced) {
   const std::string key = announced.Key();
   auto it = services_.find(key);
-  if (it == services_.end() || !it->second.polling) return;  // Not (or no longer) subscribed.
+  if (it == services_.end() || !it->second.subscribed) return;  // Not (or no longer) subscribed.
   // No staleness check: lastRefTime is the pushing server's wall clock and the data held may come
   // from another server of the cluster, and the push's data is never applied anyway.
   QueryNow(key);

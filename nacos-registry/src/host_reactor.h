@@ -1,28 +1,45 @@
 // Internal: HostReactor, the naming client's service data: one ServiceInfo per
-// "group@@service[@@clusters]", kept current by list queries (polls) that UDP pushes and a server's
-// recovery bring forward, change detection, listeners, the disk cache and the failover data.
+// "group@@service[@@clusters]", kept current either by list queries (polls) that UDP pushes and a
+// server's recovery bring forward (v1 HTTP), or by the pushes of a gRPC stream; change detection,
+// listeners, the disk cache and the failover data are the same for both.
 //
-// Data arrives from two sources, applied by one rule set (Apply()):
-//   * an HTTP list query (carrying udpPort and clientIP so that the server pushes to us);
-//   * the disk cache (at start with load_cache_at_start, and whenever the first query of a service
-//     fails).
+// Feeds (SetFeed()). Which one keeps the subscribed services current:
+//   * kPoll (v1): data comes from HTTP list queries (carrying udpPort and clientIP so that the
+//     server pushes to us) and the disk cache;
+//   * kStream (gRPC, with a StreamSource): data comes from the source's subscription answers and
+//     pushes (HandleStreamData()); no list query goes out, no poll timer runs.
+// With a StreamSource, every subscribed grouped service is also subscribed there, whatever the
+// feed, so that a gRPC connection that becomes ready later (its redo) already carries them. The
+// source subscribes per grouped service with clusters "" and sends the whole service: its data is
+// applied to every key of that service, the hosts filtered by the key's cluster list.
+//
+// Rules for every piece of data (Apply()): with push_empty_protection, data without a usable
+// instance (HasUsableInstance) never replaces data that has one. Every accepted change of server
+// data is written to the disk cache and, when instances were added, removed or modified (or it is
+// the first data), is offered to each listener of the service (ListenerEntry::Offer(), which merges
+// it into a call already queued). When the first query of a key fails (or, on the stream feed, its
+// first subscription does), the disk cache is served until a server answers.
+//
 // A UDP push is only a doorbell (HandleDatagram()): the server pushes from an ephemeral port that
 // the v1 API never names, so a datagram with a server's source IP may still be forged. A push that
-// passes the checks is acked (the server resends unacked pushes) and queries its service at once;
-// its own data is never applied (nor its lastRefTime compared: it is the pushing server's clock).
-// At most one query per service is in flight; a push arriving meanwhile queues one more, sent as
-// soon as the answer is in. With push_empty_protection, data without a usable instance
-// (HasUsableInstance) never replaces data that has one. Every accepted change of server data is
-// written to the disk cache and, when instances were added, removed or modified (or it is the first
-// data), is offered to each listener of the service (ListenerEntry::Offer(), which merges it into a
-// call already queued).
+// passes the checks is acked (the server resends unacked pushes) and, on the poll feed, queries its
+// service at once; its own data is never applied (nor its lastRefTime compared: it is the pushing
+// server's clock). At most one query per service is in flight; a push arriving meanwhile queues
+// one more, sent as soon as the answer is in.
 //
-// Polling per subscribed service: after each applied answer, the next query goes `cacheMillis`
-// later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A failed query, or
-// one with no instance, backs off min(1 s << fails, max_poll_backoff_ms), fails counted up to 6.
-// Resubscribe() (NamingProxy's recovery hook: the servers answer again after failing) queries at
-// once every subscribed service not answered since the failing began, once until it is answered;
-// back-offs reset only when an answer is applied, so a recovery whose queries fail backs off.
+// Stream data is applied directly: it comes on the client's own TCP connection to a server, not as
+// a datagram anyone can send. Data whose lastRefTime is older than the data the same connection
+// gave for a key is not applied to that key (counted in stale_pushes). lastRefTime is the sending
+// server's clock and stamp, so data of another connection (another server, or the same one
+// restarted: StreamLost() marks the change), of a poll or of the disk cache is never compared.
+//
+// Polling per subscribed service (poll feed): after each applied answer, the next query goes
+// `cacheMillis` later (the server says 10 s with push, 3 s without; clamped to [1 s, 1 h]). A
+// failed query, or one with no instance, backs off min(1 s << fails, max_poll_backoff_ms), fails
+// counted up to 6. Resubscribe() (NamingProxy's recovery hook: the servers answer again after
+// failing) queries at once every subscribed service not answered since the failing began, once
+// until it is answered; back-offs reset only when an answer is applied, so a recovery whose queries
+// fail backs off. Moving to the poll feed queries every subscribed service at once.
 //
 // Thread-safety: none. Every method must be called on the loop (the Scheduler's thread). Listeners
 // never run here: they run where `post` sends them (the dispatcher thread).
@@ -36,6 +53,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,7 +106,10 @@ struct HostReactorStats {
   uint64_t pushes = 0;           // Push packets of type dom/service accepted and acked,
   uint64_t empty_protected = 0;  // Updates ignored by empty-push protection.
   uint64_t spoofed = 0;          // Datagrams from a source IP that is not a server's.
-  uint64_t malformed = 0;        // Datagrams that did not parse.
+  uint64_t malformed = 0;        // Datagrams, or stream data, that did not parse.
+  uint64_t stream_updates = 0;   // Stream data (pushes and subscription answers) applied,
+  uint64_t stale_pushes = 0;     //   not applied to some key: older than what the same
+                                 //   connection gave for it.
   uint64_t dropped_hosts = 0;    // Hosts dropped as malformed from data that was used.
   uint64_t events = 0;           // Listener calls posted.
   uint64_t events_merged = 0;    // Changes merged into a listener call already waiting.
@@ -96,10 +117,25 @@ struct HostReactorStats {
   uint64_t cache_write_failures = 0;
 };
 
+// The gRPC side as HostReactor needs it (NamingGrpcProxy's subscriptions and queries). Every
+// callback runs on the loop, never from inside the call that was made; its Result carries the
+// serviceInfo JSON text of the whole grouped service.
+struct StreamSource {
+  // Subscribes to `grouped` ("group@@name"; kept until unsubscribe) and answers with its data.
+  std::function<void(const std::string& grouped, std::function<void(Result<std::string>)> done)>
+      subscribe;
+  std::function<void(const std::string& grouped)> unsubscribe;
+  // One query of `grouped` in `clusters` (comma-separated, "" for all).
+  std::function<void(const std::string& grouped, const std::string& clusters,
+                     std::function<void(Result<std::string>)> done)>
+      query;
+};
+
 class HostReactor {
  public:
   // Hands a call of listener `id` to the dispatcher.
   using Post = std::function<void(SubscriptionId id, std::function<void()>)>;
+  enum class Feed { kPoll, kStream };
 
   // `proxy` and `loop` must outlive this object. `udp_port` and `client_ip` are what list queries
   // report (udpPort 0: no push wanted).
@@ -109,6 +145,20 @@ class HostReactor {
 
   HostReactor(const HostReactor&) = delete;
   HostReactor& operator=(const HostReactor&) = delete;
+
+  // Gives the reactor a gRPC side and starts on `feed`. Before Start(); without it the feed is
+  // kPoll for good.
+  void SetStreamSource(StreamSource source, Feed feed);
+  // Moves to `feed` (see the file comment). To kPoll: every subscribed service is queried at once
+  // and polled from then on. To kStream: poll timers are cancelled. Needs a StreamSource.
+  void SetFeed(Feed feed);
+  Feed feed() const { return feed_; }
+  // Data of a subscribed service from the stream (StreamSource::subscribe's answers go here too):
+  // the serviceInfo JSON text of a whole grouped service. Applied to every key of that service
+  // (see the file comment). Unknown or unsubscribed services are ignored.
+  void HandleStreamData(std::string_view service_info_json);
+  // The stream's connection was lost: the next connection's data is not compared with this one's.
+  void StreamLost() { ++stream_epoch_; }
 
   // Loads the disk cache (with load_cache_at_start) and starts the failover switch polling.
   void Start();
@@ -121,7 +171,8 @@ class HostReactor {
                  const std::string& clusters, std::shared_ptr<ListenerEntry> listener,
                  std::function<void(Status)> done);
   // Removes a listener (by id). False if unknown. The last listener of a service stops its polling
-  // unless GetServiceInfo(subscribe) asked for the service too.
+  // (and its stream subscription, when no other key of the grouped service is subscribed) unless
+  // GetServiceInfo(subscribe) asked for the service too.
   bool Unsubscribe(SubscriptionId id);
 
   // The data of a service; see NamingClient::GetAllInstances().
@@ -138,7 +189,7 @@ class HostReactor {
   // The servers answer again after failing since `failing_since`: queries at once every subscribed
   // service not answered since then and not queried by an earlier call still unanswered (a service
   // whose query is in flight gets one more after it). Back-offs are kept. A restarted server has
-  // forgotten every push subscription; the query renews it.
+  // forgotten every push subscription; the query renews it. Nothing on the stream feed.
   void Resubscribe(TimePoint failing_since);
 
   // Failover switch state (polled every failover_check_ms).
@@ -159,9 +210,10 @@ class HostReactor {
     std::string clusters;
     std::shared_ptr<const ServiceInfo> info;  // Shared with the listener calls that report it.
     bool info_from_cache = false;
+    uint64_t info_epoch = 0;  // The stream connection `info` came from; 0: not the stream.
     std::vector<std::shared_ptr<ListenerEntry>> listeners;
     bool keep_polling = false;  // GetServiceInfo(subscribe) asked for it.
-    bool polling = false;
+    bool subscribed = false;    // Kept current: by polls (poll feed) or the stream (stream feed).
     TaskId poll_timer = kInvalidTaskId;
     int fail_count = 0;
     bool first_query_done = false;
@@ -176,7 +228,16 @@ class HostReactor {
                        const std::string& clusters);
   NamingRequest ListRequest(const std::string& grouped_name, const std::string& clusters,
                             bool with_push) const;
-  void EnsurePolling(const std::string& key);
+  // Marks `key` subscribed and gets its first data (a query, or the stream's data).
+  void EnsureSubscribed(const std::string& key);
+  // The key is no longer subscribed: its poll stops, and the grouped service's stream
+  // subscription when it was the last key of it.
+  void StopSubscription(const std::string& key, Service& service);
+  // Subscribes to `grouped` on the stream source; its answer is the first data of its keys.
+  void StreamSubscribe(const std::string& grouped);
+  void OnStreamSubscribed(const std::string& grouped, Result<std::string> answer);
+  // The first data of a key arrived (or its first query failed): releases its waiters.
+  void FirstQueryDone(Service& service);
   // Sends the list query of `key` now (its poll timer cancelled).
   void Query(const std::string& key);
   // Query() unless one is in flight; then queues one more.
@@ -190,6 +251,9 @@ class HostReactor {
   // Parses and applies server JSON for `key`; kInvalidArgument if it does not parse or is for
   // another key.
   Status ApplyJson(const std::string& key, std::string_view json, Source source);
+  // The whole-service data `full` for the key of `service` (hosts of its clusters only); false
+  // when it is older than the data held from the same connection.
+  bool ApplyStream(Service& service, const ServiceInfo& full);
   // Applies `info`; returns false when it was dropped (empty-protected).
   bool Apply(Service& service, ServiceInfo info, std::string_view raw_json, Source source);
   // Offers a change to `listener` (see ListenerEntry::Offer()) and posts a call when none waits.
@@ -213,6 +277,17 @@ class HostReactor {
 
   bool stopped_ = false;
   std::map<std::string, Service> services_;
+  StreamSource stream_;
+  Feed feed_ = Feed::kPoll;
+  // Grouped services subscribed on the stream: their subscribed keys, and the last whole-service
+  // data (served to a key of the service that subscribes later).
+  struct StreamService {
+    std::set<std::string> keys;
+    std::shared_ptr<const ServiceInfo> full;
+    uint64_t full_epoch = 0;
+  };
+  uint64_t stream_epoch_ = 1;
+  std::map<std::string, StreamService> stream_services_;
   std::map<SubscriptionId, std::string> listener_keys_;
   bool failover_on_ = false;
   std::map<std::string, ServiceInfo> failover_data_;

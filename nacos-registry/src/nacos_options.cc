@@ -27,6 +27,11 @@
 //   maxPollBackoff            max_poll_backoff_ms
 //   failoverCheckInterval     failover_check_ms
 //   shutdownTimeout           shutdown_timeout_ms
+//   namingProtocol            naming_protocol: auto, grpc or http, in any case
+//   grpcPortOffset            grpc_port_offset [1, 65535]
+//   grpcRetryInterval         grpc_retry_interval_ms
+//   grpcHealthCheckInterval   grpc_health_check_interval_ms
+//   grpcMaxInboundMessageSize grpc_max_message_bytes [4096, 104857600]
 // Values are trimmed (except credentials); an empty or blank value means "use the default".
 // Booleans are "true"/"false" in any case.
 //
@@ -74,8 +79,13 @@ constexpr std::string_view kMaxPollBackoff = "maxPollBackoff";
 constexpr std::string_view kFailoverCheck = "failoverCheckInterval";
 constexpr std::string_view kHttpPipelineDepth = "httpPipelineDepth";
 constexpr std::string_view kShutdownTimeout = "shutdownTimeout";
+constexpr std::string_view kNamingProtocol = "namingProtocol";
+constexpr std::string_view kGrpcPortOffset = "grpcPortOffset";
+constexpr std::string_view kGrpcRetryInterval = "grpcRetryInterval";
+constexpr std::string_view kGrpcHealthCheckInterval = "grpcHealthCheckInterval";
+constexpr std::string_view kGrpcMaxInboundMessageSize = "grpcMaxInboundMessageSize";
 
-constexpr std::array<std::string_view, 24> kKnownKeys = {
+constexpr std::array<std::string_view, 29> kKnownKeys = {
     kServerAddr,
     kEndpoint,
     kEndpointPort,
@@ -100,7 +110,17 @@ constexpr std::array<std::string_view, 24> kKnownKeys = {
     kFailoverCheck,
     kHttpPipelineDepth,
     kShutdownTimeout,
+    kNamingProtocol,
+    kGrpcPortOffset,
+    kGrpcRetryInterval,
+    kGrpcHealthCheckInterval,
+    kGrpcMaxInboundMessageSize,
 };
+
+// The smallest and largest grpcMaxInboundMessageSize: a 4 KiB cap still holds any single answer
+// but a large service's; 100 MiB bounds what one message may make the client allocate.
+constexpr int64_t kMinGrpcMessageBytes = 4096;
+constexpr int64_t kMaxGrpcMessageBytes = 104857600;
 
 constexpr int kDefaultServerPort = 8848;
 constexpr int64_t kMaxDurationMs = 2147483647;  // About 24.8 days; keeps any arithmetic in range.
@@ -426,6 +446,24 @@ Result<NacosOptions> NacosOptions::FromProperties(
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kMaxPollBackoff, &options.max_poll_backoff_ms));
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kFailoverCheck, &options.failover_check_ms));
   DUBBO_RETURN_IF_ERROR(reader.GetDuration(kShutdownTimeout, &options.shutdown_timeout_ms));
+
+  if (auto value = reader.Get(kNamingProtocol)) {
+    if (value->size() == 4 && StartsWithIgnoreCase(*value, "auto")) {
+      options.naming_protocol = NamingProtocol::kAuto;
+    } else if (value->size() == 4 && StartsWithIgnoreCase(*value, "grpc")) {
+      options.naming_protocol = NamingProtocol::kGrpc;
+    } else if (value->size() == 4 && StartsWithIgnoreCase(*value, "http")) {
+      options.naming_protocol = NamingProtocol::kHttp;
+    } else {
+      return BadValue(kNamingProtocol, "auto, grpc or http", *value);
+    }
+  }
+  DUBBO_RETURN_IF_ERROR(reader.GetInt(kGrpcPortOffset, 1, 65535, &options.grpc_port_offset));
+  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kGrpcRetryInterval, &options.grpc_retry_interval_ms));
+  DUBBO_RETURN_IF_ERROR(
+      reader.GetDuration(kGrpcHealthCheckInterval, &options.grpc_health_check_interval_ms));
+  DUBBO_RETURN_IF_ERROR(reader.GetInt(kGrpcMaxInboundMessageSize, kMinGrpcMessageBytes,
+                                      kMaxGrpcMessageBytes, &options.grpc_max_message_bytes));
   return options;
 }
 

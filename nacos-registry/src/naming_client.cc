@@ -1,6 +1,17 @@
 // NamingClient: the public facade. It owns the two threads (EventLoop, Dispatcher) and wires the
-// loop-confined parts together: NamingProxy (HTTP), BeatReactor (beats), HostReactor (service data)
-// and the UDP push socket. Public methods hop onto the loop and wait for the answer there.
+// loop-confined parts together: NamingProxy (HTTP), NamingGrpcProxy and its connector (gRPC),
+// BeatReactor (beats), HostReactor (service data) and the UDP push socket. Public methods hop onto
+// the loop and wait for the answer there.
+//
+// Protocol in use (Impl::on_grpc, loop only). With naming_protocol http there is no gRPC side at
+// all. Otherwise the client starts on gRPC: ephemeral instances are the gRPC proxy's records (no
+// beats), subscriptions follow its pushes (HostReactor's stream feed). With auto, when a whole
+// round of gRPC attempts fails and the v1 metrics probe answers UP, the client moves to HTTP: the
+// records are registered over HTTP with beats, subscriptions are polled, and the proxy keeps
+// trying (its reconnect interval capped at grpc_retry_interval_ms). Records stay with the proxy
+// throughout, so its redo carries them when a connection becomes ready; then the client moves
+// back: beats stop, the v1 copies are deregistered and the affected records sent again (a server
+// that stores one instance per address, as ours does, removes the gRPC one with the v1 copy).
 #include "dubbo/registry/nacos/naming_client.h"
 
 #include <arpa/inet.h>
@@ -20,16 +31,20 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "beat_reactor.h"
 #include "curl_transport.h"
 #include "dispatcher.h"
 #include "event_loop.h"
+#include "grpc_client_transport.h"
 #include "host_reactor.h"
-#include "keepalive_transport.h"
 #include "internal/logging.h"
+#include "keepalive_transport.h"
+#include "naming_grpc_proxy.h"
 #include "naming_proxy.h"
 #include "pending_calls.h"
 
@@ -140,6 +155,18 @@ std::string GroupedOf(std::string_view service_name, std::string_view group_name
   return GroupedName(service_name, group_name);
 }
 
+std::string_view ProtocolName(NacosOptions::NamingProtocol protocol) {
+  switch (protocol) {
+    case NacosOptions::NamingProtocol::kAuto:
+      return "auto";
+    case NacosOptions::NamingProtocol::kGrpc:
+      return "grpc";
+    case NacosOptions::NamingProtocol::kHttp:
+      break;
+  }
+  return "http";
+}
+
 std::vector<Instance> Healthy(const std::vector<Instance>& hosts, bool healthy) {
   std::vector<Instance> out;
   for (const Instance& host : hosts) {
@@ -162,8 +189,22 @@ struct NamingClient::Impl {
   std::unique_ptr<CurlMultiTransport> curl;
   std::unique_ptr<KeepAliveTransport> http;
   std::unique_ptr<NamingProxy> proxy;
+  // The gRPC side; both null with naming_protocol http.
+  std::unique_ptr<GrpcConnector> grpc_connector;
+  std::unique_ptr<NamingGrpcProxy> grpc;
   std::unique_ptr<BeatReactor> beats;
   std::unique_ptr<HostReactor> hosts;
+
+  // Loop only. True while ephemeral instances and subscriptions go over gRPC (see the file
+  // comment); false for good with naming_protocol http.
+  bool on_grpc = false;
+  bool probing_v1 = false;  // The metrics probe of a gRPC round failure is in flight.
+  uint64_t protocol_switches = 0;
+  // Auto: calls in progress over gRPC, by id, each with what sends it over HTTP instead; a move to
+  // HTTP runs them at once (rather than letting them wait out request_timeout_ms for a connection
+  // that is not coming). A call leaves when answered.
+  std::map<uint64_t, std::function<void()>> movable_calls;
+  uint64_t next_movable_call = 0;
 
   int udp_fd = -1;
   int udp_port = 0;
@@ -180,7 +221,9 @@ struct NamingClient::Impl {
   std::mutex rng_mu;
   std::mt19937_64 rng{std::random_device()()};
 
-  // Loop only: what this client registered, for Shutdown(). Key "grouped#ip#port".
+  // Loop only: what this client registered over HTTP (every instance on the v1 path; persistent
+  // instances, and the v1 copies of the gRPC records while on HTTP, on the others), for Shutdown()
+  // and the move back to gRPC. Key "grouped#ip#port".
   struct Registered {
     std::string grouped;
     Instance instance;
@@ -216,14 +259,197 @@ struct NamingClient::Impl {
         }
         return;
       }
-      const std::string reply =
-          hosts->HandleDatagram(std::string_view(datagram.data(), static_cast<size_t>(n)),
-                                SourceIp(from));
+      const std::string reply = hosts->HandleDatagram(
+          std::string_view(datagram.data(), static_cast<size_t>(n)), SourceIp(from));
       if (reply.empty()) continue;
       if (::sendto(udp_fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from),
                    from_len) < 0) {
         DUBBO_LOG(DEBUG) << "nacos: cannot send an ack: " << ErrnoText(errno);
       }
+    }
+  }
+
+  static std::string RegisteredKey(const std::string& grouped, const Instance& instance) {
+    return grouped + "#" + instance.ip + "#" + std::to_string(instance.port);
+  }
+
+  // Registers `instance` over HTTP, with beats when ephemeral. On error nothing is left behind
+  // but an earlier registration's beats.
+  void RegisterOverHttp(const std::string& grouped, const Instance& instance,
+                        std::function<void(Status)> done) {
+    const std::string key = RegisteredKey(grouped, instance);
+    if (instance.ephemeral) beats->Add(grouped, instance);
+    proxy->Call(MakeRegisterRequest(grouped, instance), [this, grouped, instance, key,
+                                                         done](Result<std::string> answer) {
+      if (answer.ok() && shut_down.load() && instance.ephemeral) {
+        // Shutdown() began while this was in flight and has already deregistered
+        // everything it knew of: take this one back too.
+        proxy->Call(MakeDeregisterRequest(grouped, instance), [](Result<std::string>) {});
+        done(FailedPreconditionError("naming client shut down"));
+        return;
+      }
+      const bool back_on_grpc = instance.ephemeral && grpc && on_grpc;
+      if (answer.ok() && back_on_grpc) {
+        // The client moved back to gRPC while this was in flight, and the proxy's record holds
+        // the instance: this v1 copy goes like the others did.
+        beats->Remove(grouped, instance.ip, instance.port);
+        DropV1Copies({Registered{grouped, instance}});
+        done(Status::Ok());
+        return;
+      }
+      if (answer.ok()) {
+        registered[key] = Registered{grouped, instance};
+        done(Status::Ok());
+        return;
+      }
+      // Leave nothing behind, but keep an earlier registration's beats (none on gRPC).
+      auto old = registered.find(key);
+      if (old != registered.end() && old->second.instance.ephemeral && !back_on_grpc) {
+        beats->Add(grouped, old->second.instance);
+      } else {
+        beats->Remove(grouped, instance.ip, instance.port);
+      }
+      done(answer.status());
+    });
+  }
+
+  // Auto, on HTTP: the instance goes over HTTP (the call's outcome) and into the gRPC proxy's
+  // records for its next connection. A refusal by the server restores the record as it was; a
+  // server that does not answer leaves it (registered once gRPC works, as on the gRPC path).
+  void RegisterWhileOnHttp(const std::string& grouped, const Instance& instance,
+                           std::function<void(Status)> done) {
+    std::optional<Instance> previous;
+    auto record = grpc->instance_records().find(grouped);
+    if (record != grpc->instance_records().end()) {
+      auto found = record->second.find(instance.Address());
+      if (found != record->second.end()) previous = found->second;
+    }
+    grpc->RegisterInstance(grouped, instance, [](Status) {});
+    RegisterOverHttp(grouped, instance, [this, grouped, instance, previous, done](Status status) {
+      const StatusCode code = status.code();
+      if (!status.ok() && code != StatusCode::kUnavailable &&
+          code != StatusCode::kDeadlineExceeded && !shut_down.load()) {
+        if (previous) {
+          grpc->RegisterInstance(grouped, *previous, [](Status) {});
+        } else {
+          grpc->DeregisterInstance(grouped, instance.ip, instance.port, [](Status) {});
+        }
+      }
+      done(status);
+    });
+  }
+
+  // Answers `done` once: by `over_grpc`, or, when the client moves to HTTP before that answer
+  // (auto), by `over_http`.
+  template <typename T>
+  void OverGrpc(std::function<void(std::function<void(T)>)> over_grpc,
+                std::function<void(std::function<void(T)>)> over_http,
+                std::function<void(T)> done) {
+    auto answered = std::make_shared<bool>(false);
+    const uint64_t id =
+        options.naming_protocol == NacosOptions::NamingProtocol::kAuto ? ++next_movable_call : 0;
+    std::function<void(T)> once = [this, answered, id, done = std::move(done)](T value) {
+      if (*answered) return;
+      *answered = true;
+      movable_calls.erase(id);
+      done(std::move(value));
+    };
+    if (id != 0) {
+      movable_calls.emplace(id, [answered, over_http = std::move(over_http), once] {
+        if (!*answered) over_http(once);
+      });
+    }
+    over_grpc(std::move(once));
+  }
+
+  // A round of gRPC attempts failed: with auto, moves to HTTP when the v1 API answers.
+  void OnGrpcRoundFailed(const Status& why) {
+    if (options.naming_protocol != NacosOptions::NamingProtocol::kAuto || !on_grpc || probing_v1 ||
+        shut_down.load()) {
+      return;
+    }
+    probing_v1 = true;
+    NamingRequest probe;
+    probe.path = "/v1/ns/operator/metrics";
+    proxy->Call(std::move(probe), [this, why](Result<std::string> body) {
+      probing_v1 = false;
+      if (shut_down.load() || !on_grpc || grpc->ready()) return;
+      if (!body.ok() || !IsServerUpAnswer(*body)) return;  // Nothing answers: gRPC keeps trying.
+      MoveToHttp(why);
+    });
+  }
+
+  void MoveToHttp(const Status& why) {
+    on_grpc = false;
+    ++protocol_switches;
+    const auto records = grpc->instance_records();
+    size_t instances = 0;
+    for (const auto& [grouped, record] : records) instances += record.size();
+    DUBBO_LOG(INFO) << "nacos: gRPC on " << grpc->current_server() << " (port + "
+                    << options.grpc_port_offset << ") did not become ready (" << why
+                    << ") but the v1 HTTP API answers: using HTTP (" << instances
+                    << " instances with beats, subscriptions polled) and trying gRPC again";
+    grpc->SetRoundPause(std::chrono::milliseconds(options.grpc_retry_interval_ms));
+    for (const auto& [grouped, record] : records) {
+      for (const auto& [address, instance] : record) {
+        RegisterOverHttp(grouped, instance, [grouped, address = address](Status status) {
+          if (!status.ok()) {
+            DUBBO_LOG(WARNING) << "nacos: registering " << address << " in " << grouped
+                               << " over HTTP failed: " << status;
+          }
+        });
+      }
+    }
+    hosts->SetFeed(HostReactor::Feed::kPoll);
+    std::map<uint64_t, std::function<void()>> moved;
+    moved.swap(movable_calls);
+    for (auto& [id, send_over_http] : moved) send_over_http();
+  }
+
+  void OnGrpcState(bool ready) {
+    if (!ready) hosts->StreamLost();
+    if (!ready || on_grpc || shut_down.load()) return;
+    // Back on gRPC: the proxy's redo has registered every record and subscription already.
+    on_grpc = true;
+    ++protocol_switches;
+    grpc->SetRoundPause(Duration::zero());
+    hosts->SetFeed(HostReactor::Feed::kStream);
+    std::vector<Registered> copies;
+    for (auto it = registered.begin(); it != registered.end();) {
+      if (!it->second.instance.ephemeral) {
+        ++it;
+        continue;
+      }
+      beats->Remove(it->second.grouped, it->second.instance.ip, it->second.instance.port);
+      copies.push_back(std::move(it->second));
+      it = registered.erase(it);
+    }
+    DUBBO_LOG(INFO) << "nacos: gRPC on " << grpc->current_server()
+                    << " is ready: leaving HTTP (deregistering " << copies.size()
+                    << " v1 copies, subscriptions follow pushes)";
+    DropV1Copies(std::move(copies));
+  }
+
+  // Deregisters v1 copies of gRPC records (their beats stopped), then sends the records of their
+  // services again (see the file comment).
+  void DropV1Copies(std::vector<Registered> copies) {
+    if (copies.empty()) return;
+    auto left = std::make_shared<size_t>(copies.size());
+    auto services = std::make_shared<std::set<std::string>>();
+    for (const Registered& copy : copies) {
+      services->insert(copy.grouped);
+      proxy->Call(MakeDeregisterRequest(copy.grouped, copy.instance), [this, left, services](
+                                                                          Result<std::string>) {
+        if (--*left > 0 || !on_grpc || shut_down.load()) return;
+        // Send the records of those services again (see the file comment).
+        for (const std::string& grouped : *services) {
+          auto record = grpc->instance_records().find(grouped);
+          if (record == grpc->instance_records().end() || record->second.empty()) {
+            continue;
+          }
+          grpc->RegisterInstance(grouped, record->second.begin()->second, [](Status) {});
+        }
+      });
     }
   }
 };
@@ -255,6 +481,20 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
   keepalive.pipeline_depth = static_cast<size_t>(impl->options.http_pipeline_depth);
   impl->http = std::make_unique<KeepAliveTransport>(&impl->loop, impl->curl.get(), keepalive);
   impl->proxy = std::make_unique<NamingProxy>(impl->options, impl->http.get(), &impl->loop);
+  const bool with_grpc = impl->options.naming_protocol != NacosOptions::NamingProtocol::kHttp;
+  if (with_grpc) {
+    impl->grpc_connector = std::make_unique<GrpcClientConnector>(
+        &impl->loop, GrpcClientConnector::OptionsFor(impl->options));
+    NamingGrpcProxy::Hooks hooks;
+    hooks.on_service_info = [raw](std::string json) { raw->hosts->HandleStreamData(json); };
+    hooks.on_state = [raw](bool ready) { raw->OnGrpcState(ready); };
+    hooks.on_round_failed = [raw](const Status& why) { raw->OnGrpcRoundFailed(why); };
+    hooks.access_token = [raw] { return raw->proxy->access_token(); };
+    hooks.on_auth_refused = [raw] { raw->proxy->RefreshLogin(); };
+    impl->grpc = std::make_unique<NamingGrpcProxy>(
+        impl->options, impl->client_ip, impl->grpc_connector.get(), &impl->loop, std::move(hooks));
+    impl->on_grpc = true;
+  }
   impl->beats = std::make_unique<BeatReactor>(impl->options, impl->proxy.get(), &impl->loop);
   impl->hosts = std::make_unique<HostReactor>(
       impl->options, impl->proxy.get(), &impl->loop,
@@ -262,10 +502,24 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
         raw->dispatcher.Post(id, std::move(fn));
       },
       impl->udp_port, impl->client_ip);
+  if (with_grpc) {
+    StreamSource source;
+    source.subscribe = [raw](const std::string& grouped,
+                             std::function<void(Result<std::string>)> done) {
+      raw->grpc->Subscribe(grouped, std::move(done));
+    };
+    source.unsubscribe = [raw](const std::string& grouped) { raw->grpc->Unsubscribe(grouped); };
+    source.query = [raw](const std::string& grouped, const std::string& clusters,
+                         std::function<void(Result<std::string>)> done) {
+      raw->grpc->QueryService(grouped, clusters, /*healthy_only=*/false, std::move(done));
+    };
+    impl->hosts->SetStreamSource(std::move(source), HostReactor::Feed::kStream);
+  }
   impl->proxy->SetRecoveryHook([raw](TimePoint since) { raw->hosts->Resubscribe(since); },
                                kRecoveryProbeInterval);
   bool started = impl->loop.RunInLoopAndWait([raw] {
     raw->proxy->Start();
+    if (raw->grpc) raw->grpc->Start();
     raw->hosts->Start();
     raw->udp_watch =
         raw->loop.WatchFd(raw->udp_fd, EventLoop::kReadable, [raw](short) { raw->OnReadable(); });
@@ -274,7 +528,8 @@ Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options)
     return UnavailableError("NamingClient: the control-plane loop did not start");
   }
   DUBBO_LOG(INFO) << "nacos: naming client started (namespace " << impl->options.namespace_id
-                  << ", udp port " << impl->udp_port << ", client ip " << impl->client_ip << ")";
+                  << ", protocol " << ProtocolName(impl->options.naming_protocol) << ", udp port "
+                  << impl->udp_port << ", client ip " << impl->client_ip << ")";
   return std::unique_ptr<NamingClient>(new NamingClient(std::move(impl)));
 }
 
@@ -302,6 +557,24 @@ NamingClientStats NamingClient::GetStats() {
     out.events = hosts.events;
     out.events_merged = hosts.events_merged;
     out.recoveries = hosts.recoveries;
+    out.stale_pushes = hosts.stale_pushes;
+    out.protocol =
+        impl->on_grpc ? NacosOptions::NamingProtocol::kGrpc : NacosOptions::NamingProtocol::kHttp;
+    out.protocol_switches = impl->protocol_switches;
+    if (impl->grpc) {
+      const GrpcProxyStats& grpc = impl->grpc->stats();
+      out.grpc_connected = impl->grpc->ready();
+      out.grpc_connects = grpc.connects;
+      out.grpc_connect_failures = grpc.connect_failures;
+      out.grpc_disconnects = grpc.disconnects;
+      out.grpc_resets = grpc.resets;
+      out.grpc_requests = grpc.requests;
+      out.grpc_request_failures = grpc.request_failures;
+      out.grpc_pushes = grpc.pushes;
+      out.grpc_redone_instances = grpc.redone_instances;
+      out.grpc_redone_subscriptions = grpc.redone_subscriptions;
+      out.grpc_malformed = grpc.malformed;
+    }
   };
   // After the loop stopped (Shutdown), nothing writes the counters any more.
   if (!impl->loop.RunInLoopAndWait(read)) read();
@@ -325,35 +598,33 @@ Status NamingClient::RegisterInstance(std::string_view service_name, std::string
   copy.instance_id.clear();
   const std::string grouped = GroupedOf(service_name, group_name);
   Impl* impl = impl_.get();
-  return impl->Await<Status>("RegisterInstance", [impl, grouped,
-                                                  copy](std::function<void(Status)> done) {
-    const std::string key = grouped + "#" + copy.ip + "#" + std::to_string(copy.port);
-    if (copy.ephemeral) impl->beats->Add(grouped, copy);
-    impl->proxy->Call(MakeRegisterRequest(grouped, copy),
-                      [impl, grouped, copy, key, done](Result<std::string> answer) {
-                        if (answer.ok() && impl->shut_down.load() && copy.ephemeral) {
-                          // Shutdown() began while this was in flight and has already
-                          // deregistered everything it knew of: take this one back too.
-                          impl->proxy->Call(MakeDeregisterRequest(grouped, copy),
-                                            [](Result<std::string>) {});
-                          done(FailedPreconditionError("naming client shut down"));
-                          return;
-                        }
-                        if (answer.ok()) {
-                          impl->registered[key] = Impl::Registered{grouped, copy};
-                          done(Status::Ok());
-                          return;
-                        }
-                        // Leave nothing behind, but keep an earlier registration's beats.
-                        auto old = impl->registered.find(key);
-                        if (old != impl->registered.end() && old->second.instance.ephemeral) {
-                          impl->beats->Add(grouped, old->second.instance);
-                        } else {
-                          impl->beats->Remove(grouped, copy.ip, copy.port);
-                        }
-                        done(answer.status());
-                      });
-  });
+  return impl->Await<Status>(
+      "RegisterInstance", [impl, grouped, copy](std::function<void(Status)> done) {
+        if (impl->grpc && copy.ephemeral) {
+          if (!impl->on_grpc) {
+            impl->RegisterWhileOnHttp(grouped, copy, std::move(done));
+            return;
+          }
+          impl->OverGrpc<Status>(
+              [impl, grouped, copy](std::function<void(Status)> answer) {
+                impl->grpc->RegisterInstance(grouped, copy, [impl, answer](Status status) {
+                  answer(status.ok() && impl->shut_down.load()
+                             ? FailedPreconditionError("naming client shut down")
+                             : status);
+                });
+              },
+              [impl, grouped, copy](std::function<void(Status)> answer) {
+                impl->RegisterWhileOnHttp(grouped, copy, std::move(answer));
+              },
+              std::move(done));
+          return;
+        }
+        if (impl->grpc && !copy.ephemeral && impl->on_grpc && impl->grpc->supports_persistent()) {
+          impl->grpc->PersistentInstance(grouped, copy, /*do_register=*/true, std::move(done));
+          return;
+        }
+        impl->RegisterOverHttp(grouped, copy, std::move(done));
+      });
 }
 
 Status NamingClient::DeregisterInstance(std::string_view service_name, std::string_view group_name,
@@ -366,10 +637,24 @@ Status NamingClient::DeregisterInstance(std::string_view service_name, std::stri
   Impl* impl = impl_.get();
   return impl->Await<Status>("DeregisterInstance", [impl, grouped, cluster,
                                                     instance](std::function<void(Status)> done) {
-    impl->beats->Remove(grouped, instance.ip, instance.port);
-    impl->registered.erase(grouped + "#" + instance.ip + "#" + std::to_string(instance.port));
     Instance target = instance;
     target.cluster_name = cluster;
+    if (impl->grpc && instance.ephemeral) {
+      if (impl->on_grpc) {
+        impl->grpc->DeregisterInstance(grouped, instance.ip, instance.port, std::move(done));
+        return;
+      }
+      // On HTTP (auto): the record goes (nothing is sent while gRPC is not ready), then the v1
+      // copy below.
+      impl->grpc->DeregisterInstance(grouped, instance.ip, instance.port, [](Status) {});
+    }
+    if (impl->grpc && !instance.ephemeral && impl->on_grpc && impl->grpc->supports_persistent()) {
+      impl->registered.erase(Impl::RegisteredKey(grouped, instance));
+      impl->grpc->PersistentInstance(grouped, target, /*do_register=*/false, std::move(done));
+      return;
+    }
+    impl->beats->Remove(grouped, instance.ip, instance.port);
+    impl->registered.erase(Impl::RegisteredKey(grouped, instance));
     impl->proxy->Call(MakeDeregisterRequest(grouped, target), [done](Result<std::string> answer) {
       if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
         done(Status::Ok());
@@ -400,7 +685,8 @@ Result<std::vector<Instance>> NamingClient::SelectInstances(std::string_view ser
                                                             std::string_view group_name,
                                                             std::string_view clusters, bool healthy,
                                                             bool subscribe) {
-  Result<std::vector<Instance>> all = GetAllInstances(service_name, group_name, clusters, subscribe);
+  Result<std::vector<Instance>> all =
+      GetAllInstances(service_name, group_name, clusters, subscribe);
   if (!all.ok()) return all.status();
   return Healthy(*all, healthy);
 }
@@ -471,16 +757,31 @@ Result<ServiceList> NamingClient::GetServices(int page_no, int page_size,
   Impl* impl = impl_.get();
   NamingRequest request;
   request.path = "/v1/ns/service/list";
-  request.params = {{"pageNo", std::to_string(page_no)},
-                    {"pageSize", std::to_string(page_size)},
-                    {"groupName", group_name.empty() ? std::string(kDefaultGroup)
-                                                     : std::string(group_name)}};
-  Result<std::string> body = impl->Await<Result<std::string>>(
-      "GetServices", [impl, request](std::function<void(Result<std::string>)> done) {
-        impl->proxy->Call(request, std::move(done));
+  request.params = {
+      {"pageNo", std::to_string(page_no)},
+      {"pageSize", std::to_string(page_size)},
+      {"groupName", group_name.empty() ? std::string(kDefaultGroup) : std::string(group_name)}};
+
+  const std::string group =
+      group_name.empty() ? std::string(kDefaultGroup) : std::string(group_name);
+  return impl->Await<Result<ServiceList>>(
+      "GetServices",
+      [impl, request, group, page_no, page_size](std::function<void(Result<ServiceList>)> done) {
+        auto over_http = [impl, request](std::function<void(Result<ServiceList>)> answer) {
+          impl->proxy->Call(request, [answer = std::move(answer)](Result<std::string> body) {
+            answer(body.ok() ? ParseServiceListAnswer(*body) : Result<ServiceList>(body.status()));
+          });
+        };
+        if (!impl->on_grpc) {
+          over_http(std::move(done));
+          return;
+        }
+        impl->OverGrpc<Result<ServiceList>>(
+            [impl, group, page_no, page_size](std::function<void(Result<ServiceList>)> answer) {
+              impl->grpc->ListServices(group, page_no, page_size, std::move(answer));
+            },
+            over_http, std::move(done));
       });
-  if (!body.ok()) return body.status();
-  return ParseServiceListAnswer(*body);
 }
 
 std::string NamingClient::GetServerStatus() {
@@ -489,7 +790,29 @@ std::string NamingClient::GetServerStatus() {
   request.path = "/v1/ns/operator/metrics";
   Result<std::string> body = impl->Await<Result<std::string>>(
       "GetServerStatus", [impl, request](std::function<void(Result<std::string>)> done) {
-        impl->proxy->Call(request, std::move(done));
+        if (!impl->on_grpc) {
+          impl->proxy->Call(request, std::move(done));
+          return;
+        }
+        // A ready connection has passed its setup and answers health checks. Otherwise a request
+        // that waits for one (a client just created is still connecting) tells.
+        const std::string up = R"({"status":"UP"})";
+        if (impl->grpc->ready()) {
+          done(up);
+          return;
+        }
+        impl->OverGrpc<Result<std::string>>(
+            [impl, up](std::function<void(Result<std::string>)> answer) {
+              impl->grpc->ListServices(std::string(kDefaultGroup), 1, 1,
+                                       [up, answer](Result<ServiceList> list) {
+                                         answer(list.ok() ? Result<std::string>(up)
+                                                          : Result<std::string>(list.status()));
+                                       });
+            },
+            [impl, request](std::function<void(Result<std::string>)> answer) {
+              impl->proxy->Call(request, std::move(answer));
+            },
+            std::move(done));
       });
   if (!body.ok() || !IsServerUpAnswer(*body)) return "DOWN";
   return "UP";
@@ -519,6 +842,10 @@ void NamingClient::Shutdown() {
   const bool ran = impl->loop.RunInLoopAndWait([impl, deregistered, budget] {
     impl->beats->Stop();
     impl->hosts->Stop();
+    // gRPC: closing the connection is the deregistration. A server removes every instance of a
+    // connection the moment it ends (and tells subscribers), so this one step takes them all,
+    // instead of a request per service record that the budget could cut halfway.
+    if (impl->grpc) impl->grpc->Stop();
     // Persistent instances are meant to outlive the process: only ephemeral ones are removed.
     size_t ephemeral = 0;
     for (const auto& [key, entry] : impl->registered) ephemeral += entry.instance.ephemeral;

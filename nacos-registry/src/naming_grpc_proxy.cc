@@ -89,7 +89,7 @@ struct NamingGrpcProxy::State {
   TimePoint proof_deadline{};
   TimePoint last_activity{};
   uint64_t failures_in_row = 0;
-  Duration reconnect_interval = Duration::zero();
+  Duration round_pause = Duration::zero();  // SetRoundPause().
   size_t redo_outstanding = 0;
 
   std::set<std::string> subscriptions;
@@ -357,7 +357,6 @@ struct NamingGrpcProxy::State {
 
   void ScheduleAttempt(Duration delay) {
     CancelTimer(&connect_timer);
-    if (reconnect_interval > Duration::zero()) delay = std::min(delay, reconnect_interval);
     connect_due = Now() + delay;
     connect_timer = After(delay, [this] {
       connect_timer = kInvalidTaskId;
@@ -596,6 +595,7 @@ struct NamingGrpcProxy::State {
       const int64_t rounds = static_cast<int64_t>((failures_in_row - 1) / servers.size());
       delay = kBackoffStep * std::min(rounds + 1, kMaxBackoffSteps);
       round_failed = failures_in_row % servers.size() == 0;
+      if (round_failed && round_pause > Duration::zero()) delay = round_pause;
       DUBBO_LOG(DEBUG) << "nacos: gRPC attempt on " << current_server << " failed: " << why;
     }
     ScheduleAttempt(delay);
@@ -723,12 +723,14 @@ std::string NamingGrpcProxy::current_server() const { return state_->current_ser
 
 bool NamingGrpcProxy::supports_persistent() const { return state_->supports_persistent; }
 
-void NamingGrpcProxy::SetReconnectInterval(Duration interval) {
+void NamingGrpcProxy::SetRoundPause(Duration pause) {
   State& s = *state_;
-  s.reconnect_interval = interval;
-  if (s.connect_timer != kInvalidTaskId && interval > Duration::zero() &&
-      s.connect_due > s.Now() + interval) {
-    s.ScheduleAttempt(interval);
+  s.round_pause = pause;
+  // The attempt already scheduled after a failed round waits the pause too.
+  const bool after_round =
+      s.failures_in_row > 0 && !s.servers.empty() && s.failures_in_row % s.servers.size() == 0;
+  if (pause > Duration::zero() && s.connect_timer != kInvalidTaskId && after_round) {
+    s.ScheduleAttempt(pause);
   }
 }
 

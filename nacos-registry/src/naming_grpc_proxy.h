@@ -25,8 +25,9 @@
 //      readiness go out.
 // From the setup on (during the redo too) calls are sent at once; before it they wait.
 // Servers are tried from a random start, round robin; after each failed attempt the next goes
-// min(rounds + 1, 50) × 100 ms later (rounds = completed passes over the list; Java's rule), and
-// never later than the reconnect interval when one is set (SetReconnectInterval). After a ready
+// min(rounds + 1, 50) × 100 ms later (rounds = completed passes over the list; Java's rule), or,
+// after an attempt that completes a failed round, the round pause when one is set
+// (SetRoundPause). After a ready
 // connection is lost the next server is tried at once.
 //
 // While ready: a HealthCheckRequest goes out after grpc_health_check_interval_ms without any
@@ -135,9 +136,11 @@ class NamingGrpcProxy final : private GrpcChannelEvents {
   // True when the server of the current (or, while reconnecting, the last) connection announced
   // supportPersistentInstanceByGrpc in its SetupAck. Reset by each new setup.
   bool supports_persistent() const;
-  // Caps the delay between connection attempts (zero: Java's rule alone). For a client that runs
-  // on HTTP meanwhile and tries gRPC again now and then.
-  void SetReconnectInterval(Duration interval);
+  // While non-zero, every round of failed attempts (each server tried once) is followed by this
+  // pause instead of Java's backoff, the attempt already scheduled after a failed round included;
+  // attempts within a round keep Java's delays. For a client that runs on HTTP meanwhile and
+  // tries gRPC again every `pause`. Zero (the default): Java's rule alone.
+  void SetRoundPause(Duration pause);
 
   // Adds (or replaces, by ip:port) an ephemeral instance in the record of `grouped` ("group@@name")
   // and sends the record. `done`: the server's answer. While not ready the call waits for

@@ -236,6 +236,12 @@ bool NamingProxy::NeedsLogin() const {
   return !login_attempted_ || loop_->clock()->Now() - last_login_attempt_ >= kLoginRetryInterval;
 }
 
+void NamingProxy::RefreshLogin() {
+  if (stopped_ || !have_server_list_ || options_.username.empty() || login_in_flight_) return;
+  if (login_attempted_ && loop_->clock()->Now() - last_login_attempt_ < kLoginRetryInterval) return;
+  Login();
+}
+
 void NamingProxy::Call(NamingRequest request, Done done) {
   auto call = std::make_shared<CallState>();
   call->request = std::move(request);

@@ -135,6 +135,10 @@ class NamingProxy {
   bool IsServerIp(std::string_view ip) const;
   // The current access token ("" when none).
   const std::string& access_token() const { return token_; }
+  // Another channel (gRPC) had the token refused: logs in again now, unless there are no
+  // credentials, a login is in flight or the last attempt is less than 5 s old. The old token
+  // stays in use until the new one comes.
+  void RefreshLogin();
 
   // For tests: replaces the server list (as the endpoint refresh would).
   void SetServersForTest(std::vector<std::string> servers);

@@ -31,7 +31,9 @@ const PUSH_WAIT_MS = 3000;
 
 // The C++ peer: send() resolves with the reply of the same seq; events collects listener events.
 function startPeer(port, cacheDir) {
-  return new JsonLinePeer('cpp_naming_peer', peerBinary, ['--server', `127.0.0.1:${port}`, '--cache-dir', cacheDir]);
+  // namingProtocol=http: this file checks the v1 path (the Node SDK speaks only v1).
+  return new JsonLinePeer('cpp_naming_peer', peerBinary,
+    ['--server', `127.0.0.1:${port}`, '--cache-dir', cacheDir, '--prop', 'namingProtocol=http']);
 }
 
 const addr = (h) => `${h.ip}:${h.port}`;

@@ -1,7 +1,8 @@
 // HostReactor on a fake transport and the manual clock: queries, polling and backoff, pushes as
 // doorbells (ack, the query they trigger, forged data, an older lastRefTime, spoofed, malformed,
 // gzipped, dump), recovery after an outage, the bounded listener queue, empty protection, the disk
-// cache and failover.
+// cache and failover; and the stream feed (gRPC): per-service subscription, pushes applied with
+// the stale drop and empty protection, cluster filtering per key, moving between feeds.
 #include "host_reactor.h"
 
 #include <gtest/gtest.h>
@@ -37,6 +38,7 @@ struct HostSpec {
   int port = 20880;
   bool healthy = true;
   double weight = 1.0;
+  std::string cluster = "DEFAULT";
 };
 
 std::string HostJson(const HostSpec& h) {
@@ -44,8 +46,8 @@ std::string HostJson(const HostSpec& h) {
          R"(,"valid":true,"healthy":)" + (h.healthy ? "true" : "false") +
          R"(,"marked":false,"instanceId":")" + h.ip + "#" + std::to_string(h.port) +
          R"(#DEFAULT#DEFAULT_GROUP@@demo","metadata":{},"enabled":true,"weight":)" +
-         std::to_string(h.weight) +
-         R"(,"clusterName":"DEFAULT","serviceName":"DEFAULT_GROUP@@demo","ephemeral":true})";
+         std::to_string(h.weight) + R"(,"clusterName":")" + h.cluster +
+         R"(","serviceName":"DEFAULT_GROUP@@demo","ephemeral":true})";
 }
 
 // A 1.4.x list answer / push data for DEFAULT_GROUP@@demo.
@@ -71,6 +73,20 @@ std::string NamedServiceJson(const std::string& name, const std::vector<HostSpec
   for (size_t at = out.find(from); at != std::string::npos; at = out.find(from, at + to.size())) {
     out.replace(at, from.size(), to);
   }
+  return out;
+}
+
+// DEFAULT_GROUP@@demo as gRPC carries it (a subscription's answer, a push): `name` ungrouped.
+std::string GrpcServiceJson(const std::vector<HostSpec>& hosts, int64_t last_ref_time) {
+  std::string out =
+      R"({"name":"demo","groupName":"DEFAULT_GROUP","clusters":"","cacheMillis":10000,)"
+      R"("hosts":[)";
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (i) out += ',';
+    out += HostJson(hosts[i]);
+  }
+  out += R"(],"lastRefTime":)" + std::to_string(last_ref_time) +
+         R"(,"checksum":"","allIPs":false,"reachProtectionThreshold":false,"valid":true})";
   return out;
 }
 
@@ -144,6 +160,46 @@ class HostReactorTest : public ::testing::Test {
   std::unique_ptr<HostReactor> hosts_;
   std::vector<std::function<void()>> posted_;
   SubscriptionId next_id_ = 1;
+};
+
+// A gRPC side that records what HostReactor asks of it; the test answers.
+struct FakeStream {
+  std::vector<std::pair<std::string, std::function<void(Result<std::string>)>>> subscribes;
+  std::vector<std::string> unsubscribes;
+  std::vector<std::string> queries;  // "grouped|clusters"
+  std::vector<std::function<void(Result<std::string>)>> query_done;
+
+  StreamSource Source() {
+    StreamSource source;
+    source.subscribe = [this](const std::string& grouped,
+                              std::function<void(Result<std::string>)> done) {
+      subscribes.emplace_back(grouped, std::move(done));
+    };
+    source.unsubscribe = [this](const std::string& grouped) { unsubscribes.push_back(grouped); };
+    source.query = [this](const std::string& grouped, const std::string& clusters,
+                          std::function<void(Result<std::string>)> done) {
+      queries.push_back(grouped + "|" + clusters);
+      query_done.push_back(std::move(done));
+    };
+    return source;
+  }
+};
+
+class HostReactorStreamTest : public HostReactorTest {
+ protected:
+  void MakeStream(HostReactor::Feed feed = HostReactor::Feed::kStream) {
+    proxy_ = std::make_unique<NamingProxy>(options_, &http_, &sched_, /*seed=*/1);
+    hosts_ = std::make_unique<HostReactor>(
+        options_, proxy_.get(), &sched_,
+        [this](SubscriptionId, std::function<void()> fn) { posted_.push_back(std::move(fn)); },
+        kUdpPort, "10.0.0.9");
+    hosts_->SetStreamSource(stream_.Source(), feed);
+    proxy_->SetRecoveryHook([this](TimePoint since) { hosts_->Resubscribe(since); });
+    proxy_->Start();
+    hosts_->Start();
+  }
+
+  FakeStream stream_;
 };
 
 TEST_F(HostReactorTest, SubscribeQueriesWithPushParametersAndNotifiesAllAdded) {
@@ -833,6 +889,207 @@ TEST_F(HostReactorTest, StopReleasesWaitersAndPostsNothingMore) {
   http_.Reply(200, ServiceJson({{}}, 100));
   EXPECT_TRUE(posted_.empty());
   EXPECT_EQ(hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 1), 1), "127.0.0.1"), "");
+}
+
+// ---- The stream feed (gRPC)
+// ----------------------------------------------------------------------
+
+TEST_F(HostReactorStreamTest, SubscribesPerServiceAppliesTheAnswerAndNeverPolls) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  bool done = false;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [&](Status s) { done = s.ok(); });
+  EXPECT_EQ(http_.pending(), 0u) << "no list query on the stream feed";
+  ASSERT_EQ(stream_.subscribes.size(), 1u);
+  EXPECT_EQ(stream_.subscribes[0].first, "DEFAULT_GROUP@@demo");
+  EXPECT_FALSE(done) << "Subscribe waits for the first data";
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 100));
+  EXPECT_TRUE(done);
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].service_name, "DEFAULT_GROUP@@demo");
+  EXPECT_EQ(events[0].added.size(), 1u);
+  ASSERT_NE(hosts_->Find("DEFAULT_GROUP@@demo"), nullptr);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->name, "DEFAULT_GROUP@@demo");
+  // Written to the disk cache in the shape the v1 path writes.
+  Result<std::string> cached = DiskCache(dir_.path()).Load("DEFAULT_GROUP@@demo");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_EQ(ParseServiceInfo(*cached)->Key(), "DEFAULT_GROUP@@demo");
+
+  sched_.AdvanceBy(seconds(120));
+  EXPECT_EQ(http_.sent().size(), 0u) << "no polling while on the stream";
+  // A push with a change is applied and reported.
+  HostSpec second;
+  second.port = 20881;
+  hosts_->HandleStreamData(GrpcServiceJson({{}, second}, 200));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].added.size(), 1u);
+  EXPECT_EQ(events[1].added[0].port, 20881);
+  EXPECT_EQ(hosts_->stats().stream_updates, 2u);
+}
+
+TEST_F(HostReactorStreamTest, StalePushIsDroppedAndCounted) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [](Status) {});
+  ASSERT_EQ(stream_.subscribes.size(), 1u);
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 200));
+  Dispatch();
+  HostSpec other;
+  other.port = 1;
+  hosts_->HandleStreamData(GrpcServiceJson({other}, 199));
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts[0].port, 20880);
+  // The same lastRefTime is not older: applied.
+  hosts_->HandleStreamData(GrpcServiceJson({other}, 200));
+  Dispatch();
+  EXPECT_EQ(events.size(), 2u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts[0].port, 1);
+}
+
+TEST_F(HostReactorStreamTest, DataOfAnotherConnectionIsNeverComparedWithThisOnes) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [](Status) {});
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 500));
+  Dispatch();
+  // Another server (its own clock and stamps) answers the redo of the next connection.
+  hosts_->StreamLost();
+  HostSpec other;
+  other.port = 1;
+  hosts_->HandleStreamData(GrpcServiceJson({other}, 100));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].instances[0].port, 1);
+  EXPECT_EQ(hosts_->stats().stale_pushes, 0u);
+  // Within that connection the order counts again.
+  hosts_->HandleStreamData(GrpcServiceJson({{}}, 99));
+  EXPECT_EQ(hosts_->stats().stale_pushes, 1u);
+}
+
+TEST_F(HostReactorStreamTest, EmptyProtectionAppliesToPushes) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [](Status) {});
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 100));
+  Dispatch();
+  hosts_->HandleStreamData(GrpcServiceJson({}, 200));
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(hosts_->stats().empty_protected, 1u);
+  EXPECT_EQ(hosts_->Find("DEFAULT_GROUP@@demo")->hosts.size(), 1u);
+}
+
+TEST_F(HostReactorStreamTest, WholeServiceDataServesEveryKeyFilteredByClusters) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> all, c1;
+  HostSpec in_c1;
+  in_c1.port = 30000;
+  in_c1.cluster = "c1";
+  hosts_->Subscribe("demo", "", "", Listener(&all), [](Status) {});
+  ASSERT_EQ(stream_.subscribes.size(), 1u);
+  stream_.subscribes[0].second(GrpcServiceJson({{}, in_c1}, 100));
+  bool done = false;
+  hosts_->Subscribe("demo", "", "c1,c2", Listener(&c1), [&](Status s) { done = s.ok(); });
+  EXPECT_TRUE(done) << "the service's data serves a new key at once";
+  EXPECT_EQ(stream_.subscribes.size(), 1u) << "one subscription per grouped service";
+  Dispatch();
+  ASSERT_EQ(c1.size(), 1u);
+  ASSERT_EQ(c1[0].instances.size(), 1u);
+  EXPECT_EQ(c1[0].instances[0].port, 30000);
+  EXPECT_EQ(c1[0].clusters, "c1,c2");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].instances.size(), 2u);
+  // A push changing only the DEFAULT cluster reaches the listener of "" alone.
+  HostSpec more;
+  more.port = 20881;
+  hosts_->HandleStreamData(GrpcServiceJson({{}, more, in_c1}, 200));
+  Dispatch();
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_EQ(c1.size(), 1u);
+}
+
+TEST_F(HostReactorStreamTest, LastKeyOfAServiceUnsubscribesTheStream) {
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  auto a = Listener(&events);
+  auto b = Listener(&events);
+  hosts_->Subscribe("demo", "", "", a, [](Status) {});
+  stream_.subscribes[0].second(GrpcServiceJson({{}}, 100));
+  hosts_->Subscribe("demo", "", "c1", b, [](Status) {});
+  EXPECT_TRUE(hosts_->Unsubscribe(a->id));
+  EXPECT_TRUE(stream_.unsubscribes.empty()) << "the c1 key still needs the service";
+  EXPECT_TRUE(hosts_->Unsubscribe(b->id));
+  EXPECT_EQ(stream_.unsubscribes, (std::vector<std::string>{"DEFAULT_GROUP@@demo"}));
+  // Data of a service no longer subscribed is ignored.
+  hosts_->HandleStreamData(GrpcServiceJson({{}}, 300));
+  EXPECT_EQ(hosts_->stats().stream_updates, 1u);
+}
+
+TEST_F(HostReactorStreamTest, FailedFirstSubscriptionServesTheDiskCache) {
+  HostSpec cached_host;
+  cached_host.port = 21000;
+  ASSERT_TRUE(
+      DiskCache(dir_.path()).Write("DEFAULT_GROUP@@demo", ServiceJson({cached_host}, 1)).ok());
+  MakeStream();
+  std::vector<ServiceChangeEvent> events;
+  Status done = InternalError("not called");
+  hosts_->Subscribe("demo", "", "", Listener(&events), [&](Status s) { done = s; });
+  stream_.subscribes[0].second(UnavailableError("not connected"));
+  EXPECT_TRUE(done.ok()) << done;
+  Dispatch();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].instances[0].port, 21000);
+  // The redo's answer later replaces it, whatever its lastRefTime: cached data is never compared.
+  hosts_->HandleStreamData(GrpcServiceJson({{}}, 0));
+  Dispatch();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].instances[0].port, 20880);
+}
+
+TEST_F(HostReactorStreamTest, MovingBetweenFeeds) {
+  MakeStream(HostReactor::Feed::kPoll);
+  std::vector<ServiceChangeEvent> events;
+  hosts_->Subscribe("demo", "", "", Listener(&events), [](Status) {});
+  ASSERT_EQ(stream_.subscribes.size(), 1u) << "subscribed on the stream too, for its redo";
+  ASSERT_EQ(http_.pending(), 1u) << "the poll feed queries";
+  http_.Reply(200, ServiceJson({{}}, 100));
+  stream_.subscribes[0].second(UnavailableError("not connected"));  // Ignored on the poll feed.
+  Dispatch();
+  EXPECT_EQ(events.size(), 1u);
+  // The stream becomes ready: its redo's data comes, then the feed moves; polls stop.
+  HostSpec more;
+  more.port = 20881;
+  hosts_->HandleStreamData(GrpcServiceJson({{}, more}, 200));
+  hosts_->SetFeed(HostReactor::Feed::kStream);
+  sched_.AdvanceBy(seconds(120));
+  EXPECT_EQ(http_.sent().size(), 1u) << "no poll on the stream feed";
+  // A UDP doorbell left over from the poll feed queries nothing either.
+  hosts_->HandleDatagram(PushPacket(ServiceJson({{}}, 1), 1), "127.0.0.1");
+  EXPECT_EQ(http_.sent().size(), 1u);
+  // Back to polling: every subscribed service is queried at once.
+  hosts_->SetFeed(HostReactor::Feed::kPoll);
+  EXPECT_EQ(http_.sent().size(), 2u);
+  http_.Reply(200, ServiceJson({{}}, 300));
+  EXPECT_TRUE(NextPollAfter(milliseconds(10000)));
+}
+
+TEST_F(HostReactorStreamTest, OneOffQueriesGoToTheStream) {
+  MakeStream();
+  Result<ServiceInfo> info = InternalError("not called");
+  hosts_->GetServiceInfo("demo", "", "c1", false,
+                         [&](Result<ServiceInfo> r) { info = std::move(r); });
+  EXPECT_EQ(http_.pending(), 0u);
+  ASSERT_EQ(stream_.queries, (std::vector<std::string>{"DEFAULT_GROUP@@demo|c1"}));
+  HostSpec in_c1;
+  in_c1.cluster = "c1";
+  stream_.query_done[0](GrpcServiceJson({in_c1}, 5));
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->Key(), "DEFAULT_GROUP@@demo@@c1");
+  EXPECT_EQ(info->hosts.size(), 1u);
 }
 
 }  // namespace

@@ -92,6 +92,11 @@ TEST(NacosOptionsTest, Defaults) {
   EXPECT_EQ(options.failover_check_ms, 5000);
   EXPECT_EQ(options.http_pipeline_depth, 16);
   EXPECT_EQ(options.shutdown_timeout_ms, 1000);
+  EXPECT_EQ(options.naming_protocol, NacosOptions::NamingProtocol::kAuto);
+  EXPECT_EQ(options.grpc_port_offset, 1000);
+  EXPECT_EQ(options.grpc_retry_interval_ms, 30000);
+  EXPECT_EQ(options.grpc_health_check_interval_ms, 5000);
+  EXPECT_EQ(options.grpc_max_message_bytes, 10485760);
 }
 
 TEST(NacosOptionsTest, EveryProperty) {
@@ -120,6 +125,11 @@ TEST(NacosOptionsTest, EveryProperty) {
       {"failoverCheckInterval", "1000"},
       {"httpPipelineDepth", "1"},
       {"shutdownTimeout", "300"},
+      {"namingProtocol", "grpc"},
+      {"grpcPortOffset", "1001"},
+      {"grpcRetryInterval", "7000"},
+      {"grpcHealthCheckInterval", "2500"},
+      {"grpcMaxInboundMessageSize", "65536"},
       {"someFutureKey", "ignored"},
   });
   EXPECT_EQ(options.server_addresses, (Strings{"10.0.0.1:8848", "10.0.0.2:8848"}));
@@ -145,6 +155,11 @@ TEST(NacosOptionsTest, EveryProperty) {
   EXPECT_EQ(options.http_pipeline_depth, 1);
   EXPECT_EQ(options.failover_check_ms, 1000);
   EXPECT_EQ(options.shutdown_timeout_ms, 300);
+  EXPECT_EQ(options.naming_protocol, NacosOptions::NamingProtocol::kGrpc);
+  EXPECT_EQ(options.grpc_port_offset, 1001);
+  EXPECT_EQ(options.grpc_retry_interval_ms, 7000);
+  EXPECT_EQ(options.grpc_health_check_interval_ms, 2500);
+  EXPECT_EQ(options.grpc_max_message_bytes, 65536);
 }
 
 TEST(NacosOptionsTest, ServerAddressForms) {
@@ -321,10 +336,50 @@ TEST(NacosOptionsTest, Integers) {
   }
 }
 
+TEST(NacosOptionsTest, NamingProtocol) {
+  using Protocol = NacosOptions::NamingProtocol;
+  for (const auto& [text, value] : std::map<std::string, Protocol>{{"auto", Protocol::kAuto},
+                                                                   {"AUTO", Protocol::kAuto},
+                                                                   {"grpc", Protocol::kGrpc},
+                                                                   {" gRPC ", Protocol::kGrpc},
+                                                                   {"http", Protocol::kHttp},
+                                                                   {"Http", Protocol::kHttp}}) {
+    EXPECT_EQ(FromProps(WithServer({{"namingProtocol", text}})).naming_protocol, value) << text;
+  }
+  EXPECT_EQ(FromProps(WithServer({{"namingProtocol", " "}})).naming_protocol, Protocol::kAuto);
+  for (const char* bad : {"https", "grpcs", "h2", "udp", "autoo", "1"}) {
+    const std::string message = Rejection(WithServer({{"namingProtocol", bad}}));
+    EXPECT_NE(message.find("'namingProtocol'"), std::string::npos) << message;
+    EXPECT_NE(message.find(bad), std::string::npos) << message;
+  }
+}
+
+TEST(NacosOptionsTest, GrpcLimits) {
+  EXPECT_EQ(FromProps(WithServer({{"grpcPortOffset", "1"}})).grpc_port_offset, 1);
+  EXPECT_EQ(FromProps(WithServer({{"grpcPortOffset", "65535"}})).grpc_port_offset, 65535);
+  EXPECT_EQ(FromProps(WithServer({{"grpcMaxInboundMessageSize", "4096"}})).grpc_max_message_bytes,
+            4096);
+  EXPECT_EQ(
+      FromProps(WithServer({{"grpcMaxInboundMessageSize", "104857600"}})).grpc_max_message_bytes,
+      104857600);
+  const std::pair<const char*, const char*> bad[] = {
+      {"grpcPortOffset", "0"},
+      {"grpcPortOffset", "65536"},
+      {"grpcPortOffset", "-1000"},
+      {"grpcMaxInboundMessageSize", "4095"},
+      {"grpcMaxInboundMessageSize", "104857601"},
+      {"grpcMaxInboundMessageSize", "10MB"},
+  };
+  for (const auto& [key, value] : bad) {
+    const std::string message = Rejection(WithServer({{key, value}}));
+    EXPECT_NE(message.find(std::string("'") + key + "'"), std::string::npos) << message;
+  }
+}
+
 TEST(NacosOptionsTest, Durations) {
-  for (const char* key :
-       {"connectTimeout", "requestTimeout", "beatInterval", "endpointRefreshInterval",
-        "maxPollBackoff", "failoverCheckInterval", "shutdownTimeout"}) {
+  for (const char* key : {"connectTimeout", "requestTimeout", "beatInterval",
+                          "endpointRefreshInterval", "maxPollBackoff", "failoverCheckInterval",
+                          "shutdownTimeout", "grpcRetryInterval", "grpcHealthCheckInterval"}) {
     const Result<NacosOptions> one = NacosOptions::FromProperties(WithServer({{key, "1"}}));
     EXPECT_TRUE(one.ok()) << key;
     const Result<NacosOptions> max =
@@ -385,7 +440,13 @@ TEST(NacosOptionsFromUrlTest, CopiesPropertyParameters) {
       "registry.RegistryService&group=G&namingPushEmptyProtection=false&namingLoadCacheAtStart="
       "true&connectTimeout=500&requestTimeout=900&udpPort=40000&clientIp=10.0.0.9&appName=demo&"
       "clusterName=c1&contextPath=ctx&namingCacheRegistryDir=reg&namespace=ns1&timeout=7&"
-      "shutdownTimeout=250");
+      "shutdownTimeout=250&namingProtocol=HTTP&grpcPortOffset=2000&grpcRetryInterval=900&"
+      "grpcHealthCheckInterval=800&grpcMaxInboundMessageSize=8192");
+  EXPECT_EQ(options.naming_protocol, NacosOptions::NamingProtocol::kHttp);
+  EXPECT_EQ(options.grpc_port_offset, 2000);
+  EXPECT_EQ(options.grpc_retry_interval_ms, 900);
+  EXPECT_EQ(options.grpc_health_check_interval_ms, 800);
+  EXPECT_EQ(options.grpc_max_message_bytes, 8192);
   EXPECT_FALSE(options.push_empty_protection);
   EXPECT_EQ(options.shutdown_timeout_ms, 250);
   EXPECT_TRUE(options.load_cache_at_start);
@@ -426,6 +487,7 @@ TEST(NacosOptionsFromUrlTest, Errors) {
   EXPECT_NE(rejection("nacos://h?backup=b:x").find("'serverAddr'"), std::string::npos);
   EXPECT_NE(rejection("nacos://h?namingPushEmptyProtection=maybe").find("namingPushEmpty"),
             std::string::npos);
+  EXPECT_NE(rejection("nacos://h?namingProtocol=udp").find("'namingProtocol'"), std::string::npos);
 }
 
 }  // namespace

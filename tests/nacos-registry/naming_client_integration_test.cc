@@ -1,5 +1,5 @@
-// NamingClient against in-process naming-servers on port 0 (loopback only): the scenarios of the
-// naming client issue's test list. A server restart and a server-side delete (20404 re-register
+// NamingClient over v1 HTTP (namingProtocol=http) against in-process naming-servers on port 0
+// (loopback only). A server restart and a server-side delete (20404 re-register
 // after light beats), a push received and acked, a lost push recovered by polling, old and forged
 // pushes, empty-push protection, the disk cache with the server down, failover across two servers,
 // auth (and secrets kept out of the logs), a sub-second timeout against a server that never
@@ -8,12 +8,11 @@
 // No fixed ports and no sleeping for timing: every wait is a bounded wait on a condition.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +33,7 @@
 #include "dubbo/naming_server/naming_server.h"
 #include "dubbo/registry/logging.h"
 #include "dubbo/registry/nacos/naming_client.h"
+#include "naming_integration_util.h"
 #include "push_codec.h"
 #include "service_info_json.h"
 #include "testing/http_client.h"
@@ -50,70 +50,22 @@ using registry::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
+using testing::AnyLineContains;
+using testing::EventLog;
+using testing::kWatchdog;
+using testing::Ports;
+using testing::ScopedLogLevel;
+using testing::WaitFor;
 
 constexpr char kGroupedDemo[] = "DEFAULT_GROUP%40%40demo";  // URL-encoded "DEFAULT_GROUP@@demo".
 
-// A watchdog for what should happen promptly: only a broken client takes this long, however loaded
-// the machine and however much a sanitizer slows it.
-constexpr milliseconds kWatchdog = seconds(60);
 // A request timeout that never runs out while a test runs (ten minutes): a test that proves a call
 // did not wait for a timeout makes it this, far beyond kWatchdog.
 constexpr int64_t kNeverMs = 600000;
 
-// Polls `pred` until it holds or `bound` passes; the result of the last evaluation.
-template <typename Pred>
-bool WaitFor(Pred pred, milliseconds bound = kWatchdog) {
-  const auto deadline = steady_clock::now() + bound;
-  while (!pred()) {
-    if (steady_clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
-}
-
 int64_t MillisSince(steady_clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
 }
-
-std::set<int> Ports(const std::vector<Instance>& instances) {
-  std::set<int> ports;
-  for (const Instance& i : instances) ports.insert(i.port);
-  return ports;
-}
-
-// Collects events; Wait() blocks (with a bound) until a predicate over them holds.
-class EventLog {
- public:
-  NamingListener Listener() {
-    return [this](const ServiceChangeEvent& e) {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(e);
-      cv_.notify_all();
-    };
-  }
-  template <typename Pred>
-  bool Wait(Pred pred, milliseconds bound = kWatchdog) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, bound, [&] { return pred(events_); });
-  }
-  // Waits for an event whose full list has exactly these ports.
-  bool WaitForPorts(const std::set<int>& ports, milliseconds bound = kWatchdog) {
-    return Wait(
-        [&](const std::vector<ServiceChangeEvent>& events) {
-          return !events.empty() && Ports(events.back().instances) == ports;
-        },
-        bound);
-  }
-  std::vector<ServiceChangeEvent> events() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<ServiceChangeEvent> events_;
-};
 
 // A TCP server on 127.0.0.1:0 that accepts connections and never answers.
 class HangingServer {
@@ -194,7 +146,7 @@ class HangingServer {
   int wake_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::thread thread_;
-  std::vector<int> conns_;  // Run() only, then the destructor after the join.
+  std::vector<int> conns_;             // Run() only, then the destructor after the join.
   std::vector<std::string> received_;  // Per connection; Run() only.
   std::atomic<size_t> accepted_{0};
   std::atomic<size_t> requests_{0};
@@ -252,21 +204,6 @@ int64_t WallMillis() {
       .count();
 }
 
-// Raises the global log level for its lifetime (so that DEBUG/INFO lines reach a LogCapture).
-class ScopedLogLevel {
- public:
-  explicit ScopedLogLevel(LogSeverity level) : old_(MinLogSeverity()) { SetMinLogSeverity(level); }
-  ~ScopedLogLevel() { SetMinLogSeverity(old_); }
-
- private:
-  LogSeverity old_;
-};
-
-bool AnyLineContains(const std::vector<std::string>& lines, const std::string& text) {
-  return std::any_of(lines.begin(), lines.end(),
-                     [&](const std::string& l) { return l.find(text) != std::string::npos; });
-}
-
 class NamingClientIntegrationTest : public ::testing::Test {
  protected:
   static std::unique_ptr<NamingServer> StartServer(NamingServerOptions options = {}) {
@@ -288,6 +225,9 @@ class NamingClientIntegrationTest : public ::testing::Test {
     options.cache_dir = cache_.path();
     options.client_ip = "127.0.0.1";
     options.request_timeout_ms = 3000;
+    // These are the v1 path's tests (beats, UDP push, polling, HTTP failover); the gRPC path has
+    // its own (naming_client_grpc_integration_test.cc).
+    options.naming_protocol = NacosOptions::NamingProtocol::kHttp;
     return options;
   }
 
@@ -326,10 +266,10 @@ class NamingClientIntegrationTest : public ::testing::Test {
   // it, one unhealthy instance does not reach the protection threshold (0 healthy of 1 would,
   // and the server would then report every instance healthy), so ConfirmBeat() can see the flip.
   static bool AddBallast(uint16_t server_port) {
-    registry::testing::HttpResult r = registry::testing::HttpRequest(
-        server_port, "POST",
-        std::string("/nacos/v1/ns/instance?serviceName=") + kGroupedDemo +
-            "&ip=127.0.0.1&port=9&ephemeral=false");
+    registry::testing::HttpResult r =
+        registry::testing::HttpRequest(server_port, "POST",
+                                       std::string("/nacos/v1/ns/instance?serviceName=") +
+                                           kGroupedDemo + "&ip=127.0.0.1&port=9&ephemeral=false");
     return r.status == 200;
   }
 
@@ -474,8 +414,9 @@ TEST_F(NamingClientIntegrationTest, AnInstanceDeletedOnTheServerIsReRegisteredOn
       registry::testing::HttpRequest(server_->port(), "DELETE", InstanceTarget(20880));
   ASSERT_EQ(deleted.status, 200) << deleted.body;
   ASSERT_EQ(Ports(ServerList(server_->port())), std::set<int>{9});
-  ASSERT_TRUE(
-      WaitFor([&] { return Ports(ServerList(server_->port())) == std::set<int>{9, 20880}; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return Ports(ServerList(server_->port())) == std::set<int>{9, 20880};
+  }));
   EXPECT_TRUE(AnyLineContains(logs.lines(), "registering it again"));
   EXPECT_FALSE(AnyLineContains(logs.lines(), "data compensation"));
   EXPECT_TRUE(ConfirmBeat(server_->port(), 20880));
@@ -506,7 +447,8 @@ TEST_F(NamingClientIntegrationTest, APushIsReceivedAndAcked) {
   ASSERT_TRUE(WaitFor([&] {
     const NamingServer::Stats now = server_->stats();
     return now.acks > before.acks && now.acks == now.pushes;
-  })) << server_->stats().acks << "/" << server_->stats().pushes;
+  })) << server_->stats().acks
+      << "/" << server_->stats().pushes;
   registry::testing::HttpResult state =
       registry::testing::HttpRequest(server_->port(), "GET", "/nacos/v1/ns/operator/push/state");
   ASSERT_EQ(state.status, 200);
@@ -783,7 +725,8 @@ TEST_F(NamingClientIntegrationTest, LoadCacheAtStartAnswersWithoutAServer) {
   client->Shutdown();
 }
 
-// --- Failover across servers -----------------------------------------------------------------------
+// --- Failover across servers
+// -----------------------------------------------------------------------
 
 TEST_F(NamingClientIntegrationTest, CallsFailOverWhenOneOfTwoServersIsKilled) {
   std::unique_ptr<NamingServer> second = StartServer();
@@ -811,7 +754,8 @@ TEST_F(NamingClientIntegrationTest, CallsFailOverWhenOneOfTwoServersIsKilled) {
   EXPECT_EQ(failed.code(), StatusCode::kUnavailable) << failed;
 }
 
-// --- Auth ------------------------------------------------------------------------------------------
+// --- Auth
+// ------------------------------------------------------------------------------------------
 
 TEST_F(NamingClientIntegrationTest, AuthWorksWithTheRightPasswordAndNeverLogsIt) {
   ScopedLogLevel level(LogSeverity::kDebug);
@@ -925,8 +869,9 @@ TEST_F(NamingClientIntegrationTest, ShutdownUnderLoadReturnsAndNoListenerRunsAft
     if (shut_down.load()) late_calls.fetch_add(1);
   };
   for (int i = 0; i < kInstances; ++i) {
-    ASSERT_TRUE(client->RegisterInstance("svc" + std::to_string(i % kServices), "",
-                                         MakeInstance(40000 + i, 200))
+    ASSERT_TRUE(client
+                    ->RegisterInstance("svc" + std::to_string(i % kServices), "",
+                                       MakeInstance(40000 + i, 200))
                     .ok());
   }
   for (int s = 0; s < kServices; ++s) {
@@ -964,8 +909,9 @@ TEST_F(NamingClientIntegrationTest, ShutdownUnderLoadReturnsAndNoListenerRunsAft
   }
   load.emplace_back([&] {
     for (int n = 0; !stop_load.load(); ++n) {
-      provider->RegisterInstance("svc" + std::to_string(n % kServices), "",
-                                 MakeInstance(50000 + n % 500))
+      provider
+          ->RegisterInstance("svc" + std::to_string(n % kServices), "",
+                             MakeInstance(50000 + n % 500))
           .IgnoreError();
     }
   });
@@ -1096,8 +1042,7 @@ TEST_F(NamingClientIntegrationTest, ShutdownFromAListenerWhileTheOwnerShutsDownT
     raw->Shutdown();
     owner_done.store(true);
   });
-  const bool finished =
-      WaitFor([&] { return owner_done.load() && listener_done.load(); });
+  const bool finished = WaitFor([&] { return owner_done.load() && listener_done.load(); });
   if (!finished) {
     ADD_FAILURE() << "deadlock: owner " << owner_done.load() << ", listener "
                   << listener_done.load();

@@ -526,12 +526,19 @@ TEST_F(NamingGrpcProxyTest, ReconnectRotatesWithJavasBackoff) {
   EXPECT_EQ(proxy_->stats().connect_failures, 8u);
   EXPECT_EQ(rounds_failed_.size(), 4u);  // Every second failure completes a round.
 
-  // A reconnect interval caps the delay.
-  proxy_->SetReconnectInterval(milliseconds(150));
-  loop_.AdvanceBy(milliseconds(150));
+  // A round pause replaces the delay after each failed round (the one already scheduled too);
+  // within a round the next server follows Java's delay.
+  proxy_->SetRoundPause(milliseconds(3000));
+  loop_.AdvanceBy(milliseconds(2999));
+  EXPECT_EQ(connector_.logs.size(), 8u);
+  loop_.AdvanceBy(milliseconds(1));
   EXPECT_EQ(connector_.logs.size(), 9u);
-  loop_.AdvanceBy(milliseconds(150));
+  loop_.AdvanceBy(milliseconds(500));  // Round 5, second server: (4 + 1) × 100 ms.
   EXPECT_EQ(connector_.logs.size(), 10u);
+  loop_.AdvanceBy(milliseconds(2999));
+  EXPECT_EQ(connector_.logs.size(), 10u);
+  loop_.AdvanceBy(milliseconds(1));
+  EXPECT_EQ(connector_.logs.size(), 11u);
 }
 
 TEST_F(NamingGrpcProxyTest, BackoffStopsGrowingAtFiveSeconds) {

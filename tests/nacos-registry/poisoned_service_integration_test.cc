@@ -53,6 +53,8 @@ TEST(PoisonedServiceIntegrationTest, ConsumersGetTheGoodInstancesByListAndByPush
   options.server_addresses = {(*server)->address()};
   options.cache_dir = cache.path();
   options.client_ip = "127.0.0.1";
+  // The push checked below is the v1 UDP one.
+  options.naming_protocol = NacosOptions::NamingProtocol::kHttp;
   auto consumer = NamingClient::Create(options);
   ASSERT_TRUE(consumer.ok()) << consumer.status();
 

@@ -13,6 +13,7 @@
 // list of servers (nacos://h1:8848,h2:8848) is not valid URL syntax; ParseNacosRegistryAddress()
 // turns one into the first server plus `backup`. Every Nacos client setting (namespace, username,
 // password, endpoint, contextPath, clusterName, namingLoadCacheAtStart, namingPushEmptyProtection,
+// namingProtocol (default auto: gRPC on the server's port + 1000, v1 HTTP when only that answers),
 // ...; see nacos_options.h) passes through as a parameter. Registry parameters read here, each with
 // its default:
 //   group                             Nacos group of every service. Default DEFAULT_GROUP. (The
@@ -55,8 +56,8 @@
 //   (category=<category>). With it off, every empty category is sent as empty://, as Dubbo 3.2+
 //   does. The naming client's namingPushEmptyProtection follows this setting unless the registry
 //   URL sets it explicitly, so one switch decides. Default on (Dubbo 3.0/3.1's default; 3.2 turned
-//   it off): a registry that restarts answers with nothing until the providers' beats re-register
-//   them, and with protection off every consumer drops every provider for those seconds (our
+//   it off): a registry that restarts answers with nothing until the providers re-register them
+//   (at their next beat over v1 HTTP, once reconnected over gRPC), and with protection off every consumer drops every provider for those seconds (our
 //   end-to-end test saw thousands of failed calls). The cost Dubbo 3.2 avoided, calling providers
 //   that are gone, is small here: a provider that refuses connections leaves the rotation at once
 //   through the cluster's circuit breaker. Errors are not lists: FailbackRegistry serves its cache.
@@ -65,7 +66,8 @@
 // refreshed on the registry's scheduler when older than `nacos.available.ttl`.
 //
 // Destroy() unregisters every dynamic URL, cancels every Nacos subscription and the re-listing
-// timer, and shuts the naming client down when the registry created it (which stops the beats).
+// timer, and shuts the naming client down when the registry created it (which stops the beats, or
+// closes its gRPC connection).
 // With a client of its own, the ephemeral instances are deregistered by that client's Shutdown(),
 // in parallel and best effort, so Destroy() returns within the client's `shutdownTimeout` (default
 // 1000 ms) whatever the server does, and ends calls blocked in the registry on any thread (they

@@ -1,23 +1,20 @@
 // File: dubbo/registry/nacos/naming_client.h
 //
-// NamingClient: a Nacos naming client (the v1 HTTP Open API plus UDP push), what the Java SDK's
-// NamingService is, for C++.
+// NamingClient: a Nacos naming client (Nacos 2.x/3.x gRPC, or the v1 HTTP Open API plus UDP push),
+// what the Java SDK's NamingService is, for C++.
 //
-//   auto client = NamingClient::Create(*NacosOptions::FromProperties({{"serverAddr", "10.0.0.7"}}));
-//   if (!client.ok()) ...;
-//   Instance me;
-//   me.ip = "10.0.0.5";
-//   me.port = 20880;
-//   Status s = (*client)->RegisterInstance("demo", "DEFAULT_GROUP", me);   // Beats start.
-//   auto id = (*client)->Subscribe("demo", "DEFAULT_GROUP", "",
+//   auto client = NamingClient::Create(*NacosOptions::FromProperties({{"serverAddr",
+//   "10.0.0.7"}})); if (!client.ok()) ...; Instance me; me.ip = "10.0.0.5"; me.port = 20880; Status
+//   s = (*client)->RegisterInstance("demo", "DEFAULT_GROUP", me); auto id =
+//   (*client)->Subscribe("demo", "DEFAULT_GROUP", "",
 //                                  [](const ServiceChangeEvent& e) { ... });
 //   (*client)->Shutdown();   // Deregisters `me`; no listener starts after this returns.
 //
 // Threads: every client runs exactly two threads, whatever the number of instances and
-// subscriptions: a control-plane loop (HTTP through curl multi, the UDP push socket, beat, poll and
-// refresh timers) and a dispatcher that calls listeners one at a time, in the order the changes were
-// applied. Listeners never run while the client holds a lock, so they may call the client (even
-// Subscribe, Unsubscribe and Shutdown).
+// subscriptions: a control-plane loop (the gRPC connection, HTTP through curl multi, the UDP push
+// socket, beat, poll and refresh timers) and a dispatcher that calls listeners one at a time, in
+// the order the changes were applied. Listeners never run while the client holds a lock, so they
+// may call the client (even Subscribe, Unsubscribe and Shutdown).
 //
 // Listener queue: bounded, and lossless. At most one call per listener waits for the dispatcher; a
 // change that comes while one waits is merged into it, so a slow listener costs one pending event,
@@ -29,10 +26,20 @@
 // first call of a listener reports every instance as added, merged changes included.
 //
 // Behaviour worth knowing (details in docs/nacos-client.md):
-//   * Ephemeral instances are kept alive by beats, one timer per instance on the loop. The period is
-//     the instance's `preserved.heart.beat.interval` metadata or `beat_interval_ms`, then whatever the
-//     server answers as `clientBeatInterval`. Beats are light (no body) when the server allows it; a
-//     20404 answer (the server forgot the instance, e.g. after a restart) re-registers it at once.
+//   * Protocol (NacosOptions::naming_protocol). gRPC (Nacos 2.x/3.x): one HTTP/2 connection to one
+//     server on its port + grpc_port_offset; ephemeral instances belong to that connection (no
+//     beats: the server removes them the moment it ends), subscriptions follow the server's pushes
+//     (no polling), and every instance and subscription is made again on each new connection
+//     before the client counts as connected, so a registration made while no server answers is
+//     applied when one does. Push data older (lastRefTime) than the data held is dropped. With
+//     `auto` (the default), a client whose servers answer v1 HTTP but not gRPC uses HTTP as below
+//     and keeps trying gRPC, moving back once it works; each move is logged once.
+//   * HTTP (v1, or `auto` without gRPC): ephemeral instances are kept alive by beats, one timer per
+//   instance on the loop. The period is
+//     the instance's `preserved.heart.beat.interval` metadata or `beat_interval_ms`, then whatever
+//     the server answers as `clientBeatInterval`. Beats are light (no body) when the server allows
+//     it; a 20404 answer (the server forgot the instance, e.g. after a restart) re-registers it at
+//     once.
 //   * Subscriptions are kept current by polling every `cacheMillis` the server asks for (backing
 //     off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one socket per
 //     client). A push is only a doorbell: datagrams whose source IP is not a server's are ignored;
@@ -42,7 +49,8 @@
 //     again after failing, every subscribed service is queried at once (back-offs reset only when
 //     an answer is applied). With `push_empty_protection` (default on), data without one usable
 //     instance never replaces a non-empty list.
-//   * Every change is written to the disk cache. A service the server cannot be asked about is served
+//   * Every change is written to the disk cache. A service the server cannot be asked about is
+//   served
 //     from that cache, and from the failover directory while the failover switch file is on.
 //
 // Thread-safety: every method may be called from any thread, concurrently, including from a
@@ -78,8 +86,8 @@ using SubscriptionId = uint64_t;
 
 // One page of GetServices().
 struct ServiceList {
-  int64_t count = 0;                // Services in the group, all pages.
-  std::vector<std::string> names;   // Ungrouped names of this page.
+  int64_t count = 0;               // Services in the group, all pages.
+  std::vector<std::string> names;  // Ungrouped names of this page.
 };
 
 // NamingClient::GetStats(): counters since the client was created.
@@ -98,6 +106,26 @@ struct NamingClientStats {
   uint64_t events = 0;               // Listener calls queued,
   uint64_t events_merged = 0;        //   and changes merged into a call already queued.
   uint64_t recoveries = 0;           // Times the servers answered again after failing.
+
+  // Protocol.
+  // What the client uses now: kGrpc or kHttp (never kAuto).
+  NacosOptions::NamingProtocol protocol = NacosOptions::NamingProtocol::kHttp;
+  uint64_t protocol_switches = 0;  // Moves between gRPC and HTTP (auto).
+  // gRPC (all zero with naming_protocol http).
+  bool grpc_connected = false;         // A gRPC connection is ready now.
+  uint64_t grpc_connects = 0;          // Connections that became ready (each one after the first
+                                       //   is a reconnect),
+  uint64_t grpc_connect_failures = 0;  //   attempts that did not.
+  uint64_t grpc_disconnects = 0;       // Ready connections lost (health check, close, reset).
+  uint64_t grpc_resets = 0;            // ConnectResetRequests obeyed (moved to another server).
+  uint64_t grpc_requests = 0;          // Naming requests sent (redo included),
+  uint64_t grpc_request_failures = 0;  //   failed (no answer, error answer).
+  uint64_t grpc_pushes = 0;            // Pushes received over gRPC (and acked).
+  uint64_t grpc_redone_instances = 0;  // Service records sent again on a new connection,
+  uint64_t grpc_redone_subscriptions = 0;  // and subscriptions.
+  uint64_t grpc_malformed = 0;             // Server messages or answers that did not parse.
+  uint64_t stale_pushes = 0;  // gRPC data not applied: older (lastRefTime) than what the same
+                              //   connection gave before.
 };
 
 class NamingClient {
@@ -117,10 +145,15 @@ class NamingClient {
   NamingClient& operator=(const NamingClient&) = delete;
 
   // Registers `instance` in `service_name` of `group_name` (empty: DEFAULT_GROUP), in its
-  // `cluster_name` (empty: the client's cluster_name option). For an ephemeral instance, beats start
-  // and replace any earlier ones for the same service, ip and port. `instance_id`, `healthy` and
-  // `service_name` are ignored (the server decides). On error nothing is left behind (no beat).
-  // Port 0 is allowed (Dubbo registers consumers that way).
+  // `cluster_name` (empty: the client's cluster_name option). Over HTTP, for an ephemeral instance,
+  // beats start and replace any earlier ones for the same service, ip and port, and on error
+  // nothing is left behind (no beat). Over gRPC, the ephemeral instances of one service are one
+  // record (several go as one batch); a call that fails because no connection is ready
+  // (kUnavailable) keeps the instance, which is registered on the next connection (Java's redo;
+  // DeregisterInstance drops it), while a refusal by the server leaves nothing behind. Persistent
+  // instances go over gRPC when the server announces it, else over HTTP. `instance_id`, `healthy`
+  // and `service_name` are ignored (the server decides). Port 0 is allowed (Dubbo registers
+  // consumers that way).
   // Errors: kInvalidArgument (empty service name or ip, a port outside [0, 65535]; or the server
   // said 400), kPermissionDenied (403), kUnavailable / kDeadlineExceeded (no server answered),
   // kFailedPrecondition after Shutdown().
@@ -152,8 +185,7 @@ class NamingClient {
   // One healthy instance, picked at random by weight. kNotFound when there is none.
   Result<Instance> SelectOneHealthyInstance(std::string_view service_name,
                                             std::string_view group_name,
-                                            std::string_view clusters = {},
-                                            bool subscribe = true);
+                                            std::string_view clusters = {}, bool subscribe = true);
 
   // Calls `listener` with every change of the service (of `clusters`; empty: all) from now on. If
   // the client already has data for it (or gets some within the first query, which this call waits
@@ -161,8 +193,8 @@ class NamingClient {
   // service and clusters, however many listeners. Returns the id for Unsubscribe(). An unreachable
   // server is not an error: the subscription stays and catches up.
   // Errors: kInvalidArgument (empty service name or listener), kFailedPrecondition or kCancelled
-  // when Shutdown() comes first, kDeadlineExceeded when the client did not answer in time. After any
-  // error no subscription is left: the listener is never called.
+  // when Shutdown() comes first, kDeadlineExceeded when the client did not answer in time. After
+  // any error no subscription is left: the listener is never called.
   Result<SubscriptionId> Subscribe(std::string_view service_name, std::string_view group_name,
                                    std::string_view clusters, NamingListener listener);
 
@@ -176,11 +208,14 @@ class NamingClient {
   // not a JSON object with an integer count >= 0 and a doms array (within the client's caps).
   Result<ServiceList> GetServices(int page_no, int page_size, std::string_view group_name = {});
 
-  // "UP" when a server answers its metrics with status UP, else "DOWN" (Java's getServerStatus).
+  // "UP" when a server answers its metrics with status UP (on gRPC: when the connection is ready,
+  // or a request waiting for one is answered, within request_timeout_ms), else "DOWN" (Java's
+  // getServerStatus).
   std::string GetServerStatus();
 
   // Stops beats and polling, deregisters every ephemeral instance registered through this client
-  // (persistent ones are meant to outlive it; best effort, in parallel), ends every blocking call
+  // (persistent ones are meant to outlive it; best effort, in parallel; on gRPC by closing the
+  // connection, which makes the server remove its instances at once), ends every blocking call
   // in progress on any thread with kFailedPrecondition, drops queued events and stops the threads.
   // Returns within `shutdown_timeout_ms` whatever the servers do; a listener still running when
   // the budget is spent gets at least 100 ms more, so Shutdown() may take that much longer. A
