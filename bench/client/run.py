@@ -391,7 +391,10 @@ def print_table(title, runs, kinds, a):
                 v = v.get(k) if isinstance(v, dict) else None
             if v is not None:
                 vals.append(v)
-        return statistics.median(vals) if vals else None
+        if not vals:
+            return None
+        m = statistics.median(vals)
+        return round(m) if all(isinstance(v, int) for v in vals) else m  # counts stay counts
 
     print(f"\n=== {title} ===")
     print(f"{'client':27}| {'change->listener ms':24}| {'SIGKILL->listener ms':26}| {'register':9}| "
