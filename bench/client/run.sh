@@ -15,7 +15,7 @@
 #   cmake --build build-bench -j2 --target naming-server client_bench
 # and the SDKs must be installed: cd tests/interop && { npm ci || npm install --no-save; }.
 # Each run starts its own naming-server on 127.0.0.1 (free port); every process started is stopped
-# at the end, on error or on Ctrl-C. Prints a table per run and the medians. ~8 min per run.
+# at the end, on error or on Ctrl-C. Prints a table per run and the medians. ~9 min per run.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ $# -lt 1 || $1 == -* ]]; then
