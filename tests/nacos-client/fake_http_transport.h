@@ -1,7 +1,7 @@
 // Test helper: an HttpTransport that records requests and lets the test answer them, in any order,
 // on the test's thread (pair it with registry::ManualScheduler for a fully deterministic client).
-#ifndef DUBBO_TESTS_NACOS_REGISTRY_FAKE_HTTP_TRANSPORT_H_
-#define DUBBO_TESTS_NACOS_REGISTRY_FAKE_HTTP_TRANSPORT_H_
+#ifndef DUBBO_TESTS_NACOS_CLIENT_FAKE_HTTP_TRANSPORT_H_
+#define DUBBO_TESTS_NACOS_CLIENT_FAKE_HTTP_TRANSPORT_H_
 
 #include <deque>
 #include <functional>
@@ -84,4 +84,4 @@ inline bool HasParam(std::string_view url, std::string_view name, std::string_vi
 
 }  // namespace dubbo::registry::nacos::testing
 
-#endif  // DUBBO_TESTS_NACOS_REGISTRY_FAKE_HTTP_TRANSPORT_H_
+#endif  // DUBBO_TESTS_NACOS_CLIENT_FAKE_HTTP_TRANSPORT_H_

@@ -1,7 +1,7 @@
 // What the NamingClient integration tests share: bounded waits on conditions (never a sleep for
 // timing) and a listener that records its events.
-#ifndef DUBBO_TESTS_NACOS_REGISTRY_NAMING_INTEGRATION_UTIL_H_
-#define DUBBO_TESTS_NACOS_REGISTRY_NAMING_INTEGRATION_UTIL_H_
+#ifndef DUBBO_TESTS_NACOS_CLIENT_NAMING_INTEGRATION_UTIL_H_
+#define DUBBO_TESTS_NACOS_CLIENT_NAMING_INTEGRATION_UTIL_H_
 
 #include <algorithm>
 #include <chrono>
@@ -96,4 +96,4 @@ class EventLog {
 
 }  // namespace dubbo::registry::nacos::testing
 
-#endif  // DUBBO_TESTS_NACOS_REGISTRY_NAMING_INTEGRATION_UTIL_H_
+#endif  // DUBBO_TESTS_NACOS_CLIENT_NAMING_INTEGRATION_UTIL_H_

@@ -8,8 +8,8 @@
 // on any thread (normally the loop's) while the test thread waits or reads; the callbacks share its
 // state, so one that runs late (after a failed wait, or after the Recorder is gone) touches nothing
 // freed. The EventLoop given to a Recorder must outlive its callbacks.
-#ifndef DUBBO_TESTS_NACOS_REGISTRY_TRANSPORT_TEST_UTIL_H_
-#define DUBBO_TESTS_NACOS_REGISTRY_TRANSPORT_TEST_UTIL_H_
+#ifndef DUBBO_TESTS_NACOS_CLIENT_TRANSPORT_TEST_UTIL_H_
+#define DUBBO_TESTS_NACOS_CLIENT_TRANSPORT_TEST_UTIL_H_
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -173,4 +173,4 @@ inline Completion SendAndWait(HttpTransport* transport, EventLoop* loop, HttpReq
 
 }  // namespace dubbo::registry::nacos::testing
 
-#endif  // DUBBO_TESTS_NACOS_REGISTRY_TRANSPORT_TEST_UTIL_H_
+#endif  // DUBBO_TESTS_NACOS_CLIENT_TRANSPORT_TEST_UTIL_H_

@@ -34,24 +34,23 @@
 //     applied when one does. Push data older (lastRefTime) than the data held is dropped. With
 //     `auto` (the default), a client whose servers answer v1 HTTP but not gRPC uses HTTP as below
 //     and keeps trying gRPC, moving back once it works; each move is logged once.
-//   * HTTP (v1, or `auto` without gRPC): ephemeral instances are kept alive by beats, one timer per
-//   instance on the loop. The period is
-//     the instance's `preserved.heart.beat.interval` metadata or `beat_interval_ms`, then whatever
-//     the server answers as `clientBeatInterval`. Beats are light (no body) when the server allows
-//     it; a 20404 answer (the server forgot the instance, e.g. after a restart) re-registers it at
-//     once.
-//   * Subscriptions are kept current by polling every `cacheMillis` the server asks for (backing
-//     off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one socket per
-//     client). A push is only a doorbell: datagrams whose source IP is not a server's are ignored;
-//     a push from a server's IP is acked and makes the client query that service over HTTP at
-//     once (one query in flight per service, one more queued); the push's own data is never
-//     applied, so a forged datagram cannot change what a consumer sees. When the servers answer
-//     again after failing, every subscribed service is queried at once (back-offs reset only when
-//     an answer is applied). With `push_empty_protection` (default on), data without one usable
-//     instance never replaces a non-empty list.
+//   * HTTP (v1, or `auto` without gRPC): ephemeral instances are kept alive by beats, one timer
+//     per instance on the loop. The period is the instance's `preserved.heart.beat.interval`
+//     metadata or `beat_interval_ms`, then whatever the server answers as `clientBeatInterval`.
+//     Beats are light (no body) when the server allows it; a 20404 answer (the server forgot the
+//     instance, e.g. after a restart) re-registers it at once.
+//   * Over HTTP, subscriptions are kept current by polling every `cacheMillis` the server asks
+//     for (backing off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one
+//     socket per client). A push is only a doorbell: datagrams whose source IP is not a server's
+//     are ignored; a push from a server's IP is acked and makes the client query that service over
+//     HTTP at once (one query in flight per service, one more queued); the push's own data is
+//     never applied, so a forged datagram cannot change what a consumer sees. When the servers
+//     answer again after failing, every subscribed service is queried at once (back-offs reset
+//     only when an answer is applied). With `push_empty_protection` (default on), data without
+//     one usable instance never replaces a non-empty list, whichever the protocol.
 //   * Every change is written to the disk cache. A service the server cannot be asked about is
-//   served
-//     from that cache, and from the failover directory while the failover switch file is on.
+//     served from that cache, and from the failover directory while the failover switch file is
+//     on.
 //
 // Thread-safety: every method may be called from any thread, concurrently, including from a
 // listener. Blocking calls wait for the server at most about `request_timeout_ms` per server tried
