@@ -11,7 +11,7 @@
 #                       [--client-cpu 1] [--skip-latency] [--skip-overhead] [--json FILE]
 #
 # Builds nothing: BUILD_DIR must hold naming-server/naming-server and bench/client_bench, e.g.
-#   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
+#   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUBBO_REGISTRY_BUILD_TESTS=OFF
 #   cmake --build build-bench -j2 --target naming-server client_bench
 # and the SDKs must be installed: cd tests/interop && { npm ci || npm install --no-save; }.
 # Each run starts its own naming-server on 127.0.0.1 (free port); every process started is stopped

@@ -126,7 +126,7 @@ fi
 
 if ((BUILD)); then
   log "building naming-server in $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUBBO_REGISTRY_BUILD_TESTS=OFF >&2
   cmake --build "$BUILD_DIR" -j2 --target naming-server >&2
 fi
 SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/naming-server/naming-server}

@@ -44,7 +44,7 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 if [[ ${1:-} != --no-build ]]; then
   log "building in $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUBBO_REGISTRY_BUILD_TESTS=OFF >&2
   cmake --build "$BUILD_DIR" -j2 --target naming-server grpc_bench push_fanout_bench >&2
 fi
 SERVER_BIN=$BUILD_DIR/naming-server/naming-server

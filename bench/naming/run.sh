@@ -93,7 +93,7 @@ if ((${#missing[@]})); then
 fi
 if ((BUILD)); then
   log "building naming-server and push_fanout_bench in $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDUBBO_REGISTRY_BUILD_TESTS=OFF >&2
   cmake --build "$BUILD_DIR" -j2 --target naming-server push_fanout_bench >&2
 fi
 SERVER_BIN=${SERVER_BIN:-$BUILD_DIR/naming-server/naming-server}

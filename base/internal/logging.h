@@ -22,14 +22,17 @@
 #include <sstream>
 #include <string>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/logging.h"
 
 namespace dubbo::registry::internal {
 
-bool LogEnabled(LogSeverity severity);
+// LogEnabled() and LogMessage live in registry-api, next to the process's one log sink, and are
+// exported from it: every library's lines reach that sink, shared build or static.
+DUBBO_REGISTRY_EXPORT bool LogEnabled(LogSeverity severity);
 
 // Collects one line and hands it to the sink when destroyed.
-class LogMessage {
+class DUBBO_REGISTRY_EXPORT LogMessage {
  public:
   LogMessage(LogSeverity severity, const char* file, int line)
       : severity_(severity), file_(file), line_(line) {}
