@@ -36,7 +36,9 @@ struct GrpcMessage {
 // serialized Payload. Any.type_url is left empty, as the Java sides do.
 std::shared_ptr<const std::string> EncodeGrpcFrame(const GrpcMessage& message);
 
-// Decodes one serialized Payload (without the 5-byte prefix); false when it is not one.
+// Decodes one serialized Payload (without the 5-byte prefix) as libprotobuf reads it: false, with
+// `out` left as it was, when it is not one (malformed, or a string field that is not UTF-8).
+// Linear time; nothing is allocated but `out`'s strings.
 bool DecodeGrpcPayload(std::string_view bytes, GrpcMessage* out);
 
 }  // namespace dubbo::nacos_wire
