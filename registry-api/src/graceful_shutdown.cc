@@ -113,10 +113,10 @@ Status GracefulShutdown(RegistryService& registry, const std::vector<URL>& provi
   for (const URL& url : provider_urls) {
     Status status = registry.Unregister(url);
     if (!status.ok()) {
-      DUBBO_LOG(WARNING) << "graceful shutdown: unregistering " << url
-                         << " failed, going on: " << status;
-      problems.Add(status.code(), "unregistering " + url.ToRedactedString() + ": " +
-                                      std::string(status.message()));
+      // The short form: the registry's message usually quotes the whole URL.
+      const std::string what = "unregistering " + url.Address() + "/" + url.ServiceKey();
+      DUBBO_LOG(WARNING) << "graceful shutdown: " << what << " failed, going on: " << status;
+      problems.Add(status.code(), what + ": " + std::string(status.message()));
     }
   }
 
