@@ -50,6 +50,18 @@ void Sleep(Duration delay, Scheduler* scheduler) {
                            });
 }
 
+// Runs `call` (which returns a Status), turning an exception into kInternal.
+template <typename Call>
+Status CallCatching(const Call& call) {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    return InternalError(std::string("threw: ") + e.what());
+  } catch (...) {
+    return InternalError("threw a non-standard exception");
+  }
+}
+
 // Collects what did not go as planned; the first problem gives the code.
 class Problems {
  public:
@@ -111,7 +123,7 @@ Status GracefulShutdown(RegistryService& registry, const std::vector<URL>& provi
 
   // 1. Unregister: consumers are told to stop picking this provider.
   for (const URL& url : provider_urls) {
-    Status status = registry.Unregister(url);
+    Status status = CallCatching([&] { return registry.Unregister(url); });
     if (!status.ok()) {
       // The short form: the registry's message usually quotes the whole URL.
       const std::string what = "unregistering " + url.Address() + "/" + url.ServiceKey();
@@ -134,18 +146,14 @@ Status GracefulShutdown(RegistryService& registry, const std::vector<URL>& provi
   }
 
   // 4. Stop, whatever happened before.
-  try {
-    if (stop) {
-      stop();
-    } else {
-      problems.Add(StatusCode::kInvalidArgument, "no stop function was given");
-    }
-  } catch (const std::exception& e) {
-    DUBBO_LOG(ERROR) << "graceful shutdown: stop threw: " << e.what();
-    problems.Add(StatusCode::kInternal, std::string("stop threw: ") + e.what());
-  } catch (...) {
-    DUBBO_LOG(ERROR) << "graceful shutdown: stop threw a non-standard exception";
-    problems.Add(StatusCode::kInternal, "stop threw a non-standard exception");
+  const Status stopped =
+      !stop ? InvalidArgumentError("no stop function was given") : CallCatching([&] {
+        stop();
+        return Status::Ok();
+      });
+  if (!stopped.ok()) {
+    DUBBO_LOG(ERROR) << "graceful shutdown: stopping: " << stopped.message();
+    problems.Add(stopped.code(), "stopping: " + std::string(stopped.message()));
   }
   if (const uint64_t late = tracker.entered_after_close(); late > 0) {
     DUBBO_LOG(INFO) << "graceful shutdown: " << late

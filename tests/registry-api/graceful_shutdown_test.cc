@@ -30,6 +30,7 @@ class RecordingRegistry final : public RegistryService {
   Status Register(const URL&) override { return Status::Ok(); }
   Status Unregister(const URL& url) override {
     Record("unregister " + url.Address());
+    if (url.GetBool("throw", false)) throw std::runtime_error("registry bug");
     return url.GetBool("fail", false) ? UnavailableError("registry down") : Status::Ok();
   }
   Status Subscribe(const URL&, std::shared_ptr<NotifyListener>) override { return Status::Ok(); }
@@ -55,6 +56,9 @@ class RecordingRegistry final : public RegistryService {
 URL Provider(int port, bool fail = false) {
   return URL("dubbo", "10.0.0.5", port, "com.foo.Greeter",
              fail ? URL::Parameters{{"fail", "true"}} : URL::Parameters{});
+}
+URL ThrowingProvider(int port) {
+  return URL("dubbo", "10.0.0.5", port, "com.foo.Greeter", {{"throw", "true"}});
 }
 
 // Waits until the shutdown running on another thread has armed a timer on `scheduler`.
@@ -162,6 +166,15 @@ TEST_F(GracefulShutdownTest, UnregisterFailuresAreCollectedAndTheShutdownGoesOn)
   EXPECT_EQ(result.code(), StatusCode::kUnavailable) << result;
   EXPECT_NE(result.message().find("10.0.0.5:1"), std::string_view::npos) << result;
   EXPECT_NE(result.message().find("registry down"), std::string_view::npos) << result;
+  EXPECT_EQ(registry_.events(),
+            (std::vector<std::string>{"unregister 10.0.0.5:1", "unregister 10.0.0.5:2", "stop"}));
+}
+
+TEST_F(GracefulShutdownTest, AnExceptionFromTheRegistryIsCaught) {
+  const Status result = GracefulShutdown(registry_, {ThrowingProvider(1), Provider(2)}, tracker_,
+                                         RecordingStop(), Options(seconds(0), seconds(0)));
+  EXPECT_EQ(result.code(), StatusCode::kInternal) << result;
+  EXPECT_NE(result.message().find("registry bug"), std::string_view::npos) << result;
   EXPECT_EQ(registry_.events(),
             (std::vector<std::string>{"unregister 10.0.0.5:1", "unregister 10.0.0.5:2", "stop"}));
 }

@@ -14,14 +14,15 @@
 //
 // GracefulShutdown():
 //   1. closes `tracker` (requests are still served; Enter() counts them as late);
-//   2. unregisters every URL; a failure is logged and collected, and the shutdown goes on;
+//   2. unregisters every URL; a failure (an exception from the registry included) is logged and
+//      collected, and the shutdown goes on;
 //   3. keeps serving for `propagation_delay`, while consumers learn the provider is gone;
 //   4. waits until no request is in flight or `drain_timeout` has passed, woken by the last
 //      request to end (no polling);
 //   5. calls `stop` exactly once; an exception from it is caught.
 // It returns OK, or the first problem's code with every problem in the message: the unregister
 // failures, kDeadlineExceeded when the drain timed out with N requests in flight, kInternal when
-// `stop` threw. `stop` is called whatever happened before.
+// the registry or `stop` threw. `stop` is called whatever happened before.
 //
 // Thread-safety: RequestTracker's methods may be called from any thread. GracefulShutdown() runs
 // once per tracker: a second call (from any thread, at any time) returns kFailedPrecondition at
