@@ -363,14 +363,17 @@ ProviderUrlBuilder& ProviderUrlBuilder::Parameter(std::string_view key, std::str
 ProviderUrlBuilder& ProviderUrlBuilder::MethodParameter(std::string_view method,
                                                         std::string_view key,
                                                         std::string_view value) {
+  const std::string full_key = std::string(method) + "." + std::string(key);
   Status status = CheckMethod(method);
   if (status.ok()) status = CheckKey(key, "the method parameter key");
+  // A method named "default" would make a `default.*` key.
+  if (status.ok()) status = CheckKey(full_key, "the method parameter");
   if (!status.ok()) {
     Fail(std::move(status));
     return *this;
   }
   parameter_methods_.emplace_back(method);
-  Set(std::string(method) + "." + std::string(key), value);
+  Set(full_key, value);
   return *this;
 }
 

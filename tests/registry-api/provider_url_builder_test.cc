@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <climits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,39 @@ TEST_F(ProviderUrlBuilderTest, SpecialCharactersTheGrammarCarriesRoundTrip) {
   EXPECT_TRUE(url.HasParameter("empty"));
 }
 
+TEST_F(ProviderUrlBuilderTest, RandomAcceptedParametersRoundTrip) {
+  // Seeded: every run checks the same 300 URLs.
+  std::mt19937 random(20261207);
+  const std::string key_chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+  // Every printable ASCII character but space, '&' and ';', and multi-byte UTF-8 sequences.
+  std::vector<std::string> value_pieces;
+  for (char c = '!'; c <= '~'; ++c) {
+    if (c != '&' && c != ';') value_pieces.emplace_back(1, c);
+  }
+  for (const char* piece : {"\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "%41", "+"}) {
+    value_pieces.emplace_back(piece);
+  }
+  const std::vector<std::string> hosts = {"10.1.2.3", "[::1]", "2001:db8::1", "[fe80::2%eth1]",
+                                          "svc.example.org"};
+  auto pick = [&random](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(random);
+  };
+  for (int i = 0; i < 300; ++i) {
+    ProviderUrlBuilder builder =
+        Builder(hosts[pick(hosts.size())], 1 + static_cast<int>(pick(65535)));
+    const size_t count = pick(6);
+    for (size_t p = 0; p < count; ++p) {
+      std::string key = "x";  // Never a builder-owned key nor `default.*`.
+      for (size_t k = pick(8); k > 0; --k) key.push_back(key_chars[pick(key_chars.size())]);
+      std::string value;
+      for (size_t v = pick(10); v > 0; --v) value += value_pieces[pick(value_pieces.size())];
+      builder.Parameter(key, value);
+    }
+    SCOPED_TRACE("iteration " + std::to_string(i));
+    BuildAndRoundTrip(builder);
+  }
+}
+
 TEST_F(ProviderUrlBuilderTest, Ipv6HostsGetBracketsAndRoundTrip) {
   EXPECT_EQ(BuildAndRoundTrip(Builder("[::1]")).host(), "[::1]");
   EXPECT_EQ(BuildAndRoundTrip(Builder("2001:db8::5")).host(), "[2001:db8::5]");
@@ -201,6 +235,7 @@ TEST_F(ProviderUrlBuilderTest, SetterValues) {
   ExpectInvalid(Builder().Methods({"Greet"}).MethodParameter("Ping", "timeout", "1"),
                 "not one of the service's methods");
   ExpectInvalid(Builder().MethodParameter("Greet", "", "1"), "method parameter key is empty");
+  ExpectInvalid(Builder().MethodParameter("default", "timeout", "1"), "\"default.\"");
 }
 
 TEST_F(ProviderUrlBuilderTest, ParameterKeysAndValues) {
