@@ -21,8 +21,8 @@
 // Parameters written by Build() without a setter call (Dubbo's provider defaults):
 //   interface   the service interface (also the path)
 //   side        provider
-//   methods     `*` (any method) unless Methods() was called, as Dubbo writes for a service
-//               without declared methods
+//   methods     `*` (any method) unless Methods() was given a name, as Dubbo writes for a
+//               service without declared methods
 //   anyhost     false, unless AnyHost(true)
 //   deprecated  false, unless Deprecated(true)
 //   dynamic     true, unless Dynamic(false)
@@ -90,7 +90,7 @@ class DUBBO_REGISTRY_EXPORT ProviderUrlBuilder {
   // `version` and `group`; an empty value removes the parameter. Default: absent.
   ProviderUrlBuilder& Version(std::string_view version);
   ProviderUrlBuilder& Group(std::string_view group);
-  // `methods`: written sorted and comma-separated. Default `*`.
+  // `methods`: written sorted and comma-separated; an empty list writes `*`. Default `*`.
   ProviderUrlBuilder& Methods(std::vector<std::string> methods);
   // `weight`: the load-balancing weight. Default: absent (consumers use 100).
   ProviderUrlBuilder& Weight(int weight);
