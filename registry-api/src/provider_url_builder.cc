@@ -141,6 +141,12 @@ bool IsDnsName(std::string_view host) {
   return true;
 }
 
+Status UnspecifiedHost(std::string_view host) {
+  return Invalid("the host " + Quote(host) +
+                 " is the unspecified address, which consumers cannot connect to: register the "
+                 "address they dial (AnyHost(true) says the server listens on all)");
+}
+
 // Checks `host` and writes its URL form to `out` (an IPv6 literal in brackets).
 Status CheckHost(std::string_view host, std::string* out) {
   if (host.empty()) return Invalid("the host is empty");
@@ -167,9 +173,7 @@ Status CheckHost(std::string_view host, std::string* out) {
       return Invalid("the host " + Quote(host) + " is not a valid IPv6 address");
     }
     if (IN6_IS_ADDR_UNSPECIFIED(&parsed)) {
-      return Invalid("the host " + Quote(host) +
-                     " is the unspecified address, which consumers cannot connect to: register "
-                     "the address they dial (AnyHost(true) says the server listens on all)");
+      return UnspecifiedHost(host);
     }
     *out = "[" + std::string(inner) + "]";
     return Status::Ok();
@@ -180,9 +184,7 @@ Status CheckHost(std::string_view host, std::string* out) {
       return Invalid("the host " + Quote(host) + " is not a valid IPv4 address");
     }
     if (parsed.s_addr == INADDR_ANY) {
-      return Invalid("the host " + Quote(host) +
-                     " is the unspecified address, which consumers cannot connect to: register "
-                     "the address they dial (AnyHost(true) says the server listens on all)");
+      return UnspecifiedHost(host);
     }
     *out = std::string(host);
     return Status::Ok();
