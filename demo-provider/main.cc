@@ -2,12 +2,15 @@
 //
 //   demo-provider --registry nacos://127.0.0.1:8848 --port 0 --weight 200
 //
-// Prints one line once it serves and is registered:
+// Its URL comes from ProviderUrlBuilder. It prints one line once it serves and is registered:
 //   demo-provider serving thrift://127.0.0.1:PORT weight W
-// On SIGTERM or SIGINT it destroys its registry first (which deregisters it, so consumers stop
-// picking it, and ends a start-up still waiting for the registry), lets in-flight calls finish,
-// closes the port and exits 0, within kStopBudget whatever the registry does (the registry's part
-// is bounded by its shutdownTimeout, default 1000 ms). Its last line says how long that took:
+// On SIGTERM or SIGINT it shuts down with GracefulShutdown(): it unregisters (so consumers stop
+// picking it), keeps serving for --drain-ms while they learn of it, waits for the calls in flight
+// (at most kDrainTimeout), closes the port, destroys its registry and exits 0. The registry gets
+// kRegistryBudget to unregister; after that it is destroyed, which ends a call blocked on a silent
+// registry within the registry's shutdownTimeout (default 1000 ms). A signal during the start-up
+// destroys the registry at once, which ends a start-up still waiting for it. Its last line says how
+// long the stop took against kStopBudget:
 //   demo-provider 127.0.0.1:PORT: stopped N ms after Terminated (budget 2000 ms)
 #include <signal.h>
 #include <unistd.h>
@@ -35,8 +38,10 @@
 #include <thread>
 
 #include "Greeter.h"
+#include "dubbo/registry/graceful_shutdown.h"
 #include "dubbo/registry/logging.h"
 #include "dubbo/registry/nacos/nacos_registry.h"
+#include "dubbo/registry/provider_url_builder.h"
 #include "dubbo/registry/registry_factory.h"
 #include "dubbo/registry/url.h"
 
@@ -47,12 +52,18 @@ using apache::thrift::server::TServerEventHandler;
 using apache::thrift::server::TThreadedServer;
 using apache::thrift::transport::TBufferedTransportFactory;
 using apache::thrift::transport::TServerSocket;
+using dubbo::registry::RequestTracker;
 using dubbo::registry::URL;
 
 constexpr char kInterface[] = "dubbo.demo.Greeter";
-// From a stop signal to exit: the registry's shutdownTimeout (default 1000 ms), the drain (default
-// 300 ms) and closing the port fit in it.
+// From a stop signal to exit: unregistering (a few ms; at most kRegistryBudget, then the registry's
+// shutdownTimeout, default 1000 ms), --drain-ms (default 300 ms), the calls in flight (Greet
+// answers at once) and closing the port fit in it.
 constexpr std::chrono::milliseconds kStopBudget{2000};
+// How long the registry may take to unregister before it is destroyed.
+constexpr std::chrono::milliseconds kRegistryBudget{500};
+// The longest wait for the calls in flight once --drain-ms has passed.
+constexpr std::chrono::milliseconds kDrainTimeout{500};
 
 struct Flags {
   std::string registry = "nacos://127.0.0.1:8848";
@@ -127,9 +138,11 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 
 class GreeterHandler final : public dubbo::demo::GreeterIf {
  public:
-  GreeterHandler(std::string address, int weight) : address_(std::move(address)), weight_(weight) {}
+  GreeterHandler(std::string address, int weight, RequestTracker* tracker)
+      : address_(std::move(address)), weight_(weight), tracker_(tracker) {}
 
   void Greet(dubbo::demo::Greeting& out, const std::string& name) override {
+    RequestTracker::Guard in_flight = tracker_->Enter();
     if (name.empty()) {
       dubbo::demo::DemoError error;
       error.reason = "empty name";
@@ -145,6 +158,7 @@ class GreeterHandler final : public dubbo::demo::GreeterIf {
  private:
   std::string address_;
   int weight_;
+  RequestTracker* tracker_;
 };
 
 // Tells main() the bound port once serve() is listening.
@@ -170,21 +184,21 @@ class ReadySignal final : public TServerEventHandler {
   int port_ = -1;
 };
 
-std::string ProviderUrl(const Flags& flags, int port) {
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  return "thrift://" + flags.host + ":" + std::to_string(port) + "/" + kInterface +
-         "?anyhost=false&application=demo-provider&category=providers&deprecated=false"
-         "&dubbo=2.0.2&dynamic=true&interface=" + kInterface +
-         "&methods=Greet&pid=" + std::to_string(::getpid()) +
-         "&release=dubbo-cpp&side=provider&timestamp=" + std::to_string(now) +
-         "&warmup=" + std::to_string(flags.warmup_ms) + "&weight=" + std::to_string(flags.weight);
+dubbo::registry::Result<URL> ProviderUrl(const Flags& flags, int port) {
+  return dubbo::registry::ProviderUrlBuilder("thrift", flags.host, port, kInterface)
+      .Application("demo-provider")
+      .Methods({"Greet"})
+      .Weight(flags.weight)
+      .Warmup(std::chrono::milliseconds(flags.warmup_ms))
+      .Build();
 }
 
-// SIGTERM and SIGINT, taken by one thread with sigwait(). On the first, the thread destroys every
-// registry of `manager` (deregistering, and ending calls blocked on the registry) and records when
-// the signal came; Wait() returns once that is done.
+// SIGTERM and SIGINT, taken by one thread with sigwait(). During the start-up a signal makes that
+// thread destroy every registry of `manager` at once (ending calls blocked on the registry). Once
+// serving, main() runs the graceful shutdown and the thread is its registry watchdog: unless main()
+// reports Finished() within kRegistryBudget, it destroys the registries, which ends an
+// unregistration blocked on a silent registry (after the unregistration the provider needs its
+// registry no more, so destroying it during the drain changes nothing).
 class StopSignals {
  public:
   explicit StopSignals(dubbo::registry::RegistryManager* manager) {
@@ -196,38 +210,62 @@ class StopSignals {
     thread_ = std::thread([this, manager] {
       int signal_number = 0;
       sigwait(&signals_, &signal_number);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        signal_number_ = signal_number;
-        received_at_ = std::chrono::steady_clock::now();
+      std::unique_lock<std::mutex> lock(mu_);
+      signal_number_ = signal_number;
+      received_at_ = std::chrono::steady_clock::now();
+      cv_.notify_all();
+      if (!closing_) {
+        std::fprintf(stderr, "demo-provider: %s: %s\n", strsignal(signal_number),
+                     serving_ ? "unregistering, then draining" : "destroying the registry");
       }
-      if (!closing_.load()) {
-        std::fprintf(stderr, "demo-provider: %s: destroying the registry, then draining\n",
-                     strsignal(signal_number));
+      if (serving_) cv_.wait_for(lock, kRegistryBudget, [&] { return finished_; });
+      if (!finished_) {
+        lock.unlock();
+        manager->DestroyAll();
+        lock.lock();
       }
-      manager->DestroyAll();
-      std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
       cv_.notify_all();
     });
   }
   // Ends the thread (waking it when no signal came).
   ~StopSignals() {
-    closing_.store(true);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+      finished_ = true;
+    }
     if (!received()) pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
   }
 
-  // Whether a signal came (its registry work may still be under way).
+  // Called once the start-up is over: true when serving begins, false when a signal came first
+  // (the registries are then being destroyed; WaitDone() waits for that).
+  bool MarkServing() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (signal_number_ != 0) return false;
+    serving_ = true;
+    return true;
+  }
   bool received() {
     std::lock_guard<std::mutex> lock(mu_);
     return signal_number_ != 0;
   }
-  // Waits for a signal and for the registries to be destroyed; returns the signal.
-  int Wait() {
+  // Waits for a signal.
+  void WaitForSignal() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return signal_number_ != 0; });
+  }
+  // The graceful shutdown is over: the watchdog stands down.
+  void Finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+  // Waits until the signal thread is done with the registries.
+  void WaitDone() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return done_; });
-    return signal_number_;
   }
   // Logs how long the stop took against kStopBudget.
   void ReportStopped(const std::string& who) {
@@ -242,12 +280,14 @@ class StopSignals {
 
  private:
   sigset_t signals_;
-  std::atomic<bool> closing_{false};
   std::mutex mu_;
   std::condition_variable cv_;
+  bool closing_ = false;
+  bool serving_ = false;
+  bool finished_ = false;
+  bool done_ = false;
   int signal_number_ = 0;
   std::chrono::steady_clock::time_point received_at_;
-  bool done_ = false;
   std::thread thread_;
 };
 
@@ -255,7 +295,8 @@ int Run(const Flags& flags) {
   dubbo::registry::RegistryManager manager;
   StopSignals stop(&manager);
 
-  auto handler = std::make_shared<GreeterHandler>("", flags.weight);
+  RequestTracker tracker;
+  auto handler = std::make_shared<GreeterHandler>("", flags.weight, &tracker);
   auto socket = std::make_shared<TServerSocket>(flags.host, flags.port);
   TThreadedServer server(std::make_shared<dubbo::demo::GreeterProcessor>(handler), socket,
                          std::make_shared<TBufferedTransportFactory>(),
@@ -285,17 +326,24 @@ int Run(const Flags& flags) {
   }
   handler->set_address(flags.host + ":" + std::to_string(port));
 
+  const dubbo::registry::Result<URL> url = ProviderUrl(flags, port);
+  if (!url.ok()) {
+    std::fprintf(stderr, "demo-provider: cannot build the provider URL: %s\n",
+                 url.status().ToString().c_str());
+    server.stop();
+    serving.join();
+    return 1;
+  }
   dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
   auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(flags.registry);
   dubbo::registry::Result<std::shared_ptr<dubbo::registry::Registry>> registry =
       registry_url.ok() ? manager.GetRegistry(*registry_url)
                         : dubbo::registry::Result<std::shared_ptr<dubbo::registry::Registry>>(
                               registry_url.status());
-  auto url = URL::Parse(ProviderUrl(flags, port));
   dubbo::registry::Status registered =
-      !registry.ok() ? registry.status() : !url.ok() ? url.status() : (*registry)->Register(*url);
-  if (!registered.ok() && stop.received()) {  // A stop signal ended the start-up.
-    stop.Wait();
+      !registry.ok() ? registry.status() : (*registry)->Register(*url);
+  if (!stop.MarkServing()) {  // A stop signal ended the start-up.
+    stop.WaitDone();
     server.stop();
     serving.join();
     stop.ReportStopped("starting on " + flags.host + ":" + std::to_string(port));
@@ -312,10 +360,18 @@ int Run(const Flags& flags) {
               flags.weight);
   std::fflush(stdout);
 
-  stop.Wait();  // The registry is destroyed: deregistered, or given up on within its budget.
-  std::this_thread::sleep_for(std::chrono::milliseconds(flags.drain_ms));
-  server.stop();  // In-flight calls finish; idle connections are closed.
+  stop.WaitForSignal();
+  dubbo::registry::GracefulShutdownOptions options;
+  options.propagation_delay = std::chrono::milliseconds(flags.drain_ms);
+  options.drain_timeout = kDrainTimeout;
+  // server.stop() lets the calls in flight finish and closes idle connections.
+  const dubbo::registry::Status shut_down = dubbo::registry::GracefulShutdown(
+      **registry, {*url}, tracker, [&] { server.stop(); }, options);
+  if (!shut_down.ok()) std::fprintf(stderr, "demo-provider: %s\n", shut_down.ToString().c_str());
   serving.join();
+  stop.Finished();
+  stop.WaitDone();
+  manager.DestroyAll();
   stop.ReportStopped(flags.host + ":" + std::to_string(port));
   return 0;
 }
