@@ -15,8 +15,9 @@ BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbe
   libnghttp2-dev libprotobuf-dev protobuf-compiler
   # grpc++ is a test-only peer: an independent HTTP/2 and gRPC implementation for the gRPC tests.
   libgrpc++-dev protobuf-compiler-grpc)
-# Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes.
-CI_PACKAGES=(clang libclang-rt-dev)
+# Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes; make, file and
+# dpkg-dev (dpkg-shlibdeps) for the package checks (the pkg-config example, cpack -G DEB).
+CI_PACKAGES=(clang libclang-rt-dev make file dpkg-dev)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

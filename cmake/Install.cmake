@@ -33,23 +33,27 @@ install(FILES ${PROJECT_BINARY_DIR}/DubboRegistryConfig.cmake
   ${PROJECT_BINARY_DIR}/DubboRegistryConfigVersion.cmake
   DESTINATION ${DUBBO_CMAKE_DIR})
 
-# pkg-config modules. Requires.private and Libs.private list what a static link needs besides the
-# library itself (`pkg-config --static`); the internal archives exist in static installs only.
-if(BUILD_SHARED_LIBS)
-  set(DUBBO_PC_INTERNAL_CLIENT "")
-  set(DUBBO_PC_INTERNAL_BASE "")
-else()
-  set(DUBBO_PC_INTERNAL_CLIENT "-ldubbo_nacos_wire -ldubbo_base")
-  set(DUBBO_PC_INTERNAL_BASE "-ldubbo_base")
-endif()
-# dubbo_pkg_config(<module> <library> <description> <requires> <requires.private> <libs.private>)
-function(dubbo_pkg_config module library description requires requires_private libs_private)
+# pkg-config modules. They find the prefix from their own location (${pcfiledir}), so an install
+# with `cmake --install --prefix` and an unpacked .deb work as well as the configured prefix.
+# A plain `pkg-config --libs` links either install: a static install lists the internal archives
+# and the system libraries the archives need in Libs and Requires (as Requires.private would pull
+# in the system libraries' own static dependencies, which Debian does not ship); a shared install
+# names its private dependencies only for `pkg-config --static`.
+file(RELATIVE_PATH DUBBO_PC_RELATIVE_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+# dubbo_pkg_config(<module> <library> <description> <requires> <private requires> <internal libs>)
+function(dubbo_pkg_config module library description requires private_requires internal_libs)
   set(PC_NAME ${module})
   set(PC_LIBRARY ${library})
   set(PC_DESCRIPTION ${description})
-  set(PC_REQUIRES ${requires})
-  set(PC_REQUIRES_PRIVATE ${requires_private})
-  set(PC_LIBS_PRIVATE ${libs_private})
+  if(BUILD_SHARED_LIBS)
+    set(PC_REQUIRES ${requires})
+    set(PC_REQUIRES_PRIVATE ${private_requires})
+    set(PC_LIBS "")
+  else()
+    string(STRIP "${requires} ${private_requires}" PC_REQUIRES)
+    set(PC_REQUIRES_PRIVATE "")
+    set(PC_LIBS ${internal_libs})
+  endif()
   configure_file(${CMAKE_CURRENT_FUNCTION_LIST_DIR}/dubbo.pc.in
     ${PROJECT_BINARY_DIR}/pkgconfig/${module}.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/pkgconfig/${module}.pc
@@ -57,20 +61,20 @@ function(dubbo_pkg_config module library description requires requires_private l
 endfunction()
 dubbo_pkg_config(dubbo-registry dubbo_registry
   "Dubbo registry contracts: URL, Registry, FailbackRegistry" "" ""
-  "${DUBBO_PC_INTERNAL_BASE} -pthread")
+  "-ldubbo_base")
 dubbo_pkg_config(dubbo-cluster dubbo_cluster
   "Dubbo consumer cluster: provider directory, load balancers, failover, circuit breakers"
-  "dubbo-registry" "" "${DUBBO_PC_INTERNAL_BASE}")
+  "dubbo-registry" "" "-ldubbo_base")
 dubbo_pkg_config(dubbo-nacos-client dubbo_nacos_client
   "Nacos naming client (v1 HTTP and 2.x/3.x gRPC)" "dubbo-registry"
   "libcurl libevent_core libevent_pthreads libevent_extra libnghttp2 zlib"
-  "${DUBBO_PC_INTERNAL_CLIENT}")
+  "-ldubbo_nacos_wire -ldubbo_base")
 dubbo_pkg_config(dubbo-nacos dubbo_nacos
   "NacosRegistry: the Dubbo registry over Nacos naming" "dubbo-registry dubbo-nacos-client" ""
-  "${DUBBO_PC_INTERNAL_BASE}")
+  "-ldubbo_base")
 dubbo_pkg_config(dubbo-naming-server dubbo_naming_server
   "Embeddable Nacos-compatible naming server (for tests)" "dubbo-registry"
-  "libevent_core libevent_pthreads libnghttp2 zlib" "${DUBBO_PC_INTERNAL_CLIENT}")
+  "libevent_core libevent_pthreads libnghttp2 zlib" "-ldubbo_nacos_wire -ldubbo_base")
 
 # The Debian package: libraries, headers, CMake and pkg-config files in one -dev package.
 set(CPACK_PACKAGE_NAME libdubbo-registry-dev)
