@@ -44,8 +44,8 @@ classify() {
       # keep it even under -fvisibility=hidden. They are vague-linkage definitions made from the
       # same libstdc++ headers in every object that needs them; the dynamic linker picks one.
       # Their function-local statics (std::_Sp_make_shared_tag::_S_ti()::__tag, the __digits table
-      # of std::to_string) are STB_GNU_UNIQUE ("u"), which must stay visible: the process must
-      # see one object, or make_shared'"'"'s deleter lookup and friends compare unequal.
+      # of std::to_string) are STB_GNU_UNIQUE ("u"): GCC makes each one a single object in the
+      # whole process, whichever libraries instantiate it, and that needs it exported.
       if (ns == "std" || ns == "__gnu_cxx") return 1
       return 0
     }
