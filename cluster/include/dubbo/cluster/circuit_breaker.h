@@ -36,6 +36,7 @@
 #include <cstdint>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 
 namespace dubbo::cluster {
 
@@ -59,7 +60,7 @@ enum class FailureKind {
   kTimeout,  // no answer within the attempt's timeout
 };
 
-class CircuitBreaker {
+class DUBBO_REGISTRY_EXPORT CircuitBreaker {
  public:
   enum class State { kClosed = 0, kOpen = 1, kHalfOpen = 2 };
 

@@ -24,6 +24,7 @@
 
 #include "dubbo/cluster/circuit_breaker.h"
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/url.h"
 
 namespace dubbo::cluster {
@@ -33,14 +34,15 @@ inline constexpr int64_t kDefaultWarmupMillis = 600'000;
 
 // The Dubbo 3.x warm-up weight (formula in the file comment). `now_ms` and `timestamp_ms` are
 // wall-clock milliseconds since the epoch.
-int32_t WarmupWeight(int32_t weight, int64_t timestamp_ms, int64_t warmup_ms, int64_t now_ms);
+DUBBO_REGISTRY_EXPORT int32_t WarmupWeight(int32_t weight, int64_t timestamp_ms, int64_t warmup_ms,
+                                           int64_t now_ms);
 
 // Per-provider call statistics, all lock-free counters.
 //
 // The response-time window (for `shortestresponse`) restarts every `window` (Dubbo 3.x's
 // shortestResponseSlidePeriod, default 30 s); a restart that races with a recording may drop that
 // one sample. Cumulative counters never restart.
-class alignas(64) ProviderStats {
+class alignas(64) DUBBO_REGISTRY_EXPORT ProviderStats {
  public:
   explicit ProviderStats(registry::Duration window = std::chrono::seconds(30))
       : window_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count()) {}
@@ -85,7 +87,7 @@ struct ProviderState {
   int64_t compared_elapsed_ns = 0;
 };
 
-class Provider {
+class DUBBO_REGISTRY_EXPORT Provider {
  public:
   // Reads `weight`, `timestamp` and `warmup` from `url`. `state` is shared with other snapshots;
   // nullptr creates a fresh one with default options.

@@ -58,6 +58,7 @@
 #include "dubbo/cluster/circuit_breaker.h"
 #include "dubbo/cluster/provider_snapshot.h"
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/notify_listener.h"
 #include "dubbo/registry/url.h"
 
@@ -104,7 +105,7 @@ struct ProviderDirectoryOptions {
   registry::Duration stats_window = std::chrono::seconds(30);
 };
 
-class ProviderDirectory final : public registry::NotifyListener {
+class DUBBO_REGISTRY_EXPORT ProviderDirectory final : public registry::NotifyListener {
  public:
   explicit ProviderDirectory(ProviderDirectoryOptions options = {});
   ~ProviderDirectory() override;
@@ -144,7 +145,7 @@ class ProviderDirectory final : public registry::NotifyListener {
   const ProviderDirectoryOptions& options() const { return options_; }
 
  private:
-  struct Impl;
+  struct DUBBO_REGISTRY_NO_EXPORT Impl;
   static constexpr int64_t kNever = INT64_MAX;
 
   void Publish(std::shared_ptr<const ProviderSnapshot> next) const;
@@ -171,7 +172,7 @@ class ProviderDirectory final : public registry::NotifyListener {
 // Thread-safety: not thread-safe; use one reader per thread. The reference returned by Get() stays
 // valid until the next Get() on this reader or its destruction. `directory` is non-owning and must
 // outlive the reader.
-class SnapshotReader {
+class DUBBO_REGISTRY_EXPORT SnapshotReader {
  public:
   explicit SnapshotReader(const ProviderDirectory* directory) : directory_(directory) {}
 

@@ -22,12 +22,13 @@
 #include <vector>
 
 #include "dubbo/cluster/provider.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/url.h"
 
 namespace dubbo::cluster {
 
 // A lock-free, grow-only list of lazily built values keyed by a 64-bit key. Internal to snapshots.
-class DerivedCache {
+class DUBBO_REGISTRY_EXPORT DerivedCache {
  public:
   DerivedCache() = default;
   ~DerivedCache();
@@ -40,7 +41,7 @@ class DerivedCache {
   const void* Install(uint64_t key, std::shared_ptr<const void> value);
 
  private:
-  struct Node {
+  struct DUBBO_REGISTRY_NO_EXPORT Node {
     uint64_t key;
     std::shared_ptr<const void> value;
     Node* next;
@@ -48,7 +49,7 @@ class DerivedCache {
   std::atomic<Node*> head_{nullptr};
 };
 
-class ProviderSnapshot {
+class DUBBO_REGISTRY_EXPORT ProviderSnapshot {
  public:
   // What GetOrBuild() data depends on.
   enum class Scope {
@@ -104,7 +105,7 @@ class ProviderSnapshot {
   }
 
  private:
-  struct Topology {
+  struct DUBBO_REGISTRY_NO_EXPORT Topology {
     std::vector<Provider> providers;
     std::vector<registry::URL> routers;
     std::vector<registry::URL> configurators;

@@ -15,9 +15,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include "dubbo/registry/export.h"
+
 namespace dubbo::cluster {
 
-class RandomSource {
+class DUBBO_REGISTRY_EXPORT RandomSource {
  public:
   virtual ~RandomSource() = default;
 
@@ -31,7 +33,7 @@ class RandomSource {
 
 // A deterministic source: SplitMix64 over an atomic counter. One thread calling Next() always sees
 // the same sequence for the same seed; concurrent callers share (and split) that sequence.
-class SeededRandom final : public RandomSource {
+class DUBBO_REGISTRY_EXPORT SeededRandom final : public RandomSource {
  public:
   explicit SeededRandom(uint64_t seed) : state_(seed) {}
   uint64_t Next() override;

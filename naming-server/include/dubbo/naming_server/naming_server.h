@@ -27,6 +27,7 @@
 #include <string>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/scheduler.h"
 
@@ -206,7 +207,7 @@ struct NamingServerOptions {
   registry::Scheduler* scheduler = nullptr;
 };
 
-class NamingServer {
+class DUBBO_REGISTRY_EXPORT NamingServer {
  public:
   // Binds and starts serving. kInvalidArgument for bad options, kUnavailable when a socket cannot be
   // bound (port in use, say).
@@ -252,7 +253,7 @@ class NamingServer {
   Stats stats() const;
 
  private:
-  struct Impl;
+  struct DUBBO_REGISTRY_NO_EXPORT Impl;
   explicit NamingServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/registry.h"
 
 namespace dubbo::registry {
@@ -48,7 +49,7 @@ namespace internal {
 class RegistryState;
 }  // namespace internal
 
-class AbstractRegistry : public Registry {
+class DUBBO_REGISTRY_EXPORT AbstractRegistry : public Registry {
  public:
   // `registry_url` is the registry's own URL (its parameters configure the cache file, see above).
   AbstractRegistry(URL registry_url, RegistryOptions options);

@@ -11,12 +11,14 @@
 #include <chrono>
 #include <cstdint>
 
+#include "dubbo/registry/export.h"
+
 namespace dubbo::registry {
 
 using Duration = std::chrono::steady_clock::duration;
 using TimePoint = std::chrono::steady_clock::time_point;
 
-class Clock {
+class DUBBO_REGISTRY_EXPORT Clock {
  public:
   virtual ~Clock() = default;
 

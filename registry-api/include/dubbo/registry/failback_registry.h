@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "dubbo/registry/abstract_registry.h"
+#include "dubbo/registry/export.h"
 
 namespace dubbo::registry {
 
@@ -49,7 +50,7 @@ namespace internal {
 class RetryTable;
 }  // namespace internal
 
-class FailbackRegistry : public AbstractRegistry {
+class DUBBO_REGISTRY_EXPORT FailbackRegistry : public AbstractRegistry {
  public:
   // Default `retry.period`, in milliseconds.
   static constexpr int64_t kDefaultRetryPeriodMs = 5000;

@@ -12,6 +12,8 @@
 #include <functional>
 #include <string_view>
 
+#include "dubbo/registry/export.h"
+
 namespace dubbo::registry {
 
 enum class LogSeverity : int { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
@@ -21,10 +23,10 @@ using LogSink =
     std::function<void(LogSeverity severity, const char* file, int line, std::string_view message)>;
 
 // Installs `sink`; an empty function restores the stderr sink.
-void SetLogSink(LogSink sink);
+DUBBO_REGISTRY_EXPORT void SetLogSink(LogSink sink);
 // Lines below `severity` are dropped before they are formatted. Default: kWarning.
-void SetMinLogSeverity(LogSeverity severity);
-LogSeverity MinLogSeverity();
+DUBBO_REGISTRY_EXPORT void SetMinLogSeverity(LogSeverity severity);
+DUBBO_REGISTRY_EXPORT LogSeverity MinLogSeverity();
 
 }  // namespace dubbo::registry
 

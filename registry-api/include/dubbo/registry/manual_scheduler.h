@@ -23,11 +23,12 @@
 #include <utility>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/scheduler.h"
 
 namespace dubbo::registry {
 
-class ManualScheduler final : public Clock, public Scheduler {
+class DUBBO_REGISTRY_EXPORT ManualScheduler final : public Clock, public Scheduler {
  public:
   // Monotonic time starts at an arbitrary non-zero point; wall time at `start_wall_millis`.
   explicit ManualScheduler(int64_t start_wall_millis = 1'700'000'000'000);

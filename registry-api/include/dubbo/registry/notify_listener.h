@@ -21,18 +21,20 @@
 #include <memory>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/url.h"
 
 namespace dubbo::registry {
 
-class NotifyListener {
+class DUBBO_REGISTRY_EXPORT NotifyListener {
  public:
   virtual ~NotifyListener() = default;
   virtual void Notify(const std::vector<URL>& urls) = 0;
 };
 
 // Wraps a callable as a listener.
-std::shared_ptr<NotifyListener> MakeNotifyListener(std::function<void(const std::vector<URL>&)> fn);
+DUBBO_REGISTRY_EXPORT std::shared_ptr<NotifyListener> MakeNotifyListener(
+    std::function<void(const std::vector<URL>&)> fn);
 
 }  // namespace dubbo::registry
 

@@ -8,6 +8,7 @@
 #define DUBBO_REGISTRY_REGISTRY_H_
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/registry_service.h"
 #include "dubbo/registry/scheduler.h"
 #include "dubbo/registry/url.h"
@@ -23,7 +24,7 @@ struct RegistryOptions {
   Scheduler* scheduler = nullptr;
 };
 
-class Registry : public RegistryService {
+class DUBBO_REGISTRY_EXPORT Registry : public RegistryService {
  public:
   // The registry's own URL, e.g. nacos://127.0.0.1:8848?namespace=dev.
   virtual const URL& url() const = 0;

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/registry.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/url.h"
@@ -36,7 +37,7 @@ namespace dubbo::registry {
 
 inline constexpr std::string_view kRegistryServiceInterface = "org.apache.dubbo.registry.RegistryService";
 
-class RegistryFactory {
+class DUBBO_REGISTRY_EXPORT RegistryFactory {
  public:
   virtual ~RegistryFactory() = default;
 
@@ -59,7 +60,7 @@ class RegistryFactory {
   virtual void Shutdown() {}
 };
 
-class RegistryManager {
+class DUBBO_REGISTRY_EXPORT RegistryManager {
  public:
   // `options` is passed to every factory; its pointers must outlive the manager.
   explicit RegistryManager(RegistryOptions options = {});
@@ -94,7 +95,7 @@ class RegistryManager {
 
  private:
   // A creation in progress; callers of the same key wait for `done`.
-  struct Creation {
+  struct DUBBO_REGISTRY_NO_EXPORT Creation {
     bool done = false;
     Result<std::shared_ptr<Registry>> result{std::shared_ptr<Registry>()};
   };

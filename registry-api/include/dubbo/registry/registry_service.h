@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/notify_listener.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
@@ -19,7 +20,7 @@
 
 namespace dubbo::registry {
 
-class RegistryService {
+class DUBBO_REGISTRY_EXPORT RegistryService {
  public:
   virtual ~RegistryService() = default;
 

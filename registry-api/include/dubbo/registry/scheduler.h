@@ -17,6 +17,7 @@
 #include <string>
 
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
 
@@ -26,7 +27,7 @@ namespace dubbo::registry {
 using TaskId = uint64_t;
 inline constexpr TaskId kInvalidTaskId = 0;
 
-class Scheduler {
+class DUBBO_REGISTRY_EXPORT Scheduler {
  public:
   virtual ~Scheduler() = default;
 
@@ -45,7 +46,7 @@ class Scheduler {
 };
 
 // A Scheduler with one worker thread, started by the constructor.
-class ThreadScheduler final : public Scheduler {
+class DUBBO_REGISTRY_EXPORT ThreadScheduler final : public Scheduler {
  public:
   // Create() returns kUnavailable when the worker thread cannot be started.
   static Result<std::unique_ptr<ThreadScheduler>> Create(std::string name = "dubbo-sched",
@@ -77,7 +78,7 @@ class ThreadScheduler final : public Scheduler {
   Status status() const;
 
  private:
-  struct Impl;
+  struct DUBBO_REGISTRY_NO_EXPORT Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -26,6 +26,8 @@
 #include <string>
 #include <string_view>
 
+#include "dubbo/registry/export.h"
+
 namespace dubbo::registry {
 
 enum class StatusCode : int {
@@ -43,9 +45,9 @@ enum class StatusCode : int {
 };
 
 // Returns the code's name, e.g. "UNAVAILABLE".
-std::string_view StatusCodeName(StatusCode code);
+DUBBO_REGISTRY_EXPORT std::string_view StatusCodeName(StatusCode code);
 
-class [[nodiscard]] Status {
+class [[nodiscard]] DUBBO_REGISTRY_EXPORT Status {
  public:
   // An OK status.
   Status() noexcept = default;
@@ -82,14 +84,14 @@ class [[nodiscard]] Status {
   friend bool operator!=(const Status& a, const Status& b) { return !(a == b); }
 
  private:
-  struct Rep {
+  struct DUBBO_REGISTRY_NO_EXPORT Rep {
     StatusCode code;
     std::string message;
   };
   std::unique_ptr<Rep> rep_;
 };
 
-std::ostream& operator<<(std::ostream& os, const Status& status);
+DUBBO_REGISTRY_EXPORT std::ostream& operator<<(std::ostream& os, const Status& status);
 
 inline Status InvalidArgumentError(std::string_view m) { return Status(StatusCode::kInvalidArgument, m); }
 inline Status NotFoundError(std::string_view m) { return Status(StatusCode::kNotFound, m); }

@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
 
 namespace dubbo::registry {
@@ -70,7 +71,7 @@ inline constexpr std::string_view kEmptyProtocol = "empty";
 inline constexpr std::string_view kDefaultKeyPrefix = "default.";
 }  // namespace keys
 
-class URL {
+class DUBBO_REGISTRY_EXPORT URL {
  public:
   // Parameters, sorted by key, keys unique.
   using Parameters = std::vector<std::pair<std::string, std::string>>;
@@ -189,7 +190,7 @@ class URL {
   size_t Hash() const;
 
  private:
-  struct Rep;
+  struct DUBBO_REGISTRY_NO_EXPORT Rep;
   explicit URL(std::shared_ptr<const Rep> rep);
   // Parses everything before the query into `rep`.
   static Status ParseBody(std::string_view body, Rep* rep);
@@ -201,20 +202,21 @@ class URL {
 };
 
 // Prints ToRedactedString(): safe for logs.
-std::ostream& operator<<(std::ostream& os, const URL& url);
+DUBBO_REGISTRY_EXPORT std::ostream& operator<<(std::ostream& os, const URL& url);
 
 // UrlUtils.isMatch: does `provider` satisfy the subscription `consumer`? Interface (or
 // `*`), category, enabled, group (`*`, equal, or in a comma list), version (`*` or equal) and classifier.
-bool IsMatch(const URL& consumer, const URL& provider);
+DUBBO_REGISTRY_EXPORT bool IsMatch(const URL& consumer, const URL& provider);
 
 // Classification by category and protocol.
-bool IsConfigurator(const URL& url);
-bool IsRoute(const URL& url);
-bool IsProvider(const URL& url);
+DUBBO_REGISTRY_EXPORT bool IsConfigurator(const URL& url);
+DUBBO_REGISTRY_EXPORT bool IsRoute(const URL& url);
+DUBBO_REGISTRY_EXPORT bool IsProvider(const URL& url);
 
 // True when `category` is accepted by the subscription's category expression `consumer_categories`:
 // empty means providers only, `*` all, `-cat` excludes, else a substring test (Dubbo's isMatchCategory).
-bool IsMatchCategory(std::string_view category, std::string_view consumer_categories);
+DUBBO_REGISTRY_EXPORT bool IsMatchCategory(std::string_view category,
+                                           std::string_view consumer_categories);
 
 }  // namespace dubbo::registry
 

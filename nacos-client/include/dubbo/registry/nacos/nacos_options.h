@@ -13,12 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/url.h"
 
 namespace dubbo::registry::nacos {
 
-struct NacosOptions {
+struct DUBBO_REGISTRY_EXPORT NacosOptions {
   // Servers as "host:port", "[v6]:port" or "http(s)://host:port[/...]"; a bare host gets port 8848,
   // a URL without a port its scheme's (80/443, as the Java client). Property `serverAddr`
   // (comma-separated; blanks around entries and empty entries ignored). Required unless `endpoint`

@@ -68,6 +68,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/nacos/nacos_options.h"
 #include "dubbo/registry/nacos/naming_types.h"
 #include "dubbo/registry/result.h"
@@ -127,7 +128,7 @@ struct NamingClientStats {
                               //   connection gave before.
 };
 
-class NamingClient {
+class DUBBO_REGISTRY_EXPORT NamingClient {
  public:
   // Starts a client: the loop and dispatcher threads, the UDP push socket (on `options.udp_port`, 0
   // picking a free port), the endpoint refresh and the login when configured, and, with
@@ -235,7 +236,7 @@ class NamingClient {
   const std::string& client_ip() const;
   const NacosOptions& options() const;
 
-  struct Impl;
+  struct DUBBO_REGISTRY_NO_EXPORT Impl;
 
  private:
   explicit NamingClient(std::unique_ptr<Impl> impl);

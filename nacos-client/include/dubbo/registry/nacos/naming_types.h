@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dubbo/registry/export.h"
+
 namespace dubbo::registry::nacos {
 
 inline constexpr std::string_view kDefaultNamespace = "public";
@@ -20,9 +22,10 @@ inline constexpr std::string_view kDefaultGroup = "DEFAULT_GROUP";
 inline constexpr std::string_view kDefaultCluster = "DEFAULT";
 
 // "group@@name" (Nacos NamingUtils.getGroupedName). An empty group means DEFAULT_GROUP.
-std::string GroupedName(std::string_view service_name, std::string_view group_name);
+DUBBO_REGISTRY_EXPORT std::string GroupedName(std::string_view service_name,
+                                              std::string_view group_name);
 
-struct Instance {
+struct DUBBO_REGISTRY_EXPORT Instance {
   std::string instance_id;
   std::string ip;
   int port = 0;
@@ -40,7 +43,7 @@ struct Instance {
   bool operator!=(const Instance& other) const { return !(*this == other); }
 };
 
-struct ServiceInfo {
+struct DUBBO_REGISTRY_EXPORT ServiceInfo {
   std::string name;        // Grouped: "group@@service".
   std::string group_name;  // Derived from `name` when the server omits it.
   std::string clusters;    // As queried: comma-separated, empty for all.

@@ -93,6 +93,7 @@
 #include <utility>
 #include <vector>
 
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/failback_registry.h"
 #include "dubbo/registry/nacos/naming_types.h"
 #include "dubbo/registry/registry_factory.h"
@@ -107,7 +108,7 @@ class NamingService;
 
 class NacosRegistryFactory;
 
-class NacosRegistry final : public FailbackRegistry {
+class DUBBO_REGISTRY_EXPORT NacosRegistry final : public FailbackRegistry {
  public:
   // Creates a naming client from NacosOptions::FromUrl(registry_url) and a registry that owns it.
   // Does not check the server (the factory does, per `check`). kInvalidArgument for a URL the
@@ -141,7 +142,7 @@ class NacosRegistry final : public FailbackRegistry {
 
  private:
   friend class NacosRegistryFactory;
-  struct State;
+  struct DUBBO_REGISTRY_NO_EXPORT State;
 
   // Registering `url` is skipped (a consumer URL without register-consumer-url).
   bool SkipsRegistration(const URL& url) const;
@@ -196,7 +197,7 @@ using NamingServiceMaker =
 // serves many namespaces.
 //
 // Thread-safety: CreateRegistry() may be called from any thread.
-class NacosRegistryFactory final : public RegistryFactory {
+class DUBBO_REGISTRY_EXPORT NacosRegistryFactory final : public RegistryFactory {
  public:
   // Production: NamingClients built from the registry URL.
   NacosRegistryFactory();
@@ -221,12 +222,12 @@ class NacosRegistryFactory final : public RegistryFactory {
 
 // Registers a production NacosRegistryFactory with `manager` (kAlreadyExists when `nacos` is
 // taken).
-Status RegisterNacosRegistry(RegistryManager& manager);
+DUBBO_REGISTRY_EXPORT Status RegisterNacosRegistry(RegistryManager& manager);
 
 // Parses a registry address that may list several servers, Dubbo style:
 // "nacos://h1:8848,h2:8848?namespace=dev" becomes nacos://h1:8848?namespace=dev&backup=h2:8848 (an
 // existing `backup` is appended to). Anything else is URL::Parse()d unchanged.
-Result<URL> ParseNacosRegistryAddress(std::string_view address);
+DUBBO_REGISTRY_EXPORT Result<URL> ParseNacosRegistryAddress(std::string_view address);
 
 }  // namespace dubbo::registry::nacos
 
