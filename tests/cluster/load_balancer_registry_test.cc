@@ -225,5 +225,17 @@ TEST(ClusterLoadBalancerRegistry, FailoverClusterUsesARegisteredBalancerAndItsFi
   EXPECT_THAT(called, ElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"));
 }
 
+TEST(ClusterLoadBalancerRegistry, FailoverClusterReportsAnUnknownNameWithTheService) {
+  auto directory = std::make_shared<ProviderDirectory>();
+  Result<std::unique_ptr<FailoverCluster>> cluster = FailoverCluster::Create(
+      directory, MustParse("consumer://10.0.0.9/com.foo.Greeter?loadbalance=fastest"));
+  ASSERT_FALSE(cluster.ok());
+  EXPECT_EQ(cluster.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cluster.status().message()), HasSubstr("com.foo.Greeter"));
+  EXPECT_THAT(std::string(cluster.status().message()),
+              HasSubstr("unknown load balancer 'fastest'"));
+  EXPECT_THAT(std::string(cluster.status().message()), HasSubstr("consistenthash"));
+}
+
 }  // namespace
 }  // namespace dubbo::cluster
