@@ -166,8 +166,9 @@ struct Attempts {
   bool More() const { return allowed == 0 || counted < allowed; }
   // Back to the initial state, keeping the capacity.
   void Clear() {
-    allowed = counted = index = 0;
     providers_seen = 0;
+    if (allowed == 0) return;  // nothing failed: the rest is untouched
+    allowed = counted = index = 0;
     tried_states.clear();
     tried.clear();
     tried_addresses.clear();
@@ -448,10 +449,17 @@ namespace internal {
 // driver. `state_` settles the race between a report and the driver leaving.
 class AsyncInvocation {
  public:
-  static void Start(const std::shared_ptr<const FailoverCore>& core, const Invocation& invocation,
-                    FailoverCluster::AsyncCall call, FailoverCluster::Completion completion);
+  // `cluster_core` is the cluster's own reference, read only while the cluster is alive.
+  // `call` and `completion` are InvokeAsync()'s parameters: they are moved here only when the
+  // invocation outlives InvokeAsync().
+  static void Start(const std::shared_ptr<const FailoverCore>* cluster_core,
+                    const Invocation& invocation, FailoverCluster::AsyncCall* call,
+                    FailoverCluster::Completion* completion);
   // The attempt in flight ended with `status`; `dropped`: its AttemptDone was destroyed unused.
   static void Report(AsyncInvocation* op, Status status, bool dropped);
+  // The cluster owning `core` is being destroyed on this thread: the invocations whose `call` is
+  // running on this thread (the only ones that may use `core` without a reference) take one.
+  static void ClusterDestroyed(const std::shared_ptr<const FailoverCore>& core);
 
  private:
   enum State : uint8_t {
@@ -463,19 +471,30 @@ class AsyncInvocation {
   static AsyncInvocation* Acquire();
   // Drops what the invocation held and keeps the object for the thread's next invocation.
   void Release();
-  // Copies the invocation's method and arguments, so that they outlive the caller's.
-  void OwnViews();
+  // Moves or copies into this object what the caller lent (callbacks, method, arguments), so that
+  // the invocation can outlive InvokeAsync().
+  void OwnBorrowed();
   // Runs attempts on this thread until one is left in flight on a transport or the invocation
   // ends (then runs the completion). `outcome_ready`: the current attempt's outcome is in
   // `outcome_` and is accounted first.
   static void Drive(AsyncInvocation* op, bool outcome_ready);
   static void Finish(AsyncInvocation* op, Status result);
 
-  std::shared_ptr<const FailoverCore> core_;
-  FailoverCluster::AsyncCall call_;
-  FailoverCluster::Completion completion_;
-  Invocation invocation_;  // the caller's views until OwnViews()
-  bool views_owned_ = false;
+  // The cluster's state. While the first driver runs, a raw pointer suffices (the cluster is alive,
+  // or its destructor handed its reference over through ClusterDestroyed()); `core_ref_` is taken
+  // when the invocation outlives that driver, so a call reported before `call` returns touches no
+  // reference count.
+  const FailoverCore* core_ = nullptr;
+  std::shared_ptr<const FailoverCore> core_ref_;
+  const std::shared_ptr<const FailoverCore>* cluster_core_ = nullptr;
+  // The callbacks: InvokeAsync()'s own parameters until the invocation outlives it, then
+  // `owned_call_` and `owned_completion_`.
+  FailoverCluster::AsyncCall* call_ = nullptr;
+  FailoverCluster::Completion* completion_ = nullptr;
+  FailoverCluster::AsyncCall owned_call_;
+  FailoverCluster::Completion owned_completion_;
+  Invocation invocation_;  // the caller's views until OwnBorrowed()
+  bool borrowed_owned_ = false;
   std::string method_;
   std::vector<std::string> arguments_;
   std::vector<std::string_view> argument_views_;
@@ -492,6 +511,14 @@ class AsyncInvocation {
 };
 
 namespace {
+
+// The invocations whose `call` is running on this thread, innermost first. A report made from
+// inside the innermost one's `call` needs no atomic read-modify-write: that thread is its driver.
+struct DriverFrame {
+  AsyncInvocation* op;
+  DriverFrame* outer;
+};
+thread_local DriverFrame* innermost_driver = nullptr;
 
 // One spare AsyncInvocation per thread: a call whose attempts report before `call` returns (and
 // a chain of invocations started from completions) reuses it without allocating.
@@ -511,15 +538,14 @@ AsyncInvocation* AsyncInvocation::Acquire() {
 }
 
 void AsyncInvocation::Release() {
-  core_.reset();
-  call_ = nullptr;
-  completion_ = nullptr;
-  invocation_ = Invocation();
-  views_owned_ = false;
+  // Every other member is overwritten before its next use; `outcome_` was moved from.
+  core_ref_.reset();  // also set when the cluster was destroyed inside `call`
+  if (borrowed_owned_) {
+    borrowed_owned_ = false;
+    owned_call_ = nullptr;
+    snapshot_.reset();
+  }
   attempts_.Clear();
-  snapshot_.reset();
-  provider_ = nullptr;
-  outcome_ = Status();
   if (async_pool.spare == nullptr) {
     async_pool.spare = this;
   } else {
@@ -527,9 +553,13 @@ void AsyncInvocation::Release() {
   }
 }
 
-void AsyncInvocation::OwnViews() {
-  if (views_owned_) return;
-  views_owned_ = true;
+void AsyncInvocation::OwnBorrowed() {
+  if (borrowed_owned_) return;
+  borrowed_owned_ = true;
+  owned_call_ = std::move(*call_);
+  call_ = &owned_call_;
+  owned_completion_ = std::move(*completion_);
+  completion_ = &owned_completion_;
   method_.assign(invocation_.method);
   invocation_.method = method_;
   arguments_.clear();
@@ -540,17 +570,18 @@ void AsyncInvocation::OwnViews() {
   invocation_.arguments = argument_views_.data();
 }
 
-void AsyncInvocation::Start(const std::shared_ptr<const FailoverCore>& core,
-                            const Invocation& invocation, FailoverCluster::AsyncCall call,
-                            FailoverCluster::Completion completion) {
+void AsyncInvocation::Start(const std::shared_ptr<const FailoverCore>* cluster_core,
+                            const Invocation& invocation, FailoverCluster::AsyncCall* call,
+                            FailoverCluster::Completion* completion) {
   AsyncInvocation* op = Acquire();
-  op->core_ = core;
-  op->completion_ = std::move(completion);
-  if (!call) {
+  op->core_ = cluster_core->get();
+  op->cluster_core_ = cluster_core;
+  op->completion_ = completion;
+  if (!*call) {
     Finish(op, registry::InvalidArgumentError("InvokeAsync needs a call"));
     return;
   }
-  op->call_ = std::move(call);
+  op->call_ = call;
   op->invocation_ = invocation;
   Drive(op, false);
 }
@@ -558,12 +589,25 @@ void AsyncInvocation::Start(const std::shared_ptr<const FailoverCore>& core,
 void AsyncInvocation::Report(AsyncInvocation* op, Status status, bool dropped) {
   op->outcome_ = std::move(status);
   op->dropped_ = dropped;
+  if (innermost_driver != nullptr && innermost_driver->op == op) {
+    // Inside the attempt's own `call`, on its driver's thread: nobody else touches `state_`.
+    op->state_.store(kReported, std::memory_order_relaxed);
+    return;
+  }
   if (op->state_.exchange(kReported, std::memory_order_acq_rel) == kDetached) Drive(op, true);
+}
+
+void AsyncInvocation::ClusterDestroyed(const std::shared_ptr<const FailoverCore>& core) {
+  for (DriverFrame* frame = innermost_driver; frame != nullptr; frame = frame->outer) {
+    AsyncInvocation* op = frame->op;
+    if (op->core_ == core.get() && op->core_ref_ == nullptr) op->core_ref_ = core;
+  }
 }
 
 void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
   const FailoverCore& core = *op->core_;
   Status result;
+  DriverFrame frame{op, innermost_driver};
   {
     ReaderScope readers(core.id, core.directory.get());
     for (;;) {
@@ -583,7 +627,6 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
       }
       std::shared_ptr<const ProviderSnapshot> owned;
       const std::shared_ptr<const ProviderSnapshot>& snapshot = readers.Snapshot(&owned);
-      op->attempt_ = Attempt();
       op->provider_ =
           core.Begin(*snapshot, op->invocation_, &op->attempts_, &op->attempt_, &op->start_);
       if (op->provider_ == nullptr) {
@@ -593,11 +636,13 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
       op->dropped_ = false;
       op->state_.store(kInFlight, std::memory_order_relaxed);
       Status thrown;
+      innermost_driver = &frame;
       try {
-        op->call_(*op->provider_, op->attempt_, AttemptDone(op));
+        (*op->call_)(*op->provider_, op->attempt_, AttemptDone(op));
       } catch (...) {
         thrown = CallThrew();
       }
+      innermost_driver = frame.outer;
       if (op->state_.load(std::memory_order_acquire) != kReported) {
         // The attempt may outlive this frame: give it the snapshot and the invocation's data. Once
         // detached, `op` belongs to the AttemptDone.
@@ -608,7 +653,9 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
           thrown = Status();
         }
         op->snapshot_ = owned != nullptr ? std::move(owned) : snapshot;
-        op->OwnViews();
+        // The cluster is alive unless destroyed inside `call`, which handed its reference over.
+        if (op->core_ref_ == nullptr) op->core_ref_ = *op->cluster_core_;
+        op->OwnBorrowed();
         if (op->state_.exchange(kDetached, std::memory_order_acq_rel) == kInFlight) return;
       }
       // A call that threw without reporting its attempt counts as kInternal (dropping `done` while
@@ -621,11 +668,17 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
 }
 
 void AsyncInvocation::Finish(AsyncInvocation* op, Status result) {
-  FailoverCluster::Completion completion = std::move(op->completion_);
+  // Taken out first: the completion may start an invocation that reuses `op`.
+  FailoverCluster::Completion* completion = op->completion_;
+  FailoverCluster::Completion owned;
+  if (completion == &op->owned_completion_) {
+    owned = std::move(op->owned_completion_);
+    completion = &owned;
+  }
   op->Release();
-  if (!completion) return;
+  if (!*completion) return;
   try {
-    completion(std::move(result));
+    (*completion)(std::move(result));
   } catch (const std::exception& e) {
     DUBBO_LOG(ERROR) << "cluster: an InvokeAsync completion threw (" << e.what() << "); ignored";
   } catch (...) {
@@ -638,8 +691,10 @@ void AsyncInvocation::Finish(AsyncInvocation* op, Status result) {
 
 void FailoverCluster::InvokeAsync(const Invocation& invocation, AsyncCall call,
                                   Completion completion) const {
-  internal::AsyncInvocation::Start(core_, invocation, std::move(call), std::move(completion));
+  internal::AsyncInvocation::Start(&core_, invocation, &call, &completion);
 }
+
+FailoverCluster::~FailoverCluster() { internal::AsyncInvocation::ClusterDestroyed(core_); }
 
 AttemptDone& AttemptDone::operator=(AttemptDone&& other) noexcept {
   if (this != &other) {

@@ -422,6 +422,7 @@ TEST(ClusterFailoverAsync, TheClusterMayBeDestroyedInsideTheCall) {
   World world;
   std::vector<std::string> called;
   std::vector<Status> results;
+  const std::weak_ptr<ProviderDirectory> directory = world.directory;
   FailoverCluster* cluster = world.cluster.get();
   cluster->InvokeAsync(
       {},
@@ -435,6 +436,7 @@ TEST(ClusterFailoverAsync, TheClusterMayBeDestroyedInsideTheCall) {
   EXPECT_THAT(called, ElementsAre("10.0.0.1:1", "10.0.0.2:1"));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(directory.expired()) << "the finished invocation must let go of the cluster's state";
 }
 
 TEST(ClusterFailoverAsync, TheClusterMayBeDestroyedInsideTheCompletion) {
@@ -471,9 +473,12 @@ TEST(ClusterFailoverAsync, TheClusterMayBeDestroyedWhileAnAttemptIsInFlight) {
                                                             : registry::UnavailableError("too"));
       },
       [&](Status s) { results.push_back(std::move(s)); });
+  const std::weak_ptr<ProviderDirectory> directory = world.directory;
   world.cluster.reset();
   world.directory.reset();
+  EXPECT_FALSE(directory.expired());
   transport.Pump();  // the retries run normally
+  EXPECT_TRUE(directory.expired());
   EXPECT_THAT(called, ElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].code(), StatusCode::kUnavailable);

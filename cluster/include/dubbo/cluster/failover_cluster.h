@@ -175,6 +175,11 @@ class DUBBO_REGISTRY_EXPORT FailoverCluster {
       std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
       FailoverClusterOptions options = {});
 
+  // Invocations in flight keep what they need; they finish normally.
+  ~FailoverCluster();
+  FailoverCluster(const FailoverCluster&) = delete;
+  FailoverCluster& operator=(const FailoverCluster&) = delete;
+
   // Picks one provider whose breaker admits a call (claiming a due probe when it picks an open
   // provider). Does not touch the statistics: pair with BeginCall()/EndCall() and report the
   // outcome to the breaker yourself, or use Invoke(). kUnavailable when no provider is available.
