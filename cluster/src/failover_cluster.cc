@@ -232,7 +232,7 @@ registry::Result<std::unique_ptr<FailoverCluster>> FailoverCluster::Create(
   registry::Result<std::unique_ptr<LoadBalancer>> lb = LoadBalancer::Create(name, lb_options);
   if (!lb.ok()) {
     return lb.status().WithPrefix("FailoverCluster for " +
-                                  std::string(consumer_url.ServiceInterface()) + ": ");
+                                  std::string(consumer_url.ServiceInterface()));
   }
   registry::Clock* clock = options.clock != nullptr                ? options.clock
                            : directory->options().clock != nullptr ? directory->options().clock

@@ -45,9 +45,10 @@
 // reports the outcome once through the AttemptDone it was given, from any thread, and the next
 // attempt (or `completion`) runs on the thread that reports. An attempt reported before `call`
 // returns (a transport's fast path) continues in a loop on the calling thread, so the stack does
-// not grow with retries. An invocation in flight keeps the cluster's state alive: the
-// FailoverCluster may be destroyed at any time, from inside `call` or `completion` too, and the
-// invocation still finishes normally.
+// not grow with retries. An invocation in flight keeps the cluster's state (directory, load
+// balancer, settings) alive: the FailoverCluster may be destroyed while attempts are in flight and
+// from inside `call` or `completion`, and the invocation still finishes normally. (As for any
+// object, not while another thread is inside one of its methods, InvokeAsync() included.)
 //
 //   (*cluster)->InvokeAsync(inv,
 //       [channel](const Provider& p, const Attempt& attempt, AttemptDone done) {
@@ -200,8 +201,9 @@ class DUBBO_REGISTRY_EXPORT FailoverCluster {
   //
   // Lifetime: `invocation`'s views (method, arguments) are read only until InvokeAsync() returns.
   // When an attempt is still in flight at that point, InvokeAsync() first copies the method name
-  // and the arguments into the invocation's state for later attempts and the final message; a call
-  // whose attempts all report before `call` returns copies nothing and allocates nothing.
+  // and the arguments (and moves `call` and `completion`) into the invocation's state, for later
+  // attempts and the final message. An invocation whose attempts all report before `call` returns
+  // copies nothing and, after the thread's first invocation, allocates nothing.
   void InvokeAsync(const Invocation& invocation, AsyncCall call, Completion completion) const;
 
   // The number of retries Invoke() and InvokeAsync() use for `invocation`, in [0, kMaxRetries].
