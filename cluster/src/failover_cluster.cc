@@ -667,24 +667,33 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
   Finish(op, std::move(result));
 }
 
-void AsyncInvocation::Finish(AsyncInvocation* op, Status result) {
-  // Taken out first: the completion may start an invocation that reuses `op`.
-  FailoverCluster::Completion* completion = op->completion_;
-  FailoverCluster::Completion owned;
-  if (completion == &op->owned_completion_) {
-    owned = std::move(op->owned_completion_);
-    completion = &owned;
-  }
-  op->Release();
-  if (!*completion) return;
+namespace {
+
+void RunCompletion(const FailoverCluster::Completion& completion, Status result) {
+  if (!completion) return;
   try {
-    (*completion)(std::move(result));
+    completion(std::move(result));
   } catch (const std::exception& e) {
     DUBBO_LOG(ERROR) << "cluster: an InvokeAsync completion threw (" << e.what() << "); ignored";
   } catch (...) {
     DUBBO_LOG(ERROR)
         << "cluster: an InvokeAsync completion threw a non-standard exception; ignored";
   }
+}
+
+}  // namespace
+
+void AsyncInvocation::Finish(AsyncInvocation* op, Status result) {
+  // `op` is released first: the completion may start an invocation that reuses it.
+  FailoverCluster::Completion* completion = op->completion_;
+  if (completion != &op->owned_completion_) {  // InvokeAsync()'s parameter: alive until it returns
+    op->Release();
+    RunCompletion(*completion, std::move(result));
+    return;
+  }
+  const FailoverCluster::Completion owned = std::move(op->owned_completion_);
+  op->Release();
+  RunCompletion(owned, std::move(result));
 }
 
 }  // namespace internal

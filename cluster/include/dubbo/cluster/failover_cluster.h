@@ -137,8 +137,9 @@ class AsyncInvocation;
 // The first report wins: calling it again does nothing. Destroying it (or assigning over it)
 // without calling it reports kCancelled "the transport dropped the attempt", so a lost callback
 // never leaves an invocation hanging. Reporting may run the next attempt, or the completion, on the
-// reporting thread before it returns. An empty AttemptDone (default-constructed or moved from)
-// does nothing.
+// reporting thread before it returns (destroying it too). An empty AttemptDone (default-constructed
+// or moved from) does nothing. Like any object, one AttemptDone must not be used by two threads at
+// once; different attempts' AttemptDones are independent.
 class DUBBO_REGISTRY_EXPORT AttemptDone {
  public:
   AttemptDone() = default;
