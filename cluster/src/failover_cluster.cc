@@ -26,8 +26,10 @@ namespace {
 // Per-thread SnapshotReaders, one per FailoverCluster (by id, never reused) in use on the thread:
 // the hot path then reads the directory's snapshot with one acquire load instead of
 // std::atomic_load of a shared_ptr (a mutex from libstdc++'s pool, contended by every calling
-// thread). A reader's directory is alive whenever it is used: only its own cluster, which owns the
-// directory, looks it up. Entries of clusters that are gone are evicted as new ones come.
+// thread). A reader's directory is alive whenever it is used: only invocations of its own cluster
+// look it up, and they hold the cluster's state, which owns the directory (FailoverCore). Entries
+// of clusters that are gone are evicted as new ones come; a SnapshotReader's destructor does not
+// touch its directory.
 struct ThreadReader {
   uint64_t cluster_id = 0;
   std::unique_ptr<SnapshotReader> reader;
