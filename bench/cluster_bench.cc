@@ -8,8 +8,11 @@
 // version check); "warming" providers are in their warm-up, so each Get() also reads the clock to
 // see whether a re-weighing is due, and one Get() per second re-weighs. BM_Invoke:
 // FailoverCluster::Invoke() with a call that does nothing (snapshot load, pick, breaker check,
-// statistics). With 2 threads both threads share the snapshot and the load balancer, so round
-// robin's shared position and the statistics counters are contended as they would be in use.
+// statistics). BM_InvokeAsync: FailoverCluster::InvokeAsync() with a call that reports success
+// through `done` before returning (a callback framework's fast path) and a completion that keeps
+// the Status; compare it with BM_Invoke of the same algorithm and size. With 2 threads both
+// threads share the snapshot and the load balancer, so round robin's shared position and the
+// statistics counters are contended as they would be in use.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -140,6 +143,22 @@ void BM_Invoke(benchmark::State& state, std::string_view algorithm) {
   state.SetItemsProcessed(state.iterations());
 }
 
+void BM_InvokeAsync(benchmark::State& state, std::string_view algorithm) {
+  Fixture& fixture = GetFixture(algorithm, static_cast<int>(state.range(0)), false);
+  const Invocation invocation;
+  for (auto _ : state) {
+    dubbo::registry::Status result;
+    fixture.cluster->InvokeAsync(
+        invocation,
+        [](const Provider&, const dubbo::cluster::Attempt&, dubbo::cluster::AttemptDone done) {
+          done(dubbo::registry::Status());
+        },
+        [&result](dubbo::registry::Status s) { result = std::move(s); });
+    benchmark::DoNotOptimize(result);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void Sizes(benchmark::internal::Benchmark* b) {
   b->Arg(10)->Arg(100)->Arg(1000)->Threads(1)->Threads(2);
 }
@@ -154,7 +173,12 @@ BENCHMARK_CAPTURE(BM_Select, consistenthash, "consistenthash", false)->Apply(Siz
 BENCHMARK_CAPTURE(BM_SelectViaReader, random_mixed, "random", true)->Apply(Sizes);
 BENCHMARK_CAPTURE(BM_SelectViaReader, roundrobin_mixed, "roundrobin", true)->Apply(Sizes);
 BENCHMARK_CAPTURE(BM_SelectViaReader, random_warming, "random", true, true)->Apply(Sizes);
+void SizesOneThread(benchmark::internal::Benchmark* b) { b->Arg(10)->Arg(100)->Arg(1000); }
+
 BENCHMARK_CAPTURE(BM_Invoke, random, "random")->Apply(Sizes);
+BENCHMARK_CAPTURE(BM_Invoke, roundrobin, "roundrobin")->Apply(SizesOneThread);
+BENCHMARK_CAPTURE(BM_InvokeAsync, random, "random")->Apply(SizesOneThread);
+BENCHMARK_CAPTURE(BM_InvokeAsync, roundrobin, "roundrobin")->Apply(SizesOneThread);
 
 }  // namespace
 

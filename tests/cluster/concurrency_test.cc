@@ -1,12 +1,17 @@
 // Concurrency tests (label `concurrency`, run under ThreadSanitizer by .ci/run): picks with every
 // load balancer and failover invocations race with provider-list updates, warm-up re-weighting and
-// breaker flips. No sleeps: the writer performs a fixed number of updates while readers loop until
-// it is done.
+// breaker flips; InvokeAsync() attempts are reported from a transport thread (sometimes before
+// `call` returns) while the cluster is destroyed; load balancers are registered while others are
+// created. No sleeps: the writer performs a fixed number of updates while readers loop until it is
+// done, and waits are on condition variables.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -123,6 +128,139 @@ TEST(ClusterConcurrency, FailoverRacesWithUpdatesAndBreakers) {
   done.store(true, std::memory_order_release);
   for (std::thread& t : callers) t.join();
   for (const Provider& p : directory->snapshot()->providers()) EXPECT_EQ(p.stats().active(), 0);
+}
+
+// A transport thread: reports the attempts handed to it, in order.
+class TransportThread {
+ public:
+  TransportThread() : thread_([this] { Run(); }) {}
+  ~TransportThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void Post(AttemptDone done, registry::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.emplace_back(std::move(done), std::move(status));
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto [done, status] = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      done(std::move(status));  // may run the next attempt, which may Post() again
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::deque<std::pair<AttemptDone, registry::Status>> queue_;
+  std::thread thread_;
+};
+
+TEST(ClusterConcurrency, AsyncAttemptsReportedFromAnotherThreadWhileTheClusterGoes) {
+  constexpr int kInvocations = 400;
+  auto directory = std::make_shared<ProviderDirectory>();
+  directory->Notify(ProviderList(4));  // 5 providers
+  auto cluster = std::move(*FailoverCluster::Create(
+      directory, MustParse("consumer://10.0.0.9/com.foo.Greeter?loadbalance=roundrobin")));
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  std::vector<int> completions(kInvocations, 0);
+  std::atomic<int> attempts{0};
+  {
+    TransportThread transport;
+    for (int i = 0; i < kInvocations; ++i) {
+      cluster->InvokeAsync(
+          {},
+          [&](const Provider& p, const Attempt&, AttemptDone done) {
+            const int n = attempts.fetch_add(1);
+            // Every fourth attempt is refused (and retried); the report races with this return.
+            transport.Post(std::move(done),
+                           n % 4 == 0 ? registry::UnavailableError("refused " + p.address())
+                                      : registry::Status());
+          },
+          [&, i](registry::Status) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++completions[static_cast<size_t>(i)];
+            ++finished;
+            cv.notify_all();
+          });
+      if (i == kInvocations / 2) cluster.reset();  // the rest go to a new cluster
+      if (cluster == nullptr) {
+        cluster = std::move(*FailoverCluster::Create(
+            directory, MustParse("consumer://10.0.0.9/com.foo.Greeter?loadbalance=random")));
+      }
+    }
+    cluster.reset();  // with attempts still in flight
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return finished == kInvocations; });
+  }
+  for (int c : completions) EXPECT_EQ(c, 1);
+  EXPECT_GE(attempts.load(), kInvocations);
+  for (const Provider& p : directory->snapshot()->providers()) EXPECT_EQ(p.stats().active(), 0);
+}
+
+TEST(ClusterConcurrency, LoadBalancersRegisterWhileOthersAreCreated) {
+  std::atomic<bool> done{false};
+  auto creator = [&] {
+    long created = 0;
+    while (!done.load(std::memory_order_acquire) || created < 200) {
+      for (const std::string& name : LoadBalancer::Names()) {
+        registry::Result<std::unique_ptr<LoadBalancer>> lb = LoadBalancer::Create(name);
+        ASSERT_TRUE(lb.ok()) << name << ": " << lb.status();
+        ASSERT_EQ((*lb)->name(), name);
+      }
+      ++created;
+    }
+  };
+  auto registrar = [](int thread) {
+    for (int i = 0; i < 50; ++i) {
+      const std::string name = "conc-" + std::to_string(thread) + "-" + std::to_string(i);
+      registry::Status s = RegisterLoadBalancer(name, [name](const LoadBalancerOptions& options) {
+        LoadBalancerOptions renamed = options;
+        // A wrapper around a built-in that reports its registered name.
+        struct Named final : LoadBalancer {
+          std::string name_;
+          std::unique_ptr<LoadBalancer> inner_;
+          std::string_view name() const override { return name_; }
+          const Provider* Select(const ProviderSnapshot& snapshot, const Invocation& invocation,
+                                 const ProviderFilter* filter) const override {
+            return inner_->Select(snapshot, invocation, filter);
+          }
+        };
+        auto named = std::make_unique<Named>();
+        named->name_ = name;
+        named->inner_ = std::move(*LoadBalancer::Create("random", renamed));
+        return registry::Result<std::unique_ptr<LoadBalancer>>(std::move(named));
+      });
+      ASSERT_TRUE(s.ok()) << s;
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(creator);
+  threads.emplace_back(registrar, 0);
+  threads.emplace_back(registrar, 1);
+  threads[1].join();
+  threads[2].join();
+  done.store(true, std::memory_order_release);
+  threads[0].join();
+  const std::vector<std::string> names = LoadBalancer::Names();
+  EXPECT_EQ(names.size(), 5u + 100u);
 }
 
 }  // namespace

@@ -24,11 +24,6 @@ std::unique_ptr<LoadBalancer> NewShortestResponseLoadBalancer(RandomSource* rand
 registry::Result<std::unique_ptr<LoadBalancer>> NewConsistentHashLoadBalancer(
     const registry::URL& config);
 
-// A provider among those `filter` allows, drawn with probability weight/total (uniform when their
-// weights are equal or all 0), in O(n). nullptr when none is allowed.
-const Provider* PickWeightedAmongAllowed(const ProviderSnapshot& snapshot,
-                                         const ProviderFilter& filter, RandomSource* random);
-
 // Keys of ProviderSnapshot::GetOrBuild() data (distinct per kind; low bits carry parameters).
 inline constexpr uint64_t kRoundRobinScheduleKey = 0x5252000000000000ULL;
 inline constexpr uint64_t kHashRingKeyBase = 0x4348000000000000ULL;

@@ -39,7 +39,27 @@
 //     return CallOverThrift(p.url(), attempt.timeout, ...);   // kDeadlineExceeded on timeout
 //   });
 //
-// Thread-safety: Invoke() and Select() are safe from any number of threads at once.
+// InvokeAsync() is Invoke() for a callback transport (brpc, gRPC's callback API, Thrift async),
+// with the same failover, retries, timeouts, breakers, ejection, probes, latency comparison and
+// error messages. It has no thread of its own: `call` starts an attempt and returns; the transport
+// reports the outcome once through the AttemptDone it was given, from any thread, and the next
+// attempt (or `completion`) runs on the thread that reports. An attempt reported before `call`
+// returns (a transport's fast path) continues in a loop on the calling thread, so the stack does
+// not grow with retries. An invocation in flight keeps the cluster's state (directory, load
+// balancer, settings) alive: the FailoverCluster may be destroyed while attempts are in flight and
+// from inside `call` or `completion`, and the invocation still finishes normally. (As for any
+// object, not while another thread is inside one of its methods, InvokeAsync() included.)
+//
+//   (*cluster)->InvokeAsync(inv,
+//       [channel](const Provider& p, const Attempt& attempt, AttemptDone done) {
+//         channel->Send(p.address(), attempt.timeout, request,
+//                       [done = std::move(done)](Status s) mutable { done(std::move(s)); });
+//       },
+//       [reply](Status s) { reply->Finish(std::move(s)); });   // exactly once, from any thread
+//
+// Thread-safety: Invoke(), InvokeAsync() and Select() are safe from any number of threads at once;
+// per-call state lives on the calling stack (Invoke) or in the invocation's own state
+// (InvokeAsync), never in the cluster. Callbacks never run under a lock of ours.
 #ifndef DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
 #define DUBBO_CLUSTER_FAILOVER_CLUSTER_H_
 
@@ -58,6 +78,7 @@
 #include "dubbo/cluster/provider_snapshot.h"
 #include "dubbo/cluster/random.h"
 #include "dubbo/registry/clock.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
 #include "dubbo/registry/status.h"
 #include "dubbo/registry/url.h"
@@ -65,13 +86,16 @@
 namespace dubbo::cluster {
 
 inline constexpr int kDefaultRetries = 2;
+// Retries above this count as this many, wherever they come from (options, URL, Invocation).
+inline constexpr int kMaxRetries = 1000;
 inline constexpr int64_t kDefaultTimeoutMillis = 1000;
 
 struct FailoverClusterOptions {
   // Load balancer name. Default "": the consumer URL's `loadbalance` parameter, else "random".
   std::string loadbalance;
-  // Retries after the first attempt. Default -1: the consumer URL's `<method>.retries`, then
-  // `retries`, then 2. Negative values from the URL count as 0.
+  // Retries after the first attempt, at most kMaxRetries (larger values count as 1000). Default -1:
+  // the consumer URL's `<method>.retries`, then `retries`, then 2. Negative values from the URL
+  // count as 0.
   int retries = -1;
   // Timeout of each attempt. Default 0: the consumer URL's `<method>.timeout`, then `timeout` (in
   // milliseconds), then 1000 ms. Values from the URL that are not positive count as 1000 ms; all
@@ -103,9 +127,48 @@ struct Selection {
   const Provider* provider = nullptr;
 };
 
-class FailoverCluster {
+namespace internal {
+class FailoverCore;
+class AsyncInvocation;
+}  // namespace internal
+
+// How the transport reports the outcome of one InvokeAsync() attempt: call it once with the
+// attempt's Status (classified as the Status Invoke()'s call returns), from any thread. Move-only.
+// The first report wins: calling it again does nothing. Destroying it (or assigning over it)
+// without calling it reports kCancelled "the transport dropped the attempt", so a lost callback
+// never leaves an invocation hanging. Reporting may run the next attempt, or the completion, on the
+// reporting thread before it returns (destroying it too). An empty AttemptDone (default-constructed
+// or moved from) does nothing. Like any object, one AttemptDone must not be used by two threads at
+// once; different attempts' AttemptDones are independent.
+class DUBBO_REGISTRY_EXPORT AttemptDone {
+ public:
+  AttemptDone() = default;
+  AttemptDone(AttemptDone&& other) noexcept : op_(other.op_) { other.op_ = nullptr; }
+  AttemptDone& operator=(AttemptDone&& other) noexcept;
+  AttemptDone(const AttemptDone&) = delete;
+  AttemptDone& operator=(const AttemptDone&) = delete;
+  ~AttemptDone();
+
+  void operator()(registry::Status status);
+  // True until it has reported.
+  explicit operator bool() const { return op_ != nullptr; }
+
+ private:
+  friend class internal::AsyncInvocation;
+  explicit AttemptDone(internal::AsyncInvocation* op) : op_(op) {}
+  void Report(registry::Status status, bool dropped);
+
+  internal::AsyncInvocation* op_ = nullptr;
+};
+
+class DUBBO_REGISTRY_EXPORT FailoverCluster {
  public:
   using Call = std::function<registry::Status(const Provider&, const Attempt&)>;
+  // Starts one attempt on `provider` and arranges for `done` to be called with its outcome. The
+  // references are valid until `done` reports (copy what the transport needs later).
+  using AsyncCall = std::function<void(const Provider&, const Attempt&, AttemptDone done)>;
+  // Receives the invocation's final Status, exactly once.
+  using Completion = std::function<void(registry::Status)>;
 
   // `directory` must not be null. The consumer URL supplies `loadbalance`, `retries`, `timeout`
   // (and their `<method>.` forms) and the load balancer's parameters (`hash.nodes`,
@@ -114,42 +177,49 @@ class FailoverCluster {
       std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
       FailoverClusterOptions options = {});
 
+  // Invocations in flight keep what they need; they finish normally.
+  ~FailoverCluster();
+  FailoverCluster(const FailoverCluster&) = delete;
+  FailoverCluster& operator=(const FailoverCluster&) = delete;
+
   // Picks one provider whose breaker admits a call (claiming a due probe when it picks an open
   // provider). Does not touch the statistics: pair with BeginCall()/EndCall() and report the
   // outcome to the breaker yourself, or use Invoke(). kUnavailable when no provider is available.
   registry::Result<Selection> Select(const Invocation& invocation) const;
 
-  // Runs `call` with failover as described in the file comment.
+  // Runs `call` with failover as described in the file comment. A `call` that throws counts as a
+  // kInternal outcome of its attempt.
   registry::Status Invoke(const Invocation& invocation, const Call& call) const;
 
-  // The number of retries Invoke() uses for `invocation`.
+  // Invoke() for a callback transport (file comment). Runs `call` for the first attempt on the
+  // calling thread; each later attempt, and `completion`, runs on the thread that reported the
+  // attempt before it (the calling thread when that is reported before `call` returns).
+  // `completion` runs exactly once with what Invoke() would return; an empty `completion` is
+  // allowed, an empty `call` completes with kInvalidArgument. An exception from `completion` is
+  // logged and dropped. If `call` throws, its attempt counts as kInternal unless `done` was already
+  // called; if `call` handed `done` on before throwing, the exception is logged and the attempt
+  // waits for that report.
+  //
+  // Lifetime: `invocation`'s views (method, arguments) are read only until InvokeAsync() returns.
+  // When an attempt is still in flight at that point, InvokeAsync() first copies the method name
+  // and the arguments (and moves `call` and `completion`) into the invocation's state, for later
+  // attempts and the final message. An invocation whose attempts all report before `call` returns
+  // copies nothing and, after the thread's first invocation, allocates nothing.
+  void InvokeAsync(const Invocation& invocation, AsyncCall call, Completion completion) const;
+
+  // The number of retries Invoke() and InvokeAsync() use for `invocation`, in [0, kMaxRetries].
   int RetriesFor(const Invocation& invocation) const;
-  // The timeout of each attempt Invoke() makes for `invocation`.
+  // The timeout of each attempt Invoke() and InvokeAsync() make for `invocation`.
   registry::Duration TimeoutFor(const Invocation& invocation) const;
 
-  const LoadBalancer& load_balancer() const { return *load_balancer_; }
-  const ProviderDirectory& directory() const { return *directory_; }
+  const LoadBalancer& load_balancer() const;
+  const ProviderDirectory& directory() const;
 
  private:
-  FailoverCluster(std::shared_ptr<const ProviderDirectory> directory, registry::URL consumer_url,
-                  std::unique_ptr<LoadBalancer> load_balancer, int retries,
-                  registry::Duration timeout, bool timeout_fixed, registry::Clock* clock);
+  explicit FailoverCluster(std::shared_ptr<const internal::FailoverCore> core);
 
-  // Picks among `snapshot`'s providers not in `tried` (`tried_count` entries) whose breaker admits
-  // a call. nullptr when none. `*probe` tells whether the pick claimed a probe.
-  const Provider* Pick(const ProviderSnapshot& snapshot, const Invocation& invocation,
-                       const ProviderState* const* tried, size_t tried_count, bool* probe) const;
-
-  const std::shared_ptr<const ProviderDirectory> directory_;
-  const registry::URL consumer_url_;
-  const std::unique_ptr<LoadBalancer> load_balancer_;
-  const int retries_;  // -1: read the URL per call
-  // The service-level timeout (options, else `timeout`, else the default), and the methods whose
-  // `<method>.timeout` differs (read once: most URLs have none, so a call searches an empty list).
-  const registry::Duration timeout_;
-  std::vector<std::pair<std::string, registry::Duration>> method_timeouts_;
-  registry::Clock* const clock_;
-  const uint64_t id_;  // Unique per cluster, never reused: keys the per-thread snapshot readers.
+  // Everything but the per-call state, shared with the InvokeAsync() invocations in flight.
+  const std::shared_ptr<const internal::FailoverCore> core_;
 };
 
 }  // namespace dubbo::cluster

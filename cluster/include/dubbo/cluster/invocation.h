@@ -11,7 +11,7 @@
 //   inv.argument_count = 1;
 //
 // Thread-safety: a plain value holding non-owning views; the viewed data must outlive each call
-// that receives the Invocation.
+// that receives the Invocation (for FailoverCluster::InvokeAsync(), until it returns).
 #ifndef DUBBO_CLUSTER_INVOCATION_H_
 #define DUBBO_CLUSTER_INVOCATION_H_
 
@@ -31,7 +31,8 @@ struct Invocation {
   const std::string_view* arguments = nullptr;
   size_t argument_count = 0;
   // Overrides the `retries` parameter for this call when >= 0 (Dubbo's per-call `retries`
-  // attachment). Default -1: use the URL parameters.
+  // attachment); values above 1000 (kMaxRetries) count as 1000. Default -1: use the URL
+  // parameters.
   int retries = -1;
   // Overrides the per-attempt timeout for this call when > 0 (Dubbo's per-call `timeout`
   // attachment). Default 0: FailoverClusterOptions::timeout, else the URL parameters.

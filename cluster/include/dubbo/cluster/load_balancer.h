@@ -33,12 +33,43 @@
 // Create a load balancer once per service (or method) and reuse it: round robin keeps its position
 // in the load balancer.
 //
+// Custom load balancers: implement LoadBalancer and register a factory under a new name once (at
+// start-up, from any thread); Create() and therefore `loadbalance=<name>` on a consumer URL
+// (FailoverCluster) then accept that name. A custom Select() must honour the filter
+// (FailoverCluster uses it to skip providers already tried and open circuit breakers). Everything a
+// pick may look at is public: the snapshot's providers and effective weights, ProviderStats (active
+// calls, response times), RandomSource and UniformIndex(), and PickWeightedAmongAllowed() below.
+//
+//   class FewestActiveFirst final : public LoadBalancer {   // first allowed, fewest calls in
+//   flight
+//    public:
+//     std::string_view name() const override { return "fewestactivefirst"; }
+//     const Provider* Select(const ProviderSnapshot& snapshot, const Invocation&,
+//                            const ProviderFilter* filter) const override {
+//       const Provider* best = nullptr;
+//       for (size_t i = 0; i < snapshot.size(); ++i) {
+//         if (filter != nullptr && !filter->Allowed(i, snapshot[i])) continue;
+//         if (best == nullptr || snapshot[i].stats().active() < best->stats().active())
+//           best = &snapshot[i];
+//       }
+//       return best;
+//     }
+//   };
+//   RegisterLoadBalancer("fewestactivefirst", [](const LoadBalancerOptions&) {
+//     return Result<std::unique_ptr<LoadBalancer>>(std::make_unique<FewestActiveFirst>());
+//   }).IgnoreError();
+//
 // Thread-safety: Select() is safe from any number of threads at once and takes no lock shared with
-// ProviderDirectory updates.
+// ProviderDirectory updates; a custom load balancer must be too. Create(), Names() and
+// RegisterLoadBalancer() may be called from any thread at once; they share one process-wide mutex
+// that Select() never takes.
 #ifndef DUBBO_CLUSTER_LOAD_BALANCER_H_
 #define DUBBO_CLUSTER_LOAD_BALANCER_H_
 
+#include <cstddef>
+#include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,13 +77,15 @@
 #include "dubbo/cluster/provider.h"
 #include "dubbo/cluster/provider_snapshot.h"
 #include "dubbo/cluster/random.h"
+#include "dubbo/registry/export.h"
 #include "dubbo/registry/result.h"
+#include "dubbo/registry/status.h"
 #include "dubbo/registry/url.h"
 
 namespace dubbo::cluster {
 
 // Restricts a pick to some providers.
-class ProviderFilter {
+class DUBBO_REGISTRY_EXPORT ProviderFilter {
  public:
   virtual ~ProviderFilter() = default;
   // True when `provider` (the snapshot's provider `index`) may be picked. Must be cheap and must
@@ -70,16 +103,20 @@ struct LoadBalancerOptions {
   RandomSource* random = nullptr;
 };
 
-class LoadBalancer {
+class DUBBO_REGISTRY_EXPORT LoadBalancer {
  public:
   virtual ~LoadBalancer() = default;
 
-  // Creates the load balancer named `name` (case-sensitive, one of Names()). An unknown name is
-  // kInvalidArgument; so is a malformed `hash.arguments` or `hash.nodes`.
+  // Creates the load balancer named `name` (case-sensitive, one of Names()): a built-in, else a
+  // registered one (its factory runs on the caller's thread, outside any lock of ours). An unknown
+  // name is kInvalidArgument with a message listing every known name; so is a malformed
+  // `hash.arguments` or `hash.nodes`. A factory's error is returned as it is; a factory that
+  // returns nullptr or throws gives kInternal.
   static registry::Result<std::unique_ptr<LoadBalancer>> Create(
       std::string_view name, const LoadBalancerOptions& options = {});
-  // "random", "roundrobin", "leastactive", "shortestresponse", "consistenthash".
-  static const std::vector<std::string_view>& Names();
+  // The built-ins ("random", "roundrobin", "leastactive", "shortestresponse", "consistenthash"),
+  // then the registered names in sorted order.
+  static std::vector<std::string> Names();
   static constexpr std::string_view kDefaultName = "random";
 
   virtual std::string_view name() const = 0;
@@ -89,6 +126,31 @@ class LoadBalancer {
   virtual const Provider* Select(const ProviderSnapshot& snapshot, const Invocation& invocation,
                                  const ProviderFilter* filter = nullptr) const = 0;
 };
+
+// Makes a load balancer: called by LoadBalancer::Create() with the caller's options (a null
+// `options.random` means RandomSource::Default()). Returns the load balancer or an error; must not
+// return nullptr (that, or an exception, makes Create() return kInternal).
+using LoadBalancerFactory =
+    std::function<registry::Result<std::unique_ptr<LoadBalancer>>(const LoadBalancerOptions&)>;
+
+// The longest name RegisterLoadBalancer() accepts.
+inline constexpr size_t kMaxLoadBalancerNameLength = 64;
+
+// Adds `name` to the names LoadBalancer::Create() accepts, for the life of the process (there is no
+// unregistering). kInvalidArgument when `name` is empty, longer than kMaxLoadBalancerNameLength or
+// has a character outside [A-Za-z0-9_.-], or when `factory` is empty; kAlreadyExists when the name
+// is taken (a built-in name included: built-ins cannot be replaced).
+DUBBO_REGISTRY_EXPORT registry::Status RegisterLoadBalancer(std::string name,
+                                                            LoadBalancerFactory factory);
+
+// A provider among those `filter` allows, drawn with probability weight/total by the snapshot's
+// effective weights (uniform when their weights are equal or all 0), in O(n) and one vector
+// allocation: the building block for honouring a filter in a custom load balancer. nullptr when
+// none is allowed. `random` nullptr: RandomSource::Default(). (Without a filter, prefer the
+// snapshot's O(1) PickWeighted().)
+DUBBO_REGISTRY_EXPORT const Provider* PickWeightedAmongAllowed(const ProviderSnapshot& snapshot,
+                                                               const ProviderFilter& filter,
+                                                               RandomSource* random = nullptr);
 
 }  // namespace dubbo::cluster
 
