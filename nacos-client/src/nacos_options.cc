@@ -22,7 +22,7 @@
 //   httpPipelineDepth         http_pipeline_depth [1, 64]
 //   connectTimeout            connect_timeout_ms
 //   requestTimeout            request_timeout_ms
-//   beatInterval              beat_interval_ms
+//   beatInterval              beat_interval_ms, from 1000
 //   endpointRefreshInterval   endpoint_refresh_ms
 //   maxPollBackoff            max_poll_backoff_ms
 //   failoverCheckInterval     failover_check_ms
@@ -50,6 +50,9 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+
+#include "nacos_options_check.h"
+#include "server_json.h"
 
 namespace dubbo::registry::nacos {
 
@@ -124,6 +127,65 @@ constexpr int64_t kMaxGrpcMessageBytes = 104857600;
 
 constexpr int kDefaultServerPort = 8848;
 constexpr int64_t kMaxDurationMs = 2147483647;  // About 24.8 days; keeps any arithmetic in range.
+
+// Every numeric option: its property, its field and the range both FromProperties and
+// CheckNacosOptions() (so NamingClient::Create) hold it to. Exactly one of `wide`, `narrow` is set.
+struct NumericOption {
+  std::string_view key;
+  std::string_view field;
+  int64_t min;
+  int64_t max;
+  int64_t NacosOptions::*wide;
+  int NacosOptions::*narrow;
+};
+
+constexpr NumericOption IntOption(std::string_view key, std::string_view field, int64_t min,
+                                  int64_t max, int NacosOptions::*member) {
+  return NumericOption{key, field, min, max, nullptr, member};
+}
+constexpr NumericOption DurationOption(std::string_view key, std::string_view field,
+                                       int64_t NacosOptions::*member, int64_t min = 1) {
+  return NumericOption{key, field, min, kMaxDurationMs, member, nullptr};
+}
+
+constexpr NumericOption kNumericOptions[] = {
+    IntOption(kEndpointPort, "endpoint_port", 1, 65535, &NacosOptions::endpoint_port),
+    IntOption(kMaxRetry, "max_retry", 1, 1000, &NacosOptions::max_retry),
+    IntOption(kUdpPort, "udp_port", 0, 65535, &NacosOptions::udp_port),
+    IntOption(kHttpPipelineDepth, "http_pipeline_depth", 1, 64, &NacosOptions::http_pipeline_depth),
+    IntOption(kGrpcPortOffset, "grpc_port_offset", 1, 65535, &NacosOptions::grpc_port_offset),
+    DurationOption(kConnectTimeout, "connect_timeout_ms", &NacosOptions::connect_timeout_ms),
+    DurationOption(kRequestTimeout, "request_timeout_ms", &NacosOptions::request_timeout_ms),
+    // A beat period shorter than a second is a beat storm.
+    DurationOption(kBeatInterval, "beat_interval_ms", &NacosOptions::beat_interval_ms,
+                   kMinBeatPeriodMs),
+    DurationOption(kEndpointRefresh, "endpoint_refresh_ms", &NacosOptions::endpoint_refresh_ms),
+    DurationOption(kMaxPollBackoff, "max_poll_backoff_ms", &NacosOptions::max_poll_backoff_ms),
+    DurationOption(kFailoverCheck, "failover_check_ms", &NacosOptions::failover_check_ms),
+    DurationOption(kShutdownTimeout, "shutdown_timeout_ms", &NacosOptions::shutdown_timeout_ms),
+    DurationOption(kGrpcRetryInterval, "grpc_retry_interval_ms",
+                   &NacosOptions::grpc_retry_interval_ms),
+    DurationOption(kGrpcHealthCheckInterval, "grpc_health_check_interval_ms",
+                   &NacosOptions::grpc_health_check_interval_ms),
+    NumericOption{kGrpcMaxInboundMessageSize, "grpc_max_message_bytes", kMinGrpcMessageBytes,
+                  kMaxGrpcMessageBytes, &NacosOptions::grpc_max_message_bytes, nullptr},
+};
+
+int64_t ValueOf(const NacosOptions& options, const NumericOption& option) {
+  return option.wide != nullptr ? options.*option.wide : options.*option.narrow;
+}
+
+void SetValue(const NumericOption& option, int64_t value, NacosOptions* options) {
+  if (option.wide != nullptr) {
+    options->*option.wide = value;
+  } else {
+    options->*option.narrow = static_cast<int>(value);
+  }
+}
+
+std::string RangeText(const NumericOption& option) {
+  return "an integer in [" + std::to_string(option.min) + ", " + std::to_string(option.max) + "]";
+}
 
 constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 
@@ -202,15 +264,12 @@ class PropertyReader {
     return Status::Ok();
   }
 
-  Status GetInt(std::string_view key, int min, int max, int* out) const {
-    int64_t value = *out;
-    DUBBO_RETURN_IF_ERROR(GetInt(key, int64_t{min}, int64_t{max}, &value));
-    *out = static_cast<int>(value);
+  // The property of `option`, range-checked, into `options`.
+  Status GetNumeric(const NumericOption& option, NacosOptions* options) const {
+    int64_t value = ValueOf(*options, option);
+    DUBBO_RETURN_IF_ERROR(GetInt(option.key, option.min, option.max, &value));
+    SetValue(option, value, options);
     return Status::Ok();
-  }
-
-  Status GetDuration(std::string_view key, int64_t* out) const {
-    return GetInt(key, 1, kMaxDurationMs, out);
   }
 
   Status GetBool(std::string_view key, bool* out) const {
@@ -376,7 +435,9 @@ Result<NacosOptions> NacosOptions::FromProperties(
   if (auto value = reader.Get(kServerAddr)) {
     DUBBO_RETURN_IF_ERROR(ParseServerList(*value, &options.server_addresses));
   }
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kEndpointPort, 1, 65535, &options.endpoint_port));
+  for (const NumericOption& option : kNumericOptions) {
+    DUBBO_RETURN_IF_ERROR(reader.GetNumeric(option, &options));
+  }
   if (auto value = reader.Get(kEndpoint)) {
     if (StartsWithIgnoreCase(*value, "http://") || StartsWithIgnoreCase(*value, "https://") ||
         value->find_first_of(" \t/?#@") != std::string_view::npos || HasControlChar(*value)) {
@@ -432,20 +493,10 @@ Result<NacosOptions> NacosOptions::FromProperties(
 
   DUBBO_RETURN_IF_ERROR(reader.GetBool(kLoadCacheAtStart, &options.load_cache_at_start));
   DUBBO_RETURN_IF_ERROR(reader.GetBool(kPushEmptyProtection, &options.push_empty_protection));
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kMaxRetry, 1, 1000, &options.max_retry));
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kUdpPort, 0, 65535, &options.udp_port));
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kHttpPipelineDepth, 1, 64, &options.http_pipeline_depth));
   if (auto value = reader.Get(kClientIp)) {
     if (!IsIpLiteral(*value)) return BadValue(kClientIp, "an IPv4 or IPv6 address", *value);
     options.client_ip = std::string(*value);
   }
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kConnectTimeout, &options.connect_timeout_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kRequestTimeout, &options.request_timeout_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kBeatInterval, &options.beat_interval_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kEndpointRefresh, &options.endpoint_refresh_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kMaxPollBackoff, &options.max_poll_backoff_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kFailoverCheck, &options.failover_check_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kShutdownTimeout, &options.shutdown_timeout_ms));
 
   if (auto value = reader.Get(kNamingProtocol)) {
     if (value->size() == 4 && StartsWithIgnoreCase(*value, "auto")) {
@@ -458,13 +509,27 @@ Result<NacosOptions> NacosOptions::FromProperties(
       return BadValue(kNamingProtocol, "auto, grpc or http", *value);
     }
   }
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kGrpcPortOffset, 1, 65535, &options.grpc_port_offset));
-  DUBBO_RETURN_IF_ERROR(reader.GetDuration(kGrpcRetryInterval, &options.grpc_retry_interval_ms));
-  DUBBO_RETURN_IF_ERROR(
-      reader.GetDuration(kGrpcHealthCheckInterval, &options.grpc_health_check_interval_ms));
-  DUBBO_RETURN_IF_ERROR(reader.GetInt(kGrpcMaxInboundMessageSize, kMinGrpcMessageBytes,
-                                      kMaxGrpcMessageBytes, &options.grpc_max_message_bytes));
   return options;
+}
+
+Status CheckNacosOptions(const NacosOptions& options) {
+  if (options.server_addresses.empty() && options.endpoint.empty()) {
+    return InvalidArgumentError("NacosOptions: no server: set server_addresses or endpoint");
+  }
+  if (!options.client_ip.empty() && !IsIpLiteral(options.client_ip)) {
+    return InvalidArgumentError(
+        "NacosOptions: field client_ip: expected an IPv4 or IPv6 address, got " +
+        Quote(options.client_ip));
+  }
+  for (const NumericOption& option : kNumericOptions) {
+    const int64_t value = ValueOf(options, option);
+    if (value < option.min || value > option.max) {
+      return InvalidArgumentError("NacosOptions: field " + std::string(option.field) +
+                                  " (property '" + std::string(option.key) + "'): expected " +
+                                  RangeText(option) + ", got " + std::to_string(value));
+    }
+  }
+  return Status::Ok();
 }
 
 Result<NacosOptions> NacosOptions::FromUrl(const URL& registry_url) {

@@ -40,17 +40,18 @@
 #include <set>
 #include <utility>
 
-#include "transport/http/beat_reactor.h"
-#include "transport/http/curl_transport.h"
 #include "dispatcher.h"
 #include "event_loop.h"
-#include "transport/grpc/grpc_client_transport.h"
 #include "host_reactor.h"
 #include "internal/logging.h"
-#include "transport/http/keepalive_transport.h"
-#include "transport/grpc/naming_grpc_proxy.h"
-#include "transport/http/naming_proxy.h"
+#include "nacos_options_check.h"
 #include "pending_calls.h"
+#include "transport/grpc/grpc_client_transport.h"
+#include "transport/grpc/naming_grpc_proxy.h"
+#include "transport/http/beat_reactor.h"
+#include "transport/http/curl_transport.h"
+#include "transport/http/keepalive_transport.h"
+#include "transport/http/naming_proxy.h"
 
 namespace dubbo::registry::nacos {
 
@@ -146,12 +147,6 @@ std::string SourceIp(const sockaddr_storage& from) {
               sizeof(text));
   }
   return text;
-}
-
-bool IsIpLiteral(const std::string& ip) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, ip.c_str(), &v4) == 1 || inet_pton(AF_INET6, ip.c_str(), &v6) == 1;
 }
 
 std::string GroupedOf(std::string_view service_name, std::string_view group_name) {
@@ -469,15 +464,7 @@ struct NamingClient::Impl {
 };
 
 Result<std::unique_ptr<NamingClient>> NamingClient::Create(NacosOptions options) {
-  if (options.server_addresses.empty() && options.endpoint.empty()) {
-    return InvalidArgumentError("NamingClient: no server address and no endpoint");
-  }
-  if (!options.client_ip.empty() && !IsIpLiteral(options.client_ip)) {
-    return InvalidArgumentError("NamingClient: clientIp is not an IP address");
-  }
-  if (options.udp_port < 0 || options.udp_port > 65535) {
-    return InvalidArgumentError("NamingClient: udpPort is not in [0, 65535]");
-  }
+  DUBBO_RETURN_IF_ERROR(CheckNacosOptions(options).WithPrefix("NamingClient"));
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->client_ip = impl->options.client_ip.empty() ? DetectClientIp() : impl->options.client_ip;

@@ -243,7 +243,8 @@ std::optional<int64_t> JsonAnswer::Int64(std::string_view name) const {
 // ---- Durations ---------------------------------------------------------------------------------
 
 DurationRange BeatIntervalRange(int64_t period_ms) {
-  return DurationRange{"clientBeatInterval", "ms", std::min<int64_t>(1000, period_ms),
+  period_ms = std::max(kMinBeatPeriodMs, period_ms);
+  return DurationRange{"clientBeatInterval", "ms", kMinBeatPeriodMs,
                        std::max<int64_t>(30000, period_ms), period_ms};
 }
 

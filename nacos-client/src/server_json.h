@@ -118,10 +118,14 @@ struct DurationRange {
   int64_t fallback;  // Used when the value is absent, null, <= 0 or not a number.
 };
 
+// The shortest beat period: an instance's own period (preserved.heart.beat.interval, beatInterval)
+// is raised to it, and a server's clientBeatInterval too. Faster would be a beat storm.
+inline constexpr int64_t kMinBeatPeriodMs = 1000;
+
 // clientBeatInterval (ms) of a beat answer: the next beat's delay. Nacos answers the instance's
 // own heartbeat interval (preserved.heart.beat.interval, default 5 s), or its 5 s default for an
-// instance it does not know. The server may move it no further than [1 s, 30 s] widened to include
-// the instance's own `period_ms`: faster than 1 s would be a beat storm, slower than 30 s outlives
+// instance it does not know. The server may move it no further than [kMinBeatPeriodMs (1 s), 30 s]
+// widened to include the instance's own `period_ms` (itself >= 1 s): slower than 30 s outlives
 // Nacos's default deletion timeout of an instance (30 s; unhealthy after 15 s).
 DurationRange BeatIntervalRange(int64_t period_ms);
 

@@ -10,6 +10,7 @@
 #include "internal/logging.h"
 #include "internal/mutex.h"
 #include "internal/serial_executor.h"
+#include "internal/url_parameter.h"
 #include "nacos_registry_mapping.h"
 #include "naming_service.h"
 
@@ -20,7 +21,6 @@ namespace ri = ::dubbo::registry::internal;
 namespace mapping = ::dubbo::registry::nacos::internal;
 
 // Registry URL parameters (documented in nacos_registry.h).
-constexpr std::string_view kEmptyProtectionKey = "enable-empty-protection";
 constexpr std::string_view kRegisterConsumerKey = "register-consumer-url";
 constexpr std::string_view kLegacyNameKey = "nacos.subscribe.legacy-name";
 constexpr std::string_view kHealthyOnlyKey = "nacos.healthy-only";
@@ -31,7 +31,11 @@ constexpr std::string_view kNamespaceKey = "namespace";
 
 constexpr int64_t kDefaultLookupIntervalSeconds = 30;
 constexpr int64_t kDefaultPageSize = 100;
+constexpr int64_t kMaxPageSize = 1 << 20;
 constexpr int64_t kDefaultAvailableTtlMs = 5000;
+// Upper bound of the duration parameters: a day is far beyond any useful period, and far below the
+// ~292 years at which a nanosecond Duration overflows.
+constexpr int64_t kMaxDurationSeconds = 24 * 60 * 60;
 // A listing never reads more pages than this (a server that keeps answering would loop forever).
 constexpr int kMaxServicePages = 100000;
 
@@ -50,8 +54,6 @@ struct SubKeyHash {
     return key.url.Hash() ^ (std::hash<const void*>()(key.listener) * 31);
   }
 };
-
-int64_t PositiveOr(int64_t value, int64_t fallback) { return value > 0 ? value : fallback; }
 
 // Exact list equality: URL's operator== ignores the `timestamp` value, which consumers need
 // (warm-up).
@@ -93,17 +95,18 @@ struct NacosRegistry::State {
 
   explicit State(const URL& url)
       : group(url.GetParameter(keys::kGroup, kDefaultGroup)),
-        empty_protection(url.GetBool(kEmptyProtectionKey, true)),
-        register_consumers(url.GetBool(kRegisterConsumerKey, false)),
-        legacy_names(url.GetBool(kLegacyNameKey, false)),
-        healthy_only(url.GetBool(kHealthyOnlyKey, false)),
-        scan_interval(std::chrono::seconds(
-            PositiveOr(url.GetInt(kLookupIntervalKey, kDefaultLookupIntervalSeconds),
-                       kDefaultLookupIntervalSeconds))),
-        page_size(static_cast<int>(std::min<int64_t>(
-            PositiveOr(url.GetInt(kPageSizeKey, kDefaultPageSize), kDefaultPageSize), 1 << 20))),
+        empty_protection(ri::GetBoolParameter(url, mapping::kEmptyProtectionKey,
+                                              mapping::kDefaultEmptyProtection)),
+        register_consumers(ri::GetBoolParameter(url, kRegisterConsumerKey, false)),
+        legacy_names(ri::GetBoolParameter(url, kLegacyNameKey, false)),
+        healthy_only(ri::GetBoolParameter(url, kHealthyOnlyKey, false)),
+        scan_interval(std::chrono::seconds(ri::GetIntParameter(
+            url, kLookupIntervalKey, kDefaultLookupIntervalSeconds, 1, kMaxDurationSeconds))),
+        page_size(static_cast<int>(
+            ri::GetIntParameter(url, kPageSizeKey, kDefaultPageSize, 1, kMaxPageSize))),
         available_ttl(std::chrono::milliseconds(
-            std::max<int64_t>(0, url.GetInt(kAvailableTtlKey, kDefaultAvailableTtlMs)))) {}
+            ri::GetIntParameter(url, kAvailableTtlKey, kDefaultAvailableTtlMs, 0,
+                                kMaxDurationSeconds * 1000, ri::BelowMin::kMin))) {}
 
   const std::string group;
   const bool empty_protection;

@@ -6,6 +6,7 @@
 #include "dubbo/registry/nacos/nacos_options.h"
 #include "dubbo/registry/nacos/nacos_registry.h"
 #include "dubbo/registry/nacos/naming_client.h"
+#include "nacos_registry_mapping.h"
 #include "naming_client_adapter.h"
 
 namespace dubbo::registry::nacos {
@@ -14,8 +15,13 @@ namespace {
 Result<std::shared_ptr<internal::NamingService>> MakeNamingClient(const URL& registry_url) {
   // One switch for empty lists: the client's namingPushEmptyProtection follows the registry's
   // enable-empty-protection (default true, see nacos_registry.h) unless the URL sets it itself.
-  const URL url = registry_url.WithParameterIfAbsent(
-      "namingPushEmptyProtection", registry_url.GetParameter("enable-empty-protection", "true"));
+  // The value copied is the one the registry reads (URL::GetBool: anything but true/false is the
+  // default), so a bad enable-empty-protection never fails creation under another key's name; the
+  // registry logs it.
+  const bool empty_protection =
+      registry_url.GetBool(internal::kEmptyProtectionKey, internal::kDefaultEmptyProtection);
+  const URL url = registry_url.WithParameterIfAbsent("namingPushEmptyProtection",
+                                                     empty_protection ? "true" : "false");
   Result<NacosOptions> options = NacosOptions::FromUrl(url);
   if (!options.ok()) return options.status();
   Result<std::unique_ptr<NamingClient>> client = NamingClient::Create(std::move(*options));

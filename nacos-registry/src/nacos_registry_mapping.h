@@ -22,6 +22,10 @@ inline constexpr std::string_view kProtocolKey = "protocol";
 inline constexpr std::string_view kPathKey = "path";
 // Instance-level URL parameters (the registered URL's, else the registry URL's).
 inline constexpr std::string_view kEphemeralKey = "ephemeral";
+// The registry URL's empty-list switch (see nacos_registry.h). The naming client's
+// namingPushEmptyProtection follows it unless the URL sets that itself.
+inline constexpr std::string_view kEmptyProtectionKey = "enable-empty-protection";
+inline constexpr bool kDefaultEmptyProtection = true;
 // Nacos accepts instance weights in [0, 10000].
 inline constexpr double kMaxNacosWeight = 10000;
 // Dubbo's default provider weight, used for the instance weight when the URL has none.

@@ -20,6 +20,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "dubbo/naming_server/naming_server.h"
 #include "dubbo/registry/logging.h"
@@ -41,7 +42,8 @@ A Nacos-compatible naming server: the v1 naming Open API (heartbeat health, UDP 
   --grpc-port-offset N        gRPC port = HTTP port + N, Nacos's rule (default 1000); with
                               --port 0 a free pair is picked
   --no-grpc                   serve v1 HTTP only
-  --grpc-max-message-bytes N  largest gRPC message a client may send (default 10485760)
+  --grpc-max-message-bytes N  largest gRPC message a client may send, at most 1073741824
+                              (default 10485760)
   --heartbeat-timeout-ms N    unhealthy after N ms without a beat (default 15000)
   --ip-delete-timeout-ms N    deleted after N ms without a beat (default 30000)
   --client-beat-interval-ms N beat interval told to clients (default 5000)
@@ -171,16 +173,22 @@ int main(int argc, char** argv) {
       {"--login-backoff-ms", &options.login_backoff_ms},
       {"--login-max-backoff-ms", &options.login_max_backoff_ms},
   };
-  const std::map<std::string_view, size_t*> cap_flags = {
-      {"--max-service-name-length", &options.max_service_name_length},
-      {"--max-metadata-bytes", &options.max_metadata_bytes},
-      {"--max-instances-per-service", &options.max_instances_per_service},
-      {"--max-services-per-namespace", &options.max_services_per_namespace},
-      {"--max-total-instances", &options.max_total_instances},
-      {"--max-total-services", &options.max_total_services},
-      {"--max-answer-bytes", &options.max_answer_bytes},
-      {"--max-output-bytes", &options.max_output_bytes},
-      {"--grpc-max-message-bytes", &options.grpc_max_message_bytes},
+  // Each cap flag's field and largest value; the smallest is 1. The bounds are Start()'s.
+  constexpr int64_t kMaxCap = int64_t{1} << 40;
+  const std::map<std::string_view, std::pair<size_t*, int64_t>> cap_flags = {
+      {"--max-service-name-length", {&options.max_service_name_length, kMaxCap}},
+      {"--max-metadata-bytes",
+       {&options.max_metadata_bytes,
+        static_cast<int64_t>(dubbo::naming_server::kMaxMetadataBytesLimit)}},
+      {"--max-instances-per-service", {&options.max_instances_per_service, kMaxCap}},
+      {"--max-services-per-namespace", {&options.max_services_per_namespace, kMaxCap}},
+      {"--max-total-instances", {&options.max_total_instances, kMaxCap}},
+      {"--max-total-services", {&options.max_total_services, kMaxCap}},
+      {"--max-answer-bytes", {&options.max_answer_bytes, kMaxCap}},
+      {"--max-output-bytes", {&options.max_output_bytes, kMaxCap}},
+      {"--grpc-max-message-bytes",
+       {&options.grpc_max_message_bytes,
+        static_cast<int64_t>(dubbo::naming_server::kMaxGrpcMessageBytesLimit)}},
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -240,11 +248,12 @@ int main(int argc, char** argv) {
       }
       ++i;
     } else if (auto cap = cap_flags.find(flag); cap != cap_flags.end()) {
+      const auto [field, max] = cap->second;
       int64_t number = 0;
-      if (!ParseInt(value, 1, int64_t{1} << 40, &number)) {
-        return Fail(std::string(flag) + " needs a positive number");
+      if (!ParseInt(value, 1, max, &number)) {
+        return Fail(std::string(flag) + " needs a number from 1 to " + std::to_string(max));
       }
-      *cap->second = static_cast<size_t>(number);
+      *field = static_cast<size_t>(number);
       ++i;
     } else {
       return Fail("unknown option: " + std::string(flag));

@@ -274,7 +274,8 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
     }
   }
   if (options.grpc_port_offset == 0 || options.grpc_port_offset > 64535 ||
-      options.grpc_max_message_bytes == 0 || options.grpc_max_message_bytes > (size_t{1} << 30) ||
+      options.grpc_max_message_bytes == 0 ||
+      options.grpc_max_message_bytes > kMaxGrpcMessageBytesLimit ||
       options.grpc_max_concurrent_streams == 0 || options.grpc_max_output_bytes == 0 ||
       options.grpc_max_subscriptions_per_connection == 0 || options.grpc_max_subscriptions == 0) {
     return registry::InvalidArgumentError(
@@ -317,10 +318,19 @@ Result<std::unique_ptr<NamingServer>> NamingServer::Start(NamingServerOptions op
         options.max_total_instances, options.max_total_services, options.max_answer_bytes}) {
     if (cap == 0) return registry::InvalidArgumentError("caps (max_*) must be positive");
   }
-  if (options.max_metadata_bytes > kMaxMetadataBytes) {
+  static_assert(kMaxMetadataBytesLimit == kMaxMetadataBytes, "one metadata cap");
+  if (options.max_metadata_bytes > kMaxMetadataBytesLimit) {
     return registry::InvalidArgumentError("max_metadata_bytes must be at most " +
-                                          std::to_string(kMaxMetadataBytes) +
+                                          std::to_string(kMaxMetadataBytesLimit) +
                                           " (the metadata parameter's parse cap)");
+  }
+  if (options.max_body_bytes < kMinHttpLimitBytes || options.max_body_bytes > kMaxBodyBytesLimit ||
+      options.max_header_bytes < kMinHttpLimitBytes ||
+      options.max_header_bytes > kMaxHeaderBytesLimit) {
+    return registry::InvalidArgumentError(
+        "max_body_bytes must be from " + std::to_string(kMinHttpLimitBytes) + " to " +
+        std::to_string(kMaxBodyBytesLimit) + ", max_header_bytes from " +
+        std::to_string(kMinHttpLimitBytes) + " to " + std::to_string(kMaxHeaderBytesLimit));
   }
   if (options.context_path.empty() || options.context_path.front() != '/') {
     return registry::InvalidArgumentError("context path must start with '/'");

@@ -1,17 +1,45 @@
 #include "dubbo/registry/failback_registry.h"
 
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 #include <utility>
 
 #include "internal/logging.h"
 #include "internal/mutex.h"
+#include "internal/url_parameter.h"
 
 namespace dubbo::registry {
 
 enum class FailbackRegistry::RetryKind : int { kRegister, kUnregister, kSubscribe, kUnsubscribe };
 
 namespace internal {
+
+// `retry.period` and `retry.times` of one operation.
+struct RetrySettings {
+  Duration period{};
+  int64_t times = -1;  // <= 0: forever.
+};
+
+namespace {
+
+// `retry.period` is capped at a day: far beyond any useful period, far below the ~292 years at
+// which a nanosecond Duration overflows.
+constexpr int64_t kMaxRetryPeriodMs = 24 * 60 * 60 * 1000;
+constexpr int64_t kDefaultRetryTimes = -1;
+
+// The settings `url` gives, each defaulting to `defaults`'s. Bad values are logged.
+RetrySettings ReadRetrySettings(const URL& url, const RetrySettings& defaults) {
+  const int64_t default_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(defaults.period).count();
+  return RetrySettings{
+      std::chrono::milliseconds(
+          GetIntParameter(url, keys::kRetryPeriod, default_ms, 1, kMaxRetryPeriodMs)),
+      GetIntParameter(url, keys::kRetryTimes, defaults.times, std::numeric_limits<int64_t>::min(),
+                      std::numeric_limits<int64_t>::max())};
+}
+
+}  // namespace
 
 // The operations waiting for a retry. One entry per (kind, URL, listener); at most one timer each.
 class RetryTable {
@@ -35,9 +63,20 @@ class RetryTable {
     TaskId task = kInvalidTaskId;
     uint64_t generation = 0;  // Identifies the timer that may act on this entry.
     int64_t attempts = 0;
+    RetrySettings settings;
     std::shared_ptr<NotifyListener> listener;
   };
 
+  // Read once, so that a bad value in the registry URL is logged once.
+  explicit RetryTable(const URL& registry_url)
+      : defaults(ReadRetrySettings(
+            registry_url, {std::chrono::milliseconds(FailbackRegistry::kDefaultRetryPeriodMs),
+                           kDefaultRetryTimes})) {}
+
+  // Settings of an operation on `url`: its own parameters win over the registry URL's.
+  RetrySettings SettingsFor(const URL& url) const { return ReadRetrySettings(url, defaults); }
+
+  const RetrySettings defaults;
   Mutex mu;
   bool stopped DUBBO_GUARDED_BY(mu) = false;
   uint64_t next_generation DUBBO_GUARDED_BY(mu) = 1;
@@ -84,7 +123,7 @@ bool Acceptable(const URL& registry_url, const URL& url) {
 
 FailbackRegistry::FailbackRegistry(URL registry_url, RegistryOptions options)
     : AbstractRegistry(std::move(registry_url), options),
-      retries_(std::make_unique<internal::RetryTable>()) {}
+      retries_(std::make_unique<internal::RetryTable>(url())) {}
 
 FailbackRegistry::~FailbackRegistry() {
   if (!IsDestroyed()) {
@@ -96,12 +135,6 @@ FailbackRegistry::~FailbackRegistry() {
 
 bool FailbackRegistry::CheckEnabled(const URL& url) const {
   return this->url().GetBool(keys::kCheck, true) && url.GetBool(keys::kCheck, true);
-}
-
-Duration FailbackRegistry::RetryPeriod(const URL& url) const {
-  int64_t ms = url.GetInt(keys::kRetryPeriod, this->url().GetInt(keys::kRetryPeriod, kDefaultRetryPeriodMs));
-  if (ms <= 0) ms = kDefaultRetryPeriodMs;
-  return std::chrono::milliseconds(ms);
 }
 
 Status FailbackRegistry::Execute(RetryKind kind, const URL& url,
@@ -116,12 +149,16 @@ Status FailbackRegistry::Execute(RetryKind kind, const URL& url,
 }
 
 void FailbackRegistry::AddRetry(RetryKind kind, const URL& url,
-                                const std::shared_ptr<NotifyListener>& listener, Duration delay) {
+                                const std::shared_ptr<NotifyListener>& listener, bool at_once) {
   internal::RetryTable::Key key{static_cast<int>(kind), url, listener.get()};
+  // Read before locking: a bad value is logged, and the log sink is user code.
+  const internal::RetrySettings settings = retries_->SettingsFor(url);
   internal::MutexLock lock(&retries_->mu);
   if (retries_->stopped || retries_->entries.count(key) != 0) return;
   internal::RetryTable::Entry& entry = retries_->entries[key];
   entry.listener = listener;
+  entry.settings = settings;
+  const Duration delay = at_once ? Duration::zero() : settings.period;
   entry.generation = retries_->next_generation++;
   const uint64_t generation = entry.generation;
   entry.task = scheduler()->ScheduleAfter(delay, [this, kind, url, raw = listener.get(), generation] {
@@ -181,8 +218,9 @@ void FailbackRegistry::RunRetry(RetryKind kind, const URL& url, const NotifyList
     retries_->entries.erase(it);
     return;
   }
-  const int64_t times = url.GetInt(keys::kRetryTimes, this->url().GetInt(keys::kRetryTimes, -1));
-  if (status.code() == StatusCode::kInvalidArgument || (times >= 0 && entry.attempts >= times)) {
+  // Dubbo's rule: `retry.times` <= 0 retries forever.
+  const int64_t times = entry.settings.times;
+  if (status.code() == StatusCode::kInvalidArgument || (times > 0 && entry.attempts >= times)) {
     DUBBO_LOG(ERROR) << "giving up " << KindName(key.kind) << " of " << url << " after "
                      << entry.attempts << " retries: " << status;
     retries_->entries.erase(it);
@@ -196,7 +234,7 @@ void FailbackRegistry::RunRetry(RetryKind kind, const URL& url, const NotifyList
   }
   entry.generation = retries_->next_generation++;
   const uint64_t next = entry.generation;
-  entry.task = scheduler()->ScheduleAfter(RetryPeriod(url), [this, kind, url, raw_listener, next] {
+  entry.task = scheduler()->ScheduleAfter(entry.settings.period, [this, kind, url, raw_listener, next] {
     RunRetry(kind, url, raw_listener, next);
   });
 }
@@ -234,7 +272,7 @@ Status FailbackRegistry::Register(const URL& url) {
     return status.WithPrefix("register " + url.ToRedactedString() + " (check=true)");
   }
   DUBBO_LOG(WARNING) << "register " << url << " failed: " << status << "; will retry";
-  AddRetry(RetryKind::kRegister, url, nullptr, RetryPeriod(url));
+  AddRetry(RetryKind::kRegister, url, nullptr, /*at_once=*/false);
   return Status::Ok();
 }
 
@@ -251,7 +289,7 @@ Status FailbackRegistry::Unregister(const URL& url) {
     return status.WithPrefix("unregister " + url.ToRedactedString() + " (check=true)");
   }
   DUBBO_LOG(WARNING) << "unregister " << url << " failed: " << status << "; will retry";
-  AddRetry(RetryKind::kUnregister, url, nullptr, RetryPeriod(url));
+  AddRetry(RetryKind::kUnregister, url, nullptr, /*at_once=*/false);
   return Status::Ok();
 }
 
@@ -278,7 +316,7 @@ Status FailbackRegistry::Subscribe(const URL& url, std::shared_ptr<NotifyListene
   } else {
     DUBBO_LOG(WARNING) << "subscribe " << url << " failed: " << status << "; will retry";
   }
-  AddRetry(RetryKind::kSubscribe, url, listener, RetryPeriod(url));
+  AddRetry(RetryKind::kSubscribe, url, listener, /*at_once=*/false);
   FlushNotifications();
   return Status::Ok();
 }
@@ -296,7 +334,7 @@ Status FailbackRegistry::Unsubscribe(const URL& url, const std::shared_ptr<Notif
     return status.WithPrefix("unsubscribe " + url.ToRedactedString() + " (check=true)");
   }
   DUBBO_LOG(WARNING) << "unsubscribe " << url << " failed: " << status << "; will retry";
-  AddRetry(RetryKind::kUnsubscribe, url, listener, RetryPeriod(url));
+  AddRetry(RetryKind::kUnsubscribe, url, listener, /*at_once=*/false);
   return Status::Ok();
 }
 
@@ -304,11 +342,11 @@ void FailbackRegistry::Recover() {
   if (IsDestroyed()) return;
   for (const URL& url : GetRegistered()) {
     CancelRetry(RetryKind::kRegister, url, nullptr);
-    AddRetry(RetryKind::kRegister, url, nullptr, Duration::zero());
+    AddRetry(RetryKind::kRegister, url, nullptr, /*at_once=*/true);
   }
   for (const auto& [url, listener] : GetSubscribed()) {
     CancelRetry(RetryKind::kSubscribe, url, listener);
-    AddRetry(RetryKind::kSubscribe, url, listener, Duration::zero());
+    AddRetry(RetryKind::kSubscribe, url, listener, /*at_once=*/true);
   }
 }
 

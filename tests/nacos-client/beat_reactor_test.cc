@@ -146,17 +146,17 @@ TEST_F(BeatReactorTest, ClientBeatIntervalSetsTheNextDelay) {
 
 TEST_F(BeatReactorTest, PreservedHeartBeatIntervalIsThePeriod) {
   Instance instance = MakeInstance();
-  instance.metadata["preserved.heart.beat.interval"] = "200";
+  instance.metadata["preserved.heart.beat.interval"] = "2000";
   beats_->Add(kService, instance);
-  ExpectBeatAfter(200);
-  EXPECT_NE(BeatBody(http_.front()).find("\"period\":200,"), std::string::npos);
+  ExpectBeatAfter(2000);
+  EXPECT_NE(BeatBody(http_.front()).find("\"period\":2000,"), std::string::npos);
   // A failure retries after the period too.
   http_.Fail(UnavailableError("refused"));
-  ExpectBeatAfter(200);
-  http_.Reply(200, Answer(200, true));
-  ExpectBeatAfter(200);
+  ExpectBeatAfter(2000);
+  http_.Reply(200, Answer(2000, true));
+  ExpectBeatAfter(2000);
 
-  EXPECT_EQ(BeatPeriodOf(instance, 5000), 200);
+  EXPECT_EQ(BeatPeriodOf(instance, 5000), 2000);
   instance.metadata["preserved.heart.beat.interval"] = "abc";
   EXPECT_EQ(BeatPeriodOf(instance, 5000), 5000);
   instance.metadata["preserved.heart.beat.interval"] = "0";
@@ -167,6 +167,44 @@ TEST_F(BeatReactorTest, PreservedHeartBeatIntervalIsThePeriod) {
   EXPECT_EQ(BeatPeriodOf(instance, 5000), 5000);
   instance.metadata["preserved.heart.beat.interval"] = "99999999999999999999";
   EXPECT_EQ(BeatPeriodOf(instance, 5000), 5000);
+}
+
+// No instance beats faster than once a second, whatever its metadata or the server says.
+TEST_F(BeatReactorTest, APeriodBelowOneSecondIsOneSecondAndLogged) {
+  registry::testing::LogCapture logs(LogSeverity::kWarning);
+  Instance instance = MakeInstance();
+  instance.metadata["preserved.heart.beat.interval"] = "1";
+  beats_->Add(kService, instance);
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("preserved.heart.beat.interval=1 is below the minimum"),
+            std::string::npos)
+      << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using 1000"), std::string::npos) << logs.lines()[0];
+  ExpectBeatAfter(1000);
+  EXPECT_NE(BeatBody(http_.front()).find("\"period\":1000,"), std::string::npos);
+  // The server's answer is held to the same floor.
+  http_.Reply(200, Answer(1, true));
+  EXPECT_EQ(beats_->NextDelayMsForTest(kService, "10.0.0.5", 20880), 1000);
+  ExpectBeatAfter(1000);
+  http_.Reply(200, Answer(1000, true));
+
+  std::string problem;
+  EXPECT_EQ(BeatPeriodOf(instance, 5000, &problem), 1000);
+  EXPECT_NE(problem.find("using 1000"), std::string::npos) << problem;
+  instance.metadata["preserved.heart.beat.interval"] = "999";
+  EXPECT_EQ(BeatPeriodOf(instance, 5000), 1000);
+  instance.metadata["preserved.heart.beat.interval"] = "1000";
+  problem.clear();
+  EXPECT_EQ(BeatPeriodOf(instance, 5000, &problem), 1000);
+  EXPECT_EQ(problem, "");
+  instance.metadata["preserved.heart.beat.interval"] = "abc";
+  EXPECT_EQ(BeatPeriodOf(instance, 5000, &problem), 5000);
+  EXPECT_NE(problem.find("preserved.heart.beat.interval=abc is not a positive integer"),
+            std::string::npos)
+      << problem;
+  // A short fallback (a hand-built NacosOptions) is raised too.
+  instance.metadata.erase("preserved.heart.beat.interval");
+  EXPECT_EQ(BeatPeriodOf(instance, 1), 1000);
 }
 
 TEST_F(BeatReactorTest, ACode20404ReRegistersTheInstance) {
@@ -202,36 +240,36 @@ TEST_F(BeatReactorTest, ACode20404ReRegistersTheInstance) {
 
 TEST_F(BeatReactorTest, AfterA20404TheNextBeatKeepsTheInstancesPeriod) {
   Instance instance = MakeInstance();
-  instance.metadata["preserved.heart.beat.interval"] = "200";
+  instance.metadata["preserved.heart.beat.interval"] = "2000";
   beats_->Add(kService, instance);
-  ExpectBeatAfter(200);
-  http_.Reply(200, Answer(200, true));
-  ExpectBeatAfter(200);
+  ExpectBeatAfter(2000);
+  http_.Reply(200, Answer(2000, true));
+  ExpectBeatAfter(2000);
   // The server forgot the instance and answers with its default interval, not the instance's.
   http_.Reply(200, "{\"clientBeatInterval\":5000,\"code\":20404}");
   ASSERT_EQ(http_.pending(), 1u);
   http_.Reply(200, "ok");  // The re-registration.
-  EXPECT_EQ(beats_->NextDelayMsForTest(kService, "10.0.0.5", 20880), 200);
-  ExpectBeatAfter(200);
-  http_.Reply(200, Answer(200, true));
+  EXPECT_EQ(beats_->NextDelayMsForTest(kService, "10.0.0.5", 20880), 2000);
+  ExpectBeatAfter(2000);
+  http_.Reply(200, Answer(2000, true));
 }
 
 TEST_F(BeatReactorTest, FailuresAreLoggedAtMostOncePerTenSeconds) {
   registry::testing::LogCapture logs(LogSeverity::kWarning);
   Instance instance = MakeInstance();
-  instance.metadata["preserved.heart.beat.interval"] = "100";
+  instance.metadata["preserved.heart.beat.interval"] = "1000";
   beats_->Add(kService, instance);
-  for (int i = 0; i < 100; ++i) {  // Failures at 0.1 s, 0.2 s, ..., 10 s.
-    ExpectBeatAfter(100);
+  for (int i = 0; i < 10; ++i) {  // Failures at 1 s, 2 s, ..., 10 s.
+    ExpectBeatAfter(1000);
     http_.Fail(UnavailableError("refused"));
   }
   EXPECT_EQ(logs.lines().size(), 1u);
-  ExpectBeatAfter(100);  // 10 s after the first failure, which was logged.
+  ExpectBeatAfter(1000);  // 10 s after the first failure, which was logged.
   http_.Fail(UnavailableError("refused"));
   ASSERT_EQ(logs.lines().size(), 2u);
-  EXPECT_NE(logs.lines()[1].find("99 similar lines not logged"), std::string::npos)
+  EXPECT_NE(logs.lines()[1].find("9 similar lines not logged"), std::string::npos)
       << logs.lines()[1];
-  EXPECT_EQ(beats_->stats().failed, 101u);
+  EXPECT_EQ(beats_->stats().failed, 11u);
 }
 
 TEST_F(BeatReactorTest, ErrorsKeepTheSchedule) {

@@ -1,13 +1,18 @@
-// Tests for NacosOptions::FromProperties and NacosOptions::FromUrl.
+// Tests for NacosOptions::FromProperties, NacosOptions::FromUrl and CheckNacosOptions.
 #include "dubbo/registry/nacos/nacos_options.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "dubbo/registry/nacos/naming_client.h"
+#include "nacos_options_check.h"
 
 namespace dubbo::registry::nacos {
 namespace {
@@ -377,9 +382,9 @@ TEST(NacosOptionsTest, GrpcLimits) {
 }
 
 TEST(NacosOptionsTest, Durations) {
-  for (const char* key : {"connectTimeout", "requestTimeout", "beatInterval",
-                          "endpointRefreshInterval", "maxPollBackoff", "failoverCheckInterval",
-                          "shutdownTimeout", "grpcRetryInterval", "grpcHealthCheckInterval"}) {
+  for (const char* key : {"connectTimeout", "requestTimeout", "endpointRefreshInterval",
+                          "maxPollBackoff", "failoverCheckInterval", "shutdownTimeout",
+                          "grpcRetryInterval", "grpcHealthCheckInterval"}) {
     const Result<NacosOptions> one = NacosOptions::FromProperties(WithServer({{key, "1"}}));
     EXPECT_TRUE(one.ok()) << key;
     const Result<NacosOptions> max =
@@ -392,6 +397,111 @@ TEST(NacosOptionsTest, Durations) {
     }
   }
   EXPECT_EQ(FromProps(WithServer({{"requestTimeout", " 1 "}})).request_timeout_ms, 1);
+}
+
+// A beat period below a second would be a beat storm.
+TEST(NacosOptionsTest, BeatIntervalIsAtLeastOneSecond) {
+  EXPECT_EQ(FromProps(WithServer({{"beatInterval", "1000"}})).beat_interval_ms, 1000);
+  EXPECT_EQ(FromProps(WithServer({{"beatInterval", "2147483647"}})).beat_interval_ms, 2147483647);
+  for (const char* bad : {"999", "1", "0", "2147483648", "abc"}) {
+    const std::string message = Rejection(WithServer({{"beatInterval", bad}}));
+    EXPECT_NE(message.find("'beatInterval'"), std::string::npos) << bad << ": " << message;
+    EXPECT_NE(message.find("[1000, 2147483647]"), std::string::npos) << bad << ": " << message;
+  }
+}
+
+// A hand-built struct is held to the ranges of the properties, by the same table: every value
+// just outside a field's range is refused by CheckNacosOptions (naming the field) and, written as
+// the property, by FromProperties (naming the property); the bounds themselves pass both.
+TEST(NacosOptionsTest, CheckNacosOptionsHoldsEveryNumericFieldToThePropertysRange) {
+  struct Field {
+    const char* name;
+    const char* key;
+    int64_t min;
+    int64_t max;
+    std::function<void(NacosOptions*, int64_t)> set;
+  };
+  const std::vector<Field> fields = {
+      {"endpoint_port", "endpointPort", 1, 65535,
+       [](NacosOptions* o, int64_t v) { o->endpoint_port = static_cast<int>(v); }},
+      {"max_retry", "namingRequestDomainMaxRetryCount", 1, 1000,
+       [](NacosOptions* o, int64_t v) { o->max_retry = static_cast<int>(v); }},
+      {"udp_port", "udpPort", 0, 65535,
+       [](NacosOptions* o, int64_t v) { o->udp_port = static_cast<int>(v); }},
+      {"http_pipeline_depth", "httpPipelineDepth", 1, 64,
+       [](NacosOptions* o, int64_t v) { o->http_pipeline_depth = static_cast<int>(v); }},
+      {"grpc_port_offset", "grpcPortOffset", 1, 65535,
+       [](NacosOptions* o, int64_t v) { o->grpc_port_offset = static_cast<int>(v); }},
+      {"connect_timeout_ms", "connectTimeout", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->connect_timeout_ms = v; }},
+      {"request_timeout_ms", "requestTimeout", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->request_timeout_ms = v; }},
+      {"beat_interval_ms", "beatInterval", 1000, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->beat_interval_ms = v; }},
+      {"endpoint_refresh_ms", "endpointRefreshInterval", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->endpoint_refresh_ms = v; }},
+      {"max_poll_backoff_ms", "maxPollBackoff", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->max_poll_backoff_ms = v; }},
+      {"failover_check_ms", "failoverCheckInterval", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->failover_check_ms = v; }},
+      {"shutdown_timeout_ms", "shutdownTimeout", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->shutdown_timeout_ms = v; }},
+      {"grpc_retry_interval_ms", "grpcRetryInterval", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->grpc_retry_interval_ms = v; }},
+      {"grpc_health_check_interval_ms", "grpcHealthCheckInterval", 1, 2147483647,
+       [](NacosOptions* o, int64_t v) { o->grpc_health_check_interval_ms = v; }},
+      {"grpc_max_message_bytes", "grpcMaxInboundMessageSize", 4096, 104857600,
+       [](NacosOptions* o, int64_t v) { o->grpc_max_message_bytes = v; }},
+  };
+  NacosOptions base;
+  base.server_addresses = {"127.0.0.1:8848"};
+  EXPECT_TRUE(CheckNacosOptions(base).ok()) << CheckNacosOptions(base);
+  for (const Field& field : fields) {
+    for (int64_t good : {field.min, field.max}) {
+      NacosOptions options = base;
+      field.set(&options, good);
+      EXPECT_TRUE(CheckNacosOptions(options).ok()) << field.name << "=" << good;
+      EXPECT_TRUE(
+          NacosOptions::FromProperties(WithServer({{field.key, std::to_string(good)}})).ok())
+          << field.key << "=" << good;
+    }
+    for (int64_t bad : {field.min - 1, field.max + 1}) {
+      NacosOptions options = base;
+      field.set(&options, bad);
+      const Status status = CheckNacosOptions(options);
+      EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << field.name << "=" << bad;
+      EXPECT_NE(status.message().find(std::string("field ") + field.name + " "), std::string::npos)
+          << status;
+      const std::string message = Rejection(WithServer({{field.key, std::to_string(bad)}}));
+      EXPECT_NE(message.find(std::string("'") + field.key + "'"), std::string::npos)
+          << field.key << "=" << bad << ": " << message;
+    }
+  }
+}
+
+// NamingClient::Create refuses such a struct before it opens anything.
+TEST(NacosOptionsTest, NamingClientCreateRefusesAHandBuiltStructOutOfRange) {
+  NacosOptions options;
+  options.server_addresses = {"127.0.0.1:1"};
+  options.request_timeout_ms = 0;
+  Result<std::unique_ptr<NamingClient>> client = NamingClient::Create(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(client.status().message().find("request_timeout_ms"), std::string::npos)
+      << client.status();
+
+  options.request_timeout_ms = 5000;
+  options.http_pipeline_depth = -1;
+  client = NamingClient::Create(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_NE(client.status().message().find("http_pipeline_depth"), std::string::npos)
+      << client.status();
+
+  options.http_pipeline_depth = 16;
+  options.server_addresses.clear();
+  client = NamingClient::Create(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(NacosOptionsTest, ClientIp) {

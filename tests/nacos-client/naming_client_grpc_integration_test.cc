@@ -306,7 +306,7 @@ TEST_F(NamingClientGrpcIntegrationTest, AutoUsesHttpWithoutGrpcAndMovesBackWhenI
   const uint16_t port = server_->port();
   NacosOptions options = Options({}, Protocol::kAuto);
   options.grpc_retry_interval_ms = 200;
-  options.beat_interval_ms = 200;
+  options.beat_interval_ms = 1000;
   // Auto gives gRPC the connect timeout before it moves to HTTP; the registration below waits
   // for a connection up to the request timeout, so the move must come first.
   options.connect_timeout_ms = 1000;

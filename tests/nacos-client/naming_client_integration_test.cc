@@ -333,8 +333,8 @@ TEST_F(NamingClientIntegrationTest, InstancesComeBackWithinOneBeatAfterAServerRe
   auto provider = Client(Options());
   ASSERT_NE(provider, nullptr);
   ASSERT_TRUE(AddBallast(server_->port()));
-  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880, 200)).ok());
-  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881, 200)).ok());
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880, 1000)).ok());
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20881, 1000)).ok());
   // Two beats processed one after the other: the client has seen lightBeatEnabled:true, so its
   // next beats are light.
   ASSERT_TRUE(ConfirmBeat(server_->port(), 20880));
@@ -404,7 +404,7 @@ TEST_F(NamingClientIntegrationTest, AnInstanceDeletedOnTheServerIsReRegisteredOn
   auto provider = Client(Options());
   ASSERT_NE(provider, nullptr);
   ASSERT_TRUE(AddBallast(server_->port()));
-  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880, 200)).ok());
+  ASSERT_TRUE(provider->RegisterInstance("demo", "", MakeInstance(20880, 1000)).ok());
   ASSERT_TRUE(ConfirmBeat(server_->port(), 20880));
   ASSERT_TRUE(ConfirmBeat(server_->port(), 20880));  // Light beats from now on.
 
@@ -871,7 +871,7 @@ TEST_F(NamingClientIntegrationTest, ShutdownUnderLoadReturnsAndNoListenerRunsAft
   for (int i = 0; i < kInstances; ++i) {
     ASSERT_TRUE(client
                     ->RegisterInstance("svc" + std::to_string(i % kServices), "",
-                                       MakeInstance(40000 + i, 200))
+                                       MakeInstance(40000 + i, 1000))
                     .ok());
   }
   for (int s = 0; s < kServices; ++s) {
@@ -901,7 +901,7 @@ TEST_F(NamingClientIntegrationTest, ShutdownUnderLoadReturnsAndNoListenerRunsAft
             break;
           }
           default:
-            client->RegisterInstance(service, "", MakeInstance(41000 + t * 100 + n % 100, 200))
+            client->RegisterInstance(service, "", MakeInstance(41000 + t * 100 + n % 100, 1000))
                 .IgnoreError();
         }
       }

@@ -151,6 +151,21 @@ TEST_F(NacosRegistryIntegrationTest, WildcardSubscriptionSeesEveryService) {
       << listener->last().size();
 }
 
+// The registry reads enable-empty-protection=yes as true (a bad URL parameter is the default), and
+// so does the naming client it creates: creation succeeds instead of failing on
+// namingPushEmptyProtection, a key the URL does not contain.
+TEST_F(NacosRegistryIntegrationTest, BadEmptyProtectionDoesNotFailCreation) {
+  auto registry = consumer_side_.GetRegistry(Parse(RegistryUrl("&enable-empty-protection=yes")));
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  // The client's own property is still checked, under its own name.
+  auto explicit_bad =
+      consumer_side_.GetRegistry(Parse(RegistryUrl("&namingPushEmptyProtection=yes&group=g2")));
+  ASSERT_FALSE(explicit_bad.ok());
+  EXPECT_EQ(explicit_bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(explicit_bad.status().message().find("namingPushEmptyProtection"), std::string::npos)
+      << explicit_bad.status();
+}
+
 TEST_F(NacosRegistryIntegrationTest, CheckRefusesAServerThatIsDown) {
   const std::string url = RegistryUrl("&connectTimeout=500&requestTimeout=500");
   server_.reset();  // Nobody listens on that port any more.

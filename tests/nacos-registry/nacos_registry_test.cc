@@ -18,6 +18,7 @@
 #include "dubbo/registry/registry_factory.h"
 #include "fake_naming_service.h"
 #include "nacos_registry_mapping.h"
+#include "testing/log_capture.h"
 #include "testing/recording_listener.h"
 
 namespace dubbo::registry::nacos {
@@ -25,6 +26,7 @@ namespace {
 
 using ::dubbo::registry::nacos::testing::FakeNamingService;
 using ::dubbo::registry::nacos::testing::NamingOp;
+using ::dubbo::registry::testing::LogCapture;
 using ::dubbo::registry::testing::RecordingListener;
 
 constexpr char kGreeterName[] = "providers:com.foo.Greeter:1.0.0:";
@@ -64,6 +66,23 @@ class NacosRegistryTest : public ::testing::Test {
         Parse("nacos://127.0.0.1:8848?file.cache=false" + params), options, naming_, owns);
     sched_.RunDue();  // The first status check.
     return registry;
+  }
+
+  // A pattern subscription on `registry` sees a new service `period` after it subscribed, not
+  // a second earlier.
+  void ExpectRelistingEvery(NacosRegistry* registry, Duration period) {
+    const URL greeter = Provider("10.0.0.1");
+    AddProvider(greeter);
+    auto listener = std::make_shared<RecordingListener>();
+    const URL admin = Parse("admin://10.0.0.9/*?interface=*&version=*&group=*&check=false");
+    ASSERT_TRUE(registry->Subscribe(admin, listener).ok());
+    const URL echo = Parse("thrift://10.0.0.3:9090/demo.Echo?side=provider");
+    naming_->AddInstance("providers:demo.Echo::", AsInstance(echo));
+    sched_.AdvanceBy(period - std::chrono::seconds(1));
+    EXPECT_EQ(registry->GetNotified(admin)["providers"], Urls({Delivered(greeter)}));
+    sched_.AdvanceBy(std::chrono::seconds(1));
+    EXPECT_EQ(registry->GetNotified(admin)["providers"],
+              Urls({Delivered(greeter), Delivered(echo)}));
   }
 
   // Another process's provider.
@@ -220,6 +239,28 @@ TEST_F(NacosRegistryTest, EmptyProtectionKeepsTheLastNonEmptyListByDefault) {
   AddProvider(b);
   ASSERT_EQ(listener->count(), 3u);
   EXPECT_EQ(listener->last(), Urls({Delivered(b)}));
+}
+
+// A bad boolean is the default, as URL::GetBool reads it, and is said once.
+TEST_F(NacosRegistryTest, EmptyProtectionOtherThanTrueOrFalseIsOnAndLogged) {
+  LogCapture logs(LogSeverity::kWarning);
+  auto registry = MakeRegistry("&enable-empty-protection=yes");
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("enable-empty-protection=yes"), std::string::npos)
+      << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using true"), std::string::npos) << logs.lines()[0];
+
+  auto listener = std::make_shared<RecordingListener>();
+  ASSERT_TRUE(registry->Subscribe(ConsumerSubscription(), listener).ok());
+  const URL a = Provider("10.0.0.1");
+  AddProvider(a);
+  RemoveProvider(a);
+  EXPECT_EQ(listener->last(), Urls({Delivered(a)}));  // Protected: the list is kept.
+  int setting_lines = 0;
+  for (const std::string& line : logs.lines()) {
+    if (line.find("enable-empty-protection") != std::string::npos) ++setting_lines;
+  }
+  EXPECT_EQ(setting_lines, 1);
 }
 
 TEST_F(NacosRegistryTest, DisabledInstancesAreFilteredOut) {
@@ -395,6 +436,29 @@ TEST_F(NacosRegistryTest, WildcardSubscriptionListsServicesAndRelistsThemPeriodi
   ASSERT_TRUE(registry->Unsubscribe(admin, listener).ok());
   EXPECT_EQ(sched_.pending(), 0u);
   EXPECT_EQ(naming_->total_subscriptions(), 0);
+}
+
+// A period beyond a day would overflow nothing useful: it is a day, and the WARNING says so.
+TEST_F(NacosRegistryTest, LookupIntervalAboveADayIsADayAndLogged) {
+  LogCapture logs(LogSeverity::kWarning);
+  auto registry = MakeRegistry("&nacos.service.names.lookup.interval=9223372036854775807");
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("nacos.service.names.lookup.interval=9223372036854775807"),
+            std::string::npos)
+      << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using 86400"), std::string::npos) << logs.lines()[0];
+
+  ExpectRelistingEvery(registry.get(), std::chrono::hours(24));
+}
+
+TEST_F(NacosRegistryTest, MalformedLookupIntervalIsTheDefaultAndLogged) {
+  LogCapture logs(LogSeverity::kWarning);
+  auto registry = MakeRegistry("&nacos.service.names.lookup.interval=10s");
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("is not an integer"), std::string::npos) << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using 30"), std::string::npos) << logs.lines()[0];
+
+  ExpectRelistingEvery(registry.get(), std::chrono::seconds(30));
 }
 
 TEST_F(NacosRegistryTest, RelistingPagesThroughAllServices) {
@@ -594,6 +658,31 @@ TEST_F(NacosRegistryTest, IsAvailableIsCachedAndRefreshedInTheBackground) {
   sched_.RunDue();
   EXPECT_FALSE(registry->IsAvailable());
   EXPECT_EQ(naming_->calls(NamingOp::kGetServerStatus), 2);
+}
+
+TEST_F(NacosRegistryTest, AvailableTtlAboveADayIsADayAndLogged) {
+  LogCapture logs(LogSeverity::kWarning);
+  RegistryOptions options;
+  options.scheduler = &sched_;
+  auto registry = std::make_shared<NacosRegistry>(
+      Parse("nacos://127.0.0.1:8848?file.cache=false&nacos.available.ttl=100000000000000000"),
+      options, naming_, false);
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("nacos.available.ttl=100000000000000000"), std::string::npos)
+      << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using 86400000"), std::string::npos) << logs.lines()[0];
+  sched_.RunDue();
+  EXPECT_TRUE(registry->IsAvailable());
+
+  naming_->set_status("DOWN");
+  sched_.AdvanceBy(std::chrono::hours(24) - std::chrono::milliseconds(1));
+  EXPECT_TRUE(registry->IsAvailable());
+  EXPECT_EQ(sched_.pending(), 0u);  // Still fresh.
+  sched_.AdvanceBy(std::chrono::milliseconds(1));
+  EXPECT_TRUE(registry->IsAvailable());
+  EXPECT_EQ(sched_.pending(), 1u);  // Stale after a day: a refresh is queued.
+  sched_.RunDue();
+  EXPECT_FALSE(registry->IsAvailable());
 }
 
 // --- Factory -------------------------------------------------------------------------------------

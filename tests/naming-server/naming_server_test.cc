@@ -756,21 +756,57 @@ TEST(NamingServerTest, CapsMustBePositiveAndMetadataWithinItsParseCap) {
   EXPECT_TRUE(NamingServer::Start(options).ok());
 }
 
-// A cap flag needs a positive number: exit code 2 before anything is bound.
-TEST(NamingServerBinaryTest, RefusesACapFlagOfZero) {
+// The exit status of naming-server run with `args` (stderr discarded).
+int NamingServerExitStatus(std::vector<const char*> args) {
+  args.insert(args.begin(), "naming-server");
+  args.push_back(nullptr);
   const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return -1;
   if (pid == 0) {
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, STDERR_FILENO);
-    ::execl(NAMING_SERVER_BINARY, "naming-server", "--port", "0", "--max-answer-bytes", "0",
-            static_cast<char*>(nullptr));
+    ::execv(NAMING_SERVER_BINARY, const_cast<char* const*>(args.data()));
     ::_exit(127);
   }
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 2);
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// A cap flag needs a positive number: exit code 2 before anything is bound.
+TEST(NamingServerBinaryTest, RefusesACapFlagOfZero) {
+  EXPECT_EQ(NamingServerExitStatus({"--port", "0", "--max-answer-bytes", "0"}), 2);
+}
+
+// The flags refuse, as usage errors (2), the values Start() would refuse (1).
+TEST(NamingServerBinaryTest, RefusesCapFlagsAboveStartsLimits) {
+  EXPECT_EQ(NamingServerExitStatus({"--port", "0", "--grpc-max-message-bytes", "1073741825"}), 2);
+  EXPECT_EQ(NamingServerExitStatus({"--port", "0", "--max-metadata-bytes", "65537"}), 2);
+}
+
+TEST(NamingServerTest, StartHoldsTheHttpAndGrpcLimitsToTheirRanges) {
+  NamingServerOptions options;
+  options.port = 0;
+  const auto code = [&options] { return NamingServer::Start(options).status().code(); };
+  using registry::StatusCode;
+  options.max_body_bytes = kMinHttpLimitBytes - 1;
+  EXPECT_EQ(code(), StatusCode::kInvalidArgument);
+  options.max_body_bytes = kMaxBodyBytesLimit + 1;
+  EXPECT_EQ(code(), StatusCode::kInvalidArgument);
+  options.max_body_bytes = kMaxBodyBytesLimit;
+  options.max_header_bytes = kMinHttpLimitBytes - 1;
+  EXPECT_EQ(code(), StatusCode::kInvalidArgument);
+  options.max_header_bytes = kMaxHeaderBytesLimit + 1;
+  EXPECT_EQ(code(), StatusCode::kInvalidArgument);
+  options.max_header_bytes = kMaxHeaderBytesLimit;
+  EXPECT_EQ(code(), StatusCode::kOk);
+  options.max_body_bytes = kMinHttpLimitBytes;
+  options.max_header_bytes = kMinHttpLimitBytes;
+  EXPECT_EQ(code(), StatusCode::kOk);
+  options.grpc_max_message_bytes = kMaxGrpcMessageBytesLimit + 1;
+  EXPECT_EQ(code(), StatusCode::kInvalidArgument);
+  options.grpc_max_message_bytes = kMaxGrpcMessageBytesLimit;
+  EXPECT_EQ(code(), StatusCode::kOk);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 #include "dubbo/registry/manual_scheduler.h"
 #include "testing/fake_registry.h"
+#include "testing/log_capture.h"
 #include "testing/recording_listener.h"
 #include "testing/temp_dir.h"
 
@@ -19,6 +20,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::FakeRegistry;
+using testing::LogCapture;
 using testing::Op;
 using testing::RecordingListener;
 using testing::TempDir;
@@ -119,6 +121,74 @@ TEST_F(FailbackRegistryTest, DefaultRetryTimesRetriesForever) {
   sched_.AdvanceBy(seconds(5 * 200));
   EXPECT_EQ(registry->calls(Op::kRegister), 201);
   EXPECT_EQ(registry->pending_retries().registers, 1u);
+}
+
+// Dubbo's rule: retry.times <= 0 means no cap.
+TEST_F(FailbackRegistryTest, ZeroRetryTimesRetriesForever) {
+  auto registry = Make("check=false&retry.times=0");
+  registry->FailNext(Op::kRegister, 1000);
+  ASSERT_TRUE(registry->Register(MustParse(kProvider)).ok());
+  sched_.AdvanceBy(seconds(5 * 200));
+  EXPECT_EQ(registry->calls(Op::kRegister), 201);
+  EXPECT_EQ(registry->pending_retries().registers, 1u);
+}
+
+TEST_F(FailbackRegistryTest, OneRetryTimeRetriesOnce) {
+  auto registry = Make("check=false");
+  registry->FailNext(Op::kRegister, 100);
+  ASSERT_TRUE(registry->Register(MustParse(std::string(kProvider) + "&retry.times=1")).ok());
+  sched_.AdvanceBy(seconds(60));
+  EXPECT_EQ(registry->calls(Op::kRegister), 2);  // the call plus 1 retry
+  EXPECT_EQ(registry->pending_retries().total(), 0u);
+}
+
+// A period beyond a day is a day; the registry URL's bad value is logged once, at construction.
+TEST_F(FailbackRegistryTest, RetryPeriodAboveADayIsADayAndLoggedOnce) {
+  LogCapture logs(LogSeverity::kWarning);
+  auto registry = Make("check=false&retry.period=99999999999999999");
+  ASSERT_EQ(logs.lines().size(), 1u);
+  EXPECT_NE(logs.lines()[0].find("retry.period=99999999999999999"), std::string::npos)
+      << logs.lines()[0];
+  EXPECT_NE(logs.lines()[0].find("using 86400000"), std::string::npos) << logs.lines()[0];
+
+  registry->FailNext(Op::kRegister, 2);
+  ASSERT_TRUE(registry->Register(MustParse(kProvider)).ok());
+  EXPECT_EQ(sched_.NextDelay(), std::optional<Duration>(std::chrono::hours(24)));
+  sched_.AdvanceBy(std::chrono::hours(24));
+  EXPECT_EQ(registry->calls(Op::kRegister), 2);
+  EXPECT_EQ(sched_.NextDelay(), std::optional<Duration>(std::chrono::hours(24)));
+  int period_lines = 0;
+  for (const std::string& line : logs.lines()) {
+    if (line.find("retry.period") != std::string::npos) ++period_lines;
+  }
+  EXPECT_EQ(period_lines, 1);
+}
+
+TEST_F(FailbackRegistryTest, BadRetrySettingsOfAnOperationUrlAreTheRegistryUrlsAndLogged) {
+  auto registry = Make("check=false&retry.period=2000&retry.times=1");
+  LogCapture logs(LogSeverity::kWarning);
+  registry->FailNext(Op::kRegister, 100);
+  ASSERT_TRUE(
+      registry->Register(MustParse(std::string(kProvider) + "&retry.period=0&retry.times=x")).ok());
+  // The operation URL's period 0 gives the registry URL's, and `x` the registry URL's one retry.
+  EXPECT_EQ(sched_.NextDelay(), std::optional<Duration>(milliseconds(2000)));
+  sched_.AdvanceBy(seconds(60));
+  EXPECT_EQ(registry->calls(Op::kRegister), 2);
+  int period_lines = 0;
+  int times_lines = 0;
+  for (const std::string& line : logs.lines()) {
+    if (line.rfind("URL parameter ", 0) != 0) continue;  // The failures themselves.
+    if (line.find("retry.period=0") != std::string::npos) {
+      ++period_lines;
+      EXPECT_NE(line.find("using 2000"), std::string::npos) << line;
+    }
+    if (line.find("retry.times=x") != std::string::npos) {
+      ++times_lines;
+      EXPECT_NE(line.find("using 1"), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(period_lines, 1);
+  EXPECT_EQ(times_lines, 1);
 }
 
 TEST_F(FailbackRegistryTest, UnregisterCancelsAPendingRegisterRetry) {

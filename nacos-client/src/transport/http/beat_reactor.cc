@@ -1,7 +1,9 @@
 // BeatReactor. See beat_reactor.h.
 #include "transport/http/beat_reactor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "internal/logging.h"
@@ -59,17 +61,33 @@ NamingRequest MakeDeregisterRequest(const std::string& grouped_service, const In
   return request;
 }
 
-int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms) {
+int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms, std::string* problem) {
+  fallback_ms = std::max(kMinBeatPeriodMs, fallback_ms);
   const auto it = instance.metadata.find(std::string(kBeatIntervalKey));
-  if (it == instance.metadata.end() || it->second.empty() || it->second.size() > 12) {
-    return fallback_ms;
-  }
+  if (it == instance.metadata.end() || it->second.empty()) return fallback_ms;
+  const std::string& text = it->second;
   int64_t value = 0;
-  for (char c : it->second) {
-    if (c < '0' || c > '9') return fallback_ms;
-    value = value * 10 + (c - '0');
+  bool digits = text.size() <= 12;
+  for (size_t i = 0; digits && i < text.size(); ++i) {
+    digits = text[i] >= '0' && text[i] <= '9';
+    value = value * 10 + (text[i] - '0');
   }
-  return value > 0 ? value : fallback_ms;
+  int64_t used = value;
+  const char* what = nullptr;
+  if (!digits || value == 0) {
+    what = "is not a positive integer of at most 12 digits";
+    used = fallback_ms;
+  } else if (value < kMinBeatPeriodMs) {
+    what = "is below the minimum";
+    used = kMinBeatPeriodMs;
+  }
+  if (what != nullptr && problem != nullptr) {
+    // The value is cut short: it is metadata from the caller, of any length.
+    *problem = std::string(kBeatIntervalKey) + "=" + text.substr(0, 32) + " " + what +
+               " (accepted: [" + std::to_string(kMinBeatPeriodMs) + ", 999999999999] ms); using " +
+               std::to_string(used);
+  }
+  return used;
 }
 
 std::string BeatJson(const std::string& grouped_service, const Instance& instance,
@@ -112,7 +130,9 @@ void BeatReactor::Add(const std::string& grouped_service, const Instance& instan
   beat.id = next_id_++;
   beat.grouped_service = grouped_service;
   beat.instance = instance;
-  beat.period_ms = BeatPeriodOf(instance, options_.beat_interval_ms);
+  std::string problem;
+  beat.period_ms = BeatPeriodOf(instance, options_.beat_interval_ms, &problem);
+  if (!problem.empty()) LogWarning("instance " + key + ": " + problem);
   Schedule(beat, beat.period_ms);
 }
 

@@ -2,7 +2,8 @@
 // per instance on the client's loop (no thread of its own; the Java client runs a pool).
 //
 // Per instance: the first beat goes `period` after Add() (period = the instance's
-// `preserved.heart.beat.interval` metadata, else options.beat_interval_ms) and is full (the beat
+// `preserved.heart.beat.interval` metadata, else options.beat_interval_ms, at least
+// kMinBeatPeriodMs = 1 s; a bad or too short metadata value is logged) and is full (the beat
 // JSON in the body, so that a server which lost the instance re-creates it). Later beats are light
 // (no body) while the server's last answer said `lightBeatEnabled:true`. The next beat goes after
 // the server's `clientBeatInterval`, clamped into BeatIntervalRange(period) (server_json.h: [1 s,
@@ -41,9 +42,12 @@ NamingRequest MakeRegisterRequest(const std::string& grouped_service, const Inst
 // `grouped_service`.
 NamingRequest MakeDeregisterRequest(const std::string& grouped_service, const Instance& instance);
 
-// The instance's preserved.heart.beat.interval in ms when it is a positive integer, else
-// `fallback_ms`.
-int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms);
+// The instance's beat period in ms: its preserved.heart.beat.interval when that is a positive
+// integer of at most 12 digits, else `fallback_ms`; either raised to kMinBeatPeriodMs (1 s). When
+// the metadata value is malformed or below 1 s, `*problem` (if not null) says so, naming the key,
+// the value and the period used.
+int64_t BeatPeriodOf(const Instance& instance, int64_t fallback_ms,
+                     std::string* problem = nullptr);
 
 // The beat JSON of the Java client's BeatInfo.
 std::string BeatJson(const std::string& grouped_service, const Instance& instance,

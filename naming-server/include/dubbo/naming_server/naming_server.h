@@ -33,6 +33,18 @@
 
 namespace dubbo::naming_server {
 
+// Bounds NamingServer::Start() holds options to; the naming-server flags accept the same ranges.
+// grpc_max_message_bytes: [1, 1 GiB].
+inline constexpr size_t kMaxGrpcMessageBytesLimit = size_t{1} << 30;
+// max_metadata_bytes: [1, 64 KiB], the `metadata` parameter's parse cap.
+inline constexpr size_t kMaxMetadataBytesLimit = size_t{64} << 10;
+// max_body_bytes: [1 KiB, 1 GiB]; max_header_bytes: [1 KiB, 1 MiB]. Below 1 KiB an ordinary
+// request (a registration's form, a request line with its query and a token) does not fit; the
+// upper bounds cap what one connection may make the server buffer.
+inline constexpr size_t kMinHttpLimitBytes = size_t{1} << 10;
+inline constexpr size_t kMaxBodyBytesLimit = size_t{1} << 30;
+inline constexpr size_t kMaxHeaderBytesLimit = size_t{1} << 20;
+
 struct NamingServerOptions {
   // Address to bind the HTTP and UDP sockets to. Default loopback only.
   std::string bind_address = "127.0.0.1";
@@ -74,7 +86,8 @@ struct NamingServerOptions {
   uint16_t grpc_port_offset = 1000;
   // Largest gRPC message a client may send, and largest answer or push the server sends (a
   // larger query or subscribe answer becomes a failure answer, a larger push is skipped), in
-  // bytes. Default 10 MiB (Nacos's server default, and what the Java SDK accepts).
+  // bytes. Default 10 MiB (Nacos's server default, and what the Java SDK accepts). 1 to 1 GiB
+  // (kMaxGrpcMessageBytesLimit).
   size_t grpc_max_message_bytes = size_t{10} << 20;
   // Concurrent HTTP/2 streams per gRPC connection. Default 128.
   uint32_t grpc_max_concurrent_streams = 128;
@@ -130,7 +143,9 @@ struct NamingServerOptions {
   size_t login_throttle_max_addresses = 10000;
 
   // --- Limits ------------------------------------------------------------------------------
-  // Larger requests get 413. Defaults 1 MiB body, 16 KiB of headers.
+  // Larger requests get 413 (body) or 431 (headers). Defaults 1 MiB body, 16 KiB of headers.
+  // Start() refuses a body limit outside [1 KiB, 1 GiB] and a header limit outside [1 KiB, 1 MiB]
+  // (kMinHttpLimitBytes, kMaxBodyBytesLimit, kMaxHeaderBytesLimit).
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
 
@@ -167,8 +182,9 @@ struct NamingServerOptions {
   // on its own. Longer: 400. Default 512 (Nacos's MAX_SERVICE_NAME_LENGTH).
   size_t max_service_name_length = 512;
   // Bytes of one instance's metadata (the sum of its keys and values, plus its `app`), and the
-  // same for a service's metadata. Larger: 400. At most 65536 (the `metadata` parameter's parse
-  // cap). Default 16384: Dubbo puts its provider URL's parameters here, typically 1-4 KB.
+  // same for a service's metadata. Larger: 400. At most 65536 (kMaxMetadataBytesLimit, the
+  // `metadata` parameter's parse cap). Default 16384: Dubbo puts its provider URL's parameters
+  // here, typically 1-4 KB.
   size_t max_metadata_bytes = 16384;
   // Instances in one service (all clusters, both kinds). One more: 400. Default 20000.
   size_t max_instances_per_service = 20000;

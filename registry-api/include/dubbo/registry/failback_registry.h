@@ -6,14 +6,18 @@
 // everything after a reconnect.
 //
 // Retry rules
-//   * A failed operation is retried every `retry.period` ms (default 5000), read from the
-//   operation's
-//     URL, else the registry URL, on the injected Scheduler, until it succeeds, is superseded (a
-//     Register cancels a pending Unregister of the same URL and vice versa; the same for Subscribe
-//     and Unsubscribe) or the registry is destroyed.
-//   * `retry.times` (operation URL, else registry URL) caps the number of retries; the default -1
-//     retries forever. This is Dubbo >= 3.2.4's rule (apache/dubbo#12593): Dubbo 2.7's default of 3
-//     retries gives up 15 s into an outage and silently leaves a provider unregistered for good.
+//   * A failed operation is retried every `retry.period` ms (default 5000, in [1, 86400000]: <= 0
+//     gives 5000, more than a day gives a day), read from the operation's URL, else the registry
+//     URL, on the injected Scheduler, until it succeeds, is superseded (a Register cancels a pending
+//     Unregister of the same URL and vice versa; the same for Subscribe and Unsubscribe) or the
+//     registry is destroyed.
+//   * `retry.times` (operation URL, else registry URL) N >= 1 gives up after N failed retries; 0 or
+//     any negative value retries forever, as Dubbo >= 3.2.4 does; the default -1 retries forever.
+//     Dubbo 2.7's default of 3 retries gives up 15 s into an outage and silently leaves a provider
+//     unregistered for good.
+//   * Both are read when an operation is queued for retry (the registry URL's at construction); a
+//     malformed value gives the default (retry.times: -1) and is logged once as a WARNING naming
+//     the key, the value and the value used.
 //   * kInvalidArgument from a Do* call is never retried: the same input can never succeed. The
 //     operation is rolled back and the error returned whatever `check` says.
 //
@@ -93,15 +97,15 @@ class DUBBO_REGISTRY_EXPORT FailbackRegistry : public AbstractRegistry {
 
   // `check` for `url`: the registry's and the URL's `check` (both default true).
   bool CheckEnabled(const URL& url) const;
-  // Queues a retry of `kind` for (`url`, `listener`) after `delay`, unless one is already queued.
+  // Queues a retry of `kind` for (`url`, `listener`), at once or after the retry period, unless one
+  // is already queued.
   void AddRetry(RetryKind kind, const URL& url, const std::shared_ptr<NotifyListener>& listener,
-                Duration delay);
+                bool at_once);
   void CancelRetry(RetryKind kind, const URL& url, const std::shared_ptr<NotifyListener>& listener);
   void RunRetry(RetryKind kind, const URL& url, const NotifyListener* listener, uint64_t generation);
   Status Execute(RetryKind kind, const URL& url, const std::shared_ptr<NotifyListener>& listener);
   // Cancels every retry and refuses new ones.
   void StopRetries();
-  Duration RetryPeriod(const URL& url) const;
 
   std::unique_ptr<internal::RetryTable> retries_;
 };

@@ -4,6 +4,10 @@
 // Nacos-style properties map (the keys the official SDKs read) or from a registry URL
 // (nacos://user:pass@host:port?namespace=dev&backup=host2:port2&...).
 //
+// A struct filled by hand is checked by NamingClient::Create: every numeric field must lie in the
+// range stated for its property below (kInvalidArgument naming the field otherwise), a server or an
+// endpoint must be given, and client_ip must be empty or an IP literal.
+//
 // Thread-safety: a plain value.
 #ifndef DUBBO_REGISTRY_NACOS_NACOS_OPTIONS_H_
 #define DUBBO_REGISTRY_NACOS_NACOS_OPTIONS_H_
@@ -44,10 +48,11 @@ struct DUBBO_REGISTRY_EXPORT NacosOptions {
   // Cluster of the instances this client registers. Property `clusterName`. Default "DEFAULT".
   std::string cluster_name = "DEFAULT";
 
-  // Disk cache directory: <root>/nacos[/<namingCacheRegistryDir>]/naming/<namespace>, as in Java.
-  // <root> is property `JM.SNAPSHOT.PATH` (Java's JVM property of that name), else $HOME. Property
-  // `namingCacheRegistryDir` (relative, no ".." part) inserts the sub directory. Default
-  // $HOME/nacos/naming/<namespace>.
+  // Disk cache directory. Default empty: no disk cache and no failover. FromProperties (and so
+  // FromUrl) always sets it, to <root>/nacos[/<namingCacheRegistryDir>]/naming/<namespace> as in
+  // Java: <root> is property `JM.SNAPSHOT.PATH` (Java's JVM property of that name), else $HOME
+  // (else the passwd home, else /tmp); property `namingCacheRegistryDir` (relative, no ".." part)
+  // inserts the sub directory.
   std::string cache_dir;
   // Load the disk cache when the client starts. Property `namingLoadCacheAtStart`. Default false.
   bool load_cache_at_start = false;
@@ -88,11 +93,12 @@ struct DUBBO_REGISTRY_EXPORT NacosOptions {
 
   // Connect and whole-request timeouts, in ms; sub-second values are honoured exactly. Properties
   // `connectTimeout` (default 3000) and `requestTimeout` (default 5000; Java: 50000).
-  // Every duration property is an integer number of ms in [1, 2147483647].
+  // Every duration property is an integer number of ms in [1, 2147483647] (beatInterval: from
+  // 1000).
   int64_t connect_timeout_ms = 3000;
   int64_t request_timeout_ms = 5000;
-  // Beat period when the instance has no preserved.heart.beat.interval. Property `beatInterval`.
-  // Default 5000.
+  // Beat period when the instance has no preserved.heart.beat.interval. Property `beatInterval`,
+  // [1000, 2147483647]: no instance beats more than once a second. Default 5000.
   int64_t beat_interval_ms = 5000;
   // Tries with a single server (property `namingRequestDomainMaxRetryCount`, [1, 1000]). Default 3.
   int max_retry = 3;

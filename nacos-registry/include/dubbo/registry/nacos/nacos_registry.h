@@ -15,12 +15,15 @@
 // password, endpoint, contextPath, clusterName, namingLoadCacheAtStart, namingPushEmptyProtection,
 // namingProtocol (default auto: gRPC on the server's port + 1000, v1 HTTP when only that answers),
 // ...; see nacos_options.h) passes through as a parameter. Registry parameters read here, each with
-// its default:
+// its default. As for every URL parameter, a bad value does not fail creation: a malformed one gives
+// the default and one out of range the bound named below, each logged once as a WARNING naming the
+// key, the value and the value used.
 //   group                             Nacos group of every service. Default DEFAULT_GROUP. (The
 //   Dubbo
 //                                     service group is part of the service name instead.)
 //   check                             Factory: require server status UP at creation. Default true.
-//   enable-empty-protection           See "Empty lists" below. Default true.
+//   enable-empty-protection           See "Empty lists" below. Default true (anything but
+//                                     true/false, any case, is true).
 //   register-consumer-url             Also register consumer URLs (side=consumer or consumer://).
 //                                     Default false (Dubbo 3.x; Dubbo 2.7 registered them).
 //   nacos.subscribe.legacy-name       Also listen to Dubbo <= 2.7.3 names (providers:iface:ver:grp
@@ -28,10 +31,13 @@
 //   nacos.healthy-only                Drop unhealthy instances, unless none is healthy. Default
 //                                     false: as Dubbo, only `enabled` is checked.
 //   nacos.service.names.lookup.interval  Seconds between re-listings for pattern subscriptions.
-//                                     Default 30.
-//   nacos.service.names.pagination.size  Page size of those listings. Default 100.
+//                                     Default 30; in [1, 86400] (a day): <= 0 gives 30, more than
+//                                     a day gives a day.
+//   nacos.service.names.pagination.size  Page size of those listings. Default 100; in [1, 2^20]:
+//                                     <= 0 gives 100, more gives 2^20.
 //   nacos.available.ttl               Milliseconds IsAvailable() trusts its last status check.
-//                                     Default 5000.
+//                                     Default 5000; in [0, 86400000]: negative gives 0, more than
+//                                     a day gives a day.
 //   ephemeral                         Instance ephemeral flag (also read from each registered URL,
 //                                     which wins). Default true.
 //   preserved.*                       Nacos instance settings copied into every instance's metadata
