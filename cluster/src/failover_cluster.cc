@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -721,6 +722,26 @@ AttemptDone::~AttemptDone() {
 }
 
 void AttemptDone::operator()(registry::Status status) { Report(std::move(status), false); }
+
+std::function<void(registry::Status)> AttemptDone::IntoFunction() && {
+  // The copies share one AttemptDone; the first caller takes it out under the mutex and reports
+  // outside it (the report may run the next attempt). Destroying the last copy destroys an
+  // AttemptDone nobody took, which reports the attempt dropped.
+  struct Shared {
+    std::mutex mu;
+    AttemptDone done;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->done = std::move(*this);
+  return [shared](registry::Status status) {
+    AttemptDone taken;
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      taken = std::move(shared->done);
+    }
+    taken(std::move(status));
+  };
+}
 
 void AttemptDone::Report(registry::Status status, bool dropped) {
   internal::AsyncInvocation* op = op_;

@@ -9,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -213,6 +215,44 @@ TEST(ClusterConcurrency, AsyncAttemptsReportedFromAnotherThreadWhileTheClusterGo
   for (int c : completions) EXPECT_EQ(c, 1);
   EXPECT_GE(attempts.load(), kInvocations);
   for (const Provider& p : directory->snapshot()->providers()) EXPECT_EQ(p.stats().active(), 0);
+}
+
+// A response and a timer racing to report one attempt through copies of IntoFunction()'s callable:
+// exactly one report counts, whichever thread wins.
+TEST(ClusterConcurrency, CopiesOfAnAttemptReportRaceAndOneWins) {
+  constexpr int kInvocations = 200;
+  auto directory = std::make_shared<ProviderDirectory>();
+  directory->Notify(ProviderList(1));  // 2 providers
+  auto cluster = std::move(*FailoverCluster::Create(
+      directory, MustParse("consumer://10.0.0.9/com.foo.Greeter?loadbalance=roundrobin")));
+  std::atomic<int> completions{0};
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kInvocations; ++i) {
+    std::vector<std::thread> racers;
+    cluster->InvokeAsync(
+        {},
+        [&](const Provider&, const Attempt&, AttemptDone done) {
+          std::function<void(registry::Status)> report = std::move(done).IntoFunction();
+          racers.emplace_back([report] { report(registry::Status()); });
+          racers.emplace_back([report] { report(registry::InvalidArgumentError("business")); });
+        },
+        [&](registry::Status s) {
+          if (s.ok()) ok.fetch_add(1);
+          completions.fetch_add(1);
+        });
+    for (std::thread& t : racers) t.join();
+  }
+  EXPECT_EQ(completions.load(), kInvocations);
+  // Each invocation made one attempt, accounted once: as a success or as the business error.
+  uint64_t accounted = 0;
+  uint64_t succeeded = 0;
+  for (const Provider& p : directory->snapshot()->providers()) {
+    EXPECT_EQ(p.stats().active(), 0);
+    accounted += p.stats().succeeded() + p.stats().failed();
+    succeeded += p.stats().succeeded();
+  }
+  EXPECT_EQ(accounted, static_cast<uint64_t>(kInvocations));
+  EXPECT_EQ(succeeded, static_cast<uint64_t>(ok.load()));
 }
 
 TEST(ClusterConcurrency, LoadBalancersRegisterWhileOthersAreCreated) {

@@ -376,6 +376,53 @@ TEST(ClusterFailoverAsync, ADroppedReportIsCancelledAndRetried) {
   EXPECT_EQ(results.size(), 1u);
 }
 
+TEST(ClusterFailoverAsync, IntoFunctionMakesACopyableReportWhoseFirstCallWins) {
+  World world("loadbalance=roundrobin&retries=1");
+  std::vector<std::function<void(Status)>> copies;
+  std::vector<Status> results;
+  world.cluster->InvokeAsync(
+      {},
+      [&](const Provider&, const Attempt&, AttemptDone done) {
+        std::function<void(Status)> report = std::move(done).IntoFunction();
+        EXPECT_FALSE(static_cast<bool>(done));
+        copies = {report, report, report};
+      },
+      [&](Status s) { results.push_back(std::move(s)); });
+  ASSERT_EQ(copies.size(), 3u);
+  EXPECT_TRUE(results.empty());
+  copies[1](registry::InvalidArgumentError("business"));
+  copies[0](Status());  // ignored: a copy already reported
+  copies[2](registry::UnavailableError("refused"));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClusterFailoverAsync, IntoFunctionReportsADropWhenItsLastCopyGoesUncalled) {
+  World world("loadbalance=roundrobin&retries=1");
+  std::vector<std::string> called;
+  std::vector<std::function<void(Status)>> copies;
+  std::vector<Status> results;
+  world.cluster->InvokeAsync(
+      {},
+      [&](const Provider& p, const Attempt&, AttemptDone done) {
+        called.push_back(p.address());
+        std::function<void(Status)> report = std::move(done).IntoFunction();
+        if (called.size() == 1) {
+          copies = {report, report};
+        } else {
+          report(Status());
+        }
+      },
+      [&](Status s) { results.push_back(std::move(s)); });
+  copies.pop_back();
+  EXPECT_THAT(called, ElementsAre("10.0.0.1:1"));  // a copy is still alive
+  copies.clear();  // the last copy: the attempt is dropped and retried on the next provider
+  EXPECT_THAT(called, ElementsAre("10.0.0.1:1", "10.0.0.2:1"));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_EQ(world.provider(0).stats().failed(), 1u);
+}
+
 TEST(ClusterFailoverAsync, AThrowingCompletionIsContained) {
   World world;
   QueueTransport transport;

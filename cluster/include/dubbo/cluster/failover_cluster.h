@@ -52,8 +52,8 @@
 //
 //   (*cluster)->InvokeAsync(inv,
 //       [channel](const Provider& p, const Attempt& attempt, AttemptDone done) {
-//         channel->Send(p.address(), attempt.timeout, request,
-//                       [done = std::move(done)](Status s) mutable { done(std::move(s)); });
+//         // Send() takes a std::function<void(Status)>, so the AttemptDone is made copyable.
+//         channel->Send(p.address(), attempt.timeout, request, std::move(done).IntoFunction());
 //       },
 //       [reply](Status s) { reply->Finish(std::move(s)); });   // exactly once, from any thread
 //
@@ -133,7 +133,8 @@ class AsyncInvocation;
 }  // namespace internal
 
 // How the transport reports the outcome of one InvokeAsync() attempt: call it once with the
-// attempt's Status (classified as the Status Invoke()'s call returns), from any thread. Move-only.
+// attempt's Status (classified as the Status Invoke()'s call returns), from any thread. Move-only
+// (IntoFunction() makes a copyable callable of it).
 // The first report wins: calling it again does nothing. Destroying it (or assigning over it)
 // without calling it reports kCancelled "the transport dropped the attempt", so a lost callback
 // never leaves an invocation hanging. Reporting may run the next attempt, or the completion, on the
@@ -152,6 +153,13 @@ class DUBBO_REGISTRY_EXPORT AttemptDone {
   void operator()(registry::Status status);
   // True until it has reported.
   explicit operator bool() const { return op_ != nullptr; }
+
+  // For transports whose callbacks must be copyable (std::function, as in gRPC's callback API and
+  // Thrift's async channels): a callable that holds this AttemptDone, and whose copies may be
+  // called from any threads at once (a response racing a timer, say). The first call reports; the
+  // others do nothing; when the last copy is destroyed without any call, the attempt is reported
+  // dropped (kCancelled). Costs one allocation, only for the transports that need it.
+  std::function<void(registry::Status)> IntoFunction() &&;
 
  private:
   friend class internal::AsyncInvocation;
