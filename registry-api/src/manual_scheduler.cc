@@ -54,6 +54,7 @@ TaskId ManualScheduler::ScheduleAfter(Duration delay, std::function<void()> task
   const TaskId id = next_id_++;
   tasks_.emplace(std::make_pair(deadline, id), std::move(task));
   deadlines_.emplace(id, deadline);
+  scheduled_.notify_all();
   return id;
 }
 
@@ -130,6 +131,11 @@ bool ManualScheduler::RunNext() {
 size_t ManualScheduler::pending() const {
   std::lock_guard<std::mutex> lock(mu_);
   return tasks_.size();
+}
+
+void ManualScheduler::AwaitPending(size_t count) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  scheduled_.wait(lock, [&] { return tasks_.size() >= count; });
 }
 
 std::optional<Duration> ManualScheduler::NextDelay() const {

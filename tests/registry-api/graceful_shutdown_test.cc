@@ -61,11 +61,6 @@ URL ThrowingProvider(int port) {
   return URL("dubbo", "10.0.0.5", port, "com.foo.Greeter", {{"throw", "true"}});
 }
 
-// Waits until the shutdown running on another thread has armed a timer on `scheduler`.
-void AwaitPendingTimer(const ManualScheduler& scheduler) {
-  while (scheduler.pending() == 0) std::this_thread::yield();
-}
-
 class GracefulShutdownTest : public ::testing::Test {
  protected:
   GracefulShutdownOptions Options(std::chrono::seconds delay, std::chrono::seconds drain) {
@@ -98,7 +93,7 @@ TEST_F(GracefulShutdownTest, UnregistersThenStopsAfterTheLastRequestEnds) {
     result = GracefulShutdown(registry_, {Provider(1), Provider(2)}, tracker_, RecordingStop(),
                               Options(seconds(0), seconds(10)));
   });
-  AwaitPendingTimer(scheduler_);  // The drain waits, with its timeout armed.
+  scheduler_.AwaitPending(1);  // The drain waits, with its timeout armed.
   EXPECT_EQ(registry_.events(),
             (std::vector<std::string>{"unregister 10.0.0.5:1", "unregister 10.0.0.5:2"}));
   EXPECT_EQ(stops_.load(), 0) << "stopped with a request in flight";
@@ -117,14 +112,14 @@ TEST_F(GracefulShutdownTest, KeepsServingDuringThePropagationDelay) {
     result = GracefulShutdown(registry_, {Provider(1)}, tracker_, RecordingStop(),
                               Options(seconds(1), seconds(10)));
   });
-  AwaitPendingTimer(scheduler_);  // The propagation delay runs.
+  scheduler_.AwaitPending(1);  // The propagation delay runs.
   EXPECT_EQ(registry_.events(), std::vector<std::string>{"unregister 10.0.0.5:1"});
   // A consumer that has not heard yet still gets served, and the request is counted as late.
   auto late = std::make_unique<RequestTracker::Guard>(tracker_.Enter());
   EXPECT_EQ(tracker_.entered_after_close(), 1u);
   EXPECT_EQ(stops_.load(), 0);
   scheduler_.AdvanceBy(seconds(1));  // The delay ends; the drain waits for `late`.
-  AwaitPendingTimer(scheduler_);
+  scheduler_.AwaitPending(1);
   EXPECT_EQ(stops_.load(), 0);
   late.reset();
   shutdown.join();
@@ -140,7 +135,7 @@ TEST_F(GracefulShutdownTest, DrainTimeoutFiredByTheSchedulerReportsTheCount) {
     result = GracefulShutdown(registry_, {Provider(1)}, tracker_, RecordingStop(),
                               Options(seconds(0), seconds(10)));
   });
-  AwaitPendingTimer(scheduler_);
+  scheduler_.AwaitPending(1);
   scheduler_.AdvanceBy(seconds(10));
   shutdown.join();
   EXPECT_EQ(result.code(), StatusCode::kDeadlineExceeded) << result;

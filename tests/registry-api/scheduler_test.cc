@@ -396,6 +396,24 @@ TEST(ThreadSchedulerTest, ScheduleFromManyThreads) {
 // ---------------------------------------------------------------------------------------------------
 // ManualScheduler
 
+TEST(ManualSchedulerTest, AwaitPendingReturnsOnceAnotherThreadArmedTheTimers) {
+  ManualScheduler sched;
+  std::atomic<int> ran{0};
+  std::promise<void> waiting;
+  std::thread arming([&] {
+    waiting.get_future().wait();
+    sched.ScheduleAfter(std::chrono::seconds(1), [&] { ran.fetch_add(1); });
+    sched.ScheduleAfter(std::chrono::seconds(2), [&] { ran.fetch_add(1); });
+  });
+  waiting.set_value();
+  sched.AwaitPending(2);
+  EXPECT_EQ(sched.pending(), 2u);
+  sched.AwaitPending(1);  // already there: returns at once
+  arming.join();
+  EXPECT_EQ(sched.AdvanceBy(std::chrono::seconds(2)), 2u);
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(ManualSchedulerTest, IsItsOwnClock) {
   ManualScheduler sched;
   EXPECT_EQ(sched.clock(), &sched);

@@ -54,6 +54,9 @@ class DUBBO_REGISTRY_EXPORT ManualScheduler final : public Clock, public Schedul
 
   // Number of tasks waiting.
   size_t pending() const;
+  // Blocks until at least `count` tasks are waiting: a test whose code under test runs on another
+  // thread waits here for that code to arm its timer, then advances time.
+  void AwaitPending(size_t count) const;
   // Delay from Now() to the earliest pending task, if any.
   std::optional<Duration> NextDelay() const;
 
@@ -69,6 +72,7 @@ class DUBBO_REGISTRY_EXPORT ManualScheduler final : public Clock, public Schedul
   // Tasks running now, and the thread running each.
   std::map<TaskId, std::thread::id> running_;
   std::condition_variable finished_;
+  mutable std::condition_variable scheduled_;  // Signalled by ScheduleAfter().
 };
 
 }  // namespace dubbo::registry
