@@ -12,9 +12,10 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Debian packages the build and the tests need.
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev
   rapidjson-dev zlib1g-dev libevent-dev libcurl4-openssl-dev thrift-compiler libthrift-dev libboost-dev
-  libnghttp2-dev libprotobuf-dev protobuf-compiler
-  # grpc++ is a test-only peer: an independent HTTP/2 and gRPC implementation for the gRPC tests.
-  libgrpc++-dev protobuf-compiler-grpc)
+  libnghttp2-dev
+  # protobuf and grpc++ are test-only peers: independent protobuf, HTTP/2 and gRPC implementations
+  # the gRPC tests check ours against. No library links them.
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc)
 # Extra packages for .ci/run: clang with its sanitizer and libFuzzer runtimes; make, file and
 # dpkg-dev (dpkg-shlibdeps) for the package checks (the pkg-config example, cpack -G DEB).
 CI_PACKAGES=(clang libclang-rt-dev make file dpkg-dev)
