@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,9 +26,8 @@
 
 #include "../common/consumer_util.h"
 #include "../common/echo_net.h"
+#include "../common/example.h"
 #include "dubbo/cluster/failover_cluster.h"
-#include "dubbo/cluster/provider_directory.h"
-#include "dubbo/registry/nacos/nacos_registry.h"
 #include "dubbo/registry/registry_factory.h"
 
 namespace {
@@ -143,7 +143,7 @@ class AsyncEchoClient {
       for (auto it = calls.begin(); it != calls.end();) {
         PendingCall& call = **it;
         if (stopping || call.fd < 0 || now >= call.deadline) {
-          Finish(call, stopping     ? echo::CallResult::kBroken
+          Finish(call, stopping      ? echo::CallResult::kBroken
                        : call.fd < 0 ? echo::CallResult::kRefused
                                      : echo::CallResult::kTimeout);
           it = calls.erase(it);
@@ -191,37 +191,18 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string registry_address = "nacos://127.0.0.1:8848";
-  size_t providers = 1;
-  int calls = 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--registry") registry_address = argv[i + 1];
-    else if (flag == "--providers") providers = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (flag == "--calls") calls = std::atoi(argv[i + 1]);
-    else return Fail("unknown flag " + flag);
-  }
+  std::map<std::string, std::string> flags = {
+      {"--registry", "nacos://127.0.0.1:8848"}, {"--providers", "1"}, {"--calls", "20"}};
+  if (!example::ParseFlags("async-consumer", argc, argv, &flags)) return 2;
+  const int calls = std::atoi(flags["--calls"].c_str());
 
   dubbo::registry::RegistryManager manager;
-  dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
-  auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(registry_address);
-  if (!registry_url.ok()) return Fail("registry address: " + registry_url.status().ToString());
-  auto registry = manager.GetRegistry(*registry_url);
+  auto registry = example::OpenNacosRegistry(manager, flags["--registry"]);
   if (!registry.ok()) return Fail("registry: " + registry.status().ToString());
-  auto consumer_url = dubbo::registry::URL::Parse(
-      "consumer://127.0.0.1/example.Echo?interface=example.Echo&category=providers"
-      "&side=consumer&methods=echo&loadbalance=roundrobin&retries=2&timeout=2000");
-  if (!consumer_url.ok()) return Fail("consumer URL: " + consumer_url.status().ToString());
-  dubbo::cluster::ProviderDirectoryOptions directory_options;
-  directory_options.consumer_url = *consumer_url;
-  auto directory = std::make_shared<dubbo::cluster::ProviderDirectory>(directory_options);
-  auto cluster = dubbo::cluster::FailoverCluster::Create(directory, *consumer_url);
-  if (!cluster.ok()) return Fail("cluster: " + cluster.status().ToString());
-  auto feed = std::make_shared<example::DirectoryFeed>(directory);
-  Status subscribed = (*registry)->Subscribe(*consumer_url, feed);
-  if (!subscribed.ok()) return Fail("subscribe: " + subscribed.ToString());
-  if (!feed->WaitForProviders(providers, std::chrono::seconds(30)))
-    return Fail("fewer than " + std::to_string(providers) + " providers after 30 s");
+  example::EchoConsumer consumer;
+  Status started = consumer.Start(*registry, "roundrobin",
+                                  std::strtoul(flags["--providers"].c_str(), nullptr, 10));
+  if (!started.ok()) return Fail(started.ToString());
 
   // Every call is started at once; the completions count down.
   std::mutex mu;
@@ -233,7 +214,7 @@ int main(int argc, char** argv) {
     auto answer = std::make_shared<std::string>();
     dubbo::cluster::Invocation invocation;
     invocation.method = "echo";
-    (*cluster)->InvokeAsync(
+    consumer.cluster().InvokeAsync(
         invocation,
         [&client, answer, i](const dubbo::cluster::Provider& provider,
                              const dubbo::cluster::Attempt& attempt,
@@ -264,6 +245,5 @@ int main(int argc, char** argv) {
     all_done.wait(lock, [&] { return outstanding == 0; });
   }
   std::printf("async-consumer: %d of %d calls succeeded\n", calls - failed, calls);
-  (*registry)->Unsubscribe(*consumer_url, feed).IgnoreError();
   return failed == 0 ? 0 : 1;
 }

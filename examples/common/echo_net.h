@@ -106,7 +106,8 @@ inline CallResult Call(const std::string& address, const std::string& line,
     return CallResult::kRefused;
   }
   const std::string request = line + "\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     close(fd);
     return CallResult::kBroken;
   }

@@ -13,14 +13,15 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../common/echo_net.h"
+#include "../common/example.h"
 #include "dubbo/registry/graceful_shutdown.h"
-#include "dubbo/registry/nacos/nacos_registry.h"
 #include "dubbo/registry/provider_url_builder.h"
 #include "dubbo/registry/registry_factory.h"
 
@@ -94,18 +95,12 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string registry_address = "nacos://127.0.0.1:8848";
-  std::string host = "127.0.0.1";
-  int port = 0;
-  int weight = 100;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--registry") registry_address = argv[i + 1];
-    else if (flag == "--host") host = argv[i + 1];
-    else if (flag == "--port") port = std::atoi(argv[i + 1]);
-    else if (flag == "--weight") weight = std::atoi(argv[i + 1]);
-    else return Fail("unknown flag " + flag);
-  }
+  std::map<std::string, std::string> flags = {{"--registry", "nacos://127.0.0.1:8848"},
+                                              {"--host", "127.0.0.1"},
+                                              {"--port", "0"},
+                                              {"--weight", "100"}};
+  if (!example::ParseFlags("echo-provider", argc, argv, &flags)) return 2;
+  const std::string host = flags["--host"];
 
   // SIGTERM and SIGINT are taken by sigwait() below, in every thread.
   sigset_t stop_signals;
@@ -116,7 +111,7 @@ int main(int argc, char** argv) {
 
   std::string error;
   int bound_port = 0;
-  const int listen_fd = echo::Listen(host, port, &bound_port, &error);
+  const int listen_fd = echo::Listen(host, std::atoi(flags["--port"].c_str()), &bound_port, &error);
   if (listen_fd < 0) return Fail(error);
   const std::string address = host + ":" + std::to_string(bound_port);
   dubbo::registry::RequestTracker tracker;
@@ -126,15 +121,12 @@ int main(int argc, char** argv) {
   auto url = dubbo::registry::ProviderUrlBuilder("echo", host, bound_port, kService)
                  .Application("echo-provider")
                  .Methods({"echo"})
-                 .Weight(weight)
+                 .Weight(std::atoi(flags["--weight"].c_str()))
                  .Build();
   if (!url.ok()) return Fail("provider URL: " + url.status().ToString());
 
   dubbo::registry::RegistryManager manager;
-  dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
-  auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(registry_address);
-  if (!registry_url.ok()) return Fail("registry address: " + registry_url.status().ToString());
-  auto registry = manager.GetRegistry(*registry_url);
+  auto registry = example::OpenNacosRegistry(manager, flags["--registry"]);
   if (!registry.ok()) return Fail("registry: " + registry.status().ToString());
   dubbo::registry::Status registered = (*registry)->Register(*url);
   if (!registered.ok()) return Fail("register: " + registered.ToString());

@@ -16,10 +16,9 @@
 
 #include "../common/consumer_util.h"
 #include "../common/echo_net.h"
+#include "../common/example.h"
 #include "dubbo/cluster/failover_cluster.h"
 #include "dubbo/cluster/load_balancer.h"
-#include "dubbo/cluster/provider_directory.h"
-#include "dubbo/registry/nacos/nacos_registry.h"
 #include "dubbo/registry/registry_factory.h"
 
 namespace {
@@ -56,16 +55,10 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string registry_address = "nacos://127.0.0.1:8848";
-  size_t providers = 1;
-  int calls = 10;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--registry") registry_address = argv[i + 1];
-    else if (flag == "--providers") providers = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (flag == "--calls") calls = std::atoi(argv[i + 1]);
-    else return Fail("unknown flag " + flag);
-  }
+  std::map<std::string, std::string> flags = {
+      {"--registry", "nacos://127.0.0.1:8848"}, {"--providers", "1"}, {"--calls", "10"}};
+  if (!example::ParseFlags("lb-consumer", argc, argv, &flags)) return 2;
+  const int calls = std::atoi(flags["--calls"].c_str());
 
   // Once per process, before any consumer URL names it.
   Status registered = dubbo::cluster::RegisterLoadBalancer(
@@ -76,45 +69,29 @@ int main(int argc, char** argv) {
   if (!registered.ok()) return Fail("load balancer: " + registered.ToString());
 
   dubbo::registry::RegistryManager manager;
-  dubbo::registry::nacos::RegisterNacosRegistry(manager).IgnoreError();
-  auto registry_url = dubbo::registry::nacos::ParseNacosRegistryAddress(registry_address);
-  if (!registry_url.ok()) return Fail("registry address: " + registry_url.status().ToString());
-  auto registry = manager.GetRegistry(*registry_url);
+  auto registry = example::OpenNacosRegistry(manager, flags["--registry"]);
   if (!registry.ok()) return Fail("registry: " + registry.status().ToString());
-
-  auto consumer_url = dubbo::registry::URL::Parse(
-      "consumer://127.0.0.1/example.Echo?interface=example.Echo&category=providers"
-      "&side=consumer&methods=echo&loadbalance=lowest-address&retries=2&timeout=2000");
-  if (!consumer_url.ok()) return Fail("consumer URL: " + consumer_url.status().ToString());
-  dubbo::cluster::ProviderDirectoryOptions directory_options;
-  directory_options.consumer_url = *consumer_url;
-  auto directory = std::make_shared<dubbo::cluster::ProviderDirectory>(directory_options);
-  auto cluster = dubbo::cluster::FailoverCluster::Create(directory, *consumer_url);
-  if (!cluster.ok()) return Fail("cluster: " + cluster.status().ToString());
-  auto feed = std::make_shared<example::DirectoryFeed>(directory);
-  Status subscribed = (*registry)->Subscribe(*consumer_url, feed);
-  if (!subscribed.ok()) return Fail("subscribe: " + subscribed.ToString());
-  if (!feed->WaitForProviders(providers, std::chrono::seconds(30)))
-    return Fail("fewer than " + std::to_string(providers) + " providers after 30 s");
+  example::EchoConsumer consumer;
+  Status started = consumer.Start(*registry, "lowest-address",
+                                  std::strtoul(flags["--providers"].c_str(), nullptr, 10));
+  if (!started.ok()) return Fail(started.ToString());
 
   std::map<std::string, int> answered_by;
   for (int i = 0; i < calls; ++i) {
     Invocation invocation;
     invocation.method = "echo";
     std::string answer;
-    Status status = (*cluster)->Invoke(invocation, [&](const Provider& p,
-                                                       const dubbo::cluster::Attempt& attempt) {
-      return example::ToStatus(
-          echo::Call(p.address(), "call " + std::to_string(i),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(attempt.timeout),
-                     &answer));
-    });
+    Status status = consumer.cluster().Invoke(
+        invocation, [&](const Provider& p, const dubbo::cluster::Attempt& attempt) {
+          return example::ToStatus(echo::Call(
+              p.address(), "call " + std::to_string(i),
+              std::chrono::duration_cast<std::chrono::milliseconds>(attempt.timeout), &answer));
+        });
     if (!status.ok()) return Fail("call " + std::to_string(i) + ": " + status.ToString());
     std::printf("lb-consumer: %s\n", answer.c_str());
     ++answered_by[answer.substr(0, answer.find(' '))];
   }
   for (const auto& [address, count] : answered_by)
     std::printf("lb-consumer: %d call(s) answered by %s\n", count, address.c_str());
-  (*registry)->Unsubscribe(*consumer_url, feed).IgnoreError();
   return 0;
 }

@@ -79,7 +79,8 @@ int main() {
   if (!status.ok()) return Fail("subscribe: " + status.ToString());
   const std::vector<dubbo::registry::URL> urls = listener->WaitForOne(std::chrono::seconds(30));
   if (urls.empty()) return Fail("the provider was not notified within 30 s");
-  for (const auto& url : urls) std::printf("registry-roundtrip: notified %s\n", url.ToString().c_str());
+  for (const auto& url : urls)
+    std::printf("registry-roundtrip: notified %s\n", url.ToString().c_str());
   manager.DestroyAll();
   return 0;
 }
