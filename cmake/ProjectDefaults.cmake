@@ -52,6 +52,12 @@ function(dubbo_library target export_name)
     # wherever the prefix is: an executable's RUNPATH does not apply to its libraries' own needs.
     INSTALL_RPATH "$ORIGIN")
   target_compile_features(${target} PUBLIC cxx_std_17)
+  if(BUILD_SHARED_LIBS AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # A call between two API functions of one library binds directly (and may inline) instead of
+    # going through the PLT in case another library interposes the symbol, which nothing does.
+    # (Clang assumes this already.)
+    target_compile_options(${target} PRIVATE -fno-semantic-interposition)
+  endif()
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
