@@ -36,9 +36,9 @@
 //     and keeps trying gRPC, moving back once it works; each move is logged once.
 //   * HTTP (v1, or `auto` without gRPC): ephemeral instances are kept alive by beats, one timer
 //     per instance on the loop. The period is the instance's `preserved.heart.beat.interval`
-//     metadata or `beat_interval_ms`, then whatever the server answers as `clientBeatInterval`.
-//     Beats are light (no body) when the server allows it; a 20404 answer (the server forgot the
-//     instance, e.g. after a restart) re-registers it at once.
+//     metadata or `beat_interval_ms`, then whatever the server answers as `clientBeatInterval`,
+//     never less than 1 s. Beats are light (no body) when the server allows it; a 20404 answer
+//     (the server forgot the instance, e.g. after a restart) re-registers it at once.
 //   * Over HTTP, subscriptions are kept current by polling every `cacheMillis` the server asks
 //     for (backing off 2, 4, ... up to `max_poll_backoff_ms` on failure) and by UDP push (one
 //     socket per client). A push is only a doorbell: datagrams whose source IP is not a server's
