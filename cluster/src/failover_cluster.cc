@@ -312,6 +312,27 @@ int FailoverCore::RetriesFor(const Invocation& invocation) const {
           : consumer_url.GetMethodInt(invocation.method, "retries", kDefaultRetries));
 }
 
+namespace {
+
+// LoadBalancer::Select() of a balancer registered by the application may throw; that is a bug of
+// the balancer, and it must not unwind through the cluster (in InvokeAsync() it would reach a
+// report made from a destructor). It counts as no pick, and is logged.
+const Provider* SelectCatching(const LoadBalancer& load_balancer, const ProviderSnapshot& snapshot,
+                               const Invocation& invocation, const ProviderFilter* filter) {
+  try {
+    return load_balancer.Select(snapshot, invocation, filter);
+  } catch (const std::exception& e) {
+    DUBBO_LOG(ERROR) << "cluster: load balancer '" << load_balancer.name() << "' threw ("
+                     << e.what() << "); no provider picked";
+  } catch (...) {
+    DUBBO_LOG(ERROR) << "cluster: load balancer '" << load_balancer.name()
+                     << "' threw a non-standard exception; no provider picked";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 const Provider* FailoverCore::Pick(const ProviderSnapshot& snapshot, const Invocation& invocation,
                                    const ProviderState* const* tried, size_t tried_count,
                                    bool* probe) const {
@@ -319,7 +340,7 @@ const Provider* FailoverCore::Pick(const ProviderSnapshot& snapshot, const Invoc
   if (snapshot.empty()) return nullptr;
   if (tried_count == 0) {
     // The common case: no filter at all, and a closed breaker costs one relaxed load.
-    const Provider* provider = load_balancer->Select(snapshot, invocation);
+    const Provider* provider = SelectCatching(*load_balancer, snapshot, invocation, nullptr);
     if (provider != nullptr) {
       if (provider->breaker().closed()) return provider;
       if (provider->breaker().TryAcquire(*clock)) {
@@ -331,7 +352,7 @@ const Provider* FailoverCore::Pick(const ProviderSnapshot& snapshot, const Invoc
   std::vector<const ProviderState*> skipped;
   const AvailableFilter filter(tried, tried_count, &skipped, clock);
   for (size_t round = 0; round <= snapshot.size(); ++round) {
-    const Provider* provider = load_balancer->Select(snapshot, invocation, &filter);
+    const Provider* provider = SelectCatching(*load_balancer, snapshot, invocation, &filter);
     if (provider == nullptr) return nullptr;
     if (provider->breaker().closed()) return provider;
     // Lost the race for a due probe: skip that provider.
@@ -664,6 +685,9 @@ void AsyncInvocation::Drive(AsyncInvocation* op, bool outcome_ready) {
       // A call that threw without reporting its attempt counts as kInternal (dropping `done` while
       // unwinding is not a report of its own).
       if (!thrown.ok() && op->dropped_) op->outcome_ = std::move(thrown);
+      // Reported inline: End() at the top of the next turn still reads the provider, so the
+      // snapshot this turn owned (when the thread had no reader for it) must outlive the turn.
+      if (owned != nullptr) op->snapshot_ = std::move(owned);
       outcome_ready = true;
     }
   }

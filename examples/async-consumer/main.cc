@@ -6,6 +6,7 @@
 //   async-consumer --registry nacos://127.0.0.1:8848 [--providers 1] [--calls 20]
 //
 // Exits 0 when every call succeeded.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,7 +44,8 @@ class AsyncEchoClient {
   using Callback = std::function<void(echo::CallResult result, std::string answer)>;
 
   AsyncEchoClient() {
-    if (pipe(wake_) != 0) std::abort();
+    // Non-blocking both ways: a full pipe already means "wake up", and the loop drains it all.
+    if (pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) std::abort();
     io_ = std::thread([this] { Loop(); });
   }
   ~AsyncEchoClient() {
@@ -162,8 +164,9 @@ class AsyncEchoClient {
           std::chrono::duration_cast<std::chrono::milliseconds>(next_deadline - now).count() + 1;
       if (poll(fds.data(), fds.size(), static_cast<int>(wait)) <= 0) continue;
       if (fds[0].revents != 0) {
-        char drain[64];
-        (void)!read(wake_[0], drain, sizeof(drain));
+        char drain[256];
+        while (read(wake_[0], drain, sizeof(drain)) > 0) {
+        }
       }
       size_t i = 1;
       for (auto it = calls.begin(); it != calls.end(); ++i) {
@@ -195,6 +198,7 @@ int main(int argc, char** argv) {
       {"--registry", "nacos://127.0.0.1:8848"}, {"--providers", "1"}, {"--calls", "20"}};
   if (!example::ParseFlags("async-consumer", argc, argv, &flags)) return 2;
   const int calls = std::atoi(flags["--calls"].c_str());
+  if (calls <= 0) return Fail("--calls must be a positive number");
 
   dubbo::registry::RegistryManager manager;
   auto registry = example::OpenNacosRegistry(manager, flags["--registry"]);

@@ -30,7 +30,8 @@ inline bool SplitAddress(const std::string& address, std::string* host, int* por
   return *port > 0 && *port <= 65535;
 }
 
-// A listening IPv4 socket on host:port (port 0: any free port); -1 and `error` on failure.
+// A listening, non-blocking IPv4 socket on host:port (port 0: any free port); -1 and `error` on
+// failure.
 inline int Listen(const std::string& host, int port, int* bound_port, std::string* error) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -39,7 +40,9 @@ inline int Listen(const std::string& host, int port, int* bound_port, std::strin
     *error = "not an IPv4 address: " + host;
     return -1;
   }
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a client that connects and resets between poll() and accept() must not leave
+  // accept() blocked where the server's stop request cannot reach it.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   socklen_t len = sizeof(addr);

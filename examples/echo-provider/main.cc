@@ -58,7 +58,7 @@ class EchoServer {
       if (poll(fds, 2, -1) < 0) continue;
       if (fds[1].revents != 0) return;
       const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) continue;  // EAGAIN: the client left before accept()
       // The guard counts the request as in flight from accept to answer.
       const auto guard = tracker_->Enter();
       Serve(fd);

@@ -423,6 +423,70 @@ TEST(ClusterFailoverAsync, IntoFunctionReportsADropWhenItsLastCopyGoesUncalled) 
   EXPECT_EQ(world.provider(0).stats().failed(), 1u);
 }
 
+// The outer invocation's call starts an inner one on the same cluster, so the thread's snapshot
+// reader is taken and the inner one owns its snapshot. Each inner attempt replaces the directory's
+// providers and then reports a failure inline: the snapshot its provider came from survives only
+// if the invocation keeps it until it has accounted the attempt (ASan checks that in CI).
+TEST(ClusterFailoverAsync, AnInlineReportOutlivesTheSnapshotReplacedDuringItsCall) {
+  World world("loadbalance=roundrobin&retries=1");
+  std::vector<Status> results;
+  int round = 0;
+  world.cluster->InvokeAsync(
+      {},
+      [&](const Provider&, const Attempt&, AttemptDone outer_done) {
+        world.cluster->InvokeAsync(
+            {},
+            [&](const Provider&, const Attempt&, AttemptDone done) {
+              ++round;
+              world.directory->Notify({ProviderUrl("10.0.1." + std::to_string(round) + ":1"),
+                                       ProviderUrl("10.0.2." + std::to_string(round) + ":1")});
+              done(registry::UnavailableError("refused"));
+            },
+            [&](Status s) { results.push_back(std::move(s)); });
+        outer_done(Status());
+      },
+      [&](Status s) { results.push_back(std::move(s)); });
+  EXPECT_EQ(round, 2);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].code(), StatusCode::kUnavailable);  // the inner invocation, both attempts
+  EXPECT_TRUE(results[1].ok()) << results[1];
+}
+
+// A balancer that throws picks nothing: Invoke() and InvokeAsync() fail with kUnavailable, and no
+// exception leaves the cluster.
+TEST(ClusterFailoverAsync, ABalancerThatThrowsPicksNothing) {
+  class Throwing final : public LoadBalancer {
+   public:
+    std::string_view name() const override { return "throws-on-select"; }
+    const Provider* Select(const ProviderSnapshot&, const Invocation&,
+                           const ProviderFilter*) const override {
+      throw std::runtime_error("balancer bug");
+    }
+  };
+  ASSERT_TRUE(RegisterLoadBalancer("throws-on-select", [](const LoadBalancerOptions&) {
+                return registry::Result<std::unique_ptr<LoadBalancer>>(
+                    std::make_unique<Throwing>());
+              }).ok());
+  World world("loadbalance=throws-on-select");
+  int calls = 0;
+  Status sync = world.cluster->Invoke({}, [&](const Provider&, const Attempt&) {
+    ++calls;
+    return Status();
+  });
+  EXPECT_EQ(sync.code(), StatusCode::kUnavailable) << sync;
+  std::vector<Status> results;
+  world.cluster->InvokeAsync(
+      {},
+      [&](const Provider&, const Attempt&, AttemptDone done) {
+        ++calls;
+        done(Status());
+      },
+      [&](Status s) { results.push_back(std::move(s)); });
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].code(), StatusCode::kUnavailable) << results[0];
+  EXPECT_EQ(calls, 0);
+}
+
 TEST(ClusterFailoverAsync, AThrowingCompletionIsContained) {
   World world;
   QueueTransport transport;

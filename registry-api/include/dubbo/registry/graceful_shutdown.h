@@ -56,7 +56,8 @@ struct GracefulShutdownOptions {
   // The longest wait for in-flight requests once the delay has passed; 0 does not wait. Default
   // 10 s (Dubbo's dubbo.service.shutdown.wait).
   Duration drain_timeout = std::chrono::seconds(10);
-  // Measures both waits (a ManualScheduler in tests). nullptr: real time. Must outlive the call.
+  // Measures both waits (a ManualScheduler in tests). nullptr: real time. Must outlive the call,
+  // and GracefulShutdown() must not run on this scheduler's own thread (its timers could not fire).
   Scheduler* scheduler = nullptr;
 };
 
@@ -69,7 +70,10 @@ DUBBO_REGISTRY_EXPORT Status GracefulShutdown(RegistryService& registry,
                                               const std::function<void()>& stop,
                                               const GracefulShutdownOptions& options);
 
-// Counts the requests in flight, for GracefulShutdown()'s drain.
+// Counts the requests in flight, for GracefulShutdown()'s drain. A guard's destructor still touches
+// the tracker after the count it releases may have let the drain finish: destroy the tracker only
+// once the threads that ran requests are done (a `stop` that joins the server's threads ensures
+// it).
 class DUBBO_REGISTRY_EXPORT RequestTracker {
  public:
   // Ends one request when destroyed (or moved-from into another guard that is destroyed).
