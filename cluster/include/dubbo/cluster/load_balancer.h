@@ -122,7 +122,8 @@ class DUBBO_REGISTRY_EXPORT LoadBalancer {
   virtual std::string_view name() const = 0;
 
   // Picks a provider of `snapshot` allowed by `filter` (nullptr: all allowed). Returns nullptr when
-  // there is none. The pointer lives as long as `snapshot`.
+  // there is none. The pointer lives as long as `snapshot`. Should not throw: FailoverCluster logs
+  // an exception from it and counts it as no pick.
   virtual const Provider* Select(const ProviderSnapshot& snapshot, const Invocation& invocation,
                                  const ProviderFilter* filter = nullptr) const = 0;
 };
